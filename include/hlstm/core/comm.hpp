@@ -1,0 +1,198 @@
+/// The one wrapper around an MPI communicator: rank/size, typed collectives, and
+/// Boost.Serialization send/recv/bcast/scatter of any serializable object.
+#pragma once
+
+#include <mpi.h>
+
+#include <boost/archive/binary_iarchive.hpp>
+#include <boost/archive/binary_oarchive.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <sstream>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "hlstm/core/error.hpp"
+
+namespace hlstm {
+
+namespace mpi {
+/// Throws MpiError with MPI's error string when `rc` is not MPI_SUCCESS.
+void check(int rc, const char* what);
+
+/// MPI datatype of a fundamental C++ type.
+template <class T>
+MPI_Datatype datatype();
+}  // namespace mpi
+
+/// Reduction operators for Comm::allreduce.
+enum class Reduce { kSum, kMin, kMax };
+
+/// A non-owning view of an MPI communicator (MPI_COMM_WORLD by default). All methods named
+/// like MPI collectives are *collective over the communicator*.
+class Comm {
+public:
+    static constexpr int kRoot = 0;
+
+    explicit Comm(MPI_Comm comm = MPI_COMM_WORLD);
+
+    [[nodiscard]] int rank() const noexcept { return rank_; }
+    [[nodiscard]] int size() const noexcept { return size_; }
+    [[nodiscard]] bool isRoot() const noexcept { return rank_ == kRoot; }
+    [[nodiscard]] MPI_Comm raw() const noexcept { return comm_; }
+
+    void barrier() const;
+
+    /// Element-wise reduction of a value on every rank (collective).
+    template <class T>
+    [[nodiscard]] T allreduce(T value, Reduce op) const {
+        static_assert(std::is_arithmetic_v<T>);
+        T out{};
+        mpi::check(MPI_Allreduce(&value, &out, 1, mpi::datatype<T>(), mpiOp(op), comm_),
+                   "MPI_Allreduce");
+        return out;
+    }
+    /// Element-wise reduction of equally long vectors (collective).
+    template <class T>
+    void allreduceInPlace(std::vector<T>& values, Reduce op) const {
+        static_assert(std::is_arithmetic_v<T>);
+        mpi::check(MPI_Allreduce(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()),
+                                 mpi::datatype<T>(), mpiOp(op), comm_),
+                   "MPI_Allreduce");
+    }
+    /// Exclusive prefix sum (0 on rank 0) (collective).
+    [[nodiscard]] std::uint64_t exscan(std::uint64_t value) const;
+
+    /// Every rank's value, in rank order (collective).
+    template <class T>
+    [[nodiscard]] std::vector<T> allgather(const T& value) const {
+        static_assert(std::is_trivially_copyable_v<T>);
+        std::vector<T> out(static_cast<std::size_t>(size_));
+        mpi::check(MPI_Allgather(&value, sizeof(T), MPI_BYTE, out.data(), sizeof(T), MPI_BYTE,
+                                 comm_),
+                   "MPI_Allgather");
+        return out;
+    }
+
+    /// Concatenation of every rank's vector at `root` (empty elsewhere) (collective).
+    template <class T>
+    [[nodiscard]] std::vector<T> gatherv(const std::vector<T>& local, int root = kRoot) const {
+        static_assert(std::is_trivially_copyable_v<T>);
+        std::vector<T> out;
+        std::vector<std::size_t> counts = allgather<std::size_t>(local.size());
+        auto bytes = gathervBytes(local.data(), local.size() * sizeof(T), counts, sizeof(T), root);
+        if (rank_ == root) {
+            out.resize(bytes.size() / sizeof(T));
+            std::copy(bytes.begin(), bytes.end(), reinterpret_cast<char*>(out.data()));
+        }
+        return out;
+    }
+    /// Concatenation of every rank's vector on every rank (collective).
+    template <class T>
+    [[nodiscard]] std::vector<T> allgatherv(const std::vector<T>& local) const {
+        auto all = gatherv(local, kRoot);
+        bcastVector(all, kRoot);
+        return all;
+    }
+
+    /// Sends sendCounts[r] consecutive elements of `send` to rank r and returns what every
+    /// rank sent here, in rank order (MPI_Alltoallv, chunked past 2^31 bytes) (collective).
+    template <class T>
+    [[nodiscard]] std::vector<T> alltoallv(const std::vector<T>& send,
+                                           const std::vector<std::size_t>& sendCounts) const {
+        static_assert(std::is_trivially_copyable_v<T>);
+        std::vector<std::size_t> byteCounts(sendCounts.size());
+        for (std::size_t i = 0; i < sendCounts.size(); ++i) byteCounts[i] = sendCounts[i] * sizeof(T);
+        std::vector<char> bytes = alltoallvBytes(reinterpret_cast<const char*>(send.data()), byteCounts);
+        std::vector<T> out(bytes.size() / sizeof(T));
+        std::copy(bytes.begin(), bytes.end(), reinterpret_cast<char*>(out.data()));
+        return out;
+    }
+
+    /// Broadcasts a vector of trivially copyable values from root (collective).
+    template <class T>
+    void bcastVector(std::vector<T>& values, int root = kRoot) const {
+        static_assert(std::is_trivially_copyable_v<T>);
+        std::uint64_t n = values.size();
+        mpi::check(MPI_Bcast(&n, 1, MPI_UINT64_T, root, comm_), "MPI_Bcast");
+        values.resize(n);
+        bcastBytes(reinterpret_cast<char*>(values.data()), n * sizeof(T), root);
+    }
+
+    /// Broadcasts any Boost-serializable object from root (collective).
+    template <class T>
+    void bcast(T& object, int root = kRoot) const {
+        std::string bytes;
+        if (rank_ == root) bytes = serialize(object);
+        bcastString(bytes, root);
+        if (rank_ != root) deserialize(bytes, object);
+    }
+    /// Sends a Boost-serializable object to `dest` (point to point).
+    template <class T>
+    void send(const T& object, int dest, int tag = 0) const {
+        sendString(serialize(object), dest, tag);
+    }
+    /// Receives a Boost-serializable object from `source` (point to point).
+    template <class T>
+    void recv(T& object, int source, int tag = 0) const {
+        deserialize(recvString(source, tag), object);
+    }
+    /// Root holds one object per rank; every rank gets its own (collective).
+    template <class T>
+    [[nodiscard]] T scatter(const std::vector<T>& perRank, int root = kRoot) const {
+        std::vector<std::string> parts;
+        if (rank_ == root) {
+            if (perRank.size() != static_cast<std::size_t>(size_))
+                throw RuntimeError("Comm::scatter: root holds " + std::to_string(perRank.size()) +
+                                   " objects for " + std::to_string(size_) + " ranks");
+            for (const auto& p : perRank) parts.push_back(serialize(p));
+        }
+        T out;
+        deserialize(scatterStrings(parts, root), out);
+        return out;
+    }
+
+    template <class T>
+    static std::string serialize(const T& object) {
+        std::ostringstream os(std::ios::binary);
+        {
+            boost::archive::binary_oarchive archive(os, boost::archive::no_header);
+            archive << object;
+        }  // the archive must be destroyed before str()
+        return os.str();
+    }
+    template <class T>
+    static void deserialize(const std::string& bytes, T& object) {
+        std::istringstream is(bytes, std::ios::binary);
+        boost::archive::binary_iarchive archive(is, boost::archive::no_header);
+        archive >> object;
+    }
+
+private:
+    static MPI_Op mpiOp(Reduce op);
+    std::vector<char> gathervBytes(const void* data, std::size_t bytes,
+                                   const std::vector<std::size_t>& counts, std::size_t elemSize,
+                                   int root) const;
+    std::vector<char> alltoallvBytes(const char* data, const std::vector<std::size_t>& byteCounts) const;
+    void bcastBytes(char* data, std::size_t bytes, int root) const;
+    void bcastString(std::string& bytes, int root) const;
+    void sendString(const std::string& bytes, int dest, int tag) const;
+    std::string recvString(int source, int tag) const;
+    std::string scatterStrings(const std::vector<std::string>& parts, int root) const;
+
+    MPI_Comm comm_;
+    int rank_ = 0;
+    int size_ = 1;
+};
+
+/// Contiguous block [begin, end) of `n` items owned by `rank` of `size` (first n % size
+/// ranks get one more). The same split everywhere in hlstm.
+struct BlockRange {
+    std::size_t begin = 0;
+    std::size_t end = 0;
+    [[nodiscard]] std::size_t count() const noexcept { return end - begin; }
+};
+[[nodiscard]] BlockRange blockRange(std::size_t n, int size, int rank);
+
+}  // namespace hlstm

@@ -1,0 +1,52 @@
+/// Coordinated failure (GROMACS-style): an exception on any rank inside a phase reaches
+/// every rank before the next collective, so no rank is left waiting in MPI.
+#pragma once
+
+#include <exception>
+#include <string>
+#include <utility>
+
+#include "hlstm/core/comm.hpp"
+#include "hlstm/core/error.hpp"
+
+namespace hlstm {
+
+/// Name of the phase this process is in (for main's error report).
+const std::string& currentPhase();
+/// Sets the current phase name; returns the previous one.
+std::string setCurrentPhase(std::string phase);
+
+/// Throws an injected RuntimeError when the environment variable HLSTM_FAIL_INJECT is
+/// "<phase>@<rank>" and matches (tests use it to fail one rank on purpose).
+void maybeInjectFailure(const std::string& phase, int rank);
+
+namespace detail {
+/// Collective: agrees on whether any rank failed; rethrows here if so.
+void agreeOnFailure(const Comm& comm, const std::string& phase, std::exception_ptr local);
+}  // namespace detail
+
+/// The rank whose failure all ranks agreed on (the lowest failing one), or -1 when the
+/// exception now propagating was not agreed on (then main must abort MPI).
+int agreedFailureRank();
+
+namespace detail {
+}  // namespace detail
+
+/// Runs `fn` (rank-local work) as phase `phase`; if it throws on any rank, every rank throws:
+/// the failing rank its own exception, the others a RemoteError naming that rank and its
+/// message (collective over the communicator).
+template <class F>
+void coordinated(const Comm& comm, const std::string& phase, F&& fn) {
+    std::string previous = setCurrentPhase(phase);
+    std::exception_ptr failure;
+    try {
+        maybeInjectFailure(phase, comm.rank());
+        std::forward<F>(fn)();
+    } catch (...) {
+        failure = std::current_exception();
+    }
+    detail::agreeOnFailure(comm, phase, failure);
+    setCurrentPhase(previous);
+}
+
+}  // namespace hlstm

@@ -1,0 +1,50 @@
+/// Counter-based, platform-independent random numbers (SplitMix64): a stream is a pure
+/// function of its key, so results never depend on rank count or scheduling.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <initializer_list>
+
+namespace hlstm {
+
+/// One SplitMix64 step: a well-mixed 64-bit hash of `x`.
+constexpr std::uint64_t splitmix64(std::uint64_t x) noexcept {
+    x += 0x9E3779B97F4A7C15ULL;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+    return x ^ (x >> 31);
+}
+
+/// A key built from several integers, e.g. (seed, subregion, L, K, S).
+inline std::uint64_t mixKey(std::initializer_list<std::uint64_t> parts) noexcept {
+    std::uint64_t h = 0x6A09E667F3BCC908ULL;
+    for (auto p : parts) h = splitmix64(h ^ splitmix64(p));
+    return h;
+}
+
+/// A small deterministic generator keyed by a 64-bit value.
+class Rng {
+public:
+    explicit Rng(std::uint64_t key) noexcept : state_(splitmix64(key)) {}
+    std::uint64_t next() noexcept { return splitmix64(state_++); }
+    /// Uniform in [0, 1).
+    double uniform() noexcept { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+    /// Uniform in [lo, hi).
+    double uniform(double lo, double hi) noexcept { return lo + (hi - lo) * uniform(); }
+    /// Standard normal (Box-Muller, no cached second value: stateless per call pair).
+    double normal() noexcept {
+        constexpr double kTwoPi = 6.283185307179586;
+        double u1 = uniform();
+        double u2 = uniform();
+        if (u1 < 1e-300) u1 = 1e-300;
+        return std::sqrt(-2.0 * std::log(u1)) * std::cos(kTwoPi * u2);
+    }
+    /// Uniform integer in [0, n).
+    std::uint64_t below(std::uint64_t n) noexcept { return n == 0 ? 0 : next() % n; }
+
+private:
+    std::uint64_t state_;
+};
+
+}  // namespace hlstm

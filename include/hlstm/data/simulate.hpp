@@ -1,0 +1,32 @@
+/// Simulated InSAR scenes written in the native format with the noise-free signal as /truth.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "hlstm/core/comm.hpp"
+
+namespace hlstm {
+
+/// What to simulate.
+enum class SceneKind {
+    kScene,     ///< realistic: funnels (steady, accelerating), uplift, seasonal, noise, gaps
+    kPatterns,  ///< the paper's Table I: 5 differential patterns, each in its own spatial block
+};
+
+/// Parameters of `hlstm simulate`.
+struct SimulateOptions {
+    SceneKind kind = SceneKind::kScene;
+    std::uint64_t points = 430476;   ///< the paper's Cangzhou size
+    std::uint64_t epochs = 89;
+    std::uint64_t seed = 1;
+    std::int32_t firstDate = 20180101;
+    std::int32_t spacingDays = 12;
+};
+
+/// Writes a simulated scene to `path` (via `<path>.tmp`, renamed when complete). Each rank
+/// generates and writes its own block of rows; the file is identical for any rank count
+/// (collective).
+void simulate(const Comm& comm, const SimulateOptions& options, const std::string& path);
+
+}  // namespace hlstm

@@ -1,0 +1,167 @@
+/// RAII wrappers for HDF5 (serial or MPI-IO): every id owned, every call checked and turned
+/// into an H5Error that carries HDF5's own error stack. No raw hid_t outside this module.
+#pragma once
+
+#include <hdf5.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "hlstm/core/comm.hpp"
+#include "hlstm/core/error.hpp"
+
+namespace hlstm::h5 {
+
+/// Throws H5Error("<what>: <HDF5 error stack>") when `status` < 0; returns it otherwise.
+hid_t check(hid_t status, const std::string& what);
+/// Silences HDF5's automatic stack printing (errors are reported through exceptions).
+void silenceAutoPrint();
+
+/// An owned HDF5 identifier; the destructor releases it and never throws.
+class Id {
+public:
+    Id() = default;
+    explicit Id(hid_t id) : id_(id) {}
+    Id(const Id&) = delete;
+    Id& operator=(const Id&) = delete;
+    Id(Id&& other) noexcept : id_(other.id_) { other.id_ = H5I_INVALID_HID; }
+    Id& operator=(Id&& other) noexcept;
+    ~Id();
+    [[nodiscard]] hid_t get() const noexcept { return id_; }
+    [[nodiscard]] bool valid() const noexcept { return id_ >= 0; }
+
+private:
+    hid_t id_ = H5I_INVALID_HID;
+};
+
+/// Native HDF5 memory type of a C++ type.
+template <class T>
+hid_t nativeType();
+
+/// How transfers are done on a parallel file.
+enum class Transfer { kCollective, kIndependent };
+
+/// A dataset: shape queries and row-block (hyperslab over the first dimension) I/O.
+class Dataset {
+public:
+    Dataset(Id id, std::string path, std::string file, bool parallel);
+
+    [[nodiscard]] const std::string& path() const noexcept { return path_; }
+    [[nodiscard]] std::vector<std::uint64_t> dims() const;
+    /// HDF5 type class (H5T_FLOAT, H5T_INTEGER, H5T_STRING, ...) and size in bytes.
+    [[nodiscard]] H5T_class_t typeClass() const;
+    [[nodiscard]] std::size_t typeSize() const;
+
+    /// Reads rows [row0, row0+rows) of a 1-D or 2-D dataset (all columns), converting to T.
+    /// Collective on a parallel file: every rank calls it, `rows` may be 0.
+    template <class T>
+    std::vector<T> readRows(std::uint64_t row0, std::uint64_t rows) const {
+        std::vector<T> out(rows * rowLength());
+        readRowsRaw(nativeType<T>(), out.data(), row0, rows);
+        return out;
+    }
+    template <class T>
+    std::vector<T> readAll() const { return readRows<T>(0, dims().empty() ? 1 : dims()[0]); }
+    /// Writes rows [row0, row0+rows) (collective on a parallel file; `rows` may be 0).
+    template <class T>
+    void writeRows(std::uint64_t row0, std::uint64_t rows, const T* data) const {
+        writeRowsRaw(nativeType<T>(), data, row0, rows);
+    }
+
+    template <class T>
+    void writeAttribute(const std::string& name, const T& value) const;
+    void writeAttribute(const std::string& name, const std::string& value) const;
+    [[nodiscard]] bool hasAttribute(const std::string& name) const;
+    [[nodiscard]] std::string readStringAttribute(const std::string& name) const;
+
+    [[nodiscard]] hid_t raw() const noexcept { return id_.get(); }
+
+private:
+    [[nodiscard]] std::uint64_t rowLength() const;
+    void readRowsRaw(hid_t memType, void* data, std::uint64_t row0, std::uint64_t rows) const;
+    void writeRowsRaw(hid_t memType, const void* data, std::uint64_t row0, std::uint64_t rows) const;
+
+    Id id_;
+    std::string path_;
+    std::string file_;
+    bool parallel_;
+};
+
+/// How to open a file.
+enum class Access { kReadOnly, kReadWrite, kCreate };
+
+/// An HDF5 file; parallel (MPI-IO, every open/create/close collective) when given a Comm.
+class File {
+public:
+    /// Opens or creates `path`. With `comm`, the file uses MPI-IO over that communicator.
+    File(const std::string& path, Access access, const Comm* comm = nullptr);
+
+    [[nodiscard]] const std::string& path() const noexcept { return path_; }
+    [[nodiscard]] bool parallel() const noexcept { return parallel_; }
+    /// Whether an object (dataset or group) exists at an absolute path like "/a/b".
+    [[nodiscard]] bool exists(const std::string& objectPath) const;
+    [[nodiscard]] Dataset openDataset(const std::string& objectPath) const;
+    /// Creates intermediate groups as needed (collective on a parallel file).
+    void createGroup(const std::string& objectPath) const;
+    /// Creates a 1-D or 2-D dataset of T, chunked by rows (collective on a parallel file).
+    template <class T>
+    Dataset createDataset(const std::string& objectPath, const std::vector<std::uint64_t>& dims) const {
+        return createDatasetRaw(objectPath, nativeType<T>(), dims);
+    }
+    /// Writes a small dataset whose content every rank holds identically (collective).
+    template <class T>
+    void writeSmall(const std::string& objectPath, const std::vector<T>& values) const {
+        auto ds = createDataset<T>(objectPath, {values.size()});
+        bool writer = !parallel_ || rankOfComm_ == 0;
+        if (writer) ds.writeRows(0, values.size(), values.data());
+        else ds.writeRows(0, 0, values.data());
+    }
+
+    /// Root-group attributes (on a parallel file: every rank writes the same value).
+    template <class T>
+    void writeAttribute(const std::string& name, const T& value) const;
+    void writeAttribute(const std::string& name, const std::string& value) const;
+    [[nodiscard]] bool hasAttribute(const std::string& name) const;
+    [[nodiscard]] std::string readStringAttribute(const std::string& name) const;
+    template <class T>
+    [[nodiscard]] T readAttribute(const std::string& name) const;
+
+    /// Flushes and closes now (collective on a parallel file); the destructor closes otherwise.
+    void close();
+
+private:
+    Dataset createDatasetRaw(const std::string& objectPath, hid_t type,
+                             const std::vector<std::uint64_t>& dims) const;
+
+    Id id_;
+    std::string path_;
+    bool parallel_ = false;
+    int rankOfComm_ = 0;
+};
+
+/// Attribute helpers on any object id.
+void writeAttributeRaw(hid_t object, const std::string& name, hid_t type, const void* value,
+                       const std::string& where);
+void writeStringAttributeRaw(hid_t object, const std::string& name, const std::string& value,
+                             const std::string& where);
+std::string readStringAttributeRaw(hid_t object, const std::string& name, const std::string& where);
+void readAttributeRaw(hid_t object, const std::string& name, hid_t type, void* value,
+                      const std::string& where);
+
+template <class T>
+void Dataset::writeAttribute(const std::string& name, const T& value) const {
+    writeAttributeRaw(id_.get(), name, nativeType<T>(), &value, file_ + ":" + path_);
+}
+template <class T>
+void File::writeAttribute(const std::string& name, const T& value) const {
+    writeAttributeRaw(id_.get(), name, nativeType<T>(), &value, path_);
+}
+template <class T>
+T File::readAttribute(const std::string& name) const {
+    T value{};
+    readAttributeRaw(id_.get(), name, nativeType<T>(), &value, path_);
+    return value;
+}
+
+}  // namespace hlstm::h5

@@ -1,0 +1,37 @@
+#include "command.hpp"
+
+#include "hlstm/core/log.hpp"
+
+namespace hlstm::cli {
+
+std::vector<Command>& commands() {
+    static std::vector<Command> list;
+    return list;
+}
+
+ConfigOptions::ConfigOptions(CLI::App& sub, bool requireFile)
+    : overrides_(std::make_shared<std::vector<std::pair<std::string, std::string>>>()) {
+    auto* opt = sub.add_option("--config", file_, "TOML configuration file (configs/*.toml)")->check(CLI::ExistingFile);
+    if (requireFile) opt->required();
+    for (const auto& key : configSchema()) {
+        auto store = overrides_;
+        std::string name = key.name;
+        sub.add_option_function<std::string>(
+               "--" + key.name, [store, name](const std::string& v) { store->emplace_back(name, v); }, key.help)
+            ->group("Configuration overrides");
+    }
+}
+
+Config ConfigOptions::resolve() const {
+    Config config;
+    if (!file_.empty()) config.loadToml(file_);
+    for (const auto& [key, value] : *overrides_) config.set(key, value, "--" + key);
+    return config;
+}
+
+void printConfig(const Comm& comm, const Config& config) {
+    if (!comm.isRoot()) return;
+    log::info() << "resolved configuration:\n" << config.toToml();
+}
+
+}  // namespace hlstm::cli

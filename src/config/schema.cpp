@@ -1,0 +1,51 @@
+#include "hlstm/config/config.hpp"
+
+namespace hlstm {
+
+// Every configuration key, its default and what it means. Modules read keys by name.
+const std::vector<ConfigKey>& configSchema() {
+    using L = std::vector<std::int64_t>;
+    static const std::vector<ConfigKey> kSchema = {
+        // input
+        {"input.path", std::string(""), "input file (native .h5); empty: simulate a scene"},
+        {"input.min_valid_fraction", 0.5, "drop points with fewer valid epochs than this fraction"},
+        // simulated scene used when input.path is empty
+        {"simulate.kind", std::string("scene"), "scene | patterns"},
+        {"simulate.points", std::int64_t{20000}, "points of the simulated scene"},
+        {"simulate.epochs", std::int64_t{89}, "epochs of the simulated scene (12-day spacing)"},
+        {"simulate.seed", std::int64_t{1}, "seed of the simulated scene"},
+        // partition (paper II-A, KDP)
+        {"partition.k_min", std::int64_t{2}, "smallest number of K-means clusters tried"},
+        {"partition.k_max", std::int64_t{10}, "largest number of K-means clusters tried"},
+        {"partition.db_distance", std::string("velocity"), "velocity | pearson: which DB index chooses k"},
+        {"partition.alpha", 3.0, "Delaunay edges longer than mean + alpha*std are cut"},
+        {"partition.min_points", std::int64_t{1000}, "smaller components join the noise subregion"},
+        // samples and model (paper II-B)
+        {"model.kind", std::string("lstm"), "lstm | rnn"},
+        {"model.horizon", std::int64_t{1}, "Y: differential steps predicted (label length)"},
+        {"model.sampling", std::string("latest"), "latest (paper: one window per point) | all"},
+        {"model.stride", std::int64_t{1}, "window stride when sampling = all"},
+        {"model.validation_fraction", 0.3, "fraction of a subregion's points used for validation"},
+        {"model.std_floor", 1e-3, "floor of a sample's input std (mm) in the z-score"},
+        {"model.seed", std::int64_t{42}, "seed of splits, initialisation and shuffling"},
+        // training
+        {"train.epochs", std::int64_t{30}, "training epochs"},
+        {"train.batch", std::int64_t{256}, "minibatch size"},
+        {"train.lr", 1e-3, "Adam learning rate"},
+        {"train.beta1", 0.9, "Adam beta1"},
+        {"train.beta2", 0.999, "Adam beta2"},
+        {"train.eps", 1e-8, "Adam epsilon"},
+        {"train.loss", std::string("mse"), "mse | mae | huber"},
+        {"train.early_stop_patience", std::int64_t{0}, "epochs without validation MAE gain before stopping (0: off)"},
+        {"train.threads", std::int64_t{0}, "threads per rank (0: OMP_NUM_THREADS / SLURM_CPUS_PER_TASK / 1)"},
+        // grid search (eq. 3-4)
+        {"grid.L", L{60}, "sequence lengths L tried (window incl. label)"},
+        {"grid.K", L{3}, "LSTM layer counts K tried"},
+        {"grid.S", L{10}, "hidden sizes S tried"},
+        // run
+        {"run.holdout", std::int64_t{1}, "H: last epochs hidden for the honest forecast check"},
+    };
+    return kSchema;
+}
+
+}  // namespace hlstm

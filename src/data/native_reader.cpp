@@ -1,0 +1,184 @@
+#include "hlstm/data/native_reader.hpp"
+
+#include <cmath>
+#include <filesystem>
+
+#include "hlstm/core/coordinated.hpp"
+#include "hlstm/core/error.hpp"
+#include "hlstm/io/hdf5.hpp"
+
+namespace hlstm {
+namespace {
+
+constexpr float kMetresToMm = 1000.0f;
+
+// Opens a dataset or fails naming the file and what is missing.
+h5::Dataset requireDataset(const h5::File& file, const std::string& name) {
+    if (!file.exists(name)) throw InputError(file.path() + ": missing dataset " + name);
+    return file.openDataset(name);
+}
+
+void requireShape(const h5::Dataset& ds, const std::string& file, std::vector<std::uint64_t> expected,
+                  const std::string& expectedText) {
+    if (ds.dims() != expected) {
+        std::string got;
+        for (auto d : ds.dims()) got += (got.empty() ? "" : " x ") + std::to_string(d);
+        throw InputError(file + ": dataset " + ds.path() + " has shape (" + got + "), expected " + expectedText);
+    }
+}
+
+void requireClass(const h5::Dataset& ds, const std::string& file, H5T_class_t cls, const std::string& what) {
+    if (ds.typeClass() != cls) throw InputError(file + ": dataset " + ds.path() + " must be " + what);
+}
+
+}  // namespace
+
+std::size_t fillGaps(float* s, const std::int64_t* days, std::size_t m) {
+    std::size_t filled = 0;
+    std::ptrdiff_t last = -1;  // last valid epoch seen
+    for (std::size_t t = 0; t < m; ++t) {
+        if (!std::isfinite(s[t])) continue;
+        if (last < 0) {
+            for (std::size_t u = 0; u < t; ++u, ++filled) s[u] = s[t];  // leading gap
+        } else if (static_cast<std::size_t>(last) + 1 < t) {
+            const double d0 = static_cast<double>(days[last]), d1 = static_cast<double>(days[t]);
+            for (std::size_t u = static_cast<std::size_t>(last) + 1; u < t; ++u, ++filled) {
+                const double w = (static_cast<double>(days[u]) - d0) / (d1 - d0);
+                s[u] = static_cast<float>((1.0 - w) * s[last] + w * s[t]);
+            }
+        }
+        last = static_cast<std::ptrdiff_t>(t);
+    }
+    if (last >= 0)
+        for (std::size_t u = static_cast<std::size_t>(last) + 1; u < m; ++u, ++filled) s[u] = s[last];
+    return filled;
+}
+
+LocalBlock readNative(const Comm& comm, const std::string& path, const ReadOptions& options) {
+    LocalBlock out;
+    std::unique_ptr<h5::File> file;
+    std::uint64_t n = 0, m = 0;
+    bool hasId = false, hasTruth = false;
+    float scale = 1.0f;
+
+    // Metadata: every rank checks the same things, so all fail alike; still coordinated.
+    coordinated(comm, "read:open", [&] {
+        if (!std::filesystem::exists(path)) throw InputError(path + ": no such file");
+        if (H5Fis_hdf5(path.c_str()) <= 0)
+            throw InputError(path + ": not an HDF5 file (or corrupt)");
+    });
+    try {
+        file = std::make_unique<h5::File>(path, h5::Access::kReadOnly, &comm);
+    } catch (const H5Error& err) {
+        throw InputError(path + ": cannot open as HDF5: " + err.what());
+    }
+    coordinated(comm, "read:validate", [&] {
+        auto x = requireDataset(*file, "/x");
+        auto y = requireDataset(*file, "/y");
+        auto dates = requireDataset(*file, "/dates");
+        auto disp = requireDataset(*file, "/displacement");
+        requireClass(x, path, H5T_FLOAT, "floating point (float64 metres or degrees)");
+        requireClass(y, path, H5T_FLOAT, "floating point (float64 metres or degrees)");
+        requireClass(dates, path, H5T_INTEGER, "integer YYYYMMDD");
+        requireClass(disp, path, H5T_FLOAT, "floating point (float32)");
+        if (x.dims().size() != 1) throw InputError(path + ": dataset /x must be one-dimensional (n points)");
+        n = x.dims()[0];
+        requireShape(y, path, {n}, "(" + std::to_string(n) + ") like /x");
+        if (dates.dims().size() != 1) throw InputError(path + ": dataset /dates must be one-dimensional (m epochs)");
+        m = dates.dims()[0];
+        if (m < 2) throw InputError(path + ": dataset /dates has " + std::to_string(m) + " epochs, need at least 2");
+        requireShape(disp, path, {n, m}, "(" + std::to_string(n) + " x " + std::to_string(m) + ") points x epochs");
+
+        out.points.dates = dates.readAll<std::int32_t>();
+        for (std::size_t t = 0; t < m; ++t) {
+            if (!dates::valid(out.points.dates[t]))
+                throw InputError(path + ": dataset /dates index " + std::to_string(t) + ": " +
+                                 std::to_string(out.points.dates[t]) + " is not a YYYYMMDD date");
+            if (t > 0 && out.points.dates[t] <= out.points.dates[t - 1])
+                throw InputError(path + ": dataset /dates index " + std::to_string(t) + ": " +
+                                 std::to_string(out.points.dates[t]) +
+                                 (out.points.dates[t] == out.points.dates[t - 1] ? " duplicates" : " is earlier than") +
+                                 " the previous date " + std::to_string(out.points.dates[t - 1]) +
+                                 " (dates must be sorted and unique)");
+        }
+        if (!disp.hasAttribute("unit"))
+            throw InputError(path + ": dataset /displacement has no 'unit' attribute (\"mm\" or \"m\")");
+        out.stats.unit = disp.readStringAttribute("unit");
+        if (out.stats.unit == "m") scale = kMetresToMm;
+        else if (out.stats.unit != "mm")
+            throw InputError(path + ": dataset /displacement has unit '" + out.stats.unit + "'; expected \"mm\" or \"m\"");
+        hasId = file->exists("/id");
+        if (hasId) {
+            auto id = file->openDataset("/id");
+            requireClass(id, path, H5T_INTEGER, "integer");
+            requireShape(id, path, {n}, "(" + std::to_string(n) + ") like /x");
+        }
+        hasTruth = file->exists("/truth");
+        if (hasTruth) requireShape(file->openDataset("/truth"), path, {n, m}, "like /displacement");
+        if (file->hasAttribute("crs")) out.stats.crs = file->readStringAttribute("crs");
+    });
+
+    // Collective block reads: each rank its rows.
+    const BlockRange block = blockRange(n, comm.size(), comm.rank());
+    std::vector<double> x, y;
+    std::vector<float> disp, truth;
+    std::vector<std::int64_t> ids;
+    coordinated(comm, "read:rows", [&] {
+        x = file->openDataset("/x").readRows<double>(block.begin, block.count());
+        y = file->openDataset("/y").readRows<double>(block.begin, block.count());
+        disp = file->openDataset("/displacement").readRows<float>(block.begin, block.count());
+        if (hasId) ids = file->openDataset("/id").readRows<std::int64_t>(block.begin, block.count());
+        if (hasTruth) truth = file->openDataset("/truth").readRows<float>(block.begin, block.count());
+    });
+    file->close();
+
+    std::uint64_t dropped = 0, missing = 0;
+    coordinated(comm, "read:check", [&] {
+        std::vector<std::int64_t> days(m);
+        for (std::size_t t = 0; t < m; ++t) days[t] = dates::toDays(out.points.dates[t]);
+        const double minValid = options.minValidFraction * static_cast<double>(m);
+        auto& p = out.points;
+        for (std::size_t i = 0; i < block.count(); ++i) {
+            const std::uint64_t row = block.begin + i;
+            if (!std::isfinite(x[i]) || !std::isfinite(y[i]))
+                throw InputError(path + ": dataset " + std::string(std::isfinite(x[i]) ? "/y" : "/x") + " index " +
+                                 std::to_string(row) + ": coordinate is not finite");
+            float* s = disp.data() + i * m;
+            std::size_t valid = 0;
+            for (std::size_t t = 0; t < m; ++t) valid += std::isfinite(s[t]) ? 1 : 0;
+            if (valid < 2 || static_cast<double>(valid) < minValid) {
+                ++dropped;
+                continue;
+            }
+            if (scale != 1.0f)
+                for (std::size_t t = 0; t < m; ++t) s[t] *= scale;
+            missing += fillGaps(s, days.data(), m);
+            p.ids.push_back(hasId ? ids[i] : static_cast<std::int64_t>(row));
+            p.x.push_back(x[i]);
+            p.y.push_back(y[i]);
+            p.displacement.insert(p.displacement.end(), s, s + m);
+            if (hasTruth) {
+                const float* tr = truth.data() + i * m;
+                for (std::size_t t = 0; t < m; ++t) out.truth.push_back(tr[t] * scale);
+            }
+        }
+    });
+    const std::uint64_t kept = out.points.size();
+    out.keptOffset = comm.exscan(kept);
+    out.keptTotal = comm.allreduce<std::uint64_t>(kept, Reduce::kSum);
+    out.points.rows.resize(kept);
+    for (std::size_t i = 0; i < kept; ++i) out.points.rows[i] = out.keptOffset + i;
+    out.stats.fileRows = n;
+    out.stats.epochs = m;
+    out.stats.dropped = comm.allreduce<std::uint64_t>(dropped, Reduce::kSum);
+    out.stats.missing = comm.allreduce<std::uint64_t>(missing, Reduce::kSum);
+    if (out.keptTotal == 0) {
+        coordinated(comm, "read:check", [&] {
+            throw InputError(path + ": no point has enough valid epochs (" + std::to_string(out.stats.dropped) +
+                             " dropped with fewer than " + std::to_string(options.minValidFraction) + " valid)");
+        });
+    }
+    return out;
+}
+
+}  // namespace hlstm

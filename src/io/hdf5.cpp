@@ -1,0 +1,301 @@
+#include "hlstm/io/hdf5.hpp"
+
+#include <algorithm>
+
+namespace hlstm::h5 {
+namespace {
+
+herr_t collectMessage(unsigned n, const H5E_error2_t* err, void* data) {
+    auto* out = static_cast<std::string*>(data);
+    if (!out->empty()) out->append("; ");
+    out->append(err->desc != nullptr && *err->desc ? err->desc : (err->func_name ? err->func_name : "?"));
+    (void)n;
+    return 0;
+}
+
+std::string errorStack() {
+    std::string text;
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, collectMessage, &text);
+    H5Eclear2(H5E_DEFAULT);
+    return text.empty() ? std::string("no HDF5 error stack") : text;
+}
+
+// Chunk of whole rows, about 1 MiB, never larger than the dataset.
+std::vector<hsize_t> rowChunk(const std::vector<hsize_t>& dims, std::size_t elemSize) {
+    constexpr std::size_t kChunkBytes = 1u << 20;
+    std::vector<hsize_t> chunk = dims;
+    std::size_t rowBytes = elemSize;
+    for (std::size_t i = 1; i < dims.size(); ++i) rowBytes *= dims[i];
+    hsize_t rows = std::max<hsize_t>(1, kChunkBytes / std::max<std::size_t>(1, rowBytes));
+    chunk[0] = std::min<hsize_t>(dims[0], rows);
+    return chunk;
+}
+
+Id transferList(bool parallel) {
+    Id dxpl(check(H5Pcreate(H5P_DATASET_XFER), "H5Pcreate(xfer)"));
+    if (parallel) check(H5Pset_dxpl_mpio(dxpl.get(), H5FD_MPIO_COLLECTIVE), "H5Pset_dxpl_mpio");
+    return dxpl;
+}
+
+Id stringType(std::size_t length) {
+    Id type(check(H5Tcopy(H5T_C_S1), "H5Tcopy"));
+    check(H5Tset_size(type.get(), std::max<std::size_t>(1, length)), "H5Tset_size");
+    check(H5Tset_strpad(type.get(), H5T_STR_NULLTERM), "H5Tset_strpad");
+    return type;
+}
+
+}  // namespace
+
+hid_t check(hid_t status, const std::string& what) {
+    if (status < 0) throw H5Error(what + ": " + errorStack());
+    return status;
+}
+
+void silenceAutoPrint() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+
+Id& Id::operator=(Id&& other) noexcept {
+    if (this != &other) {
+        if (id_ >= 0) H5Idec_ref(id_);
+        id_ = other.id_;
+        other.id_ = H5I_INVALID_HID;
+    }
+    return *this;
+}
+
+Id::~Id() {
+    if (id_ >= 0 && H5Iis_valid(id_) > 0) H5Idec_ref(id_);
+}
+
+template <> hid_t nativeType<double>() { return H5T_NATIVE_DOUBLE; }
+template <> hid_t nativeType<float>() { return H5T_NATIVE_FLOAT; }
+template <> hid_t nativeType<std::int8_t>() { return H5T_NATIVE_INT8; }
+template <> hid_t nativeType<std::uint8_t>() { return H5T_NATIVE_UINT8; }
+template <> hid_t nativeType<std::int32_t>() { return H5T_NATIVE_INT32; }
+template <> hid_t nativeType<std::uint32_t>() { return H5T_NATIVE_UINT32; }
+template <> hid_t nativeType<std::int64_t>() { return H5T_NATIVE_INT64; }
+template <> hid_t nativeType<std::uint64_t>() { return H5T_NATIVE_UINT64; }
+
+// ---------------------------------------------------------------- Dataset
+Dataset::Dataset(Id id, std::string path, std::string file, bool parallel)
+    : id_(std::move(id)), path_(std::move(path)), file_(std::move(file)), parallel_(parallel) {}
+
+std::vector<std::uint64_t> Dataset::dims() const {
+    Id space(check(H5Dget_space(id_.get()), "H5Dget_space " + path_));
+    int rank = static_cast<int>(check(H5Sget_simple_extent_ndims(space.get()), "H5Sget_simple_extent_ndims"));
+    std::vector<hsize_t> d(static_cast<std::size_t>(rank));
+    if (rank > 0) check(H5Sget_simple_extent_dims(space.get(), d.data(), nullptr), "H5Sget_simple_extent_dims");
+    return {d.begin(), d.end()};
+}
+
+H5T_class_t Dataset::typeClass() const {
+    Id type(check(H5Dget_type(id_.get()), "H5Dget_type " + path_));
+    return H5Tget_class(type.get());
+}
+
+std::size_t Dataset::typeSize() const {
+    Id type(check(H5Dget_type(id_.get()), "H5Dget_type " + path_));
+    return H5Tget_size(type.get());
+}
+
+std::uint64_t Dataset::rowLength() const {
+    auto d = dims();
+    std::uint64_t n = 1;
+    for (std::size_t i = 1; i < d.size(); ++i) n *= d[i];
+    return n;
+}
+
+void Dataset::readRowsRaw(hid_t memType, void* data, std::uint64_t row0, std::uint64_t rows) const {
+    auto d = dims();
+    std::vector<hsize_t> dimsH(d.begin(), d.end());
+    Id fileSpace(check(H5Dget_space(id_.get()), "H5Dget_space " + path_));
+    std::vector<hsize_t> count = dimsH, start(dimsH.size(), 0);
+    if (dimsH.empty()) {
+        count = {1};
+    } else {
+        if (row0 + rows > dimsH[0])
+            throw H5Error(file_ + ":" + path_ + ": rows [" + std::to_string(row0) + ", " +
+                          std::to_string(row0 + rows) + ") outside " + std::to_string(dimsH[0]) + " rows");
+        start[0] = row0;
+        count[0] = rows;
+    }
+    Id memSpace(check(H5Screate_simple(static_cast<int>(count.size()), count.data(), nullptr), "H5Screate_simple"));
+    if (rows == 0 && !dimsH.empty()) {
+        check(H5Sselect_none(fileSpace.get()), "H5Sselect_none");
+        check(H5Sselect_none(memSpace.get()), "H5Sselect_none");
+    } else if (!dimsH.empty()) {
+        check(H5Sselect_hyperslab(fileSpace.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
+              "H5Sselect_hyperslab " + path_);
+    }
+    Id dxpl = transferList(parallel_);
+    check(H5Dread(id_.get(), memType, memSpace.get(), fileSpace.get(), dxpl.get(), data),
+          "H5Dread " + file_ + ":" + path_);
+}
+
+void Dataset::writeRowsRaw(hid_t memType, const void* data, std::uint64_t row0, std::uint64_t rows) const {
+    auto d = dims();
+    std::vector<hsize_t> dimsH(d.begin(), d.end());
+    Id fileSpace(check(H5Dget_space(id_.get()), "H5Dget_space " + path_));
+    std::vector<hsize_t> count = dimsH, start(dimsH.size(), 0);
+    start[0] = row0;
+    count[0] = rows;
+    if (row0 + rows > dimsH[0])
+        throw H5Error(file_ + ":" + path_ + ": write rows beyond the dataset");
+    std::vector<hsize_t> memCount = count;
+    if (memCount[0] == 0) memCount[0] = 1;  // a zero-size memory space is not allowed
+    Id memSpace(check(H5Screate_simple(static_cast<int>(memCount.size()), memCount.data(), nullptr), "H5Screate_simple"));
+    if (rows == 0) {
+        check(H5Sselect_none(fileSpace.get()), "H5Sselect_none");
+        check(H5Sselect_none(memSpace.get()), "H5Sselect_none");
+    } else {
+        check(H5Sselect_hyperslab(fileSpace.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
+              "H5Sselect_hyperslab " + path_);
+    }
+    Id dxpl = transferList(parallel_);
+    check(H5Dwrite(id_.get(), memType, memSpace.get(), fileSpace.get(), dxpl.get(), data),
+          "H5Dwrite " + file_ + ":" + path_);
+}
+
+void Dataset::writeAttribute(const std::string& name, const std::string& value) const {
+    writeStringAttributeRaw(id_.get(), name, value, file_ + ":" + path_);
+}
+bool Dataset::hasAttribute(const std::string& name) const {
+    return check(H5Aexists(id_.get(), name.c_str()), "H5Aexists " + name) > 0;
+}
+std::string Dataset::readStringAttribute(const std::string& name) const {
+    return readStringAttributeRaw(id_.get(), name, file_ + ":" + path_);
+}
+
+// ---------------------------------------------------------------- File
+File::File(const std::string& path, Access access, const Comm* comm)
+    : path_(path), parallel_(comm != nullptr), rankOfComm_(comm ? comm->rank() : 0) {
+    silenceAutoPrint();
+    Id fapl(check(H5Pcreate(H5P_FILE_ACCESS), "H5Pcreate(fapl)"));
+    if (comm != nullptr) check(H5Pset_fapl_mpio(fapl.get(), comm->raw(), MPI_INFO_NULL), "H5Pset_fapl_mpio");
+    hid_t id = H5I_INVALID_HID;
+    switch (access) {
+        case Access::kCreate:
+            id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get());
+            break;
+        case Access::kReadOnly:
+            id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get());
+            break;
+        case Access::kReadWrite:
+            id = H5Fopen(path.c_str(), H5F_ACC_RDWR, fapl.get());
+            break;
+    }
+    id_ = Id(check(id, (access == Access::kCreate ? "cannot create HDF5 file " : "cannot open HDF5 file ") + path));
+}
+
+bool File::exists(const std::string& objectPath) const {
+    // Check each component so that a missing group does not raise an error.
+    std::string partial;
+    std::size_t pos = 1;
+    while (pos <= objectPath.size()) {
+        std::size_t next = objectPath.find('/', pos);
+        if (next == std::string::npos) next = objectPath.size();
+        partial = objectPath.substr(0, next);
+        if (check(H5Lexists(id_.get(), partial.c_str(), H5P_DEFAULT), "H5Lexists " + partial) <= 0) return false;
+        pos = next + 1;
+    }
+    return true;
+}
+
+Dataset File::openDataset(const std::string& objectPath) const {
+    Id id(check(H5Dopen2(id_.get(), objectPath.c_str(), H5P_DEFAULT), path_ + ": cannot open dataset " + objectPath));
+    return Dataset(std::move(id), objectPath, path_, parallel_);
+}
+
+void File::createGroup(const std::string& objectPath) const {
+    if (exists(objectPath)) return;
+    Id lcpl(check(H5Pcreate(H5P_LINK_CREATE), "H5Pcreate(lcpl)"));
+    check(H5Pset_create_intermediate_group(lcpl.get(), 1), "H5Pset_create_intermediate_group");
+    Id g(check(H5Gcreate2(id_.get(), objectPath.c_str(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT),
+               path_ + ": cannot create group " + objectPath));
+}
+
+Dataset File::createDatasetRaw(const std::string& objectPath, hid_t type,
+                               const std::vector<std::uint64_t>& dims) const {
+    std::vector<hsize_t> d(dims.begin(), dims.end());
+    Id space(check(H5Screate_simple(static_cast<int>(d.size()), d.data(), nullptr), "H5Screate_simple"));
+    Id lcpl(check(H5Pcreate(H5P_LINK_CREATE), "H5Pcreate(lcpl)"));
+    check(H5Pset_create_intermediate_group(lcpl.get(), 1), "H5Pset_create_intermediate_group");
+    Id dcpl(check(H5Pcreate(H5P_DATASET_CREATE), "H5Pcreate(dcpl)"));
+    if (!d.empty() && d[0] > 0) {
+        bool nonEmpty = true;
+        for (auto v : d) nonEmpty = nonEmpty && v > 0;
+        if (nonEmpty) {
+            auto chunk = rowChunk(d, H5Tget_size(type));
+            check(H5Pset_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data()), "H5Pset_chunk");
+        }
+    }
+    check(H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_NEVER), "H5Pset_fill_time");
+    Id id(check(H5Dcreate2(id_.get(), objectPath.c_str(), type, space.get(), lcpl.get(), dcpl.get(), H5P_DEFAULT),
+                path_ + ": cannot create dataset " + objectPath));
+    return Dataset(std::move(id), objectPath, path_, parallel_);
+}
+
+void File::writeAttribute(const std::string& name, const std::string& value) const {
+    writeStringAttributeRaw(id_.get(), name, value, path_);
+}
+bool File::hasAttribute(const std::string& name) const {
+    return check(H5Aexists(id_.get(), name.c_str()), "H5Aexists " + name) > 0;
+}
+std::string File::readStringAttribute(const std::string& name) const {
+    return readStringAttributeRaw(id_.get(), name, path_);
+}
+
+void File::close() {
+    if (!id_.valid()) return;
+    hid_t id = id_.get();
+    check(H5Fflush(id, H5F_SCOPE_GLOBAL), "H5Fflush " + path_);
+    Id released = std::move(id_);
+    (void)released;
+}
+
+// ---------------------------------------------------------------- attributes
+void writeAttributeRaw(hid_t object, const std::string& name, hid_t type, const void* value,
+                       const std::string& where) {
+    if (check(H5Aexists(object, name.c_str()), "H5Aexists " + name) > 0)
+        check(H5Adelete(object, name.c_str()), "H5Adelete " + name);
+    Id space(check(H5Screate(H5S_SCALAR), "H5Screate"));
+    Id attr(check(H5Acreate2(object, name.c_str(), type, space.get(), H5P_DEFAULT, H5P_DEFAULT),
+                  where + ": cannot create attribute " + name));
+    check(H5Awrite(attr.get(), type, value), where + ": cannot write attribute " + name);
+}
+
+void writeStringAttributeRaw(hid_t object, const std::string& name, const std::string& value,
+                             const std::string& where) {
+    Id type = stringType(value.size() + 1);
+    std::string padded = value;
+    padded.push_back('\0');
+    writeAttributeRaw(object, name, type.get(), padded.data(), where);
+}
+
+void readAttributeRaw(hid_t object, const std::string& name, hid_t type, void* value,
+                      const std::string& where) {
+    Id attr(check(H5Aopen(object, name.c_str(), H5P_DEFAULT), where + ": cannot open attribute " + name));
+    check(H5Aread(attr.get(), type, value), where + ": cannot read attribute " + name);
+}
+
+std::string readStringAttributeRaw(hid_t object, const std::string& name, const std::string& where) {
+    Id attr(check(H5Aopen(object, name.c_str(), H5P_DEFAULT), where + ": cannot open attribute " + name));
+    Id fileType(check(H5Aget_type(attr.get()), "H5Aget_type " + name));
+    if (H5Tget_class(fileType.get()) != H5T_STRING)
+        throw H5Error(where + ": attribute " + name + " is not a string");
+    if (H5Tis_variable_str(fileType.get()) > 0) {
+        Id memType(check(H5Tcopy(H5T_C_S1), "H5Tcopy"));
+        check(H5Tset_size(memType.get(), H5T_VARIABLE), "H5Tset_size");
+        char* text = nullptr;
+        check(H5Aread(attr.get(), memType.get(), &text), where + ": cannot read attribute " + name);
+        std::string out = text ? text : "";
+        H5free_memory(text);
+        return out;
+    }
+    std::size_t size = H5Tget_size(fileType.get());
+    Id memType = stringType(size + 1);
+    std::string buffer(size + 1, '\0');
+    check(H5Aread(attr.get(), memType.get(), buffer.data()), where + ": cannot read attribute " + name);
+    return std::string(buffer.c_str());
+}
+
+}  // namespace hlstm::h5

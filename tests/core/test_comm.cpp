@@ -1,0 +1,85 @@
+#include <gtest/gtest.h>
+
+#include <boost/serialization/map.hpp>
+#include <boost/serialization/string.hpp>
+#include <boost/serialization/vector.hpp>
+#include <map>
+#include <numeric>
+
+#include "hlstm/core/comm.hpp"
+
+using hlstm::Comm;
+using hlstm::Reduce;
+
+TEST(Comm, ReductionsAndPrefix) {
+    Comm comm;
+    const int n = comm.size();
+    EXPECT_EQ(comm.allreduce(comm.rank(), Reduce::kSum), n * (n - 1) / 2);
+    EXPECT_EQ(comm.allreduce(comm.rank(), Reduce::kMax), n - 1);
+    EXPECT_DOUBLE_EQ(comm.allreduce(1.5 * comm.rank(), Reduce::kMin), 0.0);
+    EXPECT_EQ(comm.exscan(static_cast<std::uint64_t>(comm.rank() + 1)),
+              static_cast<std::uint64_t>(comm.rank() * (comm.rank() + 1) / 2));
+}
+
+TEST(Comm, GathervConcatenatesInRankOrder) {
+    Comm comm;
+    std::vector<int> local(static_cast<std::size_t>(comm.rank() + 1), comm.rank());
+    auto all = comm.allgatherv(local);
+    std::vector<int> expected;
+    for (int r = 0; r < comm.size(); ++r) expected.insert(expected.end(), static_cast<std::size_t>(r + 1), r);
+    EXPECT_EQ(all, expected);
+}
+
+TEST(Comm, AlltoallvDeliversEachPeersSlice) {
+    Comm comm;
+    // Rank r sends (d + 1) values r*1000 + d*10 + j to rank d.
+    std::vector<std::size_t> counts;
+    std::vector<long> send;
+    for (int d = 0; d < comm.size(); ++d) {
+        counts.push_back(static_cast<std::size_t>(d + 1));
+        for (int j = 0; j <= d; ++j) send.push_back(comm.rank() * 1000L + d * 10L + j);
+    }
+    auto got = comm.alltoallv(send, counts);
+    std::vector<long> expected;
+    for (int s = 0; s < comm.size(); ++s)
+        for (int j = 0; j <= comm.rank(); ++j) expected.push_back(s * 1000L + comm.rank() * 10L + j);
+    EXPECT_EQ(got, expected);
+}
+
+TEST(Comm, SerializedObjectsTravel) {
+    Comm comm;
+    std::map<std::string, std::vector<double>> obj;
+    if (comm.isRoot()) obj = {{"a", {1.0, 2.5}}, {"bb", {}}};
+    comm.bcast(obj);
+    ASSERT_EQ(obj.size(), 2u);
+    EXPECT_EQ(obj["a"], (std::vector<double>{1.0, 2.5}));
+
+    std::vector<std::string> parts;
+    if (comm.isRoot())
+        for (int r = 0; r < comm.size(); ++r) parts.push_back(std::string(static_cast<std::size_t>(r + 2), 'x'));
+    auto mine = comm.scatter(parts);
+    EXPECT_EQ(mine, std::string(static_cast<std::size_t>(comm.rank() + 2), 'x'));
+
+    if (comm.size() > 1) {
+        if (comm.rank() == 1) comm.send(std::string("hello"), 0, 5);
+        if (comm.isRoot()) {
+            std::string s;
+            comm.recv(s, 1, 5);
+            EXPECT_EQ(s, "hello");
+        }
+    }
+}
+
+TEST(BlockRange, CoversEveryItemOnce) {
+    for (std::size_t n : {0u, 1u, 7u, 100u})
+        for (int size = 1; size <= 5; ++size) {
+            std::size_t next = 0;
+            for (int r = 0; r < size; ++r) {
+                auto b = hlstm::blockRange(n, size, r);
+                EXPECT_EQ(b.begin, next);
+                EXPECT_LE(b.count(), n / static_cast<std::size_t>(size) + 1);
+                next = b.end;
+            }
+            EXPECT_EQ(next, n);
+        }
+}

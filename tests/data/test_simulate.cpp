@@ -1,0 +1,106 @@
+// hlstm simulate: native layout plus /truth; identical files for 1 and 3 ranks; the
+// Table I patterns follow their trends within the U(-1, 1) noise.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <set>
+
+#include "hlstm/data/point_set.hpp"
+#include "hlstm/io/hdf5.hpp"
+#include "test_support.hpp"
+
+using namespace hlstm;
+using namespace hlstm::test;
+
+TEST(Simulate, SameSeedSameFileForAnyRankCount) {
+    TempDir dir;
+    const std::string args = " simulate --kind scene --points 5000 --epochs 30 --seed 7 -o ";
+    auto a = run(hlstmUnderMpi(1) + args + dir.file("n1.h5"));
+    auto b = run(hlstmUnderMpi(3) + args + dir.file("n3.h5"));
+    auto c = run(hlstmUnderMpi(2) + " simulate --kind scene --points 5000 --epochs 30 --seed 8 -o " + dir.file("s8.h5"));
+    ASSERT_EQ(a.exitCode, 0) << a.output;
+    ASSERT_EQ(b.exitCode, 0) << b.output;
+    ASSERT_EQ(c.exitCode, 0) << c.output;
+    auto same = run("h5diff " + dir.file("n1.h5") + " " + dir.file("n3.h5"));
+    EXPECT_EQ(same.exitCode, 0) << same.output;
+    EXPECT_EQ(same.output, "");
+    auto differ = run("h5diff -q " + dir.file("n1.h5") + " " + dir.file("s8.h5"));
+    EXPECT_EQ(differ.exitCode, 1) << "another seed must give another scene";
+
+    auto header = run("h5dump -H " + dir.file("n1.h5"));
+    for (const char* name : {"DATASET \"x\"", "DATASET \"y\"", "DATASET \"dates\"", "DATASET \"displacement\"",
+                             "DATASET \"truth\"", "DATASET \"id\"", "ATTRIBUTE \"unit\""})
+        EXPECT_NE(header.output.find(name), std::string::npos) << name << "\n" << header.output;
+    EXPECT_NE(header.output.find("( 5000, 30 )"), std::string::npos) << header.output;
+}
+
+TEST(Simulate, SceneHasFunnelsGapsAndNoiseAroundTruth) {
+    TempDir dir;
+    const std::string path = dir.file("scene.h5");
+    auto r = run(hlstmUnderMpi(2) + " simulate --points 20000 --epochs 40 --seed 3 -o " + path);
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    h5::File f(path, h5::Access::kReadOnly);
+    auto disp = f.openDataset("/displacement").readAll<float>();
+    auto truth = f.openDataset("/truth").readAll<float>();
+    auto dates = f.openDataset("/dates").readAll<std::int32_t>();
+    ASSERT_EQ(dates.size(), 40u);
+    EXPECT_EQ(dates::toDays(dates[1]) - dates::toDays(dates[0]), 12);
+    std::size_t nan = 0;
+    double sq = 0;
+    std::size_t cnt = 0;
+    for (std::size_t i = 0; i < disp.size(); ++i) {
+        if (!std::isfinite(disp[i])) { ++nan; continue; }
+        ASSERT_TRUE(std::isfinite(truth[i]));
+        sq += (disp[i] - truth[i]) * (disp[i] - truth[i]);
+        ++cnt;
+    }
+    const double missing = static_cast<double>(nan) / static_cast<double>(disp.size());
+    EXPECT_GT(missing, 0.01);
+    EXPECT_LT(missing, 0.05);
+    const double rms = std::sqrt(sq / static_cast<double>(cnt));
+    EXPECT_GT(rms, 1.5);  // white + correlated noise
+    EXPECT_LT(rms, 5.0);
+    // Truth velocities: a funnel subsides faster than 20 mm/yr somewhere; an uplift exists.
+    PointSet p;
+    p.dates = dates;
+    p.x.assign(20000, 0.0);
+    p.y.assign(20000, 0.0);
+    p.displacement = truth;
+    auto v = velocities(p, dates::yearsSinceFirst(dates));
+    double vmin = 0, vmax = 0;
+    for (double x : v) { vmin = std::min(vmin, x); vmax = std::max(vmax, x); }
+    EXPECT_LT(vmin, -20.0);
+    EXPECT_GT(vmax, 3.0);
+}
+
+TEST(Simulate, TableOnePatternsFollowTheirTrends) {
+    TempDir dir;
+    const std::string path = dir.file("patterns.h5");
+    auto r = run(hlstmUnderMpi(2) + " simulate --kind patterns --points 5000 -o " + path);
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    h5::File f(path, h5::Access::kReadOnly);
+    auto disp = f.openDataset("/displacement").readAll<float>();
+    auto truth = f.openDataset("/truth").readAll<float>();
+    auto x = f.openDataset("/x").readAll<double>();
+    const std::size_t n = 5000, m = 12;  // 11 differential steps
+    ASSERT_EQ(disp.size(), n * m);
+    // Per pattern: differential minus the trend's increment lies in (-1, 1); x blocks disjoint.
+    std::vector<double> xmin(5, 1e18), xmax(5, -1e18), meanStep(5, 0);
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::size_t p = i * 5 / n;
+        xmin[p] = std::min(xmin[p], x[i]);
+        xmax[p] = std::max(xmax[p], x[i]);
+        for (std::size_t t = 1; t < m; ++t) {
+            const double d = disp[i * m + t] - disp[i * m + t - 1];
+            const double trend = truth[i * m + t] - truth[i * m + t - 1];
+            ASSERT_LT(std::abs(d - trend), 1.0 + 1e-4) << i << " " << t;
+            meanStep[p] += d / static_cast<double>((m - 1) * (n / 5));
+        }
+    }
+    for (std::size_t p = 0; p + 1 < 5; ++p) EXPECT_LT(xmax[p], xmin[p + 1]);
+    EXPECT_NEAR(meanStep[0], 0.0, 0.05);     // stable
+    EXPECT_NEAR(meanStep[1], 10.0, 0.05);    // uniform uplift, Y = 10X
+    EXPECT_NEAR(meanStep[2], -10.0, 0.05);   // uniform subsidence
+    EXPECT_NEAR(meanStep[3], 18.0, 0.05);    // increased uplift: mean of 3t over t = 1..11
+    EXPECT_NEAR(meanStep[4], -18.0, 0.05);   // increased subsidence
+}
