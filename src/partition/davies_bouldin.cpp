@@ -1,0 +1,174 @@
+#include "hlstm/partition/davies_bouldin.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "hlstm/core/error.hpp"
+
+namespace hlstm::partition {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr double kAllCloseAtol = 1e-8;  // numpy.allclose(a, 0) as scikit-learn uses it
+constexpr int kSumBits = 62;            // fixed-point sums stay below 2^62 in magnitude
+constexpr int kMaxScaleBits = 48;
+
+// Largest power of two s with count * maxAbs * s <= 2^bits (so no sum can overflow).
+double fixedPointScale(std::uint64_t count, double maxAbs, int bits) {
+    const double bound = static_cast<double>(std::max<std::uint64_t>(count, 1)) * std::max(maxAbs, 1e-300);
+    int exponent = 0;
+    std::frexp(bound, &exponent);  // bound < 2^exponent
+    return std::ldexp(1.0, std::min(bits - exponent, kMaxScaleBits));
+}
+
+}  // namespace
+
+double daviesBouldin(const std::vector<double>& intra, const std::vector<double>& centroidDistance) {
+    const std::size_t k = intra.size();
+    if (k < 2 || centroidDistance.size() != k * k) return kNaN;
+    bool intraZero = true, distZero = true;
+    for (double s : intra) intraZero = intraZero && std::abs(s) <= kAllCloseAtol;
+    for (double d : centroidDistance) distZero = distZero && std::abs(d) <= kAllCloseAtol;
+    if (intraZero || distZero) return 0.0;
+    double sum = 0.0;
+    for (std::size_t i = 0; i < k; ++i) {
+        double worst = 0.0;  // eq. (2): max over j != i of R_ij
+        for (std::size_t j = 0; j < k; ++j) {
+            const double d = centroidDistance[i * k + j];
+            if (j == i || d == 0.0) continue;
+            worst = std::max(worst, (intra[i] + intra[j]) / d);  // eq. (1)
+        }
+        sum += worst;
+    }
+    return sum / static_cast<double>(k);
+}
+
+double daviesBouldinVelocity(const SortedSample& sample, const Clustering1d& c) {
+    if (c.k < 2) return kNaN;
+    const std::size_t k = static_cast<std::size_t>(c.k), m = sample.values.size();
+    std::vector<double> intra(k), dist(k * k);
+    for (std::size_t q = 0; q < k; ++q) {
+        const std::size_t a = c.firstDistinct[q], b = q + 1 < k ? c.firstDistinct[q + 1] : m;
+        double s = 0.0;
+        for (std::size_t i = a; i < b; ++i)
+            s += static_cast<double>(sample.weights[i]) * std::abs(sample.values[i] - c.centers[q]);
+        intra[q] = s / static_cast<double>(c.sizes[q]);
+        for (std::size_t j = 0; j < k; ++j) dist[q * k + j] = std::abs(c.centers[q] - c.centers[j]);
+    }
+    return daviesBouldin(intra, dist);
+}
+
+PearsonSums PearsonSums::accumulate(const Comm& comm, const PointSet& points, const std::vector<double>& velocity,
+                                    std::vector<double> boundaries, std::size_t epochs) {
+    PearsonSums p;
+    p.boundaries_ = std::move(boundaries);
+    const std::size_t m = epochs == 0 ? points.nEpochs() : std::min(epochs, points.nEpochs());
+    const std::size_t T = m > 0 ? m - 1 : 0;
+    p.steps_ = comm.allreduce<std::uint64_t>(T, Reduce::kMin);  // the same on every rank
+    if (p.steps_ != comm.allreduce<std::uint64_t>(T, Reduce::kMax))
+        throw RuntimeError("PearsonSums: ranks hold different epoch counts");
+    if (velocity.size() != points.size()) throw RuntimeError("PearsonSums: one velocity per point needed");
+    const std::size_t n = points.size(), stride = 1 + 2 * T;
+
+    // Fixed-point scales from the global extent of the differentials.
+    double maxAbs = 0.0;
+    for (std::size_t i = 0; i < n; ++i) {
+        const float* c = points.series(i);
+        for (std::size_t t = 0; t < T; ++t) {
+            const double d = static_cast<double>(c[t + 1]) - static_cast<double>(c[t]);
+            if (std::isfinite(d)) maxAbs = std::max(maxAbs, std::abs(d));
+        }
+    }
+    maxAbs = comm.allreduce(maxAbs, Reduce::kMax);
+    const std::uint64_t total = comm.allreduce<std::uint64_t>(n, Reduce::kSum);
+    p.scaleD_ = fixedPointScale(total, maxAbs, kSumBits);
+    p.scaleU_ = fixedPointScale(total, 1.0, kSumBits - 1);  // |u_t| <= 1 (+ rounding)
+
+    p.sums_.assign(p.bins() * stride, 0);
+    std::vector<double> d(T);
+    for (std::size_t i = 0; i < n; ++i) {
+        const float* c = points.series(i);
+        double mean = 0.0;
+        std::size_t finite = 0;
+        for (std::size_t t = 0; t < T; ++t) {
+            d[t] = static_cast<double>(c[t + 1]) - static_cast<double>(c[t]);
+            if (std::isfinite(d[t])) {
+                mean += d[t];
+                ++finite;
+            }
+        }
+        mean = finite ? mean / static_cast<double>(finite) : 0.0;
+        double norm2 = 0.0;
+        for (std::size_t t = 0; t < T; ++t) {
+            if (!std::isfinite(d[t])) d[t] = mean;  // a missing step adds nothing to r
+            norm2 += (d[t] - mean) * (d[t] - mean);
+        }
+        const double inv = norm2 > 0.0 ? 1.0 / std::sqrt(norm2) : 0.0;
+        const std::size_t bin = static_cast<std::size_t>(
+            std::upper_bound(p.boundaries_.begin(), p.boundaries_.end(), velocity[i]) - p.boundaries_.begin());
+        std::int64_t* row = p.sums_.data() + bin * stride;
+        row[0] += 1;
+        for (std::size_t t = 0; t < T; ++t) {
+            row[1 + t] += static_cast<std::int64_t>(d[t] * p.scaleD_);
+            row[1 + T + t] += static_cast<std::int64_t>((d[t] - mean) * inv * p.scaleU_);
+        }
+    }
+    comm.allreduceInPlace(p.sums_, Reduce::kSum);
+    return p;
+}
+
+double PearsonSums::dbIndex(const Clustering1d& c) const {
+    const std::size_t T = steps_;
+    if (c.k < 2 || T < 2) return kNaN;
+    const std::size_t k = static_cast<std::size_t>(c.k), stride = 1 + 2 * T;
+    auto binOfStart = [&](std::size_t q) -> std::size_t {
+        if (q == 0) return 0;
+        if (q >= k) return bins();
+        auto it = std::lower_bound(boundaries_.begin(), boundaries_.end(), c.starts[q]);
+        if (it == boundaries_.end() || *it != c.starts[q])
+            throw RuntimeError("PearsonSums: a cluster start is not a bin boundary");
+        return static_cast<std::size_t>(it - boundaries_.begin()) + 1;
+    };
+    // Centred centroid series, their norms, and each cluster's sum of members' r.
+    std::vector<double> centred(k * T), norm(k), intra(k);
+    std::vector<std::int64_t> acc(stride);
+    for (std::size_t q = 0; q < k; ++q) {
+        std::fill(acc.begin(), acc.end(), 0);
+        for (std::size_t b = binOfStart(q); b < binOfStart(q + 1); ++b)
+            for (std::size_t s = 0; s < stride; ++s) acc[s] += sums_[b * stride + s];
+        const double count = static_cast<double>(acc[0]);
+        if (acc[0] == 0) return kNaN;
+        double* cq = centred.data() + q * T;
+        double mean = 0.0;
+        for (std::size_t t = 0; t < T; ++t) {
+            cq[t] = static_cast<double>(acc[1 + t]) / scaleD_ / count;
+            mean += cq[t];
+        }
+        mean /= static_cast<double>(T);
+        double n2 = 0.0, dotU = 0.0;
+        for (std::size_t t = 0; t < T; ++t) {
+            cq[t] -= mean;
+            n2 += cq[t] * cq[t];
+            dotU += cq[t] * static_cast<double>(acc[1 + T + t]) / scaleU_;
+        }
+        norm[q] = std::sqrt(n2);
+        // mean over members of 1 - r = 1 - <sum of unit members, unit centroid> / count
+        intra[q] = norm[q] > 0.0 ? std::clamp(1.0 - dotU / (norm[q] * count), 0.0, 2.0) : 1.0;
+    }
+    std::vector<double> dist(k * k, 0.0);
+    for (std::size_t i = 0; i < k; ++i)
+        for (std::size_t j = 0; j < k; ++j) {
+            if (i == j) continue;
+            double r = 0.0;
+            if (norm[i] > 0.0 && norm[j] > 0.0) {
+                double dot = 0.0;
+                for (std::size_t t = 0; t < T; ++t) dot += centred[i * T + t] * centred[j * T + t];
+                r = dot / (norm[i] * norm[j]);
+            }
+            dist[i * k + j] = std::clamp(1.0 - r, 0.0, 2.0);
+        }
+    return daviesBouldin(intra, dist);
+}
+
+}  // namespace hlstm::partition
