@@ -1,0 +1,92 @@
+/// A trained recurrent model (config, weights, training summary): training a grid-search
+/// candidate (eq. 3: validation MAE in mm), forecasting any set of points, and saving and
+/// loading it as bytes (Boost.Serialization) for storage in HDF5.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "hlstm/model/model_config.hpp"
+#include "hlstm/model/parameters.hpp"
+#include "hlstm/model/samples.hpp"
+
+namespace hlstm::model {
+
+/// Outcome of a training run. A failed candidate is a result, not an exception.
+enum class FitStatus : int {
+    kOk = 0,
+    kDiverged = 1,   ///< the loss or the weights became non-finite or blew up
+    kNoSamples = 2,  ///< no training sample (series shorter than L + 1 epochs, or no points)
+};
+std::string toString(FitStatus status);
+
+/// What a training run reports.
+struct FitSummary {
+    FitStatus status = FitStatus::kNoSamples;
+    double validationMae = std::numeric_limits<double>::quiet_NaN();  ///< mm (eq. 3); NaN without validation samples
+    double trainLoss = std::numeric_limits<double>::quiet_NaN();      ///< last epoch's mean loss, z units
+    int epochs = 0;                  ///< epochs run (fewer with early stopping or divergence)
+    int bestEpoch = 0;               ///< epoch whose weights were kept (1-based)
+    std::uint64_t trainSamples = 0;
+    std::uint64_t validationSamples = 0;
+    double seconds = 0;              ///< wall time of the whole fit
+    int threads = 1;
+    std::uint64_t seed = 0;
+
+    [[nodiscard]] bool ok() const noexcept { return status == FitStatus::kOk; }
+
+    template <class Archive>
+    void serialize(Archive& ar, unsigned /*version*/) {
+        ar & status & validationMae & trainLoss & epochs & bestEpoch & trainSamples &
+            validationSamples & seconds & threads & seed;
+    }
+};
+
+/// A trained model: everything prediction needs.
+struct Model {
+    ModelConfig config;
+    Parameters parameters;
+    FitSummary summary;
+
+    template <class Archive>
+    void serialize(Archive& ar, unsigned /*version*/) {
+        ar & config & parameters & summary;
+    }
+};
+
+/// Trains one candidate on all points of `series` (one subregion): seeded split of points
+/// (train.validationFraction), samples, initialisation, shuffling all from `seed`. Same
+/// seed and thread count give bit-identical weights. Never throws on divergence.
+/// Throws ConfigError on an invalid config.
+Model fit(const SeriesView& series, const ModelConfig& config, const TrainConfig& train,
+          std::uint64_t seed);
+
+/// Trains on prepared samples, starting from `start` (nullptr: seeded initialisation).
+Model fit(const SampleSet& trainSet, const SampleSet& validationSet, const ModelConfig& config,
+          const TrainConfig& train, std::uint64_t seed, const Parameters* start = nullptr);
+
+/// Mean absolute error in mm of the model's predictions of `set`'s labels (after mapping back).
+double meanAbsoluteError(const Model& model, const SampleSet& set, int threads = 0);
+
+/// Next Y differential values of every row of `series` and the cumulative displacement they
+/// imply (last cumulative value plus their running sum), mm. Rows whose last L - Y
+/// differentials are not all finite get NaN and valid = 0.
+struct Forecast {
+    int horizon = 0;
+    std::vector<float> differential;   ///< points x Y, mm
+    std::vector<float> cumulative;     ///< points x Y, mm
+    std::vector<std::uint8_t> valid;   ///< points
+
+    [[nodiscard]] std::size_t points() const noexcept { return valid.size(); }
+};
+Forecast forecast(const Model& model, const SeriesView& series, int threads = 0);
+
+/// Model as bytes (format version, config, weights, summary); bit-exact round trip.
+std::string toBytes(const Model& model);
+/// Throws InputError on bytes that are not an hlstm model of a known format version.
+Model modelFromBytes(const std::string& bytes);
+
+}  // namespace hlstm::model

@@ -1,0 +1,84 @@
+/// Plain settings of one recurrent model (shape, sampling) and of its training (Adam, loss,
+/// epochs), filled from the `model.*` and `train.*` configuration keys.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace hlstm {
+class Config;
+}
+
+namespace hlstm::model {
+
+/// Recurrent cell of the stacked network.
+enum class CellKind : int {
+    kLstm = 0,  ///< LSTM (paper II-B)
+    kRnn = 1,   ///< plain tanh RNN (the paper's RNN baseline)
+};
+
+/// Training loss on the z-scored labels.
+enum class LossKind : int { kMse = 0, kMae = 1, kHuber = 2 };
+
+/// Which windows of a point's differential series become training samples.
+enum class Sampling : int {
+    kLatest = 0,  ///< paper: one window per point, the latest one
+    kAll = 1,     ///< every window, `stride` differentials apart, ending at the latest one
+};
+
+/// Shape of a model and the sample definition it was trained with (everything prediction
+/// needs besides the weights).
+struct ModelConfig {
+    CellKind cell = CellKind::kLstm;
+    int window = 60;         ///< L: differential values per sample, label included
+    int layers = 3;          ///< K: stacked recurrent layers
+    int units = 10;          ///< S: hidden units per layer
+    int horizon = 1;         ///< Y: differential values predicted (the label's length)
+    double stdFloor = 1e-3;  ///< mm: floor of a sample's input std in the z-score
+
+    /// Time steps fed to the network: L - Y.
+    [[nodiscard]] int inputSteps() const noexcept { return window - horizon; }
+    /// Throws ConfigError unless 2 <= L, 1 <= Y < L, K >= 1, S >= 1, stdFloor > 0.
+    void validate() const;
+
+    template <class Archive>
+    void serialize(Archive& ar, unsigned /*version*/) {
+        ar & cell & window & layers & units & horizon & stdFloor;
+    }
+};
+
+/// How a model is trained (paper II-C: Adam, 30 epochs, 70/30 split of points).
+struct TrainConfig {
+    int epochs = 30;
+    int batch = 256;
+    double lr = 1e-3;
+    double beta1 = 0.9;
+    double beta2 = 0.999;
+    double eps = 1e-8;
+    LossKind loss = LossKind::kMse;
+    double huberDelta = 1.0;        ///< z-score units, for LossKind::kHuber
+    int earlyStopPatience = 0;      ///< epochs without a validation-MAE gain before stopping; 0: off
+    int threads = 0;                ///< threads per rank; 0: OMP_NUM_THREADS / SLURM_CPUS_PER_TASK / 1
+    Sampling sampling = Sampling::kLatest;
+    int stride = 1;                 ///< window stride for Sampling::kAll
+    double validationFraction = 0.3;
+
+    /// Throws ConfigError on non-positive epochs/batch/lr, betas outside [0,1), bad fractions.
+    void validate() const;
+};
+
+/// `model.kind`, `model.horizon`, `model.std_floor` with the grid point (L, K, S).
+ModelConfig modelConfigFrom(const Config& config, int window, int layers, int units);
+/// `train.*` and `model.sampling`, `model.stride`, `model.validation_fraction`.
+TrainConfig trainConfigFrom(const Config& config);
+
+/// Threads a rank uses: `configured` if > 0, else OMP_NUM_THREADS, else
+/// SLURM_CPUS_PER_TASK, else 1.
+int resolveThreads(int configured);
+
+/// "lstm" / "rnn", "mse" / "mae" / "huber", "latest" / "all".
+std::string toString(CellKind cell);
+std::string toString(LossKind loss);
+std::string toString(Sampling sampling);
+
+}  // namespace hlstm::model

@@ -1,0 +1,273 @@
+#include "hlstm/model/model.hpp"
+
+#include <omp.h>
+
+#include <boost/archive/binary_iarchive.hpp>
+#include <boost/archive/binary_oarchive.hpp>
+#include <boost/serialization/string.hpp>
+#include <boost/serialization/vector.hpp>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <sstream>
+
+#include "hlstm/core/error.hpp"
+#include "hlstm/core/log.hpp"
+#include "hlstm/model/network.hpp"
+#include "random.hpp"
+
+namespace hlstm::model {
+namespace {
+
+constexpr const char* kMagic = "hlstm.model";
+constexpr std::uint32_t kFormatVersion = 1;
+// An epoch whose mean loss exceeds this multiple of the zero predictor's loss has diverged
+// (a huge learning rate saturates the cells and blows the head up without ever giving NaN).
+constexpr double kBlowUpFactor = 1e4;
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+// Sets the OpenMP (hence oneDNN) thread count for a scope and restores it after.
+class ThreadScope {
+public:
+    explicit ThreadScope(int threads) : previous_(omp_get_max_threads()) { omp_set_num_threads(threads); }
+    ThreadScope(const ThreadScope&) = delete;
+    ThreadScope& operator=(const ThreadScope&) = delete;
+    ~ThreadScope() { omp_set_num_threads(previous_); }
+
+private:
+    int previous_;
+};
+
+// Eq. (6) in mm: mean |truth - prediction| after mapping predictions back (z * scale + mean).
+double maeMm(Network& network, const SampleSet& set) {
+    if (set.size() == 0) return std::numeric_limits<double>::quiet_NaN();
+    std::vector<float> z(set.size() * set.horizon);
+    network.predict(set.inputs.data(), set.size(), z.data());
+    double sum = 0;
+    for (std::size_t i = 0; i < set.size(); ++i) {
+        for (int y = 0; y < set.horizon; ++y) {
+            const std::size_t k = i * set.horizon + y;
+            const double mm = static_cast<double>(z[k]) * set.scale[i] + set.mean[i];
+            sum += std::abs(mm - static_cast<double>(set.labelsMm[k]));
+        }
+    }
+    return sum / static_cast<double>(z.size());
+}
+
+void checkSet(const SampleSet& set, const ModelConfig& config, const char* name) {
+    if (set.size() == 0) return;
+    if (set.inputSteps != config.inputSteps() || set.horizon != config.horizon ||
+        set.inputs.size() != set.size() * set.inputSteps ||
+        set.labels.size() != set.size() * set.horizon || set.labelsMm.size() != set.labels.size() ||
+        set.scale.size() != set.size()) {
+        throw InputError(std::string("fit: the ") + name + " samples do not match the model's L and Y");
+    }
+}
+
+}  // namespace
+
+std::string toString(FitStatus status) {
+    switch (status) {
+        case FitStatus::kOk: return "ok";
+        case FitStatus::kDiverged: return "diverged";
+        case FitStatus::kNoSamples: return "no-samples";
+    }
+    return "?";
+}
+
+Model fit(const SeriesView& series, const ModelConfig& config, const TrainConfig& train,
+          std::uint64_t seed) {
+    config.validate();
+    train.validate();
+    const PointSplit split = splitPoints(series.points, train.validationFraction, seed);
+    const SampleSet trainSet = makeSamples(series, split.train, config, train.sampling, train.stride);
+    const SampleSet validationSet =
+        makeSamples(series, split.validation, config, train.sampling, train.stride);
+    return fit(trainSet, validationSet, config, train, seed);
+}
+
+Model fit(const SampleSet& trainSet, const SampleSet& validationSet, const ModelConfig& config,
+          const TrainConfig& train, std::uint64_t seed, const Parameters* start) {
+    const auto startTime = std::chrono::steady_clock::now();
+    config.validate();
+    train.validate();
+    checkSet(trainSet, config, "training");
+    checkSet(validationSet, config, "validation");
+    Model model;
+    model.config = config;
+    model.summary.seed = seed;
+    model.summary.threads = resolveThreads(train.threads);
+    model.summary.trainSamples = trainSet.size();
+    model.summary.validationSamples = validationSet.size();
+    model.parameters = start != nullptr ? *start : Parameters::initial(config, seed);
+    if (trainSet.size() == 0) {
+        model.summary.status = FitStatus::kNoSamples;
+        model.summary.validationMae = kInf;
+        return model;
+    }
+    const ThreadScope threads(model.summary.threads);
+    Network network(config, model.parameters);
+
+    // Divergence yardstick: the loss of always predicting 0 (the input mean, in z units).
+    std::vector<float> zero(trainSet.labels.size(), 0.0f);
+    const double zeroLoss = batchLoss(zero.data(), trainSet.labels.data(), zero.size(), train.loss,
+                                      train.huberDelta, nullptr);
+    const double blowUp = kBlowUpFactor * std::max(zeroLoss, 1e-6);
+
+    std::vector<std::uint32_t> order(trainSet.size());
+    std::iota(order.begin(), order.end(), 0u);
+    auto rng = detail::streamOf(seed, detail::kShuffleStream);
+    const bool earlyStop = train.earlyStopPatience > 0 && validationSet.size() > 0;
+    double bestMae = kInf;
+    int sinceBest = 0;
+    bool diverged = false;
+    for (int epoch = 1; epoch <= train.epochs && !diverged; ++epoch) {
+        detail::shuffle(order, rng);
+        double lossSum = 0;
+        for (std::size_t first = 0; first < order.size(); first += train.batch) {
+            const std::size_t n = std::min<std::size_t>(train.batch, order.size() - first);
+            const double loss = network.trainStep(trainSet, order.data() + first, n, train);
+            if (!std::isfinite(loss)) {
+                diverged = true;
+                break;
+            }
+            lossSum += loss * static_cast<double>(n);
+        }
+        model.summary.epochs = epoch;
+        model.summary.trainLoss = diverged ? kInf : lossSum / static_cast<double>(order.size());
+        if (diverged || model.summary.trainLoss > blowUp) {
+            diverged = true;
+            break;
+        }
+        if (earlyStop) {
+            const double mae = maeMm(network, validationSet);
+            log::debug() << "fit epoch " << epoch << " loss " << model.summary.trainLoss
+                         << " validation MAE " << mae << " mm";
+            if (!std::isfinite(mae)) {
+                diverged = true;
+                break;
+            }
+            if (mae < bestMae) {
+                bestMae = mae;
+                sinceBest = 0;
+                model.summary.bestEpoch = epoch;
+                model.parameters = network.parameters();
+            } else if (++sinceBest >= train.earlyStopPatience) {
+                break;
+            }
+        } else {
+            log::debug() << "fit epoch " << epoch << " loss " << model.summary.trainLoss;
+        }
+    }
+
+    if (!diverged && !earlyStop) {
+        model.parameters = network.parameters();
+        model.summary.bestEpoch = model.summary.epochs;
+    }
+    if (!diverged && !model.parameters.finite()) diverged = true;
+    if (diverged) {
+        model.summary.status = FitStatus::kDiverged;
+        model.summary.validationMae = kInf;
+    } else {
+        model.summary.status = FitStatus::kOk;
+        if (earlyStop) {
+            model.summary.validationMae = bestMae;
+        } else {
+            model.summary.validationMae = maeMm(network, validationSet);
+            if (validationSet.size() > 0 && !std::isfinite(model.summary.validationMae)) {
+                model.summary.status = FitStatus::kDiverged;
+                model.summary.validationMae = kInf;
+            }
+        }
+    }
+    model.summary.seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - startTime).count();
+    return model;
+}
+
+double meanAbsoluteError(const Model& model, const SampleSet& set, int threads) {
+    checkSet(set, model.config, "evaluation");
+    const ThreadScope scope(resolveThreads(threads));
+    Network network(model.config, model.parameters);
+    return maeMm(network, set);
+}
+
+Forecast forecast(const Model& model, const SeriesView& series, int threads) {
+    const SampleSet inputs = makeForecastInputs(series, model.config);
+    const int horizon = model.config.horizon;
+    Forecast out;
+    out.horizon = horizon;
+    out.differential.assign(series.points * horizon, std::numeric_limits<float>::quiet_NaN());
+    out.cumulative.assign(out.differential.size(), std::numeric_limits<float>::quiet_NaN());
+    out.valid.assign(series.points, 0);
+    if (series.points == 0) return out;
+    std::vector<float> z(out.differential.size());
+    {
+        const ThreadScope scope(resolveThreads(threads));
+        Network network(model.config, model.parameters);
+        network.predict(inputs.inputs.data(), series.points, z.data());
+    }
+    for (std::size_t i = 0; i < series.points; ++i) {
+        // The last cumulative value anchors the running sum of the predicted differentials.
+        double cumulative = series.row(i)[series.epochs - 1];
+        bool valid = std::isfinite(inputs.scale[i]) && std::isfinite(cumulative);
+        for (int y = 0; y < horizon && valid; ++y) {
+            const std::size_t k = i * horizon + y;
+            const double d = static_cast<double>(z[k]) * inputs.scale[i] + inputs.mean[i];
+            valid = std::isfinite(d);
+            cumulative += d;
+            out.differential[k] = static_cast<float>(d);
+            out.cumulative[k] = static_cast<float>(cumulative);
+        }
+        if (!valid) {
+            std::fill_n(out.differential.begin() + i * horizon, horizon, std::numeric_limits<float>::quiet_NaN());
+            std::fill_n(out.cumulative.begin() + i * horizon, horizon, std::numeric_limits<float>::quiet_NaN());
+        }
+        out.valid[i] = valid ? 1 : 0;
+    }
+    return out;
+}
+
+std::string toBytes(const Model& model) {
+    std::ostringstream stream(std::ios::binary);
+    {
+        boost::archive::binary_oarchive archive(stream);
+        const std::string magic = kMagic;
+        const std::uint32_t version = kFormatVersion;
+        archive << magic << version << model;
+    }
+    return stream.str();
+}
+
+Model modelFromBytes(const std::string& bytes) {
+    Model model;
+    try {
+        std::istringstream stream(bytes, std::ios::binary);
+        boost::archive::binary_iarchive archive(stream);
+        std::string magic;
+        std::uint32_t version = 0;
+        archive >> magic;
+        if (magic != kMagic) throw InputError("saved model: not an hlstm model");
+        archive >> version;
+        if (version != kFormatVersion) {
+            throw InputError("saved model: format version " + std::to_string(version) +
+                             ", this build reads version " + std::to_string(kFormatVersion));
+        }
+        archive >> model;
+    } catch (const InputError&) {
+        throw;
+    } catch (const std::exception& e) {
+        // Boost's archive_exception, or length_error / bad_alloc from corrupt sizes.
+        throw InputError(std::string("saved model: unreadable (") + e.what() + ")");
+    }
+    model.config.validate();
+    const Parameters shape = Parameters::zeros(model.config);
+    if (model.parameters.count() != shape.count() ||
+        model.parameters.weightsLayer.size() != shape.weightsLayer.size()) {
+        throw InputError("saved model: weights do not match its L, K, S, Y");
+    }
+    return model;
+}
+
+}  // namespace hlstm::model

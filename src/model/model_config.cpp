@@ -1,0 +1,134 @@
+#include "hlstm/model/model_config.hpp"
+
+#include <cstdlib>
+#include <string>
+
+#include "hlstm/config/config.hpp"
+#include "hlstm/core/error.hpp"
+
+namespace hlstm::model {
+namespace {
+
+// Positive integer from an environment variable, 0 when unset or not a positive integer.
+int positiveEnv(const char* name) {
+    const char* text = std::getenv(name);
+    if (text == nullptr || *text == '\0') return 0;
+    char* end = nullptr;
+    const long value = std::strtol(text, &end, 10);
+    // OMP_NUM_THREADS may be a list ("2,1"): its first entry is this level's count.
+    if (end == text || value <= 0 || (*end != '\0' && *end != ',')) return 0;
+    return static_cast<int>(value);
+}
+
+int checkedInt(std::int64_t value, const std::string& key) {
+    if (value < 0 || value > 1000000000) {
+        throw ConfigError(key + " = " + std::to_string(value) + " is out of range");
+    }
+    return static_cast<int>(value);
+}
+
+}  // namespace
+
+void ModelConfig::validate() const {
+    const std::string shape = "model L=" + std::to_string(window) + " K=" + std::to_string(layers) +
+                              " S=" + std::to_string(units) + " Y=" + std::to_string(horizon);
+    if (window < 2) throw ConfigError(shape + ": L must be >= 2 (eq. 4)");
+    if (horizon < 1 || horizon >= window) throw ConfigError(shape + ": need 1 <= Y < L");
+    if (layers < 1) throw ConfigError(shape + ": K must be >= 1");
+    if (units < 1) throw ConfigError(shape + ": S must be >= 1");
+    if (!(stdFloor > 0)) throw ConfigError("model.std_floor must be > 0");
+}
+
+void TrainConfig::validate() const {
+    if (epochs < 1) throw ConfigError("train.epochs must be >= 1");
+    if (batch < 1) throw ConfigError("train.batch must be >= 1");
+    if (!(lr > 0)) throw ConfigError("train.lr must be > 0");
+    if (!(beta1 >= 0 && beta1 < 1)) throw ConfigError("train.beta1 must be in [0, 1)");
+    if (!(beta2 >= 0 && beta2 < 1)) throw ConfigError("train.beta2 must be in [0, 1)");
+    if (!(eps > 0)) throw ConfigError("train.eps must be > 0");
+    if (!(huberDelta > 0)) throw ConfigError("Huber delta must be > 0");
+    if (earlyStopPatience < 0) throw ConfigError("train.early_stop_patience must be >= 0");
+    if (threads < 0) throw ConfigError("train.threads must be >= 0");
+    if (stride < 1) throw ConfigError("model.stride must be >= 1");
+    if (!(validationFraction >= 0 && validationFraction < 1)) {
+        throw ConfigError("model.validation_fraction must be in [0, 1)");
+    }
+}
+
+ModelConfig modelConfigFrom(const Config& config, int window, int layers, int units) {
+    ModelConfig m;
+    const std::string& kind = config.getString("model.kind");
+    if (kind == "lstm") {
+        m.cell = CellKind::kLstm;
+    } else if (kind == "rnn") {
+        m.cell = CellKind::kRnn;
+    } else {
+        throw ConfigError("model.kind = \"" + kind + "\": expected lstm or rnn");
+    }
+    m.window = window;
+    m.layers = layers;
+    m.units = units;
+    m.horizon = checkedInt(config.getInt("model.horizon"), "model.horizon");
+    m.stdFloor = config.getDouble("model.std_floor");
+    m.validate();
+    return m;
+}
+
+TrainConfig trainConfigFrom(const Config& config) {
+    TrainConfig t;
+    t.epochs = checkedInt(config.getInt("train.epochs"), "train.epochs");
+    t.batch = checkedInt(config.getInt("train.batch"), "train.batch");
+    t.lr = config.getDouble("train.lr");
+    t.beta1 = config.getDouble("train.beta1");
+    t.beta2 = config.getDouble("train.beta2");
+    t.eps = config.getDouble("train.eps");
+    const std::string& loss = config.getString("train.loss");
+    if (loss == "mse") {
+        t.loss = LossKind::kMse;
+    } else if (loss == "mae") {
+        t.loss = LossKind::kMae;
+    } else if (loss == "huber") {
+        t.loss = LossKind::kHuber;
+    } else {
+        throw ConfigError("train.loss = \"" + loss + "\": expected mse, mae or huber");
+    }
+    t.earlyStopPatience =
+        checkedInt(config.getInt("train.early_stop_patience"), "train.early_stop_patience");
+    t.threads = checkedInt(config.getInt("train.threads"), "train.threads");
+    const std::string& sampling = config.getString("model.sampling");
+    if (sampling == "latest") {
+        t.sampling = Sampling::kLatest;
+    } else if (sampling == "all") {
+        t.sampling = Sampling::kAll;
+    } else {
+        throw ConfigError("model.sampling = \"" + sampling + "\": expected latest or all");
+    }
+    t.stride = checkedInt(config.getInt("model.stride"), "model.stride");
+    t.validationFraction = config.getDouble("model.validation_fraction");
+    t.validate();
+    return t;
+}
+
+int resolveThreads(int configured) {
+    if (configured > 0) return configured;
+    if (const int omp = positiveEnv("OMP_NUM_THREADS"); omp > 0) return omp;
+    if (const int slurm = positiveEnv("SLURM_CPUS_PER_TASK"); slurm > 0) return slurm;
+    return 1;
+}
+
+std::string toString(CellKind cell) { return cell == CellKind::kLstm ? "lstm" : "rnn"; }
+
+std::string toString(LossKind loss) {
+    switch (loss) {
+        case LossKind::kMse: return "mse";
+        case LossKind::kMae: return "mae";
+        case LossKind::kHuber: return "huber";
+    }
+    return "?";
+}
+
+std::string toString(Sampling sampling) {
+    return sampling == Sampling::kLatest ? "latest" : "all";
+}
+
+}  // namespace hlstm::model

@@ -1,0 +1,167 @@
+// Samples (paper II-B), the 70/30 point split, configuration and thread resolution.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <set>
+#include <vector>
+
+#include "hlstm/config/config.hpp"
+#include "hlstm/core/error.hpp"
+#include "hlstm/model/model_config.hpp"
+#include "hlstm/model/samples.hpp"
+
+namespace hlstm::model {
+namespace {
+
+ModelConfig shape(int window, int horizon) {
+    ModelConfig c;
+    c.window = window;
+    c.horizon = horizon;
+    c.layers = 1;
+    c.units = 4;
+    c.stdFloor = 1e-3;
+    return c;
+}
+
+TEST(Samples, DifferentialsAreFirstDifferences) {
+    const std::vector<float> c = {1.0f, 3.0f, 2.5f, 6.0f};
+    EXPECT_EQ(differentials(c.data(), c.size()), (std::vector<float>{2.0f, -0.5f, 3.5f}));
+}
+
+TEST(Samples, LatestWindowIsZScoredWithItsInputPart) {
+    // One point, cumulative 0, 1, 3, 6, 10, 20: differentials 1, 2, 3, 4, 10.
+    const std::vector<float> c = {0, 1, 3, 6, 10, 20};
+    const SeriesView view{c.data(), 1, c.size()};
+    // L = 4, Y = 1: the latest window is 2, 3, 4 | 10.
+    const SampleSet s = makeSamples(view, shape(4, 1), Sampling::kLatest, 1);
+    ASSERT_EQ(s.size(), 1u);
+    EXPECT_EQ(s.inputSteps, 3);
+    const double mean = 3.0, std = std::sqrt(2.0 / 3.0);  // population std of 2, 3, 4
+    EXPECT_FLOAT_EQ(s.mean[0], mean);
+    EXPECT_FLOAT_EQ(s.scale[0], std);
+    EXPECT_FLOAT_EQ(s.inputs[0], (2 - mean) / std);
+    EXPECT_FLOAT_EQ(s.inputs[1], 0.0f);
+    EXPECT_FLOAT_EQ(s.inputs[2], (4 - mean) / std);
+    EXPECT_FLOAT_EQ(s.labels[0], (10 - mean) / std);
+    EXPECT_EQ(s.labelsMm[0], 10.0f);
+    EXPECT_EQ(s.point[0], 0u);
+}
+
+TEST(Samples, AllWindowsWithStrideEndAtTheLatest) {
+    std::vector<float> c(12);  // 11 differentials: d[j] = j + 1 (cumulative triangle numbers)
+    for (int t = 1; t < 12; ++t) c[t] = c[t - 1] + static_cast<float>(t);
+    const SeriesView view{c.data(), 1, c.size()};
+    // L = 3, Y = 1, stride 3: windows end at d[10], d[7], d[4] (one ending at d[1] would
+    // start before d[0]) -> labels 11, 8, 5, oldest first.
+    const SampleSet s = makeSamples(view, shape(3, 1), Sampling::kAll, 3);
+    ASSERT_EQ(s.size(), 3u);
+    EXPECT_EQ(s.labelsMm, (std::vector<float>{5, 8, 11}));
+    // Every window of a linear ramp is the same after z-scoring: inputs -1, 1, label 3.
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        EXPECT_FLOAT_EQ(s.inputs[2 * i], -1.0f);
+        EXPECT_FLOAT_EQ(s.inputs[2 * i + 1], 1.0f);
+        EXPECT_FLOAT_EQ(s.labels[i], 3.0f);
+    }
+}
+
+TEST(Samples, MultiStepLabelsAndStdFloor) {
+    // Flat input part: the std floor (1e-3 mm) keeps the z-score finite.
+    const std::vector<float> c = {0, 1, 2, 3, 5, 8};  // differentials 1, 1, 1, 2, 3
+    const SeriesView view{c.data(), 1, c.size()};
+    const SampleSet s = makeSamples(view, shape(5, 2), Sampling::kLatest, 1);
+    ASSERT_EQ(s.size(), 1u);
+    EXPECT_FLOAT_EQ(s.scale[0], 1e-3f);
+    EXPECT_FLOAT_EQ(s.mean[0], 1.0f);
+    EXPECT_EQ(s.labelsMm, (std::vector<float>{2, 3}));
+    EXPECT_NEAR(s.labels[0], 1000.0, 1e-2);
+    EXPECT_NEAR(s.labels[1], 2000.0, 1e-2);
+}
+
+TEST(Samples, NonFiniteWindowsAreSkippedAndShortSeriesGiveNone) {
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    // Two points; the second has a NaN epoch inside its latest window.
+    const std::vector<float> c = {0, 1, 2, 4, 7, /**/ 0, 1, nan, 3, 4};
+    const SeriesView view{c.data(), 2, 5};
+    const SampleSet s = makeSamples(view, shape(3, 1), Sampling::kLatest, 1);
+    ASSERT_EQ(s.size(), 1u);
+    EXPECT_EQ(s.point[0], 0u);
+    // Series with 4 epochs have 3 differentials: too few for L = 4.
+    const SeriesView shortView{c.data(), 1, 4};
+    EXPECT_EQ(makeSamples(shortView, shape(4, 1), Sampling::kLatest, 1).size(), 0u);
+    // Only the listed rows are sampled.
+    EXPECT_EQ(makeSamples(view, std::vector<std::size_t>{1}, shape(3, 1), Sampling::kLatest, 1).size(), 0u);
+}
+
+TEST(Samples, ForecastInputsAreTheLastDifferentials) {
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    const std::vector<float> c = {nan, 0, 1, 3, 6, /**/ 0, 1, 2, nan, 4};
+    const SeriesView view{c.data(), 2, 5};
+    // L = 4, Y = 1: inputs are the last 3 differentials 1, 2, 3 (the NaN epoch is older).
+    const SampleSet s = makeForecastInputs(view, shape(4, 1));
+    ASSERT_EQ(s.size(), 2u);
+    EXPECT_FLOAT_EQ(s.mean[0], 2.0f);
+    EXPECT_FLOAT_EQ(s.inputs[1], 0.0f);
+    EXPECT_TRUE(s.labels.empty());
+    EXPECT_TRUE(std::isnan(s.inputs[3]));  // second point: NaN inside its input
+    EXPECT_TRUE(std::isnan(s.scale[1]));
+    EXPECT_THROW(makeForecastInputs(SeriesView{c.data(), 1, 3}, shape(4, 1)), InputError);
+}
+
+TEST(Split, SeventyThirtyDisjointAndSeeded) {
+    const PointSplit a = splitPoints(1000, 0.3, 7);
+    EXPECT_EQ(a.validation.size(), 300u);
+    EXPECT_EQ(a.train.size(), 700u);
+    std::set<std::size_t> all(a.train.begin(), a.train.end());
+    all.insert(a.validation.begin(), a.validation.end());
+    EXPECT_EQ(all.size(), 1000u);
+    EXPECT_EQ(*all.rbegin(), 999u);
+    const PointSplit b = splitPoints(1000, 0.3, 7);
+    EXPECT_EQ(a.validation, b.validation);
+    const PointSplit c = splitPoints(1000, 0.3, 8);
+    EXPECT_NE(a.validation, c.validation);
+    // Small sets keep one point on each side.
+    EXPECT_EQ(splitPoints(2, 0.3, 1).validation.size(), 1u);
+    EXPECT_EQ(splitPoints(2, 0.9, 1).train.size(), 1u);
+    EXPECT_EQ(splitPoints(1, 0.3, 1).train.size(), 1u);
+}
+
+TEST(Config, FilledFromTheSchema) {
+    Config config;
+    config.set("model.kind", "rnn");
+    config.set("train.loss", "huber");
+    config.set("model.sampling", "all");
+    config.set("train.lr", "0.01");
+    const ModelConfig m = modelConfigFrom(config, 5, 2, 25);
+    EXPECT_EQ(m.cell, CellKind::kRnn);
+    EXPECT_EQ(m.window, 5);
+    EXPECT_EQ(m.inputSteps(), 4);
+    EXPECT_EQ(m.units, 25);
+    const TrainConfig t = trainConfigFrom(config);
+    EXPECT_EQ(t.loss, LossKind::kHuber);
+    EXPECT_EQ(t.sampling, Sampling::kAll);
+    EXPECT_DOUBLE_EQ(t.lr, 0.01);
+    EXPECT_EQ(t.epochs, 30);
+    EXPECT_EQ(t.batch, 256);
+    EXPECT_DOUBLE_EQ(t.validationFraction, 0.3);
+    config.set("model.kind", "gru");
+    EXPECT_THROW(modelConfigFrom(config, 5, 2, 25), ConfigError);
+    config.set("model.kind", "lstm");
+    EXPECT_THROW(modelConfigFrom(config, 1, 2, 25), ConfigError);  // eq. 4: L >= 2
+}
+
+TEST(Threads, ConfiguredThenOmpThenSlurm) {
+    EXPECT_EQ(resolveThreads(3), 3);
+    setenv("OMP_NUM_THREADS", "2", 1);
+    setenv("SLURM_CPUS_PER_TASK", "5", 1);
+    EXPECT_EQ(resolveThreads(0), 2);
+    unsetenv("OMP_NUM_THREADS");
+    EXPECT_EQ(resolveThreads(0), 5);
+    unsetenv("SLURM_CPUS_PER_TASK");
+    EXPECT_EQ(resolveThreads(0), 1);
+    setenv("OMP_NUM_THREADS", "1", 1);
+}
+
+}  // namespace
+}  // namespace hlstm::model
