@@ -244,6 +244,19 @@ std::string File::readStringAttribute(const std::string& name) const {
     return readStringAttributeRaw(id_.get(), name, path_);
 }
 
+void File::writeObjectAttributeRaw(const std::string& objectPath, const std::string& name, hid_t type,
+                                   const void* value) const {
+    if (!exists(objectPath)) createGroup(objectPath);
+    Id object(check(H5Oopen(id_.get(), objectPath.c_str(), H5P_DEFAULT), path_ + ": cannot open " + objectPath));
+    writeAttributeRaw(object.get(), name, type, value, path_ + ":" + objectPath);
+}
+
+void File::readObjectAttributeRaw(const std::string& objectPath, const std::string& name, hid_t type,
+                                  void* value) const {
+    Id object(check(H5Oopen(id_.get(), objectPath.c_str(), H5P_DEFAULT), path_ + ": cannot open " + objectPath));
+    readAttributeRaw(object.get(), name, type, value, path_ + ":" + objectPath);
+}
+
 void File::close() {
     if (!id_.valid()) return;
     hid_t id = id_.get();

@@ -126,11 +126,27 @@ public:
     [[nodiscard]] std::string readStringAttribute(const std::string& name) const;
     template <class T>
     [[nodiscard]] T readAttribute(const std::string& name) const;
+    /// Attribute on a group or dataset at `objectPath` (created as a group if missing);
+    /// on a parallel file every rank writes the same value (collective).
+    template <class T>
+    void writeObjectAttribute(const std::string& objectPath, const std::string& name, const T& value) const {
+        writeObjectAttributeRaw(objectPath, name, nativeType<T>(), &value);
+    }
+    template <class T>
+    [[nodiscard]] T readObjectAttribute(const std::string& objectPath, const std::string& name) const {
+        T value{};
+        readObjectAttributeRaw(objectPath, name, nativeType<T>(), &value);
+        return value;
+    }
 
     /// Flushes and closes now (collective on a parallel file); the destructor closes otherwise.
     void close();
 
 private:
+    void writeObjectAttributeRaw(const std::string& objectPath, const std::string& name, hid_t type,
+                                 const void* value) const;
+    void readObjectAttributeRaw(const std::string& objectPath, const std::string& name, hid_t type,
+                                void* value) const;
     Dataset createDatasetRaw(const std::string& objectPath, hid_t type,
                              const std::vector<std::uint64_t>& dims) const;
 

@@ -1,0 +1,74 @@
+/// The task plan of a run (DESIGN section 1, step 3): one task per (subregion, L, K, S) grid
+/// candidate with a cost estimate, assigned largest first to the least-loaded rank. The plan
+/// depends only on the partition and the configuration, never on timing.
+#pragma once
+
+#include <boost/serialization/vector.hpp>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace hlstm::pipeline {
+
+/// One grid-search candidate of one subregion.
+struct Task {
+    std::int32_t index = 0;      ///< position in the plan (subregion-major, then L, K, S)
+    std::int32_t subregion = 0;
+    std::int32_t L = 0, K = 0, S = 0;
+    double cost = 0.0;           ///< flop estimate of its training
+    std::int32_t rank = 0;       ///< rank that trains it
+
+    template <class Archive>
+    void serialize(Archive& ar, unsigned /*version*/) {
+        ar & index & subregion & L & K & S & cost & rank;
+    }
+};
+
+/// What the planner needs to know of a subregion.
+struct PlanSubregion {
+    std::int32_t id = 0;
+    std::uint64_t points = 0;
+};
+
+/// Grid and training settings that enter the cost.
+struct PlanSettings {
+    std::vector<std::int64_t> L, K, S;
+    int horizon = 1;
+    int epochs = 30;
+    double validationFraction = 0.3;
+    bool allWindows = false;     ///< model.sampling = all: windows per point ~ (epochs - L)/stride
+    int stride = 1;
+    std::size_t visibleEpochs = 0;
+};
+
+/// The whole plan, identical on every rank.
+struct Plan {
+    std::vector<Task> tasks;               ///< by index
+    std::vector<double> loadPerRank;       ///< summed cost per rank
+    std::vector<std::int32_t> subregionRanks;  ///< flattened lists: ranks needing each subregion
+    std::vector<std::int32_t> subregionRankOffsets;  ///< subregion s: [offsets[s], offsets[s+1])
+
+    /// Ranks that train some candidate of subregion `s` (ascending).
+    [[nodiscard]] std::vector<std::int32_t> ranksOf(std::int32_t s) const;
+    /// Tasks of `rank`, in index order.
+    [[nodiscard]] std::vector<Task> tasksOf(int rank) const;
+
+    template <class Archive>
+    void serialize(Archive& ar, unsigned /*version*/) {
+        ar & tasks & loadPerRank & subregionRanks & subregionRankOffsets;
+    }
+};
+
+/// Training flops of one candidate: samples x epochs x (forward + backward ~ 3x forward) x
+/// steps x layers x 4 gates x 2 flops x S x (S + S).
+double candidateCost(std::uint64_t trainSamples, int L, int K, int S, int horizon, int epochs);
+
+/// Builds the plan for `ranks` ranks: tasks sorted by cost descending (ties by index) go to
+/// the least-loaded rank (ties to the lowest rank). Candidates with L >= visible epochs are
+/// left out (no sample fits); the caller checks that every subregion keeps one.
+Plan buildPlan(const std::vector<PlanSubregion>& subregions, const PlanSettings& settings, int ranks);
+
+/// Expected wall seconds of a plan at `flopsPerSecond` per rank (the busiest rank decides).
+double expectedSeconds(const Plan& plan, double flopsPerSecond);
+
+}  // namespace hlstm::pipeline

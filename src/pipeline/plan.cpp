@@ -1,0 +1,83 @@
+#include "hlstm/pipeline/plan.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+namespace hlstm::pipeline {
+
+double candidateCost(std::uint64_t trainSamples, int L, int K, int S, int horizon, int epochs) {
+    constexpr double kGates = 4.0, kFlopsPerMac = 2.0, kForwardPlusBackward = 3.0;
+    const double steps = static_cast<double>(std::max(1, L - horizon));
+    const double perStep = K * kGates * kFlopsPerMac * S * (2.0 * S);
+    return static_cast<double>(std::max<std::uint64_t>(1, trainSamples)) * epochs * kForwardPlusBackward * steps *
+           perStep;
+}
+
+Plan buildPlan(const std::vector<PlanSubregion>& subregions, const PlanSettings& s, int ranks) {
+    Plan plan;
+    for (const auto& sub : subregions)
+        for (auto L : s.L)
+            for (auto K : s.K)
+                for (auto S : s.S) {
+                    if (static_cast<std::size_t>(L) + 1 > s.visibleEpochs) continue;  // no window fits
+                    Task t;
+                    t.index = static_cast<std::int32_t>(plan.tasks.size());
+                    t.subregion = sub.id;
+                    t.L = static_cast<std::int32_t>(L);
+                    t.K = static_cast<std::int32_t>(K);
+                    t.S = static_cast<std::int32_t>(S);
+                    double windows = 1.0;
+                    if (s.allWindows)
+                        windows = std::floor(static_cast<double>(s.visibleEpochs - 1 - static_cast<std::size_t>(L)) /
+                                             std::max(1, s.stride)) + 1.0;
+                    const auto train = static_cast<std::uint64_t>(
+                        std::ceil(static_cast<double>(sub.points) * (1.0 - s.validationFraction) * windows));
+                    t.cost = candidateCost(train, t.L, t.K, t.S, s.horizon, s.epochs);
+                    plan.tasks.push_back(t);
+                }
+    // Longest processing time first: biggest task to the least-loaded rank.
+    std::vector<std::size_t> order(plan.tasks.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(),
+                     [&](std::size_t a, std::size_t b) { return plan.tasks[a].cost > plan.tasks[b].cost; });
+    plan.loadPerRank.assign(static_cast<std::size_t>(ranks), 0.0);
+    for (std::size_t i : order) {
+        auto least = std::min_element(plan.loadPerRank.begin(), plan.loadPerRank.end());
+        plan.tasks[i].rank = static_cast<std::int32_t>(least - plan.loadPerRank.begin());
+        *least += plan.tasks[i].cost;
+    }
+    std::int32_t maxId = -1;
+    for (const auto& sub : subregions) maxId = std::max(maxId, sub.id);
+    std::vector<std::vector<std::int32_t>> need(static_cast<std::size_t>(maxId + 1));
+    for (const auto& t : plan.tasks) need[static_cast<std::size_t>(t.subregion)].push_back(t.rank);
+    plan.subregionRankOffsets.push_back(0);
+    for (auto& ranksOfSub : need) {
+        std::sort(ranksOfSub.begin(), ranksOfSub.end());
+        ranksOfSub.erase(std::unique(ranksOfSub.begin(), ranksOfSub.end()), ranksOfSub.end());
+        plan.subregionRanks.insert(plan.subregionRanks.end(), ranksOfSub.begin(), ranksOfSub.end());
+        plan.subregionRankOffsets.push_back(static_cast<std::int32_t>(plan.subregionRanks.size()));
+    }
+    return plan;
+}
+
+std::vector<std::int32_t> Plan::ranksOf(std::int32_t s) const {
+    if (s < 0 || static_cast<std::size_t>(s) + 1 >= subregionRankOffsets.size()) return {};
+    return {subregionRanks.begin() + subregionRankOffsets[static_cast<std::size_t>(s)],
+            subregionRanks.begin() + subregionRankOffsets[static_cast<std::size_t>(s) + 1]};
+}
+
+std::vector<Task> Plan::tasksOf(int rank) const {
+    std::vector<Task> out;
+    for (const auto& t : tasks)
+        if (t.rank == rank) out.push_back(t);
+    return out;
+}
+
+double expectedSeconds(const Plan& plan, double flopsPerSecond) {
+    double busiest = 0.0;
+    for (double l : plan.loadPerRank) busiest = std::max(busiest, l);
+    return busiest / flopsPerSecond;
+}
+
+}  // namespace hlstm::pipeline
