@@ -15,25 +15,28 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 // sum-of-squares identity loses little to cancellation (as Ckmeans.1d.dp does).
 class Prefix {
 public:
-    explicit Prefix(const SortedSample& s) : w_(s.values.size() + 1), s1_(w_.size()), s2_(w_.size()) {
+    explicit Prefix(const SortedSample& s) : sums_(s.values.size() + 1) {
         const std::size_t m = s.values.size();
         const double shift = m ? s.values[m / 2] : 0.0;
         for (std::size_t i = 0; i < m; ++i) {
             const double w = static_cast<double>(s.weights[i]), v = s.values[i] - shift;
-            w_[i + 1] = w_[i] + w;
-            s1_[i + 1] = s1_[i] + w * v;
-            s2_[i + 1] = s2_[i] + w * v * v;
+            sums_[i + 1] = {sums_[i].w + w, sums_[i].s1 + w * v, sums_[i].s2 + w * v * v};
         }
     }
     // Within-cluster sum of squares of distinct values j..i (inclusive).
     [[nodiscard]] double cost(std::size_t j, std::size_t i) const noexcept {
-        const double n = w_[i + 1] - w_[j], s = s1_[i + 1] - s1_[j];
-        const double sse = (s2_[i + 1] - s2_[j]) - s * s / n;
+        const Sums& a = sums_[j];
+        const Sums& b = sums_[i + 1];
+        const double s = b.s1 - a.s1;
+        const double sse = (b.s2 - a.s2) - s * s / (b.w - a.w);
         return sse > 0.0 ? sse : 0.0;
     }
 
 private:
-    std::vector<double> w_, s1_, s2_;
+    struct Sums {
+        double w = 0, s1 = 0, s2 = 0;  // count, sum and sum of squares (one cache line per lookup)
+    };
+    std::vector<Sums> sums_;
 };
 
 // Row minima of A[i][j] = prev[j - 1] + cost(j, i) (j <= i; +inf above the diagonal) over
@@ -50,17 +53,23 @@ public:
         if (buffers_.size() <= depth) buffers_.resize(depth + 1);
         // REDUCE: keep at most rowCount columns that can still hold a row minimum.
         if (nCols > rowCount) {
+            // A kept column at stack position p is only ever compared in row p, so its value
+            // there is computed once.
             auto& keep = buffers_[depth];
             keep.resize(rowCount);
+            if (keepValue_.size() < rowCount) keepValue_.resize(rowCount);
             std::size_t top = 0;
             for (std::size_t c = 0; c < nCols; ++c) {
                 const std::uint32_t col = cols[c];
                 while (top > 0) {
                     const std::size_t row = rowBegin + (top - 1) * rowStep;
-                    if (at(row, col) < at(row, keep[top - 1])) --top;
+                    if (at(row, col) < keepValue_[top - 1]) --top;
                     else break;
                 }
-                if (top < rowCount) keep[top++] = col;
+                if (top < rowCount) {
+                    keepValue_[top] = at(rowBegin + top * rowStep, col);
+                    keep[top++] = col;
+                }
             }
             cols = keep.data();
             nCols = top;
@@ -98,6 +107,7 @@ private:
     std::uint32_t* argmin_;
     double* value_;
     std::vector<std::vector<std::uint32_t>> buffers_;  // surviving columns per recursion depth
+    std::vector<double> keepValue_;                    // REDUCE: value of each kept column in its row
 };
 
 // The clustering whose clusters start at the given distinct-value indices.
