@@ -122,7 +122,9 @@ Model fit(const SampleSet& trainSet, const SampleSet& validationSet, const Model
     double bestMae = kInf;
     int sinceBest = 0;
     bool diverged = false;
+    double trainSeconds = 0;
     for (int epoch = 1; epoch <= train.epochs && !diverged; ++epoch) {
+        const auto epochStart = std::chrono::steady_clock::now();
         detail::shuffle(order, rng);
         double lossSum = 0;
         for (std::size_t first = 0; first < order.size(); first += train.batch) {
@@ -134,6 +136,7 @@ Model fit(const SampleSet& trainSet, const SampleSet& validationSet, const Model
             }
             lossSum += loss * static_cast<double>(n);
         }
+        trainSeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - epochStart).count();
         model.summary.epochs = epoch;
         model.summary.trainLoss = diverged ? kInf : lossSum / static_cast<double>(order.size());
         if (diverged || model.summary.trainLoss > blowUp) {
@@ -181,6 +184,7 @@ Model fit(const SampleSet& trainSet, const SampleSet& validationSet, const Model
             }
         }
     }
+    model.summary.trainSeconds = trainSeconds;
     model.summary.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - startTime).count();
     return model;

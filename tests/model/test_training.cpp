@@ -11,31 +11,12 @@
 
 #include "hlstm/core/error.hpp"
 #include "hlstm/model/model.hpp"
+#include "synthetic.hpp"
 
 namespace hlstm::model {
 namespace {
 
-constexpr double kPi = 3.14159265358979323846;
-
-// Cumulative series (mm) of `points` points over `epochs` 12-day epochs: a linear trend
-// (-30..-5 mm/yr), an annual cycle (2..6 mm, random phase) and white noise (sigma mm).
-std::vector<float> syntheticSeries(std::size_t points, std::size_t epochs, double sigma,
-                                   unsigned seed) {
-    std::mt19937 rng(seed);
-    std::uniform_real_distribution<double> velocity(-30.0, -5.0), amplitude(2.0, 6.0),
-        phase(0.0, 2 * kPi);
-    std::normal_distribution<double> noise(0.0, sigma);
-    std::vector<float> c(points * epochs);
-    const double dt = 12.0 / 365.25;
-    for (std::size_t p = 0; p < points; ++p) {
-        const double v = velocity(rng), a = amplitude(rng), phi = phase(rng);
-        for (std::size_t t = 0; t < epochs; ++t) {
-            const double years = static_cast<double>(t) * dt;
-            c[p * epochs + t] = static_cast<float>(v * years + a * std::sin(2 * kPi * years + phi) + noise(rng));
-        }
-    }
-    return c;
-}
+using test::syntheticSeries;
 
 // MAE (mm) of persistence: the next differential equals the last input differential.
 double persistenceMae(const SampleSet& set) {

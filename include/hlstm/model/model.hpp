@@ -33,6 +33,7 @@ struct FitSummary {
     std::uint64_t trainSamples = 0;
     std::uint64_t validationSamples = 0;
     double seconds = 0;              ///< wall time of the whole fit
+    double trainSeconds = 0;         ///< wall time of the epochs (training steps only)
     int threads = 1;
     std::uint64_t seed = 0;
 
@@ -41,7 +42,7 @@ struct FitSummary {
     template <class Archive>
     void serialize(Archive& ar, unsigned /*version*/) {
         ar & status & validationMae & trainLoss & epochs & bestEpoch & trainSamples &
-            validationSamples & seconds & threads & seed;
+            validationSamples & seconds & trainSeconds & threads & seed;
     }
 };
 

@@ -1,0 +1,185 @@
+// Benchmark driver of tools/bench/lstm.sh: trains hlstm's engine on a synthetic data set and
+// dumps the same samples for the PyTorch side (tools/bench/lstm_torch.py).
+//
+//   hlstm_bench_lstm dump  out=FILE L=60 points=1500 stride=1 seed=1
+//   hlstm_bench_lstm train L=60 K=3 S=10 batch=256 epochs=3 threads=1 lr=1e-3 points=1500
+//                          stride=1 seed=1 init_seed=1 [cell=lstm|rnn] [profile=1]
+// `seed` makes the data (series, split), `init_seed` the model's initialisation and shuffling.
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "hlstm/model/model.hpp"
+#include "hlstm/model/network.hpp"
+#include "synthetic.hpp"
+
+namespace {
+
+using namespace hlstm::model;
+
+constexpr std::size_t kSeriesEpochs = 89;  // the simulated scenes' length (12-day spacing)
+constexpr double kNoiseMm = 0.5;
+
+struct Args {
+    std::map<std::string, std::string> values;
+    std::string get(const std::string& key, const std::string& fallback) const {
+        auto it = values.find(key);
+        return it == values.end() ? fallback : it->second;
+    }
+    int integer(const std::string& key, int fallback) const { return std::stoi(get(key, std::to_string(fallback))); }
+    double real(const std::string& key, double fallback) const { return std::stod(get(key, std::to_string(fallback))); }
+};
+
+struct DataSet {
+    ModelConfig config;
+    TrainConfig train;
+    SampleSet trainSet, validationSet;
+    std::uint64_t seed = 1;      // data: series and split
+    std::uint64_t initSeed = 1;  // model: initialisation and shuffling
+};
+
+DataSet makeData(const Args& args) {
+    DataSet d;
+    d.config.window = args.integer("L", 60);
+    d.config.layers = args.integer("K", 3);
+    d.config.units = args.integer("S", 10);
+    d.config.cell = args.get("cell", "lstm") == "rnn" ? CellKind::kRnn : CellKind::kLstm;
+    d.train.batch = args.integer("batch", 256);
+    d.train.epochs = args.integer("epochs", 3);
+    d.train.threads = args.integer("threads", 1);
+    d.train.lr = args.real("lr", 1e-3);
+    d.train.sampling = Sampling::kAll;
+    d.train.stride = args.integer("stride", 1);
+    d.seed = static_cast<std::uint64_t>(args.integer("seed", 1));
+    d.initSeed = static_cast<std::uint64_t>(args.integer("init_seed", static_cast<int>(d.seed)));
+    const auto points = static_cast<std::size_t>(args.integer("points", 1500));
+    const std::vector<float> series =
+        hlstm::model::test::syntheticSeries(points, kSeriesEpochs, kNoiseMm, static_cast<unsigned>(d.seed));
+    const SeriesView view{series.data(), points, kSeriesEpochs};
+    const PointSplit split = splitPoints(points, d.train.validationFraction, d.seed);
+    d.trainSet = makeSamples(view, split.train, d.config, d.train.sampling, d.train.stride);
+    d.validationSet = makeSamples(view, split.validation, d.config, d.train.sampling, d.train.stride);
+    return d;
+}
+
+// Multiply-adds of the logical (unpadded) model per sample: forward x 3 for training
+// (forward, input gradients, weight gradients).
+double trainingFlopsPerSample(const ModelConfig& c, int units) {
+    const double g = gateCount(c.cell), s = units;
+    double forward = 0;
+    for (int l = 0; l < c.layers; ++l) {
+        const double in = l == 0 ? 1 : s;
+        forward += 2.0 * g * s * (in + s) * c.inputSteps();
+    }
+    forward += 2.0 * s * c.horizon;
+    return 3.0 * forward;
+}
+
+void write(std::ofstream& out, const std::vector<float>& v) {
+    out.write(reinterpret_cast<const char*>(v.data()), static_cast<std::streamsize>(v.size() * sizeof(float)));
+}
+
+int dump(const Args& args) {
+    const DataSet d = makeData(args);
+    const std::string path = args.get("out", "lstm_bench.bin");
+    std::ofstream out(path, std::ios::binary);
+    const std::int32_t header[4] = {static_cast<std::int32_t>(d.trainSet.size()),
+                                    static_cast<std::int32_t>(d.validationSet.size()),
+                                    d.config.inputSteps(), d.config.horizon};
+    out.write(reinterpret_cast<const char*>(header), sizeof(header));
+    write(out, d.trainSet.inputs);
+    write(out, d.trainSet.labels);
+    write(out, d.validationSet.inputs);
+    write(out, d.validationSet.labels);
+    write(out, d.validationSet.mean);
+    write(out, d.validationSet.scale);
+    write(out, d.validationSet.labelsMm);
+    if (!out) {
+        std::fprintf(stderr, "cannot write %s\n", path.c_str());
+        return 1;
+    }
+    // Yardsticks for the validation MAE: the window mean (z = 0) and persistence.
+    double meanMae = 0, persistenceMae = 0;
+    const SampleSet& v = d.validationSet;
+    for (std::size_t i = 0; i < v.size(); ++i) {
+        const double last = static_cast<double>(v.inputs[(i + 1) * v.inputSteps - 1]) * v.scale[i] + v.mean[i];
+        meanMae += std::abs(v.labelsMm[i * v.horizon] - static_cast<double>(v.mean[i]));
+        persistenceMae += std::abs(v.labelsMm[i * v.horizon] - last);
+    }
+    std::printf("DUMP %s train=%zu validation=%zu T=%d window_mean_mae=%.6f persistence_mae=%.6f\n",
+                path.c_str(), d.trainSet.size(), v.size(), d.config.inputSteps(),
+                meanMae / static_cast<double>(v.size()), persistenceMae / static_cast<double>(v.size()));
+    return 0;
+}
+
+// Epochs of Network::trainStep after a warm-up epoch (which builds the primitives), with the
+// time split into forward, backward and the rest.
+void profile(const DataSet& d) {
+    constexpr int kProfileEpochs = 3;
+    Network net(d.config, Parameters::initial(d.config, d.initSeed));
+    std::vector<std::uint32_t> order(d.trainSet.size());
+    std::iota(order.begin(), order.end(), 0u);
+    Network::Timing warm;
+    for (int epoch = 0; epoch <= kProfileEpochs; ++epoch) {
+        if (epoch == 1) warm = net.timing();
+        for (std::size_t first = 0; first < order.size(); first += d.train.batch) {
+            const std::size_t n = std::min<std::size_t>(d.train.batch, order.size() - first);
+            net.trainStep(d.trainSet, order.data() + first, n, d.train);
+        }
+    }
+    const Network::Timing& t = net.timing();
+    const double forward = t.forward - warm.forward, backward = t.backward - warm.backward;
+    const double other = t.other - warm.other, total = forward + backward + other;
+    std::printf("PROFILE forward %.1f%% backward %.1f%% other (batching, head, Adam) %.1f%% of %.3f s "
+                "(%d epochs after a warm-up epoch)\n",
+                100 * forward / total, 100 * backward / total, 100 * other / total, total, kProfileEpochs);
+}
+
+int train(const Args& args) {
+    const DataSet d = makeData(args);
+    const Model model = fit(d.trainSet, d.validationSet, d.config, d.train, d.initSeed);
+    const double samples = static_cast<double>(d.trainSet.size()) * model.summary.epochs;
+    const double rate = samples / model.summary.trainSeconds;
+    std::printf("RESULT engine=hlstm L=%d K=%d S=%d B=%d threads=%d train_samples=%zu epochs=%d "
+                "train_s=%.3f samples_per_s=%.1f gflops=%.2f gflops_executed=%.2f val_mae=%.6f status=%s\n",
+                d.config.window, d.config.layers, d.config.units, d.train.batch, model.summary.threads,
+                d.trainSet.size(), model.summary.epochs, model.summary.trainSeconds, rate,
+                rate * trainingFlopsPerSample(d.config, d.config.units) / 1e9,
+                rate * trainingFlopsPerSample(d.config, paddedUnits(d.config.units)) / 1e9,
+                model.summary.validationMae, toString(model.summary.status).c_str());
+    if (args.get("profile", "0") == "1") profile(d);
+    return model.summary.ok() ? 0 : 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2) {
+        std::fprintf(stderr, "usage: %s dump|train key=value...\n", argv[0]);
+        return 1;
+    }
+    Args args;
+    for (int i = 2; i < argc; ++i) {
+        const std::string a = argv[i];
+        const auto eq = a.find('=');
+        if (eq == std::string::npos) {
+            std::fprintf(stderr, "bad argument %s (expected key=value)\n", a.c_str());
+            return 1;
+        }
+        args.values[a.substr(0, eq)] = a.substr(eq + 1);
+    }
+    try {
+        const std::string command = argv[1];
+        if (command == "dump") return dump(args);
+        if (command == "train") return train(args);
+        std::fprintf(stderr, "unknown command %s\n", command.c_str());
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "hlstm_bench_lstm: %s\n", e.what());
+    }
+    return 1;
+}
