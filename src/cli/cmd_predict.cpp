@@ -1,0 +1,25 @@
+// `hlstm predict`: forecasts for a new input from the models of an earlier run.
+#include "command.hpp"
+#include "hlstm/pipeline/predict.hpp"
+
+namespace hlstm::cli {
+namespace {
+
+struct PredictArgs {
+    std::string models, input, output;
+    double minValid = 0.5;
+};
+
+Action setupPredict(CLI::App& sub) {
+    auto a = std::make_shared<PredictArgs>();
+    sub.add_option("--models", a->models, "hlstm-output file of an earlier `hlstm run` (holds /models)")->required();
+    sub.add_option("--input", a->input, "new input .h5 (native layout), e.g. with a new acquisition")->required();
+    sub.add_option("-o,--output", a->output, "output .h5 with /forecast/{next_diff,next_cumulative,next_dates}")->required();
+    sub.add_option("--min-valid-fraction", a->minValid, "drop points with fewer valid epochs")->capture_default_str();
+    return [a](const Comm& comm) { return pipeline::predict(comm, a->models, a->input, a->output, a->minValid); };
+}
+
+const Registrar kRegistrar({"predict", "Forecast a new input with the saved models of an hlstm-output file", setupPredict});
+
+}  // namespace
+}  // namespace hlstm::cli

@@ -1,0 +1,170 @@
+#include "hlstm/pipeline/predict.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <unordered_map>
+
+#include "hlstm/core/coordinated.hpp"
+#include "hlstm/core/log.hpp"
+#include "hlstm/data/native_reader.hpp"
+#include "hlstm/io/hdf5.hpp"
+#include "hlstm/model/model.hpp"
+#include "hlstm/version.hpp"
+
+namespace hlstm::pipeline {
+namespace {
+
+// Nearest known point by a uniform grid of buckets (about 4 points per cell).
+class NearestIndex {
+public:
+    NearestIndex(const std::vector<double>& x, const std::vector<double>& y) : x_(x), y_(y) {
+        if (x.empty()) return;
+        x0_ = *std::min_element(x.begin(), x.end());
+        y0_ = *std::min_element(y.begin(), y.end());
+        const double w = *std::max_element(x.begin(), x.end()) - x0_, h = *std::max_element(y.begin(), y.end()) - y0_;
+        const double cells = std::max(1.0, static_cast<double>(x.size()) / 4.0);
+        cell_ = std::max(std::sqrt(std::max(w * h, 1e-12) / cells), 1e-9);
+        nx_ = static_cast<long>(w / cell_) + 1;
+        ny_ = static_cast<long>(h / cell_) + 1;
+        for (std::size_t i = 0; i < x.size(); ++i) buckets_[key(cx(x[i]), cy(y[i]))].push_back(i);
+    }
+    std::size_t nearest(double px, double py) const {
+        const long ix = cx(px), iy = cy(py);
+        std::size_t best = 0;
+        double bestD = std::numeric_limits<double>::infinity();
+        for (long ring = 0; ring <= std::max(nx_, ny_); ++ring) {
+            for (long a = ix - ring; a <= ix + ring; ++a)
+                for (long b = iy - ring; b <= iy + ring; ++b) {
+                    if (std::max(std::labs(a - ix), std::labs(b - iy)) != ring) continue;
+                    auto it = buckets_.find(key(a, b));
+                    if (it == buckets_.end()) continue;
+                    for (std::size_t i : it->second) {
+                        const double d = (x_[i] - px) * (x_[i] - px) + (y_[i] - py) * (y_[i] - py);
+                        if (d < bestD || (d == bestD && i < best)) { bestD = d; best = i; }
+                    }
+                }
+            // Every point outside this ring is at least ring * cell away.
+            if (std::isfinite(bestD) && std::sqrt(bestD) <= static_cast<double>(ring) * cell_) break;
+        }
+        return best;
+    }
+
+private:
+    long cx(double v) const { return static_cast<long>(std::floor((v - x0_) / cell_)); }
+    long cy(double v) const { return static_cast<long>(std::floor((v - y0_) / cell_)); }
+    static long long key(long a, long b) { return (static_cast<long long>(a) << 32) ^ static_cast<long long>(b & 0xffffffff); }
+    const std::vector<double>& x_;
+    const std::vector<double>& y_;
+    double x0_ = 0, y0_ = 0, cell_ = 1;
+    long nx_ = 1, ny_ = 1;
+    std::unordered_map<long long, std::vector<std::size_t>> buckets_;
+};
+
+}  // namespace
+
+int predict(const Comm& comm, const std::string& modelsPath, const std::string& inputPath,
+            const std::string& outputPath, double minValidFraction) {
+    // Models and the point map of the earlier run: small, read by every rank.
+    std::vector<std::int64_t> knownId;
+    std::vector<double> knownX, knownY;
+    std::vector<std::int32_t> knownSub, modelSub;
+    std::vector<std::uint64_t> modelOffset, modelSize;
+    std::vector<std::uint8_t> modelBytes;
+    coordinated(comm, "predict:models", [&] {
+        if (!std::filesystem::exists(modelsPath)) throw InputError(modelsPath + ": no such file");
+        h5::File f(modelsPath, h5::Access::kReadOnly);
+        if (!f.hasAttribute("format") || f.readStringAttribute("format") != "hlstm-output")
+            throw InputError(modelsPath + ": not an hlstm-output file (no format = \"hlstm-output\" attribute)");
+        if (!f.hasAttribute("complete") || f.readAttribute<std::int32_t>("complete") != 1)
+            throw InputError(modelsPath + ": incomplete hlstm-output file (complete != 1)");
+        knownId = f.openDataset("/points/id").readAll<std::int64_t>();
+        knownX = f.openDataset("/points/x").readAll<double>();
+        knownY = f.openDataset("/points/y").readAll<double>();
+        knownSub = f.openDataset("/points/subregion").readAll<std::int32_t>();
+        modelSub = f.openDataset("/models/subregion").readAll<std::int32_t>();
+        modelOffset = f.openDataset("/models/offset").readAll<std::uint64_t>();
+        modelSize = f.openDataset("/models/size").readAll<std::uint64_t>();
+        modelBytes = f.openDataset("/models/bytes").readAll<std::uint8_t>();
+    });
+    std::unordered_map<std::int32_t, model::Model> models;
+    coordinated(comm, "predict:models", [&] {
+        for (std::size_t i = 0; i < modelSub.size(); ++i)
+            models.emplace(modelSub[i], model::modelFromBytes(std::string(
+                                            reinterpret_cast<const char*>(modelBytes.data()) + modelOffset[i], modelSize[i])));
+    });
+    if (comm.isRoot()) log::info() << "loaded " << models.size() << " subregion model(s) from " << modelsPath;
+
+    ReadOptions options;
+    options.minValidFraction = minValidFraction;
+    LocalBlock block = readNative(comm, inputPath, options);
+    const std::size_t n = block.points.size(), m = block.points.nEpochs();
+    int horizon = models.empty() ? 1 : models.begin()->second.config.horizon;
+
+    std::vector<std::int32_t> sub(n, -1);
+    std::vector<float> nextDiff(n * static_cast<std::size_t>(horizon), std::numeric_limits<float>::quiet_NaN());
+    std::vector<float> nextCum = nextDiff;
+    std::uint64_t byNearest = 0;
+    coordinated(comm, "predict:forecast", [&] {
+        std::unordered_map<std::int64_t, std::size_t> byId;
+        for (std::size_t i = 0; i < knownId.size(); ++i) byId.emplace(knownId[i], i);
+        NearestIndex nearest(knownX, knownY);
+        std::unordered_map<std::int32_t, std::vector<std::size_t>> members;
+        for (std::size_t i = 0; i < n; ++i) {
+            auto it = byId.find(block.points.ids[i]);
+            std::size_t k = 0;
+            if (it != byId.end()) k = it->second;
+            else { k = nearest.nearest(block.points.x[i], block.points.y[i]); ++byNearest; }
+            sub[i] = knownSub.empty() ? -1 : knownSub[k];
+            members[sub[i]].push_back(i);
+        }
+        for (auto& [s, rows] : members) {
+            auto mit = models.find(s);
+            if (mit == models.end()) continue;  // subregion without a model: NaN
+            std::vector<float> series;
+            for (std::size_t i : rows) series.insert(series.end(), block.points.series(i), block.points.series(i) + m);
+            auto fc = model::forecast(mit->second, {series.data(), rows.size(), m});
+            for (std::size_t r = 0; r < rows.size(); ++r)
+                for (int y = 0; y < horizon; ++y) {
+                    const std::size_t dst = rows[r] * static_cast<std::size_t>(horizon) + static_cast<std::size_t>(y);
+                    nextDiff[dst] = fc.differential[r * static_cast<std::size_t>(horizon) + static_cast<std::size_t>(y)];
+                    nextCum[dst] = fc.cumulative[r * static_cast<std::size_t>(horizon) + static_cast<std::size_t>(y)];
+                }
+        }
+    });
+    byNearest = comm.allreduce(byNearest, Reduce::kSum);
+    if (comm.isRoot())
+        log::info() << "forecast " << block.keptTotal << " points (" << byNearest
+                    << " not in the model file took their nearest known point's subregion)";
+
+    const std::string tmp = outputPath + ".tmp";
+    coordinated(comm, "predict:write", [&] {
+        h5::File out(tmp, h5::Access::kCreate, &comm);
+        const std::uint64_t N = block.keptTotal, off = block.keptOffset, Y = static_cast<std::uint64_t>(horizon);
+        out.createDataset<double>("/points/x", {N}).writeRows(off, n, block.points.x.data());
+        out.createDataset<double>("/points/y", {N}).writeRows(off, n, block.points.y.data());
+        out.createDataset<std::int64_t>("/points/id", {N}).writeRows(off, n, block.points.ids.data());
+        out.createDataset<std::int32_t>("/points/subregion", {N}).writeRows(off, n, sub.data());
+        out.createDataset<float>("/forecast/next_diff", {N, Y}).writeRows(off, n, nextDiff.data());
+        out.createDataset<float>("/forecast/next_cumulative", {N, Y}).writeRows(off, n, nextCum.data());
+        std::vector<std::int32_t> nextDates;
+        const std::int64_t last = dates::toDays(block.points.dates.back());
+        const std::int64_t step = last - dates::toDays(block.points.dates[m - 2]);
+        for (int y = 1; y <= horizon; ++y) nextDates.push_back(dates::fromDays(last + step * y));
+        out.writeSmall<std::int32_t>("/forecast/next_dates", nextDates);
+        out.writeAttribute("format", std::string("hlstm-prediction"));
+        out.writeAttribute("hlstm_version", std::string(kVersion));
+        out.writeAttribute("models", std::filesystem::absolute(modelsPath).string());
+        out.writeAttribute("input", std::filesystem::absolute(inputPath).string());
+        out.writeAttribute("complete", static_cast<std::int32_t>(1));
+        out.close();
+    });
+    coordinated(comm, "predict:write", [&] {
+        if (comm.isRoot()) std::filesystem::rename(tmp, outputPath);
+    });
+    if (comm.isRoot()) log::info() << "wrote " << outputPath;
+    return 0;
+}
+
+}  // namespace hlstm::pipeline

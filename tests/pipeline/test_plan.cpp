@@ -1,0 +1,75 @@
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <set>
+
+#include "hlstm/pipeline/plan.hpp"
+
+using namespace hlstm::pipeline;
+
+namespace {
+PlanSettings grid(std::vector<std::int64_t> L, std::vector<std::int64_t> K, std::vector<std::int64_t> S) {
+    PlanSettings s;
+    s.L = std::move(L);
+    s.K = std::move(K);
+    s.S = std::move(S);
+    s.visibleEpochs = 88;
+    return s;
+}
+}  // namespace
+
+TEST(Plan, CostGrowsWithSamplesStepsLayersAndSquareOfUnits) {
+    const double base = candidateCost(1000, 11, 1, 10, 1, 30);
+    EXPECT_DOUBLE_EQ(candidateCost(2000, 11, 1, 10, 1, 30), 2 * base);
+    EXPECT_DOUBLE_EQ(candidateCost(1000, 21, 1, 10, 1, 30), 2 * base);
+    EXPECT_DOUBLE_EQ(candidateCost(1000, 11, 3, 10, 1, 30), 3 * base);
+    EXPECT_DOUBLE_EQ(candidateCost(1000, 11, 1, 20, 1, 30), 4 * base);
+    // 1000 samples x 30 epochs x 3 (fwd+bwd) x 10 steps x (4 gates x 2 flops x 10 x 20)
+    EXPECT_DOUBLE_EQ(base, 1000.0 * 30 * 3 * 10 * (4 * 2 * 10 * 20));
+}
+
+TEST(Plan, LargestFirstToLeastLoadedSpreadsABigSubregionsGrid) {
+    // One big subregion with 4 candidates and a small one: the big grid must span both ranks.
+    Plan p = buildPlan({{0, 100000}, {1, 1000}}, grid({10, 20}, {1, 2}, {8}), 2);
+    ASSERT_EQ(p.tasks.size(), 8u);
+    EXPECT_EQ(p.ranksOf(0), (std::vector<std::int32_t>{0, 1}));
+    double l0 = 0, l1 = 0;
+    for (const auto& t : p.tasks) (t.rank == 0 ? l0 : l1) += t.cost;
+    EXPECT_DOUBLE_EQ(l0, p.loadPerRank[0]);
+    EXPECT_DOUBLE_EQ(l1, p.loadPerRank[1]);
+    // LPT on these costs: the imbalance is below the smallest big-subregion task.
+    EXPECT_LT(std::abs(l0 - l1), candidateCost(70000, 10, 1, 8, 1, 30));
+    // The biggest task goes to rank 0 (first, least-loaded, lowest rank on ties).
+    auto biggest = std::max_element(p.tasks.begin(), p.tasks.end(),
+                                    [](const Task& a, const Task& b) { return a.cost < b.cost; });
+    EXPECT_EQ(biggest->rank, 0);
+}
+
+TEST(Plan, MoreRanksThanTasksLeavesRanksIdle) {
+    Plan p = buildPlan({{0, 5000}, {1, 3000}}, grid({10}, {1}, {8}), 4);
+    ASSERT_EQ(p.tasks.size(), 2u);
+    EXPECT_EQ(p.tasksOf(0).size(), 1u);
+    EXPECT_EQ(p.tasksOf(1).size(), 1u);
+    EXPECT_TRUE(p.tasksOf(2).empty());
+    EXPECT_TRUE(p.tasksOf(3).empty());
+    EXPECT_DOUBLE_EQ(p.loadPerRank[3], 0.0);
+}
+
+TEST(Plan, WindowsLongerThanTheVisibleSeriesAreLeftOut) {
+    PlanSettings s = grid({10, 88, 87}, {1}, {4});
+    Plan p = buildPlan({{0, 100}}, s, 1);
+    std::set<int> Ls;
+    for (const auto& t : p.tasks) Ls.insert(t.L);
+    EXPECT_EQ(Ls, (std::set<int>{10, 87}));  // L + 1 <= 88 visible epochs
+}
+
+TEST(Plan, IndependentOfRankCountExceptPlacement) {
+    auto a = buildPlan({{0, 9000}, {1, 4000}, {2, 1200}}, grid({8, 16}, {1, 2}, {6, 12}), 1);
+    auto b = buildPlan({{0, 9000}, {1, 4000}, {2, 1200}}, grid({8, 16}, {1, 2}, {6, 12}), 3);
+    ASSERT_EQ(a.tasks.size(), b.tasks.size());
+    for (std::size_t i = 0; i < a.tasks.size(); ++i) {
+        EXPECT_EQ(a.tasks[i].subregion, b.tasks[i].subregion);
+        EXPECT_EQ(a.tasks[i].L, b.tasks[i].L);
+        EXPECT_DOUBLE_EQ(a.tasks[i].cost, b.tasks[i].cost);
+    }
+}

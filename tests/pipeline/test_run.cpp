@@ -1,0 +1,167 @@
+// hlstm run end to end, through the real program under mpiexec.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "hlstm/io/hdf5.hpp"
+#include "test_support.hpp"
+
+using namespace hlstm;
+using namespace hlstm::test;
+
+namespace {
+
+// A small scene and a fast grid: two L values so a subregion's grid can span ranks.
+const std::string kFast =
+    " --partition.min_points 300 --grid.L 8,12 --grid.K 1 --grid.S 6 --train.epochs 4 --train.batch 64 "
+    "--train.threads 1";
+
+class RunTest : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() {
+        dir_ = new TempDir();
+        auto r = run(hlstmUnderMpi(2) + " simulate --points 3000 --epochs 30 --seed 5 -o " + scene());
+        ASSERT_EQ(r.exitCode, 0) << r.output;
+    }
+    static void TearDownTestSuite() { delete dir_; }
+    static std::string scene() { return dir_->file("scene.h5"); }
+    static CommandResult hlstmRun(int ranks, const std::string& out, const std::string& extra = kFast,
+                                  const std::string& env = "") {
+        return run("env OMP_NUM_THREADS=1 " + env + " " + hlstmUnderMpi(ranks) + " run --input " + scene() + " -o " +
+                       out + extra,
+                   300);
+    }
+    static TempDir* dir_;
+};
+TempDir* RunTest::dir_ = nullptr;
+
+std::vector<std::int32_t> ints(const std::string& file, const std::string& ds) {
+    h5::File f(file, h5::Access::kReadOnly);
+    return f.openDataset(ds).readAll<std::int32_t>();
+}
+
+}  // namespace
+
+TEST_F(RunTest, EveryOutputDatasetIsIdenticalForOneToFourRanks) {
+    std::vector<std::string> outs;
+    for (int ranks = 1; ranks <= 4; ++ranks) {
+        outs.push_back(dir_->file("ranks" + std::to_string(ranks) + ".h5"));
+        auto r = hlstmRun(ranks, outs.back());
+        ASSERT_EQ(r.exitCode, 0) << r.output;
+        EXPECT_FALSE(std::filesystem::exists(outs.back() + ".tmp"));
+    }
+    for (int k = 1; k < 4; ++k) {
+        // Only /timing (seconds, which rank trained what) may differ.
+        auto d = run("h5diff --exclude-path /timing " + outs[0] + " " + outs[static_cast<std::size_t>(k)]);
+        EXPECT_EQ(d.exitCode, 0) << "1 vs " << k + 1 << " ranks:\n" << d.output;
+        EXPECT_EQ(d.output, "");
+    }
+    // The comparison can fail: another seed changes the models.
+    const std::string other = dir_->file("seed.h5");
+    ASSERT_EQ(hlstmRun(1, other, kFast + " --model.seed 7").exitCode, 0);
+    EXPECT_EQ(run("h5diff -q --exclude-path /timing " + outs[0] + " " + other).exitCode, 1);
+
+    // At 2 and 4 ranks some subregion's grid was trained on more than one rank.
+    for (int k : {1, 3}) {
+        auto sub = ints(outs[static_cast<std::size_t>(k)], "/grid_search/subregion");
+        auto rank = ints(outs[static_cast<std::size_t>(k)], "/timing/candidate_rank");
+        std::map<int, std::set<int>> ranksOf;
+        for (std::size_t i = 0; i < sub.size(); ++i) ranksOf[sub[i]].insert(rank[i]);
+        std::size_t widest = 0;
+        for (const auto& [s, r] : ranksOf) widest = std::max(widest, r.size());
+        EXPECT_GE(widest, 2u) << "no subregion's grid spans ranks at " << k + 1 << " ranks";
+    }
+    h5::File f(outs[0], h5::Access::kReadOnly);
+    EXPECT_EQ(f.readAttribute<std::int32_t>("complete"), 1);
+    EXPECT_EQ(f.openDataset("/points/x").dims()[0], f.openDataset("/forecast/holdout_pred").dims()[0]);
+}
+
+TEST_F(RunTest, MoreRanksThanSubregionsAndIdleRanks) {
+    // One candidate per subregion and fewer subregions than ranks: some ranks train nothing
+    // yet take part in every collective, and the file equals the 1-rank one.
+    const std::string grid =
+        " --partition.min_points 1000 --grid.L 10 --grid.K 1 --grid.S 6 --train.epochs 3 --train.threads 1";
+    const std::string one = dir_->file("idle1.h5"), four = dir_->file("idle4.h5");
+    ASSERT_EQ(hlstmRun(1, one, grid).exitCode, 0);
+    auto r = hlstmRun(4, four, grid);
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    auto sub = ints(four, "/subregions/id");
+    ASSERT_LT(sub.size(), 4u) << "precondition: fewer subregions than ranks";
+    auto rank = ints(four, "/timing/candidate_rank");
+    std::set<int> busy(rank.begin(), rank.end());
+    EXPECT_LT(busy.size(), 4u);
+    auto d = run("h5diff --exclude-path /timing " + one + " " + four);
+    EXPECT_EQ(d.exitCode, 0) << d.output;
+}
+
+TEST_F(RunTest, FailureOnOneRankDuringTrainingStopsAllAndLeavesNoFile) {
+    const std::string out = dir_->file("fail.h5");
+    auto r = hlstmRun(3, out, kFast, "HLSTM_FAIL_INJECT=train@1");
+    EXPECT_EQ(r.exitCode, 2) << r.output;
+    EXPECT_NE(r.output.find("rank 1"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("phase train"), std::string::npos) << r.output;
+    EXPECT_FALSE(std::filesystem::exists(out));
+    EXPECT_FALSE(std::filesystem::exists(out + ".tmp"));
+}
+
+TEST_F(RunTest, DryRunPrintsThePlanAndWritesNothing) {
+    const std::string out = dir_->file("dry.h5");
+    auto r = hlstmRun(2, out, kFast + " --dry-run");
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    EXPECT_NE(r.output.find("expected training wall time"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("rank 1:"), std::string::npos) << r.output;
+    EXPECT_FALSE(std::filesystem::exists(out));
+}
+
+TEST_F(RunTest, BadConfigurationIsExitOne) {
+    auto r = hlstmRun(2, dir_->file("bad.h5"), " --grid.L 1");
+    EXPECT_EQ(r.exitCode, 1) << r.output;
+    EXPECT_NE(r.output.find("grid.L"), std::string::npos) << r.output;
+    auto u = run(hlstmBinary() + " run --config " + std::string(HLSTM_SOURCE_DIR) + "/configs/demo.toml --no.such 3 -o x.h5");
+    EXPECT_EQ(u.exitCode, 1) << u.output;
+    EXPECT_FALSE(std::filesystem::exists(dir_->file("bad.h5")));
+}
+
+TEST(DemoScene, HlstmBeatsPersistenceAgainstTheNoiseFreeTruth) {
+    TempDir dir;
+    const std::string out = dir.file("demo.h5");
+    auto r = run("env OMP_NUM_THREADS=1 " + hlstmUnderMpi(2) + " run --config " + std::string(HLSTM_SOURCE_DIR) +
+                     "/configs/demo.toml -o " + out,
+                 500);
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    h5::File f(out, h5::Access::kReadOnly);
+    const double hlstm = f.readObjectAttribute<double>("/metrics", "mae_truth");
+    const double persistence = f.readObjectAttribute<double>("/metrics", "mae_truth_persistence");
+    RecordProperty("mae_truth", std::to_string(hlstm));
+    RecordProperty("mae_truth_persistence", std::to_string(persistence));
+    std::printf("holdout MAE vs truth: HLSTM %.3f mm, persistence %.3f mm\n", hlstm, persistence);
+    EXPECT_LT(hlstm, 0.9 * persistence);  // at least 10 % better
+}
+
+TEST_F(RunTest, PredictWithSavedModelsReproducesTheRunsForecast) {
+    const std::string out = dir_->file("for-predict.h5"), pred = dir_->file("pred.h5");
+    ASSERT_EQ(hlstmRun(1, out).exitCode, 0);
+    auto r = run("env OMP_NUM_THREADS=1 " + hlstmUnderMpi(3) + " predict --models " + out + " --input " + scene() +
+                 " -o " + pred);
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    h5::File a(out, h5::Access::kReadOnly), b(pred, h5::Access::kReadOnly);
+    // Same models, same windows ending at the last epoch: the same next differentials.
+    auto runNext = a.openDataset("/forecast/next_diff").readAll<float>();
+    auto predNext = b.openDataset("/forecast/next_diff").readAll<float>();
+    ASSERT_EQ(runNext.size(), predNext.size());
+    std::size_t finite = 0;
+    for (std::size_t i = 0; i < runNext.size(); ++i) {
+        ASSERT_EQ(runNext[i], predNext[i]) << i;
+        finite += std::isfinite(runNext[i]) ? 1 : 0;
+    }
+    EXPECT_GT(finite, runNext.size() * 9 / 10);
+    EXPECT_EQ(b.openDataset("/points/subregion").readAll<std::int32_t>(),
+              a.openDataset("/points/subregion").readAll<std::int32_t>());
+    // A file that is not an hlstm-output is refused with exit 1.
+    auto bad = run(hlstmBinary() + " predict --models " + scene() + " --input " + scene() + " -o " + dir_->file("x.h5"));
+    EXPECT_EQ(bad.exitCode, 1) << bad.output;
+    EXPECT_NE(bad.output.find("not an hlstm-output file"), std::string::npos) << bad.output;
+}
