@@ -79,6 +79,18 @@ PartitionResult run(const Comm& comm, const PointSet& block, const PartitionConf
     s.alpha = config.alpha;
     auto timed = [&s](const char* phase, Clock::time_point start) { s.timings.emplace_back(phase, since(start)); };
 
+    auto rowName = [&block](std::size_t i) {
+        return "partition: point at row " + std::to_string(block.rows.empty() ? i : block.rows[i]) +
+               (block.ids.empty() ? std::string() : " (id " + std::to_string(block.ids[i]) + ")");
+    };
+    coordinated(comm, "partition:check", [&] {
+        if (block.x.size() != n || block.y.size() != n || block.displacement.size() != n * block.nEpochs())
+            throw RuntimeError("partition: the point set's coordinates and series differ in length");
+        for (std::size_t i = 0; i < n; ++i)
+            if (!std::isfinite(block.x[i]) || !std::isfinite(block.y[i]))
+                throw InputError(rowName(i) + " has a coordinate that is not finite");
+    });
+
     // 1. Coordinates to root, where the triangulation starts at once in a second thread: it
     //    needs nothing else and is the longest single step.
     auto t = Clock::now();
@@ -115,10 +127,7 @@ PartitionResult run(const Comm& comm, const PointSet& block, const PartitionConf
         result.velocity = velocities(block, years);
         for (std::size_t i = 0; i < n; ++i)
             if (!std::isfinite(result.velocity[i]))
-                throw InputError("partition: point at row " +
-                                 std::to_string(block.rows.empty() ? i : block.rows[i]) +
-                                 (block.ids.empty() ? std::string() : " (id " + std::to_string(block.ids[i]) + ")") +
-                                 " has no velocity: fewer than 2 finite values in the first " +
+                throw InputError(rowName(i) + " has no velocity: fewer than 2 finite values in the first " +
                                  std::to_string(epochs) + " epochs");
     });
     timed("velocity", t);

@@ -222,3 +222,63 @@ TEST(PartitionMpi, MissingVelocityIsAnInputErrorEverywhere) {
         EXPECT_EQ(comm.rank(), comm.size() - 1);
     }
 }
+
+// 0, 1, 2 and 3 points in total (most ranks hold none): no crash, no spurious subregion.
+TEST(PartitionMpi, TinyPointSets) {
+    Comm comm;
+    const std::size_t m = 5;
+    for (std::size_t n : {0u, 1u, 2u, 3u}) {
+        PointSet block = blockOf(comm, n, m, [&](std::size_t i, double& x, double& y, std::vector<float>& s) {
+            x = 100.0 * static_cast<double>(i);
+            y = 0.0;
+            for (std::size_t t = 0; t < m; ++t) s[t] = static_cast<float>(t * (i + 1));
+        });
+        PartitionConfig config;
+        config.minPoints = 1;
+        const PartitionResult r = run(comm, block, config);
+        const auto sub = gatherAll(comm, r.subregion);
+        ASSERT_EQ(sub.size(), n);
+        EXPECT_EQ(r.summary.nPoints, n);
+        EXPECT_EQ(r.summary.dbVelocity.size(), 9u);
+        // k needs 2 <= k <= n - 1: only 3 points allow k = 2
+        EXPECT_EQ(r.summary.kChosen, n == 0 ? 0 : (n == 3 ? 2 : 1)) << n;
+        EXPECT_EQ(r.summary.nEdges, n <= 1 ? 0u : (n == 2 ? 1u : 2u)) << n;  // collinear
+        std::size_t total = 0;
+        for (const auto& s : r.summary.subregions) total += s.nPoints;
+        EXPECT_EQ(total, n);
+        if (n == 1 || n == 2) {
+            EXPECT_EQ(r.summary.subregions.size(), 1u);
+            for (auto s : sub) EXPECT_EQ(s, 0);
+        }
+    }
+}
+
+// Velocity outliers make clusters of one and two points inside a blob: they become noise,
+// the blob stays one subregion.
+TEST(PartitionMpi, OutlierClustersOfOneAndTwoPointsJoinTheNoise) {
+    Comm comm;
+    const std::size_t n = 403, m = 30;
+    const std::vector<double> years = dates::yearsSinceFirst(twelveDayDates(m));
+    auto rateOf = [](std::size_t i) { return i == 17 ? 80.0 : (i == 200 || i == 201 ? -90.0 : -10.0); };
+    PointSet block = blockOf(comm, n, m, [&](std::size_t i, double& x, double& y, std::vector<float>& s) {
+        x = 1000.0 * (0.5 + 0.5 * hashUnit(i, 3));
+        y = 1000.0 * (0.5 + 0.5 * hashUnit(i, 4));
+        for (std::size_t t = 0; t < m; ++t) s[t] = static_cast<float>(rateOf(i) * years[t] + 0.5 * hashUnit(i, 20 + t));
+    });
+    PartitionConfig config;
+    config.minPoints = 10;
+    const PartitionResult r = run(comm, block, config);
+    const auto sub = gatherAll(comm, r.subregion), zone = gatherAll(comm, r.zone);
+    EXPECT_EQ(r.summary.kChosen, 3);
+    ASSERT_EQ(r.summary.subregions.size(), 2u);
+    EXPECT_EQ(r.summary.noiseId, 1);
+    EXPECT_EQ(r.summary.nNoise, 3u);
+    for (std::size_t i = 0; i < n; ++i) {
+        const bool outlier = rateOf(i) != -10.0;
+        EXPECT_EQ(sub[i], outlier ? 1 : 0) << i;
+        EXPECT_EQ(zone[i], rateOf(i) < -50 ? 0 : (rateOf(i) > 0 ? 2 : 1)) << i;
+    }
+    EXPECT_EQ(r.summary.subregions[0].zone, 1);
+    EXPECT_EQ(r.summary.subregions[1].zone, -1);
+    EXPECT_TRUE(r.summary.subregions[1].noise);
+}
