@@ -56,6 +56,18 @@ std::vector<std::int32_t> gatherAll(const Comm& comm, const std::vector<std::int
     return comm.allgatherv(local);
 }
 
+// Points spread over 1 km squares (x shifted by xOffset(i) m) whose cumulative series grow at
+// rate(i) mm/yr plus deterministic noise of +-noise mm.
+template <class Rate, class Offset>
+PointSet linearScene(const Comm& comm, std::size_t n, std::size_t m, Rate rate, Offset xOffset, double noise) {
+    const std::vector<double> years = dates::yearsSinceFirst(twelveDayDates(m));
+    return blockOf(comm, n, m, [&](std::size_t i, double& x, double& y, std::vector<float>& s) {
+        x = xOffset(i) + 1000.0 * (0.5 + 0.5 * hashUnit(i, 1));
+        y = 1000.0 * (0.5 + 0.5 * hashUnit(i, 2));
+        for (std::size_t t = 0; t < m; ++t) s[t] = static_cast<float>(rate(i) * years[t] + noise * hashUnit(i, 10 + t));
+    });
+}
+
 }  // namespace
 
 // NumPy reference (the definitions written out directly, see the test's data) for 9 points x
@@ -98,13 +110,9 @@ TEST(PartitionMpi, TwoSeparatedBlobsGiveTheirTwoSubregions) {
     Comm comm;
     const std::size_t n = 650, m = 40;
     auto inA = [](std::size_t i) { return i % 3 != 2; };  // 434 in A, 216 in B
-    const std::vector<double> years = dates::yearsSinceFirst(twelveDayDates(m));
-    PointSet block = blockOf(comm, n, m, [&](std::size_t i, double& x, double& y, std::vector<float>& s) {
-        x = (inA(i) ? 0.0 : 5000.0) + 1000.0 * (0.5 + 0.5 * hashUnit(i, 1));
-        y = 1000.0 * (0.5 + 0.5 * hashUnit(i, 2));
-        const double rate = inA(i) ? -30.0 : 5.0;
-        for (std::size_t t = 0; t < m; ++t) s[t] = static_cast<float>(rate * years[t] + 1.5 * hashUnit(i, 10 + t));
-    });
+    PointSet block = linearScene(
+        comm, n, m, [&](std::size_t i) { return inA(i) ? -30.0 : 5.0; },
+        [&](std::size_t i) { return inA(i) ? 0.0 : 5000.0; }, 1.5);
     PartitionConfig config;
     config.minPoints = 100;
     const PartitionResult r = run(comm, block, config);
@@ -258,13 +266,8 @@ TEST(PartitionMpi, TinyPointSets) {
 TEST(PartitionMpi, OutlierClustersOfOneAndTwoPointsJoinTheNoise) {
     Comm comm;
     const std::size_t n = 403, m = 30;
-    const std::vector<double> years = dates::yearsSinceFirst(twelveDayDates(m));
     auto rateOf = [](std::size_t i) { return i == 17 ? 80.0 : (i == 200 || i == 201 ? -90.0 : -10.0); };
-    PointSet block = blockOf(comm, n, m, [&](std::size_t i, double& x, double& y, std::vector<float>& s) {
-        x = 1000.0 * (0.5 + 0.5 * hashUnit(i, 3));
-        y = 1000.0 * (0.5 + 0.5 * hashUnit(i, 4));
-        for (std::size_t t = 0; t < m; ++t) s[t] = static_cast<float>(rateOf(i) * years[t] + 0.5 * hashUnit(i, 20 + t));
-    });
+    PointSet block = linearScene(comm, n, m, rateOf, [](std::size_t) { return 0.0; }, 0.5);
     PartitionConfig config;
     config.minPoints = 10;
     const PartitionResult r = run(comm, block, config);
