@@ -1,5 +1,6 @@
 #include "hlstm/pipeline/run.hpp"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -63,6 +64,12 @@ public:
         char line[128];
         std::snprintf(line, sizeof line, "  %-14s %10.3f s", "total", total);
         os << line;
+        // Peak resident memory of every rank (Linux reports ru_maxrss in KiB).
+        rusage usage{};
+        getrusage(RUSAGE_SELF, &usage);
+        const auto peaks = comm.allgather<long>(usage.ru_maxrss);
+        os << "\npeak memory per rank (MiB):";
+        for (std::size_t r = 0; r < peaks.size(); ++r) os << (r ? ", " : " ") << "r" << r << " " << peaks[r] / 1024;
         if (comm.isRoot()) log::info() << os.str();
     }
 
