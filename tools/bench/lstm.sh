@@ -42,6 +42,8 @@ RESULTS="$TMP/results.txt"
 
 echo "CPU $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; oneDNN $(grep -m1 DNNL_VERSION_MAJOR /usr/include/oneapi/dnnl/dnnl_version.h | awk '{print $3}').$(grep -m1 DNNL_VERSION_MINOR /usr/include/oneapi/dnnl/dnnl_version.h | awk '{print $3}').$(grep -m1 DNNL_VERSION_PATCH /usr/include/oneapi/dnnl/dnnl_version.h | awk '{print $3}')"
 "$PY" "$TORCH" blas
+PEAK=$("$BENCH" peak)
+echo "$PEAK"
 
 # name L K S B points epochs: synthetic trend + seasonal + noise series of 89 epochs, every
 # window (stride 1), 70/30 split of points; epochs chosen for ~3-10 s per run.
@@ -57,15 +59,20 @@ for config in "${CONFIGS[@]}"; do
             line=$(OMP_NUM_THREADS=$threads "$BENCH" train L="$L" K="$K" S="$S" batch="$B" epochs="$E" \
                 threads="$threads" lr="$LR" points="$P" seed=1 init_seed="$run")
             echo "config=$name threads=$threads run=$run $line" | tee -a "$RESULTS"
-            line=$(OMP_NUM_THREADS=$threads "$PY" "$TORCH" "$data" "$K" "$S" "$B" "$E" "$threads" "$LR" "$run")
+            # torch parallelises with its own OpenMP threads; OpenBLAS's pthreads on top of them
+            # made torch 3-4x slower at 2 threads here, so OpenBLAS runs single-threaded.
+            line=$(OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=1 "$PY" "$TORCH" "$data" "$K" "$S" "$B" "$E" "$threads" "$LR" "$run")
             echo "config=$name threads=$threads run=$run $line" | tee -a "$RESULTS"
         done
     done
 done
 
-"$PY" - "$RESULTS" <<'EOF'
+"$PY" - "$RESULTS" "$PEAK" <<'EOF'
+import re
 import statistics
 import sys
+
+peak = float(re.search(r"fp32_gflops=([0-9.]+)", sys.argv[2]).group(1))
 
 rows = []
 for line in open(sys.argv[1]):
@@ -80,12 +87,19 @@ for name in ("A", "B"):
                for e in ("hlstm", "torch")}
         med = {e: statistics.median(float(r["samples_per_s"]) for r in sel[e]) for e in sel}
         gf = {e: statistics.median(float(r["gflops"]) for r in sel[e]) for e in sel}
+        executed = statistics.median(float(r["gflops_executed"]) for r in sel["hlstm"])
         mae = {e: statistics.median(float(r["val_mae"]) for r in sel[e]) for e in sel}
         ratio = med["hlstm"] / med["torch"]
         ratios[(name, threads)] = ratio
-        print("SUMMARY %s threads=%s: hlstm %.0f samples/s (%.1f GFLOP/s), torch %.0f samples/s "
-              "(%.1f GFLOP/s), ratio %.2f; validation MAE hlstm %.4f mm, torch %.4f mm (%+.1f%%)"
-              % (shape[name], threads, med["hlstm"], gf["hlstm"], med["torch"], gf["torch"], ratio,
-                 mae["hlstm"], mae["torch"], 100 * (mae["hlstm"] / mae["torch"] - 1)))
+        print("SUMMARY %s threads=%s: hlstm %.0f samples/s (%.1f GFLOP/s model, %.1f executed), "
+              "torch %.0f samples/s (%.1f GFLOP/s), ratio %.2f; validation MAE hlstm %.4f mm, "
+              "torch %.4f mm (%+.1f%%)"
+              % (shape[name], threads, med["hlstm"], gf["hlstm"], executed, med["torch"], gf["torch"],
+                 ratio, mae["hlstm"], mae["torch"], 100 * (mae["hlstm"] / mae["torch"] - 1)))
+        if threads == "1":
+            print("PEAK_FRACTION %s: hlstm %.1f%% (model flops) / %.1f%% (executed, padded) of one "
+                  "core's %.0f GFLOP/s FP32 peak; torch %.1f%%"
+                  % (shape[name], 100 * gf["hlstm"] / peak, 100 * executed / peak, peak,
+                     100 * gf["torch"] / peak))
 print("RATIO lstm_train hlstm/torch = %.2f" % min(ratios[("A", "1")], ratios[("B", "1")]))
 EOF

@@ -1,10 +1,15 @@
 // Benchmark driver of tools/bench/lstm.sh: trains hlstm's engine on a synthetic data set and
 // dumps the same samples for the PyTorch side (tools/bench/lstm_torch.py).
 //
+//   hlstm_bench_lstm peak                      (measured FP32 FMA peak of one core)
 //   hlstm_bench_lstm dump  out=FILE L=60 points=1500 stride=1 seed=1
 //   hlstm_bench_lstm train L=60 K=3 S=10 batch=256 epochs=3 threads=1 lr=1e-3 points=1500
 //                          stride=1 seed=1 init_seed=1 [cell=lstm|rnn] [profile=1]
 // `seed` makes the data (series, split), `init_seed` the model's initialisation and shuffling.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -67,13 +72,14 @@ DataSet makeData(const Args& args) {
     return d;
 }
 
-// Multiply-adds of the logical (unpadded) model per sample: forward x 3 for training
-// (forward, input gradients, weight gradients).
-double trainingFlopsPerSample(const ModelConfig& c, int units) {
+// Flops (2 per multiply-add) of the cell and head matrix products per training sample:
+// forward x 3 (forward, input gradients, weight gradients). `units` = S counts the logical
+// model; units = padded S with `paddedInput` counts what the engine executes.
+double trainingFlopsPerSample(const ModelConfig& c, int units, bool paddedInput) {
     const double g = gateCount(c.cell), s = units;
     double forward = 0;
     for (int l = 0; l < c.layers; ++l) {
-        const double in = l == 0 ? 1 : s;
+        const double in = l == 0 && !paddedInput ? 1 : s;
         forward += 2.0 * g * s * (in + s) * c.inputSteps();
     }
     forward += 2.0 * s * c.horizon;
@@ -149,8 +155,8 @@ int train(const Args& args) {
                 "train_s=%.3f samples_per_s=%.1f gflops=%.2f gflops_executed=%.2f val_mae=%.6f status=%s\n",
                 d.config.window, d.config.layers, d.config.units, d.train.batch, model.summary.threads,
                 d.trainSet.size(), model.summary.epochs, model.summary.trainSeconds, rate,
-                rate * trainingFlopsPerSample(d.config, d.config.units) / 1e9,
-                rate * trainingFlopsPerSample(d.config, paddedUnits(d.config.units)) / 1e9,
+                rate * trainingFlopsPerSample(d.config, d.config.units, false) / 1e9,
+                rate * trainingFlopsPerSample(d.config, paddedUnits(d.config.units), true) / 1e9,
                 model.summary.validationMae, toString(model.summary.status).c_str());
     if (args.get("profile", "0") == "1") profile(d);
     return model.summary.ok() ? 0 : 2;
@@ -158,9 +164,49 @@ int train(const Args& args) {
 
 }  // namespace
 
+// FP32 peak of one core: 12 independent FMA chains (enough for 2 pipes x 4-6 cycles latency).
+#define HLSTM_CHAINS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+__attribute__((target("avx512f,fma"))) double peakAvx512() {
+    // Loads instead of _mm512_set1_ps, which trips GCC 12's -Wuninitialized.
+    float one[16], factor[16], term[16];
+    std::fill_n(one, 16, 1.0f);
+    std::fill_n(factor, 16, 0.999999f);
+    std::fill_n(term, 16, 1e-7f);
+#define HLSTM_DECL(i) __m512 a##i = _mm512_loadu_ps(one);
+    HLSTM_CHAINS(HLSTM_DECL)
+    const __m512 b = _mm512_loadu_ps(factor), c = _mm512_loadu_ps(term);
+    constexpr long kIterations = 20000000;
+    const auto start = std::chrono::steady_clock::now();
+    for (long k = 0; k < kIterations; ++k) {
+#define HLSTM_STEP(i) a##i = _mm512_fmadd_ps(a##i, b, c);
+        HLSTM_CHAINS(HLSTM_STEP)
+        // Keeps the chains in registers (no spills to the stack, no reordering).
+        __asm__ volatile("" : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5),
+                         "+v"(a6), "+v"(a7), "+v"(a8), "+v"(a9), "+v"(a10), "+v"(a11));
+    }
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    float sink = 0;
+#define HLSTM_SUM(i)              \
+    _mm512_storeu_ps(one, a##i);  \
+    sink += one[0];
+    HLSTM_CHAINS(HLSTM_SUM)
+    return std::isfinite(sink) ? kIterations * 12.0 * 16 * 2 / s / 1e9 : 0.0;
+}
+
+int peak() {
+    if (!__builtin_cpu_supports("avx512f")) {
+        std::printf("PEAK fp32_gflops=0 (no AVX-512 on this CPU)\n");
+        return 0;
+    }
+    double best = 0;
+    for (int i = 0; i < 3; ++i) best = std::max(best, peakAvx512());
+    std::printf("PEAK fp32_gflops=%.1f (AVX-512 FMA, one core; bf16 dot products would double it)\n", best);
+    return 0;
+}
+
 int main(int argc, char** argv) {
     if (argc < 2) {
-        std::fprintf(stderr, "usage: %s dump|train key=value...\n", argv[0]);
+        std::fprintf(stderr, "usage: %s peak|dump|train key=value...\n", argv[0]);
         return 1;
     }
     Args args;
@@ -177,6 +223,7 @@ int main(int argc, char** argv) {
         const std::string command = argv[1];
         if (command == "dump") return dump(args);
         if (command == "train") return train(args);
+        if (command == "peak") return peak();
         std::fprintf(stderr, "unknown command %s\n", command.c_str());
     } catch (const std::exception& e) {
         std::fprintf(stderr, "hlstm_bench_lstm: %s\n", e.what());
