@@ -8,8 +8,12 @@ namespace hlstm::pipeline {
 
 double candidateCost(std::uint64_t trainSamples, int L, int K, int S, int horizon, int epochs) {
     constexpr double kGates = 4.0, kFlopsPerMac = 2.0, kForwardPlusBackward = 3.0;
+    // Small cells do not run faster than S ~ 17: per-step overheads (gate nonlinearities,
+    // primitive bookkeeping) dominate there. Timed here: S = 8 and S = 16 take the same time,
+    // S = 25 about 1.8x S = 10 (tools/bench/lstm.sh).
+    constexpr double kOverheadUnits = 300.0;  // in units of S^2
     const double steps = static_cast<double>(std::max(1, L - horizon));
-    const double perStep = K * kGates * kFlopsPerMac * S * (2.0 * S);
+    const double perStep = K * kGates * kFlopsPerMac * 2.0 * (static_cast<double>(S) * S + kOverheadUnits);
     return static_cast<double>(std::max<std::uint64_t>(1, trainSamples)) * epochs * kForwardPlusBackward * steps *
            perStep;
 }

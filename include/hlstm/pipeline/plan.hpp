@@ -59,8 +59,9 @@ struct Plan {
     }
 };
 
-/// Training flops of one candidate: samples x epochs x (forward + backward ~ 3x forward) x
-/// steps x layers x 4 gates x 2 flops x S x (S + S).
+/// Training cost of one candidate in flop-like units: samples x epochs x (forward + backward
+/// ~ 3x forward) x steps x layers x 4 gates x 2 flops x 2 (S^2 + overhead), the overhead
+/// modelling that small cells run no faster than S ~ 17.
 double candidateCost(std::uint64_t trainSamples, int L, int K, int S, int horizon, int epochs);
 
 /// Builds the plan for `ranks` ranks: tasks sorted by cost descending (ties by index) go to
