@@ -2,10 +2,7 @@
 
 #include <CGAL/Delaunay_triangulation_2.h>
 #include <CGAL/Exact_predicates_inexact_constructions_kernel.h>
-#include <CGAL/Spatial_sort_traits_adapter_2.h>
 #include <CGAL/Triangulation_vertex_base_with_info_2.h>
-#include <CGAL/property_map.h>
-#include <CGAL/spatial_sort.h>
 
 #include <algorithm>
 #include <cmath>
@@ -47,9 +44,51 @@ private:
     std::vector<std::uint32_t> parent_, size_;
 };
 
-double edgeLength(const std::vector<double>& x, const std::vector<double>& y, std::uint32_t a, std::uint32_t b) {
-    const double dx = x[a] - x[b], dy = y[a] - y[b];
-    return std::sqrt(dx * dx + dy * dy);
+// Index of (x, y) (each in [0, 2^16)) along the Hilbert curve of order 16.
+std::uint32_t hilbertIndex(std::uint32_t x, std::uint32_t y) {
+    constexpr std::uint32_t kSide = 1u << 16;
+    std::uint32_t d = 0;
+    for (std::uint32_t s = kSide / 2; s > 0; s /= 2) {
+        const std::uint32_t rx = (x & s) ? 1 : 0, ry = (y & s) ? 1 : 0;
+        d += s * s * ((3 * rx) ^ ry);
+        if (ry == 0) {  // rotate the quadrant
+            if (rx == 1) {
+                x = kSide - 1 - x;
+                y = kSide - 1 - y;
+            }
+            std::swap(x, y);
+        }
+    }
+    return d;
+}
+
+// Point indices in Hilbert-curve order of their coordinates on a 2^16 x 2^16 grid over the
+// bounding box (LSD radix sort, stable: ties keep index order). Consecutive insertions are
+// then close, so each walk from the last vertex is short.
+std::vector<std::uint32_t> hilbertOrder(const std::vector<double>& x, const std::vector<double>& y) {
+    const std::size_t n = x.size();
+    if (n == 0) return {};
+    const auto [xmin, xmax] = std::minmax_element(x.begin(), x.end());
+    const auto [ymin, ymax] = std::minmax_element(y.begin(), y.end());
+    constexpr std::uint32_t kLast = 65535;
+    const double sx = *xmax > *xmin ? kLast / (*xmax - *xmin) : 0.0;
+    const double sy = *ymax > *ymin ? kLast / (*ymax - *ymin) : 0.0;
+    std::vector<std::uint64_t> items(n), buffer(n);  // key << 32 | index
+    for (std::size_t i = 0; i < n; ++i) {
+        const auto cx = std::min(static_cast<std::uint32_t>((x[i] - *xmin) * sx), kLast);
+        const auto cy = std::min(static_cast<std::uint32_t>((y[i] - *ymin) * sy), kLast);
+        items[i] = static_cast<std::uint64_t>(hilbertIndex(cx, cy)) << 32 | i;
+    }
+    for (int shift = 32; shift < 64; shift += 8) {
+        std::size_t count[257] = {};
+        for (std::uint64_t v : items) ++count[((v >> shift) & 0xFF) + 1];
+        for (int b = 0; b < 256; ++b) count[b + 1] += count[b];
+        for (std::uint64_t v : items) buffer[count[(v >> shift) & 0xFF]++] = v;
+        items.swap(buffer);
+    }
+    std::vector<std::uint32_t> order(n);
+    for (std::size_t i = 0; i < n; ++i) order[i] = static_cast<std::uint32_t>(items[i]);
+    return order;
 }
 
 }  // namespace
@@ -60,74 +99,64 @@ DelaunayGraph delaunayGraph(const std::vector<double>& x, const std::vector<doub
     if (n >= std::numeric_limits<std::uint32_t>::max())
         throw RuntimeError("delaunayGraph: more than 2^32 - 1 points");
     DelaunayGraph g;
-    g.representative.resize(n);
-    std::iota(g.representative.begin(), g.representative.end(), 0u);
+    g.vertexOf.resize(n);
+    Delaunay dt;
     {
-        std::vector<Point> points;
-        points.reserve(n);
-        for (std::size_t i = 0; i < n; ++i) points.emplace_back(x[i], y[i]);
-        // Hilbert (BRIO) order so each insertion starts its walk next to the last vertex.
-        std::vector<std::size_t> order(n);
-        std::iota(order.begin(), order.end(), std::size_t{0});
-        using Traits = CGAL::Spatial_sort_traits_adapter_2<Kernel, CGAL::Pointer_property_map<Point>::type>;
-        CGAL::spatial_sort(order.begin(), order.end(), Traits(CGAL::make_property_map(points)));
-
-        Delaunay dt;
+        const std::vector<std::uint32_t> order = hilbertOrder(x, y);
         Delaunay::Face_handle hint;
-        for (std::size_t i : order) {
+        for (std::uint32_t i : order) {
             const auto before = dt.number_of_vertices();
-            Delaunay::Vertex_handle v = dt.insert(points[i], hint);
-            if (dt.number_of_vertices() == before) {
-                g.representative[i] = v->info();  // same coordinates as an earlier point
+            Delaunay::Vertex_handle v = dt.insert(Point(x[i], y[i]), hint);
+            if (dt.number_of_vertices() == before) {  // same coordinates as an earlier point
+                g.vertexPoint[v->info()] = std::min(g.vertexPoint[v->info()], i);
                 ++g.duplicates;
             } else {
-                v->info() = static_cast<std::uint32_t>(i);
+                v->info() = static_cast<std::uint32_t>(g.vertexPoint.size());
+                g.vertexPoint.push_back(i);
             }
+            g.vertexOf[i] = v->info();
             hint = v->face();
         }
-        std::vector<std::size_t>().swap(order);
-        std::vector<Point>().swap(points);
-        g.edges.reserve(dt.number_of_vertices() > 0 ? 3 * dt.number_of_vertices() : 0);
-        for (auto e = dt.finite_edges_begin(); e != dt.finite_edges_end(); ++e) {
-            const auto f = e->first;
-            const int i = e->second;
-            g.edges.emplace_back(f->vertex(Delaunay::cw(i))->info(), f->vertex(Delaunay::ccw(i))->info());
-        }
     }
-    if (g.duplicates > 0) {
-        // The vertex carries the first inserted twin; the representative is the lowest index.
-        std::vector<std::uint32_t> lowest(n);
-        std::iota(lowest.begin(), lowest.end(), 0u);
-        for (std::size_t i = 0; i < n; ++i) {
-            const std::uint32_t first = g.representative[i];
-            lowest[first] = std::min(lowest[first], static_cast<std::uint32_t>(i));
-        }
-        for (auto& r : g.representative) r = lowest[r];
-        for (auto& [a, b] : g.edges) {
-            a = lowest[a];
-            b = lowest[b];
-        }
+    g.edges.reserve(3 * dt.number_of_vertices());
+    for (auto e = dt.finite_edges_begin(); e != dt.finite_edges_end(); ++e) {
+        const auto f = e->first;
+        const int i = e->second;
+        g.edges.emplace_back(f->vertex(Delaunay::cw(i))->info(), f->vertex(Delaunay::ccw(i))->info());
     }
     return g;
 }
 
 KdpResult kdpSubregions(const DelaunayGraph& g, const std::vector<double>& x, const std::vector<double>& y,
                         const std::vector<std::int32_t>& zone, const KdpOptions& options) {
-    const std::size_t n = x.size();
-    if (y.size() != n || zone.size() != n || g.representative.size() != n)
+    const std::size_t n = x.size(), nv = g.vertexPoint.size();
+    if (y.size() != n || zone.size() != n || g.vertexOf.size() != n)
         throw RuntimeError("kdpSubregions: coordinates, zones and graph differ in length");
     if (!(options.alpha >= 0.0)) throw ConfigError("partition.alpha must be >= 0");
     KdpResult r;
     r.nEdges = g.edges.size();
 
-    // Edge-length statistics over all edges (two passes for a stable std).
+    // Vertex coordinates and zones in vertex (Hilbert) order: edges touch nearby memory.
+    std::vector<double> vx(nv), vy(nv);
+    std::vector<std::int32_t> vzone(nv);
+    for (std::size_t v = 0; v < nv; ++v) {
+        vx[v] = x[g.vertexPoint[v]];
+        vy[v] = y[g.vertexPoint[v]];
+        vzone[v] = zone[g.vertexPoint[v]];
+    }
+    auto length = [&](const std::pair<std::uint32_t, std::uint32_t>& e) {
+        const double dx = vx[e.first] - vx[e.second], dy = vy[e.first] - vy[e.second];
+        return std::sqrt(dx * dx + dy * dy);
+    };
+
+    // Edge-length statistics over all edges (two passes for a stable population std).
     if (r.nEdges > 0) {
         double sum = 0.0;
-        for (const auto& [a, b] : g.edges) sum += edgeLength(x, y, a, b);
+        for (const auto& e : g.edges) sum += length(e);
         r.edgeMean = sum / static_cast<double>(r.nEdges);
         double ss = 0.0;
-        for (const auto& [a, b] : g.edges) {
-            const double d = edgeLength(x, y, a, b) - r.edgeMean;
+        for (const auto& e : g.edges) {
+            const double d = length(e) - r.edgeMean;
             ss += d * d;
         }
         r.edgeStd = std::sqrt(ss / static_cast<double>(r.nEdges));
@@ -135,32 +164,32 @@ KdpResult kdpSubregions(const DelaunayGraph& g, const std::vector<double>& x, co
     r.edgeThreshold = r.edgeMean + options.alpha * r.edgeStd;
 
     // Keep edges that are short enough and stay inside one zone; components by union-find.
-    DisjointSets sets(n);
-    for (const auto& [a, b] : g.edges) {
-        const bool tooLong = edgeLength(x, y, a, b) > r.edgeThreshold;
+    DisjointSets sets(nv);
+    for (const auto& e : g.edges) {
+        const bool tooLong = length(e) > r.edgeThreshold;
         r.nCutLong += tooLong ? 1 : 0;
-        if (tooLong || zone[a] != zone[b]) {
+        if (tooLong || vzone[e.first] != vzone[e.second]) {
             ++r.nCutEdges;
             continue;
         }
-        sets.unite(a, b);
+        sets.unite(e.first, e.second);
     }
 
-    // Component of every point (duplicates through their representative), its size and the
-    // lowest point index in it (points are visited in index order).
+    // Component of every vertex, its size in points (duplicates included) and its lowest
+    // point index (vertices are visited through their lowest points in index order).
     constexpr std::uint32_t kNone = std::numeric_limits<std::uint32_t>::max();
-    std::vector<std::uint32_t> component(n), componentOfRoot(n, kNone);
+    std::vector<std::uint32_t> componentOfRoot(nv, kNone), component(nv);
+    for (std::size_t v = 0; v < nv; ++v) component[v] = sets.find(static_cast<std::uint32_t>(v));
     std::vector<std::uint64_t> sizes;
     std::vector<std::uint32_t> lowestIndex;
     for (std::size_t i = 0; i < n; ++i) {
-        const std::uint32_t root = sets.find(g.representative[i]);
+        const std::uint32_t root = component[g.vertexOf[i]];
         if (componentOfRoot[root] == kNone) {
             componentOfRoot[root] = static_cast<std::uint32_t>(sizes.size());
             sizes.push_back(0);
             lowestIndex.push_back(static_cast<std::uint32_t>(i));
         }
-        component[i] = componentOfRoot[root];
-        ++sizes[component[i]];
+        ++sizes[componentOfRoot[root]];
     }
     r.nComponents = sizes.size();
 
@@ -176,7 +205,7 @@ KdpResult kdpSubregions(const DelaunayGraph& g, const std::vector<double>& x, co
     for (std::int32_t s = 0; s < nBig; ++s) idOf[big[static_cast<std::size_t>(s)]] = s;
     r.subregion.resize(n);
     for (std::size_t i = 0; i < n; ++i) {
-        r.subregion[i] = idOf[component[i]];
+        r.subregion[i] = idOf[componentOfRoot[component[g.vertexOf[i]]]];
         if (r.subregion[i] == nBig) ++r.nNoise;
     }
     r.noiseId = r.nNoise > 0 ? nBig : -1;

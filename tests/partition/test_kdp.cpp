@@ -105,15 +105,15 @@ TEST(Kdp, DuplicatesFollowTheirTwinWithoutSpuriousComponents) {
     const DelaunayGraph g = delaunayGraph(p.x, p.y);
     EXPECT_EQ(g.duplicates, p.x.size() - base);
     for (std::size_t i = base; i < p.x.size(); ++i) {
-        EXPECT_LT(g.representative[i], base);
-        EXPECT_EQ(p.x[g.representative[i]], p.x[i]);
-        EXPECT_EQ(p.y[g.representative[i]], p.y[i]);
+        EXPECT_LT(g.representative(i), base);
+        EXPECT_EQ(p.x[g.representative(i)], p.x[i]);
+        EXPECT_EQ(p.y[g.representative(i)], p.y[i]);
     }
-    EXPECT_EQ(g.representative[p.x.size() - 1], 5u);  // the lowest index of the three
+    EXPECT_EQ(g.representative(p.x.size() - 1), 5u);  // the lowest index of the three
     const KdpResult r = kdpSubregions(g, p.x, p.y, p.zone, {3.0, 1});
     ASSERT_EQ(r.nSubregions, 2);
     EXPECT_EQ(r.nComponents, 2u);
-    for (std::size_t i = 0; i < p.x.size(); ++i) EXPECT_EQ(r.subregion[i], r.subregion[g.representative[i]]);
+    for (std::size_t i = 0; i < p.x.size(); ++i) EXPECT_EQ(r.subregion[i], r.subregion[g.representative(i)]);
     EXPECT_EQ(r.subregion[p.x.size() - 2], r.subregion[5]);
     // same edges as without the duplicates
     Points unique;

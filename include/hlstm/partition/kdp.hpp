@@ -9,13 +9,17 @@
 
 namespace hlstm::partition {
 
-/// Delaunay triangulation (CGAL, exact predicates, spatially sorted insertion) reduced to its
-/// undirected finite edges. Points with identical coordinates are one vertex: each point's
-/// `representative` is the lowest index with its coordinates, and edges join representatives.
+/// Delaunay triangulation (CGAL, exact predicates, insertion in Hilbert-curve order) reduced
+/// to its undirected finite edges. Points with identical coordinates are one vertex; vertices
+/// are numbered along the Hilbert curve, so neighbours have nearby numbers.
 struct DelaunayGraph {
-    std::vector<std::uint32_t> representative;                      ///< per point
-    std::vector<std::pair<std::uint32_t, std::uint32_t>> edges;     ///< each finite edge once
-    std::uint64_t duplicates = 0;                                   ///< points that are not their own representative
+    std::vector<std::uint32_t> vertexOf;     ///< per point: its vertex
+    std::vector<std::uint32_t> vertexPoint;  ///< per vertex: lowest index of the points at it
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> edges;  ///< vertex pairs, each finite edge once
+    std::uint64_t duplicates = 0;            ///< points that share another point's vertex
+
+    /// Lowest index of the points with point i's coordinates (i itself when unique).
+    [[nodiscard]] std::uint32_t representative(std::size_t i) const { return vertexPoint[vertexOf[i]]; }
 };
 
 /// Triangulates points (x[i], y[i]) (metres, or any planar unit); 0, 1, 2 and collinear points
@@ -43,7 +47,7 @@ struct KdpResult {
 };
 
 /// Cuts the graph's edges longer than mean + alpha * std of all edge lengths or whose ends lie
-/// in different zones (of the representatives), takes connected components (union-find),
+/// in different zones (a vertex has its representative's zone), takes connected components (union-find),
 /// merges components with fewer than minPoints points (duplicates counted) into one noise
 /// subregion, and numbers the others by size descending, then lowest point index; the noise
 /// subregion, if any, gets the last id. Every duplicate shares its representative's subregion.
