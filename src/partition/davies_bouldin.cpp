@@ -65,10 +65,12 @@ PearsonSums PearsonSums::accumulate(const Comm& comm, const PointSet& points, co
     p.boundaries_ = std::move(boundaries);
     const std::size_t m = epochs == 0 ? points.nEpochs() : std::min(epochs, points.nEpochs());
     const std::size_t T = m > 0 ? m - 1 : 0;
-    p.steps_ = comm.allreduce<std::uint64_t>(T, Reduce::kMin);  // the same on every rank
+    // Preconditions agreed by all ranks before any further collective.
+    p.steps_ = comm.allreduce<std::uint64_t>(T, Reduce::kMin);
     if (p.steps_ != comm.allreduce<std::uint64_t>(T, Reduce::kMax))
         throw RuntimeError("PearsonSums: ranks hold different epoch counts");
-    if (velocity.size() != points.size()) throw RuntimeError("PearsonSums: one velocity per point needed");
+    if (comm.allreduce<int>(velocity.size() != points.size() ? 1 : 0, Reduce::kMax) != 0)
+        throw RuntimeError("PearsonSums: a rank passed a velocity count unlike its point count");
     const std::size_t n = points.size(), stride = 1 + 2 * T;
 
     // Fixed-point scales from the global extent of the differentials.
