@@ -81,7 +81,46 @@ double lloydSse(const std::vector<double>& v, int k, std::mt19937_64& rng) {
     return sseOfLabels(v, label, static_cast<int>(used.size()));
 }
 
+// The textbook O(k n^2) dynamic programme over sorted values (no SMAWK, no weights).
+std::vector<double> quadraticDpSse(std::vector<double> v, int kMax) {
+    std::sort(v.begin(), v.end());
+    const std::size_t n = v.size();
+    auto cost = [&](std::size_t j, std::size_t i) {  // SSE of v[j..i], directly
+        double mean = 0;
+        for (std::size_t t = j; t <= i; ++t) mean += v[t] / static_cast<double>(i - j + 1);
+        double sse = 0;
+        for (std::size_t t = j; t <= i; ++t) sse += (v[t] - mean) * (v[t] - mean);
+        return sse;
+    };
+    std::vector<std::vector<double>> D(static_cast<std::size_t>(kMax) + 1,
+                                       std::vector<double>(n, std::numeric_limits<double>::infinity()));
+    for (std::size_t i = 0; i < n; ++i) D[1][i] = cost(0, i);
+    for (int q = 2; q <= kMax; ++q)
+        for (std::size_t i = static_cast<std::size_t>(q) - 1; i < n; ++i)
+            for (std::size_t j = static_cast<std::size_t>(q) - 1; j <= i; ++j)
+                D[static_cast<std::size_t>(q)][i] =
+                    std::min(D[static_cast<std::size_t>(q)][i], D[static_cast<std::size_t>(q) - 1][j - 1] + cost(j, i));
+    std::vector<double> out;
+    for (int q = 1; q <= kMax; ++q) out.push_back(D[static_cast<std::size_t>(q)][n - 1]);
+    return out;
+}
+
 }  // namespace
+
+TEST(KMeans1d, EqualsTheQuadraticDynamicProgramme) {
+    std::mt19937_64 rng(19);
+    for (int trial = 0; trial < 6; ++trial) {
+        std::vector<double> v;
+        std::normal_distribution<double> g(0.0, 20.0);
+        for (int i = 0; i < 120; ++i) v.push_back(trial % 2 ? std::round(g(rng)) : g(rng));  // odd trials: many ties
+        const auto expected = quadraticDpSse(v, 10);
+        const auto path = kmeans1d(SortedSample::from(v), 1, 10);
+        for (int k = 1; k <= 10; ++k)
+            EXPECT_NEAR(path[static_cast<std::size_t>(k - 1)].sse, expected[static_cast<std::size_t>(k - 1)],
+                        1e-9 * (1 + expected[static_cast<std::size_t>(k - 1)]))
+                << "trial " << trial << " k " << k;
+    }
+}
 
 TEST(KMeans1d, EqualsBruteForceOnSmallInputs) {
     std::mt19937_64 rng(7);
