@@ -196,11 +196,41 @@ TEST(Network, BatchLossValuesAndGradients) {
     EXPECT_EQ(g, (std::vector<float>{0.25f, -0.25f, 0.0f, 0.25f}));
 }
 
-TEST(Network, PaddedUnitsAreWholeVectors) {
+TEST(Network, PaddingOnlyWhereItPays) {
     EXPECT_EQ(paddedUnits(1), 16);
     EXPECT_EQ(paddedUnits(10), 16);
     EXPECT_EQ(paddedUnits(16), 16);
+    EXPECT_EQ(paddedUnits(20), 20);
+    EXPECT_EQ(paddedUnits(24), 24);
     EXPECT_EQ(paddedUnits(25), 32);
+    EXPECT_EQ(paddedUnits(50), 50);
+}
+
+TEST(Network, UnpaddedShapesMatchTheReferenceToo) {
+    // S = 20 runs unpadded (and S = 17 with an odd size): same results as the reference.
+    for (int units : {17, 20}) {
+        Problem p = tinyProblem(CellKind::kLstm);
+        p.config.units = units;
+        p.parameters = Parameters::initial(p.config, 3);
+        Network net(p.config, p.parameters);
+        std::vector<float> out(p.n * p.config.horizon);
+        net.predict(p.inputs.data(), p.n, out.data());
+        const std::vector<double> ref = referencePredict(p.config, p.parameters, p.inputs, p.n);
+        for (std::size_t i = 0; i < out.size(); ++i) EXPECT_NEAR(out[i], ref[i], 2e-6) << units;
+        Parameters grad;
+        net.lossAndGradient(p.inputs.data(), p.labels.data(), p.n, LossKind::kMse, 1.0, grad);
+        // Spot check of the recurrent weights of the last layer (the oneDNN 2.6.3 bug's group).
+        Parameters probe = p.parameters;
+        const std::size_t i = 7;
+        const float saved = probe.weightsIter[1][i];
+        const float plus = saved + 1e-3f, minus = saved - 1e-3f;
+        probe.weightsIter[1][i] = plus;
+        const double up = referenceLoss(p.config, probe, p.inputs, p.labels, p.n, LossKind::kMse);
+        probe.weightsIter[1][i] = minus;
+        const double down = referenceLoss(p.config, probe, p.inputs, p.labels, p.n, LossKind::kMse);
+        const double fd = (up - down) / (static_cast<double>(plus) - static_cast<double>(minus));
+        EXPECT_NEAR(grad.weightsIter[1][i], fd, 1e-4 * std::max(std::abs(fd), 1e-2)) << units;
+    }
 }
 
 TEST(Network, PredictionsDoNotDependOnBatchComposition) {

@@ -1,6 +1,7 @@
 /// A trained recurrent model (config, weights, training summary): training a grid-search
 /// candidate (eq. 3: validation MAE in mm), forecasting any set of points, and saving and
-/// loading it as bytes (Boost.Serialization) for storage in HDF5.
+/// loading it as bytes (Boost.Serialization) for storage in HDF5. Everything here is
+/// rank-local (no collective); threads per call from TrainConfig::threads / resolveThreads.
 #pragma once
 
 #include <cstddef>

@@ -18,9 +18,10 @@ namespace hlstm::model {
 double batchLoss(const float* prediction, const float* label, std::size_t count, LossKind loss,
                  double huberDelta, float* gradient);
 
-/// Hidden units the engine computes with: S rounded up to kUnitBlock. The extra units have
-/// zero weights, stay exactly zero and get exactly zero gradients, so the model is the same;
-/// oneDNN 2.6's LSTM forward runs 2-4x faster on whole 16-float vectors (measured).
+/// Hidden units the engine computes with: S < 16 -> 16, 25..31 -> 32, others unchanged. The
+/// extra units have zero weights, stay exactly zero and get exactly zero gradients, so the
+/// model is the same; oneDNN 2.6's LSTM forward is 2-4x faster on whole 16-float vectors,
+/// which outweighs the extra work for those S (measured; see network.cpp).
 int paddedUnits(int units) noexcept;
 
 /// The network with its oneDNN primitives (built once per batch size and reused), master
