@@ -8,7 +8,10 @@
 #   tools/bench/partition.sh [--points N] [--epochs E] [--ranks R] [--repeat N] [--no-sklearn]
 #                            [--workdir DIR] [--build DIR]
 #
-# Defaults: 430476 points (the paper's Cangzhou size) x 89 epochs, 1 rank, best-of-3 median.
+# Defaults: 430476 points (the paper's Cangzhou size) x 89 epochs, 1 rank, median of 3 runs.
+# Large-scale check (no peer; `hlstm partition` reads the whole archive into memory, so the
+# epoch count sets the series' share of the peak):
+#   tools/bench/partition.sh --points 5000000 --epochs 12 --no-sklearn
 # The script takes /tmp/hlstm-build.lock itself for every build and timed run (the machine is
 # shared): do not wrap it in flock.
 set -euo pipefail
@@ -33,7 +36,7 @@ while [[ $# -gt 0 ]]; do
     --no-sklearn) SKLEARN=0; shift ;;
     --workdir) WORK=$2; shift 2 ;;
     --build) BUILD=$2; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 1 ;;
   esac
 done
