@@ -379,26 +379,21 @@ struct Network::Impl {
                 plan.diffSrcIter = zeroed(state, engine);
                 plan.diffDst = zeroed(src, engine);  // only the last step is ever written
                 plan.diffDstIter = zeroed(state, engine);
-                plan.backwardArgs = {{DNNL_ARG_SRC_LAYER, plan.src},
-                                     {DNNL_ARG_SRC_ITER, plan.srcIter},
-                                     {DNNL_ARG_WEIGHTS_LAYER, plan.bwdWeightsLayer},
-                                     {DNNL_ARG_WEIGHTS_ITER, plan.bwdWeightsIter},
-                                     {DNNL_ARG_BIAS, biasMem},
-                                     {DNNL_ARG_DST_LAYER, plan.dst},
-                                     {DNNL_ARG_DST_ITER, plan.dstIter},
-                                     {DNNL_ARG_WORKSPACE, plan.workspace},
-                                     {DNNL_ARG_DIFF_SRC_LAYER, plan.diffSrc},
-                                     {DNNL_ARG_DIFF_SRC_ITER, plan.diffSrcIter},
-                                     {DNNL_ARG_DIFF_WEIGHTS_LAYER, gradLayerMem},
-                                     {DNNL_ARG_DIFF_WEIGHTS_ITER, gradIterMem},
-                                     {DNNL_ARG_DIFF_BIAS, gradBiasMem},
-                                     {DNNL_ARG_DIFF_DST_LAYER, plan.diffDst},
-                                     {DNNL_ARG_DIFF_DST_ITER, plan.diffDstIter}};
+                // Backward reads what forward read and wrote (states, workspace), with its own
+                // weights layout, and writes the diffs.
+                plan.backwardArgs = plan.forwardArgs;
+                plan.backwardArgs[DNNL_ARG_WEIGHTS_LAYER] = plan.bwdWeightsLayer;
+                plan.backwardArgs[DNNL_ARG_WEIGHTS_ITER] = plan.bwdWeightsIter;
+                plan.backwardArgs[DNNL_ARG_DIFF_SRC_LAYER] = plan.diffSrc;
+                plan.backwardArgs[DNNL_ARG_DIFF_SRC_ITER] = plan.diffSrcIter;
+                plan.backwardArgs[DNNL_ARG_DIFF_WEIGHTS_LAYER] = gradLayerMem;
+                plan.backwardArgs[DNNL_ARG_DIFF_WEIGHTS_ITER] = gradIterMem;
+                plan.backwardArgs[DNNL_ARG_DIFF_BIAS] = gradBiasMem;
+                plan.backwardArgs[DNNL_ARG_DIFF_DST_LAYER] = plan.diffDst;
+                plan.backwardArgs[DNNL_ARG_DIFF_DST_ITER] = plan.diffDstIter;
                 if (lstm) {
                     plan.diffSrcIterC = zeroed(state, engine);
                     plan.diffDstIterC = zeroed(state, engine);
-                    plan.backwardArgs[DNNL_ARG_SRC_ITER_C] = plan.srcIterC;
-                    plan.backwardArgs[DNNL_ARG_DST_ITER_C] = plan.dstIterC;
                     plan.backwardArgs[DNNL_ARG_DIFF_SRC_ITER_C] = plan.diffSrcIterC;
                     plan.backwardArgs[DNNL_ARG_DIFF_DST_ITER_C] = plan.diffDstIterC;
                 }
