@@ -80,7 +80,13 @@ Model fit(const SeriesView& series, const ModelConfig& config, const TrainConfig
           std::uint64_t seed) {
     config.validate();
     train.validate();
-    const PointSplit split = splitPoints(series.points, train.validationFraction, seed);
+    return fit(series, splitPoints(series.points, train.validationFraction, seed), config, train, seed);
+}
+
+Model fit(const SeriesView& series, const PointSplit& split, const ModelConfig& config,
+          const TrainConfig& train, std::uint64_t seed) {
+    config.validate();
+    train.validate();
     const SampleSet trainSet = makeSamples(series, split.train, config, train.sampling, train.stride);
     const SampleSet validationSet =
         makeSamples(series, split.validation, config, train.sampling, train.stride);

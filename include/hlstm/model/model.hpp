@@ -66,6 +66,11 @@ struct Model {
 Model fit(const SeriesView& series, const ModelConfig& config, const TrainConfig& train,
           std::uint64_t seed);
 
+/// The same with a given split of the points (rows of `series`): grid-search candidates of one
+/// subregion should share one split so that their validation MAEs compare the same points.
+Model fit(const SeriesView& series, const PointSplit& split, const ModelConfig& config,
+          const TrainConfig& train, std::uint64_t seed);
+
 /// Trains on prepared samples, starting from `start` (nullptr: seeded initialisation).
 Model fit(const SampleSet& trainSet, const SampleSet& validationSet, const ModelConfig& config,
           const TrainConfig& train, std::uint64_t seed, const Parameters* start = nullptr);
