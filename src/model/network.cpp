@@ -116,7 +116,6 @@ struct Network::Impl {
         std::vector<float> prediction, label, diffPrediction;  // batch x Y
     };
 
-    // One parameter block with its gradient and Adam moments.
     // A run of `length` real (unpadded) entries of a parameter block; its copy in the
     // block's transposed mirror starts at `mirror` with stride Sp.
     struct Run {
