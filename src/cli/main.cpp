@@ -8,6 +8,7 @@
 #include "command.hpp"
 #include "hlstm/core/coordinated.hpp"
 #include "hlstm/core/log.hpp"
+#include "hlstm/core/signals.hpp"
 #include "hlstm/version.hpp"
 
 namespace {
@@ -30,6 +31,7 @@ int main(int argc, char** argv) {
     int provided = 0;
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
     hlstm::Comm comm(MPI_COMM_WORLD);
+    hlstm::installStopHandlers();
     const char* verbose = std::getenv("HLSTM_LOG");
     hlstm::log::init(comm.rank(), verbose && std::string(verbose) == "debug" ? hlstm::log::Level::kDebug
                                                                               : hlstm::log::Level::kInfo);
@@ -60,7 +62,9 @@ int main(int argc, char** argv) {
         MPI_Finalize();
         return code;
     } catch (const hlstm::Error& e) {
-        return report(comm, static_cast<int>(e.code()), e.code() == hlstm::ExitCode::kBadInput ? "bad input" : "error",
+        return report(comm, static_cast<int>(e.code()), e.code() == hlstm::ExitCode::kBadInput ? "bad input"
+                      : e.code() == hlstm::ExitCode::kRequeue ? "stopped"
+                                                              : "error",
                       e.what());
     } catch (const std::exception& e) {
         return report(comm, static_cast<int>(hlstm::ExitCode::kRuntime), "error", e.what());

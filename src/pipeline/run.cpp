@@ -16,6 +16,7 @@
 #include "hlstm/core/coordinated.hpp"
 #include "hlstm/core/log.hpp"
 #include "hlstm/core/random.hpp"
+#include "hlstm/core/signals.hpp"
 #include "hlstm/data/native_reader.hpp"
 #include "hlstm/data/simulate.hpp"
 #include "hlstm/io/hdf5.hpp"
@@ -302,6 +303,12 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
     coordinated(comm, "train", [&] {
         std::size_t done = 0;
         for (const auto& task : myTasks) {
+            // Slurm's warning (USR1) or TERM: stop at this task boundary, before the output
+            // exists, so that the job can be requeued (exit code 3).
+            if (stopSignal() != 0)
+                throw StopRequested("signal " + std::to_string(stopSignal()) + " received: stopped before candidate " +
+                                    std::to_string(done + 1) + "/" + std::to_string(myTasks.size()) +
+                                    " of this rank; nothing was written, resubmit to run again");
             const auto& sr = mine.at(task.subregion);
             model::SeriesView view{sr.visible.data(), sr.rows.size(), visibleEpochs};
             model::ModelConfig mc = model::modelConfigFrom(config, task.L, task.K, task.S);

@@ -165,3 +165,31 @@ TEST_F(RunTest, PredictWithSavedModelsReproducesTheRunsForecast) {
     EXPECT_EQ(bad.exitCode, 1) << bad.output;
     EXPECT_NE(bad.output.find("not an hlstm-output file"), std::string::npos) << bad.output;
 }
+
+TEST_F(RunTest, SlurmWarningSignalStopsAtATaskBoundaryWithExitThree) {
+    const std::string out = dir_->file("signal.h5"), log = dir_->file("signal.log");
+    const std::string grid =
+        " --partition.min_points 300 --grid.L 8,10,12,14 --grid.K 1,2 --grid.S 6,8 --train.epochs 20 --train.threads 1";
+    // Start the run, wait for the first trained candidate, send USR1 to mpiexec (which
+    // forwards it to the ranks, as Slurm's --signal=B:USR1 does through the batch script).
+    const std::string script = "env OMP_NUM_THREADS=1 " + hlstmUnderMpi(2) + " run --input " + scene() + " -o " + out +
+                               grid + " > " + log + " 2>&1 & pid=$!; for i in $(seq 1 600); do grep -q 'INFO  train subregion' " +
+                               log + " && break; sleep 0.1; done; kill -USR1 $pid; wait $pid";
+    const std::string scriptPath = dir_->file("signal.sh");
+    if (std::FILE* f = std::fopen(scriptPath.c_str(), "w")) {
+        std::fputs(script.c_str(), f);
+        std::fclose(f);
+    }
+    auto r = run("bash " + scriptPath, 200);
+    std::string text;
+    if (std::FILE* f = std::fopen(log.c_str(), "r")) {
+        char buf[4096];
+        std::size_t n = 0;
+        while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+        std::fclose(f);
+    }
+    EXPECT_EQ(r.exitCode, 3) << r.output << text;
+    EXPECT_NE(text.find("stopped before candidate"), std::string::npos) << text;
+    EXPECT_FALSE(std::filesystem::exists(out));
+    EXPECT_FALSE(std::filesystem::exists(out + ".tmp"));
+}

@@ -1,0 +1,22 @@
+/// Graceful stop on Slurm's warning signal (SIGUSR1, sent by --signal=B:USR1@T and
+/// forwarded by mpirun) or SIGTERM: a flag that long loops check at task boundaries.
+#pragma once
+
+#include <string>
+
+#include "hlstm/core/error.hpp"
+
+namespace hlstm {
+
+/// Installs handlers for SIGUSR1 and SIGTERM that only set the stop flag (async-signal-safe).
+void installStopHandlers();
+/// Whether a stop signal arrived; the number of the signal, 0 if none.
+int stopSignal() noexcept;
+
+/// Thrown at a task boundary after a stop signal: exit code 3 (stopped for requeue).
+class StopRequested : public Error {
+public:
+    explicit StopRequested(const std::string& what) : Error(ExitCode::kRequeue, what) {}
+};
+
+}  // namespace hlstm
