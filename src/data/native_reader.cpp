@@ -113,7 +113,7 @@ LocalBlock readNative(const Comm& comm, const std::string& path, const ReadOptio
             requireClass(id, path, H5T_INTEGER, "integer");
             requireShape(id, path, {n}, "(" + std::to_string(n) + ") like /x");
         }
-        hasTruth = file->exists("/truth");
+        hasTruth = options.readTruth && file->exists("/truth");
         if (hasTruth) requireShape(file->openDataset("/truth"), path, {n, m}, "like /displacement");
         if (file->hasAttribute("crs")) out.stats.crs = file->readStringAttribute("crs");
     });
@@ -138,6 +138,8 @@ LocalBlock readNative(const Comm& comm, const std::string& path, const ReadOptio
         for (std::size_t t = 0; t < m; ++t) days[t] = dates::toDays(out.points.dates[t]);
         const double minValid = options.minValidFraction * static_cast<double>(m);
         auto& p = out.points;
+        // Kept rows are compacted in place, so the block is never held twice.
+        std::size_t kept = 0;
         for (std::size_t i = 0; i < block.count(); ++i) {
             const std::uint64_t row = block.begin + i;
             if (!std::isfinite(x[i]) || !std::isfinite(y[i]))
@@ -153,14 +155,28 @@ LocalBlock readNative(const Comm& comm, const std::string& path, const ReadOptio
             if (scale != 1.0f)
                 for (std::size_t t = 0; t < m; ++t) s[t] *= scale;
             missing += fillGaps(s, days.data(), m);
-            p.ids.push_back(hasId ? ids[i] : static_cast<std::int64_t>(row));
-            p.x.push_back(x[i]);
-            p.y.push_back(y[i]);
-            p.displacement.insert(p.displacement.end(), s, s + m);
-            if (hasTruth) {
-                const float* tr = truth.data() + i * m;
-                for (std::size_t t = 0; t < m; ++t) out.truth.push_back(tr[t] * scale);
+            if (kept != i) {
+                std::copy(s, s + m, disp.data() + kept * m);
+                if (hasTruth) std::copy(truth.data() + i * m, truth.data() + (i + 1) * m, truth.data() + kept * m);
             }
+            if (hasTruth && scale != 1.0f)
+                for (std::size_t t = 0; t < m; ++t) truth[kept * m + t] *= scale;
+            p.ids.push_back(hasId ? ids[i] : static_cast<std::int64_t>(row));
+            x[kept] = x[i];
+            y[kept] = y[i];
+            ++kept;
+        }
+        x.resize(kept);
+        y.resize(kept);
+        disp.resize(kept * m);
+        disp.shrink_to_fit();
+        p.x = std::move(x);
+        p.y = std::move(y);
+        p.displacement = std::move(disp);
+        if (hasTruth) {
+            truth.resize(kept * m);
+            truth.shrink_to_fit();
+            out.truth = std::move(truth);
         }
     });
     const std::uint64_t kept = out.points.size();

@@ -109,8 +109,15 @@ void sceneBlock(const SimulateOptions& o, BlockRange b, const std::vector<double
         double x, y;
         if (rng.uniform() < 0.7) {  // most scatterers are in towns
             const auto& t = layout.towns[rng.below(kTowns)];
-            x = std::clamp(t[0] + t[2] * rng.normal(), kX0, kX0 + kWidth);
-            y = std::clamp(t[1] + t[2] * rng.normal(), kY0, kY0 + kHeight);
+            // Mirror draws that leave the scene back inside: clamping would line points up on
+            // the border (a long collinear hull that distorts the edge statistics).
+            auto inside = [](double v, double lo, double hi) {
+                if (v < lo) v = lo + (lo - v);
+                if (v > hi) v = hi - (v - hi);
+                return std::clamp(v, lo, hi);
+            };
+            x = inside(t[0] + t[2] * rng.normal(), kX0, kX0 + kWidth);
+            y = inside(t[1] + t[2] * rng.normal(), kY0, kY0 + kHeight);
         } else {
             x = kX0 + rng.uniform() * kWidth;
             y = kY0 + rng.uniform() * kHeight;

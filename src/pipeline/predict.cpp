@@ -98,6 +98,7 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
 
     ReadOptions options;
     options.minValidFraction = minValidFraction;
+    options.readTruth = false;
     LocalBlock block = readNative(comm, inputPath, options);
     const std::size_t n = block.points.size(), m = block.points.nEpochs();
     int horizon = models.empty() ? 1 : models.begin()->second.config.horizon;

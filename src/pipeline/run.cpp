@@ -297,6 +297,10 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
     // ---- train this rank's candidates
     timer.start("train");
     const std::uint64_t modelSeed = static_cast<std::uint64_t>(config.getInt("model.seed"));
+    auto splitSeed = [modelSeed](std::int32_t subregion) {
+        constexpr std::uint64_t kSplitStream = 0x5e11;
+        return mixKey({modelSeed, kSplitStream, static_cast<std::uint64_t>(subregion)});
+    };
     std::vector<TaskResult> localResults;
     std::map<std::int32_t, model::Model> trained;  // task index -> model
     const auto myTasks = plan.tasksOf(comm.rank());
@@ -317,7 +321,10 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
             const std::uint64_t seed = mixKey({modelSeed, static_cast<std::uint64_t>(task.subregion),
                                                static_cast<std::uint64_t>(task.L), static_cast<std::uint64_t>(task.K),
                                                static_cast<std::uint64_t>(task.S)});
-            model::Model fitted = model::fit(view, mc, tc, seed);
+            // One split per subregion: every candidate is judged on the same validation points.
+            const auto split = model::splitPoints(sr.rows.size(), trainConfig.validationFraction,
+                                                  splitSeed(task.subregion));
+            model::Model fitted = model::fit(view, split, mc, tc, seed);
             const auto& sm = fitted.summary;
             TaskResult r;
             r.index = task.index;
@@ -376,7 +383,7 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
             const std::size_t n = sr.rows.size();
             auto holdout = model::forecast(mdl, {sr.visible.data(), n, visibleEpochs}, threads);
             auto next = model::forecast(mdl, {sr.full.data(), n, m}, threads);
-            const auto split = model::splitPoints(n, trainConfig.validationFraction, mdl.summary.seed);
+            const auto split = model::splitPoints(n, trainConfig.validationFraction, splitSeed(task.subregion));
             std::vector<std::int32_t> isValidation(n, 0);
             for (auto v : split.validation) isValidation[v] = 1;
             for (std::size_t i = 0; i < n; ++i) {

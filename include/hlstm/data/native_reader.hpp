@@ -16,6 +16,8 @@ namespace hlstm {
 struct ReadOptions {
     /// Points with fewer valid (finite) epochs than this fraction of all epochs are dropped.
     double minValidFraction = 0.5;
+    /// Whether /truth (simulated scenes' noise-free signal) is read too, when present.
+    bool readTruth = true;
 };
 
 /// Counts over all ranks.
