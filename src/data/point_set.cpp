@@ -46,6 +46,14 @@ std::vector<double> yearsSinceFirst(const std::vector<std::int32_t>& yyyymmdd) {
         out[i] = static_cast<double>(toDays(yyyymmdd[i]) - d0) / kDaysPerYear;
     return out;
 }
+std::vector<std::int32_t> following(const std::vector<std::int32_t>& yyyymmdd, int count) {
+    std::vector<std::int32_t> out;
+    if (yyyymmdd.size() < 2) return out;
+    const std::int64_t last = toDays(yyyymmdd.back());
+    const std::int64_t step = last - toDays(yyyymmdd[yyyymmdd.size() - 2]);
+    for (int k = 1; k <= count; ++k) out.push_back(fromDays(last + step * k));
+    return out;
+}
 }  // namespace dates
 
 void PointSet::appendFrom(const PointSet& other, std::size_t i) {

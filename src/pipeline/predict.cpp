@@ -149,11 +149,7 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
         out.createDataset<std::int32_t>("/points/subregion", {N}).writeRows(off, n, sub.data());
         out.createDataset<float>("/forecast/next_diff", {N, Y}).writeRows(off, n, nextDiff.data());
         out.createDataset<float>("/forecast/next_cumulative", {N, Y}).writeRows(off, n, nextCum.data());
-        std::vector<std::int32_t> nextDates;
-        const std::int64_t last = dates::toDays(block.points.dates.back());
-        const std::int64_t step = last - dates::toDays(block.points.dates[m - 2]);
-        for (int y = 1; y <= horizon; ++y) nextDates.push_back(dates::fromDays(last + step * y));
-        out.writeSmall<std::int32_t>("/forecast/next_dates", nextDates);
+        out.writeSmall<std::int32_t>("/forecast/next_dates", dates::following(block.points.dates, horizon));
         out.writeAttribute("format", std::string("hlstm-prediction"));
         out.writeAttribute("hlstm_version", std::string(kVersion));
         out.writeAttribute("models", std::filesystem::absolute(modelsPath).string());

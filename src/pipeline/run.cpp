@@ -146,6 +146,24 @@ void writeRowsOf(const h5::File& file, const std::string& path, std::uint64_t to
     file.createDataset<T>(path, dims).writeRows(offset, local.size() / std::max<std::uint64_t>(1, width), local.data());
 }
 
+// The eq. (5)-(7) columns of one metrics table: <prefix>{n,mae,sd,mse,accuracy}.
+void writeMetricColumns(const h5::File& out, const std::string& prefix, const std::vector<Metrics>& table) {
+    std::vector<std::uint64_t> n;
+    std::vector<double> mae, sd, mse, accuracy;
+    for (const auto& m : table) {
+        n.push_back(m.n);
+        mae.push_back(m.mae);
+        sd.push_back(m.sd);
+        mse.push_back(m.mse);
+        accuracy.push_back(m.accuracy);
+    }
+    out.writeSmall(prefix + "n", n);
+    out.writeSmall(prefix + "mae", mae);
+    out.writeSmall(prefix + "sd", sd);
+    out.writeSmall(prefix + "mse", mse);
+    out.writeSmall(prefix + "accuracy", accuracy);
+}
+
 }  // namespace
 
 int run(const Comm& comm, const Config& config, const RunArgs& args) {
@@ -537,11 +555,7 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
         if (hasTruth) writeRowsOf(out, "/forecast/holdout_truth", nTotal, off, holdoutTruth, yw);
         writeRowsOf(out, "/forecast/next_diff", nTotal, off, nextDiff, yw);
         writeRowsOf(out, "/forecast/next_cumulative", nTotal, off, nextCum, yw);
-        std::vector<std::int32_t> nextDates;
-        const std::int64_t last = dates::toDays(block.points.dates.back());
-        const std::int64_t step = last - dates::toDays(block.points.dates[m - 2]);
-        for (int y = 1; y <= Y; ++y) nextDates.push_back(dates::fromDays(last + step * y));
-        out.writeSmall<std::int32_t>("/forecast/next_dates", nextDates);
+        out.writeSmall<std::int32_t>("/forecast/next_dates", dates::following(block.points.dates, Y));
         out.writeSmall<std::int32_t>("/forecast/holdout_dates",
                                      std::vector<std::int32_t>(block.points.dates.begin() + static_cast<std::ptrdiff_t>(visibleEpochs),
                                                                block.points.dates.end()));
@@ -549,7 +563,7 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
         // One row per subregion.
         std::vector<std::int32_t> sid, szone, sL, sK, sS, srank, sstatus;
         std::vector<std::uint64_t> sn;
-        std::vector<double> smae, ssd, smse, sacc, svmae, ssec, struth, spersist;
+        std::vector<double> svmae, ssec, struth, spersist;
         for (std::int32_t s = 0; s < nSub; ++s) {
             const auto& info = subs[static_cast<std::size_t>(s)];
             const std::int32_t w = winner[static_cast<std::size_t>(s)];
@@ -564,11 +578,6 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
             sstatus.push_back(w >= 0 ? 0 : 1);
             svmae.push_back(w >= 0 ? results[static_cast<std::size_t>(w)].validationMae : std::nan(""));
             ssec.push_back(w >= 0 ? results[static_cast<std::size_t>(w)].seconds : std::nan(""));
-            const auto& mt = tab.sub[static_cast<std::size_t>(s)];
-            smae.push_back(mt.mae);
-            ssd.push_back(mt.sd);
-            smse.push_back(mt.mse);
-            sacc.push_back(mt.accuracy);
             spersist.push_back(tab.persistSub[static_cast<std::size_t>(s)].mae);
             struth.push_back(hasTruth ? tab.subTruth[static_cast<std::size_t>(s)].mae : std::nan(""));
         }
@@ -580,10 +589,7 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
         out.writeSmall("/subregions/S", sS);
         out.writeSmall("/subregions/failed", sstatus);
         out.writeSmall("/subregions/validation_mae", svmae);
-        out.writeSmall("/subregions/mae", smae);
-        out.writeSmall("/subregions/sd", ssd);
-        out.writeSmall("/subregions/mse", smse);
-        out.writeSmall("/subregions/accuracy", sacc);
+        writeMetricColumns(out, "/subregions/", tab.sub);
         out.writeSmall("/subregions/mae_persistence", spersist);
         if (hasTruth) out.writeSmall("/subregions/mae_truth", struth);
         // Timing and placement depend on the run, not on the data: kept apart in /timing.
@@ -645,22 +651,12 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
             out.writeObjectAttribute("/metrics", "accuracy_truth", tab.globalTruth[0].accuracy);
             out.writeObjectAttribute("/metrics", "mae_truth_persistence", tab.persistTruth[0].mae);
         }
-        std::vector<double> zmae, zsd, zmse, zacc, ztruth;
-        std::vector<std::uint64_t> zn;
-        for (std::size_t z = 0; z < tab.zone.size(); ++z) {
-            zn.push_back(tab.zone[z].n);
-            zmae.push_back(tab.zone[z].mae);
-            zsd.push_back(tab.zone[z].sd);
-            zmse.push_back(tab.zone[z].mse);
-            zacc.push_back(tab.zone[z].accuracy);
-            ztruth.push_back(hasTruth ? tab.zoneTruth[z].mae : std::nan(""));
+        writeMetricColumns(out, "/metrics/zone_", tab.zone);
+        if (hasTruth) {
+            std::vector<double> ztruth;
+            for (const auto& m : tab.zoneTruth) ztruth.push_back(m.mae);
+            out.writeSmall("/metrics/zone_mae_truth", ztruth);
         }
-        out.writeSmall("/metrics/zone_n", zn);
-        out.writeSmall("/metrics/zone_mae", zmae);
-        out.writeSmall("/metrics/zone_sd", zsd);
-        out.writeSmall("/metrics/zone_mse", zmse);
-        out.writeSmall("/metrics/zone_accuracy", zacc);
-        if (hasTruth) out.writeSmall("/metrics/zone_mae_truth", ztruth);
 
         out.writeAttribute("format", std::string("hlstm-output"));
         out.writeAttribute("format_version", static_cast<std::int32_t>(kOutputFormatVersion));
