@@ -10,6 +10,7 @@ int gRank = 0;
 Level gMin = Level::kInfo;
 std::mutex gMutex;
 const auto gStart = std::chrono::steady_clock::now();
+thread_local std::string tContext;
 
 const char* name(Level level) {
     switch (level) {
@@ -35,8 +36,15 @@ double elapsed() {
 
 void write(Level level, const std::string& text) {
     std::lock_guard<std::mutex> lock(gMutex);
-    std::fprintf(stderr, "%9.3f [r%d] %s %s\n", elapsed(), gRank, name(level), text.c_str());
+    if (tContext.empty())
+        std::fprintf(stderr, "%9.3f [r%d] %s %s\n", elapsed(), gRank, name(level), text.c_str());
+    else
+        std::fprintf(stderr, "%9.3f [r%d] %s [%s] %s\n", elapsed(), gRank, name(level), tContext.c_str(), text.c_str());
     std::fflush(stderr);
 }
+
+Context::Context(std::string what) : previous_(std::move(tContext)) { tContext = std::move(what); }
+
+Context::~Context() { tContext = std::move(previous_); }
 
 }  // namespace hlstm::log

@@ -332,6 +332,9 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
                                     std::to_string(done + 1) + "/" + std::to_string(myTasks.size()) +
                                     " of this rank; nothing was written, resubmit to run again");
             const auto& sr = mine.at(task.subregion);
+            const log::Context context("train subregion " + std::to_string(task.subregion) + " L=" +
+                                       std::to_string(task.L) + " K=" + std::to_string(task.K) +
+                                       " S=" + std::to_string(task.S));
             model::SeriesView view{sr.visible.data(), sr.rows.size(), visibleEpochs};
             model::ModelConfig mc = model::modelConfigFrom(config, task.L, task.K, task.S);
             model::TrainConfig tc = trainConfig;
@@ -355,8 +358,7 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
             r.validationSamples = sm.validationSamples;
             localResults.push_back(r);
             ++done;
-            log::info() << "train subregion " << task.subregion << " candidate L=" << task.L << " K=" << task.K
-                        << " S=" << task.S << " (" << done << "/" << myTasks.size() << " on this rank): "
+            log::info() << "candidate " << done << "/" << myTasks.size() << " on this rank: "
                         << model::toString(sm.status) << ", validation MAE " << r.validationMae << " mm, "
                         << sm.epochs << " epochs, train loss " << sm.trainLoss << ", " << sm.seconds << " s";
             trained.emplace(task.index, std::move(fitted));

@@ -173,7 +173,7 @@ TEST_F(RunTest, SlurmWarningSignalStopsAtATaskBoundaryWithExitThree) {
     // Start the run, wait for the first trained candidate, send USR1 to mpiexec (which
     // forwards it to the ranks, as Slurm's --signal=B:USR1 does through the batch script).
     const std::string script = "env OMP_NUM_THREADS=1 " + hlstmUnderMpi(2) + " run --input " + scene() + " -o " + out +
-                               grid + " > " + log + " 2>&1 & pid=$!; for i in $(seq 1 600); do grep -q 'INFO  train subregion' " +
+                               grid + " > " + log + " 2>&1 & pid=$!; for i in $(seq 1 600); do grep -q 'on this rank:' " +
                                log + " && break; sleep 0.1; done; kill -USR1 $pid; wait $pid";
     const std::string scriptPath = dir_->file("signal.sh");
     if (std::FILE* f = std::fopen(scriptPath.c_str(), "w")) {

@@ -42,7 +42,7 @@ for ranks in 1 2; do
     --input "$WORK/scene.h5" -o "$out" $GRID >"$WORK/run$ranks.log" 2>&1
   end=$(date +%s.%N)
   T[$ranks]=$(awk "BEGIN{print $end - $start}")
-  printf "ranks %d: wall %.2f s (%s)\n" $ranks "${T[$ranks]}" "$(grep -c 'INFO  train subregion' "$WORK/run$ranks.log") candidates"
+  printf "ranks %d: wall %.2f s (%s)\n" $ranks "${T[$ranks]}" "$(grep -c 'on this rank:' "$WORK/run$ranks.log") candidates"
   grep -A12 "phase timings" "$WORK/run$ranks.log" | sed 's/^/    /'
 done
 if h5diff --exclude-path /timing "$WORK/out1.h5" "$WORK/out2.h5" >/dev/null; then

@@ -17,6 +17,19 @@ void write(Level level, const std::string& text);
 /// Seconds since log::init (monotonic clock).
 double elapsed();
 
+/// Sets what this thread is working on (e.g. "subregion 3 L=60 K=3 S=10"); every line
+/// written while it lives carries it after the rank. Restores the previous one on exit.
+class Context {
+public:
+    explicit Context(std::string what);
+    Context(const Context&) = delete;
+    Context& operator=(const Context&) = delete;
+    ~Context();
+
+private:
+    std::string previous_;
+};
+
 /// Builds a line with operator<< and writes it on destruction.
 class Line {
 public:
