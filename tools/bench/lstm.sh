@@ -23,11 +23,9 @@ PY=/usr/bin/python3  # Debian's python3 with python3-torch
 LR=1e-3
 
 # Debian's torch calls whatever libblas.so.3 the alternatives point at: the reference BLAS
-# unless an optimised one is installed. Compare against OpenBLAS.
-if ! dpkg-query -W -f='${Status}' libopenblas0-pthread 2>/dev/null | grep -q "install ok installed"; then
-    echo "installing libopenblas0-pthread (torch would otherwise run on the reference BLAS)"
-    if [[ $(id -u) -eq 0 ]]; then apt-get install -y libopenblas0-pthread; else sudo apt-get install -y libopenblas0-pthread; fi
-fi
+# unless an optimised one is installed. Compare against OpenBLAS: setup --with-python
+# installs python3-torch and libopenblas0-pthread.
+"$ROOT/tools/setup.sh" --with-python
 
 if [[ ! -f "$BUILD/CMakeCache.txt" ]]; then
     cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

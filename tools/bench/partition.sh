@@ -42,12 +42,10 @@ while [[ $# -gt 0 ]]; do
 done
 mkdir -p "$WORK"
 
-# Build hlstm (Release) unless the build directory already has it.
-if [[ ! -x $BUILD/hlstm ]]; then
-  echo "building hlstm in $BUILD"
-  flock "$LOCK" cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DHLSTM_BUILD_TESTS=OFF >/dev/null
-  flock "$LOCK" cmake --build "$BUILD" -j2 --target hlstm >/dev/null
-fi
+# The peers (scikit-learn, SciPy) and the build tools; then (re)build hlstm (incremental).
+"$ROOT/tools/setup.sh" --with-python
+flock "$LOCK" cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DHLSTM_BUILD_TESTS=OFF >/dev/null
+flock "$LOCK" cmake --build "$BUILD" -j2 --target hlstm >/dev/null
 HLSTM=$BUILD/hlstm
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 if [[ $RANKS -gt 1 ]]; then CMD=(mpiexec -n "$RANKS" --bind-to none "$HLSTM"); else CMD=("$HLSTM"); fi
