@@ -1,5 +1,7 @@
 #include "hlstm/pipeline/plan.hpp"
 
+#include "hlstm/model/network.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -8,12 +10,11 @@ namespace hlstm::pipeline {
 
 double candidateCost(std::uint64_t trainSamples, int L, int K, int S, int horizon, int epochs) {
     constexpr double kGates = 4.0, kFlopsPerMac = 2.0, kForwardPlusBackward = 3.0;
-    // Small cells do not run faster than S ~ 17: per-step overheads (gate nonlinearities,
-    // primitive bookkeeping) dominate there. Timed here: S = 8 and S = 16 take the same time,
-    // S = 25 about 1.8x S = 10 (tools/bench/lstm.sh).
-    constexpr double kOverheadUnits = 300.0;  // in units of S^2
+    // The engine runs S padded to whole vectors (model::paddedUnits): that is the size the
+    // time follows (fitted on tools/bench/scaling.sh's 84 timed candidates: median error 5 %).
+    const double Sp = model::paddedUnits(S);
     const double steps = static_cast<double>(std::max(1, L - horizon));
-    const double perStep = K * kGates * kFlopsPerMac * 2.0 * (static_cast<double>(S) * S + kOverheadUnits);
+    const double perStep = K * kGates * kFlopsPerMac * 2.0 * Sp * Sp;
     return static_cast<double>(std::max<std::uint64_t>(1, trainSamples)) * epochs * kForwardPlusBackward * steps *
            perStep;
 }

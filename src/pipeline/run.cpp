@@ -31,9 +31,9 @@ namespace hlstm::pipeline {
 namespace {
 
 // Cost units (candidateCost's flop count) per second one rank with 1 thread trains at, as
-// timed by `hlstm run` on this project's 2-core VMs (Cangzhou: 2.17e13 units in 221 s); used only
+// timed by `hlstm run` on this project's 2-core VMs (Cangzhou: 1.39e13 in 221 s); used only
 // for the --dry-run wall-time estimate.
-constexpr double kFlopsPerSecondPerRank = 9.0e10;
+constexpr double kFlopsPerSecondPerRank = 6.3e10;
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 
 // ---------------------------------------------------------------- phase timing

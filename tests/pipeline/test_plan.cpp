@@ -23,10 +23,11 @@ TEST(Plan, CostGrowsWithSamplesStepsLayersAndSquareOfUnits) {
     EXPECT_DOUBLE_EQ(candidateCost(2000, 11, 1, 10, 1, 30), 2 * base);
     EXPECT_DOUBLE_EQ(candidateCost(1000, 21, 1, 10, 1, 30), 2 * base);
     EXPECT_DOUBLE_EQ(candidateCost(1000, 11, 3, 10, 1, 30), 3 * base);
-    // S^2 plus a fixed per-step overhead of 300 units: S = 20 costs (400 + 300) / (100 + 300).
-    EXPECT_DOUBLE_EQ(candidateCost(1000, 11, 1, 20, 1, 30), base * 700.0 / 400.0);
-    // 1000 samples x 30 epochs x 3 (fwd+bwd) x 10 steps x (4 gates x 2 flops x 2 x (10^2 + 300))
-    EXPECT_DOUBLE_EQ(base, 1000.0 * 30 * 3 * 10 * (4 * 2 * 2 * (100 + 300)));
+    // Cost follows the padded S the engine runs: S = 10 runs as 16, S = 20 as 20.
+    EXPECT_DOUBLE_EQ(candidateCost(1000, 11, 1, 20, 1, 30), base * 400.0 / 256.0);
+    EXPECT_DOUBLE_EQ(candidateCost(1000, 11, 1, 8, 1, 30), base);
+    // 1000 samples x 30 epochs x 3 (fwd+bwd) x 10 steps x (4 gates x 2 flops x 2 x 16^2)
+    EXPECT_DOUBLE_EQ(base, 1000.0 * 30 * 3 * 10 * (4 * 2 * 2 * 256));
 }
 
 TEST(Plan, LargestFirstToLeastLoadedSpreadsABigSubregionsGrid) {

@@ -59,9 +59,8 @@ struct Plan {
     }
 };
 
-/// Training cost of one candidate in flop-like units: samples x epochs x (forward + backward
-/// ~ 3x forward) x steps x layers x 4 gates x 2 flops x 2 (S^2 + overhead), the overhead
-/// modelling that small cells run no faster than S ~ 17.
+/// Training cost of one candidate in flops: samples x epochs x (forward + backward ~ 3x
+/// forward) x steps x layers x 4 gates x 2 flops x 2 Sp^2, Sp = the engine's padded S.
 double candidateCost(std::uint64_t trainSamples, int L, int K, int S, int horizon, int epochs);
 
 /// Builds the plan for `ranks` ranks: tasks sorted by cost descending (ties by index) go to
