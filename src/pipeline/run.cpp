@@ -146,6 +146,47 @@ void writeRowsOf(const h5::File& file, const std::string& path, std::uint64_t to
     file.createDataset<T>(path, dims).writeRows(offset, local.size() / std::max<std::uint64_t>(1, width), local.data());
 }
 
+// Block owners send each subregion's rows to the ranks that train it (two Alltoallv: row
+// headers, then series). Rows arrive in rank order, each rank's ascending, so every
+// subregion's rows are in global row order whatever the rank count (collective).
+std::map<std::int32_t, SubregionRows> redistribute(const Comm& comm, const PointSet& points,
+                                                   const std::vector<std::int32_t>& subregion, const Plan& plan,
+                                                   std::size_t visibleEpochs) {
+    const std::size_t m = points.nEpochs();
+    const auto ranks = static_cast<std::size_t>(comm.size());
+    std::vector<std::vector<std::size_t>> toRank(ranks);
+    for (std::size_t i = 0; i < points.size(); ++i)
+        for (auto r : plan.ranksOf(subregion[i])) toRank[static_cast<std::size_t>(r)].push_back(i);
+    std::vector<RowHeader> sendHead;
+    std::vector<float> sendSeries;
+    std::vector<std::size_t> headCounts(ranks, 0), seriesCounts(ranks, 0);
+    for (std::size_t r = 0; r < ranks; ++r) {
+        for (std::size_t i : toRank[r]) {
+            sendHead.push_back({points.rows[i], subregion[i], 0});
+            sendSeries.insert(sendSeries.end(), points.series(i), points.series(i) + m);
+        }
+        headCounts[r] = toRank[r].size();
+        seriesCounts[r] = toRank[r].size() * m;
+    }
+    toRank.clear();
+    const std::vector<RowHeader> recvHead = comm.alltoallv(sendHead, headCounts);
+    sendHead = {};
+    std::vector<float> recvSeries = comm.alltoallv(sendSeries, seriesCounts);
+    sendSeries = {};
+    std::map<std::int32_t, SubregionRows> mine;
+    for (std::size_t k = 0; k < recvHead.size(); ++k) {
+        auto& sr = mine[recvHead[k].subregion];
+        sr.rows.push_back(recvHead[k].row);
+        const float* s = recvSeries.data() + k * m;
+        sr.full.insert(sr.full.end(), s, s + m);
+        sr.visible.insert(sr.visible.end(), s, s + visibleEpochs);
+    }
+    std::uint64_t heldRows = 0;
+    for (const auto& [s, sr] : mine) heldRows += sr.rows.size();
+    log::debug() << "holds " << heldRows << " rows of " << mine.size() << " subregion(s) for training";
+    return mine;
+}
+
 // The eq. (5)-(7) columns of one metrics table: <prefix>{n,mae,sd,mse,accuracy}.
 void writeMetricColumns(const h5::File& out, const std::string& prefix, const std::vector<Metrics>& table) {
     std::vector<std::uint64_t> n;
@@ -278,39 +319,8 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
 
     // ---- redistribute: block owners send each subregion's rows to the ranks that train it
     timer.start("redistribute");
-    std::vector<std::size_t> headCounts(static_cast<std::size_t>(comm.size()), 0);
-    std::vector<std::vector<std::size_t>> toRank(static_cast<std::size_t>(comm.size()));
-    for (std::size_t i = 0; i < nLocal; ++i)
-        for (auto r : plan.ranksOf(part.subregion[i])) toRank[static_cast<std::size_t>(r)].push_back(i);
-    std::vector<RowHeader> sendHead;
-    std::vector<float> sendSeries;
-    std::vector<std::size_t> seriesCounts(static_cast<std::size_t>(comm.size()), 0);
-    for (int r = 0; r < comm.size(); ++r) {
-        for (std::size_t i : toRank[static_cast<std::size_t>(r)]) {
-            sendHead.push_back({block.points.rows[i], part.subregion[i], 0});
-            sendSeries.insert(sendSeries.end(), block.points.series(i), block.points.series(i) + m);
-        }
-        headCounts[static_cast<std::size_t>(r)] = toRank[static_cast<std::size_t>(r)].size();
-        seriesCounts[static_cast<std::size_t>(r)] = toRank[static_cast<std::size_t>(r)].size() * m;
-    }
-    toRank.clear();
-    std::vector<RowHeader> recvHead = comm.alltoallv(sendHead, headCounts);
-    std::vector<float> recvSeries = comm.alltoallv(sendSeries, seriesCounts);
-    sendHead = {};
-    sendSeries = {};
-    // Rows arrive in rank order, each rank's in ascending order: globally ascending.
-    std::map<std::int32_t, SubregionRows> mine;
-    for (std::size_t k = 0; k < recvHead.size(); ++k) {
-        auto& sr = mine[recvHead[k].subregion];
-        sr.rows.push_back(recvHead[k].row);
-        const float* s = recvSeries.data() + k * m;
-        sr.full.insert(sr.full.end(), s, s + m);
-        sr.visible.insert(sr.visible.end(), s, s + visibleEpochs);
-    }
-    recvSeries = {};
-    std::uint64_t heldRows = 0;
-    for (const auto& [s, sr] : mine) heldRows += sr.rows.size();
-    log::debug() << "holds " << heldRows << " rows of " << mine.size() << " subregion(s) for training";
+    std::map<std::int32_t, SubregionRows> mine =
+        redistribute(comm, block.points, part.subregion, plan, visibleEpochs);
 
     // ---- train this rank's candidates
     timer.start("train");
