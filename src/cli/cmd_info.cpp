@@ -37,8 +37,7 @@ Action setupInfo(CLI::App& sub) {
         }
         xmin = comm.allreduce(xmin, Reduce::kMin); xmax = comm.allreduce(xmax, Reduce::kMax);
         ymin = comm.allreduce(ymin, Reduce::kMin); ymax = comm.allreduce(ymax, Reduce::kMax);
-        const bool truth = comm.allreduce<int>(block.truth.empty() ? 0 : 1, Reduce::kMax) > 0 ||
-                           (block.keptTotal > 0 && !block.truth.empty());
+        const bool truth = block.stats.hasTruth;
         if (comm.isRoot()) {
             const auto& s = block.stats;
             const double cells = static_cast<double>(block.keptTotal) * static_cast<double>(s.epochs);

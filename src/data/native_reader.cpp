@@ -114,6 +114,7 @@ LocalBlock readNative(const Comm& comm, const std::string& path, const ReadOptio
             requireShape(id, path, {n}, "(" + std::to_string(n) + ") like /x");
         }
         hasTruth = options.readTruth && file->exists("/truth");
+        out.stats.hasTruth = hasTruth;
         if (hasTruth) requireShape(file->openDataset("/truth"), path, {n, m}, "like /displacement");
         if (file->hasAttribute("crs")) out.stats.crs = file->readStringAttribute("crs");
     });

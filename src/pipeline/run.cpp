@@ -249,8 +249,7 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
         throw InputError(input + ": " + std::to_string(m) + " epochs leave fewer than 3 visible after holding out " +
                          std::to_string(H));
     const std::size_t visibleEpochs = m - static_cast<std::size_t>(H);
-    const bool hasTruth = comm.allreduce<int>(block.truth.empty() && nLocal > 0 ? 0 : 1, Reduce::kMin) == 1 &&
-                          comm.allreduce<int>(block.truth.empty() ? 0 : 1, Reduce::kMax) == 1;
+    const bool hasTruth = block.stats.hasTruth;  // a file-level fact, the same on every rank
 
     // ---- partition on the visible epochs only (holdout protocol)
     timer.start("partition");
@@ -393,7 +392,8 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
 
     // ---- predict: each winner's rank forecasts its subregion (holdout, then beyond the archive)
     timer.start("predict");
-    const std::size_t W = static_cast<std::size_t>(Y) * 3;  // holdout pred, next diff, next cumulative
+    const std::size_t Yn = static_cast<std::size_t>(Y);
+    const std::size_t W = Yn * 3;  // holdout pred, next diff, next cumulative
     std::vector<std::uint64_t> ownerOffsets(static_cast<std::size_t>(comm.size()) + 1, 0);
     {
         auto counts = comm.allgather<std::uint64_t>(nLocal);
@@ -420,9 +420,9 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
                 const int owner = ownerOf(sr.rows[i]);
                 predHead[static_cast<std::size_t>(owner)].push_back({sr.rows[i], isValidation[i], 0});
                 auto& out = predValues[static_cast<std::size_t>(owner)];
-                for (int y = 0; y < Y; ++y) out.push_back(holdout.differential[i * static_cast<std::size_t>(Y) + static_cast<std::size_t>(y)]);
-                for (int y = 0; y < Y; ++y) out.push_back(next.differential[i * static_cast<std::size_t>(Y) + static_cast<std::size_t>(y)]);
-                for (int y = 0; y < Y; ++y) out.push_back(next.cumulative[i * static_cast<std::size_t>(Y) + static_cast<std::size_t>(y)]);
+                for (int y = 0; y < Y; ++y) out.push_back(holdout.differential[i * Yn + static_cast<std::size_t>(y)]);
+                for (int y = 0; y < Y; ++y) out.push_back(next.differential[i * Yn + static_cast<std::size_t>(y)]);
+                for (int y = 0; y < Y; ++y) out.push_back(next.cumulative[i * Yn + static_cast<std::size_t>(y)]);
             }
             winnerSubregions.push_back(task.subregion);
             // The stored model holds what prediction needs; its wall time lives in /timing,
@@ -445,7 +445,7 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
     }
     auto gotHead = comm.alltoallv(sendPred, predCounts);
     auto gotVals = comm.alltoallv(sendVals, valCounts);
-    const std::size_t yN = nLocal * static_cast<std::size_t>(Y);
+    const std::size_t yN = nLocal * Yn;
     std::vector<float> holdoutPred(yN, kNaN), nextDiff(yN, kNaN), nextCum(yN, kNaN);
     std::vector<std::int8_t> split(nLocal, -1);
     for (std::size_t k = 0; k < gotHead.size(); ++k) {
@@ -453,9 +453,9 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
         split[i] = static_cast<std::int8_t>(gotHead[k].split);
         for (int y = 0; y < Y; ++y) {
             const std::size_t o = k * W + static_cast<std::size_t>(y);
-            holdoutPred[i * static_cast<std::size_t>(Y) + static_cast<std::size_t>(y)] = gotVals[o];
-            nextDiff[i * static_cast<std::size_t>(Y) + static_cast<std::size_t>(y)] = gotVals[o + static_cast<std::size_t>(Y)];
-            nextCum[i * static_cast<std::size_t>(Y) + static_cast<std::size_t>(y)] = gotVals[o + 2 * static_cast<std::size_t>(Y)];
+            holdoutPred[i * Yn + static_cast<std::size_t>(y)] = gotVals[o];
+            nextDiff[i * Yn + static_cast<std::size_t>(y)] = gotVals[o + Yn];
+            nextCum[i * Yn + static_cast<std::size_t>(y)] = gotVals[o + 2 * Yn];
         }
     }
 
@@ -467,7 +467,7 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
         const float lastVisibleDiff = c[visibleEpochs - 1] - c[visibleEpochs - 2];
         for (int y = 0; y < Y; ++y) {
             const std::size_t t = visibleEpochs + static_cast<std::size_t>(y);
-            const std::size_t k = i * static_cast<std::size_t>(Y) + static_cast<std::size_t>(y);
+            const std::size_t k = i * Yn + static_cast<std::size_t>(y);
             holdoutTrue[k] = c[t] - c[t - 1];
             if (hasTruth) holdoutTruth[k] = block.truth[i * m + t] - block.truth[i * m + t - 1];
             persistence[k] = lastVisibleDiff;  // the last visible differential, repeated

@@ -28,6 +28,7 @@ struct ReadStats {
     std::uint64_t missing = 0;       ///< missing values among kept points (before filling)
     std::string unit;                ///< unit found in the file ("mm" or "m")
     std::string crs;                 ///< root attribute crs, if any
+    bool hasTruth = false;           ///< /truth was read (present and ReadOptions::readTruth)
 };
 
 /// What one rank holds after a collective read: its block of kept points.
