@@ -1,0 +1,87 @@
+/// Simple forecasting baselines (the paper's Table III peers and more) on one point's visible history.
+/// Everything here is rank-local and thread-safe (no shared state); MlrSums travels through MPI as bytes.
+#pragma once
+
+#include <boost/serialization/vector.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace hlstm::model {
+
+/// The baselines, in the order of allBaselines().
+enum class BaselineKind : int { kPersistence = 0, kWindowMean, kVelocity, kLinearTrend, kSes, kAr, kMlr };
+
+/// "persistence", "window_mean", "velocity", "linear_trend", "ses", "ar", "mlr".
+std::string toString(BaselineKind kind);
+/// Inverse of toString; throws hlstm::ConfigError naming the bad name and the valid ones.
+BaselineKind baselineFromString(const std::string& name);
+/// Every kind, in enum order.
+const std::vector<BaselineKind>& allBaselines();
+
+/// One point's history: n cumulative values c (mm, all finite) at times `steps` (in nominal acquisition
+/// steps, strictly increasing; nullptr means 0, 1, ..., n-1).
+struct History {
+    const float* cumulative = nullptr;
+    const double* steps = nullptr;
+    std::size_t n = 0;
+};
+
+/// Rates r[t] = (c[t+1]-c[t]) / (steps[t+1]-steps[t]), t = 0..n-2: mm per nominal step (empty when n < 2).
+std::vector<double> rates(const History& h);
+
+/// The next `horizon` rates (mm per nominal step) of one point from its history; `window` = L (>= 2), the
+/// sample window of the LSTM (window_mean averages the last window-1 rates, linear_trend fits the last
+/// `window` epochs; both use everything when the history is shorter). A history of fewer than 2 epochs
+/// gives NaN. Not for kMlr (throws std::invalid_argument), nor for window < 2 or horizon < 0.
+void forecastBaseline(BaselineKind kind, const History& h, int window, int horizon, float* out);
+
+/// The smoothing constant a in {0.01, ..., 1.00} of simple exponential smoothing that minimises the sum of
+/// squared one-step errors of `rates` (ties, e.g. fewer than 2 rates: the smallest a).
+double sesAlpha(const std::vector<double>& rates);
+
+/// An AR(p) model of the rates (mm per nominal step) with intercept.
+struct ArFit {
+    int p = 0;                         ///< order chosen by AIC, 0..maxOrder
+    std::vector<double> coefficients;  ///< intercept (mm/step), then phi_1..phi_p
+};
+/// AR(p), p = 0..maxOrder, by conditional least squares on common targets; p chosen by AIC. Fewer than one
+/// rate gives p = 0 with a NaN intercept.
+ArFit fitAr(const std::vector<double>& rates, int maxOrder = 5);
+/// The next `horizon` rates (mm per nominal step) of `fit`, iterated; NaN when rates.size() < fit.p.
+void forecastAr(const ArFit& fit, const std::vector<double>& rates, int horizon, float* out);
+
+/// Normal equations of y = b0 + sum_k b_k r[t-k] (k = 1..lags) accumulated over samples; merge() adds another
+/// set of sums (callers merge in a fixed order so that results do not depend on how points were split).
+struct MlrSums {
+    int lags = 0;             ///< number of lagged rates
+    std::uint64_t n = 0;      ///< samples accumulated
+    std::vector<double> xtx;  ///< (lags+1) x (lags+1), row-major; regressors (1, r[t-1], ..., r[t-lags])
+    std::vector<double> xty;  ///< lags+1
+
+    /// Zero sums for `lags` >= 0 lags (throws std::invalid_argument otherwise).
+    explicit MlrSums(int lags = 0);
+    /// Adds every target t >= lags of one point's rates (mm per nominal step).
+    void addPoint(const std::vector<double>& rates);
+    /// Adds another set of sums of the same lags (throws std::invalid_argument otherwise).
+    void merge(const MlrSums& other);
+
+    /// Boost.Serialization, to send the sums through MPI.
+    template <class Archive>
+    void serialize(Archive& ar, unsigned /*version*/) {
+        ar & lags & n & xtx & xty;
+    }
+};
+
+/// A fitted global multiple linear regression on lagged rates.
+struct MlrModel {
+    int lags = 0;                      ///< number of lagged rates
+    std::vector<double> coefficients;  ///< intercept (mm/step), then b_1..b_lags
+};
+/// Solves the normal equations with a tiny ridge (1e-9 * trace/size) for stability; n == 0 gives all zero.
+MlrModel solveMlr(const MlrSums& sums);
+/// The next `horizon` rates (mm per nominal step), iterated; NaN when rates.size() < model.lags.
+void forecastMlr(const MlrModel& model, const std::vector<double>& rates, int horizon, float* out);
+
+}  // namespace hlstm::model

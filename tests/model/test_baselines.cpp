@@ -1,0 +1,226 @@
+// Per-point forecasting baselines: every expected value is computed by hand in the comments.
+#include <gtest/gtest.h>
+
+#include <boost/archive/binary_iarchive.hpp>
+#include <boost/archive/binary_oarchive.hpp>
+#include <cmath>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "hlstm/core/error.hpp"
+#include "hlstm/model/baselines.hpp"
+
+namespace hlstm::model {
+namespace {
+
+constexpr double kTol = 1e-5;
+
+History history(const std::vector<float>& c, const std::vector<double>* steps = nullptr) {
+    return History{c.data(), steps != nullptr ? steps->data() : nullptr, c.size()};
+}
+
+std::vector<float> run(BaselineKind kind, const std::vector<float>& c, int window, int horizon,
+                       const std::vector<double>* steps = nullptr) {
+    std::vector<float> out(horizon, -999.0f);
+    forecastBaseline(kind, history(c, steps), window, horizon, out.data());
+    return out;
+}
+
+void expectAll(const std::vector<float>& out, double value) {
+    for (float v : out) EXPECT_NEAR(v, value, kTol);
+}
+
+// c = 0, 1, 3, 4, 8, 9, 12 at steps 0..6: rates 1, 2, 1, 4, 1, 3.
+const std::vector<float> kSeries = {0, 1, 3, 4, 8, 9, 12};
+
+TEST(Baselines, RatesDivideByTheStepGap) {
+    // c = 0, 2, 5 at steps 0, 1, 3: (2-0)/1 = 2, (5-2)/(3-1) = 1.5.
+    const std::vector<float> c = {0, 2, 5};
+    const std::vector<double> steps = {0, 1, 3};
+    EXPECT_EQ(rates(history(c, &steps)), (std::vector<double>{2.0, 1.5}));
+    // Default steps 0, 1, 2: 2, 3.
+    EXPECT_EQ(rates(history(c)), (std::vector<double>{2.0, 3.0}));
+    EXPECT_TRUE(rates(history({7.0f})).empty());
+}
+
+TEST(Baselines, PersistenceRepeatsTheLastRate) {
+    // Last rate 12 - 9 = 3.
+    expectAll(run(BaselineKind::kPersistence, kSeries, 4, 3), 3.0);
+}
+
+TEST(Baselines, WindowMeanAveragesTheLastWindowMinusOneRates) {
+    // L = 4: last 3 rates 4, 1, 3 -> 8/3.
+    expectAll(run(BaselineKind::kWindowMean, kSeries, 4, 2), 8.0 / 3.0);
+    // L = 10 > history: all 6 rates, (1+2+1+4+1+3)/6 = 2.
+    expectAll(run(BaselineKind::kWindowMean, kSeries, 10, 2), 2.0);
+}
+
+TEST(Baselines, VelocityIsTheSlopeOverTheWholeHistory) {
+    // t mean 3, Sxx = 9+4+1+0+1+4+9 = 28; Sxy = sum (t-3) c = -2 - 3 + 0 + 8 + 18 + 36 = 57; 57/28.
+    expectAll(run(BaselineKind::kVelocity, kSeries, 4, 3), 57.0 / 28.0);
+    // c = 0, 2, 5 at steps 0, 1, 3: s mean 4/3, c mean 7/3; ds = -4/3, -1/3, 5/3;
+    // Sxx = (16+1+25)/9 = 42/9; Sxy = (0*(-4) + 2*(-1) + 5*5)/3 = 23/3 = 69/9; slope 69/42.
+    const std::vector<float> c = {0, 2, 5};
+    const std::vector<double> steps = {0, 1, 3};
+    expectAll(run(BaselineKind::kVelocity, c, 4, 1, &steps), 69.0 / 42.0);
+}
+
+TEST(Baselines, LinearTrendFitsTheLastWindowEpochs) {
+    // L = 4: epochs 3..6, c = 4, 8, 9, 12; dt = -1.5, -0.5, 0.5, 1.5; Sxx = 5;
+    // Sxy = -6 - 4 + 4.5 + 18 = 12.5; slope 2.5.
+    expectAll(run(BaselineKind::kLinearTrend, kSeries, 4, 3), 2.5);
+    // L = 20 > history: the whole history, as velocity (57/28).
+    expectAll(run(BaselineKind::kLinearTrend, kSeries, 20, 1), 57.0 / 28.0);
+}
+
+TEST(Baselines, ShortHistoryGivesNaNAndBadArgumentsThrow) {
+    for (float v : run(BaselineKind::kPersistence, {1.0f}, 4, 2)) EXPECT_TRUE(std::isnan(v));
+    std::vector<float> out(2);
+    EXPECT_THROW(forecastBaseline(BaselineKind::kMlr, history(kSeries), 4, 2, out.data()), std::invalid_argument);
+    EXPECT_THROW(forecastBaseline(BaselineKind::kPersistence, history(kSeries), 1, 2, out.data()),
+                 std::invalid_argument);
+}
+
+TEST(Baselines, SesPicksTheAlphaWithTheSmallestOneStepErrors) {
+    // Rates 0, 1, 2, 3, 4 (a steady ramp). a = 1: l_{t-1} = r_{t-1}, errors 1, 1, 1, 1 -> SSE 4.
+    // a = 0.5: l = 0, 0.5, 1.25, 2.125; errors 1, 1.5, 1.75, 1.875 -> SSE 9.828125; any a < 1 lags behind the
+    // ramp (every error > 1), so a = 1 wins and the final level is the last rate, 4.
+    EXPECT_NEAR(sesAlpha({0, 1, 2, 3, 4}), 1.0, 1e-12);
+    // Rates 0, 3, 1: SSE(a) = (3-0)^2 + (1 - 3a)^2, smallest on the grid at a = 0.33: (1-0.99)^2 = 1e-4,
+    // against a = 0.34: (1-1.02)^2 = 4e-4 and a = 0.5: (1-1.5)^2 = 0.25.
+    EXPECT_NEAR(sesAlpha({0, 3, 1}), 0.33, 1e-12);
+    // Final level with a = 0.33: l_1 = 0.33*3 = 0.99, l_2 = 0.33*1 + 0.67*0.99 = 0.9933 (not the last rate 1).
+    const std::vector<float> c = {0, 0, 3, 4};  // rates 0, 3, 1
+    expectAll(run(BaselineKind::kSes, c, 4, 3), 0.9933);
+}
+
+TEST(Baselines, SesOfAConstantRateIsThatRate) {
+    // Rates all 2: every a has SSE 0, the tie keeps the smallest a = 0.01, and the level stays 2.
+    EXPECT_NEAR(sesAlpha({2, 2, 2, 2}), 0.01, 1e-12);
+    expectAll(run(BaselineKind::kSes, {0, 2, 4, 6, 8}, 4, 2), 2.0);
+}
+
+TEST(Baselines, ArRecoversANoiselessAr1) {
+    // r_0 = 5, r_t = 0.5 + 0.6 r_{t-1}: r_t - 1.25 = 3.75 * 0.6^t (fixed point 0.5/0.4 = 1.25).
+    std::vector<double> r = {5.0};
+    for (int t = 1; t < 20; ++t) r.push_back(0.5 + 0.6 * r.back());
+    const ArFit fit = fitAr(r);
+    // Exact at p = 1; p >= 2 is collinear (lags 1 and 2 both span 1 and 0.6^t), so p = 1.
+    EXPECT_EQ(fit.p, 1);
+    ASSERT_EQ(fit.coefficients.size(), 2u);
+    EXPECT_NEAR(fit.coefficients[0], 0.5, 1e-8);
+    EXPECT_NEAR(fit.coefficients[1], 0.6, 1e-8);
+    // Two iterated steps: r_20 = 1.25 + 3.75*0.6^20, r_21 = 0.5 + 0.6 r_20 = 1.25 + 3.75*0.6^21.
+    // 0.6^20 = 3.6561584e-5, 0.6^21 = 2.1936950e-5: 1.2501371, 1.2500823.
+    std::vector<float> out(2);
+    forecastAr(fit, r, 2, out.data());
+    EXPECT_NEAR(out[0], 1.2501371, 1e-6);
+    EXPECT_NEAR(out[1], 1.2500823, 1e-6);
+}
+
+TEST(Baselines, ArWithoutDependenceIsTheMeanOfTheTargets) {
+    // Fixed iid-like rates (uniform draws rounded to 0.1); AIC of p = 0 beats p = 1..5 by >= 1.7
+    // (checked with an independent least-squares script). Targets t = 5..19 sum to 1.5 over 15: mean 0.1
+    // (the mean of all 20 rates is 0.11).
+    const std::vector<double> r = {0.9,  -1.0, 0.5, -0.7, 1.0,  -1.0, 0.8, 0.4, 0.7, 1.0,
+                                   -0.5, -0.3, 0.4, -0.4, -0.5, -0.5, 0.7, 0.7, 0.6, -0.6};
+    const ArFit fit = fitAr(r);
+    EXPECT_EQ(fit.p, 0);
+    ASSERT_EQ(fit.coefficients.size(), 1u);
+    EXPECT_NEAR(fit.coefficients[0], 0.1, 1e-12);
+    // Through forecastBaseline on the cumulative sums (float): the same mean, repeated.
+    std::vector<float> c = {0.0f};
+    for (double v : r) c.push_back(c.back() + static_cast<float>(v));
+    expectAll(run(BaselineKind::kAr, c, 4, 3), 0.1);
+}
+
+// Three points from y = 1 + 2 r[t-1] - 0.5 r[t-2] (dyadic values: every sum is exact).
+// A: 0, 1 -> 1+2-0 = 3 -> 1+6-0.5 = 6.5 -> 1+13-1.5 = 12.5
+// B: 2, -1 -> 1-2-1 = -2 -> 1-4+0.5 = -2.5 -> 1-5+1 = -3
+// C: 0.5, 0.25 -> 1+0.5-0.25 = 1.25 -> 1+2.5-0.125 = 3.375
+const std::vector<double> kA = {0, 1, 3, 6.5, 12.5};
+const std::vector<double> kB = {2, -1, -2, -2.5, -3};
+const std::vector<double> kC = {0.5, 0.25, 1.25, 3.375};
+
+TEST(Baselines, MlrSumsMergeLikeOneAccumulation) {
+    MlrSums all(2);
+    all.addPoint(kA);
+    all.addPoint(kB);
+    all.addPoint(kC);
+    MlrSums first(2), second(2);
+    first.addPoint(kA);
+    second.addPoint(kB);
+    second.addPoint(kC);
+    first.merge(second);
+    EXPECT_EQ(first.n, all.n);
+    EXPECT_EQ(first.xtx, all.xtx);
+    EXPECT_EQ(first.xty, all.xty);
+    // Targets t >= 2: 3 + 3 + 2 = 8 samples; sum of targets (22) + (-7.5) + (4.625) = 19.125.
+    EXPECT_EQ(all.n, 8u);
+    EXPECT_EQ(all.xtx[0], 8.0);
+    EXPECT_EQ(all.xty[0], 19.125);
+    // Sum of r[t-2]^2 (entry [2][2]): A 0+1+9, B 4+1+4, C 0.25+0.0625 -> 19.3125.
+    EXPECT_EQ(all.xtx[2 * 3 + 2], 19.3125);
+    EXPECT_THROW(all.merge(MlrSums(3)), std::invalid_argument);
+}
+
+TEST(Baselines, MlrSolvesANoiselessSystemAndRoundTripsThroughBoost) {
+    MlrSums sums(2);
+    sums.addPoint(kA);
+    sums.addPoint(kB);
+    sums.addPoint(kC);
+    const MlrModel model = solveMlr(sums);
+    ASSERT_EQ(model.coefficients.size(), 3u);
+    EXPECT_NEAR(model.coefficients[0], 1.0, 1e-6);
+    EXPECT_NEAR(model.coefficients[1], 2.0, 1e-6);
+    EXPECT_NEAR(model.coefficients[2], -0.5, 1e-6);
+    EXPECT_EQ(solveMlr(MlrSums(2)).coefficients, (std::vector<double>{0, 0, 0}));
+
+    std::stringstream bytes;
+    {
+        boost::archive::binary_oarchive out(bytes);
+        out << sums;
+    }
+    MlrSums back;
+    {
+        boost::archive::binary_iarchive in(bytes);
+        in >> back;
+    }
+    EXPECT_EQ(back.lags, 2);
+    EXPECT_EQ(back.n, 8u);
+    EXPECT_EQ(back.xtx, sums.xtx);
+    EXPECT_EQ(back.xty, sums.xty);
+}
+
+TEST(Baselines, MlrForecastIsIterated) {
+    // y = 1 + 2 r[t-1] - 0.5 r[t-2] after ..., 1, 3: 1+6-0.5 = 6.5, 1+13-1.5 = 12.5, 1+25-3.25 = 22.75.
+    const MlrModel model{2, {1.0, 2.0, -0.5}};
+    std::vector<float> out(3);
+    forecastMlr(model, {7.0, 1.0, 3.0}, 3, out.data());
+    EXPECT_NEAR(out[0], 6.5, kTol);
+    EXPECT_NEAR(out[1], 12.5, kTol);
+    EXPECT_NEAR(out[2], 22.75, kTol);
+    // Fewer rates than lags: NaN.
+    forecastMlr(model, {3.0}, 1, out.data());
+    EXPECT_TRUE(std::isnan(out[0]));
+}
+
+TEST(Baselines, NamesRoundTripAndUnknownNamesAreConfigErrors) {
+    ASSERT_EQ(allBaselines().size(), 7u);
+    EXPECT_EQ(toString(allBaselines()[3]), "linear_trend");
+    for (BaselineKind kind : allBaselines()) EXPECT_EQ(baselineFromString(toString(kind)), kind);
+    try {
+        baselineFromString("arima");
+        FAIL() << "no exception";
+    } catch (const ConfigError& e) {
+        const std::string what = e.what();
+        EXPECT_NE(what.find("'arima'"), std::string::npos) << what;
+        EXPECT_NE(what.find("persistence"), std::string::npos) << what;
+        EXPECT_NE(what.find("mlr"), std::string::npos) << what;
+    }
+}
+
+}  // namespace
+}  // namespace hlstm::model
