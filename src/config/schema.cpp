@@ -23,10 +23,12 @@ const std::vector<ConfigKey>& configSchema() {
         // samples and model (paper II-B)
         {"model.kind", std::string("lstm"), "lstm | rnn"},
         {"model.horizon", std::int64_t{1}, "Y: differential steps predicted (label length)"},
-        {"model.sampling", std::string("latest"), "latest (paper: one window per point) | all"},
-        {"model.stride", std::int64_t{1}, "window stride when sampling = all"},
+        {"model.sampling", std::string("all"), "all (windows every stride rates) | latest (paper: one per point)"},
+        {"model.stride", std::int64_t{6}, "window stride when sampling = all"},
         {"model.validation_fraction", 0.3, "fraction of a subregion's points used for validation"},
-        {"model.std_floor", 1e-3, "floor of a sample's input std (mm) in the z-score"},
+        {"model.std_floor", 0.1, "floor of a window's std, as a fraction of the subregion's median (data-relative)"},
+        {"model.target", std::string("signal"), "signal (centred mean rate, residual from the velocity) | next (paper)"},
+        {"model.smoothing", std::int64_t{5}, "h: rates averaged (centred) in a signal label and the selection reference"},
         {"model.seed", std::int64_t{42}, "seed of splits, initialisation and shuffling"},
         // training
         {"train.epochs", std::int64_t{30}, "training epochs"},
@@ -44,6 +46,13 @@ const std::vector<ConfigKey>& configSchema() {
         {"grid.S", L{10}, "hidden sizes S tried"},
         // run
         {"run.holdout", std::int64_t{1}, "H: last epochs hidden for the honest forecast check"},
+        {"run.baselines", std::string("default"),
+         "comma list of baselines computed beside HLSTM: default (persistence,window_mean,velocity,linear_trend,"
+         "ses,ar,mlr), all (adds the learned global_lstm and rnn), or names"},
+        {"run.select", std::string("smoothed"),
+         "smoothed: each subregion's winner among its candidates and the baselines by the forecast error against "
+         "the validation points' smoothed rates | paper: the candidate with the smallest next-step validation MAE"},
+        {"run.interval", 0.9, "coverage of the split-conformal prediction intervals (0: none)"},
     };
     return kSchema;
 }

@@ -1,6 +1,8 @@
 #include "hlstm/io/hdf5.hpp"
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 
 namespace hlstm::h5 {
 namespace {
@@ -236,6 +238,52 @@ Dataset File::createDatasetRaw(const std::string& objectPath, hid_t type,
 
 void File::writeAttribute(const std::string& name, const std::string& value) const {
     writeStringAttributeRaw(id_.get(), name, value, path_);
+}
+
+void File::writeStrings(const std::string& objectPath, const std::vector<std::string>& values) const {
+    std::size_t width = 1;
+    for (const auto& v : values) width = std::max(width, v.size());
+    Id type(check(H5Tcopy(H5T_C_S1), "H5Tcopy"));
+    check(H5Tset_size(type.get(), width), "H5Tset_size");
+    check(H5Tset_strpad(type.get(), H5T_STR_NULLPAD), "H5Tset_strpad");
+    std::vector<char> packed(values.size() * width, '\0');
+    for (std::size_t i = 0; i < values.size(); ++i) std::copy(values[i].begin(), values[i].end(), packed.data() + i * width);
+    Dataset ds = createDatasetRaw(objectPath, type.get(), {values.size()});
+    if (values.empty()) return;
+    const bool writer = !parallel_ || rankOfComm_ == 0;
+    ds.writeRowsRaw(type.get(), packed.data(), 0, writer ? values.size() : 0);
+}
+
+std::vector<std::string> File::readStrings(const std::string& objectPath) const {
+    Dataset ds = openDataset(objectPath);
+    const auto d = ds.dims();
+    const std::size_t n = d.empty() ? 0 : d[0];
+    Id fileType(check(H5Dget_type(ds.raw()), "H5Dget_type " + objectPath));
+    if (H5Tget_class(fileType.get()) != H5T_STRING) throw H5Error(path_ + ":" + objectPath + ": not a string dataset");
+    std::vector<std::string> out(n);
+    Id dxpl = transferList(parallel_);
+    if (H5Tis_variable_str(fileType.get()) > 0) {
+        Id type(check(H5Tcopy(H5T_C_S1), "H5Tcopy"));
+        check(H5Tset_size(type.get(), H5T_VARIABLE), "H5Tset_size");
+        std::vector<char*> ptrs(n, nullptr);
+        check(H5Dread(ds.raw(), type.get(), H5S_ALL, H5S_ALL, dxpl.get(), ptrs.data()), "H5Dread " + objectPath);
+        for (std::size_t i = 0; i < n; ++i) {
+            out[i] = ptrs[i] != nullptr ? ptrs[i] : "";
+            std::free(ptrs[i]);
+        }
+        return out;
+    }
+    const std::size_t width = H5Tget_size(fileType.get());
+    Id type(check(H5Tcopy(H5T_C_S1), "H5Tcopy"));
+    check(H5Tset_size(type.get(), width), "H5Tset_size");
+    check(H5Tset_strpad(type.get(), H5T_STR_NULLPAD), "H5Tset_strpad");  // all `width` bytes are text
+    std::vector<char> packed(n * width + 1, '\0');
+    check(H5Dread(ds.raw(), type.get(), H5S_ALL, H5S_ALL, dxpl.get(), packed.data()), "H5Dread " + objectPath);
+    for (std::size_t i = 0; i < n; ++i) {
+        const char* p = packed.data() + i * width;
+        out[i].assign(p, strnlen(p, width));
+    }
+    return out;
 }
 bool File::hasAttribute(const std::string& name) const {
     return check(H5Aexists(id_.get(), name.c_str()), "H5Aexists " + name) > 0;

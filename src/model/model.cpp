@@ -21,7 +21,7 @@ namespace hlstm::model {
 namespace {
 
 constexpr const char* kMagic = "hlstm.model";
-constexpr std::uint32_t kFormatVersion = 1;
+constexpr std::uint32_t kFormatVersion = 2;  // 2: target, smoothing, scale (time-aware rates)
 // An epoch whose mean loss exceeds this multiple of the zero predictor's loss has diverged
 // (a huge learning rate saturates the cells and blows the head up without ever giving NaN).
 constexpr double kBlowUpFactor = 1e4;
@@ -58,7 +58,8 @@ double maeMm(Network& network, const SampleSet& set) {
 void checkSet(const SampleSet& set, const ModelConfig& config, const char* name) {
     if (set.size() == 0) return;
     if (set.inputSteps != config.inputSteps() || set.horizon != config.horizon ||
-        set.inputs.size() != set.size() * set.inputSteps ||
+        set.channels != config.inputChannels() ||
+        set.inputs.size() != set.size() * static_cast<std::size_t>(set.inputSteps) * set.channels ||
         set.labels.size() != set.size() * set.horizon || set.labelsMm.size() != set.labels.size() ||
         set.scale.size() != set.size()) {
         throw InputError(std::string("fit: the ") + name + " samples do not match the model's L and Y");
@@ -83,10 +84,12 @@ Model fit(const SeriesView& series, const ModelConfig& config, const TrainConfig
     return fit(series, splitPoints(series.points, train.validationFraction, seed), config, train, seed);
 }
 
-Model fit(const SeriesView& series, const PointSplit& split, const ModelConfig& config,
+Model fit(const SeriesView& series, const PointSplit& split, const ModelConfig& shape,
           const TrainConfig& train, std::uint64_t seed) {
-    config.validate();
+    shape.validate();
     train.validate();
+    ModelConfig config = shape;
+    calibrateScaling(series, split.train, config);  // data-relative floor / scale, stored in the model
     const SampleSet trainSet = makeSamples(series, split.train, config, train.sampling, train.stride);
     const SampleSet validationSet =
         makeSamples(series, split.validation, config, train.sampling, train.stride);

@@ -37,6 +37,9 @@ void ModelConfig::validate() const {
     if (layers < 1) throw ConfigError(shape + ": K must be >= 1");
     if (units < 1) throw ConfigError(shape + ": S must be >= 1");
     if (!(stdFloor > 0)) throw ConfigError("model.std_floor must be > 0");
+    if (!(scale > 0)) throw ConfigError("model scale must be > 0");
+    if (smoothing < 1) throw ConfigError("model.smoothing must be >= 1");
+    if (!(floorFraction >= 0 && floorFraction < 1)) throw ConfigError("model.std_floor must be in [0, 1)");
 }
 
 void TrainConfig::validate() const {
@@ -69,7 +72,10 @@ ModelConfig modelConfigFrom(const Config& config, int window, int layers, int un
     m.layers = layers;
     m.units = units;
     m.horizon = checkedInt(config.getInt("model.horizon"), "model.horizon");
-    m.stdFloor = config.getDouble("model.std_floor");
+    // model.std_floor is relative to the data: a fraction of the subregion's median window std.
+    m.floorFraction = config.getDouble("model.std_floor");
+    m.target = targetFromString(config.getString("model.target"));
+    m.smoothing = checkedInt(config.getInt("model.smoothing"), "model.smoothing");
     m.validate();
     return m;
 }
@@ -126,6 +132,14 @@ std::string toString(LossKind loss) {
     }
     return "?";
 }
+
+Target targetFromString(const std::string& name) {
+    if (name == "next") return Target::kNext;
+    if (name == "signal") return Target::kSignal;
+    throw ConfigError("model.target = \"" + name + "\": expected signal (default) or next (the paper's)");
+}
+
+std::string toString(Target target) { return target == Target::kNext ? "next" : "signal"; }
 
 std::string toString(Sampling sampling) {
     return sampling == Sampling::kLatest ? "latest" : "all";

@@ -188,7 +188,7 @@ struct Network::Impl {
     };
 
     ModelConfig config;
-    int G, S, Sp, K, T, Y;
+    int G, S, Sp, K, T, Y, C;
     bool lstm;
     dnnl::engine engine;
     dnnl::stream stream;
@@ -215,6 +215,7 @@ struct Network::Impl {
           K(cfg.layers),
           T(cfg.inputSteps()),
           Y(cfg.horizon),
+          C(cfg.inputChannels()),
           lstm(cfg.cell == CellKind::kLstm),
           engine(dnnlCheck("create a CPU engine", [] { return dnnl::engine(dnnl::engine::kind::cpu, 0); })),
           stream(engine) {
@@ -258,7 +259,7 @@ struct Network::Impl {
         const auto s = static_cast<std::size_t>(S);
         for (int l = 0; l < K; ++l) {
             for (int g = 0; g < G; ++g) {
-                for (int i = 0; i < (l == 0 ? 1 : S); ++i) slots[0].runs.push_back({wIndex(l, i, g, 0), s, tIndex(l, i, g, 0)});
+                for (int i = 0; i < (l == 0 ? C : S); ++i) slots[0].runs.push_back({wIndex(l, i, g, 0), s, tIndex(l, i, g, 0)});
                 for (int i = 0; i < S; ++i) slots[1].runs.push_back({wIndex(l, i, g, 0), s, tIndex(l, i, g, 0)});
                 slots[2].runs.push_back({bIndex(l, g, 0), s, 0});
             }
@@ -295,7 +296,7 @@ struct Network::Impl {
         std::fill(bias.begin(), bias.end(), 0.0f);
         std::fill(dense.begin(), dense.end(), 0.0f);
         for (int l = 0; l < K; ++l) {
-            const int in = l == 0 ? 1 : S;
+            const int in = l == 0 ? C : S;
             for (int i = 0; i < in; ++i)
                 for (int g = 0; g < G; ++g)
                     for (int o = 0; o < S; ++o) weightsLayer[wIndex(l, i, g, o)] = p.weightsLayer[l][(i * G + g) * S + o];
@@ -328,7 +329,7 @@ struct Network::Impl {
                        const std::vector<float>& db) const {
         Parameters p = Parameters::zeros(config);
         for (int l = 0; l < K; ++l) {
-            const int in = l == 0 ? 1 : S;
+            const int in = l == 0 ? C : S;
             for (int i = 0; i < in; ++i)
                 for (int g = 0; g < G; ++g)
                     for (int o = 0; o < S; ++o) p.weightsLayer[l][(i * G + g) * S + o] = wl[wIndex(l, i, g, o)];
@@ -495,12 +496,15 @@ struct Network::Impl {
         version = weightsVersion;
     }
 
-    // Channel 0 of every (t, b) gets the sample's z-scored input; the padding channels stay 0.
+    // Channels 0..C-1 of every (t, b) get the sample's inputs; the padding channels stay 0.
     void pack(Plan& p, const float* inputs, const std::uint32_t* indices, std::size_t n) {
         float* src = data(p.src);
+        const std::size_t width = static_cast<std::size_t>(T) * C;
         for (std::size_t b = 0; b < n; ++b) {
-            const float* x = inputs + static_cast<std::size_t>(indices ? indices[b] : b) * T;
-            for (int t = 0; t < T; ++t) src[(static_cast<std::size_t>(t) * p.batch + b) * Sp] = x[t];
+            const float* x = inputs + static_cast<std::size_t>(indices ? indices[b] : b) * width;
+            for (int t = 0; t < T; ++t)
+                for (int c = 0; c < C; ++c)
+                    src[(static_cast<std::size_t>(t) * p.batch + b) * Sp + c] = x[t * C + c];
         }
     }
 
@@ -614,11 +618,14 @@ void Network::setParameters(const Parameters& parameters) { impl_->load(paramete
 void Network::predict(const float* inputs, std::size_t n, float* outputs) {
     Impl& m = *impl_;
     for (std::size_t first = 0; first < n; first += kPredictBatch) {
+        // Every batch has the same shape (the tail is padded with the previous batch's rows, which
+        // are ignored): kernels may round differently per batch shape, and a point's forecast
+        // must not depend on which other points share its batch.
         const std::size_t count = std::min(kPredictBatch, n - first);
-        Impl::Plan& p = m.plan(static_cast<int>(count), Pass::kInference);
-        m.pack(p, inputs + first * m.T, nullptr, count);
+        Impl::Plan& p = m.plan(static_cast<int>(kPredictBatch), Pass::kInference);
+        m.pack(p, inputs + first * static_cast<std::size_t>(m.T) * m.C, nullptr, count);
         m.forward(p);
-        std::copy(p.prediction.begin(), p.prediction.end(), outputs + first * m.Y);
+        std::copy_n(p.prediction.begin(), count * static_cast<std::size_t>(m.Y), outputs + first * m.Y);
     }
 }
 

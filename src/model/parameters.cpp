@@ -14,7 +14,7 @@ Parameters Parameters::zeros(const ModelConfig& config) {
     const auto y = static_cast<std::size_t>(config.horizon);
     Parameters p;
     for (int l = 0; l < config.layers; ++l) {
-        const std::size_t in = l == 0 ? 1 : s;
+        const std::size_t in = l == 0 ? static_cast<std::size_t>(config.inputChannels()) : s;
         p.weightsLayer.emplace_back(in * g * s, 0.0f);
         p.weightsIter.emplace_back(s * g * s, 0.0f);
         p.bias.emplace_back(g * s, 0.0f);

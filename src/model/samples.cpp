@@ -1,36 +1,36 @@
 #include "hlstm/model/samples.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 
 #include "hlstm/core/error.hpp"
+#include "hlstm/data/point_set.hpp"
 #include "random.hpp"
 
 namespace hlstm::model {
 namespace {
 
-// Appends one z-scored window d[0..L) (input L - Y, label Y) of point `row`; paper II-B:
-// every sample is standardised with its own input part's mean and std.
-void appendWindow(SampleSet& set, const float* d, int inputSteps, int horizon, double stdFloor,
-                  std::uint32_t row) {
-    double sum = 0;
-    for (int t = 0; t < inputSteps; ++t) sum += d[t];
-    const double mean = sum / inputSteps;
-    double squares = 0;
-    for (int t = 0; t < inputSteps; ++t) squares += (d[t] - mean) * (d[t] - mean);
-    const double scale = std::max(std::sqrt(squares / inputSteps), stdFloor);
-    for (int t = 0; t < inputSteps; ++t) {
-        set.inputs.push_back(static_cast<float>((d[t] - mean) / scale));
+constexpr double kTwoPi = 6.283185307179586;
+constexpr double kDaysPerYear = 365.2425;
+constexpr float kNaNf = std::numeric_limits<float>::quiet_NaN();
+// Absolute last resort for a scale of exactly zero (constant series): 1 micrometre per step.
+constexpr double kTinyScale = 1e-3;
+
+const TimeAxis& regularAxis(std::size_t epochs) {
+    static thread_local TimeAxis axis;
+    if (axis.steps.size() < epochs) axis = TimeAxis::regular(std::max<std::size_t>(epochs, 512));
+    return axis;
+}
+
+const TimeAxis& axisOf(const SeriesView& series) {
+    if (series.time != nullptr) {
+        if (series.time->steps.size() < series.epochs)
+            throw InputError("samples: the time axis is shorter than the series");
+        return *series.time;
     }
-    for (int y = 0; y < horizon; ++y) {
-        const float label = d[inputSteps + y];
-        set.labels.push_back(static_cast<float>((label - mean) / scale));
-        set.labelsMm.push_back(label);
-    }
-    set.mean.push_back(static_cast<float>(mean));
-    set.scale.push_back(static_cast<float>(scale));
-    set.point.push_back(row);
+    return regularAxis(series.epochs);
 }
 
 bool allFinite(const float* values, std::size_t n) {
@@ -40,7 +40,112 @@ bool allFinite(const float* values, std::size_t n) {
     return true;
 }
 
+double stdOf(const float* d, int n, double* meanOut = nullptr) {
+    double sum = 0;
+    for (int t = 0; t < n; ++t) sum += d[t];
+    const double mean = sum / n;
+    double squares = 0;
+    for (int t = 0; t < n; ++t) squares += (d[t] - mean) * (d[t] - mean);
+    if (meanOut != nullptr) *meanOut = mean;
+    return std::sqrt(squares / n);
+}
+
+double median(std::vector<double> v) {
+    if (v.empty()) return 0.0;
+    const auto mid = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
+    std::nth_element(v.begin(), mid, v.end());
+    return *mid;
+}
+
+// One sample whose last observed rate is r[e] (kSignal's input ends inputGap() rates earlier). kNext (paper II-B): the L - Y input rates are
+// z-scored with their own mean and std (floored), the label is the next Y rates. kSignal: the
+// input is (rate - velocity) / scale with sin and cos of each rate's annual phase, the label
+// the centred mean of h rates around each next step, as (mean - velocity) / scale. Returns
+// false (nothing appended) when a value it needs is not finite.
+bool appendWindow(SampleSet& set, const std::vector<float>& r, const TimeAxis& axis, std::size_t e,
+                  const ModelConfig& model, double velocity, bool withLabel, std::uint32_t row) {
+    const int T = set.inputSteps;
+    const std::size_t first = e + 1 - static_cast<std::size_t>(T + model.inputGap());
+    if (!allFinite(r.data() + first, static_cast<std::size_t>(T))) return false;
+    const int a = (model.smoothing - 1) / 2, b = model.labelLead();
+    const bool signal = model.target == Target::kSignal;
+    std::array<double, 64> labels{};
+    if (withLabel) {
+        for (int y = 1; y <= set.horizon; ++y) {
+            double value = 0;
+            if (signal) {
+                const std::size_t lo = e + static_cast<std::size_t>(y) - static_cast<std::size_t>(a);
+                for (std::size_t k = lo; k <= e + static_cast<std::size_t>(y + b); ++k) value += r[k];
+                value /= model.smoothing;
+            } else {
+                value = r[e + static_cast<std::size_t>(y)];
+            }
+            if (!std::isfinite(value)) return false;
+            labels[static_cast<std::size_t>(y - 1)] = value;
+        }
+    }
+    double mean = velocity, scale = model.scale;
+    if (!signal) {
+        scale = std::max(stdOf(r.data() + first, T, &mean), model.stdFloor);
+    } else if (!std::isfinite(velocity)) {
+        return false;
+    }
+    for (int t = 0; t < T; ++t) {
+        const std::size_t k = first + static_cast<std::size_t>(t);
+        set.inputs.push_back(static_cast<float>((r[k] - mean) / scale));
+        if (signal) {
+            const double phase = axis.phase[k + 1];  // rate k ends at epoch k + 1
+            set.inputs.push_back(static_cast<float>(std::sin(phase)));
+            set.inputs.push_back(static_cast<float>(std::cos(phase)));
+        }
+    }
+    if (withLabel) {
+        for (int y = 0; y < set.horizon; ++y) {
+            set.labels.push_back(static_cast<float>((labels[static_cast<std::size_t>(y)] - mean) / scale));
+            set.labelsMm.push_back(static_cast<float>(labels[static_cast<std::size_t>(y)]));
+        }
+    }
+    set.mean.push_back(static_cast<float>(mean));
+    set.scale.push_back(static_cast<float>(scale));
+    set.point.push_back(row);
+    return true;
+}
+
+SampleSet emptySet(const ModelConfig& model) {
+    SampleSet set;
+    set.inputSteps = model.inputSteps();
+    set.horizon = model.horizon;
+    set.channels = model.inputChannels();
+    return set;
+}
+
 }  // namespace
+
+TimeAxis TimeAxis::fromDates(const std::vector<std::int32_t>& dateList) {
+    TimeAxis axis;
+    std::vector<double> gaps;
+    for (std::size_t t = 1; t < dateList.size(); ++t)
+        gaps.push_back(static_cast<double>(dates::toDays(dateList[t]) - dates::toDays(dateList[t - 1])));
+    axis.spacingDays = gaps.empty() ? 12.0 : std::max(1.0, median(gaps));
+    const std::int64_t d0 = dateList.empty() ? 0 : dates::toDays(dateList.front());
+    for (auto d : dateList) {
+        const std::int64_t days = dates::toDays(d);
+        axis.steps.push_back(static_cast<double>(days - d0) / axis.spacingDays);
+        const std::int64_t jan1 = dates::toDays(d / 10000 * 10000 + 101);
+        axis.phase.push_back(kTwoPi * static_cast<double>(days - jan1) / kDaysPerYear);
+    }
+    return axis;
+}
+
+TimeAxis TimeAxis::regular(std::size_t epochs, double spacingDays) {
+    TimeAxis axis;
+    axis.spacingDays = spacingDays;
+    for (std::size_t t = 0; t < epochs; ++t) {
+        axis.steps.push_back(static_cast<double>(t));
+        axis.phase.push_back(kTwoPi * std::fmod(static_cast<double>(t) * spacingDays, kDaysPerYear) / kDaysPerYear);
+    }
+    return axis;
+}
 
 std::vector<float> differentials(const float* cumulative, std::size_t epochs) {
     std::vector<float> d(epochs > 0 ? epochs - 1 : 0);
@@ -48,44 +153,102 @@ std::vector<float> differentials(const float* cumulative, std::size_t epochs) {
     return d;
 }
 
+std::vector<float> seriesRates(const SeriesView& series, std::size_t i) {
+    const TimeAxis& axis = axisOf(series);
+    const float* c = series.row(i);
+    std::vector<float> r(series.epochs > 0 ? series.epochs - 1 : 0);
+    for (std::size_t t = 1; t < series.epochs; ++t)
+        r[t - 1] = static_cast<float>((static_cast<double>(c[t]) - c[t - 1]) / (axis.steps[t] - axis.steps[t - 1]));
+    return r;
+}
+
+double seriesVelocity(const SeriesView& series, std::size_t i) {
+    const TimeAxis& axis = axisOf(series);
+    const float* c = series.row(i);
+    double n = 0, st = 0, sc = 0;
+    for (std::size_t t = 0; t < series.epochs; ++t) {
+        if (!std::isfinite(c[t])) continue;
+        n += 1;
+        st += axis.steps[t];
+        sc += c[t];
+    }
+    if (n < 2) return std::numeric_limits<double>::quiet_NaN();
+    const double mt = st / n, mc = sc / n;
+    double stt = 0, stc = 0;
+    for (std::size_t t = 0; t < series.epochs; ++t) {
+        if (!std::isfinite(c[t])) continue;
+        stt += (axis.steps[t] - mt) * (axis.steps[t] - mt);
+        stc += (axis.steps[t] - mt) * (c[t] - mc);
+    }
+    return stt > 0 ? stc / stt : std::numeric_limits<double>::quiet_NaN();
+}
+
+void calibrateScaling(const SeriesView& series, const std::vector<std::size_t>& rows, ModelConfig& model) {
+    if (model.floorFraction <= 0) return;
+    const int T = model.inputSteps();
+    std::vector<double> spread, level;
+    for (std::size_t row : rows) {
+        const std::vector<float> r = seriesRates(series, row);
+        if (r.size() < static_cast<std::size_t>(T)) continue;
+        if (model.target == Target::kNext) {
+            const float* w = r.data() + (r.size() - static_cast<std::size_t>(T));
+            if (allFinite(w, static_cast<std::size_t>(T))) spread.push_back(stdOf(w, T));
+        } else {
+            const double v = seriesVelocity(series, row);
+            double n = 0, squares = 0;
+            for (float x : r) {
+                if (!std::isfinite(x) || !std::isfinite(v)) continue;
+                n += 1;
+                squares += (x - v) * (x - v);
+            }
+            if (n > 0) spread.push_back(std::sqrt(squares / n));
+            if (std::isfinite(v)) level.push_back(std::abs(v));
+        }
+    }
+    const double typical = median(spread);
+    if (model.target == Target::kNext) {
+        model.stdFloor = std::max(model.floorFraction * typical, 1e-9);
+    } else {
+        // The residual spread, floored relative to the typical rate for near-noiseless data.
+        model.scale = std::max({typical, model.floorFraction * median(level), kTinyScale});
+    }
+}
+
 SampleSet makeSamples(const SeriesView& series, const std::vector<std::size_t>& rows,
                       const ModelConfig& model, Sampling sampling, int stride) {
     model.validate();
     if (stride < 1) throw ConfigError("model.stride must be >= 1");
+    if (model.horizon + model.labelLead() > 64) throw ConfigError("model.horizon + model.smoothing / 2 must be <= 64");
     if (series.points > std::numeric_limits<std::uint32_t>::max()) {
         throw InputError("makeSamples: more than 2^32 points in one block");
     }
-    SampleSet set;
-    set.inputSteps = model.inputSteps();
-    set.horizon = model.horizon;
-    const auto window = static_cast<std::size_t>(model.window);
-    const std::size_t nDiff = series.epochs > 0 ? series.epochs - 1 : 0;
-    if (nDiff < window) return set;
-
-    const std::size_t nRows = rows.size();
-    const std::size_t perPoint = sampling == Sampling::kLatest
-                                     ? 1
-                                     : (nDiff - window) / static_cast<std::size_t>(stride) + 1;
-    const std::size_t reserve = nRows * perPoint;
-    set.inputs.reserve(reserve * set.inputSteps);
+    SampleSet set = emptySet(model);
+    const TimeAxis& axis = axisOf(series);
+    const std::size_t nRates = series.epochs > 0 ? series.epochs - 1 : 0;
+    // The last input rate of the latest window leaves Y label steps (and kSignal's lead).
+    const std::size_t need =
+        static_cast<std::size_t>(set.inputSteps + model.inputGap() + set.horizon + model.labelLead());
+    if (nRates < need) return set;
+    const std::size_t lastEnd = nRates - 1 - static_cast<std::size_t>(set.horizon + model.labelLead());
+    const std::size_t firstEnd = static_cast<std::size_t>(set.inputSteps + model.inputGap() - 1);
+    const std::size_t perPoint =
+        sampling == Sampling::kLatest ? 1 : (lastEnd - firstEnd) / static_cast<std::size_t>(stride) + 1;
+    const std::size_t reserve = rows.size() * perPoint;
+    set.inputs.reserve(reserve * static_cast<std::size_t>(set.inputSteps * set.channels));
     set.labels.reserve(reserve * set.horizon);
     set.labelsMm.reserve(reserve * set.horizon);
     set.mean.reserve(reserve);
     set.scale.reserve(reserve);
     set.point.reserve(reserve);
 
-    for (std::size_t k = 0; k < nRows; ++k) {
-        const std::size_t row = rows[k];
+    for (std::size_t row : rows) {
         if (row >= series.points) throw InputError("makeSamples: row index out of range");
-        const std::vector<float> d = differentials(series.row(row), series.epochs);
-        // Windows end at the last differential and step back by `stride` (kAll), oldest first.
-        const std::size_t lastStart = nDiff - window;
-        const std::size_t count = perPoint;
-        for (std::size_t w = 0; w < count; ++w) {
-            const std::size_t start = lastStart - (count - 1 - w) * static_cast<std::size_t>(stride);
-            if (!allFinite(d.data() + start, window)) continue;
-            appendWindow(set, d.data() + start, set.inputSteps, set.horizon, model.stdFloor,
-                         static_cast<std::uint32_t>(row));
+        const std::vector<float> r = seriesRates(series, row);
+        const double velocity = model.target == Target::kSignal ? seriesVelocity(series, row) : 0.0;
+        // Windows end at lastEnd and step back by `stride` (kAll), oldest first.
+        for (std::size_t w = 0; w < perPoint; ++w) {
+            const std::size_t e = lastEnd - (perPoint - 1 - w) * static_cast<std::size_t>(stride);
+            appendWindow(set, r, axis, e, model, velocity, true, static_cast<std::uint32_t>(row));
         }
     }
     return set;
@@ -100,32 +263,27 @@ SampleSet makeSamples(const SeriesView& series, const ModelConfig& model, Sampli
 
 SampleSet makeForecastInputs(const SeriesView& series, const ModelConfig& model) {
     model.validate();
-    SampleSet set;
-    set.inputSteps = model.inputSteps();
-    set.horizon = model.horizon;
-    const auto steps = static_cast<std::size_t>(set.inputSteps);
+    SampleSet set = emptySet(model);
+    const TimeAxis& axis = axisOf(series);
+    const auto steps = static_cast<std::size_t>(set.inputSteps + model.inputGap());
     if (series.epochs < steps + 1) {
         throw InputError("forecast: the series have " + std::to_string(series.epochs) +
-                         " epochs, the model needs at least L - Y + 1 = " +
-                         std::to_string(steps + 1));
+                         " epochs, the model needs at least L - Y + 1 = " + std::to_string(steps + 1));
     }
-    set.inputs.reserve(series.points * steps);
+    const std::size_t width = static_cast<std::size_t>(set.inputSteps) * static_cast<std::size_t>(set.channels);
+    set.inputs.reserve(series.points * width);
     set.mean.reserve(series.points);
     set.scale.reserve(series.points);
     set.point.reserve(series.points);
     for (std::size_t row = 0; row < series.points; ++row) {
-        const float* c = series.row(row) + (series.epochs - steps - 1);
-        std::vector<float> d = differentials(c, steps + 1);
-        if (!allFinite(d.data(), steps)) {
-            set.inputs.insert(set.inputs.end(), steps, std::numeric_limits<float>::quiet_NaN());
-            set.mean.push_back(std::numeric_limits<float>::quiet_NaN());
-            set.scale.push_back(std::numeric_limits<float>::quiet_NaN());
+        const std::vector<float> r = seriesRates(series, row);
+        const double velocity = model.target == Target::kSignal ? seriesVelocity(series, row) : 0.0;
+        if (!appendWindow(set, r, axis, r.size() - 1, model, velocity, false, static_cast<std::uint32_t>(row))) {
+            set.inputs.insert(set.inputs.end(), width, kNaNf);
+            set.mean.push_back(kNaNf);
+            set.scale.push_back(kNaNf);
             set.point.push_back(static_cast<std::uint32_t>(row));
-            continue;
         }
-        // appendWindow with horizon 0: z-scores the input part only.
-        appendWindow(set, d.data(), set.inputSteps, 0, model.stdFloor,
-                     static_cast<std::uint32_t>(row));
     }
     return set;
 }

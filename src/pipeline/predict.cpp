@@ -1,5 +1,7 @@
 #include "hlstm/pipeline/predict.hpp"
 
+#include "hlstm/pipeline/evaluate.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -72,6 +74,9 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
     std::vector<std::int32_t> knownSub, modelSub;
     std::vector<std::uint64_t> modelOffset, modelSize;
     std::vector<std::uint8_t> modelBytes;
+    std::vector<std::int32_t> subIds;
+    std::vector<std::string> subMethod;
+    BaselineSet baselines;
     coordinated(comm, "predict:models", [&] {
         if (!std::filesystem::exists(modelsPath)) throw InputError(modelsPath + ": no such file");
         h5::File f(modelsPath, h5::Access::kReadOnly);
@@ -87,6 +92,24 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
         modelOffset = f.openDataset("/models/offset").readAll<std::uint64_t>();
         modelSize = f.openDataset("/models/size").readAll<std::uint64_t>();
         modelBytes = f.openDataset("/models/bytes").readAll<std::uint8_t>();
+        if (f.hasAttribute("format_version") && f.readAttribute<std::int32_t>("format_version") < 2)
+            throw InputError(modelsPath + ": hlstm-output format version 1; re-run hlstm run with this version");
+        subIds = f.openDataset("/subregions/id").readAll<std::int32_t>();
+        subMethod = f.readStrings("/subregions/method");
+        baselines.kinds = model::allBaselines();
+        baselines.window = f.readObjectAttribute<std::int32_t>("/baselines", "window");
+        baselines.mlr.coefficients = f.openDataset("/baselines/mlr_coefficients").readAll<double>();
+        baselines.mlr.lags = static_cast<int>(baselines.mlr.coefficients.size()) - 1;
+    });
+    // Subregions that a baseline won are forecast with that baseline.
+    std::unordered_map<std::int32_t, std::size_t> baselineOf;
+    coordinated(comm, "predict:models", [&] {
+        for (std::size_t i = 0; i < subIds.size() && i < subMethod.size(); ++i) {
+            if (subMethod[i] == "lstm" || subMethod[i] == "rnn" || subMethod[i] == "none") continue;
+            const auto kind = model::baselineFromString(subMethod[i]);
+            baselineOf[subIds[i]] = static_cast<std::size_t>(
+                std::find(baselines.kinds.begin(), baselines.kinds.end(), kind) - baselines.kinds.begin());
+        }
     });
     std::unordered_map<std::int32_t, model::Model> models;
     coordinated(comm, "predict:models", [&] {
@@ -102,6 +125,11 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
     LocalBlock block = readNative(comm, inputPath, options);
     const std::size_t n = block.points.size(), m = block.points.nEpochs();
     int horizon = models.empty() ? 1 : models.begin()->second.config.horizon;
+    if (models.empty() && !subIds.empty()) {
+        h5::File f(modelsPath, h5::Access::kReadOnly);
+        horizon = f.readAttribute<std::int32_t>("holdout");
+    }
+    const model::TimeAxis axis = model::TimeAxis::fromDates(block.points.dates);
 
     std::vector<std::int32_t> sub(n, -1);
     std::vector<float> nextDiff(n * static_cast<std::size_t>(horizon), std::numeric_limits<float>::quiet_NaN());
@@ -121,17 +149,31 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
             members[sub[i]].push_back(i);
         }
         for (auto& [s, rows] : members) {
+            Forecaster method;
             auto mit = models.find(s);
-            if (mit == models.end()) continue;  // subregion without a model: NaN
+            auto bit = baselineOf.find(s);
+            if (mit != models.end()) {
+                const model::Model& mdl = mit->second;
+                method = [&mdl](const model::SeriesView& v) { return model::forecast(mdl, v).differential; };
+            } else if (bit != baselineOf.end()) {
+                method = baselines.forecaster(bit->second, horizon);
+            } else {
+                continue;  // subregion without a model: NaN
+            }
             std::vector<float> series;
             for (std::size_t i : rows) series.insert(series.end(), block.points.series(i), block.points.series(i) + m);
-            auto fc = model::forecast(mit->second, {series.data(), rows.size(), m});
-            for (std::size_t r = 0; r < rows.size(); ++r)
+            const std::vector<float> rates = method({series.data(), rows.size(), m, &axis, m});
+            for (std::size_t r = 0; r < rows.size(); ++r) {
+                // Forecast epochs follow the nominal spacing: rates are the differentials.
+                double cum = series[r * m + m - 1];
                 for (int y = 0; y < horizon; ++y) {
                     const std::size_t dst = rows[r] * static_cast<std::size_t>(horizon) + static_cast<std::size_t>(y);
-                    nextDiff[dst] = fc.differential[r * static_cast<std::size_t>(horizon) + static_cast<std::size_t>(y)];
-                    nextCum[dst] = fc.cumulative[r * static_cast<std::size_t>(horizon) + static_cast<std::size_t>(y)];
+                    const float d = rates[r * static_cast<std::size_t>(horizon) + static_cast<std::size_t>(y)];
+                    cum += d;
+                    nextDiff[dst] = d;
+                    nextCum[dst] = std::isfinite(d) ? static_cast<float>(cum) : std::numeric_limits<float>::quiet_NaN();
                 }
+            }
         }
     });
     byNearest = comm.allreduce(byNearest, Reduce::kSum);

@@ -23,6 +23,7 @@
 #include "hlstm/model/model.hpp"
 #include "hlstm/partition/output.hpp"
 #include "hlstm/partition/partition.hpp"
+#include "hlstm/pipeline/evaluate.hpp"
 #include "hlstm/pipeline/metrics.hpp"
 #include "hlstm/pipeline/plan.hpp"
 #include "hlstm/version.hpp"
@@ -87,7 +88,8 @@ struct TaskResult {
     std::int32_t status = 0;
     std::int32_t rank = 0;
     std::int32_t epochs = 0;
-    double validationMae = 0;
+    double validationMae = 0;  // eq. (3) on the candidate's own target
+    double score = 0;          // selection score against the validation points' smoothed rates
     double seconds = 0;
     std::uint64_t trainSamples = 0;
     std::uint64_t validationSamples = 0;
@@ -97,13 +99,6 @@ struct TaskResult {
 struct RowHeader {
     std::uint64_t row = 0;
     std::int32_t subregion = 0;
-    std::int32_t pad = 0;
-};
-
-// A prediction travelling back to the row's owner.
-struct PredHeader {
-    std::uint64_t row = 0;
-    std::int32_t split = 0;  // 0 train, 1 validation (of the winning candidate)
     std::int32_t pad = 0;
 };
 
@@ -152,6 +147,7 @@ void writeRowsOf(const h5::File& file, const std::string& path, std::uint64_t to
 std::map<std::int32_t, SubregionRows> redistribute(const Comm& comm, const PointSet& points,
                                                    const std::vector<std::int32_t>& subregion, const Plan& plan,
                                                    std::size_t visibleEpochs) {
+    // Every subregion's first rank also computes its baselines: it always gets the rows.
     const std::size_t m = points.nEpochs();
     const auto ranks = static_cast<std::size_t>(comm.size());
     std::vector<std::vector<std::size_t>> toRank(ranks);
@@ -205,131 +201,242 @@ void writeMetricColumns(const h5::File& out, const std::string& prefix, const st
     out.writeSmall(prefix + "accuracy", accuracy);
 }
 
-}  // namespace
 
-int run(const Comm& comm, const Config& config, const RunArgs& args) {
-    PhaseTimer timer;
-    const int Y = static_cast<int>(config.getInt("model.horizon"));
-    const int H = static_cast<int>(config.getInt("run.holdout"));
-    if (Y < 1) throw ConfigError("model.horizon must be at least 1");
-    if (H != Y) throw ConfigError("run.holdout (" + std::to_string(H) + ") must equal model.horizon (" +
-                                  std::to_string(Y) + "): the hidden epochs are what the models forecast");
-    if (args.output.empty() && !args.dryRun) throw ConfigError("run: -o OUTPUT is required");
-    const model::TrainConfig trainConfig = model::trainConfigFrom(config);
-    trainConfig.validate();
-    const int threads = model::resolveThreads(trainConfig.threads);
-    const std::string tmpPath = args.output + ".tmp";
+// ---------------------------------------------------------------- configuration, parsed once
+// Every key the run needs, validated here; the stages below take the typed values.
+struct RunConfig {
+    int horizon = 1;  // Y = H: the hidden epochs are what the models forecast
+    model::TrainConfig train;
+    int threads = 1;
+    model::ModelConfig shape;  // target, smoothing, floor, cell, Y; L, K, S per candidate
+    std::vector<std::int64_t> L, K, S;
+    std::uint64_t seed = 0;
+    std::vector<model::BaselineKind> baselines;
+    bool selectSmoothed = true;
+    double interval = 0.9;
+    int intervalCuts = 6;  // validation cut epochs pooled for the conformal residuals
+    std::string input;
+    SimulateOptions simulate;
+    std::string simulateKind;
+    double minValidFraction = 0.5;
 
-    // ---- input (simulated when none is given)
-    timer.start("read");
-    std::string input = args.input.empty() ? config.getString("input.path") : args.input;
-    if (input.empty()) {
-        input = (args.output.empty() ? std::string("hlstm-dry-run") : args.output) + ".input.h5";
-        SimulateOptions so;
-        so.kind = config.getString("simulate.kind") == "patterns" ? SceneKind::kPatterns : SceneKind::kScene;
-        so.points = static_cast<std::uint64_t>(config.getInt("simulate.points"));
-        so.epochs = static_cast<std::uint64_t>(config.getInt("simulate.epochs"));
-        so.seed = static_cast<std::uint64_t>(config.getInt("simulate.seed"));
+    static RunConfig from(const Config& config, const RunArgs& args) {
+        RunConfig rc;
+        rc.horizon = static_cast<int>(config.getInt("model.horizon"));
+        const int H = static_cast<int>(config.getInt("run.holdout"));
+        if (rc.horizon < 1 || rc.horizon > 30) throw ConfigError("model.horizon must be in 1..30");
+        if (H != rc.horizon)
+            throw ConfigError("run.holdout (" + std::to_string(H) + ") must equal model.horizon (" +
+                              std::to_string(rc.horizon) + "): the hidden epochs are what the models forecast");
+        if (args.output.empty() && !args.dryRun) throw ConfigError("run: -o OUTPUT is required");
+        rc.train = model::trainConfigFrom(config);
+        rc.train.validate();
+        rc.threads = model::resolveThreads(rc.train.threads);
+        rc.L = config.getIntList("grid.L");
+        rc.K = config.getIntList("grid.K");
+        rc.S = config.getIntList("grid.S");
+        if (rc.L.empty() || rc.K.empty() || rc.S.empty()) throw ConfigError("grid.L, grid.K and grid.S need a value each");
+        for (auto v : rc.L)
+            if (v < rc.horizon + 1 || v > 100000)
+                throw ConfigError("grid.L: every L must exceed model.horizon (got " + std::to_string(v) + ")");
+        for (auto v : rc.K)
+            if (v < 1 || v > 64) throw ConfigError("grid.K: every K must be in 1..64");
+        for (auto v : rc.S)
+            if (v < 1 || v > 4096) throw ConfigError("grid.S: every S must be in 1..4096");
+        rc.shape = model::modelConfigFrom(config, static_cast<int>(rc.L.front()), static_cast<int>(rc.K.front()),
+                                          static_cast<int>(rc.S.front()));
+        rc.seed = static_cast<std::uint64_t>(config.getInt("model.seed"));
+        rc.baselines = baselinesFromConfig(config.getString("run.baselines"));
+        const std::string& select = config.getString("run.select");
+        if (select != "smoothed" && select != "paper")
+            throw ConfigError("run.select = \"" + select + "\": expected smoothed or paper");
+        rc.selectSmoothed = select == "smoothed";
+        rc.interval = config.getDouble("run.interval");
+        if (!(rc.interval >= 0 && rc.interval < 1)) throw ConfigError("run.interval must be in [0, 1)");
+        rc.input = args.input.empty() ? config.getString("input.path") : args.input;
+        rc.minValidFraction = config.getDouble("input.min_valid_fraction");
+        rc.simulateKind = config.getString("simulate.kind");
+        rc.simulate.kind = rc.simulateKind == "patterns" ? SceneKind::kPatterns : SceneKind::kScene;
+        const auto points = config.getInt("simulate.points"), epochs = config.getInt("simulate.epochs");
+        if (rc.input.empty() && (points < 1 || epochs < 3))
+            throw ConfigError("simulate.points must be >= 1 and simulate.epochs >= 3");
+        rc.simulate.points = static_cast<std::uint64_t>(std::max<std::int64_t>(points, 1));
+        rc.simulate.epochs = static_cast<std::uint64_t>(std::max<std::int64_t>(epochs, 3));
+        rc.simulate.seed = static_cast<std::uint64_t>(config.getInt("simulate.seed"));
+        return rc;
+    }
+
+    [[nodiscard]] model::ModelConfig shapeOf(const Task& t) const {
+        model::ModelConfig m = shape;
+        m.window = t.L;
+        m.layers = t.K;
+        m.units = t.S;
+        m.validate();
+        return m;
+    }
+    // The largest L: window_mean and linear_trend look back as far as the longest candidate.
+    [[nodiscard]] int baselineWindow() const {
+        return static_cast<int>(*std::max_element(L.begin(), L.end()));
+    }
+};
+
+// ---------------------------------------------------------------- read
+LocalBlock readStage(const Comm& comm, RunConfig& rc, const RunArgs& args) {
+    if (rc.input.empty()) {
+        rc.input = (args.output.empty() ? std::string("hlstm-dry-run") : args.output) + ".input.h5";
         if (comm.isRoot())
-            log::info() << "input.path is empty: simulating a " << config.getString("simulate.kind") << " of "
-                        << so.points << " points x " << so.epochs << " epochs -> " << input;
-        simulate(comm, so, input);
+            log::info() << "input.path is empty: simulating a " << rc.simulateKind << " of " << rc.simulate.points
+                        << " points x " << rc.simulate.epochs << " epochs -> " << rc.input;
+        simulate(comm, rc.simulate, rc.input);
     }
     ReadOptions readOptions;
-    readOptions.minValidFraction = config.getDouble("input.min_valid_fraction");
-    LocalBlock block = readNative(comm, input, readOptions);
-    const std::size_t m = block.points.nEpochs();
-    const std::uint64_t nTotal = block.keptTotal;
-    const std::size_t nLocal = block.points.size();
+    readOptions.minValidFraction = rc.minValidFraction;
+    LocalBlock block = readNative(comm, rc.input, readOptions);
     if (comm.isRoot())
-        log::info() << "read " << input << " (" << fileSizeText(input) << "): " << nTotal << " points x " << m
-                    << " epochs, " << block.stats.dropped << " dropped, unit " << block.stats.unit << ", "
-                    << comm.size() << " rank(s) x " << threads << " thread(s)";
-    if (m < static_cast<std::size_t>(H) + 3)
-        throw InputError(input + ": " + std::to_string(m) + " epochs leave fewer than 3 visible after holding out " +
-                         std::to_string(H));
-    const std::size_t visibleEpochs = m - static_cast<std::size_t>(H);
-    const bool hasTruth = block.stats.hasTruth;  // a file-level fact, the same on every rank
+        log::info() << "read " << rc.input << " (" << fileSizeText(rc.input) << "): " << block.keptTotal << " points x "
+                    << block.points.nEpochs() << " epochs, " << block.stats.dropped << " dropped, unit "
+                    << block.stats.unit << ", " << comm.size() << " rank(s) x " << rc.threads << " thread(s)";
+    const std::size_t m = block.points.nEpochs();
+    if (m < static_cast<std::size_t>(rc.horizon) + 3)
+        throw InputError(rc.input + ": " + std::to_string(m) + " epochs leave fewer than 3 visible after holding out " +
+                         std::to_string(rc.horizon));
+    return block;
+}
 
-    // ---- partition on the visible epochs only (holdout protocol)
-    timer.start("partition");
-    partition::PartitionConfig pcfg = partition::PartitionConfig::fromConfig(config);
-    pcfg.epochs = visibleEpochs;
-    partition::PartitionResult part = partition::run(comm, block.points, pcfg);
-    const auto& subs = part.summary.subregions;
-    const std::int32_t nSub = static_cast<std::int32_t>(subs.size());
-
-    // ---- plan (rank 0 builds it, every rank receives it)
-    timer.start("plan");
-    Plan plan;
+// ---------------------------------------------------------------- plan
+Plan planStage(const Comm& comm, const RunConfig& rc, const partition::PartitionSummary& summary,
+               std::size_t visibleEpochs, bool dryRun) {
+    const auto& subs = summary.subregions;
     PlanSettings settings;
-    settings.L = config.getIntList("grid.L");
-    settings.K = config.getIntList("grid.K");
-    settings.S = config.getIntList("grid.S");
-    settings.horizon = Y;
-    settings.epochs = trainConfig.epochs;
-    settings.validationFraction = trainConfig.validationFraction;
-    settings.allWindows = trainConfig.sampling == model::Sampling::kAll;
-    settings.stride = trainConfig.stride;
+    settings.L = rc.L;
+    settings.K = rc.K;
+    settings.S = rc.S;
+    settings.horizon = rc.horizon + rc.shape.labelLead() + rc.shape.inputGap();
+    settings.epochs = rc.train.epochs;
+    settings.validationFraction = rc.train.validationFraction;
+    settings.allWindows = rc.train.sampling == model::Sampling::kAll;
+    settings.stride = rc.train.stride;
     settings.visibleEpochs = visibleEpochs;
-    for (auto v : settings.L)
-        if (v < Y + 1) throw ConfigError("grid.L: every L must exceed model.horizon (got " + std::to_string(v) + ")");
-    for (auto v : settings.K)
-        if (v < 1) throw ConfigError("grid.K: every K must be at least 1");
-    for (auto v : settings.S)
-        if (v < 1) throw ConfigError("grid.S: every S must be at least 1");
+    Plan plan;
     if (comm.isRoot()) {
         std::vector<PlanSubregion> ps;
         for (const auto& s : subs) ps.push_back({s.id, s.nPoints});
         plan = buildPlan(ps, settings, comm.size());
     }
     comm.bcast(plan);
-    for (std::int32_t s = 0; s < nSub; ++s)
-        if (plan.ranksOf(s).empty())
+    for (const auto& s : subs)
+        if (plan.ranksOf(s.id).empty())
             throw ConfigError("grid.L: no L leaves a training window in " + std::to_string(visibleEpochs) +
-                              " visible epochs (need L + 1 <= visible epochs)");
-    const double expected = expectedSeconds(plan, kFlopsPerSecondPerRank * threads);
+                              " visible epochs (need L + 1 + " + std::to_string(rc.shape.labelLead()) +
+                              " <= visible epochs)");
     if (comm.isRoot()) {
+        const double perRank = kFlopsPerSecondPerRank * rc.threads;
         std::ostringstream os;
-        os << "plan: " << nSub << " subregion(s), " << plan.tasks.size() << " candidate(s) on " << comm.size()
-           << " rank(s)";
-        for (const auto& s : subs)
+        os << "plan: " << subs.size() << " subregion(s), " << plan.tasks.size() << " candidate(s) on " << comm.size()
+           << " rank(s); target " << model::toString(rc.shape.target) << ", selection "
+           << (rc.selectSmoothed ? "smoothed (candidates and baselines)" : "paper (candidates only)");
+        for (const auto& s : subs) {
+            std::string r;
+            for (auto x : plan.ranksOf(s.id)) r += (r.empty() ? "" : ",") + std::to_string(x);
             os << "\n  subregion " << s.id << (s.noise ? " (noise)" : "") << ": zone " << s.zone << ", " << s.nPoints
-               << " points, mean velocity " << s.meanVelocity << " mm/yr, candidates on ranks [" << [&] {
-                      std::string r;
-                      for (auto x : plan.ranksOf(s.id)) r += (r.empty() ? "" : ",") + std::to_string(x);
-                      return r;
-                  }() << "]";
+               << " points, mean velocity " << s.meanVelocity << " mm/yr, candidates on ranks [" << r << "]";
+        }
         for (int r = 0; r < comm.size(); ++r) {
             std::size_t count = 0;
             for (const auto& t : plan.tasks) count += t.rank == r ? 1 : 0;
-            os << "\n  rank " << r << ": " << count << " candidate(s), " << plan.loadPerRank[static_cast<std::size_t>(r)] / 1e9
-               << " GFLOP, ~" << plan.loadPerRank[static_cast<std::size_t>(r)] / (kFlopsPerSecondPerRank * threads)
+            const double load = plan.loadPerRank[static_cast<std::size_t>(r)];
+            os << "\n  rank " << r << ": " << count << " candidate(s), " << load / 1e9 << " GFLOP, ~" << load / perRank
                << " s";
         }
-        os << "\n  expected training wall time: ~" << expected << " s (at " << kFlopsPerSecondPerRank / 1e9
-           << " GFLOP/s per thread; add read/partition/write, and a margin, for sbatch --time)";
-        log::info() << os.str();
+        os << "\n  expected training wall time: ~" << expectedSeconds(plan, perRank) << " s (at "
+           << kFlopsPerSecondPerRank / 1e9 << " GFLOP/s per thread; add read/partition/write, and a margin, for "
+           << "sbatch --time)";
+        if (dryRun || log::enabled(log::Level::kInfo)) log::info() << os.str();
     }
-    if (args.dryRun) {
-        timer.report(comm);
-        return 0;
+    return plan;
+}
+
+// ---------------------------------------------------------------- per-subregion state on a rank
+// A subregion this rank trains or evaluates: its rows, its split and the validation cut.
+struct Held {
+    const SubregionRows* rows = nullptr;
+    model::PointSplit split;
+    std::unique_ptr<ValidationCut> cut;
+
+    [[nodiscard]] model::SeriesView visible(const model::TimeAxis& axis, std::size_t epochs) const {
+        return {rows->visible.data(), rows->rows.size(), epochs, &axis, epochs};
     }
+    [[nodiscard]] model::SeriesView full(const model::TimeAxis& axis, std::size_t epochs) const {
+        return {rows->full.data(), rows->rows.size(), epochs, &axis, epochs};
+    }
+};
 
-    // ---- redistribute: block owners send each subregion's rows to the ranks that train it
-    timer.start("redistribute");
-    std::map<std::int32_t, SubregionRows> mine =
-        redistribute(comm, block.points, part.subregion, plan, visibleEpochs);
+std::uint64_t splitSeed(std::uint64_t modelSeed, std::int32_t subregion) {
+    constexpr std::uint64_t kSplitStream = 0x5e11;
+    return mixKey({modelSeed, kSplitStream, static_cast<std::uint64_t>(subregion)});
+}
 
-    // ---- train this rank's candidates
-    timer.start("train");
-    const std::uint64_t modelSeed = static_cast<std::uint64_t>(config.getInt("model.seed"));
-    auto splitSeed = [modelSeed](std::int32_t subregion) {
-        constexpr std::uint64_t kSplitStream = 0x5e11;
-        return mixKey({modelSeed, kSplitStream, static_cast<std::uint64_t>(subregion)});
-    };
-    std::vector<TaskResult> localResults;
-    std::map<std::int32_t, model::Model> trained;  // task index -> model
+std::map<std::int32_t, Held> holdSubregions(const std::map<std::int32_t, SubregionRows>& mine, const RunConfig& rc,
+                                            const model::TimeAxis& axis, std::size_t visibleEpochs) {
+    std::map<std::int32_t, Held> held;
+    for (const auto& [s, sr] : mine) {
+        Held h;
+        h.rows = &sr;
+        // One split per subregion: every candidate and baseline is judged on the same points.
+        h.split = model::splitPoints(sr.rows.size(), rc.train.validationFraction, splitSeed(rc.seed, s));
+        h.cut = std::make_unique<ValidationCut>(h.visible(axis, visibleEpochs), h.split.validation, rc.horizon,
+                                                rc.shape.smoothing);
+        held.emplace(s, std::move(h));
+    }
+    return held;
+}
+
+bool leads(const Plan& plan, std::int32_t s, int rank) {
+    const auto r = plan.ranksOf(s);
+    return !r.empty() && r.front() == rank;
+}
+
+// ---------------------------------------------------------------- global MLR (the paper's baseline)
+// Each subregion's first rank sums the normal equations of its training points (row order);
+// the sums are added in subregion order, so the fit does not depend on the rank count.
+model::MlrModel fitGlobalMlr(const Comm& comm, const Plan& plan, const std::map<std::int32_t, Held>& held,
+                             const model::TimeAxis& axis, std::size_t visibleEpochs, int lags) {
+    std::vector<double> local;
+    for (const auto& [s, h] : held) {
+        if (!leads(plan, s, comm.rank())) continue;
+        model::MlrSums sums(lags);
+        const model::SeriesView view = h.visible(axis, visibleEpochs);
+        for (std::size_t i : h.split.train) sums.addPoint(model::rates({view.row(i), axis.steps.data(), view.epochs}));
+        local.push_back(static_cast<double>(s));
+        local.push_back(static_cast<double>(sums.n));
+        local.insert(local.end(), sums.xtx.begin(), sums.xtx.end());
+        local.insert(local.end(), sums.xty.begin(), sums.xty.end());
+    }
+    const std::vector<double> all = comm.allgatherv(local);
+    const std::size_t width = 2 + static_cast<std::size_t>((lags + 1) * (lags + 1) + lags + 1);
+    std::map<std::int32_t, model::MlrSums> bySub;
+    for (std::size_t o = 0; o + width <= all.size(); o += width) {
+        model::MlrSums sums(lags);
+        sums.n = static_cast<std::uint64_t>(all[o + 1]);
+        std::copy_n(all.begin() + static_cast<std::ptrdiff_t>(o + 2), sums.xtx.size(), sums.xtx.begin());
+        std::copy_n(all.begin() + static_cast<std::ptrdiff_t>(o + 2 + sums.xtx.size()), sums.xty.size(),
+                    sums.xty.begin());
+        bySub.emplace(static_cast<std::int32_t>(all[o]), std::move(sums));
+    }
+    model::MlrSums total(lags);
+    for (const auto& [s, sums] : bySub) total.merge(sums);
+    return model::solveMlr(total);
+}
+
+// ---------------------------------------------------------------- train
+struct TrainOutcome {
+    std::vector<TaskResult> local;
+    std::map<std::int32_t, model::Model> models;  // task index -> model
+};
+
+TrainOutcome trainStage(const Comm& comm, const RunConfig& rc, const Plan& plan, const std::map<std::int32_t, Held>& held,
+                        const model::TimeAxis& axis, std::size_t visibleEpochs) {
+    TrainOutcome out;
     const auto myTasks = plan.tasksOf(comm.rank());
     coordinated(comm, "train", [&] {
         std::size_t done = 0;
@@ -340,21 +447,16 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
                 throw StopRequested("signal " + std::to_string(stopSignal()) + " received: stopped before candidate " +
                                     std::to_string(done + 1) + "/" + std::to_string(myTasks.size()) +
                                     " of this rank; nothing was written, resubmit to run again");
-            const auto& sr = mine.at(task.subregion);
+            const Held& h = held.at(task.subregion);
             const log::Context context("train subregion " + std::to_string(task.subregion) + " L=" +
                                        std::to_string(task.L) + " K=" + std::to_string(task.K) +
                                        " S=" + std::to_string(task.S));
-            model::SeriesView view{sr.visible.data(), sr.rows.size(), visibleEpochs};
-            model::ModelConfig mc = model::modelConfigFrom(config, task.L, task.K, task.S);
-            model::TrainConfig tc = trainConfig;
-            tc.threads = threads;
-            const std::uint64_t seed = mixKey({modelSeed, static_cast<std::uint64_t>(task.subregion),
+            model::TrainConfig tc = rc.train;
+            tc.threads = rc.threads;
+            const std::uint64_t seed = mixKey({rc.seed, static_cast<std::uint64_t>(task.subregion),
                                                static_cast<std::uint64_t>(task.L), static_cast<std::uint64_t>(task.K),
                                                static_cast<std::uint64_t>(task.S)});
-            // One split per subregion: every candidate is judged on the same validation points.
-            const auto split = model::splitPoints(sr.rows.size(), trainConfig.validationFraction,
-                                                  splitSeed(task.subregion));
-            model::Model fitted = model::fit(view, split, mc, tc, seed);
+            model::Model fitted = model::fit(h.visible(axis, visibleEpochs), h.split, rc.shapeOf(task), tc, seed);
             const auto& sm = fitted.summary;
             TaskResult r;
             r.index = task.index;
@@ -362,365 +464,828 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
             r.rank = comm.rank();
             r.epochs = sm.epochs;
             r.validationMae = sm.ok() ? sm.validationMae : std::numeric_limits<double>::quiet_NaN();
+            r.score = sm.ok() ? h.cut->score([&](const model::SeriesView& v) {
+                return model::forecast(fitted, v, rc.threads).differential;
+            })
+                              : std::numeric_limits<double>::quiet_NaN();
             r.seconds = sm.seconds;
             r.trainSamples = sm.trainSamples;
             r.validationSamples = sm.validationSamples;
-            localResults.push_back(r);
+            out.local.push_back(r);
             ++done;
             log::info() << "candidate " << done << "/" << myTasks.size() << " on this rank: "
-                        << model::toString(sm.status) << ", validation MAE " << r.validationMae << " mm, "
-                        << sm.epochs << " epochs, train loss " << sm.trainLoss << ", " << sm.seconds << " s";
-            trained.emplace(task.index, std::move(fitted));
+                        << model::toString(sm.status) << ", validation MAE " << r.validationMae
+                        << " mm, selection score " << r.score << " mm, " << sm.epochs << " epochs, train loss "
+                        << sm.trainLoss << ", " << sm.seconds << " s";
+            out.models.emplace(task.index, std::move(fitted));
         }
     });
+    return out;
+}
 
-    // ---- select the best candidate per subregion (eq. 3: smallest validation MAE)
-    timer.start("select");
-    std::vector<TaskResult> results = comm.allgatherv(localResults);
-    std::sort(results.begin(), results.end(), [](const TaskResult& a, const TaskResult& b) { return a.index < b.index; });
-    std::vector<std::int32_t> winner(static_cast<std::size_t>(nSub), -1);
+// ---------------------------------------------------------------- baselines
+// A baseline's selection score on one subregion (all-gathered, trivially copyable).
+struct BaselineScore {
+    std::int32_t subregion = 0;
+    std::int32_t baseline = 0;
+    double score = 0;
+    double seconds = 0;
+};
+
+struct BaselineOutcome {
+    std::vector<BaselineScore> local;
+    std::vector<std::uint64_t> rows;  // global rows whose holdout forecasts follow
+    std::vector<float> holdout;       // rows x (baselines x Y) differentials, mm
+};
+
+// Each subregion's first rank scores every baseline on the validation cut and forecasts the
+// hidden epochs of all the subregion's points with each (for the metrics beside HLSTM).
+BaselineOutcome baselineStage(const Comm& comm, const RunConfig& rc, const Plan& plan,
+                              const std::map<std::int32_t, Held>& held, const BaselineSet& baselines,
+                              const model::TimeAxis& axis, std::size_t visibleEpochs) {
+    BaselineOutcome out;
+    const std::size_t nB = baselines.kinds.size(), Y = static_cast<std::size_t>(rc.horizon);
+    coordinated(comm, "baselines", [&] {
+        for (const auto& [s, h] : held) {
+            if (!leads(plan, s, comm.rank())) continue;
+            const std::size_t n = h.rows->rows.size();
+            const std::size_t first = out.holdout.size();
+            out.holdout.resize(first + n * nB * Y);
+            out.rows.insert(out.rows.end(), h.rows->rows.begin(), h.rows->rows.end());
+            for (std::size_t b = 0; b < nB; ++b) {
+                const auto start = std::chrono::steady_clock::now();
+                const Forecaster f = baselines.forecaster(b, rc.horizon);
+                const double score = h.cut->score(f);
+                std::vector<float> diff;
+                ratesToDifferentials(f(h.visible(axis, visibleEpochs)), rc.horizon, axis, visibleEpochs - 1, diff);
+                for (std::size_t i = 0; i < n; ++i)
+                    std::copy_n(diff.data() + i * Y, Y, out.holdout.data() + first + (i * nB + b) * Y);
+                const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+                out.local.push_back({s, static_cast<std::int32_t>(b), score, seconds});
+            }
+        }
+    });
+    return out;
+}
+
+// ---------------------------------------------------------------- select
+// What won a subregion: a grid candidate (task >= 0) or a baseline (baseline >= 0).
+struct Choice {
+    std::int32_t task = -1;
+    std::int32_t baseline = -1;
+    double score = std::numeric_limits<double>::quiet_NaN();
+    double bestCandidate = std::numeric_limits<double>::quiet_NaN();
+    std::int32_t bestBaseline = -1;
+    double bestBaselineScore = std::numeric_limits<double>::quiet_NaN();
+    std::string why;
+};
+
+std::vector<Choice> selectStage(const RunConfig& rc, const Plan& plan, const std::vector<TaskResult>& results,
+                                const std::vector<BaselineScore>& baselineScores, const BaselineSet& baselines,
+                                std::int32_t nSub) {
+    std::vector<Choice> choice(static_cast<std::size_t>(nSub));
+    auto better = [](double a, double b) { return std::isfinite(a) && (!std::isfinite(b) || a < b); };
     for (const auto& r : results) {
-        const auto& t = plan.tasks[static_cast<std::size_t>(r.index)];
-        auto& w = winner[static_cast<std::size_t>(t.subregion)];
-        if (r.status != 0 || !std::isfinite(r.validationMae)) continue;
-        if (w < 0 || r.validationMae < results[static_cast<std::size_t>(w)].validationMae) w = r.index;
+        auto& c = choice[static_cast<std::size_t>(plan.tasks[static_cast<std::size_t>(r.index)].subregion)];
+        const double key = rc.selectSmoothed ? r.score : r.validationMae;
+        if (r.status != 0) continue;
+        if (better(key, c.task < 0 ? std::nan("") : c.score)) {
+            c.task = r.index;
+            c.score = key;
+        }
+        if (better(r.score, c.bestCandidate)) c.bestCandidate = r.score;
     }
-    for (auto it = trained.begin(); it != trained.end();) {  // keep winners only
-        const auto& t = plan.tasks[static_cast<std::size_t>(it->first)];
-        it = winner[static_cast<std::size_t>(t.subregion)] == it->first ? std::next(it) : trained.erase(it);
+    for (const auto& b : baselineScores) {
+        auto& c = choice[static_cast<std::size_t>(b.subregion)];
+        if (better(b.score, c.bestBaselineScore)) {
+            c.bestBaselineScore = b.score;
+            c.bestBaseline = b.baseline;
+        }
+    }
+    for (auto& c : choice) {
+        char line[256];
+        const std::string bname =
+            c.bestBaseline >= 0 ? model::toString(baselines.kinds[static_cast<std::size_t>(c.bestBaseline)]) : "none";
+        if (rc.selectSmoothed) {
+            // Ties go to the learned model.
+            if (c.bestBaseline >= 0 && better(c.bestBaselineScore, c.score)) {
+                std::snprintf(line, sizeof line,
+                              "baseline %s: validation error vs smoothed rates %.4f < best candidate's %.4f mm/step",
+                              bname.c_str(), c.bestBaselineScore, c.score);
+                c.task = -1;
+                c.baseline = c.bestBaseline;
+                c.score = c.bestBaselineScore;
+            } else {
+                std::snprintf(line, sizeof line,
+                              "lstm: validation error vs smoothed rates %.4f <= best baseline's (%s) %.4f mm/step",
+                              c.score, bname.c_str(), c.bestBaselineScore);
+            }
+        } else if (c.task >= 0) {
+            std::snprintf(line, sizeof line, "lstm: smallest next-step validation MAE (eq. 3) %.4f mm", c.score);
+        } else {
+            // No usable candidate (paper selection): fall back to the best baseline and say so.
+            std::snprintf(line, sizeof line, "baseline %s: no grid candidate trained (fallback)", bname.c_str());
+            c.baseline = c.bestBaseline;
+            c.score = c.bestBaselineScore;
+        }
+        c.why = line;
+    }
+    return choice;
+}
+
+// ---------------------------------------------------------------- forecast and return
+// Columns of a winner's row sent to the owner.
+struct WinnerColumns {
+    std::size_t Y;
+    [[nodiscard]] std::size_t width() const { return 4 * Y + 1; }
+    // [holdout differentials | next rates | next cumulative | interval half-widths | split]
+};
+
+// Sends `width` floats per global row to the rows' owners; returns nLocal x width, NaN where
+// nothing arrived (collective).
+std::vector<float> toOwners(const Comm& comm, const std::vector<std::uint64_t>& ownerOffsets, const LocalBlock& block,
+                            const std::vector<std::uint64_t>& rows, const std::vector<float>& values, std::size_t width) {
+    const auto ranks = static_cast<std::size_t>(comm.size());
+    std::vector<std::vector<std::size_t>> byOwner(ranks);
+    for (std::size_t k = 0; k < rows.size(); ++k) {
+        const auto owner = static_cast<std::size_t>(
+            std::upper_bound(ownerOffsets.begin(), ownerOffsets.end(), rows[k]) - ownerOffsets.begin() - 1);
+        byOwner[owner].push_back(k);
+    }
+    std::vector<std::uint64_t> sendRows;
+    std::vector<float> sendVals;
+    std::vector<std::size_t> rowCounts(ranks), valCounts(ranks);
+    for (std::size_t r = 0; r < ranks; ++r) {
+        for (std::size_t k : byOwner[r]) {
+            sendRows.push_back(rows[k]);
+            sendVals.insert(sendVals.end(), values.begin() + static_cast<std::ptrdiff_t>(k * width),
+                            values.begin() + static_cast<std::ptrdiff_t>((k + 1) * width));
+        }
+        rowCounts[r] = byOwner[r].size();
+        valCounts[r] = byOwner[r].size() * width;
+    }
+    const auto gotRows = comm.alltoallv(sendRows, rowCounts);
+    const auto gotVals = comm.alltoallv(sendVals, valCounts);
+    std::vector<float> out(block.points.size() * width, kNaN);
+    for (std::size_t k = 0; k < gotRows.size(); ++k)
+        std::copy_n(gotVals.data() + k * width, width, out.data() + (gotRows[k] - block.keptOffset) * width);
+    return out;
+}
+
+struct ForecastOutcome {
+    std::vector<std::uint64_t> rows;
+    std::vector<float> values;  // rows x WinnerColumns::width()
+    std::vector<std::int32_t> modelSubregions;
+    std::vector<std::string> modelBytes;
+    std::vector<std::pair<std::int32_t, std::vector<float>>> halfWidths;  // subregion -> per step
+};
+
+// The rank holding each subregion's winner forecasts all its points: the hidden epochs (from
+// the visible part), the Y epochs beyond the archive, and the conformal interval half-widths.
+ForecastOutcome forecastStage(const Comm& comm, const RunConfig& rc, const Plan& plan,
+                              const std::map<std::int32_t, Held>& held, const std::vector<Choice>& choice,
+                              const std::map<std::int32_t, model::Model>& models, const BaselineSet& baselines,
+                              const model::TimeAxis& axis, std::size_t visibleEpochs, std::size_t m) {
+    ForecastOutcome out;
+    const std::size_t Y = static_cast<std::size_t>(rc.horizon);
+    const WinnerColumns cols{Y};
+    coordinated(comm, "forecast", [&] {
+        for (const auto& [s, h] : held) {
+            const Choice& c = choice[static_cast<std::size_t>(s)];
+            Forecaster f;
+            if (c.task >= 0) {
+                auto it = models.find(c.task);
+                if (it == models.end()) continue;
+                const model::Model& mdl = it->second;
+                f = [&mdl, &rc](const model::SeriesView& v) { return model::forecast(mdl, v, rc.threads).differential; };
+                // The stored model holds what prediction needs; its wall time lives in /timing,
+                // so that the file does not depend on the machine's speed or the rank count.
+                model::Model stored = mdl;
+                stored.summary.seconds = 0;
+                stored.summary.trainSeconds = 0;
+                out.modelSubregions.push_back(s);
+                out.modelBytes.push_back(model::toBytes(stored));
+            } else if (c.baseline >= 0 && leads(plan, s, comm.rank())) {
+                f = baselines.forecaster(static_cast<std::size_t>(c.baseline), rc.horizon);
+            } else {
+                continue;
+            }
+            const std::size_t n = h.rows->rows.size();
+            std::vector<float> holdout;
+            ratesToDifferentials(f(h.visible(axis, visibleEpochs)), rc.horizon, axis, visibleEpochs - 1, holdout);
+            const std::vector<float> next = f(h.full(axis, m));
+            const std::vector<float> half = h.cut->intervalHalfWidths(f, rc.interval, rc.intervalCuts);
+            out.halfWidths.emplace_back(s, half.empty() ? std::vector<float>(Y, kNaN) : half);
+            std::vector<std::int8_t> isValidation(n, 0);
+            for (auto v : h.split.validation) isValidation[v] = 1;
+            for (std::size_t i = 0; i < n; ++i) {
+                out.rows.push_back(h.rows->rows[i]);
+                double cum = h.rows->full[i * m + m - 1];
+                for (std::size_t y = 0; y < Y; ++y) out.values.push_back(holdout[i * Y + y]);
+                for (std::size_t y = 0; y < Y; ++y) out.values.push_back(next[i * Y + y]);
+                for (std::size_t y = 0; y < Y; ++y) {
+                    cum += next[i * Y + y];
+                    out.values.push_back(static_cast<float>(cum));
+                }
+                for (std::size_t y = 0; y < Y; ++y) out.values.push_back(half.empty() ? kNaN : half[y]);
+                out.values.push_back(isValidation[i]);
+            }
+        }
+    });
+    (void)cols;
+    return out;
+}
+
+// ---------------------------------------------------------------- metrics
+// Named metric tables computed on root in global row order, then shared with every rank.
+class MetricBook {
+public:
+    void add(const std::string& name, std::vector<Metrics> values) {
+        names_.push_back(name);
+        values_.push_back(std::move(values));
+    }
+    [[nodiscard]] const std::vector<Metrics>& operator[](const std::string& name) const {
+        for (std::size_t i = 0; i < names_.size(); ++i)
+            if (names_[i] == name) return values_[i];
+        throw RuntimeError("metrics: no table " + name);
+    }
+    [[nodiscard]] bool has(const std::string& name) const {
+        return std::find(names_.begin(), names_.end(), name) != names_.end();
+    }
+    // Root's values to every rank (every rank added the same names in the same order).
+    void share(const Comm& comm) {
+        std::vector<double> flat;
+        for (const auto& v : values_) {
+            flat.push_back(static_cast<double>(v.size()));
+            for (const auto& x : v) flat.insert(flat.end(), {static_cast<double>(x.n), x.mae, x.sd, x.mse, x.accuracy});
+        }
+        comm.bcastVector(flat);
+        std::size_t o = 0;
+        for (auto& v : values_) {
+            v.resize(static_cast<std::size_t>(flat[o++]));
+            for (auto& x : v) {
+                x = {static_cast<std::uint64_t>(flat[o]), flat[o + 1], flat[o + 2], flat[o + 3], flat[o + 4]};
+                o += 5;
+            }
+        }
     }
 
-    // ---- predict: each winner's rank forecasts its subregion (holdout, then beyond the archive)
-    timer.start("predict");
-    const std::size_t Yn = static_cast<std::size_t>(Y);
-    const std::size_t W = Yn * 3;  // holdout pred, next diff, next cumulative
+private:
+    std::vector<std::string> names_;
+    std::vector<std::vector<Metrics>> values_;
+};
+
+// The forecasts of this rank's rows (owners' view) and what they are judged against.
+struct OwnerForecasts {
+    std::vector<float> pred, observed, truth;         // holdout differentials, rows x Y
+    std::vector<float> predCum, observedCum, truthCum;  // increments since the last visible epoch
+    std::vector<float> low, high;                      // holdout cumulative interval (absolute, mm)
+    std::vector<float> nextDiff, nextCum, nextLow, nextHigh;
+    std::vector<float> persistence;
+    std::vector<std::vector<float>> baseline, baselineCum;  // per baseline, rows x Y
+    std::vector<std::int8_t> split;
+    std::vector<std::int8_t> covered;  // rows x Y: observed inside the holdout interval (1), not (0), no interval (-1)
+};
+
+OwnerForecasts ownerForecasts(const LocalBlock& block, const std::vector<float>& winner,
+                              const std::vector<float>& baselineVals, std::size_t nB, std::size_t Y,
+                              std::size_t visibleEpochs, bool hasTruth) {
+    const std::size_t n = block.points.size(), m = block.points.nEpochs(), W = 4 * Y + 1;
+    OwnerForecasts f;
+    const std::size_t yN = n * Y;
+    for (auto* v : {&f.pred, &f.observed, &f.truth, &f.predCum, &f.observedCum, &f.truthCum, &f.low, &f.high,
+                    &f.nextDiff, &f.nextCum, &f.nextLow, &f.nextHigh, &f.persistence})
+        v->assign(yN, kNaN);
+    f.baseline.assign(nB, std::vector<float>(yN, kNaN));
+    f.baselineCum = f.baseline;
+    f.split.assign(n, -1);
+    f.covered.assign(yN, -1);
+    for (std::size_t i = 0; i < n; ++i) {
+        const float* c = block.points.series(i);
+        const float* w = winner.data() + i * W;
+        const float last = c[visibleEpochs - 1];
+        if (std::isfinite(w[4 * Y])) f.split[i] = static_cast<std::int8_t>(w[4 * Y]);
+        double cum = 0, truthCum0 = hasTruth ? block.truth[i * m + visibleEpochs - 1] : 0.0;
+        std::vector<double> bcum(nB, 0.0);
+        for (std::size_t y = 0; y < Y; ++y) {
+            const std::size_t t = visibleEpochs + y, k = i * Y + y;
+            f.pred[k] = w[y];
+            f.observed[k] = c[t] - c[t - 1];
+            if (hasTruth) {
+                f.truth[k] = block.truth[i * m + t] - block.truth[i * m + t - 1];
+                f.truthCum[k] = static_cast<float>(block.truth[i * m + t] - truthCum0);
+            }
+            f.persistence[k] = c[visibleEpochs - 1] - c[visibleEpochs - 2];  // the last visible differential
+            cum += w[y];
+            f.predCum[k] = static_cast<float>(cum);
+            f.observedCum[k] = c[t] - last;
+            f.low[k] = static_cast<float>(last + cum - w[3 * Y + y]);
+            f.high[k] = static_cast<float>(last + cum + w[3 * Y + y]);
+            if (std::isfinite(w[3 * Y + y]) && std::isfinite(cum))
+                f.covered[k] = std::abs(f.observedCum[k] - cum) <= w[3 * Y + y] ? 1 : 0;
+            f.nextDiff[k] = w[Y + y];
+            f.nextCum[k] = w[2 * Y + y];
+            f.nextLow[k] = w[2 * Y + y] - w[3 * Y + y];
+            f.nextHigh[k] = w[2 * Y + y] + w[3 * Y + y];
+            for (std::size_t b = 0; b < nB; ++b) {
+                const float v = baselineVals[i * nB * Y + b * Y + y];
+                f.baseline[b][k] = v;
+                bcum[b] += v;
+                f.baselineCum[b][k] = static_cast<float>(bcum[b]);
+            }
+        }
+    }
+    return f;
+}
+
+MetricBook metricsStage(const Comm& comm, const OwnerForecasts& f, const std::vector<std::int32_t>& subregion,
+                        const std::vector<std::int32_t>& zone, std::size_t Y, std::int32_t nSub, std::int32_t nZones,
+                        const std::vector<model::BaselineKind>& kinds, bool hasTruth, double* coverage) {
+    std::vector<std::int32_t> groupSub, groupZone, groupStep;
+    for (std::size_t i = 0; i < subregion.size(); ++i)
+        for (std::size_t y = 0; y < Y; ++y) {
+            groupSub.push_back(subregion[i]);
+            groupZone.push_back(zone[i]);
+            groupStep.push_back(static_cast<std::int32_t>(y));
+        }
+    const bool root = comm.isRoot();
+    const auto sub = comm.gatherv(groupSub), zn = comm.gatherv(groupZone), step = comm.gatherv(groupStep);
+    const auto pred = comm.gatherv(f.pred), obs = comm.gatherv(f.observed), truth = comm.gatherv(f.truth);
+    const auto pCum = comm.gatherv(f.predCum), oCum = comm.gatherv(f.observedCum), tCum = comm.gatherv(f.truthCum);
+    MetricBook book;
+    auto table = [&](const std::vector<float>& p, const std::vector<float>& t, const std::vector<std::int32_t>& g,
+                     std::int32_t groups) { return root ? groupMetrics(p, t, g, groups) : std::vector<Metrics>{}; };
+    book.add("global", table(pred, obs, {}, 1));
+    book.add("sub", table(pred, obs, sub, nSub));
+    book.add("zone", table(pred, obs, zn, nZones));
+    book.add("step", table(pCum, oCum, step, static_cast<std::int32_t>(Y)));
+    if (hasTruth) {
+        book.add("global_truth", table(pred, truth, {}, 1));
+        book.add("sub_truth", table(pred, truth, sub, nSub));
+        book.add("zone_truth", table(pred, truth, zn, nZones));
+        book.add("step_truth", table(pCum, tCum, step, static_cast<std::int32_t>(Y)));
+    }
+    for (std::size_t b = 0; b < kinds.size(); ++b) {
+        const std::string name = model::toString(kinds[b]);
+        const auto bp = comm.gatherv(f.baseline[b]), bc = comm.gatherv(f.baselineCum[b]);
+        book.add(name, table(bp, obs, {}, 1));
+        book.add(name + "/sub", table(bp, obs, sub, nSub));
+        book.add(name + "/step", table(bc, oCum, step, static_cast<std::int32_t>(Y)));
+        if (hasTruth) {
+            book.add(name + "/truth", table(bp, truth, {}, 1));
+            book.add(name + "/sub_truth", table(bp, truth, sub, nSub));
+            book.add(name + "/step_truth", table(bc, tCum, step, static_cast<std::int32_t>(Y)));
+        }
+    }
+    book.share(comm);
+    // Holdout coverage of the cumulative intervals (the observed value inside [low, high]).
+    std::uint64_t inside = 0, counted = 0;
+    for (auto c : f.covered) {
+        counted += c >= 0 ? 1 : 0;
+        inside += c == 1 ? 1 : 0;
+    }
+    inside = comm.allreduce(inside, Reduce::kSum);
+    counted = comm.allreduce(counted, Reduce::kSum);
+    *coverage = counted > 0 ? static_cast<double>(inside) / static_cast<double>(counted) : std::nan("");
+    return book;
+}
+
+// ---------------------------------------------------------------- write
+template <class T>
+void writeSmall2D(const h5::File& out, const std::string& path, const std::vector<T>& values, std::uint64_t rows,
+                  std::uint64_t cols, bool writer) {
+    auto ds = out.createDataset<T>(path, {rows, cols});
+    ds.writeRows(0, writer ? rows : 0, values.data());
+}
+
+std::vector<double> maeOf(const std::vector<Metrics>& v) {
+    std::vector<double> out;
+    for (const auto& m : v) out.push_back(m.mae);
+    return out;
+}
+
+struct RunResults {
+    const RunConfig* rc;
+    const LocalBlock* block;
+    const partition::PartitionResult* part;
+    const partition::PartitionConfig* pcfg;
+    const Plan* plan;
+    const std::vector<TaskResult>* results;
+    const std::vector<Choice>* choice;
+    const BaselineSet* baselines;
+    const std::vector<BaselineScore>* baselineScores;
+    const std::vector<std::vector<float>>* halfWidths;  // per subregion, Y
+    const OwnerForecasts* f;
+    const MetricBook* book;
+    double coverage;
+    std::size_t visibleEpochs;
+    bool hasTruth;
+    std::vector<std::int32_t> modelSub;
+    std::vector<std::uint64_t> modelOffset, modelSize;
+    std::vector<std::uint8_t> modelBytes;
+};
+
+void writeStage(const Comm& comm, const Config& config, const RunResults& r, const std::string& tmpPath) {
+    const RunConfig& rc = *r.rc;
+    const LocalBlock& block = *r.block;
+    const auto& subs = r.part->summary.subregions;
+    const auto nSub = static_cast<std::int32_t>(subs.size());
+    const std::uint64_t nTotal = block.keptTotal, off = block.keptOffset, Y = static_cast<std::uint64_t>(rc.horizon);
+    const bool root = comm.isRoot();
+    const MetricBook& book = *r.book;
+    const OwnerForecasts& f = *r.f;
+    h5::File out(tmpPath, h5::Access::kCreate, &comm);
+    writeRowsOf(out, "/points/x", nTotal, off, block.points.x);
+    writeRowsOf(out, "/points/y", nTotal, off, block.points.y);
+    writeRowsOf(out, "/points/id", nTotal, off, block.points.ids);
+    writeRowsOf(out, "/points/split", nTotal, off, f.split);
+    partition::writePartition(out, *r.part, off, r.pcfg->dbDistance);
+    std::vector<float> absError(f.pred.size());
+    for (std::size_t k = 0; k < absError.size(); ++k) absError[k] = std::abs(f.pred[k] - f.observed[k]);
+    writeRowsOf(out, "/forecast/holdout_true", nTotal, off, f.observed, Y);
+    writeRowsOf(out, "/forecast/holdout_pred", nTotal, off, f.pred, Y);
+    writeRowsOf(out, "/forecast/abs_error", nTotal, off, absError, Y);
+    writeRowsOf(out, "/forecast/persistence_pred", nTotal, off, f.persistence, Y);
+    if (r.hasTruth) writeRowsOf(out, "/forecast/holdout_truth", nTotal, off, f.truth, Y);
+    writeRowsOf(out, "/forecast/holdout_interval_low", nTotal, off, f.low, Y);
+    writeRowsOf(out, "/forecast/holdout_interval_high", nTotal, off, f.high, Y);
+    writeRowsOf(out, "/forecast/next_diff", nTotal, off, f.nextDiff, Y);
+    writeRowsOf(out, "/forecast/next_cumulative", nTotal, off, f.nextCum, Y);
+    writeRowsOf(out, "/forecast/interval_low", nTotal, off, f.nextLow, Y);
+    writeRowsOf(out, "/forecast/interval_high", nTotal, off, f.nextHigh, Y);
+    out.writeSmall<std::int32_t>("/forecast/next_dates", dates::following(block.points.dates, rc.horizon));
+    out.writeSmall<std::int32_t>("/forecast/holdout_dates",
+                                 std::vector<std::int32_t>(block.points.dates.begin() + static_cast<std::ptrdiff_t>(r.visibleEpochs),
+                                                           block.points.dates.end()));
+
+    // One row per subregion: what won it and why.
+    std::vector<std::int32_t> sid, szone, sL, sK, sS, srank, sstatus;
+    std::vector<std::uint64_t> sn;
+    std::vector<double> svmae, ssec, sscore, scand, sbscore;
+    std::vector<std::string> smethod, swhy, sbest;
+    std::vector<float> shalf;
+    for (std::int32_t s = 0; s < nSub; ++s) {
+        const auto& info = subs[static_cast<std::size_t>(s)];
+        const Choice& c = (*r.choice)[static_cast<std::size_t>(s)];
+        const Task* t = c.task >= 0 ? &r.plan->tasks[static_cast<std::size_t>(c.task)] : nullptr;
+        const TaskResult* tr = c.task >= 0 ? &(*r.results)[static_cast<std::size_t>(c.task)] : nullptr;
+        sid.push_back(info.id);
+        szone.push_back(info.zone);
+        sn.push_back(info.nPoints);
+        sL.push_back(t ? t->L : -1);
+        sK.push_back(t ? t->K : -1);
+        sS.push_back(t ? t->S : -1);
+        srank.push_back(t ? t->rank : -1);
+        sstatus.push_back(c.task >= 0 || c.baseline >= 0 ? 0 : 1);
+        svmae.push_back(tr ? tr->validationMae : std::nan(""));
+        ssec.push_back(tr ? tr->seconds : std::nan(""));
+        sscore.push_back(c.score);
+        scand.push_back(c.bestCandidate);
+        sbscore.push_back(c.bestBaselineScore);
+        smethod.push_back(c.task >= 0 ? model::toString(rc.shape.cell)
+                                      : c.baseline >= 0 ? model::toString(r.baselines->kinds[static_cast<std::size_t>(c.baseline)])
+                                                        : "none");
+        swhy.push_back(c.why);
+        sbest.push_back(c.bestBaseline >= 0 ? model::toString(r.baselines->kinds[static_cast<std::size_t>(c.bestBaseline)]) : "");
+        const auto& hw = (*r.halfWidths)[static_cast<std::size_t>(s)];
+        shalf.insert(shalf.end(), hw.begin(), hw.end());
+    }
+    out.writeSmall("/subregions/id", sid);
+    out.writeSmall("/subregions/zone", szone);
+    out.writeSmall("/subregions/n_points", sn);
+    out.writeSmall("/subregions/L", sL);
+    out.writeSmall("/subregions/K", sK);
+    out.writeSmall("/subregions/S", sS);
+    out.writeSmall("/subregions/failed", sstatus);
+    out.writeStrings("/subregions/method", smethod);
+    out.writeStrings("/subregions/why", swhy);
+    out.writeSmall("/subregions/selection_score", sscore);
+    out.writeSmall("/subregions/best_candidate_score", scand);
+    out.writeStrings("/subregions/best_baseline", sbest);
+    out.writeSmall("/subregions/best_baseline_score", sbscore);
+    out.writeSmall("/subregions/validation_mae", svmae);
+    writeSmall2D(out, "/subregions/interval_halfwidth", shalf, static_cast<std::uint64_t>(nSub), Y, root);
+    writeMetricColumns(out, "/subregions/", book["sub"]);
+    out.writeSmall("/subregions/mae_persistence", maeOf(book["persistence/sub"]));
+    if (r.hasTruth) out.writeSmall("/subregions/mae_truth", maeOf(book["sub_truth"]));
+    // Timing and placement depend on the run, not on the data: kept apart in /timing.
+    out.writeSmall("/timing/subregion_seconds", ssec);
+    out.writeSmall("/timing/subregion_rank", srank);
+
+    // One row per candidate.
+    std::vector<std::int32_t> gi, gs, gL, gK, gS, gst, gep, grank;
+    std::vector<double> gmae, gscore, gsec, gcost;
+    std::vector<std::uint64_t> gtr, gva;
+    for (const auto& tr : *r.results) {
+        const auto& t = r.plan->tasks[static_cast<std::size_t>(tr.index)];
+        gi.push_back(t.index);
+        gs.push_back(t.subregion);
+        gL.push_back(t.L);
+        gK.push_back(t.K);
+        gS.push_back(t.S);
+        gst.push_back(tr.status);
+        gep.push_back(tr.epochs);
+        gmae.push_back(tr.validationMae);
+        gscore.push_back(tr.score);
+        gtr.push_back(tr.trainSamples);
+        gva.push_back(tr.validationSamples);
+        gsec.push_back(tr.seconds);
+        grank.push_back(tr.rank);
+        gcost.push_back(t.cost);
+    }
+    out.writeSmall("/grid_search/task", gi);
+    out.writeSmall("/grid_search/subregion", gs);
+    out.writeSmall("/grid_search/L", gL);
+    out.writeSmall("/grid_search/K", gK);
+    out.writeSmall("/grid_search/S", gS);
+    out.writeSmall("/grid_search/status", gst);
+    out.writeSmall("/grid_search/epochs", gep);
+    out.writeSmall("/grid_search/validation_mae", gmae);
+    out.writeSmall("/grid_search/selection_score", gscore);
+    out.writeSmall("/grid_search/train_samples", gtr);
+    out.writeSmall("/grid_search/validation_samples", gva);
+    out.writeSmall("/grid_search/cost", gcost);
+    out.writeSmall("/timing/candidate_seconds", gsec);
+    out.writeSmall("/timing/candidate_rank", grank);
+
+    // One row per baseline (Table III), per subregion and per step as 2-D datasets.
+    const std::size_t nB = r.baselines->kinds.size();
+    std::vector<std::string> bname;
+    std::vector<double> bmae, bsd, bmse, bacc, btruth, bsec(nB, 0.0), bscore(nB * static_cast<std::size_t>(nSub), std::nan(""));
+    std::vector<double> bsub, bsubTruth, bstep, bstepTruth;
+    for (const auto& bs : *r.baselineScores) {
+        bscore[static_cast<std::size_t>(bs.baseline) * static_cast<std::size_t>(nSub) + static_cast<std::size_t>(bs.subregion)] = bs.score;
+        bsec[static_cast<std::size_t>(bs.baseline)] += bs.seconds;
+    }
+    for (std::size_t b = 0; b < nB; ++b) {
+        const std::string name = model::toString(r.baselines->kinds[b]);
+        const Metrics& g = book[name][0];
+        bname.push_back(name);
+        bmae.push_back(g.mae);
+        bsd.push_back(g.sd);
+        bmse.push_back(g.mse);
+        bacc.push_back(g.accuracy);
+        for (double v : maeOf(book[name + "/sub"])) bsub.push_back(v);
+        for (double v : maeOf(book[name + "/step"])) bstep.push_back(v);
+        if (r.hasTruth) {
+            btruth.push_back(book[name + "/truth"][0].mae);
+            for (double v : maeOf(book[name + "/sub_truth"])) bsubTruth.push_back(v);
+            for (double v : maeOf(book[name + "/step_truth"])) bstepTruth.push_back(v);
+        }
+    }
+    out.writeStrings("/baselines/name", bname);
+    out.writeSmall("/baselines/mae", bmae);
+    out.writeSmall("/baselines/sd", bsd);
+    out.writeSmall("/baselines/mse", bmse);
+    out.writeSmall("/baselines/accuracy", bacc);
+    if (r.hasTruth) out.writeSmall("/baselines/mae_truth", btruth);
+    writeSmall2D(out, "/baselines/subregion_mae", bsub, nB, static_cast<std::uint64_t>(nSub), root);
+    writeSmall2D(out, "/baselines/subregion_selection_score", bscore, nB, static_cast<std::uint64_t>(nSub), root);
+    writeSmall2D(out, "/baselines/step_mae", bstep, nB, Y, root);
+    if (r.hasTruth) {
+        writeSmall2D(out, "/baselines/subregion_mae_truth", bsubTruth, nB, static_cast<std::uint64_t>(nSub), root);
+        writeSmall2D(out, "/baselines/step_mae_truth", bstepTruth, nB, Y, root);
+    }
+    out.writeObjectAttribute("/baselines", "window", static_cast<std::int32_t>(r.baselines->window));
+    out.writeSmall("/baselines/mlr_coefficients", r.baselines->mlr.coefficients);
+    out.writeSmall("/timing/baseline_seconds", bsec);
+
+    out.writeSmall("/models/subregion", r.modelSub);
+    out.writeSmall("/models/offset", r.modelOffset);
+    out.writeSmall("/models/size", r.modelSize);
+    out.writeSmall("/models/bytes", r.modelBytes);
+
+    // Metrics: attributes of /metrics (global), per-zone and per-step datasets.
+    const auto& g = book["global"][0];
+    out.writeObjectAttribute("/metrics", "n", g.n);
+    out.writeObjectAttribute("/metrics", "mae", g.mae);
+    out.writeObjectAttribute("/metrics", "sd", g.sd);
+    out.writeObjectAttribute("/metrics", "mse", g.mse);
+    out.writeObjectAttribute("/metrics", "accuracy", g.accuracy);
+    out.writeObjectAttribute("/metrics", "mae_persistence", book["persistence"][0].mae);
+    out.writeObjectAttribute("/metrics", "interval_level", rc.interval);
+    out.writeObjectAttribute("/metrics", "interval_coverage", r.coverage);
+    if (r.hasTruth) {
+        out.writeObjectAttribute("/metrics", "mae_truth", book["global_truth"][0].mae);
+        out.writeObjectAttribute("/metrics", "accuracy_truth", book["global_truth"][0].accuracy);
+        out.writeObjectAttribute("/metrics", "mae_truth_persistence", book["persistence/truth"][0].mae);
+    }
+    writeMetricColumns(out, "/metrics/zone_", book["zone"]);
+    writeMetricColumns(out, "/metrics/step_", book["step"]);
+    if (r.hasTruth) {
+        out.writeSmall("/metrics/zone_mae_truth", maeOf(book["zone_truth"]));
+        out.writeSmall("/metrics/step_mae_truth", maeOf(book["step_truth"]));
+    }
+
+    out.writeAttribute("format", std::string("hlstm-output"));
+    out.writeAttribute("format_version", static_cast<std::int32_t>(kOutputFormatVersion));
+    out.writeAttribute("hlstm_version", std::string(kVersion));
+    out.writeAttribute("config", config.toToml());
+    out.writeAttribute("input", std::filesystem::absolute(rc.input).string());
+    std::string checksum = root ? checksumOf(rc.input) : std::string();
+    comm.bcast(checksum);
+    out.writeAttribute("input_checksum", checksum);
+    out.writeAttribute("holdout", static_cast<std::int32_t>(rc.horizon));
+    out.writeAttribute("complete", static_cast<std::int32_t>(1));  // last
+    out.close();
+}
+
+// ---------------------------------------------------------------- report
+void report(const RunResults& r, const std::string& output) {
+    const RunConfig& rc = *r.rc;
+    const MetricBook& book = *r.book;
+    const auto& subs = r.part->summary.subregions;
+    std::ostringstream os;
+    char line[320];
+    os << "holdout forecast of the last " << rc.horizon << " epoch(s), per subregion (MAE of the differential, mm):\n";
+    std::snprintf(line, sizeof line, "  %4s %5s %8s %-12s %4s %3s %3s %9s %9s %9s %10s %10s\n", "sub", "zone", "points",
+                  "method", "L", "K", "S", "MAE", "SD", "acc %", "MAE truth", "persist");
+    os << line;
+    for (std::size_t s = 0; s < subs.size(); ++s) {
+        const Choice& c = (*r.choice)[s];
+        const Task* t = c.task >= 0 ? &r.plan->tasks[static_cast<std::size_t>(c.task)] : nullptr;
+        const std::string method = t ? model::toString(rc.shape.cell)
+                                     : c.baseline >= 0 ? model::toString(r.baselines->kinds[static_cast<std::size_t>(c.baseline)])
+                                                       : "none";
+        const auto& mt = book["sub"][s];
+        std::snprintf(line, sizeof line, "  %4d %5d %8llu %-12s %4d %3d %3d %9.3f %9.3f %9.2f %10.3f %10.3f\n",
+                      subs[s].id, subs[s].zone, static_cast<unsigned long long>(subs[s].nPoints), method.c_str(),
+                      t ? t->L : -1, t ? t->K : -1, t ? t->S : -1, mt.mae, mt.sd, mt.accuracy,
+                      r.hasTruth ? book["sub_truth"][s].mae : std::nan(""), book["persistence/sub"][s].mae);
+        os << line;
+    }
+    os << "methods on the same holdout and points (MAE, SD, MSE, accuracy vs observed; MAE vs the noise-free truth):\n";
+    std::snprintf(line, sizeof line, "  %-14s %9s %9s %9s %9s %10s\n", "method", "MAE", "SD", "MSE", "acc %", "MAE truth");
+    os << line;
+    auto row = [&](const std::string& name, const Metrics& m, double truth) {
+        std::snprintf(line, sizeof line, "  %-14s %9.3f %9.3f %9.3f %9.2f %10.3f\n", name.c_str(), m.mae, m.sd, m.mse,
+                      m.accuracy, truth);
+        os << line;
+    };
+    row("HLSTM", book["global"][0], r.hasTruth ? book["global_truth"][0].mae : std::nan(""));
+    for (const auto kind : r.baselines->kinds) {
+        const std::string name = model::toString(kind);
+        row(name, book[name][0], r.hasTruth ? book[name + "/truth"][0].mae : std::nan(""));
+    }
+    std::size_t learned = 0, fallback = 0;
+    std::uint64_t learnedPoints = 0, fallbackPoints = 0;
+    for (std::size_t s = 0; s < subs.size(); ++s) {
+        if ((*r.choice)[s].task >= 0) {
+            ++learned;
+            learnedPoints += subs[s].nPoints;
+        } else {
+            ++fallback;
+            fallbackPoints += subs[s].nPoints;
+        }
+    }
+    std::snprintf(line, sizeof line,
+                  "selection: the learned model won %zu subregion(s) (%llu points), a baseline %zu (%llu points)",
+                  learned, static_cast<unsigned long long>(learnedPoints), fallback,
+                  static_cast<unsigned long long>(fallbackPoints));
+    os << line;
+    if (rc.interval > 0) {
+        std::snprintf(line, sizeof line, "\n%.0f %% intervals: holdout coverage %.3f", rc.interval * 100, r.coverage);
+        os << line;
+    }
+    if (rc.horizon > 1) {
+        os << "\ncumulative displacement per step, MAE (mm)" << (r.hasTruth ? " vs truth" : "") << ":";
+        const auto& steps = book[r.hasTruth ? "step_truth" : "step"];
+        for (std::size_t y = 0; y < steps.size(); ++y) os << (y ? ", " : " ") << y + 1 << ": " << steps[y].mae;
+    }
+    log::info() << os.str();
+    log::info() << "wrote " << output << " (" << fileSizeText(output) << ")";
+}
+
+}  // namespace
+
+int run(const Comm& comm, const Config& config, const RunArgs& args) {
+    PhaseTimer timer;
+    RunConfig rc = RunConfig::from(config, args);
+    const std::string tmpPath = args.output + ".tmp";
+
+    timer.start("read");
+    LocalBlock block = readStage(comm, rc, args);
+    const std::size_t m = block.points.nEpochs();
+    const std::size_t visibleEpochs = m - static_cast<std::size_t>(rc.horizon);
+    const bool hasTruth = block.stats.hasTruth;  // a file-level fact, the same on every rank
+    const model::TimeAxis axis = model::TimeAxis::fromDates(block.points.dates);
+
+    // Partition on the visible epochs only (holdout protocol).
+    timer.start("partition");
+    partition::PartitionConfig pcfg = partition::PartitionConfig::fromConfig(config);
+    pcfg.epochs = visibleEpochs;
+    const partition::PartitionResult part = partition::run(comm, block.points, pcfg);
+    const auto nSub = static_cast<std::int32_t>(part.summary.subregions.size());
+
+    timer.start("plan");
+    const Plan plan = planStage(comm, rc, part.summary, visibleEpochs, args.dryRun);
+    if (args.dryRun) {
+        timer.report(comm);
+        return 0;
+    }
+
+    timer.start("redistribute");
+    const std::map<std::int32_t, SubregionRows> mine = redistribute(comm, block.points, part.subregion, plan, visibleEpochs);
+    const std::map<std::int32_t, Held> held = holdSubregions(mine, rc, axis, visibleEpochs);
+
+    timer.start("baselines");
+    BaselineSet baselines;
+    baselines.kinds = rc.baselines;
+    baselines.window = rc.baselineWindow();
+    constexpr int kMlrLags = 12;  // the paper's MLR on lagged differentials; 12 ~ 5 months at 12 days
+    baselines.mlr = fitGlobalMlr(comm, plan, held, axis, visibleEpochs,
+                                 std::min<int>(kMlrLags, static_cast<int>(visibleEpochs) - 3));
+    BaselineOutcome baselineOut = baselineStage(comm, rc, plan, held, baselines, axis, visibleEpochs);
+
+    timer.start("train");
+    TrainOutcome trained = trainStage(comm, rc, plan, held, axis, visibleEpochs);
+
+    // Select each subregion's winner among its candidates and the baselines.
+    timer.start("select");
+    std::vector<TaskResult> results = comm.allgatherv(trained.local);
+    std::sort(results.begin(), results.end(), [](const TaskResult& a, const TaskResult& b) { return a.index < b.index; });
+    std::vector<BaselineScore> baselineScores = comm.allgatherv(baselineOut.local);
+    std::sort(baselineScores.begin(), baselineScores.end(), [](const BaselineScore& a, const BaselineScore& b) {
+        return a.subregion != b.subregion ? a.subregion < b.subregion : a.baseline < b.baseline;
+    });
+    const std::vector<Choice> choice = selectStage(rc, plan, results, baselineScores, baselines, nSub);
+    for (auto it = trained.models.begin(); it != trained.models.end();) {  // keep winners only
+        const auto& t = plan.tasks[static_cast<std::size_t>(it->first)];
+        it = choice[static_cast<std::size_t>(t.subregion)].task == it->first ? std::next(it) : trained.models.erase(it);
+    }
+
+    timer.start("forecast");
+    ForecastOutcome fc = forecastStage(comm, rc, plan, held, choice, trained.models, baselines, axis, visibleEpochs, m);
     std::vector<std::uint64_t> ownerOffsets(static_cast<std::size_t>(comm.size()) + 1, 0);
     {
-        auto counts = comm.allgather<std::uint64_t>(nLocal);
-        for (int r = 0; r < comm.size(); ++r) ownerOffsets[static_cast<std::size_t>(r) + 1] = ownerOffsets[static_cast<std::size_t>(r)] + counts[static_cast<std::size_t>(r)];
+        const auto counts = comm.allgather<std::uint64_t>(block.points.size());
+        for (std::size_t r = 0; r < counts.size(); ++r) ownerOffsets[r + 1] = ownerOffsets[r] + counts[r];
     }
-    auto ownerOf = [&](std::uint64_t row) {
-        return static_cast<int>(std::upper_bound(ownerOffsets.begin(), ownerOffsets.end(), row) - ownerOffsets.begin()) - 1;
-    };
-    std::vector<std::vector<PredHeader>> predHead(static_cast<std::size_t>(comm.size()));
-    std::vector<std::vector<float>> predValues(static_cast<std::size_t>(comm.size()));
-    std::vector<std::int32_t> winnerSubregions;
-    std::vector<std::string> winnerBytes;
-    coordinated(comm, "predict", [&] {
-        for (auto& [index, mdl] : trained) {
-            const auto& task = plan.tasks[static_cast<std::size_t>(index)];
-            const auto& sr = mine.at(task.subregion);
-            const std::size_t n = sr.rows.size();
-            auto holdout = model::forecast(mdl, {sr.visible.data(), n, visibleEpochs}, threads);
-            auto next = model::forecast(mdl, {sr.full.data(), n, m}, threads);
-            const auto split = model::splitPoints(n, trainConfig.validationFraction, splitSeed(task.subregion));
-            std::vector<std::int32_t> isValidation(n, 0);
-            for (auto v : split.validation) isValidation[v] = 1;
-            for (std::size_t i = 0; i < n; ++i) {
-                const int owner = ownerOf(sr.rows[i]);
-                predHead[static_cast<std::size_t>(owner)].push_back({sr.rows[i], isValidation[i], 0});
-                auto& out = predValues[static_cast<std::size_t>(owner)];
-                for (int y = 0; y < Y; ++y) out.push_back(holdout.differential[i * Yn + static_cast<std::size_t>(y)]);
-                for (int y = 0; y < Y; ++y) out.push_back(next.differential[i * Yn + static_cast<std::size_t>(y)]);
-                for (int y = 0; y < Y; ++y) out.push_back(next.cumulative[i * Yn + static_cast<std::size_t>(y)]);
-            }
-            winnerSubregions.push_back(task.subregion);
-            // The stored model holds what prediction needs; its wall time lives in /timing,
-            // so that the file does not depend on the machine's speed or the rank count.
-            model::Model stored = mdl;
-            stored.summary.seconds = 0;
-            stored.summary.trainSeconds = 0;
-            winnerBytes.push_back(model::toBytes(stored));
+    const std::size_t Y = static_cast<std::size_t>(rc.horizon), nB = baselines.kinds.size();
+    const std::vector<float> winnerVals = toOwners(comm, ownerOffsets, block, fc.rows, fc.values, 4 * Y + 1);
+    const std::vector<float> baselineVals =
+        toOwners(comm, ownerOffsets, block, baselineOut.rows, baselineOut.holdout, nB * Y);
+    baselineOut = {};
+    // Interval half-widths per subregion, gathered in subregion order.
+    std::vector<std::vector<float>> halfWidths(static_cast<std::size_t>(nSub), std::vector<float>(Y, kNaN));
+    {
+        std::vector<float> flat;
+        for (const auto& [s, hw] : fc.halfWidths) {
+            flat.push_back(static_cast<float>(s));
+            flat.insert(flat.end(), hw.begin(), hw.end());
         }
-    });
-    mine.clear();
-    std::vector<PredHeader> sendPred;
-    std::vector<float> sendVals;
-    std::vector<std::size_t> predCounts(static_cast<std::size_t>(comm.size())), valCounts(static_cast<std::size_t>(comm.size()));
-    for (int r = 0; r < comm.size(); ++r) {
-        sendPred.insert(sendPred.end(), predHead[static_cast<std::size_t>(r)].begin(), predHead[static_cast<std::size_t>(r)].end());
-        sendVals.insert(sendVals.end(), predValues[static_cast<std::size_t>(r)].begin(), predValues[static_cast<std::size_t>(r)].end());
-        predCounts[static_cast<std::size_t>(r)] = predHead[static_cast<std::size_t>(r)].size();
-        valCounts[static_cast<std::size_t>(r)] = predValues[static_cast<std::size_t>(r)].size();
-    }
-    auto gotHead = comm.alltoallv(sendPred, predCounts);
-    auto gotVals = comm.alltoallv(sendVals, valCounts);
-    const std::size_t yN = nLocal * Yn;
-    std::vector<float> holdoutPred(yN, kNaN), nextDiff(yN, kNaN), nextCum(yN, kNaN);
-    std::vector<std::int8_t> split(nLocal, -1);
-    for (std::size_t k = 0; k < gotHead.size(); ++k) {
-        const std::size_t i = gotHead[k].row - block.keptOffset;
-        split[i] = static_cast<std::int8_t>(gotHead[k].split);
-        for (int y = 0; y < Y; ++y) {
-            const std::size_t o = k * W + static_cast<std::size_t>(y);
-            holdoutPred[i * Yn + static_cast<std::size_t>(y)] = gotVals[o];
-            nextDiff[i * Yn + static_cast<std::size_t>(y)] = gotVals[o + Yn];
-            nextCum[i * Yn + static_cast<std::size_t>(y)] = gotVals[o + 2 * Yn];
-        }
+        const auto all = comm.allgatherv(flat);
+        for (std::size_t o = 0; o + Y + 1 <= all.size(); o += Y + 1)
+            std::copy_n(all.begin() + static_cast<std::ptrdiff_t>(o + 1), Y,
+                        halfWidths[static_cast<std::size_t>(all[o])].begin());
     }
 
-    // ---- metrics at the owners, summed on root in global row order
     timer.start("metrics");
-    std::vector<float> holdoutTrue(yN), holdoutTruth(yN, kNaN), persistence(yN), absError(yN);
-    for (std::size_t i = 0; i < nLocal; ++i) {
-        const float* c = block.points.series(i);
-        const float lastVisibleDiff = c[visibleEpochs - 1] - c[visibleEpochs - 2];
-        for (int y = 0; y < Y; ++y) {
-            const std::size_t t = visibleEpochs + static_cast<std::size_t>(y);
-            const std::size_t k = i * Yn + static_cast<std::size_t>(y);
-            holdoutTrue[k] = c[t] - c[t - 1];
-            if (hasTruth) holdoutTruth[k] = block.truth[i * m + t] - block.truth[i * m + t - 1];
-            persistence[k] = lastVisibleDiff;  // the last visible differential, repeated
-            absError[k] = std::abs(holdoutPred[k] - holdoutTrue[k]);
+    const OwnerForecasts owned = ownerForecasts(block, winnerVals, baselineVals, nB, Y, visibleEpochs, hasTruth);
+    double coverage = 0;
+    const MetricBook book =
+        metricsStage(comm, owned, part.subregion, part.zone, Y, nSub,
+                     static_cast<std::int32_t>(part.summary.zoneCenters.size()), baselines.kinds, hasTruth, &coverage);
+
+    // Models of the winners, gathered everywhere (small) so all ranks write the same bytes,
+    // ordered by subregion id (gathering order depends on which rank won what).
+    RunResults rr{&rc, &block, &part, &pcfg, &plan, &results, &choice, &baselines, &baselineScores, &halfWidths,
+                  &owned, &book, coverage, visibleEpochs, hasTruth, {}, {}, {}, {}};
+    {
+        std::vector<std::int32_t> modelSub = comm.allgatherv(fc.modelSubregions);
+        std::vector<std::uint64_t> localSizes;
+        std::vector<char> localBytes;
+        for (const auto& b : fc.modelBytes) {
+            localSizes.push_back(b.size());
+            localBytes.insert(localBytes.end(), b.begin(), b.end());
         }
-    }
-    std::vector<std::int32_t> groupSub, groupZone;
-    for (std::size_t i = 0; i < nLocal; ++i)
-        for (int y = 0; y < Y; ++y) {
-            groupSub.push_back(part.subregion[i]);
-            groupZone.push_back(part.zone[i]);
+        const std::vector<std::uint64_t> sizes = comm.allgatherv(localSizes);
+        const std::vector<char> bytes = comm.allgatherv(localBytes);
+        std::vector<std::size_t> order(modelSub.size());
+        for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+        std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return modelSub[a] < modelSub[b]; });
+        std::vector<std::uint64_t> src(modelSub.size() + 1, 0);
+        for (std::size_t i = 0; i < modelSub.size(); ++i) src[i + 1] = src[i] + sizes[i];
+        for (std::size_t i : order) {
+            rr.modelSub.push_back(modelSub[i]);
+            rr.modelOffset.push_back(rr.modelBytes.size());
+            rr.modelSize.push_back(sizes[i]);
+            rr.modelBytes.insert(rr.modelBytes.end(), bytes.begin() + static_cast<std::ptrdiff_t>(src[i]),
+                                 bytes.begin() + static_cast<std::ptrdiff_t>(src[i + 1]));
         }
-    const auto allPred = comm.gatherv(holdoutPred), allTrue = comm.gatherv(holdoutTrue);
-    const auto allTruth = comm.gatherv(holdoutTruth), allPersist = comm.gatherv(persistence);
-    const auto allSub = comm.gatherv(groupSub), allZone = comm.gatherv(groupZone);
-    const std::int32_t nZones = static_cast<std::int32_t>(part.summary.zoneCenters.size());
-    struct Table {
-        std::vector<Metrics> global, sub, zone, globalTruth, subTruth, zoneTruth, persistGlobal, persistTruth, persistSub;
-    } tab;
-    if (comm.isRoot()) {
-        tab.global = groupMetrics(allPred, allTrue, {}, 1);
-        tab.sub = groupMetrics(allPred, allTrue, allSub, nSub);
-        tab.zone = groupMetrics(allPred, allTrue, allZone, nZones);
-        tab.persistGlobal = groupMetrics(allPersist, allTrue, {}, 1);
-        tab.persistSub = groupMetrics(allPersist, allTrue, allSub, nSub);
-        if (hasTruth) {
-            tab.globalTruth = groupMetrics(allPred, allTruth, {}, 1);
-            tab.subTruth = groupMetrics(allPred, allTruth, allSub, nSub);
-            tab.zoneTruth = groupMetrics(allPred, allTruth, allZone, nZones);
-            tab.persistTruth = groupMetrics(allPersist, allTruth, {}, 1);
-        }
-    }
-    // Every rank writes the same metric values: broadcast them as flat doubles.
-    auto flatten = [](const std::vector<Metrics>& v) {
-        std::vector<double> f;
-        for (const auto& x : v) f.insert(f.end(), {static_cast<double>(x.n), x.mae, x.sd, x.mse, x.accuracy});
-        return f;
-    };
-    auto unflatten = [](const std::vector<double>& f) {
-        std::vector<Metrics> v(f.size() / 5);
-        for (std::size_t i = 0; i < v.size(); ++i)
-            v[i] = {static_cast<std::uint64_t>(f[5 * i]), f[5 * i + 1], f[5 * i + 2], f[5 * i + 3], f[5 * i + 4]};
-        return v;
-    };
-    for (auto* v : {&tab.global, &tab.sub, &tab.zone, &tab.globalTruth, &tab.subTruth, &tab.zoneTruth,
-                    &tab.persistGlobal, &tab.persistTruth, &tab.persistSub}) {
-        std::vector<double> f = flatten(*v);
-        comm.bcastVector(f);
-        *v = unflatten(f);
     }
 
-    // Models of the winners, gathered everywhere (small) so all ranks write the same bytes.
-    std::vector<std::int32_t> modelSub = comm.allgatherv(winnerSubregions);
-    std::vector<std::uint64_t> localSizes;
-    std::vector<char> localBytes;
-    for (const auto& b : winnerBytes) {
-        localSizes.push_back(b.size());
-        localBytes.insert(localBytes.end(), b.begin(), b.end());
-    }
-    std::vector<std::uint64_t> modelSizes = comm.allgatherv(localSizes);
-    std::vector<char> modelBytesAll = comm.allgatherv(localBytes);
-    // Order models by subregion id (gathering order depends on which rank won what).
-    std::vector<std::size_t> morder(modelSub.size());
-    for (std::size_t i = 0; i < morder.size(); ++i) morder[i] = i;
-    std::sort(morder.begin(), morder.end(), [&](std::size_t a, std::size_t b) { return modelSub[a] < modelSub[b]; });
-    std::vector<std::uint64_t> srcOffset(modelSub.size() + 1, 0);
-    for (std::size_t i = 0; i < modelSub.size(); ++i) srcOffset[i + 1] = srcOffset[i] + modelSizes[i];
-    std::vector<std::int32_t> mSub;
-    std::vector<std::uint64_t> mOffset, mSize;
-    std::vector<std::uint8_t> mBytes;
-    for (std::size_t i : morder) {
-        mSub.push_back(modelSub[i]);
-        mOffset.push_back(mBytes.size());
-        mSize.push_back(modelSizes[i]);
-        mBytes.insert(mBytes.end(), modelBytesAll.begin() + static_cast<std::ptrdiff_t>(srcOffset[i]),
-                      modelBytesAll.begin() + static_cast<std::ptrdiff_t>(srcOffset[i + 1]));
-    }
-
-    // ---- write: one collective file, each block owner its rows; complete = 1 last
+    // Write: one collective file, each block owner its rows; complete = 1 last, then rename.
     timer.start("write");
     coordinated(comm, "write", [&] {
         if (comm.isRoot() && std::filesystem::exists(tmpPath)) std::filesystem::remove(tmpPath);
     });
-    coordinated(comm, "write", [&] {
-        h5::File out(tmpPath, h5::Access::kCreate, &comm);
-        const std::uint64_t off = block.keptOffset;
-        const std::uint64_t yw = static_cast<std::uint64_t>(Y);
-        writeRowsOf(out, "/points/x", nTotal, off, block.points.x);
-        writeRowsOf(out, "/points/y", nTotal, off, block.points.y);
-        writeRowsOf(out, "/points/id", nTotal, off, block.points.ids);
-        writeRowsOf(out, "/points/split", nTotal, off, split);
-        partition::writePartition(out, part, off, pcfg.dbDistance);
-        writeRowsOf(out, "/forecast/holdout_true", nTotal, off, holdoutTrue, yw);
-        writeRowsOf(out, "/forecast/holdout_pred", nTotal, off, holdoutPred, yw);
-        writeRowsOf(out, "/forecast/abs_error", nTotal, off, absError, yw);
-        writeRowsOf(out, "/forecast/persistence_pred", nTotal, off, persistence, yw);
-        if (hasTruth) writeRowsOf(out, "/forecast/holdout_truth", nTotal, off, holdoutTruth, yw);
-        writeRowsOf(out, "/forecast/next_diff", nTotal, off, nextDiff, yw);
-        writeRowsOf(out, "/forecast/next_cumulative", nTotal, off, nextCum, yw);
-        out.writeSmall<std::int32_t>("/forecast/next_dates", dates::following(block.points.dates, Y));
-        out.writeSmall<std::int32_t>("/forecast/holdout_dates",
-                                     std::vector<std::int32_t>(block.points.dates.begin() + static_cast<std::ptrdiff_t>(visibleEpochs),
-                                                               block.points.dates.end()));
-
-        // One row per subregion.
-        std::vector<std::int32_t> sid, szone, sL, sK, sS, srank, sstatus;
-        std::vector<std::uint64_t> sn;
-        std::vector<double> svmae, ssec, struth, spersist;
-        for (std::int32_t s = 0; s < nSub; ++s) {
-            const auto& info = subs[static_cast<std::size_t>(s)];
-            const std::int32_t w = winner[static_cast<std::size_t>(s)];
-            sid.push_back(info.id);
-            szone.push_back(info.zone);
-            sn.push_back(info.nPoints);
-            const Task* t = w >= 0 ? &plan.tasks[static_cast<std::size_t>(w)] : nullptr;
-            sL.push_back(t ? t->L : -1);
-            sK.push_back(t ? t->K : -1);
-            sS.push_back(t ? t->S : -1);
-            srank.push_back(t ? t->rank : -1);
-            sstatus.push_back(w >= 0 ? 0 : 1);
-            svmae.push_back(w >= 0 ? results[static_cast<std::size_t>(w)].validationMae : std::nan(""));
-            ssec.push_back(w >= 0 ? results[static_cast<std::size_t>(w)].seconds : std::nan(""));
-            spersist.push_back(tab.persistSub[static_cast<std::size_t>(s)].mae);
-            struth.push_back(hasTruth ? tab.subTruth[static_cast<std::size_t>(s)].mae : std::nan(""));
-        }
-        out.writeSmall("/subregions/id", sid);
-        out.writeSmall("/subregions/zone", szone);
-        out.writeSmall("/subregions/n_points", sn);
-        out.writeSmall("/subregions/L", sL);
-        out.writeSmall("/subregions/K", sK);
-        out.writeSmall("/subregions/S", sS);
-        out.writeSmall("/subregions/failed", sstatus);
-        out.writeSmall("/subregions/validation_mae", svmae);
-        writeMetricColumns(out, "/subregions/", tab.sub);
-        out.writeSmall("/subregions/mae_persistence", spersist);
-        if (hasTruth) out.writeSmall("/subregions/mae_truth", struth);
-        // Timing and placement depend on the run, not on the data: kept apart in /timing.
-        out.writeSmall("/timing/subregion_seconds", ssec);
-        out.writeSmall("/timing/subregion_rank", srank);
-
-        // One row per candidate.
-        std::vector<std::int32_t> gi, gs, gL, gK, gS, gst, gep, grank;
-        std::vector<double> gmae, gsec;
-        std::vector<std::uint64_t> gtr, gva;
-        for (const auto& r : results) {
-            const auto& t = plan.tasks[static_cast<std::size_t>(r.index)];
-            gi.push_back(t.index);
-            gs.push_back(t.subregion);
-            gL.push_back(t.L);
-            gK.push_back(t.K);
-            gS.push_back(t.S);
-            gst.push_back(r.status);
-            gep.push_back(r.epochs);
-            gmae.push_back(r.validationMae);
-            gtr.push_back(r.trainSamples);
-            gva.push_back(r.validationSamples);
-            gsec.push_back(r.seconds);
-            grank.push_back(r.rank);
-        }
-        out.writeSmall("/grid_search/task", gi);
-        out.writeSmall("/grid_search/subregion", gs);
-        out.writeSmall("/grid_search/L", gL);
-        out.writeSmall("/grid_search/K", gK);
-        out.writeSmall("/grid_search/S", gS);
-        out.writeSmall("/grid_search/status", gst);
-        out.writeSmall("/grid_search/epochs", gep);
-        out.writeSmall("/grid_search/validation_mae", gmae);
-        out.writeSmall("/grid_search/train_samples", gtr);
-        out.writeSmall("/grid_search/validation_samples", gva);
-        out.writeSmall("/grid_search/cost", [&] {
-            std::vector<double> c;
-            for (const auto& t : plan.tasks) c.push_back(t.cost);
-            return c;
-        }());
-        out.writeSmall("/timing/candidate_seconds", gsec);
-        out.writeSmall("/timing/candidate_rank", grank);
-
-        out.writeSmall("/models/subregion", mSub);
-        out.writeSmall("/models/offset", mOffset);
-        out.writeSmall("/models/size", mSize);
-        out.writeSmall("/models/bytes", mBytes);
-
-        // Metrics: attributes of /metrics (global) and per-zone datasets.
-        const auto& g = tab.global[0];
-        out.writeObjectAttribute("/metrics", "n", g.n);
-        out.writeObjectAttribute("/metrics", "mae", g.mae);
-        out.writeObjectAttribute("/metrics", "sd", g.sd);
-        out.writeObjectAttribute("/metrics", "mse", g.mse);
-        out.writeObjectAttribute("/metrics", "accuracy", g.accuracy);
-        out.writeObjectAttribute("/metrics", "mae_persistence", tab.persistGlobal[0].mae);
-        if (hasTruth) {
-            out.writeObjectAttribute("/metrics", "mae_truth", tab.globalTruth[0].mae);
-            out.writeObjectAttribute("/metrics", "accuracy_truth", tab.globalTruth[0].accuracy);
-            out.writeObjectAttribute("/metrics", "mae_truth_persistence", tab.persistTruth[0].mae);
-        }
-        writeMetricColumns(out, "/metrics/zone_", tab.zone);
-        if (hasTruth) {
-            std::vector<double> ztruth;
-            for (const auto& m : tab.zoneTruth) ztruth.push_back(m.mae);
-            out.writeSmall("/metrics/zone_mae_truth", ztruth);
-        }
-
-        out.writeAttribute("format", std::string("hlstm-output"));
-        out.writeAttribute("format_version", static_cast<std::int32_t>(kOutputFormatVersion));
-        out.writeAttribute("hlstm_version", std::string(kVersion));
-        out.writeAttribute("config", config.toToml());
-        out.writeAttribute("input", std::filesystem::absolute(input).string());
-        std::string checksum = comm.isRoot() ? checksumOf(input) : std::string();
-        comm.bcast(checksum);
-        out.writeAttribute("input_checksum", checksum);
-        out.writeAttribute("holdout", static_cast<std::int32_t>(H));
-        out.writeAttribute("complete", static_cast<std::int32_t>(1));  // last
-        out.close();
-    });
+    coordinated(comm, "write", [&] { writeStage(comm, config, rr, tmpPath); });
     coordinated(comm, "write", [&] {
         if (comm.isRoot()) std::filesystem::rename(tmpPath, args.output);
     });
     timer.stop();
-
-    // ---- report
-    if (comm.isRoot()) {
-        std::ostringstream os;
-        char line[256];
-        os << "holdout forecast of the last " << H << " epoch(s), per subregion:\n";
-        std::snprintf(line, sizeof line, "  %4s %5s %8s %4s %3s %3s %9s %9s %9s %9s %10s %10s\n", "sub", "zone", "points",
-                      "L", "K", "S", "MAE", "SD", "MSE", "acc %", "MAE truth", "persist");
-        os << line;
-        for (std::int32_t s = 0; s < nSub; ++s) {
-            const auto& info = subs[static_cast<std::size_t>(s)];
-            const std::int32_t w = winner[static_cast<std::size_t>(s)];
-            const Task* t = w >= 0 ? &plan.tasks[static_cast<std::size_t>(w)] : nullptr;
-            const auto& mt = tab.sub[static_cast<std::size_t>(s)];
-            std::snprintf(line, sizeof line, "  %4d %5d %8llu %4d %3d %3d %9.3f %9.3f %9.3f %9.2f %10.3f %10.3f\n", info.id,
-                          info.zone, static_cast<unsigned long long>(info.nPoints), t ? t->L : -1, t ? t->K : -1,
-                          t ? t->S : -1, mt.mae, mt.sd, mt.mse, mt.accuracy,
-                          hasTruth ? tab.subTruth[static_cast<std::size_t>(s)].mae : std::nan(""),
-                          tab.persistSub[static_cast<std::size_t>(s)].mae);
-            os << line;
-        }
-        const auto& g = tab.global[0];
-        std::snprintf(line, sizeof line, "  %-10s %8llu %16s %9.3f %9.3f %9.3f %9.2f %10.3f %10.3f", "all",
-                      static_cast<unsigned long long>(g.n), "", g.mae, g.sd, g.mse, g.accuracy,
-                      hasTruth ? tab.globalTruth[0].mae : std::nan(""), tab.persistGlobal[0].mae);
-        os << line;
-        if (hasTruth) {
-            std::snprintf(line, sizeof line,
-                          "\n  against the noise-free truth: HLSTM MAE %.3f mm, persistence MAE %.3f mm",
-                          tab.globalTruth[0].mae, tab.persistTruth[0].mae);
-            os << line;
-        }
-        log::info() << os.str();
-        log::info() << "wrote " << args.output << " (" << fileSizeText(args.output) << ")";
-    }
+    if (comm.isRoot()) report(rr, args.output);
     timer.report(comm);
     return 0;
 }

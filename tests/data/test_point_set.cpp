@@ -19,8 +19,11 @@ TEST(Dates, KnownDayNumbers) {
     auto y = dates::yearsSinceFirst({20200101, 20200113, 20210101});
     EXPECT_DOUBLE_EQ(y[1], 12.0 / 365.25);
     EXPECT_DOUBLE_EQ(y[2], 366.0 / 365.25);
-    // Forecast dates continue the last spacing (12 days), across a month end.
-    EXPECT_EQ(dates::following({20200101, 20200120, 20200201}, 2), (std::vector<std::int32_t>{20200213, 20200225}));
+    // Forecast dates continue the nominal (median) spacing, across a month end: gaps of 12, 24
+    // (a lost acquisition) and 12 days give 12, not the last gap.
+    EXPECT_EQ(dates::following({20200101, 20200113, 20200206, 20200218}, 2),
+              (std::vector<std::int32_t>{20200301, 20200313}));
+    EXPECT_EQ(dates::following({20200101, 20200113, 20200125, 20200218}, 1), (std::vector<std::int32_t>{20200301}));
 }
 
 TEST(FillGaps, LinearInTimeNotInIndex) {

@@ -19,7 +19,7 @@ std::int32_t fromDays(std::int64_t days);
 bool valid(std::int32_t yyyymmdd);
 /// Decimal years since the first date, per date (for velocities in mm/yr).
 std::vector<double> yearsSinceFirst(const std::vector<std::int32_t>& yyyymmdd);
-/// The `count` dates after the last one, continuing the last spacing (forecast epochs).
+/// The `count` dates after the last one at the nominal (median) spacing (forecast epochs).
 std::vector<std::int32_t> following(const std::vector<std::int32_t>& yyyymmdd, int count);
 }  // namespace dates
 

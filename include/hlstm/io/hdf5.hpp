@@ -78,6 +78,7 @@ public:
     [[nodiscard]] hid_t raw() const noexcept { return id_.get(); }
 
 private:
+    friend class File;  // writeStrings writes a string type through writeRowsRaw
     [[nodiscard]] std::uint64_t rowLength() const;
     void readRowsRaw(hid_t memType, void* data, std::uint64_t row0, std::uint64_t rows) const;
     void writeRowsRaw(hid_t memType, const void* data, std::uint64_t row0, std::uint64_t rows) const;
@@ -113,10 +114,17 @@ public:
     template <class T>
     void writeSmall(const std::string& objectPath, const std::vector<T>& values) const {
         auto ds = createDataset<T>(objectPath, {values.size()});
+        if (values.empty()) return;  // nothing to write (a write to no storage fails: "addr overflow")
         bool writer = !parallel_ || rankOfComm_ == 0;
         if (writer) ds.writeRows(0, values.size(), values.data());
         else ds.writeRows(0, 0, values.data());
     }
+
+    /// Writes a small 1-D dataset of fixed-length ASCII strings that every rank holds
+    /// identically (collective); h5py reads it as bytes.
+    void writeStrings(const std::string& objectPath, const std::vector<std::string>& values) const;
+    /// Reads a 1-D string dataset (fixed- or variable-length) written by writeStrings or h5py.
+    [[nodiscard]] std::vector<std::string> readStrings(const std::string& objectPath) const;
 
     /// Root-group attributes (on a parallel file: every rank writes the same value).
     template <class T>

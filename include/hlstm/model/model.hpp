@@ -78,12 +78,13 @@ Model fit(const SampleSet& trainSet, const SampleSet& validationSet, const Model
 /// Mean absolute error in mm of the model's predictions of `set`'s labels (after mapping back).
 double meanAbsoluteError(const Model& model, const SampleSet& set, int threads = 0);
 
-/// Next Y differential values of every row of `series` and the cumulative displacement they
-/// imply (last cumulative value plus their running sum), mm. Rows whose last L - Y
-/// differentials are not all finite get NaN and valid = 0.
+/// Next Y rates of every row of `series` (mm per nominal step: the differential at the nominal
+/// spacing) and the cumulative displacement they imply at nominally spaced future epochs (last
+/// cumulative value plus their running sum), mm. Rows whose last L - Y rates are not all
+/// finite get NaN and valid = 0.
 struct Forecast {
     int horizon = 0;
-    std::vector<float> differential;   ///< points x Y, mm
+    std::vector<float> differential;   ///< points x Y, mm per nominal step
     std::vector<float> cumulative;     ///< points x Y, mm
     std::vector<std::uint8_t> valid;   ///< points
 

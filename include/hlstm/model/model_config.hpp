@@ -20,6 +20,14 @@ enum class CellKind : int {
 /// Training loss on the z-scored labels.
 enum class LossKind : int { kMse = 0, kMae = 1, kHuber = 2 };
 
+/// What a sample's label is (DESIGN section 2: the paper's target rewards predicting the noise
+/// that differencing injects, d[t] = s[t] + e[t] - e[t-1]).
+enum class Target : int {
+    kNext = 0,    ///< paper: the next Y rates, each window z-scored by its own input mean and std
+    kSignal = 1,  ///< default: the centred mean of `smoothing` rates around each of the next Y steps,
+                  ///< as a residual from the point's OLS velocity, with the day-of-year as input
+};
+
 /// Which windows of a point's differential series become training samples.
 enum class Sampling : int {
     kLatest = 0,  ///< paper: one window per point, the latest one
@@ -34,16 +42,33 @@ struct ModelConfig {
     int layers = 3;          ///< K: stacked recurrent layers
     int units = 10;          ///< S: hidden units per layer
     int horizon = 1;         ///< Y: differential values predicted (the label's length)
-    double stdFloor = 1e-3;  ///< mm: floor of a sample's input std in the z-score
+    double stdFloor = 1e-3;  ///< mm per step: floor of a kNext sample's input std in the z-score
+    Target target = Target::kNext;
+    int smoothing = 5;       ///< h: rates averaged (centred) in a kSignal label
+    double scale = 1.0;      ///< mm per step: kSignal's fixed scale of residual rates
+    /// > 0: fit() sets stdFloor / scale from the training points (calibrateScaling) with this
+    /// fraction; 0: stdFloor and scale are used as given.
+    double floorFraction = 0.0;
 
     /// Time steps fed to the network: L - Y.
     [[nodiscard]] int inputSteps() const noexcept { return window - horizon; }
-    /// Throws ConfigError unless 2 <= L, 1 <= Y < L, K >= 1, S >= 1, stdFloor > 0.
+    /// Input channels per step: the rate (kNext), or the residual rate and sin/cos of the
+    /// day of the year (kSignal).
+    [[nodiscard]] int inputChannels() const noexcept { return target == Target::kSignal ? 3 : 1; }
+    /// Rates a label reaches beyond the last forecast step (kSignal's centred mean), 0 for kNext.
+    [[nodiscard]] int labelLead() const noexcept {
+        return target == Target::kSignal ? smoothing - 1 - (smoothing - 1) / 2 : 0;
+    }
+    /// Latest rates a kSignal input leaves out: the centred label around the next step reaches
+    /// back (h - 1) / 2 rates, and an input that held them would learn to predict their noise.
+    [[nodiscard]] int inputGap() const noexcept { return target == Target::kSignal ? (smoothing - 1) / 2 : 0; }
+    /// Throws ConfigError unless 2 <= L, 1 <= Y < L, K >= 1, S >= 1, stdFloor > 0, scale > 0,
+    /// smoothing >= 1.
     void validate() const;
 
     template <class Archive>
     void serialize(Archive& ar, unsigned /*version*/) {
-        ar & cell & window & layers & units & horizon & stdFloor;
+        ar & cell & window & layers & units & horizon & stdFloor & target & smoothing & scale & floorFraction;
     }
 };
 
@@ -76,9 +101,13 @@ TrainConfig trainConfigFrom(const Config& config);
 /// SLURM_CPUS_PER_TASK, else 1.
 int resolveThreads(int configured);
 
-/// "lstm" / "rnn", "mse" / "mae" / "huber", "latest" / "all".
+/// "next" / "signal" -> Target; throws ConfigError naming the bad value.
+Target targetFromString(const std::string& name);
+
+/// "lstm" / "rnn", "mse" / "mae" / "huber", "latest" / "all", "next" / "signal".
 std::string toString(CellKind cell);
 std::string toString(LossKind loss);
 std::string toString(Sampling sampling);
+std::string toString(Target target);
 
 }  // namespace hlstm::model

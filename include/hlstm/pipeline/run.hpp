@@ -18,7 +18,7 @@ struct RunArgs {
 };
 
 /// Version of the hlstm-output layout written by run().
-inline constexpr int kOutputFormatVersion = 1;
+inline constexpr int kOutputFormatVersion = 2;  // 2: baselines, method per subregion, intervals, rates
 
 /// Runs the pipeline (collective). Returns the exit code (0); throws InputError/ConfigError
 /// for bad input or configuration and RuntimeError otherwise, agreed on by all ranks.
