@@ -165,3 +165,79 @@ TEST(Threads, ConfiguredThenOmpThenSlurm) {
 
 }  // namespace
 }  // namespace hlstm::model
+
+namespace hlstm::model {
+namespace {
+
+TEST(TimeAwareRates, LinearMotionGivesEqualRatesAcrossALostAcquisition) {
+    // 12-day archive whose 2020-01-25 acquisition is lost (a 24-day gap); the point moves
+    // -0.25 mm/day, i.e. -3 mm per nominal 12-day step: c = -0.25 x days since the first.
+    const std::vector<std::int32_t> dates = {20200101, 20200113, 20200206, 20200218, 20200301};
+    const TimeAxis axis = TimeAxis::fromDates(dates);
+    EXPECT_DOUBLE_EQ(axis.spacingDays, 12.0);
+    EXPECT_EQ(axis.steps, (std::vector<double>{0, 1, 3, 4, 5}));
+    const std::vector<float> c = {0.0f, -3.0f, -9.0f, -12.0f, -15.0f};
+    const SeriesView view{c.data(), 1, c.size(), &axis};
+    // Plain differentials see an acceleration (-6 over the gap); rates do not.
+    EXPECT_EQ(differentials(c.data(), c.size()), (std::vector<float>{-3, -6, -3, -3}));
+    EXPECT_EQ(seriesRates(view, 0), (std::vector<float>{-3, -3, -3, -3}));
+    EXPECT_DOUBLE_EQ(seriesVelocity(view, 0), -3.0);
+}
+
+TEST(SignalTarget, InputIsTheResidualFromTheVelocityAndTheLabelACentredMean) {
+    // Regular 12-day steps, rates 1 2 3 4 5 6 7 8 9 10 (c = running sum from 0), velocity of
+    // c over 0..10: OLS slope of the triangular numbers = 5.5 (hand: sum (t-5)(c-mean)/110).
+    std::vector<float> c = {0};
+    for (int k = 1; k <= 10; ++k) c.push_back(c.back() + static_cast<float>(k));
+    const TimeAxis axis = TimeAxis::regular(c.size());
+    const SeriesView view{c.data(), 1, c.size(), &axis};
+    ModelConfig m;
+    m.window = 4;  // L = 4, Y = 1: 3 input rates
+    m.horizon = 1;
+    m.layers = 1;
+    m.units = 4;
+    m.target = Target::kSignal;
+    m.smoothing = 3;  // label: mean of 3 rates centred on the next step; input skips 1 rate
+    m.scale = 2.0;
+    EXPECT_DOUBLE_EQ(seriesVelocity(view, 0), 5.5);
+    const SampleSet s = makeSamples(view, m, Sampling::kLatest, 1);
+    ASSERT_EQ(s.size(), 1u);
+    EXPECT_EQ(s.channels, 3);
+    // Latest: 10 rates (indices 0..9); the label centred on e + 1 reaches one rate beyond it, so
+    // e = 10 - 1 - (Y + 1) = 7 (value 8): label = mean of indices 7..9 = (8 + 9 + 10) / 3 = 9;
+    // input = indices 4..6 (values 5, 6, 7), index 7 left out; all as (x - 5.5) / 2.
+    ASSERT_EQ(s.labelsMm.size(), 1u);
+    EXPECT_FLOAT_EQ(s.labelsMm[0], 9.0f);
+    EXPECT_FLOAT_EQ(s.labels[0], (9.0f - 5.5f) / 2.0f);
+    EXPECT_FLOAT_EQ(s.inputs[0], (5.0f - 5.5f) / 2.0f);
+    EXPECT_FLOAT_EQ(s.inputs[3], (6.0f - 5.5f) / 2.0f);
+    EXPECT_FLOAT_EQ(s.inputs[6], (7.0f - 5.5f) / 2.0f);
+    // Channels 1, 2: sin and cos of the annual phase of the epoch each rate ends at (rate 4
+    // ends at epoch 5: day 60 of a 12-day axis from 1 January).
+    EXPECT_NEAR(s.inputs[1], std::sin(6.283185307179586 * 60.0 / 365.2425), 1e-6);
+    EXPECT_NEAR(s.inputs[2], std::cos(6.283185307179586 * 60.0 / 365.2425), 1e-6);
+    EXPECT_FLOAT_EQ(s.mean[0], 5.5f);
+    EXPECT_FLOAT_EQ(s.scale[0], 2.0f);
+}
+
+TEST(Scaling, FloorIsRelativeToTheSubregionsMedianWindowStd) {
+    // Three points; latest input windows (L - Y = 3 rates): {0,0,0} (flat, gap-filled) std 0,
+    // {0,1,2} std sqrt(2/3), {-1,2,4} std sqrt(114/27): the median is sqrt(2/3), so the floor is
+    // 0.1 x sqrt(2/3), not an absolute 1e-3 mm.
+    const std::vector<float> c = {0, 0, 0, 0, 0,                                      // flat
+                                  0, 1, 1, 2, 4,                                      // rates 1 0 1 2
+                                  0, 1, 0, 2, 6};                                     // rates 1 -1 2 4
+    const TimeAxis axis = TimeAxis::regular(5);
+    const SeriesView view{c.data(), 3, 5, &axis};
+    ModelConfig m;
+    m.window = 4;
+    m.horizon = 1;
+    m.layers = 1;
+    m.units = 4;
+    m.floorFraction = 0.1;
+    calibrateScaling(view, {0, 1, 2}, m);
+    EXPECT_NEAR(m.stdFloor, 0.1 * std::sqrt(2.0 / 3.0), 1e-9);
+}
+
+}  // namespace
+}  // namespace hlstm::model
