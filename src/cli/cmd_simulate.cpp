@@ -2,6 +2,7 @@
 #include <filesystem>
 
 #include "command.hpp"
+#include "hlstm/core/error.hpp"
 #include "hlstm/core/log.hpp"
 #include "hlstm/data/simulate.hpp"
 
@@ -10,8 +11,9 @@ namespace {
 
 struct SimulateArgs {
     std::string kind = "scene";
-    std::uint64_t points = 0;
-    std::uint64_t epochs = 0;
+    std::int64_t points = 0;
+    std::int64_t epochs = 0;
+    std::int64_t drop = 0;
     std::uint64_t seed = 1;
     std::string output;
 };
@@ -23,14 +25,25 @@ Action setupSimulate(CLI::App& sub) {
         ->capture_default_str();
     sub.add_option("--points", args->points, "points (default: 430476 for scene, 50000 for patterns)");
     sub.add_option("--epochs", args->epochs, "epochs at 12-day spacing (default: 89 for scene, 12 for patterns)");
+    sub.add_option("--drop", args->drop,
+                   "acquisitions lost at seeded positions (gaps of twice the spacing; the dates stay real)")
+        ->capture_default_str();
     sub.add_option("--seed", args->seed, "random seed")->capture_default_str();
     sub.add_option("-o,--output", args->output, "output .h5 file")->required();
     return [args](const Comm& comm) {
         SimulateOptions o;
         const bool patterns = args->kind == "patterns";
         o.kind = patterns ? SceneKind::kPatterns : SceneKind::kScene;
-        o.points = args->points ? args->points : (patterns ? 50000 : 430476);
-        o.epochs = args->epochs ? args->epochs : (patterns ? 12 : 89);
+        // Range checks before anything is allocated: a negative count is an error, not 2^64 - 5.
+        if (args->points < 0 || args->points > 1000000000)
+            throw ConfigError("simulate: --points " + std::to_string(args->points) + " is out of range 1..1e9");
+        if (args->epochs < 0 || args->epochs > 100000)
+            throw ConfigError("simulate: --epochs " + std::to_string(args->epochs) + " is out of range 3..100000");
+        o.points = args->points ? static_cast<std::uint64_t>(args->points) : (patterns ? 50000 : 430476);
+        o.epochs = args->epochs ? static_cast<std::uint64_t>(args->epochs) : (patterns ? 12 : 89);
+        if (args->drop < 0 || static_cast<std::uint64_t>(args->drop) + 4 > o.epochs)
+            throw ConfigError("simulate: --drop " + std::to_string(args->drop) + " must be in 0..epochs - 4");
+        o.drop = static_cast<std::uint64_t>(args->drop);
         o.seed = args->seed;
         if (comm.isRoot())
             log::info() << "simulate " << args->kind << ": " << o.points << " points x " << o.epochs

@@ -14,6 +14,7 @@ const std::vector<ConfigKey>& configSchema() {
         {"simulate.points", std::int64_t{20000}, "points of the simulated scene"},
         {"simulate.epochs", std::int64_t{89}, "epochs of the simulated scene (12-day spacing)"},
         {"simulate.seed", std::int64_t{1}, "seed of the simulated scene"},
+        {"simulate.drop", std::int64_t{0}, "acquisitions lost at seeded positions (24-day gaps)"},
         // partition (paper II-A, KDP)
         {"partition.k_min", std::int64_t{2}, "smallest number of K-means clusters tried"},
         {"partition.k_max", std::int64_t{10}, "largest number of K-means clusters tried"},

@@ -20,7 +20,7 @@ constexpr double kTwoPi = 6.283185307179586;
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 
 // Stream tags so that each random quantity has its own key.
-enum Stream : std::uint64_t { kLayout = 1, kPoint = 2, kAtmo = 3, kPatterns = 4 };
+enum Stream : std::uint64_t { kLayout = 1, kPoint = 2, kAtmo = 3, kPatterns = 4, kDrop = 5 };
 
 // ---------------------------------------------------------------- realistic scene
 // Extent of the scene (projected metres, UTM-like), about the Cangzhou study area.
@@ -172,7 +172,8 @@ double patternTrend(int pattern, double X) {
     return 0.0;
 }
 
-void patternsBlock(const SimulateOptions& o, BlockRange b, Block& out) {
+// `steps`: each epoch's position on the regular acquisition grid (the trend's X).
+void patternsBlock(const SimulateOptions& o, BlockRange b, const std::vector<double>& steps, Block& out) {
     const std::size_t m = o.epochs;
     for (std::size_t i = b.begin; i < b.end; ++i) {
         const int pattern = static_cast<int>(i * kPatternCount / o.points);
@@ -182,8 +183,8 @@ void patternsBlock(const SimulateOptions& o, BlockRange b, Block& out) {
         out.id.push_back(static_cast<std::int64_t>(i) + 1);
         double c = 0.0;
         for (std::size_t t = 0; t < m; ++t) {
-            const double trend = patternTrend(pattern, static_cast<double>(t));
-            if (t > 0) c += trend - patternTrend(pattern, static_cast<double>(t - 1)) + rng.uniform(-1.0, 1.0);
+            const double trend = patternTrend(pattern, steps[t]);
+            if (t > 0) c += trend - patternTrend(pattern, steps[t - 1]) + rng.uniform(-1.0, 1.0);
             out.truth.push_back(static_cast<float>(trend));
             out.disp.push_back(static_cast<float>(c));
         }
@@ -195,18 +196,33 @@ void patternsBlock(const SimulateOptions& o, BlockRange b, Block& out) {
 void simulate(const Comm& comm, const SimulateOptions& o, const std::string& path) {
     if (o.points == 0) throw ConfigError("simulate: --points must be at least 1");
     if (o.epochs < 3) throw ConfigError("simulate: --epochs must be at least 3");
+    if (o.drop + 4 > o.epochs) throw ConfigError("simulate: --drop must leave at least 4 epochs");
     if (!dates::valid(o.firstDate)) throw ConfigError("simulate: first date is not a YYYYMMDD date");
+    // Grid positions of the kept acquisitions: a regular grid of epochs + drop, minus `drop`
+    // seeded positions (the same on every rank).
+    std::vector<std::uint64_t> grid(o.epochs + o.drop);
+    for (std::size_t k = 0; k < grid.size(); ++k) grid[k] = k;
+    {
+        Rng rng(mixKey({o.seed, kDrop}));
+        for (std::uint64_t d = 0; d < o.drop; ++d) {
+            const std::size_t k = 2 + rng.below(grid.size() - 4);  // never the first or last two
+            grid.erase(grid.begin() + static_cast<std::ptrdiff_t>(k));
+        }
+    }
     std::vector<std::int32_t> dateList(o.epochs);
+    std::vector<double> steps(o.epochs);
     const std::int64_t d0 = dates::toDays(o.firstDate);
-    for (std::size_t t = 0; t < o.epochs; ++t)
-        dateList[t] = dates::fromDays(d0 + static_cast<std::int64_t>(t) * o.spacingDays);
+    for (std::size_t t = 0; t < o.epochs; ++t) {
+        dateList[t] = dates::fromDays(d0 + static_cast<std::int64_t>(grid[t]) * o.spacingDays);
+        steps[t] = static_cast<double>(grid[t]);
+    }
     const std::vector<double> years = dates::yearsSinceFirst(dateList);
 
     const BlockRange b = blockRange(o.points, comm.size(), comm.rank());
     Block block;
     coordinated(comm, "simulate:generate", [&] {
         if (o.kind == SceneKind::kScene) sceneBlock(o, b, years, block);
-        else patternsBlock(o, b, block);
+        else patternsBlock(o, b, steps, block);
     });
 
     const std::string tmp = path + ".tmp";

@@ -263,6 +263,9 @@ struct RunConfig {
         rc.simulate.points = static_cast<std::uint64_t>(std::max<std::int64_t>(points, 1));
         rc.simulate.epochs = static_cast<std::uint64_t>(std::max<std::int64_t>(epochs, 3));
         rc.simulate.seed = static_cast<std::uint64_t>(config.getInt("simulate.seed"));
+        const auto drop = config.getInt("simulate.drop");
+        if (drop < 0 || drop + 4 > epochs) throw ConfigError("simulate.drop must be in 0..simulate.epochs - 4");
+        rc.simulate.drop = static_cast<std::uint64_t>(drop);
         return rc;
     }
 

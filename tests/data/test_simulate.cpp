@@ -2,10 +2,13 @@
 // Table I patterns follow their trends within the U(-1, 1) noise.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <set>
 
 #include "hlstm/data/point_set.hpp"
+#include "hlstm/model/samples.hpp"
 #include "hlstm/io/hdf5.hpp"
 #include "test_support.hpp"
 
@@ -103,4 +106,42 @@ TEST(Simulate, TableOnePatternsFollowTheirTrends) {
     EXPECT_NEAR(meanStep[2], -10.0, 0.05);   // uniform subsidence
     EXPECT_NEAR(meanStep[3], 18.0, 0.05);    // increased uplift: mean of 3t over t = 1..11
     EXPECT_NEAR(meanStep[4], -18.0, 0.05);   // increased subsidence
+}
+
+TEST(Simulate, DroppedAcquisitionsKeepLinearMotionAtEqualRates) {
+    TempDir dir;
+    const std::string path = dir.file("gaps.h5");
+    auto r = run(hlstmUnderMpi(2) + " simulate --kind patterns --points 500 --epochs 30 --drop 4 --seed 2 -o " + path);
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    h5::File f(path, h5::Access::kReadOnly);
+    const auto dateList = f.openDataset("/dates").readAll<std::int32_t>();
+    ASSERT_EQ(dateList.size(), 30u);
+    int gaps24 = 0;
+    for (std::size_t t = 1; t < dateList.size(); ++t) {
+        const auto gap = dates::toDays(dateList[t]) - dates::toDays(dateList[t - 1]);
+        EXPECT_TRUE(gap == 12 || gap == 24 || gap == 36 || gap == 48) << gap;
+        gaps24 += gap > 12 ? 1 : 0;
+    }
+    EXPECT_GE(gaps24, 1);  // four drops make at least one (adjacent drops merge) longer gap
+    std::int64_t span = dates::toDays(dateList.back()) - dates::toDays(dateList.front());
+    EXPECT_EQ(span, 12 * (30 + 4 - 1));  // the grid of 34 positions, first and last kept
+    // Pattern 2 (points 200..299) is uniform subsidence -10 mm per 12-day step in time: its
+    // noise-free rates are -10 before, across and after every gap.
+    const auto truth = f.openDataset("/truth").readAll<float>();
+    const model::TimeAxis axis = model::TimeAxis::fromDates(dateList);
+    const model::SeriesView view{truth.data(), 500, 30, &axis};
+    for (std::size_t i = 200; i < 300; ++i)
+        for (float rate : model::seriesRates(view, i)) ASSERT_NEAR(rate, -10.0f, 1e-4f) << "point " << i;
+    // Plain differentials do jump at a gap: the reason for rates.
+    const auto d = model::differentials(view.row(250), 30);
+    EXPECT_LE(*std::min_element(d.begin(), d.end()), -20.0f + 1e-3f);
+}
+
+TEST(Simulate, NegativeOrHugeSizesAreRejectedBeforeAnythingIsAllocated) {
+    TempDir dir;
+    for (const std::string bad : {"--points -5", "--epochs -3", "--points 2000000000", "--epochs 30 --drop 27"}) {
+        auto r = run(hlstmUnderMpi(1) + " simulate " + bad + " -o " + dir.file("bad.h5"), 60);
+        EXPECT_EQ(r.exitCode, 1) << bad << ": " << r.output;
+        EXPECT_FALSE(std::filesystem::exists(dir.file("bad.h5"))) << bad;
+    }
 }

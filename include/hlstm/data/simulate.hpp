@@ -22,6 +22,10 @@ struct SimulateOptions {
     std::uint64_t seed = 1;
     std::int32_t firstDate = 20180101;
     std::int32_t spacingDays = 12;
+    /// Acquisitions lost: `drop` seeded positions of a regular grid of epochs + drop dates
+    /// (never the first or last two) are left out, so the file keeps `epochs` real dates with
+    /// gaps of twice the spacing; the motion stays a function of time.
+    std::uint64_t drop = 0;
 };
 
 /// Writes a simulated scene to `path` (via `<path>.tmp`, renamed when complete). Each rank
