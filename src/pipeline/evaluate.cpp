@@ -121,24 +121,31 @@ float conformalQuantile(std::vector<float> residuals, double level) {
     return residuals[k - 1];
 }
 
-std::vector<model::BaselineKind> baselinesFromConfig(const std::string& text) {
-    if (text == "default" || text == "all" || text.empty()) return model::allBaselines();
-    std::vector<model::BaselineKind> kinds;
+BaselineRequest baselinesFromConfig(const std::string& text) {
+    BaselineRequest request;
+    if (text == "default" || text == "all" || text.empty()) {
+        request.kinds = model::allBaselines();
+        request.globalLstm = request.rnn = text == "all";
+        return request;
+    }
+    auto& kinds = request.kinds;
     std::stringstream in(text);
     std::string name;
     while (std::getline(in, name, ',')) {
         name.erase(0, name.find_first_not_of(" \t"));
         name.erase(name.find_last_not_of(" \t") + 1);
         if (name.empty()) continue;
-        if (name == "global_lstm" || name == "rnn")
-            throw ConfigError("run.baselines: " + name +
-                              " (a learned baseline) is not available in this version; run hlstm with "
-                              "--partition.k_max 1 --partition.alpha 1e9 for one global model");
+        if (name == "global_lstm" || name == "rnn") {
+            (name == "rnn" ? request.rnn : request.globalLstm) = true;
+            continue;
+        }
         const model::BaselineKind kind = model::baselineFromString(name);
         if (std::find(kinds.begin(), kinds.end(), kind) == kinds.end()) kinds.push_back(kind);
     }
-    if (kinds.empty()) throw ConfigError("run.baselines: no baseline named");
-    return kinds;
+    // Persistence is always reported: it is the /metrics yardstick of earlier versions.
+    if (std::find(kinds.begin(), kinds.end(), model::BaselineKind::kPersistence) == kinds.end())
+        kinds.insert(kinds.begin(), model::BaselineKind::kPersistence);
+    return request;
 }
 
 }  // namespace hlstm::pipeline

@@ -22,9 +22,9 @@ double candidateCost(std::uint64_t trainSamples, int L, int K, int S, int horizo
 Plan buildPlan(const std::vector<PlanSubregion>& subregions, const PlanSettings& s, int ranks) {
     Plan plan;
     for (const auto& sub : subregions)
-        for (auto L : s.L)
-            for (auto K : s.K)
-                for (auto S : s.S) {
+        for (auto L : sub.fixed ? std::vector<std::int64_t>{sub.L} : s.L)
+            for (auto K : sub.fixed ? std::vector<std::int64_t>{sub.K} : s.K)
+                for (auto S : sub.fixed ? std::vector<std::int64_t>{sub.S} : s.S) {
                     if (static_cast<std::size_t>(L) + 1 > s.visibleEpochs) continue;  // no window fits
                     Task t;
                     t.index = static_cast<std::int32_t>(plan.tasks.size());
@@ -32,6 +32,7 @@ Plan buildPlan(const std::vector<PlanSubregion>& subregions, const PlanSettings&
                     t.L = static_cast<std::int32_t>(L);
                     t.K = static_cast<std::int32_t>(K);
                     t.S = static_cast<std::int32_t>(S);
+                    t.cell = sub.cell;
                     double windows = 1.0;
                     if (s.allWindows)
                         windows = std::floor(static_cast<double>(s.visibleEpochs - 1 - static_cast<std::size_t>(L)) /

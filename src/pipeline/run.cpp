@@ -146,19 +146,26 @@ void writeRowsOf(const h5::File& file, const std::string& path, std::uint64_t to
 // subregion's rows are in global row order whatever the rank count (collective).
 std::map<std::int32_t, SubregionRows> redistribute(const Comm& comm, const PointSet& points,
                                                    const std::vector<std::int32_t>& subregion, const Plan& plan,
-                                                   std::size_t visibleEpochs) {
+                                                   std::size_t visibleEpochs, const std::vector<std::int32_t>& pseudo) {
     // Every subregion's first rank also computes its baselines: it always gets the rows.
     const std::size_t m = points.nEpochs();
     const auto ranks = static_cast<std::size_t>(comm.size());
-    std::vector<std::vector<std::size_t>> toRank(ranks);
-    for (std::size_t i = 0; i < points.size(); ++i)
-        for (auto r : plan.ranksOf(subregion[i])) toRank[static_cast<std::size_t>(r)].push_back(i);
+    // (row, subregion) pairs per destination: a point also goes to the trainers of every
+    // pseudo subregion (learned baselines of all points).
+    std::vector<std::vector<std::pair<std::size_t, std::int32_t>>> toRank(ranks);
+    std::vector<std::vector<std::int32_t>> pseudoRanks;
+    for (auto p : pseudo) pseudoRanks.push_back(plan.ranksOf(p));
+    for (std::size_t i = 0; i < points.size(); ++i) {
+        for (auto r : plan.ranksOf(subregion[i])) toRank[static_cast<std::size_t>(r)].emplace_back(i, subregion[i]);
+        for (std::size_t k = 0; k < pseudo.size(); ++k)
+            for (auto r : pseudoRanks[k]) toRank[static_cast<std::size_t>(r)].emplace_back(i, pseudo[k]);
+    }
     std::vector<RowHeader> sendHead;
     std::vector<float> sendSeries;
     std::vector<std::size_t> headCounts(ranks, 0), seriesCounts(ranks, 0);
     for (std::size_t r = 0; r < ranks; ++r) {
-        for (std::size_t i : toRank[r]) {
-            sendHead.push_back({points.rows[i], subregion[i], 0});
+        for (const auto& [i, s] : toRank[r]) {
+            sendHead.push_back({points.rows[i], s, 0});
             sendSeries.insert(sendSeries.end(), points.series(i), points.series(i) + m);
         }
         headCounts[r] = toRank[r].size();
@@ -211,7 +218,7 @@ struct RunConfig {
     model::ModelConfig shape;  // target, smoothing, floor, cell, Y; L, K, S per candidate
     std::vector<std::int64_t> L, K, S;
     std::uint64_t seed = 0;
-    std::vector<model::BaselineKind> baselines;
+    BaselineRequest baselines;
     bool selectSmoothed = true;
     double interval = 0.9;
     int intervalCuts = 6;  // validation cut epochs pooled for the conformal residuals
@@ -271,11 +278,23 @@ struct RunConfig {
 
     [[nodiscard]] model::ModelConfig shapeOf(const Task& t) const {
         model::ModelConfig m = shape;
+        m.cell = static_cast<model::CellKind>(t.cell);
         m.window = t.L;
         m.layers = t.K;
         m.units = t.S;
         m.validate();
         return m;
+    }
+    // Learned baselines: one model of all points each (pseudo subregions after the real ones).
+    struct Learned {
+        std::string name;
+        model::CellKind cell;
+    };
+    [[nodiscard]] std::vector<Learned> learned() const {
+        std::vector<Learned> out;
+        if (baselines.globalLstm) out.push_back({"global_lstm", model::CellKind::kLstm});
+        if (baselines.rnn) out.push_back({"rnn", model::CellKind::kRnn});
+        return out;
     }
     // The largest L: window_mean and linear_trend look back as far as the longest candidate.
     [[nodiscard]] int baselineWindow() const {
@@ -308,7 +327,7 @@ LocalBlock readStage(const Comm& comm, RunConfig& rc, const RunArgs& args) {
 
 // ---------------------------------------------------------------- plan
 Plan planStage(const Comm& comm, const RunConfig& rc, const partition::PartitionSummary& summary,
-               std::size_t visibleEpochs, bool dryRun) {
+               std::uint64_t totalPoints, std::size_t visibleEpochs, bool dryRun) {
     const auto& subs = summary.subregions;
     PlanSettings settings;
     settings.L = rc.L;
@@ -324,6 +343,11 @@ Plan planStage(const Comm& comm, const RunConfig& rc, const partition::Partition
     if (comm.isRoot()) {
         std::vector<PlanSubregion> ps;
         for (const auto& s : subs) ps.push_back({s.id, s.nPoints});
+        // Learned baselines: the largest grid shape, trained on all points as one region.
+        const auto maxOf = [](const std::vector<std::int64_t>& v) { return static_cast<std::int32_t>(*std::max_element(v.begin(), v.end())); };
+        for (const auto& l : rc.learned())
+            ps.push_back({static_cast<std::int32_t>(ps.size()), totalPoints, true, maxOf(rc.L), maxOf(rc.K), maxOf(rc.S),
+                          static_cast<std::int32_t>(l.cell)});
         plan = buildPlan(ps, settings, comm.size());
     }
     comm.bcast(plan);
@@ -403,10 +427,10 @@ bool leads(const Plan& plan, std::int32_t s, int rank) {
 // Each subregion's first rank sums the normal equations of its training points (row order);
 // the sums are added in subregion order, so the fit does not depend on the rank count.
 model::MlrModel fitGlobalMlr(const Comm& comm, const Plan& plan, const std::map<std::int32_t, Held>& held,
-                             const model::TimeAxis& axis, std::size_t visibleEpochs, int lags) {
+                             std::int32_t nSub, const model::TimeAxis& axis, std::size_t visibleEpochs, int lags) {
     std::vector<double> local;
     for (const auto& [s, h] : held) {
-        if (!leads(plan, s, comm.rank())) continue;
+        if (s >= nSub || !leads(plan, s, comm.rank())) continue;
         model::MlrSums sums(lags);
         const model::SeriesView view = h.visible(axis, visibleEpochs);
         for (std::size_t i : h.split.train) sums.addPoint(model::rates({view.row(i), axis.steps.data(), view.epochs}));
@@ -504,13 +528,13 @@ struct BaselineOutcome {
 // Each subregion's first rank scores every baseline on the validation cut and forecasts the
 // hidden epochs of all the subregion's points with each (for the metrics beside HLSTM).
 BaselineOutcome baselineStage(const Comm& comm, const RunConfig& rc, const Plan& plan,
-                              const std::map<std::int32_t, Held>& held, const BaselineSet& baselines,
+                              const std::map<std::int32_t, Held>& held, std::int32_t nSub, const BaselineSet& baselines,
                               const model::TimeAxis& axis, std::size_t visibleEpochs) {
     BaselineOutcome out;
     const std::size_t nB = baselines.kinds.size(), Y = static_cast<std::size_t>(rc.horizon);
     coordinated(comm, "baselines", [&] {
         for (const auto& [s, h] : held) {
-            if (!leads(plan, s, comm.rank())) continue;
+            if (s >= nSub || !leads(plan, s, comm.rank())) continue;
             const std::size_t n = h.rows->rows.size();
             const std::size_t first = out.holdout.size();
             out.holdout.resize(first + n * nB * Y);
@@ -549,7 +573,9 @@ std::vector<Choice> selectStage(const RunConfig& rc, const Plan& plan, const std
     std::vector<Choice> choice(static_cast<std::size_t>(nSub));
     auto better = [](double a, double b) { return std::isfinite(a) && (!std::isfinite(b) || a < b); };
     for (const auto& r : results) {
-        auto& c = choice[static_cast<std::size_t>(plan.tasks[static_cast<std::size_t>(r.index)].subregion)];
+        const std::int32_t sub = plan.tasks[static_cast<std::size_t>(r.index)].subregion;
+        if (sub >= nSub) continue;  // a learned baseline's model, not a candidate
+        auto& c = choice[static_cast<std::size_t>(sub)];
         const double key = rc.selectSmoothed ? r.score : r.validationMae;
         if (r.status != 0) continue;
         if (better(key, c.task < 0 ? std::nan("") : c.score)) {
@@ -654,6 +680,7 @@ ForecastOutcome forecastStage(const Comm& comm, const RunConfig& rc, const Plan&
     const WinnerColumns cols{Y};
     coordinated(comm, "forecast", [&] {
         for (const auto& [s, h] : held) {
+            if (s >= static_cast<std::int32_t>(choice.size())) continue;  // learned baselines: see learnedStage
             const Choice& c = choice[static_cast<std::size_t>(s)];
             Forecaster f;
             if (c.task >= 0) {
@@ -696,6 +723,38 @@ ForecastOutcome forecastStage(const Comm& comm, const RunConfig& rc, const Plan&
         }
     });
     (void)cols;
+    return out;
+}
+
+// ---------------------------------------------------------------- learned baselines
+// The rank that trained a learned baseline (one model of all points) forecasts the hidden
+// epochs of every point with it; the values travel to the owners like the other baselines'.
+// Returns nLocal x (learned x Y) differentials (collective).
+std::vector<float> learnedStage(const Comm& comm, const RunConfig& rc, const Plan& plan, std::int32_t nSub,
+                                const std::map<std::int32_t, Held>& held,
+                                const std::map<std::int32_t, model::Model>& models,
+                                const std::vector<std::uint64_t>& ownerOffsets, const LocalBlock& block,
+                                const model::TimeAxis& axis, std::size_t visibleEpochs) {
+    const std::size_t Y = static_cast<std::size_t>(rc.horizon), nL = rc.learned().size(), n = block.points.size();
+    std::vector<float> out(n * nL * Y, kNaN);
+    for (std::size_t j = 0; j < nL; ++j) {
+        const std::int32_t pseudo = nSub + static_cast<std::int32_t>(j);
+        std::vector<std::uint64_t> rows;
+        std::vector<float> values;
+        coordinated(comm, "learned baselines", [&] {
+            for (const auto& t : plan.tasks) {
+                if (t.subregion != pseudo || t.rank != comm.rank()) continue;
+                auto it = models.find(t.index);
+                if (it == models.end() || !it->second.summary.ok()) continue;
+                const Held& h = held.at(pseudo);
+                rows = h.rows->rows;
+                ratesToDifferentials(model::forecast(it->second, h.visible(axis, visibleEpochs), rc.threads).differential,
+                                     rc.horizon, axis, visibleEpochs - 1, values);
+            }
+        });
+        const std::vector<float> got = toOwners(comm, ownerOffsets, block, rows, values, Y);
+        for (std::size_t i = 0; i < n; ++i) std::copy_n(got.data() + i * Y, Y, out.data() + (i * nL + j) * Y);
+    }
     return out;
 }
 
@@ -803,7 +862,7 @@ OwnerForecasts ownerForecasts(const LocalBlock& block, const std::vector<float>&
 
 MetricBook metricsStage(const Comm& comm, const OwnerForecasts& f, const std::vector<std::int32_t>& subregion,
                         const std::vector<std::int32_t>& zone, std::size_t Y, std::int32_t nSub, std::int32_t nZones,
-                        const std::vector<model::BaselineKind>& kinds, bool hasTruth, double* coverage) {
+                        const std::vector<std::string>& names, bool hasTruth, double* coverage) {
     std::vector<std::int32_t> groupSub, groupZone, groupStep;
     for (std::size_t i = 0; i < subregion.size(); ++i)
         for (std::size_t y = 0; y < Y; ++y) {
@@ -828,8 +887,8 @@ MetricBook metricsStage(const Comm& comm, const OwnerForecasts& f, const std::ve
         book.add("zone_truth", table(pred, truth, zn, nZones));
         book.add("step_truth", table(pCum, tCum, step, static_cast<std::int32_t>(Y)));
     }
-    for (std::size_t b = 0; b < kinds.size(); ++b) {
-        const std::string name = model::toString(kinds[b]);
+    for (std::size_t b = 0; b < names.size(); ++b) {
+        const std::string& name = names[b];
         const auto bp = comm.gatherv(f.baseline[b]), bc = comm.gatherv(f.baselineCum[b]);
         book.add(name, table(bp, obs, {}, 1));
         book.add(name + "/sub", table(bp, obs, sub, nSub));
@@ -876,6 +935,7 @@ struct RunResults {
     const std::vector<TaskResult>* results;
     const std::vector<Choice>* choice;
     const BaselineSet* baselines;
+    std::vector<std::string> baselineNames;  // per-point baselines, then the learned ones
     const std::vector<BaselineScore>* baselineScores;
     const std::vector<std::vector<float>>* halfWidths;  // per subregion, Y
     const OwnerForecasts* f;
@@ -1012,7 +1072,7 @@ void writeStage(const Comm& comm, const Config& config, const RunResults& r, con
     out.writeSmall("/timing/candidate_rank", grank);
 
     // One row per baseline (Table III), per subregion and per step as 2-D datasets.
-    const std::size_t nB = r.baselines->kinds.size();
+    const std::size_t nB = r.baselineNames.size(), nPerPoint = r.baselines->kinds.size();
     std::vector<std::string> bname;
     std::vector<double> bmae, bsd, bmse, bacc, btruth, bsec(nB, 0.0), bscore(nB * static_cast<std::size_t>(nSub), std::nan(""));
     std::vector<double> bsub, bsubTruth, bstep, bstepTruth;
@@ -1020,8 +1080,12 @@ void writeStage(const Comm& comm, const Config& config, const RunResults& r, con
         bscore[static_cast<std::size_t>(bs.baseline) * static_cast<std::size_t>(nSub) + static_cast<std::size_t>(bs.subregion)] = bs.score;
         bsec[static_cast<std::size_t>(bs.baseline)] += bs.seconds;
     }
+    for (const auto& tr : *r.results) {  // learned baselines: their model's training time
+        const auto sub = r.plan->tasks[static_cast<std::size_t>(tr.index)].subregion;
+        if (sub >= nSub) bsec[nPerPoint + static_cast<std::size_t>(sub - nSub)] += tr.seconds;
+    }
     for (std::size_t b = 0; b < nB; ++b) {
-        const std::string name = model::toString(r.baselines->kinds[b]);
+        const std::string& name = r.baselineNames[b];
         const Metrics& g = book[name][0];
         bname.push_back(name);
         bmae.push_back(g.mae);
@@ -1126,8 +1190,7 @@ void report(const RunResults& r, const std::string& output) {
         os << line;
     };
     row("HLSTM", book["global"][0], r.hasTruth ? book["global_truth"][0].mae : std::nan(""));
-    for (const auto kind : r.baselines->kinds) {
-        const std::string name = model::toString(kind);
+    for (const auto& name : r.baselineNames) {
         row(name, book[name][0], r.hasTruth ? book[name + "/truth"][0].mae : std::nan(""));
     }
     std::size_t learned = 0, fallback = 0;
@@ -1181,24 +1244,29 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
     const auto nSub = static_cast<std::int32_t>(part.summary.subregions.size());
 
     timer.start("plan");
-    const Plan plan = planStage(comm, rc, part.summary, visibleEpochs, args.dryRun);
+    const Plan plan = planStage(comm, rc, part.summary, block.keptTotal, visibleEpochs, args.dryRun);
+    std::vector<std::int32_t> pseudo;  // learned baselines: pseudo subregions of all points
+    for (std::size_t j = 0; j < rc.learned().size(); ++j) pseudo.push_back(nSub + static_cast<std::int32_t>(j));
     if (args.dryRun) {
         timer.report(comm);
         return 0;
     }
 
     timer.start("redistribute");
-    const std::map<std::int32_t, SubregionRows> mine = redistribute(comm, block.points, part.subregion, plan, visibleEpochs);
+    const std::map<std::int32_t, SubregionRows> mine = redistribute(comm, block.points, part.subregion, plan, visibleEpochs, pseudo);
     const std::map<std::int32_t, Held> held = holdSubregions(mine, rc, axis, visibleEpochs);
 
     timer.start("baselines");
     BaselineSet baselines;
-    baselines.kinds = rc.baselines;
+    baselines.kinds = rc.baselines.kinds;
     baselines.window = rc.baselineWindow();
     constexpr int kMlrLags = 12;  // the paper's MLR on lagged differentials; 12 ~ 5 months at 12 days
-    baselines.mlr = fitGlobalMlr(comm, plan, held, axis, visibleEpochs,
+    baselines.mlr = fitGlobalMlr(comm, plan, held, nSub, axis, visibleEpochs,
                                  std::min<int>(kMlrLags, static_cast<int>(visibleEpochs) - 3));
-    BaselineOutcome baselineOut = baselineStage(comm, rc, plan, held, baselines, axis, visibleEpochs);
+    BaselineOutcome baselineOut = baselineStage(comm, rc, plan, held, nSub, baselines, axis, visibleEpochs);
+    std::vector<std::string> names;
+    for (auto kind : baselines.kinds) names.push_back(model::toString(kind));
+    for (const auto& l : rc.learned()) names.push_back(l.name);
 
     timer.start("train");
     TrainOutcome trained = trainStage(comm, rc, plan, held, axis, visibleEpochs);
@@ -1212,22 +1280,34 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
         return a.subregion != b.subregion ? a.subregion < b.subregion : a.baseline < b.baseline;
     });
     const std::vector<Choice> choice = selectStage(rc, plan, results, baselineScores, baselines, nSub);
-    for (auto it = trained.models.begin(); it != trained.models.end();) {  // keep winners only
-        const auto& t = plan.tasks[static_cast<std::size_t>(it->first)];
-        it = choice[static_cast<std::size_t>(t.subregion)].task == it->first ? std::next(it) : trained.models.erase(it);
-    }
 
     timer.start("forecast");
-    ForecastOutcome fc = forecastStage(comm, rc, plan, held, choice, trained.models, baselines, axis, visibleEpochs, m);
     std::vector<std::uint64_t> ownerOffsets(static_cast<std::size_t>(comm.size()) + 1, 0);
     {
         const auto counts = comm.allgather<std::uint64_t>(block.points.size());
         for (std::size_t r = 0; r < counts.size(); ++r) ownerOffsets[r + 1] = ownerOffsets[r] + counts[r];
     }
-    const std::size_t Y = static_cast<std::size_t>(rc.horizon), nB = baselines.kinds.size();
+    const std::vector<float> learnedVals =
+        learnedStage(comm, rc, plan, nSub, held, trained.models, ownerOffsets, block, axis, visibleEpochs);
+    for (auto it = trained.models.begin(); it != trained.models.end();) {  // keep winners only
+        const auto& t = plan.tasks[static_cast<std::size_t>(it->first)];
+        const bool wins = t.subregion < nSub && choice[static_cast<std::size_t>(t.subregion)].task == it->first;
+        it = wins ? std::next(it) : trained.models.erase(it);
+    }
+    ForecastOutcome fc = forecastStage(comm, rc, plan, held, choice, trained.models, baselines, axis, visibleEpochs, m);
+    const std::size_t Y = static_cast<std::size_t>(rc.horizon), nB = names.size();
+    const std::size_t nPerPoint = baselines.kinds.size(), nL = nB - nPerPoint;
     const std::vector<float> winnerVals = toOwners(comm, ownerOffsets, block, fc.rows, fc.values, 4 * Y + 1);
-    const std::vector<float> baselineVals =
-        toOwners(comm, ownerOffsets, block, baselineOut.rows, baselineOut.holdout, nB * Y);
+    // Every baseline's holdout differentials per owned row: the per-point ones, then the learned.
+    std::vector<float> baselineVals(block.points.size() * nB * Y, kNaN);
+    {
+        const std::vector<float> perPoint =
+            toOwners(comm, ownerOffsets, block, baselineOut.rows, baselineOut.holdout, nPerPoint * Y);
+        for (std::size_t i = 0; i < block.points.size(); ++i) {
+            std::copy_n(perPoint.data() + i * nPerPoint * Y, nPerPoint * Y, baselineVals.data() + i * nB * Y);
+            std::copy_n(learnedVals.data() + i * nL * Y, nL * Y, baselineVals.data() + i * nB * Y + nPerPoint * Y);
+        }
+    }
     baselineOut = {};
     // Interval half-widths per subregion, gathered in subregion order.
     std::vector<std::vector<float>> halfWidths(static_cast<std::size_t>(nSub), std::vector<float>(Y, kNaN));
@@ -1248,11 +1328,11 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
     double coverage = 0;
     const MetricBook book =
         metricsStage(comm, owned, part.subregion, part.zone, Y, nSub,
-                     static_cast<std::int32_t>(part.summary.zoneCenters.size()), baselines.kinds, hasTruth, &coverage);
+                     static_cast<std::int32_t>(part.summary.zoneCenters.size()), names, hasTruth, &coverage);
 
     // Models of the winners, gathered everywhere (small) so all ranks write the same bytes,
     // ordered by subregion id (gathering order depends on which rank won what).
-    RunResults rr{&rc, &block, &part, &pcfg, &plan, &results, &choice, &baselines, &baselineScores, &halfWidths,
+    RunResults rr{&rc, &block, &part, &pcfg, &plan, &results, &choice, &baselines, names, &baselineScores, &halfWidths,
                   &owned, &book, coverage, visibleEpochs, hasTruth, {}, {}, {}, {}};
     {
         std::vector<std::int32_t> modelSub = comm.allgatherv(fc.modelSubregions);

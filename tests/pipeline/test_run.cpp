@@ -17,7 +17,7 @@ namespace {
 // A small scene and a fast grid: two L values so a subregion's grid can span ranks.
 const std::string kFast =
     " --partition.min_points 300 --grid.L 8,12 --grid.K 1 --grid.S 6 --train.epochs 4 --train.batch 64 "
-    "--train.threads 1";
+    "--train.threads 1 --run.baselines all";
 
 class RunTest : public ::testing::Test {
 protected:

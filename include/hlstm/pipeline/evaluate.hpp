@@ -65,8 +65,14 @@ void ratesToDifferentials(const std::vector<float>& rates, int horizon, const mo
 /// the ceil((n + 1) level)-th smallest (the largest when that exceeds n).
 float conformalQuantile(std::vector<float> residuals, double level);
 
-/// The baselines named in `run.baselines`: "default" (= "all": every per-point baseline and
-/// the global MLR) or a comma list of names; throws ConfigError on an unknown name.
-std::vector<model::BaselineKind> baselinesFromConfig(const std::string& text);
+/// The baselines asked for in `run.baselines`.
+struct BaselineRequest {
+    std::vector<model::BaselineKind> kinds;  ///< per-point baselines and the global MLR
+    bool globalLstm = false;                 ///< learned: one LSTM of all points (the paper's "LSTM")
+    bool rnn = false;                        ///< learned: one plain RNN of all points (the paper's "RNN")
+};
+/// "default" (every per-point baseline and the global MLR), "all" (those and the learned
+/// global_lstm and rnn) or a comma list of names; throws ConfigError on an unknown name.
+BaselineRequest baselinesFromConfig(const std::string& text);
 
 }  // namespace hlstm::pipeline

@@ -17,10 +17,11 @@ struct Task {
     std::int32_t L = 0, K = 0, S = 0;
     double cost = 0.0;           ///< flop estimate of its training
     std::int32_t rank = 0;       ///< rank that trains it
+    std::int32_t cell = 0;       ///< model::CellKind (an RNN only for the learned rnn baseline)
 
     template <class Archive>
     void serialize(Archive& ar, unsigned /*version*/) {
-        ar & index & subregion & L & K & S & cost & rank;
+        ar & index & subregion & L & K & S & cost & rank & cell;
     }
 };
 
@@ -28,6 +29,10 @@ struct Task {
 struct PlanSubregion {
     std::int32_t id = 0;
     std::uint64_t points = 0;
+    /// A pseudo subregion (a learned baseline: one model of all points) has one fixed
+    /// candidate instead of the grid.
+    bool fixed = false;
+    std::int32_t L = 0, K = 0, S = 0, cell = 0;
 };
 
 /// Grid and training settings that enter the cost.
