@@ -11,6 +11,7 @@
 #include "hlstm/core/log.hpp"
 #include "hlstm/data/native_reader.hpp"
 #include "hlstm/io/hdf5.hpp"
+#include "hlstm/io/output_file.hpp"
 #include "hlstm/partition/output.hpp"
 #include "hlstm/partition/partition.hpp"
 #include "hlstm/version.hpp"
@@ -64,6 +65,7 @@ Action setupPartition(CLI::App& sub) {
         printConfig(comm, cfg);
         const std::string input = args->input.empty() ? cfg.getString("input.path") : args->input;
         if (input.empty()) throw ConfigError("partition: no input file (give FILE or --input.path)");
+        h5::AtomicOutput output(comm, args->output, {input});
         partition::PartitionConfig pc = partition::PartitionConfig::fromConfig(cfg);
         const std::int64_t holdout = cfg.getInt("run.holdout");
         if (holdout < 0) throw ConfigError("run.holdout = " + std::to_string(holdout) + ": must be >= 0");
@@ -88,34 +90,20 @@ Action setupPartition(CLI::App& sub) {
         if (comm.isRoot()) logResult(result.summary, pc.dbDistance);
 
         t = Clock::now();
-        const std::string tmp = args->output + ".tmp";
-        try {
-            coordinated(comm, "partition:write", [&] {
-                h5::File file(tmp, h5::Access::kCreate, &comm);
-                const std::uint64_t n = result.summary.nPoints, offset = block.keptOffset;
-                const auto& p = block.points;
-                file.createDataset<double>("/points/x", {n}).writeRows(offset, p.size(), p.x.data());
-                file.createDataset<double>("/points/y", {n}).writeRows(offset, p.size(), p.y.data());
-                file.createDataset<std::int64_t>("/points/id", {n}).writeRows(offset, p.size(), p.ids.data());
-                partition::writePartition(file, result, offset, pc.dbDistance);
-                file.writeAttribute("version", std::string(kVersion));
-                file.writeAttribute("producer", std::string("hlstm partition"));
-                file.writeAttribute("input", std::filesystem::absolute(input).string());
-                file.writeAttribute("config", cfg.toToml());
-                if (!block.stats.crs.empty()) file.writeAttribute("crs", block.stats.crs);
-                file.writeAttribute("complete", std::int32_t{1});
-                file.close();
-            });
-            coordinated(comm, "partition:rename", [&] {
-                if (comm.isRoot()) std::filesystem::rename(tmp, args->output);
-            });
-        } catch (...) {
-            if (comm.isRoot()) {
-                std::error_code ignored;
-                std::filesystem::remove(tmp, ignored);
-            }
-            throw;
-        }
+        output.write("partition:write", [&](h5::File& file) {
+            const std::uint64_t n = result.summary.nPoints, offset = block.keptOffset;
+            const auto& p = block.points;
+            file.createDataset<double>("/points/x", {n}).writeRows(offset, p.size(), p.x.data());
+            file.createDataset<double>("/points/y", {n}).writeRows(offset, p.size(), p.y.data());
+            file.createDataset<std::int64_t>("/points/id", {n}).writeRows(offset, p.size(), p.ids.data());
+            partition::writePartition(file, result, offset, pc.dbDistance);
+            file.writeAttribute("version", std::string(kVersion));
+            file.writeAttribute("producer", std::string("hlstm partition"));
+            file.writeAttribute("input", std::filesystem::absolute(input).string());
+            file.writeAttribute("config", cfg.toToml());
+            if (!block.stats.crs.empty()) file.writeAttribute("crs", block.stats.crs);
+            file.writeAttribute("complete", std::int32_t{1});
+        });
         if (comm.isRoot()) {
             std::ostringstream phases;
             phases << "read " << fixed(readSeconds, 3);

@@ -12,6 +12,7 @@
 #include "hlstm/core/random.hpp"
 #include "hlstm/data/point_set.hpp"
 #include "hlstm/io/hdf5.hpp"
+#include "hlstm/io/output_file.hpp"
 
 namespace hlstm {
 namespace {
@@ -198,6 +199,7 @@ void simulate(const Comm& comm, const SimulateOptions& o, const std::string& pat
     if (o.epochs < 3) throw ConfigError("simulate: --epochs must be at least 3");
     if (o.drop + 4 > o.epochs) throw ConfigError("simulate: --drop must leave at least 4 epochs");
     if (!dates::valid(o.firstDate)) throw ConfigError("simulate: first date is not a YYYYMMDD date");
+    h5::AtomicOutput output(comm, path, {});
     // Grid positions of the kept acquisitions: a regular grid of epochs + drop, minus `drop`
     // seeded positions (the same on every rank).
     std::vector<std::uint64_t> grid(o.epochs + o.drop);
@@ -225,9 +227,7 @@ void simulate(const Comm& comm, const SimulateOptions& o, const std::string& pat
         else patternsBlock(o, b, steps, block);
     });
 
-    const std::string tmp = path + ".tmp";
-    coordinated(comm, "simulate:write", [&] {
-        h5::File file(tmp, h5::Access::kCreate, &comm);
+    output.write("simulate:write", [&](h5::File& file) {
         const std::uint64_t n = o.points, m = o.epochs;
         file.createDataset<double>("/x", {n}).writeRows(b.begin, b.count(), block.x.data());
         file.createDataset<double>("/y", {n}).writeRows(b.begin, b.count(), block.y.data());
@@ -243,10 +243,7 @@ void simulate(const Comm& comm, const SimulateOptions& o, const std::string& pat
         file.writeAttribute("generator", std::string("hlstm simulate"));
         file.writeAttribute("kind", std::string(o.kind == SceneKind::kScene ? "scene" : "patterns"));
         file.writeAttribute("seed", static_cast<std::int64_t>(o.seed));
-        file.close();
-    });
-    coordinated(comm, "simulate:rename", [&] {
-        if (comm.isRoot()) std::filesystem::rename(tmp, path);
+        file.writeAttribute("complete", static_cast<std::int32_t>(1));
     });
 }
 

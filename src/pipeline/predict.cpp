@@ -12,6 +12,7 @@
 #include "hlstm/core/log.hpp"
 #include "hlstm/data/native_reader.hpp"
 #include "hlstm/io/hdf5.hpp"
+#include "hlstm/io/output_file.hpp"
 #include "hlstm/model/model.hpp"
 #include "hlstm/version.hpp"
 
@@ -68,6 +69,8 @@ private:
 
 int predict(const Comm& comm, const std::string& modelsPath, const std::string& inputPath,
             const std::string& outputPath, double minValidFraction) {
+    // Neither the models file nor the input may be replaced by the output.
+    h5::AtomicOutput output(comm, outputPath, {modelsPath, inputPath});
     // Models and the point map of the earlier run: small, read by every rank.
     std::vector<std::int64_t> knownId;
     std::vector<double> knownX, knownY;
@@ -181,9 +184,7 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
         log::info() << "forecast " << block.keptTotal << " points (" << byNearest
                     << " not in the model file took their nearest known point's subregion)";
 
-    const std::string tmp = outputPath + ".tmp";
-    coordinated(comm, "predict:write", [&] {
-        h5::File out(tmp, h5::Access::kCreate, &comm);
+    output.write("predict:write", [&](h5::File& out) {
         const std::uint64_t N = block.keptTotal, off = block.keptOffset, Y = static_cast<std::uint64_t>(horizon);
         out.createDataset<double>("/points/x", {N}).writeRows(off, n, block.points.x.data());
         out.createDataset<double>("/points/y", {N}).writeRows(off, n, block.points.y.data());
@@ -197,10 +198,6 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
         out.writeAttribute("models", std::filesystem::absolute(modelsPath).string());
         out.writeAttribute("input", std::filesystem::absolute(inputPath).string());
         out.writeAttribute("complete", static_cast<std::int32_t>(1));
-        out.close();
-    });
-    coordinated(comm, "predict:write", [&] {
-        if (comm.isRoot()) std::filesystem::rename(tmp, outputPath);
     });
     if (comm.isRoot()) log::info() << "wrote " << outputPath;
     return 0;

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <limits>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include "hlstm/core/coordinated.hpp"
@@ -20,6 +21,7 @@
 #include "hlstm/data/native_reader.hpp"
 #include "hlstm/data/simulate.hpp"
 #include "hlstm/io/hdf5.hpp"
+#include "hlstm/io/output_file.hpp"
 #include "hlstm/model/model.hpp"
 #include "hlstm/partition/output.hpp"
 #include "hlstm/partition/partition.hpp"
@@ -948,7 +950,7 @@ struct RunResults {
     std::vector<std::uint8_t> modelBytes;
 };
 
-void writeStage(const Comm& comm, const Config& config, const RunResults& r, const std::string& tmpPath) {
+void writeStage(const Comm& comm, const Config& config, const RunResults& r, h5::File& out) {
     const RunConfig& rc = *r.rc;
     const LocalBlock& block = *r.block;
     const auto& subs = r.part->summary.subregions;
@@ -957,7 +959,6 @@ void writeStage(const Comm& comm, const Config& config, const RunResults& r, con
     const bool root = comm.isRoot();
     const MetricBook& book = *r.book;
     const OwnerForecasts& f = *r.f;
-    h5::File out(tmpPath, h5::Access::kCreate, &comm);
     writeRowsOf(out, "/points/x", nTotal, off, block.points.x);
     writeRowsOf(out, "/points/y", nTotal, off, block.points.y);
     writeRowsOf(out, "/points/id", nTotal, off, block.points.ids);
@@ -1154,7 +1155,6 @@ void writeStage(const Comm& comm, const Config& config, const RunResults& r, con
     out.writeAttribute("input_checksum", checksum);
     out.writeAttribute("holdout", static_cast<std::int32_t>(rc.horizon));
     out.writeAttribute("complete", static_cast<std::int32_t>(1));  // last
-    out.close();
 }
 
 // ---------------------------------------------------------------- report
@@ -1181,17 +1181,29 @@ void report(const RunResults& r, const std::string& output) {
                       r.hasTruth ? book["sub_truth"][s].mae : std::nan(""), book["persistence/sub"][s].mae);
         os << line;
     }
-    os << "methods on the same holdout and points (MAE, SD, MSE, accuracy vs observed; MAE vs the noise-free truth):\n";
-    std::snprintf(line, sizeof line, "  %-14s %9s %9s %9s %9s %10s\n", "method", "MAE", "SD", "MSE", "acc %", "MAE truth");
+    os << "methods on the same holdout and points (MAE, SD, MSE, accuracy vs observed; MAE vs the noise-free truth;\n"
+          "compute seconds summed over ranks: HLSTM's grid candidates, each baseline's fit and forecasts):\n";
+    std::snprintf(line, sizeof line, "  %-14s %9s %9s %9s %9s %10s %10s\n", "method", "MAE", "SD", "MSE", "acc %",
+                  "MAE truth", "seconds");
     os << line;
-    auto row = [&](const std::string& name, const Metrics& m, double truth) {
-        std::snprintf(line, sizeof line, "  %-14s %9.3f %9.3f %9.3f %9.2f %10.3f\n", name.c_str(), m.mae, m.sd, m.mse,
-                      m.accuracy, truth);
+    auto row = [&](const std::string& name, const Metrics& m, double truth, double seconds) {
+        std::snprintf(line, sizeof line, "  %-14s %9.3f %9.3f %9.3f %9.2f %10.3f %10.2f\n", name.c_str(), m.mae, m.sd,
+                      m.mse, m.accuracy, truth, seconds);
         os << line;
     };
-    row("HLSTM", book["global"][0], r.hasTruth ? book["global_truth"][0].mae : std::nan(""));
-    for (const auto& name : r.baselineNames) {
-        row(name, book[name][0], r.hasTruth ? book[name + "/truth"][0].mae : std::nan(""));
+    const auto nSub = static_cast<std::int32_t>(subs.size());
+    double hlstmSeconds = 0;
+    std::vector<double> baselineSeconds(r.baselineNames.size(), 0.0);
+    for (const auto& tr : *r.results) {
+        const auto sub = r.plan->tasks[static_cast<std::size_t>(tr.index)].subregion;
+        if (sub < nSub) hlstmSeconds += tr.seconds;
+        else baselineSeconds[r.baselines->kinds.size() + static_cast<std::size_t>(sub - nSub)] += tr.seconds;
+    }
+    for (const auto& bs : *r.baselineScores) baselineSeconds[static_cast<std::size_t>(bs.baseline)] += bs.seconds;
+    row("HLSTM", book["global"][0], r.hasTruth ? book["global_truth"][0].mae : std::nan(""), hlstmSeconds);
+    for (std::size_t b = 0; b < r.baselineNames.size(); ++b) {
+        const std::string& name = r.baselineNames[b];
+        row(name, book[name][0], r.hasTruth ? book[name + "/truth"][0].mae : std::nan(""), baselineSeconds[b]);
     }
     std::size_t learned = 0, fallback = 0;
     std::uint64_t learnedPoints = 0, fallbackPoints = 0;
@@ -1227,7 +1239,9 @@ void report(const RunResults& r, const std::string& output) {
 int run(const Comm& comm, const Config& config, const RunArgs& args) {
     PhaseTimer timer;
     RunConfig rc = RunConfig::from(config, args);
-    const std::string tmpPath = args.output + ".tmp";
+    // The output path is checked now (never an input), not after hours of training.
+    std::optional<h5::AtomicOutput> output;
+    if (!args.dryRun) output.emplace(comm, args.output, std::vector<std::string>{rc.input});
 
     timer.start("read");
     LocalBlock block = readStage(comm, rc, args);
@@ -1360,13 +1374,7 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
 
     // Write: one collective file, each block owner its rows; complete = 1 last, then rename.
     timer.start("write");
-    coordinated(comm, "write", [&] {
-        if (comm.isRoot() && std::filesystem::exists(tmpPath)) std::filesystem::remove(tmpPath);
-    });
-    coordinated(comm, "write", [&] { writeStage(comm, config, rr, tmpPath); });
-    coordinated(comm, "write", [&] {
-        if (comm.isRoot()) std::filesystem::rename(tmpPath, args.output);
-    });
+    output->write("write", [&](h5::File& out) { writeStage(comm, config, rr, out); });
     timer.stop();
     if (comm.isRoot()) report(rr, args.output);
     timer.report(comm);

@@ -3,9 +3,12 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
 
+#include "hlstm/data/point_set.hpp"
 #include "hlstm/io/hdf5.hpp"
 #include "test_support.hpp"
 
@@ -241,4 +244,69 @@ TEST_F(RunTest, SlurmWarningSignalStopsAtATaskBoundaryWithExitThree) {
     EXPECT_NE(text.find("stopped before candidate"), std::string::npos) << text;
     EXPECT_FALSE(std::filesystem::exists(out));
     EXPECT_FALSE(std::filesystem::exists(out + ".tmp"));
+}
+
+TEST_F(RunTest, MultiStepHorizonReportsCumulativeErrorPerStep) {
+    const std::string out = dir_->file("horizon4.h5");
+    auto r = hlstmRun(2, out, kFast + " --model.horizon 4 --run.holdout 4");
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    h5::File f(out, h5::Access::kReadOnly);
+    const auto dims = f.openDataset("/forecast/next_cumulative").dims();
+    ASSERT_EQ(dims.size(), 2u);
+    EXPECT_EQ(dims[1], 4u);
+    // Forecast epochs follow the nominal 12-day spacing.
+    const auto next = f.openDataset("/forecast/next_dates").readAll<std::int32_t>();
+    ASSERT_EQ(next.size(), 4u);
+    for (std::size_t y = 1; y < next.size(); ++y) EXPECT_EQ(dates::toDays(next[y]) - dates::toDays(next[y - 1]), 12);
+    // The cumulative error grows with the step against the truth (the forecast drifts; the
+    // truth's increments add up), for HLSTM and for persistence alike.
+    const auto step = f.openDataset("/metrics/step_mae_truth").readAll<double>();
+    ASSERT_EQ(step.size(), 4u);
+    EXPECT_GT(step[3], step[0]);
+    const auto baselineStep = f.openDataset("/baselines/step_mae_truth").readAll<double>();
+    ASSERT_EQ(baselineStep.size(), 4u * f.readStrings("/baselines/name").size());
+    EXPECT_GT(baselineStep[3], baselineStep[0]);  // row 0: persistence
+    // Intervals widen with the step in every subregion that has one.
+    const auto half = f.openDataset("/subregions/interval_halfwidth").readAll<float>();
+    for (std::size_t s = 0; s + 4 <= half.size(); s += 4)
+        if (std::isfinite(half[s])) EXPECT_GT(half[s + 3], half[s]) << "subregion " << s / 4;
+}
+
+namespace {
+std::string contentOf(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+}  // namespace
+
+TEST_F(RunTest, AnOutputThatIsAnInputIsRefusedAndTheInputsAreUnchanged) {
+    const std::string models = dir_->file("models-for-refusal.h5");
+    ASSERT_EQ(hlstmRun(1, models).exitCode, 0);
+    const std::string sceneBytes = contentOf(scene()), modelBytes = contentOf(models);
+    const std::string link = dir_->file("link-to-scene.h5");
+    std::filesystem::create_symlink(scene(), link);
+    const std::string mpi = "env OMP_NUM_THREADS=1 " + hlstmUnderMpi(2);
+    struct Case {
+        std::string args, fragment;
+    };
+    const std::vector<Case> cases = {
+        {" run --config " + std::string(HLSTM_SOURCE_DIR) + "/configs/demo.toml --input " + scene() + " -o " + scene(),
+         "would replace the input"},
+        {" run --config " + std::string(HLSTM_SOURCE_DIR) + "/configs/demo.toml --input " + scene() + " -o " + link,
+         "would replace the input"},
+        {" predict --models " + models + " --input " + scene() + " -o " + models, "would replace the input"},
+        {" predict --models " + models + " --input " + scene() + " -o " + scene(), "would replace the input"},
+        {" partition " + scene() + " -o " + scene(), "would replace the input"},
+        {" simulate --points 100 --epochs 10 -o " + dir_->path(), "is a directory"},
+        {" simulate --points 100 --epochs 10 -o " + dir_->file("no/such/dir/x.h5"), "does not exist"},
+    };
+    for (const auto& c : cases) {
+        auto r = run(mpi + c.args, 120);
+        EXPECT_EQ(r.exitCode, 1) << c.args << "\n" << r.output;
+        EXPECT_NE(r.output.find(c.fragment), std::string::npos) << c.args << "\n" << r.output;
+    }
+    EXPECT_EQ(contentOf(scene()), sceneBytes);
+    EXPECT_EQ(contentOf(models), modelBytes);
+    for (const auto& leftover : {scene() + ".tmp", models + ".tmp", link + ".tmp", dir_->path() + ".tmp"})
+        EXPECT_FALSE(std::filesystem::exists(leftover)) << leftover;
 }
