@@ -54,6 +54,7 @@ const std::vector<ConfigKey>& configSchema() {
          "smoothed: each subregion's winner among its candidates and the baselines by the forecast error against "
          "the validation points' smoothed rates | paper: the candidate with the smallest next-step validation MAE"},
         {"run.interval", 0.9, "coverage of the split-conformal prediction intervals (0: none)"},
+        {"run.interval_cuts", std::int64_t{12}, "validation cut epochs pooled for the interval residuals"},
     };
     return kSchema;
 }

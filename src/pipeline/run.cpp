@@ -223,7 +223,7 @@ struct RunConfig {
     BaselineRequest baselines;
     bool selectSmoothed = true;
     double interval = 0.9;
-    int intervalCuts = 6;  // validation cut epochs pooled for the conformal residuals
+    int intervalCuts = 12;  // validation cut epochs pooled for the conformal residuals (run.interval_cuts)
     std::string input;
     SimulateOptions simulate;
     std::string simulateKind;
@@ -262,6 +262,9 @@ struct RunConfig {
         rc.selectSmoothed = select == "smoothed";
         rc.interval = config.getDouble("run.interval");
         if (!(rc.interval >= 0 && rc.interval < 1)) throw ConfigError("run.interval must be in [0, 1)");
+        const auto cuts = config.getInt("run.interval_cuts");
+        if (cuts < 1 || cuts > 1000) throw ConfigError("run.interval_cuts must be in 1..1000");
+        rc.intervalCuts = static_cast<int>(cuts);
         rc.input = args.input.empty() ? config.getString("input.path") : args.input;
         rc.minValidFraction = config.getDouble("input.min_valid_fraction");
         rc.simulateKind = config.getString("simulate.kind");
