@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <boost/archive/binary_iarchive.hpp>
 #include <boost/archive/binary_oarchive.hpp>
 #include <boost/serialization/string.hpp>
@@ -240,6 +241,42 @@ Forecast forecast(const Model& model, const SeriesView& series, int threads) {
         out.valid[i] = valid ? 1 : 0;
     }
     return out;
+}
+
+double timeTrainingStep(const ModelConfig& config, int batch, int threads) {
+    // Sustained speed, not a burst: steps over a set of 8 batches in shuffled order until
+    // kMinSeconds have passed (at least kMinSteps), mean seconds per step.
+    constexpr int kMinSteps = 8;
+    constexpr double kMinSeconds = 0.25;
+    constexpr std::size_t kBatches = 8;
+    config.validate();
+    const ThreadScope scope(resolveThreads(threads));
+    SampleSet set;
+    set.inputSteps = config.inputSteps();
+    set.horizon = config.horizon;
+    set.channels = config.inputChannels();
+    auto rng = detail::streamOf(0x7153, detail::kShuffleStream);
+    const std::size_t b = static_cast<std::size_t>(std::max(batch, 1)), n = b * kBatches;
+    for (std::size_t i = 0; i < n * static_cast<std::size_t>(set.inputSteps * set.channels); ++i)
+        set.inputs.push_back(static_cast<float>(rng.uniform() - 0.5));
+    for (std::size_t i = 0; i < n * static_cast<std::size_t>(set.horizon); ++i)
+        set.labels.push_back(static_cast<float>(rng.uniform() - 0.5));
+    std::vector<std::uint32_t> order(n);
+    std::iota(order.begin(), order.end(), 0u);
+    detail::shuffle(order, rng);
+    Network network(config, Parameters::initial(config, 1));
+    TrainConfig train;
+    train.batch = batch;
+    network.trainStep(set, order.data(), b, train);  // warm-up: primitives are built here
+    const auto start = std::chrono::steady_clock::now();
+    double elapsed = 0;
+    int steps = 0;
+    while (steps < kMinSteps || elapsed < kMinSeconds) {
+        network.trainStep(set, order.data() + (static_cast<std::size_t>(steps) % kBatches) * b, b, train);
+        ++steps;
+        elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    }
+    return elapsed / steps;
 }
 
 std::string toBytes(const Model& model) {

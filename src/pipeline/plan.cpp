@@ -25,7 +25,8 @@ Plan buildPlan(const std::vector<PlanSubregion>& subregions, const PlanSettings&
         for (auto L : sub.fixed ? std::vector<std::int64_t>{sub.L} : s.L)
             for (auto K : sub.fixed ? std::vector<std::int64_t>{sub.K} : s.K)
                 for (auto S : sub.fixed ? std::vector<std::int64_t>{sub.S} : s.S) {
-                    if (static_cast<std::size_t>(L) + 1 > s.visibleEpochs) continue;  // no window fits
+                    const auto reach = static_cast<std::size_t>(std::max(0, s.labelReach));
+                    if (static_cast<std::size_t>(L) + 1 + reach > s.visibleEpochs) continue;  // no window fits
                     Task t;
                     t.index = static_cast<std::int32_t>(plan.tasks.size());
                     t.subregion = sub.id;
@@ -35,7 +36,7 @@ Plan buildPlan(const std::vector<PlanSubregion>& subregions, const PlanSettings&
                     t.cell = sub.cell;
                     double windows = 1.0;
                     if (s.allWindows)
-                        windows = std::floor(static_cast<double>(s.visibleEpochs - 1 - static_cast<std::size_t>(L)) /
+                        windows = std::floor(static_cast<double>(s.visibleEpochs - 1 - reach - static_cast<std::size_t>(L)) /
                                              std::max(1, s.stride)) + 1.0;
                     const auto train = static_cast<std::uint64_t>(
                         std::ceil(static_cast<double>(sub.points) * (1.0 - s.validationFraction) * windows));
@@ -78,6 +79,13 @@ std::vector<Task> Plan::tasksOf(int rank) const {
     for (const auto& t : tasks)
         if (t.rank == rank) out.push_back(t);
     return out;
+}
+
+double expectedSeconds(const Plan& plan, const std::vector<double>& taskFlopsPerSecond, int ranks) {
+    std::vector<double> load(static_cast<std::size_t>(std::max(ranks, 1)), 0.0);
+    for (const auto& t : plan.tasks)
+        load[static_cast<std::size_t>(t.rank)] += t.cost / taskFlopsPerSecond[static_cast<std::size_t>(t.index)];
+    return *std::max_element(load.begin(), load.end());
 }
 
 double expectedSeconds(const Plan& plan, double flopsPerSecond) {

@@ -13,6 +13,7 @@
 #include <map>
 #include <optional>
 #include <sstream>
+#include <tuple>
 
 #include "hlstm/core/coordinated.hpp"
 #include "hlstm/core/log.hpp"
@@ -34,8 +35,8 @@ namespace hlstm::pipeline {
 namespace {
 
 // Cost units (candidateCost's flop count) per second one rank with 1 thread trains at, as
-// timed by `hlstm run` on this project's 2-core VMs (Cangzhou: 1.39e13 in 221 s); used only
-// for the --dry-run wall-time estimate.
+// timed on one of this project's VMs; only a fallback when a shape's timing fails (the plan
+// log measures every candidate shape on the running machine).
 constexpr double kFlopsPerSecondPerRank = 6.3e10;
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 
@@ -338,7 +339,8 @@ Plan planStage(const Comm& comm, const RunConfig& rc, const partition::Partition
     settings.L = rc.L;
     settings.K = rc.K;
     settings.S = rc.S;
-    settings.horizon = rc.horizon + rc.shape.labelLead() + rc.shape.inputGap();
+    settings.horizon = rc.horizon;
+    settings.labelReach = rc.shape.labelLead() + rc.shape.inputGap();
     settings.epochs = rc.train.epochs;
     settings.validationFraction = rc.train.validationFraction;
     settings.allWindows = rc.train.sampling == model::Sampling::kAll;
@@ -362,7 +364,29 @@ Plan planStage(const Comm& comm, const RunConfig& rc, const partition::Partition
                               " visible epochs (need L + 1 + " + std::to_string(rc.shape.labelLead()) +
                               " <= visible epochs)");
     if (comm.isRoot()) {
-        const double perRank = kFlopsPerSecondPerRank * rc.threads;
+        // Calibrated on this machine: time a few training steps of every candidate shape and
+        // turn the flop costs into seconds at the measured speed (the plan itself stays
+        // flop-based, so it never depends on timing).
+        std::map<std::tuple<int, int, int, int>, double> speed;  // (L, K, S, cell) -> flop/s
+        std::vector<double> taskSpeed(plan.tasks.size(), kFlopsPerSecondPerRank * rc.threads);
+        const auto calibrationStart = std::chrono::steady_clock::now();
+        for (const auto& t : plan.tasks) {
+            const auto key = std::make_tuple(t.L, t.K, t.S, t.cell);
+            auto it = speed.find(key);
+            if (it == speed.end()) {
+                const double step = model::timeTrainingStep(rc.shapeOf(t), rc.train.batch, rc.threads);
+                const double flops = candidateCost(static_cast<std::uint64_t>(rc.train.batch), t.L, t.K, t.S,
+                                                   settings.horizon, 1);
+                it = speed.emplace(key, step > 0 ? flops / step : kFlopsPerSecondPerRank * rc.threads).first;
+            }
+            taskSpeed[static_cast<std::size_t>(t.index)] = it->second;
+        }
+        const double calibration = std::chrono::duration<double>(std::chrono::steady_clock::now() - calibrationStart).count();
+        double slowest = std::numeric_limits<double>::infinity(), fastest = 0;
+        for (const auto& [key, v] : speed) {
+            slowest = std::min(slowest, v);
+            fastest = std::max(fastest, v);
+        }
         std::ostringstream os;
         os << "plan: " << subs.size() << " subregion(s), " << plan.tasks.size() << " candidate(s) on " << comm.size()
            << " rank(s); target " << model::toString(rc.shape.target) << ", selection "
@@ -375,14 +399,19 @@ Plan planStage(const Comm& comm, const RunConfig& rc, const partition::Partition
         }
         for (int r = 0; r < comm.size(); ++r) {
             std::size_t count = 0;
-            for (const auto& t : plan.tasks) count += t.rank == r ? 1 : 0;
+            double seconds = 0;
+            for (const auto& t : plan.tasks) {
+                if (t.rank != r) continue;
+                ++count;
+                seconds += t.cost / taskSpeed[static_cast<std::size_t>(t.index)];
+            }
             const double load = plan.loadPerRank[static_cast<std::size_t>(r)];
-            os << "\n  rank " << r << ": " << count << " candidate(s), " << load / 1e9 << " GFLOP, ~" << load / perRank
-               << " s";
+            os << "\n  rank " << r << ": " << count << " candidate(s), " << load / 1e9 << " GFLOP, ~" << seconds << " s";
         }
-        os << "\n  expected training wall time: ~" << expectedSeconds(plan, perRank) << " s (at "
-           << kFlopsPerSecondPerRank / 1e9 << " GFLOP/s per thread; add read/partition/write, and a margin, for "
-           << "sbatch --time)";
+        os << "\n  expected training wall time: ~" << expectedSeconds(plan, taskSpeed, comm.size())
+           << " s (measured on this machine in " << calibration << " s: " << slowest / 1e9 << " .. " << fastest / 1e9
+           << " GFLOP/s per rank over " << speed.size()
+           << " shape(s); add read/partition/write, and a margin, for sbatch --time)";
         if (dryRun || log::enabled(log::Level::kInfo)) log::info() << os.str();
     }
     return plan;

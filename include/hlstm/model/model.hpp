@@ -92,6 +92,11 @@ struct Forecast {
 };
 Forecast forecast(const Model& model, const SeriesView& series, int threads = 0);
 
+/// Wall seconds of one training step (forward, backward, Adam) of `batch` samples of this
+/// shape on this machine, the median of a few steps on random data after a warm-up. For
+/// sizing jobs only: no result depends on it.
+double timeTrainingStep(const ModelConfig& config, int batch, int threads);
+
 /// Model as bytes (format version, config, weights, summary); bit-exact round trip.
 std::string toBytes(const Model& model);
 /// Throws InputError on bytes that are not an hlstm model of a known format version.

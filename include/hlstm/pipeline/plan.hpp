@@ -44,6 +44,7 @@ struct PlanSettings {
     bool allWindows = false;     ///< model.sampling = all: windows per point ~ (epochs - L)/stride
     int stride = 1;
     std::size_t visibleEpochs = 0;
+    int labelReach = 0;          ///< rates a sample needs beyond its L (signal target: lead + input gap)
 };
 
 /// The whole plan, identical on every rank.
@@ -75,5 +76,7 @@ Plan buildPlan(const std::vector<PlanSubregion>& subregions, const PlanSettings&
 
 /// Expected wall seconds of a plan at `flopsPerSecond` per rank (the busiest rank decides).
 double expectedSeconds(const Plan& plan, double flopsPerSecond);
+/// The same with a measured speed per task (flop per second of each task's shape).
+double expectedSeconds(const Plan& plan, const std::vector<double>& taskFlopsPerSecond, int ranks);
 
 }  // namespace hlstm::pipeline
