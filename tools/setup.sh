@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages hlstm needs (idempotent; silent when nothing is missing).
-# Usage: tools/setup.sh [--with-slurm] [--with-python]
+# Usage: tools/setup.sh [--with-slurm] [--with-fixtures] [--with-python]
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libeigen3-dev libdnnl-dev
@@ -9,6 +9,7 @@ packages=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libeigen3-
 for arg in "$@"; do
   case "$arg" in
     --with-slurm) packages+=(slurmctld slurmd slurm-client munge) ;;
+    --with-fixtures) packages+=(python3-h5py python3-numpy) ;;  # tests write files the way h5py users do
     --with-python) packages+=(python3-torch python3-sklearn python3-scipy python3-h5py python3-matplotlib
                               libopenblas0-pthread) ;;
     *) echo "setup.sh: unknown option $arg" >&2; exit 1 ;;

@@ -204,6 +204,22 @@ bool File::exists(const std::string& objectPath) const {
 
 Dataset File::openDataset(const std::string& objectPath) const {
     Id id(check(H5Dopen2(id_.get(), objectPath.c_str(), H5P_DEFAULT), path_ + ": cannot open dataset " + objectPath));
+    // A compression filter this HDF5 build lacks (h5py's LZF, id 32000, is the usual one)
+    // fails only at the first read, with a raw stack: say what it is and how to recompress.
+    Id dcpl(check(H5Dget_create_plist(id.get()), "H5Dget_create_plist " + objectPath));
+    const int filters = check(H5Pget_nfilters(dcpl.get()), "H5Pget_nfilters " + objectPath);
+    for (int k = 0; k < filters; ++k) {
+        unsigned flags = 0, config = 0;
+        std::size_t nValues = 0;
+        char name[64] = {0};
+        const H5Z_filter_t filter = H5Pget_filter2(dcpl.get(), static_cast<unsigned>(k), &flags, &nValues, nullptr,
+                                                   sizeof name, name, &config);
+        if (filter < 0 || H5Zfilter_avail(filter) > 0) continue;
+        throw InputError(path_ + ":" + objectPath + " is compressed with filter " + std::to_string(filter) +
+                         (filter == 32000 ? " (LZF, h5py/MintPy's option)" : std::string(" (") + name + ")") +
+                         ", which this HDF5 library cannot read; recompress it, e.g. h5repack -f GZIP=4 " + path_ +
+                         " recompressed.h5");
+    }
     return Dataset(std::move(id), objectPath, path_, parallel_);
 }
 
@@ -262,9 +278,11 @@ std::vector<std::string> File::readStrings(const std::string& objectPath) const 
     if (H5Tget_class(fileType.get()) != H5T_STRING) throw H5Error(path_ + ":" + objectPath + ": not a string dataset");
     std::vector<std::string> out(n);
     Id dxpl = transferList(parallel_);
+    const H5T_cset_t cset = H5Tget_cset(fileType.get());
     if (H5Tis_variable_str(fileType.get()) > 0) {
         Id type(check(H5Tcopy(H5T_C_S1), "H5Tcopy"));
         check(H5Tset_size(type.get(), H5T_VARIABLE), "H5Tset_size");
+        check(H5Tset_cset(type.get(), cset), "H5Tset_cset");
         std::vector<char*> ptrs(n, nullptr);
         check(H5Dread(ds.raw(), type.get(), H5S_ALL, H5S_ALL, dxpl.get(), ptrs.data()), "H5Dread " + objectPath);
         for (std::size_t i = 0; i < n; ++i) {
@@ -277,6 +295,7 @@ std::vector<std::string> File::readStrings(const std::string& objectPath) const 
     Id type(check(H5Tcopy(H5T_C_S1), "H5Tcopy"));
     check(H5Tset_size(type.get(), width), "H5Tset_size");
     check(H5Tset_strpad(type.get(), H5T_STR_NULLPAD), "H5Tset_strpad");  // all `width` bytes are text
+    check(H5Tset_cset(type.get(), cset), "H5Tset_cset");
     std::vector<char> packed(n * width + 1, '\0');
     check(H5Dread(ds.raw(), type.get(), H5S_ALL, H5S_ALL, dxpl.get(), packed.data()), "H5Dread " + objectPath);
     for (std::size_t i = 0; i < n; ++i) {
@@ -343,9 +362,13 @@ std::string readStringAttributeRaw(hid_t object, const std::string& name, const 
     Id fileType(check(H5Aget_type(attr.get()), "H5Aget_type " + name));
     if (H5Tget_class(fileType.get()) != H5T_STRING)
         throw H5Error(where + ": attribute " + name + " is not a string");
+    // The memory type takes the file's character set: h5py writes UTF-8 strings, and HDF5
+    // does not convert between ASCII and UTF-8.
+    const H5T_cset_t cset = H5Tget_cset(fileType.get());
     if (H5Tis_variable_str(fileType.get()) > 0) {
         Id memType(check(H5Tcopy(H5T_C_S1), "H5Tcopy"));
         check(H5Tset_size(memType.get(), H5T_VARIABLE), "H5Tset_size");
+        check(H5Tset_cset(memType.get(), cset), "H5Tset_cset");
         char* text = nullptr;
         check(H5Aread(attr.get(), memType.get(), &text), where + ": cannot read attribute " + name);
         std::string out = text ? text : "";
@@ -354,6 +377,7 @@ std::string readStringAttributeRaw(hid_t object, const std::string& name, const 
     }
     std::size_t size = H5Tget_size(fileType.get());
     Id memType = stringType(size + 1);
+    check(H5Tset_cset(memType.get(), cset), "H5Tset_cset");
     std::string buffer(size + 1, '\0');
     check(H5Aread(attr.get(), memType.get(), buffer.data()), where + ": cannot read attribute " + name);
     return std::string(buffer.c_str());

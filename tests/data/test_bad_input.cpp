@@ -104,3 +104,56 @@ TEST_P(BadInput, ExitsOneNamingTheProblemWithoutOutput) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Ranks, BadInput, ::testing::Values(1, 2));
+
+// Files written the ordinary h5py way: variable-length UTF-8 string attributes (h5py's default
+// for a Python str), and h5py's own LZF compression, which plain HDF5 cannot read.
+namespace {
+std::string writeWithH5py(const TempDir& dir, const std::string& name, const std::string& compression) {
+    const std::string path = dir.file(name), script = dir.file(name + ".py");
+    std::FILE* f = std::fopen(script.c_str(), "w");
+    std::fprintf(f,
+                 "import h5py, numpy as np, sys\n"
+                 "n, m = 40, 8\n"
+                 "with h5py.File(sys.argv[1], 'w') as f:\n"
+                 "    f['x'] = np.arange(n, dtype='f8') %% 8 * 100.0\n"
+                 "    f['y'] = (np.arange(n) // 8).astype('f8') * 100.0\n"
+                 "    f['dates'] = np.array([20200101, 20200113, 20200125, 20200206, 20200218, 20200301,"
+                 " 20200313, 20200325], dtype='i4')\n"
+                 "    d = np.cumsum(np.full((n, m), 0.002, dtype='f4'), axis=1)\n"
+                 "    f.create_dataset('displacement', data=d%s)\n"
+                 "    f['displacement'].attrs['unit'] = 'm'\n"
+                 "    f.attrs['crs'] = 'EPSG:32650'\n",
+                 compression.empty() ? "" : (", compression='" + compression + "'").c_str());
+    std::fclose(f);
+    auto r = run("/usr/bin/python3 " + script + " " + path, 60);
+    EXPECT_EQ(r.exitCode, 0) << "needs python3-h5py (tools/setup.sh --with-fixtures): " << r.output;
+    return path;
+}
+}  // namespace
+
+TEST(H5pyWritten, Utf8StringAttributesAreReadAndMetresBecomeMillimetres) {
+    TempDir dir;
+    const std::string path = writeWithH5py(dir, "utf8.h5", "");
+    auto r = run(hlstmUnderMpi(2) + " info " + path, 60);
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    EXPECT_NE(r.output.find("EPSG:32650"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("40 (40 in file"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("m (read as mm)"), std::string::npos) << r.output;
+    // 0.002 m per 12 days -> 2 mm x 365.25 / 12 = 60.875 mm/yr for every point.
+    EXPECT_NE(r.output.find("60.875 .. 60.875 mm/yr"), std::string::npos) << r.output;
+}
+
+TEST(H5pyWritten, LzfCompressionIsAClearInputErrorWithTheRecompressCommand) {
+    TempDir dir;
+    const std::string path = writeWithH5py(dir, "lzf.h5", "lzf");
+    for (const std::string cmd : {" info " + path, " run --config " + std::string(HLSTM_SOURCE_DIR) +
+                                                      "/configs/demo.toml --input " + path + " -o " + dir.file("o.h5")}) {
+        auto r = run(hlstmUnderMpi(2) + cmd, 60);
+        EXPECT_EQ(r.exitCode, 1) << cmd << "\n" << r.output;
+        EXPECT_NE(r.output.find(path + ":/displacement is compressed with filter 32000 (LZF"), std::string::npos)
+            << r.output;
+        EXPECT_NE(r.output.find("h5repack -f GZIP=4"), std::string::npos) << r.output;
+        EXPECT_FALSE(std::filesystem::exists(dir.file("o.h5")));
+        EXPECT_FALSE(std::filesystem::exists(dir.file("o.h5.tmp")));
+    }
+}
