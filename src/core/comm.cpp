@@ -1,6 +1,8 @@
 #include "hlstm/core/comm.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <climits>
 
 namespace hlstm {
@@ -38,6 +40,20 @@ Comm::Comm(MPI_Comm comm) : comm_(comm) {
 }
 
 void Comm::barrier() const { mpi::check(MPI_Barrier(comm_), "MPI_Barrier"); }
+
+void Comm::idleBarrier() const {
+    MPI_Request request = MPI_REQUEST_NULL;
+    mpi::check(MPI_Ibarrier(comm_, &request), "MPI_Ibarrier");
+    int done = 0;
+    auto pause = std::chrono::milliseconds(1);
+    constexpr auto kLongestPause = std::chrono::milliseconds(20);
+    while (true) {
+        mpi::check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), "MPI_Test");
+        if (done != 0) break;
+        std::this_thread::sleep_for(pause);
+        pause = std::min(pause * 2, kLongestPause);
+    }
+}
 
 MPI_Op Comm::mpiOp(Reduce op) {
     switch (op) {

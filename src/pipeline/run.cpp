@@ -1316,6 +1316,7 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
 
     timer.start("train");
     TrainOutcome trained = trainStage(comm, rc, plan, held, axis, visibleEpochs);
+    comm.idleBarrier();  // ranks done early sleep here instead of spinning while others train
 
     // Select each subregion's winner among its candidates and the baselines.
     timer.start("select");

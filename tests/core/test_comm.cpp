@@ -3,7 +3,10 @@
 #include <boost/serialization/map.hpp>
 #include <boost/serialization/string.hpp>
 #include <boost/serialization/vector.hpp>
+#include <chrono>
+#include <ctime>
 #include <map>
+#include <thread>
 #include <numeric>
 
 #include "hlstm/core/comm.hpp"
@@ -82,4 +85,24 @@ TEST(BlockRange, CoversEveryItemOnce) {
             }
             EXPECT_EQ(next, n);
         }
+}
+
+TEST(Comm, IdleBarrierSleepsInsteadOfSpinning) {
+    // Rank 0 works for 1.5 s; the others wait in idleBarrier. A plain MPI_Barrier busy-waits
+    // (CPU time ~ wall time); the waiting ranks here must use a small fraction of it.
+    Comm comm;
+    const auto cpuSeconds = [] {
+        timespec t{};
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+        return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+    };
+    comm.barrier();
+    const double cpu0 = cpuSeconds();
+    const auto wall0 = std::chrono::steady_clock::now();
+    if (comm.rank() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    comm.idleBarrier();
+    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+    const double cpu = cpuSeconds() - cpu0;
+    EXPECT_GE(wall, 1.4);  // everyone waited for rank 0
+    if (comm.rank() != 0) EXPECT_LT(cpu, 0.25 * wall) << "cpu " << cpu << " s of " << wall << " s";
 }

@@ -43,6 +43,10 @@ public:
     [[nodiscard]] MPI_Comm raw() const noexcept { return comm_; }
 
     void barrier() const;
+    /// A barrier that sleeps while it waits (non-blocking barrier polled with a growing
+    /// pause of 1..20 ms): a rank that finished its share early does not burn a core at
+    /// 100 % in MPI's busy wait while the others still compute. Collective.
+    void idleBarrier() const;
 
     /// Element-wise reduction of a value on every rank (collective).
     template <class T>
