@@ -241,6 +241,9 @@ struct RunConfig {
         if (args.output.empty() && !args.dryRun) throw ConfigError("run: -o OUTPUT is required");
         rc.train = model::trainConfigFrom(config);
         rc.train.validate();
+        if (!(rc.train.validationFraction > 0))
+            throw ConfigError("model.validation_fraction must be > 0 for hlstm run: the validation points choose "
+                              "each subregion's model and calibrate the intervals");
         rc.threads = model::resolveThreads(rc.train.threads);
         rc.L = config.getIntList("grid.L");
         rc.K = config.getIntList("grid.K");
@@ -625,44 +628,53 @@ std::vector<Choice> selectStage(const RunConfig& rc, const Plan& plan, const std
             c.bestBaseline = b.baseline;
         }
     }
+    // Velocity is the fallback when nothing can be judged (no validation point): in this
+    // project's measurements it is the most robust baseline against the noise-free signal.
+    const auto velocity = std::find(baselines.kinds.begin(), baselines.kinds.end(), model::BaselineKind::kVelocity);
+    const std::int32_t fallback =
+        velocity != baselines.kinds.end() ? static_cast<std::int32_t>(velocity - baselines.kinds.begin()) : 0;
     for (auto& c : choice) {
         char line[256];
         const std::string bname =
             c.bestBaseline >= 0 ? model::toString(baselines.kinds[static_cast<std::size_t>(c.bestBaseline)]) : "none";
-        if (rc.selectSmoothed) {
-            // Ties go to the learned model.
-            if (c.bestBaseline >= 0 && better(c.bestBaselineScore, c.score)) {
+        if (rc.selectSmoothed && c.bestBaseline >= 0 && better(c.bestBaselineScore, c.score)) {
+            if (c.task >= 0)
                 std::snprintf(line, sizeof line,
                               "baseline %s: validation error vs smoothed rates %.4f < best candidate's %.4f mm/step",
                               bname.c_str(), c.bestBaselineScore, c.score);
-                c.task = -1;
-                c.baseline = c.bestBaseline;
-                c.score = c.bestBaselineScore;
-            } else {
+            else
                 std::snprintf(line, sizeof line,
-                              "lstm: validation error vs smoothed rates %.4f <= best baseline's (%s) %.4f mm/step",
-                              c.score, bname.c_str(), c.bestBaselineScore);
-            }
+                              "baseline %s: no grid candidate trained; validation error vs smoothed rates %.4f mm/step",
+                              bname.c_str(), c.bestBaselineScore);
+            c.task = -1;
+            c.baseline = c.bestBaseline;
+            c.score = c.bestBaselineScore;
         } else if (c.task >= 0) {
-            std::snprintf(line, sizeof line, "lstm: smallest next-step validation MAE (eq. 3) %.4f mm", c.score);
-        } else {
+            // Ties go to the learned model.
+            if (rc.selectSmoothed)
+                std::snprintf(line, sizeof line,
+                              "%s: validation error vs smoothed rates %.4f <= best baseline's (%s) %.4f mm/step",
+                              model::toString(rc.shape.cell).c_str(), c.score, bname.c_str(), c.bestBaselineScore);
+            else
+                std::snprintf(line, sizeof line, "%s: smallest next-step validation MAE (eq. 3) %.4f mm",
+                              model::toString(rc.shape.cell).c_str(), c.score);
+        } else if (c.bestBaseline >= 0) {
             // No usable candidate (paper selection): fall back to the best baseline and say so.
             std::snprintf(line, sizeof line, "baseline %s: no grid candidate trained (fallback)", bname.c_str());
             c.baseline = c.bestBaseline;
             c.score = c.bestBaselineScore;
+        } else {
+            c.baseline = fallback;
+            std::snprintf(line, sizeof line, "baseline %s: no validation point to judge any method by (fallback)",
+                          model::toString(baselines.kinds[static_cast<std::size_t>(fallback)]).c_str());
         }
         c.why = line;
+        if (c.task < 0) log::debug() << "subregion fallback: " << line;
     }
     return choice;
 }
 
 // ---------------------------------------------------------------- forecast and return
-// Columns of a winner's row sent to the owner.
-struct WinnerColumns {
-    std::size_t Y;
-    [[nodiscard]] std::size_t width() const { return 4 * Y + 1; }
-    // [holdout differentials | next rates | next cumulative | interval half-widths | split]
-};
 
 // Sends `width` floats per global row to the rows' owners; returns nLocal x width, NaN where
 // nothing arrived (collective).
@@ -697,7 +709,7 @@ std::vector<float> toOwners(const Comm& comm, const std::vector<std::uint64_t>& 
 
 struct ForecastOutcome {
     std::vector<std::uint64_t> rows;
-    std::vector<float> values;  // rows x WinnerColumns::width()
+    std::vector<float> values;  // rows x (4 Y + 1), see forecastStage
     std::vector<std::int32_t> modelSubregions;
     std::vector<std::string> modelBytes;
     std::vector<std::pair<std::int32_t, std::vector<float>>> halfWidths;  // subregion -> per step
@@ -711,7 +723,8 @@ ForecastOutcome forecastStage(const Comm& comm, const RunConfig& rc, const Plan&
                               const model::TimeAxis& axis, std::size_t visibleEpochs, std::size_t m) {
     ForecastOutcome out;
     const std::size_t Y = static_cast<std::size_t>(rc.horizon);
-    const WinnerColumns cols{Y};
+    // A winner's row for its owner: [holdout differentials | next rates | next cumulative |
+    // interval half-widths | split], 4 Y + 1 floats.
     coordinated(comm, "forecast", [&] {
         for (const auto& [s, h] : held) {
             if (s >= static_cast<std::int32_t>(choice.size())) continue;  // learned baselines: see learnedStage
@@ -756,7 +769,6 @@ ForecastOutcome forecastStage(const Comm& comm, const RunConfig& rc, const Plan&
             }
         }
     });
-    (void)cols;
     return out;
 }
 
@@ -1270,7 +1282,8 @@ void report(const RunResults& r, const std::string& output) {
 
 int run(const Comm& comm, const Config& config, const RunArgs& args) {
     PhaseTimer timer;
-    RunConfig rc = RunConfig::from(config, args);
+    RunConfig rc;  // every rank parses the same text; agreeing on a failure gives one message
+    coordinated(comm, "config", [&] { rc = RunConfig::from(config, args); });
     // The output path is checked now (never an input), not after hours of training.
     std::optional<h5::AtomicOutput> output;
     if (!args.dryRun) output.emplace(comm, args.output, std::vector<std::string>{rc.input});

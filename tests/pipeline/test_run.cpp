@@ -126,6 +126,17 @@ TEST_F(RunTest, BadConfigurationIsExitOne) {
     auto u = run(hlstmBinary() + " run --config " + std::string(HLSTM_SOURCE_DIR) + "/configs/demo.toml --no.such 3 -o x.h5");
     EXPECT_EQ(u.exitCode, 1) << u.output;
     EXPECT_FALSE(std::filesystem::exists(dir_->file("bad.h5")));
+    // Settings that cannot work are refused at once, with one message for all ranks.
+    for (const std::string bad : {" --model.validation_fraction 0", " --model.target signals", " --run.select best",
+                                  " --run.interval 1.5", " --run.baselines arima", " --model.horizon 31 --run.holdout 31"}) {
+        auto b = hlstmRun(2, dir_->file("bad.h5"), kFast.substr(0, kFast.find(" --run.baselines")) + bad);
+        EXPECT_EQ(b.exitCode, 1) << bad << "\n" << b.output;
+        std::size_t messages = 0;
+        for (std::size_t at = b.output.find("hlstm: "); at != std::string::npos; at = b.output.find("hlstm: ", at + 1))
+            ++messages;
+        EXPECT_EQ(messages, 1u) << bad << "\n" << b.output;
+        EXPECT_FALSE(std::filesystem::exists(dir_->file("bad.h5"))) << bad;
+    }
 }
 
 TEST(DemoScene, HlstmBeatsEveryBaselineAgainstTheNoiseFreeTruthWithCalibratedIntervals) {
