@@ -41,6 +41,9 @@ const std::vector<ConfigKey>& configSchema() {
         {"train.loss", std::string("mse"), "mse | mae | huber"},
         {"train.early_stop_patience", std::int64_t{0}, "epochs without validation MAE gain before stopping (0: off)"},
         {"train.threads", std::int64_t{0}, "threads per rank (0: OMP_NUM_THREADS / SLURM_CPUS_PER_TASK / 1)"},
+        {"train.shards", std::int64_t{4}, "shards per minibatch of a data-parallel candidate (ranks beyond it idle there)"},
+        {"train.shard_share", 0.3,
+         "a candidate above this share of the total cost is trained by every rank together (0: never)"},
         // grid search (eq. 3-4)
         {"grid.L", L{60}, "sequence lengths L tried (window incl. label)"},
         {"grid.K", L{3}, "LSTM layer counts K tried"},

@@ -56,6 +56,40 @@ double maeMm(Network& network, const SampleSet& set) {
     return sum / static_cast<double>(z.size());
 }
 
+// One minibatch of data-parallel training (see ShardedTraining): shard k holds samples
+// [k n / P, (k + 1) n / P); the shard means are weighted by their sizes and summed in shard
+// order in double, so the step is the same whoever computed which shard.
+double shardedStep(Network& network, const SampleSet& set, const std::uint32_t* indices, std::size_t n,
+                   const TrainConfig& train, const ShardedTraining& sharded) {
+    const auto P = static_cast<std::size_t>(std::max(sharded.shards, 1));
+    const std::size_t R = network.gradientRecordSize();
+    auto bound = [&](std::size_t k) { return k * n / P; };
+    std::vector<float> mine;
+    for (std::size_t k = 0; k < P; ++k) {
+        if (!sharded.mine(static_cast<int>(k))) continue;
+        const std::size_t first = bound(k), count = bound(k + 1) - first;
+        mine.resize(mine.size() + R, 0.0f);
+        if (count > 0) network.shardGradient(set, indices + first, count, train, mine.data() + mine.size() - R);
+    }
+    std::vector<float> all;
+    if (sharded.exchange) {
+        sharded.exchange(mine, all);
+    } else {
+        all = std::move(mine);
+    }
+    if (all.size() != P * R) throw RuntimeError("data-parallel training: shard records do not add up");
+    std::vector<double> sum(R, 0.0);
+    for (std::size_t k = 0; k < P; ++k) {
+        const double weight = static_cast<double>(bound(k + 1) - bound(k)) / static_cast<double>(n);
+        if (weight == 0) continue;
+        const float* r = all.data() + k * R;
+        for (std::size_t j = 0; j < R; ++j) sum[j] += weight * static_cast<double>(r[j]);
+    }
+    std::vector<float> total(sum.begin(), sum.end());
+    if (std::isfinite(sum[0])) network.applyGradient(total.data(), train);
+    return sum[0];
+}
+
 void checkSet(const SampleSet& set, const ModelConfig& config, const char* name) {
     if (set.size() == 0) return;
     if (set.inputSteps != config.inputSteps() || set.horizon != config.horizon ||
@@ -86,7 +120,7 @@ Model fit(const SeriesView& series, const ModelConfig& config, const TrainConfig
 }
 
 Model fit(const SeriesView& series, const PointSplit& split, const ModelConfig& shape,
-          const TrainConfig& train, std::uint64_t seed) {
+          const TrainConfig& train, std::uint64_t seed, const ShardedTraining* sharded) {
     shape.validate();
     train.validate();
     ModelConfig config = shape;
@@ -94,11 +128,11 @@ Model fit(const SeriesView& series, const PointSplit& split, const ModelConfig& 
     const SampleSet trainSet = makeSamples(series, split.train, config, train.sampling, train.stride);
     const SampleSet validationSet =
         makeSamples(series, split.validation, config, train.sampling, train.stride);
-    return fit(trainSet, validationSet, config, train, seed);
+    return fit(trainSet, validationSet, config, train, seed, nullptr, sharded);
 }
 
 Model fit(const SampleSet& trainSet, const SampleSet& validationSet, const ModelConfig& config,
-          const TrainConfig& train, std::uint64_t seed, const Parameters* start) {
+          const TrainConfig& train, std::uint64_t seed, const Parameters* start, const ShardedTraining* sharded) {
     const auto startTime = std::chrono::steady_clock::now();
     config.validate();
     train.validate();
@@ -139,7 +173,9 @@ Model fit(const SampleSet& trainSet, const SampleSet& validationSet, const Model
         double lossSum = 0;
         for (std::size_t first = 0; first < order.size(); first += train.batch) {
             const std::size_t n = std::min<std::size_t>(train.batch, order.size() - first);
-            const double loss = network.trainStep(trainSet, order.data() + first, n, train);
+            const double loss = sharded != nullptr
+                                    ? shardedStep(network, trainSet, order.data() + first, n, train, *sharded)
+                                    : network.trainStep(trainSet, order.data() + first, n, train);
             if (!std::isfinite(loss)) {
                 diverged = true;
                 break;

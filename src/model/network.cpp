@@ -642,6 +642,41 @@ double Network::lossAndGradient(const float* inputs, const float* labels, std::s
     return value;
 }
 
+std::size_t Network::gradientRecordSize() const noexcept {
+    const Impl& m = *impl_;
+    return 1 + m.gradLayer.size() + m.gradIter.size() + m.gradBias.size() + m.gradDense.size() +
+           m.gradDenseBias.size();
+}
+
+double Network::shardGradient(const SampleSet& set, const std::uint32_t* indices, std::size_t n,
+                              const TrainConfig& train, float* record) {
+    Impl& m = *impl_;
+    if (n == 0) throw InputError("shardGradient: empty shard");
+    Impl::Plan& p = m.plan(static_cast<int>(n), Pass::kTraining);
+    m.pack(p, set.inputs.data(), indices, n);
+    for (std::size_t b = 0; b < n; ++b) {
+        std::copy_n(set.labels.data() + static_cast<std::size_t>(indices[b]) * m.Y, m.Y, p.label.data() + b * m.Y);
+    }
+    m.forward(p);
+    const double value = m.lossAndBackward(p, train.loss, train.huberDelta);
+    record[0] = static_cast<float>(value);
+    float* out = record + 1;
+    for (const auto* g : {&m.gradLayer, &m.gradIter, &m.gradBias, &m.gradDense, &m.gradDenseBias})
+        out = std::copy(g->begin(), g->end(), out);
+    ++m.timing.steps;
+    return value;
+}
+
+void Network::applyGradient(const float* record, const TrainConfig& train) {
+    Impl& m = *impl_;
+    const float* in = record + 1;
+    for (auto* g : {&m.gradLayer, &m.gradIter, &m.gradBias, &m.gradDense, &m.gradDenseBias}) {
+        std::copy_n(in, g->size(), g->begin());
+        in += g->size();
+    }
+    m.adam(train);
+}
+
 double Network::trainStep(const SampleSet& set, const std::uint32_t* indices, std::size_t n,
                           const TrainConfig& train) {
     Impl& m = *impl_;

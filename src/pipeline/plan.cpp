@@ -43,12 +43,23 @@ Plan buildPlan(const std::vector<PlanSubregion>& subregions, const PlanSettings&
                     t.cost = candidateCost(train, t.L, t.K, t.S, s.horizon, s.epochs);
                     plan.tasks.push_back(t);
                 }
+    // A candidate that dominates the plan is trained by every rank together (first, before
+    // the others); its cost is shared evenly.
+    double total = 0;
+    for (const auto& t : plan.tasks) total += t.cost;
+    plan.loadPerRank.assign(static_cast<std::size_t>(ranks), 0.0);
+    for (auto& t : plan.tasks) {
+        t.sharded = s.shardShare > 0 && t.cost > s.shardShare * total;
+        if (!t.sharded) continue;
+        t.rank = 0;
+        for (auto& load : plan.loadPerRank) load += t.cost / ranks;
+    }
     // Longest processing time first: biggest task to the least-loaded rank.
-    std::vector<std::size_t> order(plan.tasks.size());
-    std::iota(order.begin(), order.end(), 0);
+    std::vector<std::size_t> order;
+    for (std::size_t i = 0; i < plan.tasks.size(); ++i)
+        if (!plan.tasks[i].sharded) order.push_back(i);
     std::stable_sort(order.begin(), order.end(),
                      [&](std::size_t a, std::size_t b) { return plan.tasks[a].cost > plan.tasks[b].cost; });
-    plan.loadPerRank.assign(static_cast<std::size_t>(ranks), 0.0);
     for (std::size_t i : order) {
         auto least = std::min_element(plan.loadPerRank.begin(), plan.loadPerRank.end());
         plan.tasks[i].rank = static_cast<std::int32_t>(least - plan.loadPerRank.begin());
@@ -57,7 +68,11 @@ Plan buildPlan(const std::vector<PlanSubregion>& subregions, const PlanSettings&
     std::int32_t maxId = -1;
     for (const auto& sub : subregions) maxId = std::max(maxId, sub.id);
     std::vector<std::vector<std::int32_t>> need(static_cast<std::size_t>(maxId + 1));
-    for (const auto& t : plan.tasks) need[static_cast<std::size_t>(t.subregion)].push_back(t.rank);
+    for (const auto& t : plan.tasks) {
+        auto& n = need[static_cast<std::size_t>(t.subregion)];
+        if (!t.sharded) n.push_back(t.rank);
+        for (int r = 0; t.sharded && r < ranks; ++r) n.push_back(r);
+    }
     plan.subregionRankOffsets.push_back(0);
     for (auto& ranksOfSub : need) {
         std::sort(ranksOfSub.begin(), ranksOfSub.end());
@@ -77,14 +92,17 @@ std::vector<std::int32_t> Plan::ranksOf(std::int32_t s) const {
 std::vector<Task> Plan::tasksOf(int rank) const {
     std::vector<Task> out;
     for (const auto& t : tasks)
-        if (t.rank == rank) out.push_back(t);
+        if (t.rank == rank && !t.sharded) out.push_back(t);
     return out;
 }
 
 double expectedSeconds(const Plan& plan, const std::vector<double>& taskFlopsPerSecond, int ranks) {
     std::vector<double> load(static_cast<std::size_t>(std::max(ranks, 1)), 0.0);
-    for (const auto& t : plan.tasks)
-        load[static_cast<std::size_t>(t.rank)] += t.cost / taskFlopsPerSecond[static_cast<std::size_t>(t.index)];
+    for (const auto& t : plan.tasks) {
+        const double seconds = t.cost / taskFlopsPerSecond[static_cast<std::size_t>(t.index)];
+        if (!t.sharded) load[static_cast<std::size_t>(t.rank)] += seconds;
+        for (auto& l : load) l += t.sharded ? seconds / static_cast<double>(load.size()) : 0.0;
+    }
     return *std::max_element(load.begin(), load.end());
 }
 

@@ -224,6 +224,8 @@ struct RunConfig {
     BaselineRequest baselines;
     bool selectSmoothed = true;
     double interval = 0.9;
+    int shards = 4;           // train.shards
+    double shardShare = 0.3;  // train.shard_share
     int intervalCuts = 12;  // validation cut epochs pooled for the conformal residuals (run.interval_cuts)
     std::string input;
     SimulateOptions simulate;
@@ -245,6 +247,11 @@ struct RunConfig {
             throw ConfigError("model.validation_fraction must be > 0 for hlstm run: the validation points choose "
                               "each subregion's model and calibrate the intervals");
         rc.threads = model::resolveThreads(rc.train.threads);
+        const auto shards = config.getInt("train.shards");
+        if (shards < 1 || shards > 1024) throw ConfigError("train.shards must be in 1..1024");
+        rc.shards = static_cast<int>(shards);
+        rc.shardShare = config.getDouble("train.shard_share");
+        if (!(rc.shardShare >= 0 && rc.shardShare <= 1)) throw ConfigError("train.shard_share must be in [0, 1]");
         rc.L = config.getIntList("grid.L");
         rc.K = config.getIntList("grid.K");
         rc.S = config.getIntList("grid.S");
@@ -344,6 +351,7 @@ Plan planStage(const Comm& comm, const RunConfig& rc, const partition::Partition
     settings.S = rc.S;
     settings.horizon = rc.horizon;
     settings.labelReach = rc.shape.labelLead() + rc.shape.inputGap();
+    settings.shardShare = rc.shardShare;
     settings.epochs = rc.train.epochs;
     settings.validationFraction = rc.train.validationFraction;
     settings.allWindows = rc.train.sampling == model::Sampling::kAll;
@@ -404,6 +412,10 @@ Plan planStage(const Comm& comm, const RunConfig& rc, const partition::Partition
             std::size_t count = 0;
             double seconds = 0;
             for (const auto& t : plan.tasks) {
+                if (t.sharded) {
+                    seconds += t.cost / taskSpeed[static_cast<std::size_t>(t.index)] / comm.size();
+                    continue;
+                }
                 if (t.rank != r) continue;
                 ++count;
                 seconds += t.cost / taskSpeed[static_cast<std::size_t>(t.index)];
@@ -411,6 +423,13 @@ Plan planStage(const Comm& comm, const RunConfig& rc, const partition::Partition
             const double load = plan.loadPerRank[static_cast<std::size_t>(r)];
             os << "\n  rank " << r << ": " << count << " candidate(s), " << load / 1e9 << " GFLOP, ~" << seconds << " s";
         }
+        double total = 0;
+        for (const auto& t : plan.tasks) total += t.cost;
+        for (const auto& t : plan.tasks)
+            if (t.sharded)
+                os << "\n  data-parallel on all ranks (" << rc.shards << " shards per minibatch): subregion "
+                   << t.subregion << " L=" << t.L << " K=" << t.K << " S=" << t.S << ", " << 100.0 * t.cost / total
+                   << " % of the cost";
         os << "\n  expected training wall time: ~" << expectedSeconds(plan, taskSpeed, comm.size())
            << " s (measured on this machine in " << calibration << " s: " << slowest / 1e9 << " .. " << fastest / 1e9
            << " GFLOP/s per rank over " << speed.size()
@@ -501,47 +520,82 @@ struct TrainOutcome {
 TrainOutcome trainStage(const Comm& comm, const RunConfig& rc, const Plan& plan, const std::map<std::int32_t, Held>& held,
                         const model::TimeAxis& axis, std::size_t visibleEpochs) {
     TrainOutcome out;
+    // Fits one candidate (alone, or as one of all ranks when `sharded`) and, on the rank that
+    // keeps it, records its result and model.
+    auto trainOne = [&](const Task& task, const model::ShardedTraining* sharded, const std::string& position) {
+        const Held& h = held.at(task.subregion);
+        const log::Context context("train subregion " + std::to_string(task.subregion) + " L=" +
+                                   std::to_string(task.L) + " K=" + std::to_string(task.K) +
+                                   " S=" + std::to_string(task.S));
+        model::TrainConfig tc = rc.train;
+        tc.threads = rc.threads;
+        const std::uint64_t seed = mixKey({rc.seed, static_cast<std::uint64_t>(task.subregion),
+                                           static_cast<std::uint64_t>(task.L), static_cast<std::uint64_t>(task.K),
+                                           static_cast<std::uint64_t>(task.S)});
+        model::Model fitted = model::fit(h.visible(axis, visibleEpochs), h.split, rc.shapeOf(task), tc, seed, sharded);
+        if (task.rank != comm.rank()) return;
+        const auto& sm = fitted.summary;
+        TaskResult r;
+        r.index = task.index;
+        r.status = static_cast<std::int32_t>(sm.status);
+        r.rank = comm.rank();
+        r.epochs = sm.epochs;
+        r.validationMae = sm.ok() ? sm.validationMae : std::numeric_limits<double>::quiet_NaN();
+        r.score = sm.ok() ? h.cut->score([&](const model::SeriesView& v) {
+            return model::forecast(fitted, v, rc.threads).differential;
+        })
+                          : std::numeric_limits<double>::quiet_NaN();
+        r.seconds = sm.seconds;
+        r.trainSamples = sm.trainSamples;
+        r.validationSamples = sm.validationSamples;
+        out.local.push_back(r);
+        log::info() << "candidate " << position << ": " << model::toString(sm.status) << ", validation MAE "
+                    << r.validationMae << " mm, selection score " << r.score << " mm, " << sm.epochs
+                    << " epochs, train loss " << sm.trainLoss << ", " << sm.seconds << " s";
+        out.models.emplace(task.index, std::move(fitted));
+    };
+    auto stopMessage = [](std::size_t done, std::size_t of) {
+        return "signal " + std::to_string(stopSignal()) + " received: stopped before candidate " +
+               std::to_string(done + 1) + "/" + std::to_string(of) +
+               " of this rank; nothing was written, resubmit to run again";
+    };
+
+    // Data-parallel candidates first, every rank together: shard k of each minibatch is
+    // computed by rank k % ranks, the shard records are all-gathered and summed in shard order.
+    coordinated(comm, "train (data-parallel)", [&] {
+        const int ranks = comm.size();
+        model::ShardedTraining sharded;
+        sharded.shards = rc.shards;
+        sharded.mine = [&](int k) { return k % ranks == comm.rank(); };
+        sharded.exchange = [&](const std::vector<float>& mine, std::vector<float>& all) {
+            const std::vector<float> gathered = comm.allgatherv(mine);
+            // Rank order (rank r holds shards r, r + ranks, ...) -> shard order.
+            const std::size_t P = static_cast<std::size_t>(rc.shards), R = gathered.size() / P;
+            all.assign(gathered.size(), 0.0f);
+            std::size_t at = 0;
+            for (int r = 0; r < ranks; ++r)
+                for (std::size_t k = static_cast<std::size_t>(r); k < P; k += static_cast<std::size_t>(ranks), at += R)
+                    std::copy_n(gathered.data() + at, R, all.data() + k * R);
+        };
+        std::size_t done = 0, count = 0;
+        for (const auto& t : plan.tasks) count += t.sharded ? 1 : 0;
+        for (const auto& task : plan.tasks) {
+            if (!task.sharded) continue;
+            // Every rank must agree to start it: a stop request on any rank stops all here.
+            if (comm.allreduce(stopSignal(), Reduce::kMax) != 0) throw StopRequested(stopMessage(done, count));
+            trainOne(task, &sharded,
+                     std::to_string(++done) + "/" + std::to_string(count) + " (data-parallel on " +
+                         std::to_string(ranks) + " rank(s))");
+        }
+    });
     const auto myTasks = plan.tasksOf(comm.rank());
     coordinated(comm, "train", [&] {
         std::size_t done = 0;
         for (const auto& task : myTasks) {
             // Slurm's warning (USR1) or TERM: stop at this task boundary, before the output
             // exists, so that the job can be requeued (exit code 3).
-            if (stopSignal() != 0)
-                throw StopRequested("signal " + std::to_string(stopSignal()) + " received: stopped before candidate " +
-                                    std::to_string(done + 1) + "/" + std::to_string(myTasks.size()) +
-                                    " of this rank; nothing was written, resubmit to run again");
-            const Held& h = held.at(task.subregion);
-            const log::Context context("train subregion " + std::to_string(task.subregion) + " L=" +
-                                       std::to_string(task.L) + " K=" + std::to_string(task.K) +
-                                       " S=" + std::to_string(task.S));
-            model::TrainConfig tc = rc.train;
-            tc.threads = rc.threads;
-            const std::uint64_t seed = mixKey({rc.seed, static_cast<std::uint64_t>(task.subregion),
-                                               static_cast<std::uint64_t>(task.L), static_cast<std::uint64_t>(task.K),
-                                               static_cast<std::uint64_t>(task.S)});
-            model::Model fitted = model::fit(h.visible(axis, visibleEpochs), h.split, rc.shapeOf(task), tc, seed);
-            const auto& sm = fitted.summary;
-            TaskResult r;
-            r.index = task.index;
-            r.status = static_cast<std::int32_t>(sm.status);
-            r.rank = comm.rank();
-            r.epochs = sm.epochs;
-            r.validationMae = sm.ok() ? sm.validationMae : std::numeric_limits<double>::quiet_NaN();
-            r.score = sm.ok() ? h.cut->score([&](const model::SeriesView& v) {
-                return model::forecast(fitted, v, rc.threads).differential;
-            })
-                              : std::numeric_limits<double>::quiet_NaN();
-            r.seconds = sm.seconds;
-            r.trainSamples = sm.trainSamples;
-            r.validationSamples = sm.validationSamples;
-            out.local.push_back(r);
-            ++done;
-            log::info() << "candidate " << done << "/" << myTasks.size() << " on this rank: "
-                        << model::toString(sm.status) << ", validation MAE " << r.validationMae
-                        << " mm, selection score " << r.score << " mm, " << sm.epochs << " epochs, train loss "
-                        << sm.trainLoss << ", " << sm.seconds << " s";
-            out.models.emplace(task.index, std::move(fitted));
+            if (stopSignal() != 0) throw StopRequested(stopMessage(done, myTasks.size()));
+            trainOne(task, nullptr, std::to_string(++done) + "/" + std::to_string(myTasks.size()) + " on this rank");
         }
     });
     return out;

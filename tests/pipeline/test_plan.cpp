@@ -14,9 +14,36 @@ PlanSettings grid(std::vector<std::int64_t> L, std::vector<std::int64_t> K, std:
     s.K = std::move(K);
     s.S = std::move(S);
     s.visibleEpochs = 88;
+    s.shardShare = 0;  // LPT alone; data-parallel candidates have their own tests
     return s;
 }
 }  // namespace
+
+TEST(Plan, ADominantCandidateIsTrainedByEveryRankAndItsRowsGoToAll) {
+    // One candidate per subregion; subregion 0 holds 90 % of the points.
+    PlanSettings s = grid({20}, {2}, {10});
+    s.shardShare = 0.3;
+    for (int ranks : {1, 2, 4}) {
+        Plan p = buildPlan({{0, 90000}, {1, 6000}, {2, 4000}}, s, ranks);
+        ASSERT_EQ(p.tasks.size(), 3u);
+        EXPECT_TRUE(p.tasks[0].sharded);
+        EXPECT_FALSE(p.tasks[1].sharded);
+        EXPECT_FALSE(p.tasks[2].sharded);
+        std::vector<std::int32_t> all(static_cast<std::size_t>(ranks));
+        for (int r = 0; r < ranks; ++r) all[static_cast<std::size_t>(r)] = r;
+        EXPECT_EQ(p.ranksOf(0), all) << ranks << " ranks";
+        // Its cost is shared evenly; the small ones are packed on the least-loaded ranks.
+        double total = 0;
+        for (const auto& t : p.tasks) total += t.cost;
+        double sum = 0;
+        for (double l : p.loadPerRank) sum += l;
+        EXPECT_NEAR(sum, total, 1e-6 * total);
+        EXPECT_TRUE(p.tasksOf(0).empty() || !p.tasksOf(0).front().sharded);
+    }
+    // The decision is the data's, not the rank count's; share 0 never shards.
+    s.shardShare = 0;
+    EXPECT_FALSE(buildPlan({{0, 90000}, {1, 6000}}, s, 4).tasks[0].sharded);
+}
 
 TEST(Plan, CostGrowsWithSamplesStepsLayersAndSquareOfUnits) {
     const double base = candidateCost(1000, 11, 1, 10, 1, 30);

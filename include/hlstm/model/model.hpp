@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <string>
 #include <vector>
@@ -59,6 +60,17 @@ struct Model {
     }
 };
 
+/// Data-parallel training of one candidate: every minibatch is cut into `shards` fixed shards
+/// (their sizes depend only on the minibatch), this process computes the shards `mine(k)`
+/// accepts, and `exchange` turns its shard records (in increasing k) into all shards' records
+/// in shard order (an MPI all-gather). The gradients are summed in shard order, so the weights
+/// are bit-identical for any number of participants, one included.
+struct ShardedTraining {
+    int shards = 1;
+    std::function<bool(int shard)> mine;
+    std::function<void(const std::vector<float>& mine, std::vector<float>& all)> exchange;
+};
+
 /// Trains one candidate on all points of `series` (one subregion): seeded split of points
 /// (train.validationFraction), samples, initialisation, shuffling all from `seed`. Same
 /// seed and thread count give bit-identical weights. Never throws on divergence.
@@ -69,11 +81,12 @@ Model fit(const SeriesView& series, const ModelConfig& config, const TrainConfig
 /// The same with a given split of the points (rows of `series`): grid-search candidates of one
 /// subregion should share one split so that their validation MAEs compare the same points.
 Model fit(const SeriesView& series, const PointSplit& split, const ModelConfig& config,
-          const TrainConfig& train, std::uint64_t seed);
+          const TrainConfig& train, std::uint64_t seed, const ShardedTraining* sharded = nullptr);
 
 /// Trains on prepared samples, starting from `start` (nullptr: seeded initialisation).
 Model fit(const SampleSet& trainSet, const SampleSet& validationSet, const ModelConfig& config,
-          const TrainConfig& train, std::uint64_t seed, const Parameters* start = nullptr);
+          const TrainConfig& train, std::uint64_t seed, const Parameters* start = nullptr,
+          const ShardedTraining* sharded = nullptr);
 
 /// Mean absolute error in mm of the model's predictions of `set`'s labels (after mapping back).
 double meanAbsoluteError(const Model& model, const SampleSet& set, int threads = 0);

@@ -54,6 +54,17 @@ public:
     double trainStep(const SampleSet& set, const std::uint32_t* indices, std::size_t n,
                      const TrainConfig& train);
 
+    /// Floats of one shard's gradient record: the loss, then every parameter's gradient in the
+    /// engine's padded layout (padding entries are exactly zero).
+    [[nodiscard]] std::size_t gradientRecordSize() const noexcept;
+    /// Mean loss of the samples `indices[0..n)` of `set` and its gradient, written to `record`
+    /// (gradientRecordSize() floats); the weights do not change. Data-parallel training sums
+    /// such records of fixed shards of a minibatch in a fixed order, wherever they were computed.
+    double shardGradient(const SampleSet& set, const std::uint32_t* indices, std::size_t n,
+                         const TrainConfig& train, float* record);
+    /// One Adam step with the gradient part of `record` (e.g. the weighted sum of shards').
+    void applyGradient(const float* record, const TrainConfig& train);
+
     /// Seconds spent in forward, backward and the rest of trainStep since construction.
     struct Timing {
         double forward = 0, backward = 0, other = 0;

@@ -18,10 +18,14 @@ struct Task {
     double cost = 0.0;           ///< flop estimate of its training
     std::int32_t rank = 0;       ///< rank that trains it
     std::int32_t cell = 0;       ///< model::CellKind (an RNN only for the learned rnn baseline)
+    /// Trained data-parallel by every rank (its cost exceeds PlanSettings::shardShare of the
+    /// plan's): decided by the data and the configuration only, never by the rank count, so
+    /// its weights are the same for any number of ranks; `rank` keeps the result.
+    bool sharded = false;
 
     template <class Archive>
     void serialize(Archive& ar, unsigned /*version*/) {
-        ar & index & subregion & L & K & S & cost & rank & cell;
+        ar & index & subregion & L & K & S & cost & rank & cell & sharded;
     }
 };
 
@@ -45,6 +49,7 @@ struct PlanSettings {
     int stride = 1;
     std::size_t visibleEpochs = 0;
     int labelReach = 0;          ///< rates a sample needs beyond its L (signal target: lead + input gap)
+    double shardShare = 0.3;     ///< a candidate above this share of the total cost is trained data-parallel
 };
 
 /// The whole plan, identical on every rank.
@@ -56,7 +61,7 @@ struct Plan {
 
     /// Ranks that train some candidate of subregion `s` (ascending).
     [[nodiscard]] std::vector<std::int32_t> ranksOf(std::int32_t s) const;
-    /// Tasks of `rank`, in index order.
+    /// Tasks of `rank` that it trains alone (not sharded), in index order.
     [[nodiscard]] std::vector<Task> tasksOf(int rank) const;
 
     template <class Archive>
