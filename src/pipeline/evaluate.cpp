@@ -76,17 +76,28 @@ double ValidationCut::score(const Forecaster& method) const {
 std::vector<float> ValidationCut::intervalHalfWidths(const Forecaster& method, double level, int cuts) const {
     if (!(level > 0) || rows_.empty()) return {};
     const std::size_t Y = static_cast<std::size_t>(horizon_);
+    // An evenly spaced subset of at most kIntervalPoints validation points: cuts x 2000
+    // residuals per step pin a 90 % quantile well, and forecasting every validation point at
+    // every cut was the slowest serial part of a large run.
+    constexpr std::size_t kIntervalPoints = 2000;
+    const std::size_t take = std::min(rows_.size(), kIntervalPoints);
+    std::vector<float> subset;
+    subset.reserve(take * epochs_);
+    for (std::size_t j = 0; j < take; ++j) {
+        const float* row = block_.data() + (j * rows_.size() / take) * epochs_;
+        subset.insert(subset.end(), row, row + epochs_);
+    }
     std::vector<std::vector<float>> residuals(Y);
     for (int c = 0; c < cuts; ++c) {
         // Cut at epochs_ - Y - c: the Y epochs after it are observed.
         if (epochs_ < Y + static_cast<std::size_t>(c) + 3) break;
         const std::size_t cut = epochs_ - Y - static_cast<std::size_t>(c);
-        const model::SeriesView view{block_.data(), rows_.size(), cut, time_, epochs_};
+        const model::SeriesView view{subset.data(), take, cut, time_, epochs_};
         const std::vector<float> pred = method(view);
         std::vector<float> diff;
         ratesToDifferentials(pred, horizon_, *time_, cut - 1, diff);
-        for (std::size_t i = 0; i < rows_.size(); ++i) {
-            const float* c0 = block_.data() + i * epochs_;
+        for (std::size_t i = 0; i < take; ++i) {
+            const float* c0 = subset.data() + i * epochs_;
             double cum = 0;
             for (std::size_t y = 0; y < Y; ++y) {
                 cum += diff[i * Y + y];

@@ -533,7 +533,11 @@ TrainOutcome trainStage(const Comm& comm, const RunConfig& rc, const Plan& plan,
                                            static_cast<std::uint64_t>(task.L), static_cast<std::uint64_t>(task.K),
                                            static_cast<std::uint64_t>(task.S)});
         model::Model fitted = model::fit(h.visible(axis, visibleEpochs), h.split, rc.shapeOf(task), tc, seed, sharded);
-        if (task.rank != comm.rank()) return;
+        if (task.rank != comm.rank()) {
+            // Every rank holds a data-parallel model: they forecast its points together.
+            if (sharded != nullptr) out.models.emplace(task.index, std::move(fitted));
+            return;
+        }
         const auto& sm = fitted.summary;
         TaskResult r;
         r.index = task.index;
@@ -763,7 +767,7 @@ std::vector<float> toOwners(const Comm& comm, const std::vector<std::uint64_t>& 
 
 struct ForecastOutcome {
     std::vector<std::uint64_t> rows;
-    std::vector<float> values;  // rows x (4 Y + 1), see forecastStage
+    std::vector<float> values;  // rows x (3 Y + 1), see forecastStage
     std::vector<std::int32_t> modelSubregions;
     std::vector<std::string> modelBytes;
     std::vector<std::pair<std::int32_t, std::vector<float>>> halfWidths;  // subregion -> per step
@@ -778,47 +782,63 @@ ForecastOutcome forecastStage(const Comm& comm, const RunConfig& rc, const Plan&
     ForecastOutcome out;
     const std::size_t Y = static_cast<std::size_t>(rc.horizon);
     // A winner's row for its owner: [holdout differentials | next rates | next cumulative |
-    // interval half-widths | split], 4 Y + 1 floats.
+    // split], 3 Y + 1 floats; the interval half-widths travel per subregion.
     coordinated(comm, "forecast", [&] {
         for (const auto& [s, h] : held) {
             if (s >= static_cast<std::int32_t>(choice.size())) continue;  // learned baselines: see learnedStage
             const Choice& c = choice[static_cast<std::size_t>(s)];
+            const std::size_t n = h.rows->rows.size();
+            std::size_t first = 0, last = n;  // rows this rank forecasts
+            bool owner = true;                // computes the intervals (and stores the model)
             Forecaster f;
             if (c.task >= 0) {
                 auto it = models.find(c.task);
                 if (it == models.end()) continue;
+                const Task& task = plan.tasks[static_cast<std::size_t>(c.task)];
+                owner = task.rank == comm.rank();
+                if (task.sharded) {  // every rank holds the model: each forecasts a slice of rows
+                    first = n * static_cast<std::size_t>(comm.rank()) / static_cast<std::size_t>(comm.size());
+                    last = n * static_cast<std::size_t>(comm.rank() + 1) / static_cast<std::size_t>(comm.size());
+                }
                 const model::Model& mdl = it->second;
                 f = [&mdl, &rc](const model::SeriesView& v) { return model::forecast(mdl, v, rc.threads).differential; };
-                // The stored model holds what prediction needs; its wall time lives in /timing,
-                // so that the file does not depend on the machine's speed or the rank count.
-                model::Model stored = mdl;
-                stored.summary.seconds = 0;
-                stored.summary.trainSeconds = 0;
-                out.modelSubregions.push_back(s);
-                out.modelBytes.push_back(model::toBytes(stored));
+                if (owner) {
+                    // The stored model holds what prediction needs; its wall time lives in
+                    // /timing, so that the file does not depend on the machine or rank count.
+                    model::Model stored = mdl;
+                    stored.summary.seconds = 0;
+                    stored.summary.trainSeconds = 0;
+                    out.modelSubregions.push_back(s);
+                    out.modelBytes.push_back(model::toBytes(stored));
+                }
             } else if (c.baseline >= 0 && leads(plan, s, comm.rank())) {
                 f = baselines.forecaster(static_cast<std::size_t>(c.baseline), rc.horizon);
             } else {
                 continue;
             }
-            const std::size_t n = h.rows->rows.size();
+            if (owner) {
+                const std::vector<float> half = h.cut->intervalHalfWidths(f, rc.interval, rc.intervalCuts);
+                out.halfWidths.emplace_back(s, half.empty() ? std::vector<float>(Y, kNaN) : half);
+            }
+            const std::size_t count = last - first;
+            if (count == 0) continue;
+            const std::size_t V = visibleEpochs;
             std::vector<float> holdout;
-            ratesToDifferentials(f(h.visible(axis, visibleEpochs)), rc.horizon, axis, visibleEpochs - 1, holdout);
-            const std::vector<float> next = f(h.full(axis, m));
-            const std::vector<float> half = h.cut->intervalHalfWidths(f, rc.interval, rc.intervalCuts);
-            out.halfWidths.emplace_back(s, half.empty() ? std::vector<float>(Y, kNaN) : half);
+            ratesToDifferentials(f({h.rows->visible.data() + first * V, count, V, &axis, V}), rc.horizon, axis, V - 1,
+                                 holdout);
+            const std::vector<float> next = f({h.rows->full.data() + first * m, count, m, &axis, m});
             std::vector<std::int8_t> isValidation(n, 0);
             for (auto v : h.split.validation) isValidation[v] = 1;
-            for (std::size_t i = 0; i < n; ++i) {
+            for (std::size_t i = first; i < last; ++i) {
+                const std::size_t k = i - first;
                 out.rows.push_back(h.rows->rows[i]);
                 double cum = h.rows->full[i * m + m - 1];
-                for (std::size_t y = 0; y < Y; ++y) out.values.push_back(holdout[i * Y + y]);
-                for (std::size_t y = 0; y < Y; ++y) out.values.push_back(next[i * Y + y]);
+                for (std::size_t y = 0; y < Y; ++y) out.values.push_back(holdout[k * Y + y]);
+                for (std::size_t y = 0; y < Y; ++y) out.values.push_back(next[k * Y + y]);
                 for (std::size_t y = 0; y < Y; ++y) {
-                    cum += next[i * Y + y];
+                    cum += next[k * Y + y];
                     out.values.push_back(static_cast<float>(cum));
                 }
-                for (std::size_t y = 0; y < Y; ++y) out.values.push_back(half.empty() ? kNaN : half[y]);
                 out.values.push_back(isValidation[i]);
             }
         }
@@ -910,9 +930,10 @@ struct OwnerForecasts {
 };
 
 OwnerForecasts ownerForecasts(const LocalBlock& block, const std::vector<float>& winner,
-                              const std::vector<float>& baselineVals, std::size_t nB, std::size_t Y,
-                              std::size_t visibleEpochs, bool hasTruth) {
-    const std::size_t n = block.points.size(), m = block.points.nEpochs(), W = 4 * Y + 1;
+                              const std::vector<std::vector<float>>& halfWidths,
+                              const std::vector<std::int32_t>& subregion, const std::vector<float>& baselineVals,
+                              std::size_t nB, std::size_t Y, std::size_t visibleEpochs, bool hasTruth) {
+    const std::size_t n = block.points.size(), m = block.points.nEpochs(), W = 3 * Y + 1;
     OwnerForecasts f;
     const std::size_t yN = n * Y;
     for (auto* v : {&f.pred, &f.observed, &f.truth, &f.predCum, &f.observedCum, &f.truthCum, &f.low, &f.high,
@@ -925,8 +946,9 @@ OwnerForecasts ownerForecasts(const LocalBlock& block, const std::vector<float>&
     for (std::size_t i = 0; i < n; ++i) {
         const float* c = block.points.series(i);
         const float* w = winner.data() + i * W;
+        const float* half = halfWidths[static_cast<std::size_t>(subregion[i])].data();
         const float last = c[visibleEpochs - 1];
-        if (std::isfinite(w[4 * Y])) f.split[i] = static_cast<std::int8_t>(w[4 * Y]);
+        if (std::isfinite(w[3 * Y])) f.split[i] = static_cast<std::int8_t>(w[3 * Y]);
         double cum = 0, truthCum0 = hasTruth ? block.truth[i * m + visibleEpochs - 1] : 0.0;
         std::vector<double> bcum(nB, 0.0);
         for (std::size_t y = 0; y < Y; ++y) {
@@ -941,14 +963,14 @@ OwnerForecasts ownerForecasts(const LocalBlock& block, const std::vector<float>&
             cum += w[y];
             f.predCum[k] = static_cast<float>(cum);
             f.observedCum[k] = c[t] - last;
-            f.low[k] = static_cast<float>(last + cum - w[3 * Y + y]);
-            f.high[k] = static_cast<float>(last + cum + w[3 * Y + y]);
-            if (std::isfinite(w[3 * Y + y]) && std::isfinite(cum))
-                f.covered[k] = std::abs(f.observedCum[k] - cum) <= w[3 * Y + y] ? 1 : 0;
+            f.low[k] = static_cast<float>(last + cum - half[y]);
+            f.high[k] = static_cast<float>(last + cum + half[y]);
+            if (std::isfinite(half[y]) && std::isfinite(cum))
+                f.covered[k] = std::abs(f.observedCum[k] - cum) <= half[y] ? 1 : 0;
             f.nextDiff[k] = w[Y + y];
             f.nextCum[k] = w[2 * Y + y];
-            f.nextLow[k] = w[2 * Y + y] - w[3 * Y + y];
-            f.nextHigh[k] = w[2 * Y + y] + w[3 * Y + y];
+            f.nextLow[k] = w[2 * Y + y] - half[y];
+            f.nextHigh[k] = w[2 * Y + y] + half[y];
             for (std::size_t b = 0; b < nB; ++b) {
                 const float v = baselineVals[i * nB * Y + b * Y + y];
                 f.baseline[b][k] = v;
@@ -1411,7 +1433,7 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
     ForecastOutcome fc = forecastStage(comm, rc, plan, held, choice, trained.models, baselines, axis, visibleEpochs, m);
     const std::size_t Y = static_cast<std::size_t>(rc.horizon), nB = names.size();
     const std::size_t nPerPoint = baselines.kinds.size(), nL = nB - nPerPoint;
-    const std::vector<float> winnerVals = toOwners(comm, ownerOffsets, block, fc.rows, fc.values, 4 * Y + 1);
+    const std::vector<float> winnerVals = toOwners(comm, ownerOffsets, block, fc.rows, fc.values, 3 * Y + 1);
     // Every baseline's holdout differentials per owned row: the per-point ones, then the learned.
     std::vector<float> baselineVals(block.points.size() * nB * Y, kNaN);
     {
@@ -1438,7 +1460,8 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
     }
 
     timer.start("metrics");
-    const OwnerForecasts owned = ownerForecasts(block, winnerVals, baselineVals, nB, Y, visibleEpochs, hasTruth);
+    const OwnerForecasts owned =
+        ownerForecasts(block, winnerVals, halfWidths, part.subregion, baselineVals, nB, Y, visibleEpochs, hasTruth);
     double coverage = 0;
     const MetricBook book =
         metricsStage(comm, owned, part.subregion, part.zone, Y, nSub,
