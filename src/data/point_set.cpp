@@ -48,15 +48,20 @@ std::vector<double> yearsSinceFirst(const std::vector<std::int32_t>& yyyymmdd) {
         out[i] = static_cast<double>(toDays(yyyymmdd[i]) - d0) / kDaysPerYear;
     return out;
 }
-std::vector<std::int32_t> following(const std::vector<std::int32_t>& yyyymmdd, int count) {
-    std::vector<std::int32_t> out;
-    if (yyyymmdd.size() < 2) return out;
-    // The nominal spacing (median interval), the one forecast rates are expressed in: a gap just
-    // before the end of the archive does not stretch the forecast epochs.
+std::int64_t nominalSpacing(const std::vector<std::int32_t>& yyyymmdd) {
+    if (yyyymmdd.size() < 2) return 12;
     std::vector<std::int64_t> gaps;
     for (std::size_t t = 1; t < yyyymmdd.size(); ++t) gaps.push_back(toDays(yyyymmdd[t]) - toDays(yyyymmdd[t - 1]));
     std::nth_element(gaps.begin(), gaps.begin() + static_cast<std::ptrdiff_t>(gaps.size() / 2), gaps.end());
-    const std::int64_t step = std::max<std::int64_t>(1, gaps[gaps.size() / 2]);
+    return std::max<std::int64_t>(1, gaps[gaps.size() / 2]);
+}
+
+std::vector<std::int32_t> following(const std::vector<std::int32_t>& yyyymmdd, int count) {
+    std::vector<std::int32_t> out;
+    if (yyyymmdd.size() < 2) return out;
+    // The nominal spacing, the one forecast rates are expressed in: a gap just before the end
+    // of the archive does not stretch the forecast epochs.
+    const std::int64_t step = nominalSpacing(yyyymmdd);
     const std::int64_t last = toDays(yyyymmdd.back());
     for (int k = 1; k <= count; ++k) out.push_back(fromDays(last + step * k));
     return out;

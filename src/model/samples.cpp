@@ -7,6 +7,7 @@
 
 #include "hlstm/core/error.hpp"
 #include "hlstm/data/point_set.hpp"
+#include "hlstm/model/baselines.hpp"
 #include "random.hpp"
 
 namespace hlstm::model {
@@ -123,10 +124,7 @@ SampleSet emptySet(const ModelConfig& model) {
 
 TimeAxis TimeAxis::fromDates(const std::vector<std::int32_t>& dateList) {
     TimeAxis axis;
-    std::vector<double> gaps;
-    for (std::size_t t = 1; t < dateList.size(); ++t)
-        gaps.push_back(static_cast<double>(dates::toDays(dateList[t]) - dates::toDays(dateList[t - 1])));
-    axis.spacingDays = gaps.empty() ? 12.0 : std::max(1.0, median(gaps));
+    axis.spacingDays = static_cast<double>(dates::nominalSpacing(dateList));
     const std::int64_t d0 = dateList.empty() ? 0 : dates::toDays(dateList.front());
     for (auto d : dateList) {
         const std::int64_t days = dates::toDays(d);
@@ -154,12 +152,8 @@ std::vector<float> differentials(const float* cumulative, std::size_t epochs) {
 }
 
 std::vector<float> seriesRates(const SeriesView& series, std::size_t i) {
-    const TimeAxis& axis = axisOf(series);
-    const float* c = series.row(i);
-    std::vector<float> r(series.epochs > 0 ? series.epochs - 1 : 0);
-    for (std::size_t t = 1; t < series.epochs; ++t)
-        r[t - 1] = static_cast<float>((static_cast<double>(c[t]) - c[t - 1]) / (axis.steps[t] - axis.steps[t - 1]));
-    return r;
+    const std::vector<double> r = rates({series.row(i), axisOf(series).steps.data(), series.epochs});
+    return {r.begin(), r.end()};
 }
 
 double seriesVelocity(const SeriesView& series, std::size_t i) {

@@ -106,10 +106,4 @@ double expectedSeconds(const Plan& plan, const std::vector<double>& taskFlopsPer
     return *std::max_element(load.begin(), load.end());
 }
 
-double expectedSeconds(const Plan& plan, double flopsPerSecond) {
-    double busiest = 0.0;
-    for (double l : plan.loadPerRank) busiest = std::max(busiest, l);
-    return busiest / flopsPerSecond;
-}
-
 }  // namespace hlstm::pipeline

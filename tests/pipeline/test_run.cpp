@@ -303,7 +303,9 @@ TEST_F(RunTest, MultiStepHorizonReportsCumulativeErrorPerStep) {
     // Intervals widen with the step in every subregion that has one.
     const auto half = f.openDataset("/subregions/interval_halfwidth").readAll<float>();
     for (std::size_t s = 0; s + 4 <= half.size(); s += 4)
-        if (std::isfinite(half[s])) EXPECT_GT(half[s + 3], half[s]) << "subregion " << s / 4;
+        if (std::isfinite(half[s])) {
+            EXPECT_GT(half[s + 3], half[s]) << "subregion " << s / 4;
+        }
 }
 
 namespace {

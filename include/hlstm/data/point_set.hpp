@@ -19,6 +19,9 @@ std::int32_t fromDays(std::int64_t days);
 bool valid(std::int32_t yyyymmdd);
 /// Decimal years since the first date, per date (for velocities in mm/yr).
 std::vector<double> yearsSinceFirst(const std::vector<std::int32_t>& yyyymmdd);
+/// Nominal acquisition spacing in days: the median interval (upper median; 12 with fewer than
+/// two dates, at least 1).
+std::int64_t nominalSpacing(const std::vector<std::int32_t>& yyyymmdd);
 /// The `count` dates after the last one at the nominal (median) spacing (forecast epochs).
 std::vector<std::int32_t> following(const std::vector<std::int32_t>& yyyymmdd, int count);
 }  // namespace dates

@@ -79,9 +79,8 @@ double candidateCost(std::uint64_t trainSamples, int L, int K, int S, int horizo
 /// left out (no sample fits); the caller checks that every subregion keeps one.
 Plan buildPlan(const std::vector<PlanSubregion>& subregions, const PlanSettings& settings, int ranks);
 
-/// Expected wall seconds of a plan at `flopsPerSecond` per rank (the busiest rank decides).
-double expectedSeconds(const Plan& plan, double flopsPerSecond);
-/// The same with a measured speed per task (flop per second of each task's shape).
+/// Expected wall seconds of a plan with a measured speed per task (flop per second of each
+/// task's shape; the busiest rank decides, a data-parallel task is shared by every rank).
 double expectedSeconds(const Plan& plan, const std::vector<double>& taskFlopsPerSecond, int ranks);
 
 }  // namespace hlstm::pipeline
