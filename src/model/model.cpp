@@ -73,7 +73,7 @@ double shardedStep(Network& network, const SampleSet& set, const std::uint32_t* 
     }
     std::vector<float> all;
     if (sharded.exchange) {
-        sharded.exchange(mine, all);
+        sharded.exchange(mine, R, all);
     } else {
         all = std::move(mine);
     }
@@ -243,9 +243,13 @@ double meanAbsoluteError(const Model& model, const SampleSet& set, int threads) 
     return maeMm(network, set);
 }
 
-Forecast forecast(const Model& model, const SeriesView& series, int threads) {
-    const SampleSet inputs = makeForecastInputs(series, model.config);
-    const int horizon = model.config.horizon;
+Predictor::Predictor(const Model& model, int threads) : model_(model), threads_(threads) {}
+
+Predictor::~Predictor() = default;
+
+Forecast Predictor::operator()(const SeriesView& series) {
+    const SampleSet inputs = makeForecastInputs(series, model_.config);
+    const int horizon = model_.config.horizon;
     Forecast out;
     out.horizon = horizon;
     out.differential.assign(series.points * horizon, std::numeric_limits<float>::quiet_NaN());
@@ -254,9 +258,9 @@ Forecast forecast(const Model& model, const SeriesView& series, int threads) {
     if (series.points == 0) return out;
     std::vector<float> z(out.differential.size());
     {
-        const ThreadScope scope(resolveThreads(threads));
-        Network network(model.config, model.parameters);
-        network.predict(inputs.inputs.data(), series.points, z.data());
+        const ThreadScope scope(resolveThreads(threads_));
+        if (!network_) network_ = std::make_unique<Network>(model_.config, model_.parameters);
+        network_->predict(inputs.inputs.data(), series.points, z.data());
     }
     for (std::size_t i = 0; i < series.points; ++i) {
         // The last cumulative value anchors the running sum of the predicted differentials.
@@ -277,6 +281,10 @@ Forecast forecast(const Model& model, const SeriesView& series, int threads) {
         out.valid[i] = valid ? 1 : 0;
     }
     return out;
+}
+
+Forecast forecast(const Model& model, const SeriesView& series, int threads) {
+    return Predictor(model, threads)(series);
 }
 
 double timeTrainingStep(const ModelConfig& config, int batch, int threads) {

@@ -479,6 +479,39 @@ bool leads(const Plan& plan, std::int32_t s, int rank) {
     return !r.empty() && r.front() == rank;
 }
 
+// Whether subregion s has a data-parallel candidate: then every rank holds its rows, and its
+// forecasts (selection score, baselines, intervals, hidden and next epochs) are shared too.
+bool spread(const Plan& plan, std::int32_t s) {
+    return std::any_of(plan.tasks.begin(), plan.tasks.end(),
+                       [s](const Task& t) { return t.subregion == s && t.sharded; });
+}
+
+// The rows [first, last) of n that this rank takes when all ranks share n rows.
+std::pair<std::size_t, std::size_t> sliceOf(const Comm& comm, std::size_t n) {
+    const auto r = static_cast<std::size_t>(comm.rank()), R = static_cast<std::size_t>(comm.size());
+    return {n * r / R, n * (r + 1) / R};
+}
+
+// `f` with its rows shared among all ranks: each forecasts a contiguous slice and the slices
+// are all-gathered in rank order. Rows are forecast independently (fixed batch shapes), so
+// every rank gets exactly what `f` gives for the whole block (collective).
+Forecaster sharedAmong(const Comm& comm, Forecaster f) {
+    return [&comm, f = std::move(f)](const model::SeriesView& v) {
+        const auto [first, last] = sliceOf(comm, v.points);
+        model::SeriesView slice = v;
+        slice.cumulative = v.row(first);
+        slice.points = last - first;
+        slice.stride = v.stride != 0 ? v.stride : v.epochs;
+        return comm.allgatherv(slice.points > 0 ? f(slice) : std::vector<float>{});
+    };
+}
+
+// A grid model's forecaster; its network is built once for all the blocks it forecasts.
+Forecaster modelForecaster(const model::Model& m, int threads) {
+    auto predictor = std::make_shared<model::Predictor>(m, threads);
+    return [predictor](const model::SeriesView& v) { return (*predictor)(v).differential; };
+}
+
 // ---------------------------------------------------------------- global MLR (the paper's baseline)
 // Each subregion's first rank sums the normal equations of its training points (row order);
 // the sums are added in subregion order, so the fit does not depend on the rank count.
@@ -533,22 +566,24 @@ TrainOutcome trainStage(const Comm& comm, const RunConfig& rc, const Plan& plan,
                                            static_cast<std::uint64_t>(task.L), static_cast<std::uint64_t>(task.K),
                                            static_cast<std::uint64_t>(task.S)});
         model::Model fitted = model::fit(h.visible(axis, visibleEpochs), h.split, rc.shapeOf(task), tc, seed, sharded);
+        const auto& sm = fitted.summary;
+        // Every rank holds a data-parallel model: they score it and forecast its points together.
+        const double score = !sm.ok() ? std::numeric_limits<double>::quiet_NaN()
+                             : sharded != nullptr
+                                 ? h.cut->score(sharedAmong(comm, modelForecaster(fitted, rc.threads)))
+                             : task.rank == comm.rank() ? h.cut->score(modelForecaster(fitted, rc.threads))
+                                                        : std::numeric_limits<double>::quiet_NaN();
         if (task.rank != comm.rank()) {
-            // Every rank holds a data-parallel model: they forecast its points together.
             if (sharded != nullptr) out.models.emplace(task.index, std::move(fitted));
             return;
         }
-        const auto& sm = fitted.summary;
         TaskResult r;
         r.index = task.index;
         r.status = static_cast<std::int32_t>(sm.status);
         r.rank = comm.rank();
         r.epochs = sm.epochs;
         r.validationMae = sm.ok() ? sm.validationMae : std::numeric_limits<double>::quiet_NaN();
-        r.score = sm.ok() ? h.cut->score([&](const model::SeriesView& v) {
-            return model::forecast(fitted, v, rc.threads).differential;
-        })
-                          : std::numeric_limits<double>::quiet_NaN();
+        r.score = score;
         r.seconds = sm.seconds;
         r.trainSamples = sm.trainSamples;
         r.validationSamples = sm.validationSamples;
@@ -571,10 +606,13 @@ TrainOutcome trainStage(const Comm& comm, const RunConfig& rc, const Plan& plan,
         model::ShardedTraining sharded;
         sharded.shards = rc.shards;
         sharded.mine = [&](int k) { return k % ranks == comm.rank(); };
-        sharded.exchange = [&](const std::vector<float>& mine, std::vector<float>& all) {
-            const std::vector<float> gathered = comm.allgatherv(mine);
-            // Rank order (rank r holds shards r, r + ranks, ...) -> shard order.
-            const std::size_t P = static_cast<std::size_t>(rc.shards), R = gathered.size() / P;
+        sharded.exchange = [&](const std::vector<float>& mine, std::size_t R, std::vector<float>& all) {
+            // Rank r holds shards r, r + ranks, ...: every rank knows every rank's count.
+            const std::size_t P = static_cast<std::size_t>(rc.shards);
+            std::vector<std::size_t> counts(static_cast<std::size_t>(ranks));
+            for (std::size_t r = 0; r < counts.size(); ++r) counts[r] = (P + counts.size() - 1 - r) / counts.size() * R;
+            const std::vector<float> gathered = comm.allgatherv(mine, counts);
+            // Rank order -> shard order.
             all.assign(gathered.size(), 0.0f);
             std::size_t at = 0;
             for (int r = 0; r < ranks; ++r)
@@ -629,21 +667,30 @@ BaselineOutcome baselineStage(const Comm& comm, const RunConfig& rc, const Plan&
     const std::size_t nB = baselines.kinds.size(), Y = static_cast<std::size_t>(rc.horizon);
     coordinated(comm, "baselines", [&] {
         for (const auto& [s, h] : held) {
-            if (s >= nSub || !leads(plan, s, comm.rank())) continue;
-            const std::size_t n = h.rows->rows.size();
+            if (s >= nSub) continue;
+            // A data-parallel subregion's rows are on every rank: each takes a slice of them.
+            const bool shared = spread(plan, s);
+            const bool lead = leads(plan, s, comm.rank());
+            if (!shared && !lead) continue;
+            const auto [from, to] = shared ? sliceOf(comm, h.rows->rows.size()) : std::pair{std::size_t{0}, h.rows->rows.size()};
+            const std::size_t n = to - from;
             const std::size_t first = out.holdout.size();
             out.holdout.resize(first + n * nB * Y);
-            out.rows.insert(out.rows.end(), h.rows->rows.begin(), h.rows->rows.end());
+            out.rows.insert(out.rows.end(), h.rows->rows.begin() + static_cast<std::ptrdiff_t>(from),
+                            h.rows->rows.begin() + static_cast<std::ptrdiff_t>(to));
+            const model::SeriesView all = h.visible(axis, visibleEpochs);
+            const model::SeriesView mine{all.row(from), n, all.epochs, all.time, all.epochs};
             for (std::size_t b = 0; b < nB; ++b) {
                 const auto start = std::chrono::steady_clock::now();
                 const Forecaster f = baselines.forecaster(b, rc.horizon);
-                const double score = h.cut->score(f);
+                const double score = h.cut->score(shared ? sharedAmong(comm, f) : f);
                 std::vector<float> diff;
-                ratesToDifferentials(f(h.visible(axis, visibleEpochs)), rc.horizon, axis, visibleEpochs - 1, diff);
+                if (n > 0) ratesToDifferentials(f(mine), rc.horizon, axis, visibleEpochs - 1, diff);
                 for (std::size_t i = 0; i < n; ++i)
                     std::copy_n(diff.data() + i * Y, Y, out.holdout.data() + first + (i * nB + b) * Y);
                 const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-                out.local.push_back({s, static_cast<std::int32_t>(b), score, seconds});
+                // Every participant's time counts; the score once (the others' is NaN).
+                out.local.push_back({s, static_cast<std::int32_t>(b), lead ? score : std::nan(""), seconds});
             }
         }
     });
@@ -788,20 +835,19 @@ ForecastOutcome forecastStage(const Comm& comm, const RunConfig& rc, const Plan&
             if (s >= static_cast<std::int32_t>(choice.size())) continue;  // learned baselines: see learnedStage
             const Choice& c = choice[static_cast<std::size_t>(s)];
             const std::size_t n = h.rows->rows.size();
-            std::size_t first = 0, last = n;  // rows this rank forecasts
-            bool owner = true;                // computes the intervals (and stores the model)
+            // A data-parallel subregion's rows (and a data-parallel winner) are on every rank:
+            // each forecasts a slice of its rows, and they compute the intervals together.
+            bool shared = spread(plan, s);
+            bool owner = leads(plan, s, comm.rank());  // keeps the intervals (and the model)
             Forecaster f;
             if (c.task >= 0) {
                 auto it = models.find(c.task);
                 if (it == models.end()) continue;
                 const Task& task = plan.tasks[static_cast<std::size_t>(c.task)];
                 owner = task.rank == comm.rank();
-                if (task.sharded) {  // every rank holds the model: each forecasts a slice of rows
-                    first = n * static_cast<std::size_t>(comm.rank()) / static_cast<std::size_t>(comm.size());
-                    last = n * static_cast<std::size_t>(comm.rank() + 1) / static_cast<std::size_t>(comm.size());
-                }
+                shared = task.sharded;  // else only its rank holds the model
                 const model::Model& mdl = it->second;
-                f = [&mdl, &rc](const model::SeriesView& v) { return model::forecast(mdl, v, rc.threads).differential; };
+                f = modelForecaster(mdl, rc.threads);
                 if (owner) {
                     // The stored model holds what prediction needs; its wall time lives in
                     // /timing, so that the file does not depend on the machine or rank count.
@@ -811,15 +857,17 @@ ForecastOutcome forecastStage(const Comm& comm, const RunConfig& rc, const Plan&
                     out.modelSubregions.push_back(s);
                     out.modelBytes.push_back(model::toBytes(stored));
                 }
-            } else if (c.baseline >= 0 && leads(plan, s, comm.rank())) {
+            } else if (c.baseline >= 0 && (shared || owner)) {
                 f = baselines.forecaster(static_cast<std::size_t>(c.baseline), rc.horizon);
             } else {
                 continue;
             }
-            if (owner) {
-                const std::vector<float> half = h.cut->intervalHalfWidths(f, rc.interval, rc.intervalCuts);
-                out.halfWidths.emplace_back(s, half.empty() ? std::vector<float>(Y, kNaN) : half);
+            if (owner || shared) {
+                const std::vector<float> half =
+                    h.cut->intervalHalfWidths(shared ? sharedAmong(comm, f) : f, rc.interval, rc.intervalCuts);
+                if (owner) out.halfWidths.emplace_back(s, half.empty() ? std::vector<float>(Y, kNaN) : half);
             }
+            const auto [first, last] = shared ? sliceOf(comm, n) : std::pair{std::size_t{0}, n};
             const std::size_t count = last - first;
             if (count == 0) continue;
             const std::size_t V = visibleEpochs;
@@ -1198,7 +1246,8 @@ void writeStage(const Comm& comm, const Config& config, const RunResults& r, h5:
     std::vector<double> bmae, bsd, bmse, bacc, btruth, bsec(nB, 0.0), bscore(nB * static_cast<std::size_t>(nSub), std::nan(""));
     std::vector<double> bsub, bsubTruth, bstep, bstepTruth;
     for (const auto& bs : *r.baselineScores) {
-        bscore[static_cast<std::size_t>(bs.baseline) * static_cast<std::size_t>(nSub) + static_cast<std::size_t>(bs.subregion)] = bs.score;
+        if (std::isfinite(bs.score))
+            bscore[static_cast<std::size_t>(bs.baseline) * static_cast<std::size_t>(nSub) + static_cast<std::size_t>(bs.subregion)] = bs.score;
         bsec[static_cast<std::size_t>(bs.baseline)] += bs.seconds;
     }
     for (const auto& tr : *r.results) {  // learned baselines: their model's training time

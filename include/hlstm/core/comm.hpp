@@ -11,6 +11,8 @@
 #include <sstream>
 #include <string>
 #include <type_traits>
+#include <climits>
+#include <stdexcept>
 #include <vector>
 
 #include "hlstm/core/error.hpp"
@@ -98,6 +100,30 @@ public:
         auto all = gatherv(local, kRoot);
         bcastVector(all, kRoot);
         return all;
+    }
+
+    /// The same when every rank already knows every rank's count (`counts`, in elements): one
+    /// MPI_Allgatherv instead of a count exchange, a gather and a broadcast (collective).
+    template <class T>
+    [[nodiscard]] std::vector<T> allgatherv(const std::vector<T>& local, const std::vector<std::size_t>& counts) const {
+        static_assert(std::is_trivially_copyable_v<T>);
+        std::size_t total = 0;
+        for (auto c : counts) total += c;
+        if (counts.size() != static_cast<std::size_t>(size_) || counts[static_cast<std::size_t>(rank_)] != local.size())
+            throw std::logic_error("allgatherv: this rank's count differs from the agreed one");
+        if (total * sizeof(T) > static_cast<std::size_t>(INT_MAX / 2)) return allgatherv(local);
+        std::vector<int> recvCounts(counts.size()), displs(counts.size());
+        int off = 0;
+        for (std::size_t r = 0; r < counts.size(); ++r) {
+            recvCounts[r] = static_cast<int>(counts[r] * sizeof(T));
+            displs[r] = off;
+            off += recvCounts[r];
+        }
+        std::vector<T> out(total);
+        mpi::check(MPI_Allgatherv(local.data(), static_cast<int>(local.size() * sizeof(T)), MPI_BYTE, out.data(),
+                                  recvCounts.data(), displs.data(), MPI_BYTE, comm_),
+                   "MPI_Allgatherv");
+        return out;
     }
 
     /// Sends sendCounts[r] consecutive elements of `send` to rank r and returns what every

@@ -9,6 +9,7 @@
 #include <functional>
 #include <limits>
 #include <string>
+#include <memory>
 #include <vector>
 
 #include "hlstm/model/model_config.hpp"
@@ -62,13 +63,13 @@ struct Model {
 
 /// Data-parallel training of one candidate: every minibatch is cut into `shards` fixed shards
 /// (their sizes depend only on the minibatch), this process computes the shards `mine(k)`
-/// accepts, and `exchange` turns its shard records (in increasing k) into all shards' records
-/// in shard order (an MPI all-gather). The gradients are summed in shard order, so the weights
+/// accepts, and `exchange` turns its shard records (in increasing k, `recordSize` floats each)
+/// into all shards' records in shard order (an MPI all-gather). The gradients are summed in shard order, so the weights
 /// are bit-identical for any number of participants, one included.
 struct ShardedTraining {
     int shards = 1;
     std::function<bool(int shard)> mine;
-    std::function<void(const std::vector<float>& mine, std::vector<float>& all)> exchange;
+    std::function<void(const std::vector<float>& mine, std::size_t recordSize, std::vector<float>& all)> exchange;
 };
 
 /// Trains one candidate on all points of `series` (one subregion): seeded split of points
@@ -104,6 +105,25 @@ struct Forecast {
     [[nodiscard]] std::size_t points() const noexcept { return valid.size(); }
 };
 Forecast forecast(const Model& model, const SeriesView& series, int threads = 0);
+
+class Network;
+
+/// `forecast` for many blocks with one model: the network and its primitives are built once
+/// (building them zeroes tens of MB per call). Gives what `forecast` gives, bit for bit.
+class Predictor {
+public:
+    explicit Predictor(const Model& model, int threads = 0);
+    ~Predictor();
+    Predictor(const Predictor&) = delete;
+    Predictor& operator=(const Predictor&) = delete;
+
+    [[nodiscard]] Forecast operator()(const SeriesView& series);
+
+private:
+    const Model& model_;
+    int threads_;
+    std::unique_ptr<Network> network_;
+};
 
 /// Wall seconds of one training step (forward, backward, Adam) of `batch` samples of this
 /// shape on this machine, the median of a few steps on random data after a warm-up. For
