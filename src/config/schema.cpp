@@ -58,6 +58,8 @@ const std::vector<ConfigKey>& configSchema() {
          "the validation points' smoothed rates | paper: the candidate with the smallest next-step validation MAE"},
         {"run.interval", 0.9, "coverage of the split-conformal prediction intervals (0: none)"},
         {"run.interval_cuts", std::int64_t{12}, "validation cut epochs pooled for the interval residuals"},
+        {"run.checkpoint_minutes", 10.0,
+         "a candidate in training is checkpointed this often (minutes; finished candidates always; 0: only those)"},
     };
     return kSchema;
 }

@@ -23,7 +23,8 @@ bool sameFile(const std::string& a, const std::string& b) {
     return fs::weakly_canonical(fs::absolute(a), ec) == fs::weakly_canonical(fs::absolute(b), ec);
 }
 
-// fsync of a file or directory; a failure is a runtime error (the data may not be on disk).
+}  // namespace
+
 void syncPath(const std::string& path, int flags) {
     const int fd = ::open(path.c_str(), flags);
     if (fd < 0) throw RuntimeError(path + ": cannot open to fsync");
@@ -31,8 +32,6 @@ void syncPath(const std::string& path, int flags) {
     ::close(fd);
     if (rc != 0) throw RuntimeError(path + ": fsync failed");
 }
-
-}  // namespace
 
 AtomicOutput::AtomicOutput(const Comm& comm, std::string path, const std::vector<std::string>& inputs)
     : comm_(comm), path_(std::move(path)), tmp_(path_ + ".tmp") {

@@ -1,5 +1,7 @@
 #include "hlstm/model/model.hpp"
 
+#include "hlstm/core/signals.hpp"
+
 #include <omp.h>
 
 #include <algorithm>
@@ -120,7 +122,8 @@ Model fit(const SeriesView& series, const ModelConfig& config, const TrainConfig
 }
 
 Model fit(const SeriesView& series, const PointSplit& split, const ModelConfig& shape,
-          const TrainConfig& train, std::uint64_t seed, const ShardedTraining* sharded) {
+          const TrainConfig& train, std::uint64_t seed, const ShardedTraining* sharded,
+          const Interruption* interruption) {
     shape.validate();
     train.validate();
     ModelConfig config = shape;
@@ -128,11 +131,12 @@ Model fit(const SeriesView& series, const PointSplit& split, const ModelConfig& 
     const SampleSet trainSet = makeSamples(series, split.train, config, train.sampling, train.stride);
     const SampleSet validationSet =
         makeSamples(series, split.validation, config, train.sampling, train.stride);
-    return fit(trainSet, validationSet, config, train, seed, nullptr, sharded);
+    return fit(trainSet, validationSet, config, train, seed, nullptr, sharded, interruption);
 }
 
 Model fit(const SampleSet& trainSet, const SampleSet& validationSet, const ModelConfig& config,
-          const TrainConfig& train, std::uint64_t seed, const Parameters* start, const ShardedTraining* sharded) {
+          const TrainConfig& train, std::uint64_t seed, const Parameters* start, const ShardedTraining* sharded,
+          const Interruption* interruption) {
     const auto startTime = std::chrono::steady_clock::now();
     config.validate();
     train.validate();
@@ -167,11 +171,68 @@ Model fit(const SampleSet& trainSet, const SampleSet& validationSet, const Model
     int sinceBest = 0;
     bool diverged = false;
     double trainSeconds = 0;
-    for (int epoch = 1; epoch <= train.epochs && !diverged; ++epoch) {
+    int firstEpoch = 1;
+    std::size_t firstBatch = 0;
+    double resumedLoss = 0;
+    const TrainState* resume = interruption != nullptr ? interruption->resume : nullptr;
+    if (resume != nullptr) {
+        // Continue a checkpointed fit: weights, Adam, the epoch's order and the stream as they were.
+        if (resume->order.size() != order.size() || resume->next > order.size())
+            throw InputError("checkpoint: the saved training state does not match this candidate's samples");
+        network.setParameters(resume->parameters);
+        network.setOptimizerState({resume->moments, resume->adamStep});
+        order = resume->order;
+        rng = detail::SplitMix64(resume->rng);
+        firstEpoch = resume->epoch;
+        firstBatch = resume->next;
+        resumedLoss = resume->lossSum;
+        bestMae = resume->bestMae;
+        sinceBest = resume->sinceBest;
+        trainSeconds = resume->trainSeconds;
+        model.summary.bestEpoch = resume->bestEpoch;
+        model.summary.epochs = resume->epochsDone;
+        model.summary.trainLoss = resume->trainLoss;
+        if (earlyStop && resume->bestEpoch > 0) model.parameters = resume->best;
+    }
+    // The state at a minibatch boundary, for Interruption::save.
+    auto stateAt = [&](int epoch, std::size_t next, double lossSum, double seconds) {
+        TrainState st;
+        st.epoch = epoch;
+        st.next = next;
+        st.order = order;
+        st.rng = rng.state();
+        st.lossSum = lossSum;
+        st.parameters = network.parameters();
+        const Network::OptimizerState opt = network.optimizerState();
+        st.moments = opt.moments;
+        st.adamStep = opt.step;
+        st.bestMae = bestMae;
+        st.sinceBest = sinceBest;
+        st.bestEpoch = model.summary.bestEpoch;
+        st.epochsDone = model.summary.epochs;
+        if (earlyStop && model.summary.bestEpoch > 0) st.best = model.parameters;
+        st.trainLoss = model.summary.trainLoss;
+        st.trainSeconds = seconds;
+        return st;
+    };
+    for (int epoch = firstEpoch; epoch <= train.epochs && !diverged; ++epoch) {
         const auto epochStart = std::chrono::steady_clock::now();
-        detail::shuffle(order, rng);
-        double lossSum = 0;
-        for (std::size_t first = 0; first < order.size(); first += train.batch) {
+        const bool resumed = resume != nullptr && epoch == firstEpoch;
+        if (!resumed) detail::shuffle(order, rng);
+        double lossSum = resumed ? resumedLoss : 0.0;
+        for (std::size_t first = resumed ? firstBatch : 0; first < order.size(); first += train.batch) {
+            if (interruption != nullptr && interruption->poll) {
+                const Interruption::Action action = interruption->poll();
+                if (action != Interruption::Action::kGoOn) {
+                    const double seconds =
+                        trainSeconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - epochStart).count();
+                    interruption->save(stateAt(epoch, first, lossSum, seconds));
+                    if (action == Interruption::Action::kStop)
+                        throw StopRequested("stopped in epoch " + std::to_string(epoch) + " at sample " +
+                                            std::to_string(first) + "/" + std::to_string(order.size()) +
+                                            "; the training state is checkpointed");
+                }
+            }
             const std::size_t n = std::min<std::size_t>(train.batch, order.size() - first);
             const double loss = sharded != nullptr
                                     ? shardedStep(network, trainSet, order.data() + first, n, train, *sharded)

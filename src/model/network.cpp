@@ -615,6 +615,30 @@ Parameters Network::parameters() const {
 
 void Network::setParameters(const Parameters& parameters) { impl_->load(parameters); }
 
+Network::OptimizerState Network::optimizerState() const {
+    OptimizerState state;
+    for (const auto& s : impl_->slots) {
+        state.moments.insert(state.moments.end(), s.m.begin(), s.m.end());
+        state.moments.insert(state.moments.end(), s.v.begin(), s.v.end());
+    }
+    state.step = static_cast<std::uint64_t>(impl_->adamStep);
+    return state;
+}
+
+void Network::setOptimizerState(const OptimizerState& state) {
+    std::size_t size = 0;
+    for (const auto& s : impl_->slots) size += s.m.size() + s.v.size();
+    if (state.moments.size() != size) throw InputError("optimizer state does not match the model's shape");
+    const float* in = state.moments.data();
+    for (auto& s : impl_->slots) {
+        std::copy_n(in, s.m.size(), s.m.begin());
+        in += s.m.size();
+        std::copy_n(in, s.v.size(), s.v.begin());
+        in += s.v.size();
+    }
+    impl_->adamStep = static_cast<std::int64_t>(state.step);
+}
+
 void Network::predict(const float* inputs, std::size_t n, float* outputs) {
     Impl& m = *impl_;
     for (std::size_t first = 0; first < n; first += kPredictBatch) {

@@ -19,6 +19,8 @@ public:
         z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
         return z ^ (z >> 31);
     }
+    /// The whole state: SplitMix64(state()) continues this stream exactly (checkpoints).
+    [[nodiscard]] std::uint64_t state() const noexcept { return state_; }
     /// Uniform double in [0, 1) from the top 53 bits.
     double uniform() noexcept { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
     /// Uniform integer in [0, n) (Lemire's multiply-shift; bias < n / 2^64, irrelevant here).

@@ -4,10 +4,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/archive/binary_iarchive.hpp>
+#include <boost/archive/binary_oarchive.hpp>
 #include <boost/serialization/string.hpp>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <limits>
 #include <map>
@@ -26,6 +29,7 @@
 #include "hlstm/model/model.hpp"
 #include "hlstm/partition/output.hpp"
 #include "hlstm/partition/partition.hpp"
+#include "hlstm/pipeline/checkpoint.hpp"
 #include "hlstm/pipeline/evaluate.hpp"
 #include "hlstm/pipeline/metrics.hpp"
 #include "hlstm/pipeline/plan.hpp"
@@ -227,6 +231,7 @@ struct RunConfig {
     int shards = 4;           // train.shards
     double shardShare = 0.3;  // train.shard_share
     int intervalCuts = 12;  // validation cut epochs pooled for the conformal residuals (run.interval_cuts)
+    double checkpointSeconds = 600;  // run.checkpoint_minutes
     std::string input;
     SimulateOptions simulate;
     std::string simulateKind;
@@ -276,6 +281,10 @@ struct RunConfig {
         const auto cuts = config.getInt("run.interval_cuts");
         if (cuts < 1 || cuts > 1000) throw ConfigError("run.interval_cuts must be in 1..1000");
         rc.intervalCuts = static_cast<int>(cuts);
+        const double minutes = config.getDouble("run.checkpoint_minutes");
+        if (!(minutes >= 0 && minutes <= 1e6)) throw ConfigError("run.checkpoint_minutes must be in [0, 1e6]");
+        rc.checkpointSeconds = 60.0 * minutes;
+        if (args.resume && args.dryRun) throw ConfigError("run: --resume and --dry-run exclude each other");
         rc.input = args.input.empty() ? config.getString("input.path") : args.input;
         rc.minValidFraction = config.getDouble("input.min_valid_fraction");
         rc.simulateKind = config.getString("simulate.kind");
@@ -550,8 +559,36 @@ struct TrainOutcome {
     std::map<std::int32_t, model::Model> models;  // task index -> model
 };
 
+// A finished candidate's checkpoint record: its TaskResult, then its model's bytes.
+std::string finishedRecord(const TaskResult& r, const model::Model& m) {
+    std::string bytes(sizeof r, '\0');
+    std::memcpy(bytes.data(), &r, sizeof r);
+    return bytes + model::toBytes(m);
+}
+
+std::string stateBytes(const model::TrainState& state) {
+    std::ostringstream stream(std::ios::binary);
+    {
+        boost::archive::binary_oarchive archive(stream);
+        archive << state;
+    }
+    return stream.str();
+}
+
+model::TrainState stateFrom(const std::string& bytes, const std::string& where) {
+    try {
+        std::istringstream stream(bytes, std::ios::binary);
+        boost::archive::binary_iarchive archive(stream);
+        model::TrainState state;
+        archive >> state;
+        return state;
+    } catch (const std::exception& e) {
+        throw InputError(where + ": unreadable training state (" + e.what() + ")");
+    }
+}
+
 TrainOutcome trainStage(const Comm& comm, const RunConfig& rc, const Plan& plan, const std::map<std::int32_t, Held>& held,
-                        const model::TimeAxis& axis, std::size_t visibleEpochs) {
+                        const model::TimeAxis& axis, std::size_t visibleEpochs, const CheckpointStore& store) {
     TrainOutcome out;
     // Fits one candidate (alone, or as one of all ranks when `sharded`) and, on the rank that
     // keeps it, records its result and model.
@@ -565,7 +602,73 @@ TrainOutcome trainStage(const Comm& comm, const RunConfig& rc, const Plan& plan,
         const std::uint64_t seed = mixKey({rc.seed, static_cast<std::uint64_t>(task.subregion),
                                            static_cast<std::uint64_t>(task.L), static_cast<std::uint64_t>(task.K),
                                            static_cast<std::uint64_t>(task.S)});
-        model::Model fitted = model::fit(h.visible(axis, visibleEpochs), h.split, rc.shapeOf(task), tc, seed, sharded);
+        const bool keeper = task.rank == comm.rank();  // records the result and writes checkpoints
+        // A data-parallel candidate's records are read by its keeper and sent to all.
+        auto record = [&](const std::string& name) {
+            std::optional<std::string> got = sharded == nullptr || keeper ? store.get(name) : std::nullopt;
+            if (sharded != nullptr) {
+                std::string bytes = got ? *got : std::string();
+                std::int32_t have = got ? 1 : 0;
+                comm.bcast(have, task.rank);
+                comm.bcast(bytes, task.rank);
+                got = have != 0 ? std::optional<std::string>(bytes) : std::nullopt;
+            }
+            return got;
+        };
+        const std::string name = "task-" + std::to_string(task.index);
+        if (const auto done = record(name + ".done"); done && done->size() > sizeof(TaskResult)) {
+            TaskResult r;
+            std::memcpy(&r, done->data(), sizeof r);
+            model::Model restored = model::modelFromBytes(done->substr(sizeof r));
+            if (keeper) {
+                r.rank = comm.rank();
+                out.local.push_back(r);
+                log::info() << "candidate " << position << ": restored from its checkpoint (selection score "
+                            << r.score << " mm)";
+            }
+            if (keeper || sharded != nullptr) out.models.emplace(task.index, std::move(restored));
+            return;
+        }
+        std::optional<model::TrainState> resumeState;
+        if (const auto st = record(name + ".state")) {
+            resumeState = stateFrom(*st, store.dir() + "/" + name + ".state");
+            log::info() << "candidate " << position << ": continuing from its checkpoint at epoch " << resumeState->epoch
+                        << ", sample " << resumeState->next << "/" << resumeState->order.size();
+        }
+        // Checkpoints inside the candidate: every run.checkpoint_minutes and at a stop signal,
+        // at a minibatch boundary (a data-parallel group agrees on it at every boundary).
+        auto lastSave = std::chrono::steady_clock::now();
+        model::Interruption interruption;
+        interruption.resume = resumeState ? &*resumeState : nullptr;
+        interruption.poll = [&] {
+            int want = stopSignal() != 0 ? 2
+                       : rc.checkpointSeconds > 0 &&
+                               std::chrono::duration<double>(std::chrono::steady_clock::now() - lastSave).count() >=
+                                   rc.checkpointSeconds
+                           ? 1
+                           : 0;
+            if (sharded != nullptr) want = comm.allreduce(want, Reduce::kMax);
+            return want == 2 ? model::Interruption::Action::kStop
+                   : want == 1 ? model::Interruption::Action::kSave
+                               : model::Interruption::Action::kGoOn;
+        };
+        interruption.save = [&](const model::TrainState& state) {
+            lastSave = std::chrono::steady_clock::now();
+            if (!keeper) return;
+            store.put(name + ".state", stateBytes(state));
+            log::info() << "checkpoint: candidate " << position << " at epoch " << state.epoch << ", sample "
+                        << state.next << "/" << state.order.size();
+        };
+        model::Model fitted;
+        try {
+            fitted = model::fit(h.visible(axis, visibleEpochs), h.split, rc.shapeOf(task), tc, seed, sharded,
+                                store.enabled() ? &interruption : nullptr);
+        } catch (const StopRequested& e) {
+            throw StopRequested("signal " + std::to_string(stopSignal()) + " received: candidate " + position +
+                                " (subregion " + std::to_string(task.subregion) + " L=" + std::to_string(task.L) +
+                                " K=" + std::to_string(task.K) + " S=" + std::to_string(task.S) + ") " + e.what() +
+                                " in " + store.dir() + "; rerun the same command with --resume to continue");
+        }
         const auto& sm = fitted.summary;
         // Every rank holds a data-parallel model: they score it and forecast its points together.
         const double score = !sm.ok() ? std::numeric_limits<double>::quiet_NaN()
@@ -591,12 +694,14 @@ TrainOutcome trainStage(const Comm& comm, const RunConfig& rc, const Plan& plan,
         log::info() << "candidate " << position << ": " << model::toString(sm.status) << ", validation MAE "
                     << r.validationMae << " mm, selection score " << r.score << " mm, " << sm.epochs
                     << " epochs, train loss " << sm.trainLoss << ", " << sm.seconds << " s";
+        store.put(name + ".done", finishedRecord(r, fitted));
+        store.remove(name + ".state");
         out.models.emplace(task.index, std::move(fitted));
     };
-    auto stopMessage = [](std::size_t done, std::size_t of) {
+    auto stopMessage = [&store](std::size_t done, std::size_t of) {
         return "signal " + std::to_string(stopSignal()) + " received: stopped before candidate " +
-               std::to_string(done + 1) + "/" + std::to_string(of) +
-               " of this rank; nothing was written, resubmit to run again";
+               std::to_string(done + 1) + "/" + std::to_string(of) + " of this rank; the finished candidates are in " +
+               store.dir() + ": rerun the same command with --resume to continue";
     };
 
     // Data-parallel candidates first, every rank together: shard k of each minibatch is
@@ -1412,6 +1517,20 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
     // The output path is checked now (never an input), not after hours of training.
     std::optional<h5::AtomicOutput> output;
     if (!args.dryRun) output.emplace(comm, args.output, std::vector<std::string>{rc.input});
+    // Checkpoints next to the output, tied to this configuration, input and thread count.
+    CheckpointStore store;
+    if (!args.dryRun) {
+        std::string fingerprint;
+        coordinated(comm, "checkpoints", [&] {
+            if (!comm.isRoot()) return;
+            fingerprint = fnv1a64(config.toToml() + "\nthreads=" + std::to_string(rc.threads) +
+                                  "\ninput=" + (rc.input.empty() ? std::string("simulated") : checksumOf(rc.input)) +
+                                  "\nversion=" + kVersion);
+            CheckpointStore(args.output, fingerprint).open(args.resume);
+        });
+        comm.bcast(fingerprint);
+        store = CheckpointStore(args.output, fingerprint);
+    }
 
     timer.start("read");
     LocalBlock block = readStage(comm, rc, args);
@@ -1453,7 +1572,7 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
     for (const auto& l : rc.learned()) names.push_back(l.name);
 
     timer.start("train");
-    TrainOutcome trained = trainStage(comm, rc, plan, held, axis, visibleEpochs);
+    TrainOutcome trained = trainStage(comm, rc, plan, held, axis, visibleEpochs, store);
     comm.idleBarrier();  // ranks done early sleep here instead of spinning while others train
 
     // Select each subregion's winner among its candidates and the baselines.
@@ -1547,6 +1666,7 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
     // Write: one collective file, each block owner its rows; complete = 1 last, then rename.
     timer.start("write");
     output->write("write", [&](h5::File& out) { writeStage(comm, config, rr, out); });
+    if (comm.isRoot()) store.removeAll();  // the output is complete: nothing to resume
     timer.stop();
     if (comm.isRoot()) report(rr, args.output);
     timer.report(comm);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "hlstm/core/error.hpp"
+#include "hlstm/core/signals.hpp"
 #include "hlstm/model/model.hpp"
 #include "synthetic.hpp"
 
@@ -184,6 +185,50 @@ TEST_F(Training, EarlyStoppingKeepsTheBestEpoch) {
     const PointSplit split = splitPoints(kPoints, train.validationFraction, 8);
     const SampleSet validation = makeSamples(view_, split.validation, smallLstm(), train.sampling, train.stride);
     EXPECT_DOUBLE_EQ(meanAbsoluteError(model, validation, 1), model.summary.validationMae);
+}
+
+// Checkpoint and resume inside a fit: stopped at every k-th minibatch boundary (the state is
+// saved, StopRequested thrown) and continued from that state, the fit ends with the same
+// weights, losses and validation MAE, bit for bit, as without stops; with early stopping too.
+TEST_F(Training, StoppedAndResumedFitEqualsTheUninterruptedOne) {
+    for (int patience : {0, 2}) {
+        TrainConfig train = quickTraining();
+        train.epochs = 6;
+        train.earlyStopPatience = patience;
+        const PointSplit split = splitPoints(kPoints, train.validationFraction, 5);
+        const Model whole = fit(view_, split, smallLstm(), train, 5);
+        ASSERT_TRUE(whole.summary.ok());
+        int boundary = 0, stops = 0;
+        TrainState saved;
+        bool have = false;
+        Interruption interruption;
+        interruption.poll = [&] {
+            return ++boundary % 7 == 0 ? Interruption::Action::kStop : Interruption::Action::kGoOn;
+        };
+        interruption.save = [&](const TrainState& state) {
+            saved = state;
+            have = true;
+        };
+        Model resumed;
+        for (;;) {
+            interruption.resume = have ? &saved : nullptr;
+            try {
+                resumed = fit(view_, split, smallLstm(), train, 5, nullptr, &interruption);
+                break;
+            } catch (const StopRequested&) {
+                ++stops;
+                ASSERT_LT(stops, 1000);
+            }
+        }
+        EXPECT_GE(stops, 5) << "patience " << patience;
+        EXPECT_EQ(resumed.parameters.weightsLayer, whole.parameters.weightsLayer) << "patience " << patience;
+        EXPECT_EQ(resumed.parameters.weightsIter, whole.parameters.weightsIter);
+        EXPECT_EQ(resumed.parameters.dense, whole.parameters.dense);
+        EXPECT_EQ(resumed.summary.trainLoss, whole.summary.trainLoss);
+        EXPECT_EQ(resumed.summary.validationMae, whole.summary.validationMae);
+        EXPECT_EQ(resumed.summary.bestEpoch, whole.summary.bestEpoch);
+        EXPECT_EQ(resumed.summary.epochs, whole.summary.epochs);
+    }
 }
 
 // Honest protocol: the last epoch is hidden, the model forecasts it from the visible part.

@@ -252,7 +252,7 @@ TEST_F(RunTest, PredictWithSavedModelsReproducesTheRunsForecast) {
     EXPECT_NE(bad.output.find("not an hlstm-output file"), std::string::npos) << bad.output;
 }
 
-TEST_F(RunTest, SlurmWarningSignalStopsAtATaskBoundaryWithExitThree) {
+TEST_F(RunTest, SlurmWarningSignalStopsAtTheNextMinibatchWithExitThreeAndCheckpoints) {
     const std::string out = dir_->file("signal.h5"), log = dir_->file("signal.log");
     const std::string grid =
         " --partition.min_points 300 --grid.L 8,10,12,14 --grid.K 1,2 --grid.S 6,8 --train.epochs 20 --train.threads 1";
@@ -275,9 +275,11 @@ TEST_F(RunTest, SlurmWarningSignalStopsAtATaskBoundaryWithExitThree) {
         std::fclose(f);
     }
     EXPECT_EQ(r.exitCode, 3) << r.output << text;
-    EXPECT_NE(text.find("stopped before candidate"), std::string::npos) << text;
+    EXPECT_NE(text.find("the training state is checkpointed"), std::string::npos) << text;
+    EXPECT_NE(text.find("with --resume to continue"), std::string::npos) << text;
     EXPECT_FALSE(std::filesystem::exists(out));
     EXPECT_FALSE(std::filesystem::exists(out + ".tmp"));
+    EXPECT_TRUE(std::filesystem::exists(out + ".ckpt/manifest"));
 }
 
 TEST_F(RunTest, MultiStepHorizonReportsCumulativeErrorPerStep) {

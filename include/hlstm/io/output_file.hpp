@@ -13,6 +13,10 @@
 
 namespace hlstm::h5 {
 
+/// fsync of a file (O_RDONLY) or directory (O_RDONLY | O_DIRECTORY); a failure is a
+/// RuntimeError (the data may not be on disk).
+void syncPath(const std::string& path, int flags);
+
 class AtomicOutput {
 public:
     /// Checks on root, agreed by every rank: `path` is not empty, not a directory, not (the

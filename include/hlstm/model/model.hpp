@@ -72,6 +72,38 @@ struct ShardedTraining {
     std::function<void(const std::vector<float>& mine, std::size_t recordSize, std::vector<float>& all)> exchange;
 };
 
+/// Where a fit stood at a minibatch boundary: enough to continue it bit for bit.
+struct TrainState {
+    std::int32_t epoch = 1;                ///< epoch in progress (1-based), shuffled already
+    std::uint64_t next = 0;                ///< position in `order` of the next minibatch
+    std::vector<std::uint32_t> order;      ///< this epoch's sample order
+    std::uint64_t rng = 0;                 ///< the shuffle stream after this epoch's shuffle
+    double lossSum = 0;                    ///< this epoch's loss sum so far
+    Parameters parameters;                 ///< current weights
+    std::vector<float> moments;            ///< Adam's m and v (Network::OptimizerState)
+    std::uint64_t adamStep = 0;
+    double bestMae = 0;                    ///< early stopping's best validation MAE so far
+    std::int32_t sinceBest = 0, bestEpoch = 0, epochsDone = 0;
+    Parameters best;                       ///< weights at bestEpoch (early stopping)
+    double trainLoss = 0, trainSeconds = 0;
+
+    template <class Archive>
+    void serialize(Archive& ar, unsigned /*version*/) {
+        ar & epoch & next & order & rng & lossSum & parameters & moments & adamStep & bestMae & sinceBest &
+            bestEpoch & epochsDone & best & trainLoss & trainSeconds;
+    }
+};
+
+/// Checkpoints inside one fit: `poll` is asked at every minibatch boundary; kSave hands the
+/// state to `save` and goes on, kStop saves and throws StopRequested (exit code 3). With
+/// `resume` the fit continues from that state instead of starting.
+struct Interruption {
+    enum class Action { kGoOn, kSave, kStop };
+    std::function<Action()> poll;
+    std::function<void(const TrainState&)> save;
+    const TrainState* resume = nullptr;
+};
+
 /// Trains one candidate on all points of `series` (one subregion): seeded split of points
 /// (train.validationFraction), samples, initialisation, shuffling all from `seed`. Same
 /// seed and thread count give bit-identical weights. Never throws on divergence.
@@ -82,12 +114,13 @@ Model fit(const SeriesView& series, const ModelConfig& config, const TrainConfig
 /// The same with a given split of the points (rows of `series`): grid-search candidates of one
 /// subregion should share one split so that their validation MAEs compare the same points.
 Model fit(const SeriesView& series, const PointSplit& split, const ModelConfig& config,
-          const TrainConfig& train, std::uint64_t seed, const ShardedTraining* sharded = nullptr);
+          const TrainConfig& train, std::uint64_t seed, const ShardedTraining* sharded = nullptr,
+          const Interruption* interruption = nullptr);
 
 /// Trains on prepared samples, starting from `start` (nullptr: seeded initialisation).
 Model fit(const SampleSet& trainSet, const SampleSet& validationSet, const ModelConfig& config,
           const TrainConfig& train, std::uint64_t seed, const Parameters* start = nullptr,
-          const ShardedTraining* sharded = nullptr);
+          const ShardedTraining* sharded = nullptr, const Interruption* interruption = nullptr);
 
 /// Mean absolute error in mm of the model's predictions of `set`'s labels (after mapping back).
 double meanAbsoluteError(const Model& model, const SampleSet& set, int threads = 0);

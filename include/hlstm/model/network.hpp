@@ -41,6 +41,16 @@ public:
     /// Replaces the weights and resets Adam.
     void setParameters(const Parameters& parameters);
 
+    /// Adam's moments (every slot's m then v, concatenated) and step count: with parameters(),
+    /// what training needs to continue bit for bit after a checkpoint.
+    struct OptimizerState {
+        std::vector<float> moments;
+        std::uint64_t step = 0;
+    };
+    [[nodiscard]] OptimizerState optimizerState() const;
+    /// Restores them (after setParameters); throws InputError when the sizes do not match.
+    void setOptimizerState(const OptimizerState& state);
+
     /// Predictions (z units, n x Y) for n inputs (n x (L - Y), z units). A non-finite input
     /// gives non-finite predictions for that sample only.
     void predict(const float* inputs, std::size_t n, float* outputs);

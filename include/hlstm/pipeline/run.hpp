@@ -15,6 +15,7 @@ struct RunArgs {
     std::string input;    ///< overrides input.path when not empty
     std::string output;   ///< final output path; written as <output>.tmp, then renamed
     bool dryRun = false;  ///< print the plan and expected wall time, write nothing
+    bool resume = false;  ///< continue from the checkpoints in <output>.ckpt
 };
 
 /// Version of the hlstm-output layout written by run().
