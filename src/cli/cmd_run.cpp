@@ -1,5 +1,6 @@
 // `hlstm run`: the distributed HLSTM pipeline.
 #include "command.hpp"
+#include "hlstm/core/signals.hpp"
 #include "hlstm/pipeline/run.hpp"
 
 namespace hlstm::cli {
@@ -17,6 +18,9 @@ Action setupRun(CLI::App& sub) {
                "Exit codes: 0 done, 1 bad input or configuration, 2 runtime failure, 3 stopped by SIGUSR1/SIGTERM\n"
                "(checkpoints kept in <out>.ckpt: rerun with --resume).");
     return [args, options](const Comm& comm) {
+        // Only run checks the stop flag (and checkpoints): the other commands keep the default
+        // action of SIGTERM and SIGINT.
+        installStopHandlers();
         Config config = options->resolve();
         printConfig(comm, config);
         return pipeline::run(comm, config, *args);

@@ -31,7 +31,6 @@ int main(int argc, char** argv) {
     int provided = 0;
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
     hlstm::Comm comm(MPI_COMM_WORLD);
-    hlstm::installStopHandlers();
     const char* verbose = std::getenv("HLSTM_LOG");
     hlstm::log::init(comm.rank(), verbose && std::string(verbose) == "debug" ? hlstm::log::Level::kDebug
                                                                               : hlstm::log::Level::kInfo);

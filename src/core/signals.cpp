@@ -24,6 +24,7 @@ void installStopHandlers() {
     action.sa_flags = SA_RESTART | SA_ONSTACK;
     sigaction(SIGUSR1, &action, nullptr);
     sigaction(SIGTERM, &action, nullptr);
+    sigaction(SIGINT, &action, nullptr);
 }
 
 int stopSignal() noexcept { return static_cast<int>(gStopSignal); }

@@ -1,10 +1,14 @@
 #include "hlstm/data/native_reader.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <functional>
+#include <limits>
 
 #include "hlstm/core/coordinated.hpp"
 #include "hlstm/core/error.hpp"
+#include "hlstm/core/log.hpp"
 #include "hlstm/io/hdf5.hpp"
 
 namespace hlstm {
@@ -67,12 +71,23 @@ LocalBlock readNative(const Comm& comm, const std::string& path, const ReadOptio
         if (H5Fis_hdf5(path.c_str()) <= 0)
             throw InputError(path + ": not an HDF5 file (or corrupt)");
     });
-    try {
-        file = std::make_unique<h5::File>(path, h5::Access::kReadOnly, &comm);
-    } catch (const H5Error& err) {
-        throw InputError(path + ": cannot open as HDF5: " + err.what());
-    }
-    coordinated(comm, "read:validate", [&] {
+    // Collective open; a failure (on every rank alike) is reported once.
+    coordinated(comm, "read:open", [&] {
+        try {
+            file = std::make_unique<h5::File>(path, h5::Access::kReadOnly, &comm);
+        } catch (const H5Error& err) {
+            throw InputError(path + ": truncated or damaged HDF5 file, cannot open it: " + err.what());
+        }
+    });
+    // A file cut short (a copy that stopped, a full disk) opens but fails in its datasets.
+    auto damaged = [&](const std::function<void()>& body) {
+        try {
+            body();
+        } catch (const H5Error& err) {
+            throw InputError(path + ": truncated or damaged HDF5 file: " + err.what());
+        }
+    };
+    coordinated(comm, "read:validate", [&] { damaged([&] {
         auto x = requireDataset(*file, "/x");
         auto y = requireDataset(*file, "/y");
         auto dates = requireDataset(*file, "/dates");
@@ -83,6 +98,7 @@ LocalBlock readNative(const Comm& comm, const std::string& path, const ReadOptio
         requireClass(disp, path, H5T_FLOAT, "floating point (float32)");
         if (x.dims().size() != 1) throw InputError(path + ": dataset /x must be one-dimensional (n points)");
         n = x.dims()[0];
+        if (n == 0) throw InputError(path + ": dataset /x has no points (0 rows): nothing to read");
         requireShape(y, path, {n}, "(" + std::to_string(n) + ") like /x");
         if (dates.dims().size() != 1) throw InputError(path + ": dataset /dates must be one-dimensional (m epochs)");
         m = dates.dims()[0];
@@ -117,23 +133,23 @@ LocalBlock readNative(const Comm& comm, const std::string& path, const ReadOptio
         out.stats.hasTruth = hasTruth;
         if (hasTruth) requireShape(file->openDataset("/truth"), path, {n, m}, "like /displacement");
         if (file->hasAttribute("crs")) out.stats.crs = file->readStringAttribute("crs");
-    });
+    }); });
 
     // Collective block reads: each rank its rows.
     const BlockRange block = blockRange(n, comm.size(), comm.rank());
     std::vector<double> x, y;
     std::vector<float> disp, truth;
     std::vector<std::int64_t> ids;
-    coordinated(comm, "read:rows", [&] {
+    coordinated(comm, "read:rows", [&] { damaged([&] {
         x = file->openDataset("/x").readRows<double>(block.begin, block.count());
         y = file->openDataset("/y").readRows<double>(block.begin, block.count());
         disp = file->openDataset("/displacement").readRows<float>(block.begin, block.count());
         if (hasId) ids = file->openDataset("/id").readRows<std::int64_t>(block.begin, block.count());
         if (hasTruth) truth = file->openDataset("/truth").readRows<float>(block.begin, block.count());
-    });
+    }); });
     file->close();
 
-    std::uint64_t dropped = 0, missing = 0;
+    std::uint64_t dropped = 0, missing = 0, outliers = 0;
     coordinated(comm, "read:check", [&] {
         std::vector<std::int64_t> days(m);
         for (std::size_t t = 0; t < m; ++t) days[t] = dates::toDays(out.points.dates[t]);
@@ -148,13 +164,23 @@ LocalBlock readNative(const Comm& comm, const std::string& path, const ReadOptio
                                  std::to_string(row) + ": coordinate is not finite");
             float* s = disp.data() + i * m;
             std::size_t valid = 0;
-            for (std::size_t t = 0; t < m; ++t) valid += std::isfinite(s[t]) ? 1 : 0;
+            for (std::size_t t = 0; t < m; ++t) {
+                if (std::isfinite(s[t]) && std::abs(static_cast<double>(s[t]) * scale) > kOutlierMm) {
+                    s[t] = std::numeric_limits<float>::quiet_NaN();
+                    ++outliers;
+                }
+                valid += std::isfinite(s[t]) ? 1 : 0;
+            }
             if (valid < 2 || static_cast<double>(valid) < minValid) {
                 ++dropped;
                 continue;
             }
             if (scale != 1.0f)
                 for (std::size_t t = 0; t < m; ++t) s[t] *= scale;
+            std::uint32_t tail = 0;
+            for (std::size_t k = 0; k < std::min<std::size_t>(m, 32); ++k)
+                tail |= std::isfinite(s[m - 1 - k]) ? (1u << k) : 0u;
+            out.tailObserved.push_back(tail);
             missing += fillGaps(s, days.data(), m);
             if (kept != i) {
                 std::copy(s, s + m, disp.data() + kept * m);
@@ -189,6 +215,10 @@ LocalBlock readNative(const Comm& comm, const std::string& path, const ReadOptio
     out.stats.epochs = m;
     out.stats.dropped = comm.allreduce<std::uint64_t>(dropped, Reduce::kSum);
     out.stats.missing = comm.allreduce<std::uint64_t>(missing, Reduce::kSum);
+    out.stats.outliers = comm.allreduce<std::uint64_t>(outliers, Reduce::kSum);
+    if (out.stats.outliers > 0 && comm.isRoot())
+        log::warn() << path << ": " << out.stats.outliers << " displacement value(s) beyond +-" << kOutlierMm
+                    << " mm are treated as missing (outlier: not ground motion)";
     if (out.keptTotal == 0) {
         coordinated(comm, "read:check", [&] {
             throw InputError(path + ": no point has enough valid epochs (" + std::to_string(out.stats.dropped) +

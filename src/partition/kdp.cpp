@@ -182,7 +182,14 @@ KdpResult kdpSubregions(const DelaunayGraph& g, const std::vector<double>& x, co
     for (std::size_t v = 0; v < nv; ++v) component[v] = sets.find(static_cast<std::uint32_t>(v));
     std::vector<std::uint64_t> sizes;
     std::vector<std::uint32_t> lowestIndex;
+    // A duplicate of another zone than its location's first point: it cannot join that point's
+    // subregion (a subregion is one velocity zone), so it goes to the noise subregion.
+    auto foreign = [&](std::size_t i) { return zone[i] != vzone[g.vertexOf[i]]; };
     for (std::size_t i = 0; i < n; ++i) {
+        if (foreign(i)) {
+            ++r.nForeignDuplicates;
+            continue;
+        }
         const std::uint32_t root = component[g.vertexOf[i]];
         if (componentOfRoot[root] == kNone) {
             componentOfRoot[root] = static_cast<std::uint32_t>(sizes.size());
@@ -205,7 +212,7 @@ KdpResult kdpSubregions(const DelaunayGraph& g, const std::vector<double>& x, co
     for (std::int32_t s = 0; s < nBig; ++s) idOf[big[static_cast<std::size_t>(s)]] = s;
     r.subregion.resize(n);
     for (std::size_t i = 0; i < n; ++i) {
-        r.subregion[i] = idOf[componentOfRoot[component[g.vertexOf[i]]]];
+        r.subregion[i] = foreign(i) ? nBig : idOf[componentOfRoot[component[g.vertexOf[i]]]];
         if (r.subregion[i] == nBig) ++r.nNoise;
     }
     r.noiseId = r.nNoise > 0 ? nBig : -1;

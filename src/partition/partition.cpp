@@ -8,6 +8,7 @@
 
 #include "hlstm/core/coordinated.hpp"
 #include "hlstm/core/error.hpp"
+#include "hlstm/core/log.hpp"
 #include "hlstm/partition/davies_bouldin.hpp"
 #include "hlstm/partition/kdp.hpp"
 #include "hlstm/partition/kmeans1d.hpp"
@@ -207,6 +208,10 @@ PartitionResult run(const Comm& comm, const PointSet& block, const PartitionConf
         s.nComponents = kdp.nComponents;
         s.nNoise = kdp.nNoise;
         s.nDuplicates = graph.duplicates;
+        if (graph.duplicates > 0)
+            log::warn() << graph.duplicates << " point(s) share their coordinates with an earlier point: one Delaunay "
+                        << "vertex each; " << kdp.nForeignDuplicates
+                        << " of them lie in another velocity zone than that point and go to the noise subregion";
         s.noiseId = kdp.noiseId;
         s.subregions.resize(static_cast<std::size_t>(kdp.nSubregions));
         for (std::int32_t id = 0; id < kdp.nSubregions; ++id) {

@@ -80,8 +80,10 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
     std::vector<std::int32_t> subIds;
     std::vector<std::string> subMethod;
     BaselineSet baselines;
-    coordinated(comm, "predict:models", [&] {
+    coordinated(comm, "predict:models", [&] { try {
         if (!std::filesystem::exists(modelsPath)) throw InputError(modelsPath + ": no such file");
+        if (H5Fis_hdf5(modelsPath.c_str()) <= 0)
+            throw InputError(modelsPath + ": not an HDF5 file (expected the output of hlstm run)");
         h5::File f(modelsPath, h5::Access::kReadOnly);
         if (!f.hasAttribute("format") || f.readStringAttribute("format") != "hlstm-output")
             throw InputError(modelsPath + ": not an hlstm-output file (no format = \"hlstm-output\" attribute)");
@@ -103,7 +105,10 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
         baselines.window = f.readObjectAttribute<std::int32_t>("/baselines", "window");
         baselines.mlr.coefficients = f.openDataset("/baselines/mlr_coefficients").readAll<double>();
         baselines.mlr.lags = static_cast<int>(baselines.mlr.coefficients.size()) - 1;
-    });
+    } catch (const H5Error& err) {
+        // A copy cut short opens (or not) and then fails in its datasets.
+        throw InputError(modelsPath + ": truncated or damaged hlstm-output file: " + err.what());
+    } });
     // Subregions that a baseline won are forecast with that baseline.
     std::unordered_map<std::int32_t, std::size_t> baselineOf;
     coordinated(comm, "predict:models", [&] {
@@ -143,14 +148,31 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
         for (std::size_t i = 0; i < knownId.size(); ++i) byId.emplace(knownId[i], i);
         NearestIndex nearest(knownX, knownY);
         std::unordered_map<std::int32_t, std::vector<std::size_t>> members;
+        std::uint64_t moved = 0;
+        std::string example;
         for (std::size_t i = 0; i < n; ++i) {
             auto it = byId.find(block.points.ids[i]);
             std::size_t k = 0;
-            if (it != byId.end()) k = it->second;
-            else { k = nearest.nearest(block.points.x[i], block.points.y[i]); ++byNearest; }
+            if (it != byId.end()) {
+                k = it->second;
+                // The same id must be the same place: another scene may reuse ids 1..n.
+                const double x = block.points.x[i], y = block.points.y[i];
+                const double tolerance = 1e-6 * (std::abs(x) + std::abs(y) + 1.0);
+                if (std::abs(knownX[k] - x) + std::abs(knownY[k] - y) > tolerance && moved++ == 0)
+                    example = "point id " + std::to_string(block.points.ids[i]) + " is at (" + std::to_string(x) +
+                              ", " + std::to_string(y) + ") here but at (" + std::to_string(knownX[k]) + ", " +
+                              std::to_string(knownY[k]) + ") in " + modelsPath;
+            } else {
+                k = nearest.nearest(block.points.x[i], block.points.y[i]);
+                ++byNearest;
+            }
             sub[i] = knownSub.empty() ? -1 : knownSub[k];
             members[sub[i]].push_back(i);
         }
+        if (moved > 0)
+            throw InputError(inputPath + ": " + example + " (coordinates differ for " + std::to_string(moved) +
+                             " point(s) with a known id on this rank): not the scene the models were trained on; "
+                             "give its points their own ids or run hlstm run on it");
         for (auto& [s, rows] : members) {
             Forecaster method;
             auto mit = models.find(s);

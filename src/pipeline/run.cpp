@@ -1107,7 +1107,9 @@ OwnerForecasts ownerForecasts(const LocalBlock& block, const std::vector<float>&
         for (std::size_t y = 0; y < Y; ++y) {
             const std::size_t t = visibleEpochs + y, k = i * Y + y;
             f.pred[k] = w[y];
-            f.observed[k] = c[t] - c[t - 1];
+            // A held-out value missing from the input is not judged (gap filling would invent it).
+            const bool seen = block.observed(i, t) && (t - 1 < visibleEpochs || block.observed(i, t - 1));
+            f.observed[k] = seen ? c[t] - c[t - 1] : kNaN;
             if (hasTruth) {
                 f.truth[k] = block.truth[i * m + t] - block.truth[i * m + t - 1];
                 f.truthCum[k] = static_cast<float>(block.truth[i * m + t] - truthCum0);
@@ -1115,10 +1117,10 @@ OwnerForecasts ownerForecasts(const LocalBlock& block, const std::vector<float>&
             f.persistence[k] = c[visibleEpochs - 1] - c[visibleEpochs - 2];  // the last visible differential
             cum += w[y];
             f.predCum[k] = static_cast<float>(cum);
-            f.observedCum[k] = c[t] - last;
+            f.observedCum[k] = block.observed(i, t) ? c[t] - last : kNaN;
             f.low[k] = static_cast<float>(last + cum - half[y]);
             f.high[k] = static_cast<float>(last + cum + half[y]);
-            if (std::isfinite(half[y]) && std::isfinite(cum))
+            if (std::isfinite(half[y]) && std::isfinite(cum) && std::isfinite(f.observedCum[k]))
                 f.covered[k] = std::abs(f.observedCum[k] - cum) <= half[y] ? 1 : 0;
             f.nextDiff[k] = w[Y + y];
             f.nextCum[k] = w[2 * Y + y];
@@ -1630,6 +1632,15 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
     timer.start("metrics");
     const OwnerForecasts owned =
         ownerForecasts(block, winnerVals, halfWidths, part.subregion, baselineVals, nB, Y, visibleEpochs, hasTruth);
+    {
+        std::uint64_t unseen = 0;
+        for (std::size_t i = 0; i < block.points.size(); ++i)
+            for (std::size_t t = visibleEpochs; t < m; ++t) unseen += block.observed(i, t) ? 0 : 1;
+        unseen = comm.allreduce(unseen, Reduce::kSum);
+        if (unseen > 0 && comm.isRoot())
+            log::warn() << unseen << " held-out value(s) of " << block.keptTotal * Y
+                        << " are missing in the input: they are excluded from the metrics (not gap-filled)";
+    }
     double coverage = 0;
     const MetricBook book =
         metricsStage(comm, owned, part.subregion, part.zone, Y, nSub,

@@ -100,7 +100,7 @@ TEST(Kdp, DuplicatesFollowTheirTwinWithoutSpuriousComponents) {
     p.grid(8, 8, 100, 0, 1);         // 64..127
     const std::size_t base = p.x.size();
     for (std::size_t i = 0; i < base; i += 3) p.add(p.x[i], p.y[i], p.zone[i]);  // duplicates
-    p.add(p.x[5], p.y[5], 1);        // a twin in the other zone: still its twin's subregion
+    p.add(p.x[5], p.y[5], 1);        // a twin in the other zone: the noise subregion
     p.add(p.x[5], p.y[5], 0);        // a triplicate
     const DelaunayGraph g = delaunayGraph(p.x, p.y);
     EXPECT_EQ(g.duplicates, p.x.size() - base);
@@ -111,10 +111,16 @@ TEST(Kdp, DuplicatesFollowTheirTwinWithoutSpuriousComponents) {
     }
     EXPECT_EQ(g.representative(p.x.size() - 1), 5u);  // the lowest index of the three
     const KdpResult r = kdpSubregions(g, p.x, p.y, p.zone, {3.0, 1});
-    ASSERT_EQ(r.nSubregions, 2);
+    // A subregion is one velocity zone: the other-zone twin cannot follow its location.
+    ASSERT_EQ(r.nSubregions, 3);
     EXPECT_EQ(r.nComponents, 2u);
-    for (std::size_t i = 0; i < p.x.size(); ++i) EXPECT_EQ(r.subregion[i], r.subregion[g.representative(i)]);
-    EXPECT_EQ(r.subregion[p.x.size() - 2], r.subregion[5]);
+    EXPECT_EQ(r.noiseId, 2);
+    EXPECT_EQ(r.nNoise, 1u);
+    EXPECT_EQ(r.nForeignDuplicates, 1u);
+    for (std::size_t i = 0; i < p.x.size(); ++i)
+        if (i != p.x.size() - 2) EXPECT_EQ(r.subregion[i], r.subregion[g.representative(i)]) << i;
+    EXPECT_EQ(r.subregion[p.x.size() - 2], r.noiseId);
+    EXPECT_EQ(r.subregion[p.x.size() - 1], r.subregion[5]);
     // same edges as without the duplicates
     Points unique;
     for (std::size_t i = 0; i < base; ++i) unique.add(p.x[i], p.y[i], p.zone[i]);

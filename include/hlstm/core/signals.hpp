@@ -1,5 +1,6 @@
 /// Graceful stop on Slurm's warning signal (SIGUSR1, sent by --signal=B:USR1@T and
-/// forwarded by mpirun) or SIGTERM: a flag that long loops check at task boundaries.
+/// forwarded by mpirun), SIGTERM or SIGINT: a flag that training checks at every minibatch
+/// boundary (it then checkpoints and stops with exit code 3).
 #pragma once
 
 #include <string>
@@ -8,7 +9,7 @@
 
 namespace hlstm {
 
-/// Installs handlers for SIGUSR1 and SIGTERM that only set the stop flag (async-signal-safe).
+/// Installs handlers for SIGUSR1, SIGTERM and SIGINT that only set the stop flag (async-signal-safe).
 void installStopHandlers();
 /// Whether a stop signal arrived; the number of the signal, 0 if none.
 int stopSignal() noexcept;

@@ -26,6 +26,7 @@ struct ReadStats {
     std::uint64_t epochs = 0;
     std::uint64_t dropped = 0;       ///< points dropped for too few valid epochs
     std::uint64_t missing = 0;       ///< missing values among kept points (before filling)
+    std::uint64_t outliers = 0;      ///< values beyond +-kOutlierMm, treated as missing
     std::string unit;                ///< unit found in the file ("mm" or "m")
     std::string crs;                 ///< root attribute crs, if any
     bool hasTruth = false;           ///< /truth was read (present and ReadOptions::readTruth)
@@ -37,8 +38,21 @@ struct LocalBlock {
     std::vector<float> truth;        ///< same shape as points.displacement, empty if absent
     std::uint64_t keptOffset = 0;    ///< global index of this rank's first kept point
     std::uint64_t keptTotal = 0;     ///< kept points over all ranks
+    /// Per kept point: bit k set when epoch m - 1 - k was observed (not gap-filled), k < 32;
+    /// the metrics judge held-out epochs only where they were observed.
+    std::vector<std::uint32_t> tailObserved;
     ReadStats stats;
+
+    /// Whether epoch t of local point i was observed; epochs before the last 32 count as observed.
+    [[nodiscard]] bool observed(std::size_t i, std::size_t t) const noexcept {
+        const std::size_t m = points.nEpochs();
+        return t + 32 < m || i >= tailObserved.size() || ((tailObserved[i] >> (m - 1 - t)) & 1u) != 0;
+    }
 };
+
+/// A displacement beyond this (mm, i.e. 100 m) is not ground motion: it is treated as a missing
+/// value (unwrapping blunders, fill values such as 1e30 or 9999 m), counted and logged.
+inline constexpr double kOutlierMm = 1e5;
 
 /// Reads `path` collectively: each rank reads its contiguous block of rows (hyperslab), no
 /// rank reads the whole file when there are several. Converts m to mm, drops points with

@@ -38,6 +38,7 @@ struct KdpResult {
     std::int32_t nSubregions = 0;         ///< including the noise subregion
     std::int32_t noiseId = -1;            ///< id of the noise subregion (the last id), -1 if none
     std::uint64_t nNoise = 0;             ///< points in the noise subregion
+    std::uint64_t nForeignDuplicates = 0; ///< duplicates of another zone than their vertex's: noise
     std::uint64_t nComponents = 0;        ///< connected components before the noise merge
     std::uint64_t nEdges = 0;             ///< finite Delaunay edges
     std::uint64_t nCutEdges = 0;          ///< edges cut for length or zone
