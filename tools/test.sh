@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One command for a fresh Debian 12 machine: install what is missing, build, run every test.
+# One command for a fresh Debian 12 machine: install what is missing, build, run every test
+# (and the model and pipeline tests a second time on oneDNN's AVX2 kernels).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh --with-slurm --with-fixtures   # tests need Slurm (real-Slurm test) and h5py (fixtures), not the Python peers
@@ -7,3 +8,10 @@ cmake --preset default >/dev/null
 cmake --build --preset default -j "$(nproc)"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 ctest --preset default -j "$(nproc)" "$@"
+# The model and pipeline tests once more with oneDNN's AVX2 kernels, as a CPU without AVX-512
+# runs them (on such a CPU this repeats the same kernels).
+if [[ $# -eq 0 ]]; then
+    echo "== model and pipeline tests again with ONEDNN_MAX_CPU_ISA=AVX2 =="
+    ONEDNN_MAX_CPU_ISA=AVX2 ctest --preset default -j "$(nproc)" \
+        -R '^(test_model_.*|test_plan|test_metrics|test_run|test_resume)$'
+fi

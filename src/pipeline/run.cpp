@@ -27,6 +27,7 @@
 #include "hlstm/io/hdf5.hpp"
 #include "hlstm/io/output_file.hpp"
 #include "hlstm/model/model.hpp"
+#include "hlstm/model/network.hpp"
 #include "hlstm/partition/output.hpp"
 #include "hlstm/partition/partition.hpp"
 #include "hlstm/pipeline/checkpoint.hpp"
@@ -342,7 +343,8 @@ LocalBlock readStage(const Comm& comm, RunConfig& rc, const RunArgs& args) {
     if (comm.isRoot())
         log::info() << "read " << rc.input << " (" << fileSizeText(rc.input) << "): " << block.keptTotal << " points x "
                     << block.points.nEpochs() << " epochs, " << block.stats.dropped << " dropped, unit "
-                    << block.stats.unit << ", " << comm.size() << " rank(s) x " << rc.threads << " thread(s)";
+                    << block.stats.unit << ", " << comm.size() << " rank(s) x " << rc.threads
+                    << " thread(s), oneDNN kernels " << model::cpuIsa();
     const std::size_t m = block.points.nEpochs();
     if (m < static_cast<std::size_t>(rc.horizon) + 3)
         throw InputError(rc.input + ": " + std::to_string(m) + " epochs leave fewer than 3 visible after holding out " +

@@ -26,6 +26,10 @@ int paddedUnits(int units) noexcept;
 
 /// The network with its oneDNN primitives (built once per batch size and reused), master
 /// weights in the primitives' plain layout and Adam moments.
+/// The instruction set oneDNN's kernels use on this CPU (e.g. "avx2", "avx512_core"), after
+/// ONEDNN_MAX_CPU_ISA: logged by every run, since kernels of different sets round differently.
+std::string cpuIsa();
+
 class Network {
 public:
     Network(const ModelConfig& config, const Parameters& parameters);
