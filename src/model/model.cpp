@@ -43,10 +43,22 @@ private:
 };
 
 // Eq. (6) in mm: mean |truth - prediction| after mapping predictions back (z * scale + mean).
-double maeMm(Network& network, const SampleSet& set) {
+// With `sharded` (and its gather), each participant predicts its part of the samples.
+double maeMm(Network& network, const SampleSet& set, const ShardedTraining* sharded = nullptr) {
     if (set.size() == 0) return std::numeric_limits<double>::quiet_NaN();
     std::vector<float> z(set.size() * set.horizon);
-    network.predict(set.inputs.data(), set.size(), z.data());
+    if (sharded != nullptr && sharded->gather && sharded->parts > 1) {
+        const std::size_t n = set.size(), P = static_cast<std::size_t>(sharded->parts);
+        const std::size_t first = n * static_cast<std::size_t>(sharded->part) / P;
+        const std::size_t last = n * static_cast<std::size_t>(sharded->part + 1) / P;
+        const std::size_t width = static_cast<std::size_t>(set.inputSteps) * set.channels;
+        std::vector<float> mine((last - first) * set.horizon);
+        if (last > first) network.predict(set.inputs.data() + first * width, last - first, mine.data());
+        z = sharded->gather(mine);
+        if (z.size() != set.size() * set.horizon) throw RuntimeError("shared validation: predictions do not add up");
+    } else {
+        network.predict(set.inputs.data(), set.size(), z.data());
+    }
     double sum = 0;
     for (std::size_t i = 0; i < set.size(); ++i) {
         for (int y = 0; y < set.horizon; ++y) {
@@ -251,7 +263,7 @@ Model fit(const SampleSet& trainSet, const SampleSet& validationSet, const Model
             break;
         }
         if (earlyStop) {
-            const double mae = maeMm(network, validationSet);
+            const double mae = maeMm(network, validationSet, sharded);
             log::debug() << "fit epoch " << epoch << " loss " << model.summary.trainLoss
                          << " validation MAE " << mae << " mm";
             if (!std::isfinite(mae)) {
@@ -284,7 +296,7 @@ Model fit(const SampleSet& trainSet, const SampleSet& validationSet, const Model
         if (earlyStop) {
             model.summary.validationMae = bestMae;
         } else {
-            model.summary.validationMae = maeMm(network, validationSet);
+            model.summary.validationMae = maeMm(network, validationSet, sharded);
             if (validationSet.size() > 0 && !std::isfinite(model.summary.validationMae)) {
                 model.summary.status = FitStatus::kDiverged;
                 model.summary.validationMae = kInf;

@@ -713,6 +713,9 @@ TrainOutcome trainStage(const Comm& comm, const RunConfig& rc, const Plan& plan,
         model::ShardedTraining sharded;
         sharded.shards = rc.shards;
         sharded.mine = [&](int k) { return k % ranks == comm.rank(); };
+        sharded.part = comm.rank();
+        sharded.parts = ranks;
+        sharded.gather = [&](const std::vector<float>& mine) { return comm.allgatherv(mine); };
         sharded.exchange = [&](const std::vector<float>& mine, std::size_t R, std::vector<float>& all) {
             // Rank r holds shards r, r + ranks, ...: every rank knows every rank's count.
             const std::size_t P = static_cast<std::size_t>(rc.shards);

@@ -70,6 +70,11 @@ struct ShardedTraining {
     int shards = 1;
     std::function<bool(int shard)> mine;
     std::function<void(const std::vector<float>& mine, std::size_t recordSize, std::vector<float>& all)> exchange;
+    /// Optional: the validation forecasts are shared too. This process predicts the samples
+    /// [n part / parts, n (part + 1) / parts) and `gather` concatenates every part's
+    /// predictions in part order; the MAE is then summed over all in sample order, as alone.
+    int part = 0, parts = 1;
+    std::function<std::vector<float>(const std::vector<float>& mine)> gather;
 };
 
 /// Where a fit stood at a minibatch boundary: enough to continue it bit for bit.
