@@ -2,8 +2,10 @@
 // it reports rank, phase and message and exits 1 (bad input/config) or 2 (runtime).
 #include <mpi.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <thread>
 
 #include "command.hpp"
 #include "hlstm/core/coordinated.hpp"
@@ -13,14 +15,35 @@
 
 namespace {
 
+// A communicator for the error path only, so that its barrier never meets another collective.
+MPI_Comm gErrorComm = MPI_COMM_NULL;
+
+// Whether every rank reached the error path within a few seconds (a failure every rank
+// found alike, outside the coordinated phases: configuration, command line, sizes).
+bool everyRankFailed() {
+    MPI_Request request = MPI_REQUEST_NULL;
+    if (gErrorComm == MPI_COMM_NULL || MPI_Ibarrier(gErrorComm, &request) != MPI_SUCCESS) return false;
+    constexpr double kWaitSeconds = 3.0;
+    const double start = MPI_Wtime();
+    int done = 0;
+    while (!done && MPI_Wtime() - start < kWaitSeconds) {
+        MPI_Test(&request, &done, MPI_STATUS_IGNORE);
+        if (!done) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return done != 0;
+}
+
 int report(const hlstm::Comm& comm, int code, const char* kind, const char* what) {
-    // An agreed failure is reported once, by the rank it happened on.
+    // An agreed failure is reported once, by the rank it happened on; a failure every rank
+    // met alike, once by rank 0; otherwise by each failing rank, and the job is aborted (the
+    // others may be stuck in a collective).
     const int agreed = hlstm::agreedFailureRank();
-    if (agreed < 0 || agreed == comm.rank())
+    const bool all = agreed < 0 && comm.size() > 1 && everyRankFailed();
+    if ((agreed < 0 && !all) || agreed == comm.rank() || (all && comm.isRoot()))
         std::fprintf(stderr, "hlstm: %s [rank %d of %d, phase %s]: %s\n", kind, comm.rank(), comm.size(),
                      hlstm::currentPhase().c_str(), what);
     std::fflush(stderr);
-    if (agreed < 0 && comm.size() > 1) MPI_Abort(comm.raw(), code);  // others may be stuck
+    if (agreed < 0 && !all && comm.size() > 1) MPI_Abort(comm.raw(), code);
     MPI_Finalize();
     return code;
 }
@@ -31,6 +54,7 @@ int main(int argc, char** argv) {
     int provided = 0;
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
     hlstm::Comm comm(MPI_COMM_WORLD);
+    MPI_Comm_dup(MPI_COMM_WORLD, &gErrorComm);
     const char* verbose = std::getenv("HLSTM_LOG");
     hlstm::log::init(comm.rank(), verbose && std::string(verbose) == "debug" ? hlstm::log::Level::kDebug
                                                                               : hlstm::log::Level::kInfo);
@@ -49,9 +73,13 @@ int main(int argc, char** argv) {
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-        int code = 0;
-        if (comm.isRoot()) code = app.exit(e);
-        else code = e.get_exit_code();
+        // --help and --version exit 0 with CLI11's text; a bad command line is one message.
+        const int code = e.get_exit_code();
+        if (comm.isRoot()) {
+            if (code == 0) app.exit(e);
+            else std::fprintf(stderr, "hlstm: bad command line [rank 0 of %d, phase startup]: %s (see hlstm --help)\n",
+                              comm.size(), e.what());
+        }
         MPI_Finalize();
         return code == 0 ? 0 : static_cast<int>(hlstm::ExitCode::kBadInput);
     }

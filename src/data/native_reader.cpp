@@ -68,6 +68,7 @@ LocalBlock readNative(const Comm& comm, const std::string& path, const ReadOptio
     // Metadata: every rank checks the same things, so all fail alike; still coordinated.
     coordinated(comm, "read:open", [&] {
         if (!std::filesystem::exists(path)) throw InputError(path + ": no such file");
+        if (std::filesystem::is_directory(path)) throw InputError(path + ": is a directory, not an HDF5 file");
         if (H5Fis_hdf5(path.c_str()) <= 0)
             throw InputError(path + ": not an HDF5 file (or corrupt)");
     });
