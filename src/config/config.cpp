@@ -1,6 +1,7 @@
 #include "hlstm/config/config.hpp"
 
 #include <fstream>
+#include <cstdio>
 #include <sstream>
 #include <toml++/toml.h>
 
@@ -71,11 +72,22 @@ void flatten(const toml::table& table, const std::string& prefix, std::map<std::
     }
 }
 
+// A TOML basic string that reads back as `s`: quotes, backslashes and control characters
+// escaped (found by fuzzing: a newline printed raw made the printed config unreadable).
 std::string quote(const std::string& s) {
     std::string out = "\"";
     for (char c : s) {
-        if (c == '"' || c == '\\') out.push_back('\\');
-        out.push_back(c);
+        const auto u = static_cast<unsigned char>(c);
+        if (c == '"' || c == '\\') {
+            out.push_back('\\');
+            out.push_back(c);
+        } else if (u < 0x20 || u == 0x7f) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\u%04X", static_cast<unsigned>(u));
+            out += buf;
+        } else {
+            out.push_back(c);
+        }
     }
     return out + "\"";
 }

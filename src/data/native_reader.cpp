@@ -97,6 +97,15 @@ LocalBlock readNative(const Comm& comm, const std::string& path, const ReadOptio
         requireClass(y, path, H5T_FLOAT, "floating point (float64 metres or degrees)");
         requireClass(dates, path, H5T_INTEGER, "integer YYYYMMDD");
         requireClass(disp, path, H5T_FLOAT, "floating point (float32)");
+        // Sizes an ordinary file has; a damaged type (e.g. a 63,492-byte integer) would make
+        // HDF5 itself read out of bounds (found by fuzzing).
+        for (const auto* ds : {&x, &y, &disp})
+            if (ds->typeSize() != 4 && ds->typeSize() != 8)
+                throw InputError(path + ": dataset " + ds->path() + " has " + std::to_string(ds->typeSize()) +
+                                 "-byte floats; expected 4 or 8");
+        if (dates.typeSize() > 8)
+            throw InputError(path + ": dataset /dates has " + std::to_string(dates.typeSize()) +
+                             "-byte integers; expected at most 8");
         if (x.dims().size() != 1) throw InputError(path + ": dataset /x must be one-dimensional (n points)");
         n = x.dims()[0];
         if (n == 0) throw InputError(path + ": dataset /x has no points (0 rows): nothing to read");
@@ -128,6 +137,9 @@ LocalBlock readNative(const Comm& comm, const std::string& path, const ReadOptio
         if (hasId) {
             auto id = file->openDataset("/id");
             requireClass(id, path, H5T_INTEGER, "integer");
+            if (id.typeSize() > 8)
+                throw InputError(path + ": dataset /id has " + std::to_string(id.typeSize()) +
+                                 "-byte integers; expected at most 8");
             requireShape(id, path, {n}, "(" + std::to_string(n) + ") like /x");
         }
         hasTruth = options.readTruth && file->exists("/truth");

@@ -362,6 +362,14 @@ std::string readStringAttributeRaw(hid_t object, const std::string& name, const 
     Id fileType(check(H5Aget_type(attr.get()), "H5Aget_type " + name));
     if (H5Tget_class(fileType.get()) != H5T_STRING)
         throw H5Error(where + ": attribute " + name + " is not a string");
+    // One string: H5Aread writes every element, into room for one (found by fuzzing).
+    {
+        Id space(check(H5Aget_space(attr.get()), "H5Aget_space " + name));
+        const hssize_t count = H5Sget_simple_extent_npoints(space.get());
+        if (count != 1)
+            throw InputError(where + ": attribute " + name + " holds " + std::to_string(count) +
+                             " values; expected one string");
+    }
     // The memory type takes the file's character set: h5py writes UTF-8 strings, and HDF5
     // does not convert between ASCII and UTF-8.
     const H5T_cset_t cset = H5Tget_cset(fileType.get());

@@ -55,6 +55,8 @@ TEST(Config, PrintedTomlReadsBackIdentically) {
     a.set("grid.L", "[3, 9]");
     a.set("train.lr", "0.0005");
     a.set("input.path", "q\"uote.h5");
+    // Control characters (a fuzzing finding: printed raw, the TOML did not read back).
+    a.set("simulate.kind", std::string("a\nb\tc\x01d\x7f"));
     Config b;
     b.loadTomlText(a.toToml(), "printed");
     EXPECT_EQ(a.values(), b.values());

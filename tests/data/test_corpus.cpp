@@ -326,6 +326,26 @@ TEST(Corpus, EveryBadInputFailsCleanlyAndEveryHandledInputIsHandled) {
                            scene + " " + in);
          }),
          1, "compressed with filter 32000 (LZF"},
+        // Fuzzing finding (regression): a 'unit' attribute holding several strings made HDF5
+        // write all of them into room for one.
+        {"unit-attribute-array", file([&scene](const std::string& in, const std::string& d) {
+             return python(d,
+                           "import h5py, sys\n"
+                           "with h5py.File(sys.argv[1]) as s, h5py.File(sys.argv[2], 'w') as f:\n"
+                           "    for k in ('x', 'y', 'id', 'dates', 'displacement'): f[k] = s[k][...]\n"
+                           "    f['displacement'].attrs.create('unit', ['mm'] * 4, dtype=h5py.string_dtype())\n",
+                           scene + " " + in);
+         }),
+         1, "attribute unit holds 4 values"},
+        {"unit-attribute-fixed-array", file([&scene](const std::string& in, const std::string& d) {
+             return python(d,
+                           "import h5py, sys, numpy as np\n"
+                           "with h5py.File(sys.argv[1]) as s, h5py.File(sys.argv[2], 'w') as f:\n"
+                           "    for k in ('x', 'y', 'id', 'dates', 'displacement'): f[k] = s[k][...]\n"
+                           "    f['displacement'].attrs['unit'] = np.array([b'm' * 40] * 8)\n",
+                           scene + " " + in);
+         }),
+         1, "attribute unit holds 8 values"},
         {"zero-points", native([](Native& s) {
              s.x.clear();
              s.y.clear();
