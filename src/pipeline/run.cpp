@@ -113,8 +113,9 @@ struct RowHeader {
 // Rows of one subregion held by a trainer, in ascending global row order.
 struct SubregionRows {
     std::vector<std::uint64_t> rows;
-    std::vector<float> full;     // rows x epochs (all epochs)
-    std::vector<float> visible;  // rows x visible epochs
+    std::vector<float> full;     // rows x epochs (all epochs); the visible part is its first
+                                 // visible epochs (a strided view, not a second copy)
+    std::size_t epochs = 0;
 };
 
 std::string fileSizeText(const std::string& path) {
@@ -190,7 +191,7 @@ std::map<std::int32_t, SubregionRows> redistribute(const Comm& comm, const Point
         sr.rows.push_back(recvHead[k].row);
         const float* s = recvSeries.data() + k * m;
         sr.full.insert(sr.full.end(), s, s + m);
-        sr.visible.insert(sr.visible.end(), s, s + visibleEpochs);
+        sr.epochs = m;
     }
     std::uint64_t heldRows = 0;
     for (const auto& [s, sr] : mine) heldRows += sr.rows.size();
@@ -458,7 +459,7 @@ struct Held {
     std::unique_ptr<ValidationCut> cut;
 
     [[nodiscard]] model::SeriesView visible(const model::TimeAxis& axis, std::size_t epochs) const {
-        return {rows->visible.data(), rows->rows.size(), epochs, &axis, epochs};
+        return {rows->full.data(), rows->rows.size(), epochs, &axis, rows->epochs};
     }
     [[nodiscard]] model::SeriesView full(const model::TimeAxis& axis, std::size_t epochs) const {
         return {rows->full.data(), rows->rows.size(), epochs, &axis, epochs};
@@ -789,7 +790,7 @@ BaselineOutcome baselineStage(const Comm& comm, const RunConfig& rc, const Plan&
             out.rows.insert(out.rows.end(), h.rows->rows.begin() + static_cast<std::ptrdiff_t>(from),
                             h.rows->rows.begin() + static_cast<std::ptrdiff_t>(to));
             const model::SeriesView all = h.visible(axis, visibleEpochs);
-            const model::SeriesView mine{all.row(from), n, all.epochs, all.time, all.epochs};
+            const model::SeriesView mine{all.row(from), n, all.epochs, all.time, all.stride};
             for (std::size_t b = 0; b < nB; ++b) {
                 const auto start = std::chrono::steady_clock::now();
                 const Forecaster f = baselines.forecaster(b, rc.horizon);
@@ -982,7 +983,7 @@ ForecastOutcome forecastStage(const Comm& comm, const RunConfig& rc, const Plan&
             if (count == 0) continue;
             const std::size_t V = visibleEpochs;
             std::vector<float> holdout;
-            ratesToDifferentials(f({h.rows->visible.data() + first * V, count, V, &axis, V}), rc.horizon, axis, V - 1,
+            ratesToDifferentials(f({h.rows->full.data() + first * m, count, V, &axis, m}), rc.horizon, axis, V - 1,
                                  holdout);
             const std::vector<float> next = f({h.rows->full.data() + first * m, count, m, &axis, m});
             std::vector<std::int8_t> isValidation(n, 0);
