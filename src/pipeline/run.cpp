@@ -234,6 +234,7 @@ struct RunConfig {
     double shardShare = 0.3;  // train.shard_share
     int intervalCuts = 12;  // validation cut epochs pooled for the conformal residuals (run.interval_cuts)
     double checkpointSeconds = 600;  // run.checkpoint_minutes
+    std::string inputChecksum;       // of the input file, computed once (rank 0, broadcast)
     std::string input;
     SimulateOptions simulate;
     std::string simulateKind;
@@ -1432,8 +1433,12 @@ void writeStage(const Comm& comm, const Config& config, const RunResults& r, h5:
     out.writeAttribute("hlstm_version", std::string(kVersion));
     out.writeAttribute("config", config.toToml());
     out.writeAttribute("input", std::filesystem::absolute(rc.input).string());
-    std::string checksum = root ? checksumOf(rc.input) : std::string();
-    comm.bcast(checksum);
+    // Computed at the start for the checkpoints (reading a national archive twice costs a minute).
+    std::string checksum = rc.inputChecksum;
+    if (checksum.empty()) {
+        checksum = root ? checksumOf(rc.input) : std::string();
+        comm.bcast(checksum);
+    }
     out.writeAttribute("input_checksum", checksum);
     out.writeAttribute("holdout", static_cast<std::int32_t>(rc.horizon));
     out.writeAttribute("complete", static_cast<std::int32_t>(1));  // last
@@ -1531,12 +1536,14 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
         std::string fingerprint;
         coordinated(comm, "checkpoints", [&] {
             if (!comm.isRoot()) return;
-            fingerprint = fnv1a64(config.toToml() + "\nthreads=" + std::to_string(rc.threads) +
-                                  "\ninput=" + (rc.input.empty() ? std::string("simulated") : checksumOf(rc.input)) +
+            if (!rc.input.empty()) rc.inputChecksum = checksumOf(rc.input);
+            fingerprint = fnv1a64(config.toToml() + "\nthreads=" + std::to_string(rc.threads) + "\ninput=" +
+                                  (rc.input.empty() ? std::string("simulated") : rc.inputChecksum) +
                                   "\nversion=" + kVersion);
             CheckpointStore(args.output, fingerprint).open(args.resume);
         });
         comm.bcast(fingerprint);
+        comm.bcast(rc.inputChecksum);
         store = CheckpointStore(args.output, fingerprint);
     }
 

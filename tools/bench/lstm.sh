@@ -94,7 +94,7 @@ for name in ("A", "B"):
               "torch %.4f mm (%+.1f%%)"
               % (shape[name], threads, med["hlstm"], gf["hlstm"], executed, med["torch"], gf["torch"],
                  ratio, mae["hlstm"], mae["torch"], 100 * (mae["hlstm"] / mae["torch"] - 1)))
-        if threads == "1":
+        if threads == "1" and peak > 0:
             print("PEAK_FRACTION %s: hlstm %.1f%% (model flops) / %.1f%% (executed, padded) of one "
                   "core's %.0f GFLOP/s FP32 peak; torch %.1f%%"
                   % (shape[name], 100 * gf["hlstm"] / peak, 100 * executed / peak, peak,

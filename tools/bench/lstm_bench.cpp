@@ -164,43 +164,51 @@ int train(const Args& args) {
 
 }  // namespace
 
-// FP32 peak of one core: 12 independent FMA chains (enough for 2 pipes x 4-6 cycles latency).
-#define HLSTM_CHAINS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
-__attribute__((target("avx512f,fma"))) double peakAvx512() {
-    // Loads instead of _mm512_set1_ps, which trips GCC 12's -Wuninitialized.
-    float one[16], factor[16], term[16];
-    std::fill_n(one, 16, 1.0f);
-    std::fill_n(factor, 16, 0.999999f);
-    std::fill_n(term, 16, 1e-7f);
-#define HLSTM_DECL(i) __m512 a##i = _mm512_loadu_ps(one);
-    HLSTM_CHAINS(HLSTM_DECL)
-    const __m512 b = _mm512_loadu_ps(factor), c = _mm512_loadu_ps(term);
-    constexpr long kIterations = 20000000;
-    const auto start = std::chrono::steady_clock::now();
-    for (long k = 0; k < kIterations; ++k) {
-#define HLSTM_STEP(i) a##i = _mm512_fmadd_ps(a##i, b, c);
-        HLSTM_CHAINS(HLSTM_STEP)
-        // Keeps the chains in registers (no spills to the stack, no reordering).
-        __asm__ volatile("" : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5),
-                         "+v"(a6), "+v"(a7), "+v"(a8), "+v"(a9), "+v"(a10), "+v"(a11));
+// One function per vector width; the intrinsics differ only in their prefix and lane count.
+#define HLSTM_PEAK(NAME, TARGET, VEC, LANES, LOAD, FMA, STORE)                                    \
+    __attribute__((target(TARGET))) double NAME() {                                              \
+        /* Loads instead of set1, which trips GCC 12's -Wuninitialized. */                       \
+        float one[LANES], factor[LANES], term[LANES];                                            \
+        std::fill_n(one, LANES, 1.0f);                                                           \
+        std::fill_n(factor, LANES, 0.999999f);                                                   \
+        std::fill_n(term, LANES, 1e-7f);                                                         \
+        VEC a0 = LOAD(one), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0,     \
+            a8 = a0, a9 = a0, a10 = a0, a11 = a0;                                                \
+        const VEC b = LOAD(factor), c = LOAD(term);                                              \
+        constexpr long kIterations = 20000000;                                                   \
+        const auto start = std::chrono::steady_clock::now();                                     \
+        for (long k = 0; k < kIterations; ++k) {                                                 \
+            a0 = FMA(a0, b, c); a1 = FMA(a1, b, c); a2 = FMA(a2, b, c); a3 = FMA(a3, b, c);      \
+            a4 = FMA(a4, b, c); a5 = FMA(a5, b, c); a6 = FMA(a6, b, c); a7 = FMA(a7, b, c);      \
+            a8 = FMA(a8, b, c); a9 = FMA(a9, b, c); a10 = FMA(a10, b, c); a11 = FMA(a11, b, c);  \
+            /* Keeps the chains in registers (no spills to the stack, no reordering). */         \
+            __asm__ volatile("" : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5),   \
+                             "+v"(a6), "+v"(a7), "+v"(a8), "+v"(a9), "+v"(a10), "+v"(a11));     \
+        }                                                                                        \
+        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); \
+        float sink = 0;                                                                          \
+        const VEC* chains[] = {&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, &a8, &a9, &a10, &a11};  \
+        for (const VEC* v : chains) {                                                            \
+            STORE(one, *v);                                                                      \
+            sink += one[0];                                                                      \
+        }                                                                                        \
+        return std::isfinite(sink) ? kIterations * 12.0 * LANES * 2 / s / 1e9 : 0.0;            \
     }
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    float sink = 0;
-#define HLSTM_SUM(i)              \
-    _mm512_storeu_ps(one, a##i);  \
-    sink += one[0];
-    HLSTM_CHAINS(HLSTM_SUM)
-    return std::isfinite(sink) ? kIterations * 12.0 * 16 * 2 / s / 1e9 : 0.0;
-}
+// FP32 peak of one core: 12 independent FMA chains (enough for 2 pipes x 4-6 cycles latency),
+// with AVX-512, or with AVX2 on CPUs without it (oneDNN then runs AVX2 kernels).
+HLSTM_PEAK(peakAvx512, "avx512f,fma", __m512, 16, _mm512_loadu_ps, _mm512_fmadd_ps, _mm512_storeu_ps)
+HLSTM_PEAK(peakAvx2, "avx2,fma", __m256, 8, _mm256_loadu_ps, _mm256_fmadd_ps, _mm256_storeu_ps)
 
 int peak() {
-    if (!__builtin_cpu_supports("avx512f")) {
-        std::printf("PEAK fp32_gflops=0 (no AVX-512 on this CPU)\n");
+    const bool avx512 = __builtin_cpu_supports("avx512f");
+    if (!avx512 && !__builtin_cpu_supports("avx2")) {
+        std::printf("PEAK fp32_gflops=0 (neither AVX-512 nor AVX2 on this CPU)\n");
         return 0;
     }
     double best = 0;
-    for (int i = 0; i < 3; ++i) best = std::max(best, peakAvx512());
-    std::printf("PEAK fp32_gflops=%.1f (AVX-512 FMA, one core; bf16 dot products would double it)\n", best);
+    for (int i = 0; i < 3; ++i) best = std::max(best, avx512 ? peakAvx512() : peakAvx2());
+    std::printf("PEAK fp32_gflops=%.1f (%s FMA peak of one core; oneDNN kernels %s)\n", best,
+                avx512 ? "AVX-512" : "AVX2 (no AVX-512 on this CPU)", hlstm::model::cpuIsa().c_str());
     return 0;
 }
 
