@@ -113,6 +113,15 @@ LocalBlock readNative(const Comm& comm, const std::string& path, const ReadOptio
         if (dates.dims().size() != 1) throw InputError(path + ": dataset /dates must be one-dimensional (m epochs)");
         m = dates.dims()[0];
         if (m < 2) throw InputError(path + ": dataset /dates has " + std::to_string(m) + " epochs, need at least 2");
+        // Sizes no archive has: a damaged (or never written) dataset must not make every rank
+        // allocate petabytes (found by fuzzing).
+        constexpr std::uint64_t kMaxEpochs = 100000, kMaxPoints = 10000000000ULL;
+        if (m > kMaxEpochs)
+            throw InputError(path + ": dataset /dates has " + std::to_string(m) + " epochs; more than " +
+                             std::to_string(kMaxEpochs) + " is not an InSAR time series (damaged file?)");
+        if (n > kMaxPoints)
+            throw InputError(path + ": dataset /x has " + std::to_string(n) + " points; more than " +
+                             std::to_string(kMaxPoints) + " is not an InSAR archive (damaged file?)");
         requireShape(disp, path, {n, m}, "(" + std::to_string(n) + " x " + std::to_string(m) + ") points x epochs");
 
         out.points.dates = dates.readAll<std::int32_t>();

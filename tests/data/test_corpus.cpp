@@ -337,6 +337,18 @@ TEST(Corpus, EveryBadInputFailsCleanlyAndEveryHandledInputIsHandled) {
                            scene + " " + in);
          }),
          1, "attribute unit holds 4 values"},
+        // Fuzzing finding (regression): a /dates of 10^12 entries (never written, no storage)
+        // made every rank allocate terabytes.
+        {"dates-implausible-length", file([&scene](const std::string& in, const std::string& d) {
+             return python(d,
+                           "import h5py, sys\n"
+                           "with h5py.File(sys.argv[1]) as s, h5py.File(sys.argv[2], 'w') as f:\n"
+                           "    for k in ('x', 'y', 'id', 'displacement'): f[k] = s[k][...]\n"
+                           "    f['displacement'].attrs['unit'] = 'mm'\n"
+                           "    f.create_dataset('dates', shape=(10**12,), dtype='i4', chunks=(1000,))\n",
+                           scene + " " + in);
+         }),
+         1, "is not an InSAR time series"},
         {"unit-attribute-fixed-array", file([&scene](const std::string& in, const std::string& d) {
              return python(d,
                            "import h5py, sys, numpy as np\n"
