@@ -155,7 +155,7 @@ void writeRowsOf(const h5::File& file, const std::string& path, std::uint64_t to
 // subregion's rows are in global row order whatever the rank count (collective).
 std::map<std::int32_t, SubregionRows> redistribute(const Comm& comm, const PointSet& points,
                                                    const std::vector<std::int32_t>& subregion, const Plan& plan,
-                                                   std::size_t visibleEpochs, const std::vector<std::int32_t>& pseudo) {
+                                                   const std::vector<std::int32_t>& pseudo) {
     // Every subregion's first rank also computes its baselines: it always gets the rows.
     const std::size_t m = points.nEpochs();
     const auto ranks = static_cast<std::size_t>(comm.size());
@@ -1571,7 +1571,7 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
     }
 
     timer.start("redistribute");
-    const std::map<std::int32_t, SubregionRows> mine = redistribute(comm, block.points, part.subregion, plan, visibleEpochs, pseudo);
+    const std::map<std::int32_t, SubregionRows> mine = redistribute(comm, block.points, part.subregion, plan, pseudo);
     const std::map<std::int32_t, Held> held = holdSubregions(mine, rc, axis, visibleEpochs);
 
     timer.start("baselines");

@@ -267,6 +267,17 @@ TEST(Corpus, EveryBadInputFailsCleanlyAndEveryHandledInputIsHandled) {
             return p;
         };
     };
+    // The scene's datasets `keys` copied by h5py into the case's input, then `lines` of Python
+    // (source `s`, new file `f`; h5py and numpy as np imported).
+    auto copied = [&](const std::string& keys, const std::string& lines) {
+        return file([&scene, keys, lines](const std::string& in, const std::string& d) {
+            return python(d,
+                          "import h5py, sys, numpy as np\n"
+                          "with h5py.File(sys.argv[1]) as s, h5py.File(sys.argv[2], 'w') as f:\n"
+                          "    for k in (" + keys + "): f[k] = s[k][...]\n" + lines,
+                          scene + " " + in);
+        });
+    };
     // `run` on a copy of the scene with other settings.
     auto config = [&](Overrides overrides, std::string prefix = "") {
         return [&scene, overrides, prefix](const std::string& d) {
@@ -316,47 +327,23 @@ TEST(Corpus, EveryBadInputFailsCleanlyAndEveryHandledInputIsHandled) {
              return std::string();
          }),
          1, "truncated or damaged", true},
-        {"lzf-compressed", file([&scene](const std::string& in, const std::string& d) {
-             return python(d,
-                           "import h5py, sys\n"
-                           "with h5py.File(sys.argv[1]) as s, h5py.File(sys.argv[2], 'w') as f:\n"
-                           "    for k in ('x', 'y', 'id', 'dates'): f[k] = s[k][...]\n"
-                           "    f.create_dataset('displacement', data=s['displacement'][...], compression='lzf')\n"
-                           "    f['displacement'].attrs['unit'] = 'mm'\n",
-                           scene + " " + in);
-         }),
+        {"lzf-compressed", copied("'x', 'y', 'id', 'dates'",
+                                  "    f.create_dataset('displacement', data=s['displacement'][...], compression='lzf')\n"
+                                  "    f['displacement'].attrs['unit'] = 'mm'\n"),
          1, "compressed with filter 32000 (LZF"},
         // Fuzzing finding (regression): a 'unit' attribute holding several strings made HDF5
         // write all of them into room for one.
-        {"unit-attribute-array", file([&scene](const std::string& in, const std::string& d) {
-             return python(d,
-                           "import h5py, sys\n"
-                           "with h5py.File(sys.argv[1]) as s, h5py.File(sys.argv[2], 'w') as f:\n"
-                           "    for k in ('x', 'y', 'id', 'dates', 'displacement'): f[k] = s[k][...]\n"
-                           "    f['displacement'].attrs.create('unit', ['mm'] * 4, dtype=h5py.string_dtype())\n",
-                           scene + " " + in);
-         }),
+        {"unit-attribute-array", copied("'x', 'y', 'id', 'dates', 'displacement'",
+                                        "    f['displacement'].attrs.create('unit', ['mm'] * 4, dtype=h5py.string_dtype())\n"),
          1, "attribute unit holds 4 values"},
         // Fuzzing finding (regression): a /dates of 10^12 entries (never written, no storage)
         // made every rank allocate terabytes.
-        {"dates-implausible-length", file([&scene](const std::string& in, const std::string& d) {
-             return python(d,
-                           "import h5py, sys\n"
-                           "with h5py.File(sys.argv[1]) as s, h5py.File(sys.argv[2], 'w') as f:\n"
-                           "    for k in ('x', 'y', 'id', 'displacement'): f[k] = s[k][...]\n"
-                           "    f['displacement'].attrs['unit'] = 'mm'\n"
-                           "    f.create_dataset('dates', shape=(10**12,), dtype='i4', chunks=(1000,))\n",
-                           scene + " " + in);
-         }),
+        {"dates-implausible-length", copied("'x', 'y', 'id', 'displacement'",
+                                            "    f['displacement'].attrs['unit'] = 'mm'\n"
+                                            "    f.create_dataset('dates', shape=(10**12,), dtype='i4', chunks=(1000,))\n"),
          1, "is not an InSAR time series"},
-        {"unit-attribute-fixed-array", file([&scene](const std::string& in, const std::string& d) {
-             return python(d,
-                           "import h5py, sys, numpy as np\n"
-                           "with h5py.File(sys.argv[1]) as s, h5py.File(sys.argv[2], 'w') as f:\n"
-                           "    for k in ('x', 'y', 'id', 'dates', 'displacement'): f[k] = s[k][...]\n"
-                           "    f['displacement'].attrs['unit'] = np.array([b'm' * 40] * 8)\n",
-                           scene + " " + in);
-         }),
+        {"unit-attribute-fixed-array", copied("'x', 'y', 'id', 'dates', 'displacement'",
+                                              "    f['displacement'].attrs['unit'] = np.array([b'm' * 40] * 8)\n"),
          1, "attribute unit holds 8 values"},
         {"zero-points", native([](Native& s) {
              s.x.clear();
