@@ -5,11 +5,11 @@ set -euo pipefail
 
 packages=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libeigen3-dev libdnnl-dev
           libhdf5-openmpi-dev hdf5-tools libboost-serialization-dev libgtest-dev libcgal-dev
-          ocl-icd-opencl-dev opencl-c-headers libtomlplusplus-dev libcli11-dev)
+          ocl-icd-opencl-dev opencl-c-headers libtomlplusplus-dev libcli11-dev libproj-dev)
 for arg in "$@"; do
   case "$arg" in
     --with-slurm) packages+=(slurmctld slurmd slurm-client munge) ;;
-    --with-fixtures) packages+=(python3-h5py python3-numpy) ;;  # tests write files the way h5py users do
+    --with-fixtures) packages+=(python3-h5py python3-numpy proj-bin) ;;  # tests write files the way h5py users do
     --with-python) packages+=(python3-torch python3-sklearn python3-scipy python3-h5py python3-matplotlib
                               libopenblas0-pthread) ;;
     *) echo "setup.sh: unknown option $arg" >&2; exit 1 ;;

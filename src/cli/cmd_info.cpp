@@ -5,7 +5,7 @@
 #include <limits>
 
 #include "command.hpp"
-#include "hlstm/data/native_reader.hpp"
+#include "hlstm/data/input.hpp"
 
 namespace hlstm::cli {
 namespace {
@@ -18,11 +18,12 @@ std::string isoDate(std::int32_t d) {
 
 Action setupInfo(CLI::App& sub) {
     auto path = std::make_shared<std::string>();
-    sub.add_option("file", *path, "input .h5 (native layout)")->required();
-    return [path](const Comm& comm) {
-        ReadOptions options;
-        options.minValidFraction = 0.0;  // count everything that has two valid epochs
-        LocalBlock block = readNative(comm, *path, options);
+    auto input = std::make_shared<InputOptions>();
+    sub.add_option("file", *path, "input: native .h5, MintPy timeseries.h5/.he5, LiCSBAS cum.h5 or EGMS .csv")->required();
+    input->add(sub);
+    return [path, input](const Comm& comm) {
+        // Count everything that has two valid epochs.
+        LocalBlock block = readInput(comm, *path, input->readOptions(0.0, true));
         const auto& p = block.points;
         const auto v = velocities(p, dates::yearsSinceFirst(p.dates));
         double vmin = std::numeric_limits<double>::infinity(), vmax = -vmin;
@@ -42,13 +43,15 @@ Action setupInfo(CLI::App& sub) {
             const auto& s = block.stats;
             const double cells = static_cast<double>(block.keptTotal) * static_cast<double>(s.epochs);
             std::printf("file            %s\n", path->c_str());
+            std::printf("format          %s: %s\n", s.format.c_str(), s.layout.c_str());
             std::printf("points          %llu (%llu in file, %llu without two valid epochs)\n",
                         static_cast<unsigned long long>(block.keptTotal), static_cast<unsigned long long>(s.fileRows),
                         static_cast<unsigned long long>(s.dropped));
             std::printf("epochs          %llu\n", static_cast<unsigned long long>(s.epochs));
             std::printf("date range      %s .. %s\n", isoDate(p.dates.front()).c_str(), isoDate(p.dates.back()).c_str());
             std::printf("unit            %s (read as mm)\n", s.unit.c_str());
-            std::printf("crs             %s\n", s.crs.empty() ? "(none)" : s.crs.c_str());
+            std::printf("crs             %s%s\n", s.crs.empty() ? "(none)" : s.crs.c_str(),
+                        s.sourceCrs != s.crs ? (" (projected from " + s.sourceCrs + ")").c_str() : "");
             std::printf("extent x        %.3f .. %.3f\n", xmin, xmax);
             std::printf("extent y        %.3f .. %.3f\n", ymin, ymax);
             std::printf("missing         %.4f %% of values\n", cells > 0 ? 100.0 * static_cast<double>(s.missing) / cells : 0.0);
@@ -59,7 +62,7 @@ Action setupInfo(CLI::App& sub) {
     };
 }
 
-const Registrar kRegistrar({"info", "Summarise an input archive (points, epochs, dates, unit, gaps, velocity)", setupInfo});
+const Registrar kRegistrar({"info", "Summarise an input archive (format, points, epochs, dates, unit, gaps, velocity)", setupInfo});
 
 }  // namespace
 }  // namespace hlstm::cli

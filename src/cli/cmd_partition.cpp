@@ -9,7 +9,7 @@
 #include "command.hpp"
 #include "hlstm/core/coordinated.hpp"
 #include "hlstm/core/log.hpp"
-#include "hlstm/data/native_reader.hpp"
+#include "hlstm/data/input.hpp"
 #include "hlstm/io/hdf5.hpp"
 #include "hlstm/io/output_file.hpp"
 #include "hlstm/partition/output.hpp"
@@ -71,10 +71,9 @@ Action setupPartition(CLI::App& sub) {
         if (holdout < 0) throw ConfigError("run.holdout = " + std::to_string(holdout) + ": must be >= 0");
 
         auto t = Clock::now();
-        ReadOptions readOptions;
-        readOptions.minValidFraction = cfg.getDouble("input.min_valid_fraction");
+        ReadOptions readOptions = readOptionsFromConfig(cfg);
         readOptions.readTruth = false;  // the partition never looks at the noise-free signal
-        LocalBlock block = readNative(comm, input, readOptions);
+        LocalBlock block = readInput(comm, input, readOptions);
         const double readSeconds = seconds(t);
         const std::size_t m = block.points.nEpochs();
         if (static_cast<std::int64_t>(m) - holdout < 2)

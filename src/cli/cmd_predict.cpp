@@ -8,15 +8,19 @@ namespace {
 struct PredictArgs {
     std::string models, input, output;
     double minValid = 0.5;
+    InputOptions format;
 };
 
 Action setupPredict(CLI::App& sub) {
     auto a = std::make_shared<PredictArgs>();
     sub.add_option("--models", a->models, "hlstm-output file of an earlier `hlstm run` (holds /models)")->required();
-    sub.add_option("--input", a->input, "new input .h5 (native layout), e.g. with a new acquisition")->required();
+    sub.add_option("--input", a->input, "new input (any input format, see --format), e.g. with a new acquisition")->required();
     sub.add_option("-o,--output", a->output, "output .h5 with /forecast/{next_diff,next_cumulative,next_dates}")->required();
     sub.add_option("--min-valid-fraction", a->minValid, "drop points with fewer valid epochs")->capture_default_str();
-    return [a](const Comm& comm) { return pipeline::predict(comm, a->models, a->input, a->output, a->minValid); };
+    a->format.add(sub);
+    return [a](const Comm& comm) {
+        return pipeline::predict(comm, a->models, a->input, a->output, a->format.readOptions(a->minValid, false));
+    };
 }
 
 const Registrar kRegistrar({"predict", "Forecast a new input with the saved models of an hlstm-output file", setupPredict});

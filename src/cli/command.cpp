@@ -29,6 +29,22 @@ Config ConfigOptions::resolve() const {
     return config;
 }
 
+void InputOptions::add(CLI::App& sub) {
+    sub.add_option("--format", format, "auto | native | mintpy | licsbas | egms (default: detected by content)");
+    sub.add_option("--geometry", geometry, "MintPy radar geometry: geometryRadar.h5 with /latitude, /longitude");
+    sub.add_option("--mask", mask, "gridded inputs: mask file with /mask, non-zero = keep (e.g. maskTempCoh.h5)");
+}
+
+ReadOptions InputOptions::readOptions(double minValidFraction, bool readTruth) const {
+    ReadOptions o;
+    o.format = inputFormatFromString(format);
+    o.geometry = geometry;
+    o.mask = mask;
+    o.minValidFraction = minValidFraction;
+    o.readTruth = readTruth;
+    return o;
+}
+
 void printConfig(const Comm& comm, const Config& config) {
     if (!comm.isRoot()) return;
     log::info() << "resolved configuration:\n" << config.toToml();

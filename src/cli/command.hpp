@@ -9,6 +9,7 @@
 
 #include "hlstm/config/config.hpp"
 #include "hlstm/core/comm.hpp"
+#include "hlstm/data/input.hpp"
 
 namespace hlstm::cli {
 
@@ -41,6 +42,16 @@ public:
 private:
     std::string file_;
     std::shared_ptr<std::vector<std::pair<std::string, std::string>>> overrides_;
+};
+
+/// `--format`, `--geometry`, `--mask` of a command that reads an input file (info, predict).
+struct InputOptions {
+    std::string format = "auto";
+    std::string geometry, mask;
+    /// Adds the options to `sub`.
+    void add(CLI::App& sub);
+    /// The reader settings (ConfigError on an unknown format).
+    [[nodiscard]] ReadOptions readOptions(double minValidFraction, bool readTruth) const;
 };
 
 /// Prints the resolved configuration on root (one block, at start).

@@ -7,7 +7,10 @@ const std::vector<ConfigKey>& configSchema() {
     using L = std::vector<std::int64_t>;
     static const std::vector<ConfigKey> kSchema = {
         // input
-        {"input.path", std::string(""), "input file (native .h5); empty: simulate a scene"},
+        {"input.path", std::string(""), "input file: native .h5, MintPy timeseries.h5/.he5, LiCSBAS cum.h5, EGMS .csv; empty: simulate a scene"},
+        {"input.format", std::string("auto"), "auto (by content) | native | mintpy | licsbas | egms"},
+        {"input.geometry", std::string(""), "MintPy radar geometry: geometry file with /latitude, /longitude (default: inputs/geometryRadar.h5 beside the input)"},
+        {"input.mask", std::string(""), "gridded inputs: mask file with /mask, non-zero = keep (e.g. MintPy maskTempCoh.h5)"},
         {"input.min_valid_fraction", 0.5, "drop points with fewer valid epochs than this fraction"},
         // simulated scene used when input.path is empty
         {"simulate.kind", std::string("scene"), "scene | patterns"},

@@ -10,6 +10,7 @@
 #include "hlstm/core/error.hpp"
 #include "hlstm/core/log.hpp"
 #include "hlstm/io/hdf5.hpp"
+#include "reader_common.hpp"
 
 namespace hlstm {
 namespace {
@@ -125,17 +126,7 @@ LocalBlock readNative(const Comm& comm, const std::string& path, const ReadOptio
         requireShape(disp, path, {n, m}, "(" + std::to_string(n) + " x " + std::to_string(m) + ") points x epochs");
 
         out.points.dates = dates.readAll<std::int32_t>();
-        for (std::size_t t = 0; t < m; ++t) {
-            if (!dates::valid(out.points.dates[t]))
-                throw InputError(path + ": dataset /dates index " + std::to_string(t) + ": " +
-                                 std::to_string(out.points.dates[t]) + " is not a YYYYMMDD date");
-            if (t > 0 && out.points.dates[t] <= out.points.dates[t - 1])
-                throw InputError(path + ": dataset /dates index " + std::to_string(t) + ": " +
-                                 std::to_string(out.points.dates[t]) +
-                                 (out.points.dates[t] == out.points.dates[t - 1] ? " duplicates" : " is earlier than") +
-                                 " the previous date " + std::to_string(out.points.dates[t - 1]) +
-                                 " (dates must be sorted and unique)");
-        }
+        detail::checkDates(out.points.dates, path + ": dataset /dates");
         if (!disp.hasAttribute("unit"))
             throw InputError(path + ": dataset /displacement has no 'unit' attribute (\"mm\" or \"m\")");
         out.stats.unit = disp.readStringAttribute("unit");
@@ -171,19 +162,72 @@ LocalBlock readNative(const Comm& comm, const std::string& path, const ReadOptio
     }); });
     file->close();
 
+    // Coordinates must be finite in the native file (gridded formats skip such pixels).
+    coordinated(comm, "read:check", [&] {
+        for (std::size_t i = 0; i < block.count(); ++i)
+            if (!std::isfinite(x[i]) || !std::isfinite(y[i]))
+                throw InputError(path + ": dataset " + std::string(std::isfinite(x[i]) ? "/y" : "/x") + " index " +
+                                 std::to_string(block.begin + i) + ": coordinate is not finite");
+    });
+    detail::RawPoints raw;
+    raw.x = std::move(x);
+    raw.y = std::move(y);
+    raw.values = std::move(disp);
+    raw.truth = std::move(truth);
+    raw.toMm = scale;
+    raw.ids.resize(block.count());
+    for (std::size_t i = 0; i < block.count(); ++i)
+        raw.ids[i] = hasId ? ids[i] : static_cast<std::int64_t>(block.begin + i);
+    ids = {};
+    out.stats.format = "native";
+    out.stats.layout = "points " + std::to_string(n) + " x epochs " + std::to_string(m);
+    return detail::finishBlock(comm, path, std::move(raw), std::move(out.points.dates), out.stats, options);
+}
+
+namespace detail {
+
+std::int32_t parseDate8(const std::string& text) {
+    if (text.size() != 8) return -1;
+    std::int32_t v = 0;
+    for (char c : text) {
+        if (c < '0' || c > '9') return -1;
+        v = v * 10 + (c - '0');
+    }
+    return v;
+}
+
+void checkDates(const std::vector<std::int32_t>& d, const std::string& where) {
+    for (std::size_t t = 0; t < d.size(); ++t) {
+        if (!dates::valid(d[t]))
+            throw InputError(where + " index " + std::to_string(t) + ": " + std::to_string(d[t]) +
+                             " is not a YYYYMMDD date");
+        if (t > 0 && d[t] <= d[t - 1])
+            throw InputError(where + " index " + std::to_string(t) + ": " + std::to_string(d[t]) +
+                             (d[t] == d[t - 1] ? " duplicates" : " is earlier than") + " the previous date " +
+                             std::to_string(d[t - 1]) + " (dates must be sorted and unique)");
+    }
+}
+
+LocalBlock finishBlock(const Comm& comm, const std::string& path, RawPoints&& raw, std::vector<std::int32_t> dates,
+                       ReadStats stats, const ReadOptions& options) {
+    LocalBlock out;
+    out.points.dates = std::move(dates);
+    const std::size_t m = out.points.dates.size();
+    const std::size_t n = raw.size();
+    const bool hasTruth = stats.hasTruth;
+    const float scale = raw.toMm;
     std::uint64_t dropped = 0, missing = 0, outliers = 0;
     coordinated(comm, "read:check", [&] {
         std::vector<std::int64_t> days(m);
         for (std::size_t t = 0; t < m; ++t) days[t] = dates::toDays(out.points.dates[t]);
         const double minValid = options.minValidFraction * static_cast<double>(m);
-        auto& p = out.points;
+        auto& x = raw.x;
+        auto& y = raw.y;
+        auto& disp = raw.values;
+        auto& truth = raw.truth;
         // Kept rows are compacted in place, so the block is never held twice.
         std::size_t kept = 0;
-        for (std::size_t i = 0; i < block.count(); ++i) {
-            const std::uint64_t row = block.begin + i;
-            if (!std::isfinite(x[i]) || !std::isfinite(y[i]))
-                throw InputError(path + ": dataset " + std::string(std::isfinite(x[i]) ? "/y" : "/x") + " index " +
-                                 std::to_string(row) + ": coordinate is not finite");
+        for (std::size_t i = 0; i < n; ++i) {
             float* s = disp.data() + i * m;
             std::size_t valid = 0;
             for (std::size_t t = 0; t < m; ++t) {
@@ -207,24 +251,31 @@ LocalBlock readNative(const Comm& comm, const std::string& path, const ReadOptio
             if (kept != i) {
                 std::copy(s, s + m, disp.data() + kept * m);
                 if (hasTruth) std::copy(truth.data() + i * m, truth.data() + (i + 1) * m, truth.data() + kept * m);
+                if (!raw.pids.empty()) raw.pids[kept] = std::move(raw.pids[i]);
             }
             if (hasTruth && scale != 1.0f)
                 for (std::size_t t = 0; t < m; ++t) truth[kept * m + t] *= scale;
-            p.ids.push_back(hasId ? ids[i] : static_cast<std::int64_t>(row));
+            raw.ids[kept] = raw.ids[i];
             x[kept] = x[i];
             y[kept] = y[i];
             ++kept;
         }
         x.resize(kept);
         y.resize(kept);
+        raw.ids.resize(kept);
+        if (!raw.pids.empty()) raw.pids.resize(kept);
         disp.resize(kept * m);
-        disp.shrink_to_fit();
+        // A copy to shrink is worth it only when much is wasted (it holds both for a moment).
+        if (disp.capacity() > disp.size() + disp.size() / 4) disp.shrink_to_fit();
+        auto& p = out.points;
         p.x = std::move(x);
         p.y = std::move(y);
+        p.ids = std::move(raw.ids);
         p.displacement = std::move(disp);
+        out.pids = std::move(raw.pids);
         if (hasTruth) {
             truth.resize(kept * m);
-            truth.shrink_to_fit();
+            if (truth.capacity() > truth.size() + truth.size() / 4) truth.shrink_to_fit();
             out.truth = std::move(truth);
         }
     });
@@ -233,8 +284,10 @@ LocalBlock readNative(const Comm& comm, const std::string& path, const ReadOptio
     out.keptTotal = comm.allreduce<std::uint64_t>(kept, Reduce::kSum);
     out.points.rows.resize(kept);
     for (std::size_t i = 0; i < kept; ++i) out.points.rows[i] = out.keptOffset + i;
-    out.stats.fileRows = n;
+    out.stats = std::move(stats);
+    out.stats.fileRows = comm.allreduce<std::uint64_t>(n, Reduce::kSum);
     out.stats.epochs = m;
+    out.stats.hasTruth = hasTruth;
     out.stats.dropped = comm.allreduce<std::uint64_t>(dropped, Reduce::kSum);
     out.stats.missing = comm.allreduce<std::uint64_t>(missing, Reduce::kSum);
     out.stats.outliers = comm.allreduce<std::uint64_t>(outliers, Reduce::kSum);
@@ -247,7 +300,9 @@ LocalBlock readNative(const Comm& comm, const std::string& path, const ReadOptio
                              " dropped with fewer than " + std::to_string(options.minValidFraction) + " valid)");
         });
     }
+    projectGeographic(comm, path, out);
     return out;
 }
 
+}  // namespace detail
 }  // namespace hlstm

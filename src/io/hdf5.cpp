@@ -133,6 +133,24 @@ void Dataset::readRowsRaw(hid_t memType, void* data, std::uint64_t row0, std::ui
           "H5Dread " + file_ + ":" + path_);
 }
 
+void Dataset::readSlabRaw(hid_t memType, void* data, const std::vector<std::uint64_t>& start,
+                          const std::vector<std::uint64_t>& count) const {
+    const auto d = dims();
+    if (start.size() != d.size() || count.size() != d.size())
+        throw H5Error(file_ + ":" + path_ + ": a " + std::to_string(start.size()) + "-D slab of a " +
+                      std::to_string(d.size()) + "-D dataset");
+    for (std::size_t k = 0; k < d.size(); ++k)
+        if (start[k] + count[k] > d[k] || count[k] == 0)
+            throw H5Error(file_ + ":" + path_ + ": slab outside the dataset (dimension " + std::to_string(k) + ")");
+    std::vector<hsize_t> s(start.begin(), start.end()), c(count.begin(), count.end());
+    Id fileSpace(check(H5Dget_space(id_.get()), "H5Dget_space " + path_));
+    check(H5Sselect_hyperslab(fileSpace.get(), H5S_SELECT_SET, s.data(), nullptr, c.data(), nullptr),
+          "H5Sselect_hyperslab " + path_);
+    Id memSpace(check(H5Screate_simple(static_cast<int>(c.size()), c.data(), nullptr), "H5Screate_simple"));
+    check(H5Dread(id_.get(), memType, memSpace.get(), fileSpace.get(), H5P_DEFAULT, data),
+          "H5Dread " + file_ + ":" + path_);
+}
+
 void Dataset::writeRowsRaw(hid_t memType, const void* data, std::uint64_t row0, std::uint64_t rows) const {
     auto d = dims();
     std::vector<hsize_t> dimsH(d.begin(), d.end());
@@ -268,6 +286,28 @@ void File::writeStrings(const std::string& objectPath, const std::vector<std::st
     if (values.empty()) return;
     const bool writer = !parallel_ || rankOfComm_ == 0;
     ds.writeRowsRaw(type.get(), packed.data(), 0, writer ? values.size() : 0);
+}
+
+void File::writeStringRows(const std::string& objectPath, std::uint64_t total, std::uint64_t offset,
+                           const std::vector<std::string>& local, std::size_t width) const {
+    width = std::max<std::size_t>(1, width);
+    Id type(check(H5Tcopy(H5T_C_S1), "H5Tcopy"));
+    check(H5Tset_size(type.get(), width), "H5Tset_size");
+    check(H5Tset_strpad(type.get(), H5T_STR_NULLPAD), "H5Tset_strpad");
+    std::vector<char> packed(std::max<std::size_t>(1, local.size()) * width, '\0');
+    for (std::size_t i = 0; i < local.size(); ++i) {
+        if (local[i].size() > width) throw H5Error(path_ + ":" + objectPath + ": a string longer than the width");
+        std::copy(local[i].begin(), local[i].end(), packed.data() + i * width);
+    }
+    Dataset ds = createDatasetRaw(objectPath, type.get(), {total});
+    if (total == 0) return;
+    ds.writeRowsRaw(type.get(), packed.data(), offset, local.size());
+}
+
+void File::writeObjectStringAttribute(const std::string& objectPath, const std::string& name,
+                                      const std::string& value) const {
+    Id object(check(H5Oopen(id_.get(), objectPath.c_str(), H5P_DEFAULT), path_ + ": cannot open " + objectPath));
+    writeStringAttributeRaw(object.get(), name, value, path_ + ":" + objectPath);
 }
 
 std::vector<std::string> File::readStrings(const std::string& objectPath) const {

@@ -10,7 +10,7 @@
 
 #include "hlstm/core/coordinated.hpp"
 #include "hlstm/core/log.hpp"
-#include "hlstm/data/native_reader.hpp"
+#include "hlstm/data/input.hpp"
 #include "hlstm/io/hdf5.hpp"
 #include "hlstm/io/output_file.hpp"
 #include "hlstm/model/model.hpp"
@@ -68,7 +68,7 @@ private:
 }  // namespace
 
 int predict(const Comm& comm, const std::string& modelsPath, const std::string& inputPath,
-            const std::string& outputPath, double minValidFraction) {
+            const std::string& outputPath, const ReadOptions& readOptions) {
     // Neither the models file nor the input may be replaced by the output.
     h5::AtomicOutput output(comm, outputPath, {modelsPath, inputPath});
     // Models and the point map of the earlier run: small, read by every rank.
@@ -128,10 +128,7 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
     });
     if (comm.isRoot()) log::info() << "loaded " << models.size() << " subregion model(s) from " << modelsPath;
 
-    ReadOptions options;
-    options.minValidFraction = minValidFraction;
-    options.readTruth = false;
-    LocalBlock block = readNative(comm, inputPath, options);
+    LocalBlock block = readInput(comm, inputPath, readOptions);
     const std::size_t n = block.points.size(), m = block.points.nEpochs();
     int horizon = models.empty() ? 1 : models.begin()->second.config.horizon;
     if (models.empty() && !subIds.empty()) {
@@ -212,6 +209,7 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
         out.createDataset<double>("/points/x", {N}).writeRows(off, n, block.points.x.data());
         out.createDataset<double>("/points/y", {N}).writeRows(off, n, block.points.y.data());
         out.createDataset<std::int64_t>("/points/id", {N}).writeRows(off, n, block.points.ids.data());
+        writePointGeography(comm, out, block);
         out.createDataset<std::int32_t>("/points/subregion", {N}).writeRows(off, n, sub.data());
         out.createDataset<float>("/forecast/next_diff", {N, Y}).writeRows(off, n, nextDiff.data());
         out.createDataset<float>("/forecast/next_cumulative", {N, Y}).writeRows(off, n, nextCum.data());

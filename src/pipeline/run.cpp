@@ -22,7 +22,7 @@
 #include "hlstm/core/log.hpp"
 #include "hlstm/core/random.hpp"
 #include "hlstm/core/signals.hpp"
-#include "hlstm/data/native_reader.hpp"
+#include "hlstm/data/input.hpp"
 #include "hlstm/data/simulate.hpp"
 #include "hlstm/io/hdf5.hpp"
 #include "hlstm/io/output_file.hpp"
@@ -238,7 +238,7 @@ struct RunConfig {
     std::string input;
     SimulateOptions simulate;
     std::string simulateKind;
-    double minValidFraction = 0.5;
+    ReadOptions read;                // input.*
 
     static RunConfig from(const Config& config, const RunArgs& args) {
         RunConfig rc;
@@ -289,7 +289,7 @@ struct RunConfig {
         rc.checkpointSeconds = 60.0 * minutes;
         if (args.resume && args.dryRun) throw ConfigError("run: --resume and --dry-run exclude each other");
         rc.input = args.input.empty() ? config.getString("input.path") : args.input;
-        rc.minValidFraction = config.getDouble("input.min_valid_fraction");
+        rc.read = readOptionsFromConfig(config);
         rc.simulateKind = config.getString("simulate.kind");
         rc.simulate.kind = rc.simulateKind == "patterns" ? SceneKind::kPatterns : SceneKind::kScene;
         const auto points = config.getInt("simulate.points"), epochs = config.getInt("simulate.epochs");
@@ -339,11 +339,10 @@ LocalBlock readStage(const Comm& comm, RunConfig& rc, const RunArgs& args) {
                         << " points x " << rc.simulate.epochs << " epochs -> " << rc.input;
         simulate(comm, rc.simulate, rc.input);
     }
-    ReadOptions readOptions;
-    readOptions.minValidFraction = rc.minValidFraction;
-    LocalBlock block = readNative(comm, rc.input, readOptions);
+    LocalBlock block = readInput(comm, rc.input, rc.read);
     if (comm.isRoot())
-        log::info() << "read " << rc.input << " (" << fileSizeText(rc.input) << "): " << block.keptTotal << " points x "
+        log::info() << "read " << rc.input << " (" << fileSizeText(rc.input) << ", " << block.stats.layout
+                    << "): " << block.keptTotal << " points x "
                     << block.points.nEpochs() << " epochs, " << block.stats.dropped << " dropped, unit "
                     << block.stats.unit << ", " << comm.size() << " rank(s) x " << rc.threads
                     << " thread(s), oneDNN kernels " << model::cpuIsa();
@@ -1244,6 +1243,7 @@ void writeStage(const Comm& comm, const Config& config, const RunResults& r, h5:
     writeRowsOf(out, "/points/x", nTotal, off, block.points.x);
     writeRowsOf(out, "/points/y", nTotal, off, block.points.y);
     writeRowsOf(out, "/points/id", nTotal, off, block.points.ids);
+    writePointGeography(comm, out, block);
     writeRowsOf(out, "/points/split", nTotal, off, f.split);
     partition::writePartition(out, *r.part, off, r.pcfg->dbDistance);
     std::vector<float> absError(f.pred.size());

@@ -12,12 +12,22 @@
 
 namespace hlstm {
 
+/// Input formats (`input.format`); kAuto detects by content (data/input.hpp).
+enum class InputFormat { kAuto, kNative, kMintPy, kLicsbas, kEgms };
+
 /// Reader settings.
 struct ReadOptions {
     /// Points with fewer valid (finite) epochs than this fraction of all epochs are dropped.
     double minValidFraction = 0.5;
     /// Whether /truth (simulated scenes' noise-free signal) is read too, when present.
     bool readTruth = true;
+    /// Input format (input.format).
+    InputFormat format = InputFormat::kAuto;
+    /// MintPy radar geometry: the geometry file with /latitude, /longitude (input.geometry).
+    std::string geometry;
+    /// Gridded inputs: a mask file (MintPy maskTempCoh.h5, dataset /mask; input.mask); only
+    /// pixels where it is non-zero become points.
+    std::string mask;
 };
 
 /// Counts over all ranks.
@@ -28,7 +38,10 @@ struct ReadStats {
     std::uint64_t missing = 0;       ///< missing values among kept points (before filling)
     std::uint64_t outliers = 0;      ///< values beyond +-kOutlierMm, treated as missing
     std::string unit;                ///< unit found in the file ("mm" or "m")
-    std::string crs;                 ///< root attribute crs, if any
+    std::string crs;                 ///< CRS of points.x/y ("EPSG:32650"; empty: unknown)
+    std::string sourceCrs;           ///< CRS of the file's coordinates (before any projection)
+    std::string format;              ///< "native", "mintpy", "licsbas", "egms"
+    std::string layout;              ///< what was read, e.g. "geocoded grid 1500 x 1300"
     bool hasTruth = false;           ///< /truth was read (present and ReadOptions::readTruth)
 };
 
@@ -41,6 +54,9 @@ struct LocalBlock {
     /// Per kept point: bit k set when epoch m - 1 - k was observed (not gap-filled), k < 32;
     /// the metrics judge held-out epochs only where they were observed.
     std::vector<std::uint32_t> tailObserved;
+    /// EGMS point ids (`pid` strings) per kept point; empty for the other formats, whose ids
+    /// are numbers (native /id, or the pixel index row * width + col of a grid).
+    std::vector<std::string> pids;
     ReadStats stats;
 
     /// Whether epoch t of local point i was observed; epochs before the last 32 count as observed.

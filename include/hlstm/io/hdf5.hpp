@@ -63,6 +63,19 @@ public:
     }
     template <class T>
     std::vector<T> readAll() const { return readRows<T>(0, dims().empty() ? 1 : dims()[0]); }
+    /// Reads the hyperslab [start, start + count) of an n-D dataset, converting to T, in the
+    /// dataset's row-major order. Independent I/O: each rank reads its own slabs, any number.
+    template <class T>
+    std::vector<T> readSlab(const std::vector<std::uint64_t>& start, const std::vector<std::uint64_t>& count) const {
+        std::uint64_t n = 1;
+        for (auto c : count) n *= c;
+        std::vector<T> out(n);
+        readSlabRaw(nativeType<T>(), out.data(), start, count);
+        return out;
+    }
+    /// readSlab into caller memory with an explicit memory type (e.g. an enum's own type).
+    void readSlabRaw(hid_t memType, void* data, const std::vector<std::uint64_t>& start,
+                     const std::vector<std::uint64_t>& count) const;
     /// Writes rows [row0, row0+rows) (collective on a parallel file; `rows` may be 0).
     template <class T>
     void writeRows(std::uint64_t row0, std::uint64_t rows, const T* data) const {
@@ -123,6 +136,14 @@ public:
     /// Writes a small 1-D dataset of fixed-length ASCII strings that every rank holds
     /// identically (collective); h5py reads it as bytes.
     void writeStrings(const std::string& objectPath, const std::vector<std::string>& values) const;
+    /// Creates a 1-D dataset of `total` fixed-length strings of `width` bytes and writes this
+    /// rank's `local` strings at row `offset` (collective; every rank passes the same total
+    /// and width, e.g. the allreduce'd longest).
+    void writeStringRows(const std::string& objectPath, std::uint64_t total, std::uint64_t offset,
+                         const std::vector<std::string>& local, std::size_t width) const;
+    /// A string attribute on the object at `objectPath` (every rank the same value; collective).
+    void writeObjectStringAttribute(const std::string& objectPath, const std::string& name,
+                                    const std::string& value) const;
     /// Reads a 1-D string dataset (fixed- or variable-length) written by writeStrings or h5py.
     [[nodiscard]] std::vector<std::string> readStrings(const std::string& objectPath) const;
 

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "hlstm/core/comm.hpp"
+#include "hlstm/data/native_reader.hpp"
 
 namespace hlstm::pipeline {
 
@@ -13,6 +14,6 @@ namespace hlstm::pipeline {
 /// unknown ids take the subregion of the nearest known point) and writes `outputPath`
 /// (via <out>.tmp, complete = 1 last). Collective. Returns the exit code.
 int predict(const Comm& comm, const std::string& modelsPath, const std::string& inputPath,
-            const std::string& outputPath, double minValidFraction);
+            const std::string& outputPath, const ReadOptions& readOptions);
 
 }  // namespace hlstm::pipeline

@@ -1,0 +1,57 @@
+/// Every input format users have (DESIGN section 3, reference/formats.md), chosen by content:
+/// the native file, MintPy timeseries.h5 / HDF-EOS5 .he5 (geocoded or radar geometry with a
+/// geometry file), LiCSBAS cum.h5 and EGMS CSV (L2a/L2b/L3). Each rank reads only its share
+/// (row blocks of the grid, byte ranges of the CSV); the kept points are in one global order
+/// that does not depend on the rank count (pixel order, CSV line order).
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "hlstm/config/config.hpp"
+#include "hlstm/core/comm.hpp"
+#include "hlstm/data/native_reader.hpp"
+#include "hlstm/io/hdf5.hpp"
+
+namespace hlstm {
+
+/// "auto", "native", "mintpy", "licsbas", "egms".
+std::string toString(InputFormat format);
+/// Parses a name of toString; throws ConfigError naming the key otherwise.
+InputFormat inputFormatFromString(const std::string& name);
+
+/// The format of `path` by content (HDF5 datasets present, CSV header); throws InputError
+/// naming the file when it is none of them.
+InputFormat detectFormat(const std::string& path);
+
+/// Reads `path` collectively in `options.format` (detected when kAuto). Geographic
+/// coordinates (degrees) are projected to the UTM zone of the scene centre (WGS84), so that
+/// distances are metres; stats.crs names the CRS of points.x/y after that ("EPSG:326zz").
+/// Displacement in mm. Throws InputError naming the file, dataset or line on every rank.
+LocalBlock readInput(const Comm& comm, const std::string& path, const ReadOptions& options);
+
+/// The reader settings of a configuration's input.* keys (ConfigError on a bad value).
+ReadOptions readOptionsFromConfig(const Config& config);
+
+/// Writes /points/lon and /points/lat (WGS84 degrees; NaN when the CRS is unknown) of this
+/// rank's kept points at their global rows, the CRS of /points/x,y as attribute `crs` of
+/// /points/x (/points/x must exist), and /points/pid for EGMS inputs (collective).
+void writePointGeography(const Comm& comm, const h5::File& out, const LocalBlock& block);
+
+namespace geo {
+/// Whether `crs` ("EPSG:4326", "4326", a PROJ string, ...) is geographic (degrees).
+bool isGeographic(const std::string& crs);
+/// "EPSG:326zz" / "EPSG:327zz": the WGS84 UTM zone containing (lon, lat).
+std::string utmCrsOf(double lon, double lat);
+/// Transforms coordinates in place from one CRS to another (axis order x = east/lon,
+/// y = north/lat for both). Throws InputError naming `what` on a CRS PROJ does not know or
+/// a point it cannot transform.
+void transform(const std::string& from, const std::string& to, std::vector<double>& x, std::vector<double>& y,
+               const std::string& what);
+/// WGS84 longitude and latitude of points in `crs`; NaN when `crs` is empty or "local".
+std::pair<std::vector<double>, std::vector<double>> toLonLat(const std::string& crs, const std::vector<double>& x,
+                                                             const std::vector<double>& y);
+}  // namespace geo
+
+}  // namespace hlstm

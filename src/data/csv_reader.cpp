@@ -1,0 +1,228 @@
+// EGMS CSV (L2a/L2b/L3; reference/formats.md): columns found by header name, every header of
+// exactly 8 digits is a date, ',' or ';', an empty field is missing, `pid` strings kept.
+// Each rank parses only its byte range of the file (a line belongs to the rank whose range
+// holds its first byte), so no rank reads or holds more than its share plus one buffer.
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <optional>
+
+#include "hlstm/core/coordinated.hpp"
+#include "hlstm/core/error.hpp"
+#include "hlstm/data/input.hpp"
+#include "reader_common.hpp"
+
+namespace hlstm {
+namespace {
+
+constexpr std::size_t kBufferBytes = 8u << 20;
+
+struct Header {
+    char delimiter = ',';
+    std::size_t fields = 0;
+    std::size_t bytes = 0;  // length of the header line with its newline
+    std::optional<std::size_t> pid, lat, lon, easting, northing;
+    std::vector<std::size_t> dateColumns;
+    std::vector<std::int32_t> dates;
+};
+
+std::string unquoted(std::string_view f) {
+    while (!f.empty() && (f.back() == ' ' || f.back() == '\r')) f.remove_suffix(1);
+    while (!f.empty() && f.front() == ' ') f.remove_prefix(1);
+    if (f.size() >= 2 && f.front() == '"' && f.back() == '"') f = f.substr(1, f.size() - 2);
+    return std::string(f);
+}
+
+// Splits one line into fields (no quoting with delimiters inside: EGMS has none).
+void split(std::string_view line, char delimiter, std::vector<std::string_view>& out) {
+    out.clear();
+    std::size_t pos = 0;
+    while (true) {
+        const std::size_t next = line.find(delimiter, pos);
+        if (next == std::string_view::npos) {
+            out.push_back(line.substr(pos));
+            return;
+        }
+        out.push_back(line.substr(pos, next - pos));
+        pos = next + 1;
+    }
+}
+
+Header readHeader(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::string line;
+    if (!std::getline(in, line)) throw InputError(path + ": empty file (no CSV header)");
+    Header h;
+    h.bytes = line.size() + (in.eof() ? 0 : 1);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    const auto commas = std::count(line.begin(), line.end(), ','), semis = std::count(line.begin(), line.end(), ';');
+    if (commas > 0 && semis > 0)
+        throw InputError(path + ": line 1 (header) mixes ',' and ';' delimiters");
+    h.delimiter = semis > commas ? ';' : ',';
+    std::vector<std::string_view> fields;
+    split(line, h.delimiter, fields);
+    h.fields = fields.size();
+    for (std::size_t k = 0; k < fields.size(); ++k) {
+        std::string name = unquoted(fields[k]);
+        std::string lower = name;
+        std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        const bool digits8 = name.size() == 8 && std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; });
+        if (digits8) {
+            const std::int32_t d = detail::parseDate8(name);
+            if (!dates::valid(d))
+                throw InputError(path + ": line 1, column " + std::to_string(k + 1) + ": header '" + name +
+                                 "' has 8 digits but is not a YYYYMMDD date");
+            h.dateColumns.push_back(k);
+            h.dates.push_back(d);
+        } else if (lower == "pid") {
+            h.pid = k;
+        } else if (lower == "latitude" || lower == "lat") {
+            h.lat = k;
+        } else if (lower == "longitude" || lower == "lon") {
+            h.lon = k;
+        } else if (lower == "easting") {
+            h.easting = k;
+        } else if (lower == "northing") {
+            h.northing = k;
+        }
+    }
+    if (h.dates.size() < 2)
+        throw InputError(path + ": the header has " + std::to_string(h.dates.size()) +
+                         " date column(s) (YYYYMMDD); need at least 2");
+    detail::checkDates(h.dates, path + ": header date column");
+    if (!(h.lat && h.lon) && !(h.easting && h.northing))
+        throw InputError(path + ": the header has neither latitude/longitude nor easting/northing columns");
+    return h;
+}
+
+// Parses a number field; an empty field is NaN. False when it is not a number.
+bool parseNumber(std::string_view f, double& out) {
+    while (!f.empty() && (f.back() == ' ' || f.back() == '\r')) f.remove_suffix(1);
+    while (!f.empty() && f.front() == ' ') f.remove_prefix(1);
+    if (f.empty()) {
+        out = std::numeric_limits<double>::quiet_NaN();
+        return true;
+    }
+    if (f.front() == '+') f.remove_prefix(1);
+    const auto r = std::from_chars(f.data(), f.data() + f.size(), out);
+    if (r.ec == std::errc() && r.ptr == f.data() + f.size()) return true;
+    const std::string lower(f);
+    if (lower == "nan" || lower == "NaN" || lower == "NA" || lower == "null") {
+        out = std::numeric_limits<double>::quiet_NaN();
+        return true;
+    }
+    return false;
+}
+
+// The first error of this rank's range, by its local line index (line numbers are known only
+// after all ranks have counted their lines).
+struct LineError {
+    std::uint64_t localLine = 0;
+    std::string text;
+};
+
+}  // namespace
+
+LocalBlock readEgmsCsv(const Comm& comm, const std::string& path, const ReadOptions& options) {
+    Header h;
+    std::uint64_t size = 0;
+    coordinated(comm, "read:validate", [&] {
+        if (!std::filesystem::exists(path)) throw InputError(path + ": no such file");
+        h = readHeader(path);
+        size = std::filesystem::file_size(path);
+    });
+    const std::size_t m = h.dates.size();
+    const bool geographic = h.lat && h.lon;
+    const std::size_t xCol = geographic ? *h.lon : *h.easting, yCol = geographic ? *h.lat : *h.northing;
+
+    // This rank's byte range of the data; a line is ours when its first byte is in it.
+    const std::uint64_t data = size - std::min<std::uint64_t>(size, h.bytes);
+    const BlockRange share = blockRange(data, comm.size(), comm.rank());
+    const std::uint64_t begin = h.bytes + share.begin, end = h.bytes + share.end;
+
+    detail::RawPoints raw;
+    std::optional<LineError> error;
+    std::uint64_t lines = 0;  // data lines (including blank ones) that start in our range
+    coordinated(comm, "read:rows", [&] {
+        std::vector<char> streamBuffer(kBufferBytes);
+        std::ifstream in;
+        in.rdbuf()->pubsetbuf(streamBuffer.data(), static_cast<std::streamsize>(streamBuffer.size()));
+        in.open(path, std::ios::binary);
+        // Start at the first line that begins at or after `begin`: skip the tail of the line
+        // the previous rank owns (nothing when the byte before `begin` is a newline).
+        std::uint64_t pos = begin;
+        std::string line;
+        if (begin > h.bytes && begin < end) {
+            in.seekg(static_cast<std::streamoff>(begin - 1));
+            std::getline(in, line);
+            pos = begin - 1 + line.size() + 1;
+        } else {
+            in.seekg(static_cast<std::streamoff>(begin));
+        }
+        std::vector<std::string_view> fields;
+        std::vector<float> series(m);
+        auto parseLine = [&](std::string_view line) {
+            const std::uint64_t local = lines++;
+            if (error) return;
+            if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+            if (line.empty()) return;  // a blank line (e.g. at the end)
+            split(line, h.delimiter, fields);
+            if (fields.size() != h.fields) {
+                error = LineError{local, std::to_string(fields.size()) + " field(s), expected " + std::to_string(h.fields) +
+                                             " as in the header (delimiter '" + std::string(1, h.delimiter) + "')"};
+                return;
+            }
+            double x = 0, y = 0;
+            if (!parseNumber(fields[xCol], x) || !parseNumber(fields[yCol], y) || !std::isfinite(x) || !std::isfinite(y)) {
+                error = LineError{local, "coordinate '" + std::string(fields[std::isfinite(x) ? yCol : xCol]) +
+                                             "' is not a number"};
+                return;
+            }
+            for (std::size_t t = 0; t < m; ++t) {
+                double v = 0;
+                if (!parseNumber(fields[h.dateColumns[t]], v)) {
+                    error = LineError{local, "column " + std::to_string(h.dates[t]) + ": '" +
+                                                 std::string(fields[h.dateColumns[t]]) + "' is not a number"};
+                    return;
+                }
+                series[t] = static_cast<float>(v);
+            }
+            raw.x.push_back(x);
+            raw.y.push_back(y);
+            raw.ids.push_back(static_cast<std::int64_t>(local));  // made global below
+            if (h.pid) raw.pids.push_back(unquoted(fields[*h.pid]));
+            raw.values.insert(raw.values.end(), series.begin(), series.end());
+        };
+        while (pos < end && std::getline(in, line)) {
+            pos += line.size() + (in.eof() ? 0 : 1);
+            parseLine(line);
+        }
+    });
+    // Global line numbers: header line 1, then the data lines of the ranks before us.
+    const std::uint64_t before = comm.exscan(lines);
+    // The first bad line of the file, the same message on every rank.
+    const int failing = comm.allreduce(error ? comm.rank() : comm.size(), Reduce::kMin);
+    if (failing < comm.size()) {
+        std::string message =
+            error ? path + ": line " + std::to_string(2 + before + error->localLine) + ": " + error->text : "";
+        comm.bcast(message, failing);
+        throw InputError(message);
+    }
+    // Ids: the data-line order (blank lines excepted, they do not count).
+    const std::uint64_t pointsBefore = comm.exscan(static_cast<std::uint64_t>(raw.ids.size()));
+    for (std::size_t i = 0; i < raw.ids.size(); ++i) raw.ids[i] = static_cast<std::int64_t>(pointsBefore + i);
+    ReadStats stats;
+    stats.format = "egms";
+    stats.unit = "mm";
+    stats.crs = geographic ? "EPSG:4326" : "EPSG:3035";
+    stats.layout = std::string("EGMS CSV, delimiter '") + h.delimiter + "', " + std::to_string(h.fields) + " columns, " +
+                   std::to_string(m) + " dates, coordinates from " + (geographic ? "latitude/longitude" : "easting/northing (EPSG:3035)") +
+                   (h.pid ? ", pid" : "");
+    return detail::finishBlock(comm, path, std::move(raw), h.dates, std::move(stats), options);
+}
+
+}  // namespace hlstm

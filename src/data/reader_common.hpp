@@ -1,0 +1,44 @@
+// Private to src/data: the steps every input format shares after its own parsing.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "hlstm/core/comm.hpp"
+#include "hlstm/data/native_reader.hpp"
+
+namespace hlstm::detail {
+
+/// One rank's points as a format reader found them, before the common checks: values in the
+/// file's unit (NaN = missing), in the global point order (this rank's part of it).
+struct RawPoints {
+    std::vector<double> x, y;          ///< in stats.crs (degrees when geographic)
+    std::vector<std::int64_t> ids;
+    std::vector<std::string> pids;     ///< EGMS only
+    std::vector<float> values;         ///< size() x m, row-major
+    std::vector<float> truth;          ///< empty, or like values
+    float toMm = 1.0f;                 ///< factor from the file's unit to mm
+    [[nodiscard]] std::size_t size() const noexcept { return x.size(); }
+};
+
+/// The shared tail of every reader (collective): outliers beyond kOutlierMm become missing,
+/// points with too few valid epochs are dropped, values converted to mm, gaps filled, the
+/// held-out mask kept; global row numbers and totals; then geographic coordinates (stats.crs
+/// geographic) are projected to the UTM zone of the scene centre. `stats` carries what the
+/// reader found (format, unit, crs, layout); fileRows, dropped, missing, outliers are set here.
+LocalBlock finishBlock(const Comm& comm, const std::string& path, RawPoints&& raw, std::vector<std::int32_t> dates,
+                       ReadStats stats, const ReadOptions& options);
+
+/// Projects a block whose stats.crs is geographic to the WGS84 UTM zone of the scene centre
+/// (the same zone on every rank; collective); stats.sourceCrs keeps the file's CRS.
+void projectGeographic(const Comm& comm, const std::string& path, LocalBlock& block);
+
+/// Checks a date list: real calendar dates, strictly increasing; `where` names the source
+/// ("x.h5: dataset /date"). Throws InputError naming the index and value.
+void checkDates(const std::vector<std::int32_t>& dates, const std::string& where);
+
+/// "YYYYMMDD" text to its integer, or -1 when it is not 8 digits.
+std::int32_t parseDate8(const std::string& text);
+
+}  // namespace hlstm::detail
