@@ -10,7 +10,7 @@ for arg in "$@"; do
   case "$arg" in
     --with-slurm) packages+=(slurmctld slurmd slurm-client munge) ;;
     --with-fixtures) packages+=(python3-h5py python3-numpy proj-bin) ;;  # tests write files the way h5py users do
-    --with-python) packages+=(python3-torch python3-sklearn python3-scipy python3-h5py python3-matplotlib
+    --with-python) packages+=(python3-torch python3-sklearn python3-scipy python3-h5py python3-matplotlib python3-pandas
                               libopenblas0-pthread) ;;
     *) echo "setup.sh: unknown option $arg" >&2; exit 1 ;;
   esac

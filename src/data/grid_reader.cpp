@@ -169,6 +169,16 @@ Grid mintPyGrid(const h5::File& f, const ReadOptions& options) {
         const double v = number(f.path(), "NO_DATA_VALUE", *nd);
         if (std::isfinite(v)) g.noData = static_cast<float>(v);
     }
+    // HDF-EOS5 (.he5): the no-data value is the displacement's own MissingValue attribute.
+    if (!g.noData) {
+        auto cube = f.openDataset(g.cube);
+        if (cube.hasAttribute("MissingValue")) {
+            h5::Id attr(h5::check(H5Aopen(cube.raw(), "MissingValue", H5P_DEFAULT), "H5Aopen MissingValue"));
+            double v = 0;
+            h5::check(H5Aread(attr.get(), H5T_NATIVE_DOUBLE, &v), f.path() + ": cannot read attribute MissingValue of " + g.cube);
+            if (std::isfinite(v)) g.noData = static_cast<float>(v);
+        }
+    }
     const bool geocoded = f.hasAttribute("X_FIRST") || f.hasAttribute("Y_FIRST");
     if (geocoded) {
         const std::string why = "the file is geocoded: X_FIRST, Y_FIRST, X_STEP, Y_STEP give the grid";
@@ -315,13 +325,15 @@ LocalBlock readGrid(const Comm& comm, const std::string& path, InputFormat forma
             }
             const std::size_t plane = rr * g.cols;
             for (std::size_t p = 0; p < plane; ++p) {
-                std::size_t valid = 0;
+                // NO_DATA_VALUE marks pixels without data in every epoch; a single value equal
+                // to it is data (MintPy's first epoch and reference pixel are 0 everywhere).
+                std::size_t valid = 0, noData = 0;
                 for (std::size_t t = 0; t < m; ++t) {
-                    float& v = slab[t * plane + p];
-                    if (g.noData && v == *g.noData) v = std::numeric_limits<float>::quiet_NaN();
+                    const float v = slab[t * plane + p];
                     valid += std::isfinite(v) ? 1 : 0;
+                    noData += (g.noData && v == *g.noData) ? 1 : 0;
                 }
-                if (valid < 2) continue;  // not a point: no data here
+                if (valid < 2 || noData == valid) continue;  // not a point: no data here
                 if (mask && keep[p] == 0) {
                     ++masked;
                     continue;

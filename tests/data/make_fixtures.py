@@ -250,7 +250,7 @@ def etrs89_laea(lat, lon):
 
 
 def mm_field(v):
-    return "" if not np.isfinite(v) else f"{v:.3f}"
+    return "" if not np.isfinite(v) else repr(float(v))
 
 
 def egms_lines(s, level):
@@ -264,7 +264,7 @@ def egms_lines(s, level):
         height = 20.0 + 0.01 * r + 0.003 * c
         meta = {
             "pid": s.pids[k], "mp_type": "PS" if k % 3 == 0 else "DS",
-            "latitude": f"{s.lat[k]:.7f}", "longitude": f"{s.lon[k]:.7f}", "easting": east[k], "northing": north[k],
+            "latitude": repr(float(s.lat[k])), "longitude": repr(float(s.lon[k])), "easting": east[k], "northing": north[k],
             "height": f"{height:.1f}", "height_wgs84": f"{height - 8.3:.1f}", "line": str(r), "pixel": str(c),
             "rmse": f"{1.0 + (k % 7) / 10:.1f}", "temporal_coherence": f"{0.70 + (k % 29) / 100:.3f}",
             "amplitude_dispersion": f"{0.20 + (k % 17) / 100:.3f}", "incidence_angle": "39.2", "track_angle": "-13.1",

@@ -16,11 +16,13 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "hlstm/core/error.hpp"
 #include "hlstm/data/input.hpp"
 #include "hlstm/io/hdf5.hpp"
+#include "hlstm/partition/partition.hpp"
 #include "test_support.hpp"
 
 using namespace hlstm;
@@ -427,4 +429,33 @@ TEST_F(Formats, MalformedFilesFailOnEveryRankNamingTheFileAndTheCause) {
         }
     }
     EXPECT_EQ(malformed, 7u) << "malformed variants in manifest.txt";
+}
+
+// The partition (paper II-A) of the scene read from every form equals the native file's: the same
+// zone and subregion for every point, the same subregion sizes, at any rank count. EGMS L3 gives
+// the places in another projection (EPSG:3035): the Delaunay graph of a regular grid is full of
+// ties that another projection breaks otherwise, so only its velocity zones must agree.
+TEST_F(Formats, EveryFormPartitionsLikeTheNativeFile) {
+    const Comm& comm = gFixtures->comm();
+    partition::PartitionConfig config;
+    config.minPoints = 40;
+    config.kMax = 4;
+    auto labels = [&](const LocalBlock& block) {
+        config.epochs = block.points.nEpochs() - 1;  // a holdout of one epoch, as `run` does
+        const partition::PartitionResult r = partition::run(comm, block.points, config);
+        std::vector<std::uint64_t> sizes;
+        for (const auto& s : r.summary.subregions) sizes.push_back(s.nPoints);
+        return std::make_tuple(comm.allgatherv(r.zone), comm.allgatherv(r.subregion), sizes);
+    };
+    const auto [zone, sub, sizes] = labels(read("native.h5"));
+    ASSERT_GE(sizes.size(), 2u) << "the scene must split, or the comparison proves little";
+    for (const std::string file : {"mintpy_geo.h5", "mintpy_geo_nodata.h5", "mintpy.he5", "cum.h5", "egms_l2b.csv",
+                                   "egms_l3.csv"}) {
+        SCOPED_TRACE(file);
+        const auto [z, s, n] = labels(read(file));
+        EXPECT_EQ(z, zone);
+        if (file == "egms_l3.csv") continue;
+        EXPECT_EQ(n, sizes);
+        EXPECT_EQ(s, sub);
+    }
 }
