@@ -95,6 +95,7 @@ Action setupPartition(CLI::App& sub) {
             file.createDataset<double>("/points/x", {n}).writeRows(offset, p.size(), p.x.data());
             file.createDataset<double>("/points/y", {n}).writeRows(offset, p.size(), p.y.data());
             file.createDataset<std::int64_t>("/points/id", {n}).writeRows(offset, p.size(), p.ids.data());
+            writePointGeography(comm, file, block);
             partition::writePartition(file, result, offset, pc.dbDistance);
             file.writeAttribute("version", std::string(kVersion));
             file.writeAttribute("producer", std::string("hlstm partition"));
