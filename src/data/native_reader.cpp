@@ -148,6 +148,8 @@ LocalBlock readNative(const Comm& comm, const std::string& path, const ReadOptio
         if (file->hasAttribute("crs")) out.stats.crs = file->readStringAttribute("crs");
     }); });
 
+    const std::uint64_t truthEpochs =
+        options.truthEpochs == 0 ? m : std::min<std::uint64_t>(m, options.truthEpochs);
     // Collective block reads: each rank its rows.
     const BlockRange block = blockRange(n, comm.size(), comm.rank());
     std::vector<double> x, y;
@@ -158,8 +160,15 @@ LocalBlock readNative(const Comm& comm, const std::string& path, const ReadOptio
         y = file->openDataset("/y").readRows<double>(block.begin, block.count());
         disp = file->openDataset("/displacement").readRows<float>(block.begin, block.count());
         if (hasId) ids = file->openDataset("/id").readRows<std::int64_t>(block.begin, block.count());
-        if (hasTruth) truth = file->openDataset("/truth").readRows<float>(block.begin, block.count());
+        if (hasTruth && truthEpochs == m) truth = file->openDataset("/truth").readRows<float>(block.begin, block.count());
     }); });
+    // Only the last epochs of /truth (independent slab reads; every rank its own rows).
+    if (hasTruth && truthEpochs < m)
+        coordinated(comm, "read:rows", [&] { damaged([&] {
+            if (block.count() > 0)
+                truth = file->openDataset("/truth").readSlab<float>({block.begin, m - truthEpochs},
+                                                                    {block.count(), truthEpochs});
+        }); });
     file->close();
 
     // Coordinates must be finite in the native file (gridded formats skip such pixels).
@@ -174,6 +183,7 @@ LocalBlock readNative(const Comm& comm, const std::string& path, const ReadOptio
     raw.y = std::move(y);
     raw.values = std::move(disp);
     raw.truth = std::move(truth);
+    raw.truthEpochs = hasTruth ? truthEpochs : 0;
     raw.toMm = scale;
     raw.ids.resize(block.count());
     for (std::size_t i = 0; i < block.count(); ++i)
@@ -215,6 +225,8 @@ LocalBlock finishBlock(const Comm& comm, const std::string& path, RawPoints&& ra
     const std::size_t m = out.points.dates.size();
     const std::size_t n = raw.size();
     const bool hasTruth = stats.hasTruth;
+    const std::size_t tw = hasTruth ? raw.truthEpochs : 0;
+    out.truthEpochs = tw;
     const float scale = raw.toMm;
     std::uint64_t dropped = 0, missing = 0, outliers = 0;
     coordinated(comm, "read:check", [&] {
@@ -250,11 +262,11 @@ LocalBlock finishBlock(const Comm& comm, const std::string& path, RawPoints&& ra
             missing += fillGaps(s, days.data(), m);
             if (kept != i) {
                 std::copy(s, s + m, disp.data() + kept * m);
-                if (hasTruth) std::copy(truth.data() + i * m, truth.data() + (i + 1) * m, truth.data() + kept * m);
+                if (hasTruth) std::copy(truth.data() + i * tw, truth.data() + (i + 1) * tw, truth.data() + kept * tw);
                 if (!raw.pids.empty()) raw.pids[kept] = std::move(raw.pids[i]);
             }
             if (hasTruth && scale != 1.0f)
-                for (std::size_t t = 0; t < m; ++t) truth[kept * m + t] *= scale;
+                for (std::size_t t = 0; t < tw; ++t) truth[kept * tw + t] *= scale;
             raw.ids[kept] = raw.ids[i];
             x[kept] = x[i];
             y[kept] = y[i];
@@ -274,7 +286,7 @@ LocalBlock finishBlock(const Comm& comm, const std::string& path, RawPoints&& ra
         p.displacement = std::move(disp);
         out.pids = std::move(raw.pids);
         if (hasTruth) {
-            truth.resize(kept * m);
+            truth.resize(kept * tw);
             if (truth.capacity() > truth.size() + truth.size() / 4) truth.shrink_to_fit();
             out.truth = std::move(truth);
         }

@@ -17,7 +17,8 @@ struct RawPoints {
     std::vector<std::int64_t> ids;
     std::vector<std::string> pids;     ///< EGMS only
     std::vector<float> values;         ///< size() x m, row-major
-    std::vector<float> truth;          ///< empty, or like values
+    std::vector<float> truth;          ///< empty, or size() x truthEpochs (the last epochs)
+    std::size_t truthEpochs = 0;
     float toMm = 1.0f;                 ///< factor from the file's unit to mm
     [[nodiscard]] std::size_t size() const noexcept { return x.size(); }
 };

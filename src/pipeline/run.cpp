@@ -110,13 +110,35 @@ struct RowHeader {
     std::int32_t pad = 0;
 };
 
-// Rows of one subregion held by a trainer, in ascending global row order.
+// Rows of one subregion held by a trainer, in ascending global row order. The series of all
+// subregions a rank holds are one received buffer (subregion-major), so they are held once.
 struct SubregionRows {
     std::vector<std::uint64_t> rows;
-    std::vector<float> full;     // rows x epochs (all epochs); the visible part is its first
-                                 // visible epochs (a strided view, not a second copy)
+    std::shared_ptr<const std::vector<float>> buffer;  // the received rows of every subregion
+    const float* full = nullptr;  // this subregion's rows x epochs (all epochs) inside `buffer`; the
+                                  // visible part is its first visible epochs (a strided view)
     std::size_t epochs = 0;
 };
+
+// What the owners of the points keep of their series once the subregions' rows are with the
+// trainers: the last Y + 2 epochs (the last two visible and the held-out ones).
+struct HoldoutTail {
+    std::vector<float> values;  // points x width
+    std::size_t width = 0;
+    std::size_t first = 0;      // epoch of the first column
+    [[nodiscard]] float at(std::size_t i, std::size_t t) const { return values[i * width + t - first]; }
+};
+
+HoldoutTail holdoutTail(const PointSet& points, std::size_t visibleEpochs) {
+    HoldoutTail tail;
+    const std::size_t m = points.nEpochs();
+    tail.first = visibleEpochs - 2;
+    tail.width = m - tail.first;
+    tail.values.reserve(points.size() * tail.width);
+    for (std::size_t i = 0; i < points.size(); ++i)
+        tail.values.insert(tail.values.end(), points.series(i) + tail.first, points.series(i) + m);
+    return tail;
+}
 
 std::string fileSizeText(const std::string& path) {
     std::error_code ec;
@@ -153,7 +175,7 @@ void writeRowsOf(const h5::File& file, const std::string& path, std::uint64_t to
 // Block owners send each subregion's rows to the ranks that train it (two Alltoallv: row
 // headers, then series). Rows arrive in rank order, each rank's ascending, so every
 // subregion's rows are in global row order whatever the rank count (collective).
-std::map<std::int32_t, SubregionRows> redistribute(const Comm& comm, const PointSet& points,
+std::map<std::int32_t, SubregionRows> redistribute(const Comm& comm, PointSet& points,
                                                    const std::vector<std::int32_t>& subregion, const Plan& plan,
                                                    const std::vector<std::int32_t>& pseudo) {
     // Every subregion's first rank also computes its baselines: it always gets the rows.
@@ -181,18 +203,51 @@ std::map<std::int32_t, SubregionRows> redistribute(const Comm& comm, const Point
         seriesCounts[r] = toRank[r].size() * m;
     }
     toRank.clear();
+    // The owners' series are in the send buffer now and nobody reads them again (the held-out
+    // tail was kept before): release them, so the exchange holds the archive's share twice, not
+    // three times.
+    std::vector<float>().swap(points.displacement);
     const std::vector<RowHeader> recvHead = comm.alltoallv(sendHead, headCounts);
     sendHead = {};
-    std::vector<float> recvSeries = comm.alltoallv(sendSeries, seriesCounts);
-    sendSeries = {};
+    std::vector<float> recv = comm.alltoallv(sendSeries, seriesCounts);
+    std::vector<float>().swap(sendSeries);
+    // Subregion-major order, stable (rank order, each rank's rows ascending), by permuting the
+    // received rows in place: row k goes to position dest[k].
+    const std::size_t nRecv = recvHead.size();
+    std::map<std::int32_t, std::size_t> start;
+    for (const auto& h : recvHead) ++start[h.subregion];
+    std::size_t at = 0;
+    for (auto& [s, count] : start) std::swap(count, at), at += count;  // counts -> first positions
+    std::map<std::int32_t, std::size_t> next = start;
+    std::vector<std::size_t> dest(nRecv);
+    for (std::size_t k = 0; k < nRecv; ++k) dest[k] = next[recvHead[k].subregion]++;
+    {
+        std::vector<float> tmp(m), carry(m);
+        std::vector<bool> placed(nRecv, false);
+        for (std::size_t k = 0; k < nRecv; ++k) {
+            if (placed[k] || dest[k] == k) continue;
+            // Follow the cycle k -> dest[k] -> ...: carry row k to its place, take what was there on.
+            std::copy(recv.begin() + static_cast<std::ptrdiff_t>(k * m), recv.begin() + static_cast<std::ptrdiff_t>((k + 1) * m), carry.begin());
+            std::size_t j = k;
+            do {
+                const std::size_t d = dest[j];
+                std::copy(recv.begin() + static_cast<std::ptrdiff_t>(d * m), recv.begin() + static_cast<std::ptrdiff_t>((d + 1) * m), tmp.begin());
+                std::copy(carry.begin(), carry.end(), recv.begin() + static_cast<std::ptrdiff_t>(d * m));
+                placed[j] = true;
+                std::swap(carry, tmp);
+                j = d;
+            } while (j != k);
+        }
+    }
+    auto buffer = std::make_shared<const std::vector<float>>(std::move(recv));
     std::map<std::int32_t, SubregionRows> mine;
-    for (std::size_t k = 0; k < recvHead.size(); ++k) {
-        auto& sr = mine[recvHead[k].subregion];
-        sr.rows.push_back(recvHead[k].row);
-        const float* s = recvSeries.data() + k * m;
-        sr.full.insert(sr.full.end(), s, s + m);
+    for (const auto& [s, first] : start) {
+        auto& sr = mine[s];
+        sr.buffer = buffer;
+        sr.full = buffer->data() + first * m;
         sr.epochs = m;
     }
+    for (const auto& h : recvHead) mine[h.subregion].rows.push_back(h.row);
     std::uint64_t heldRows = 0;
     for (const auto& [s, sr] : mine) heldRows += sr.rows.size();
     log::debug() << "holds " << heldRows << " rows of " << mine.size() << " subregion(s) for training";
@@ -290,6 +345,7 @@ struct RunConfig {
         if (args.resume && args.dryRun) throw ConfigError("run: --resume and --dry-run exclude each other");
         rc.input = args.input.empty() ? config.getString("input.path") : args.input;
         rc.read = readOptionsFromConfig(config);
+        rc.read.truthEpochs = static_cast<std::size_t>(rc.horizon) + 1;  // the held-out differentials only
         rc.simulateKind = config.getString("simulate.kind");
         rc.simulate.kind = rc.simulateKind == "patterns" ? SceneKind::kPatterns : SceneKind::kScene;
         const auto points = config.getInt("simulate.points"), epochs = config.getInt("simulate.epochs");
@@ -459,10 +515,10 @@ struct Held {
     std::unique_ptr<ValidationCut> cut;
 
     [[nodiscard]] model::SeriesView visible(const model::TimeAxis& axis, std::size_t epochs) const {
-        return {rows->full.data(), rows->rows.size(), epochs, &axis, rows->epochs};
+        return {rows->full, rows->rows.size(), epochs, &axis, rows->epochs};
     }
     [[nodiscard]] model::SeriesView full(const model::TimeAxis& axis, std::size_t epochs) const {
-        return {rows->full.data(), rows->rows.size(), epochs, &axis, epochs};
+        return {rows->full, rows->rows.size(), epochs, &axis, epochs};
     }
 };
 
@@ -983,9 +1039,9 @@ ForecastOutcome forecastStage(const Comm& comm, const RunConfig& rc, const Plan&
             if (count == 0) continue;
             const std::size_t V = visibleEpochs;
             std::vector<float> holdout;
-            ratesToDifferentials(f({h.rows->full.data() + first * m, count, V, &axis, m}), rc.horizon, axis, V - 1,
+            ratesToDifferentials(f({h.rows->full + first * m, count, V, &axis, m}), rc.horizon, axis, V - 1,
                                  holdout);
-            const std::vector<float> next = f({h.rows->full.data() + first * m, count, m, &axis, m});
+            const std::vector<float> next = f({h.rows->full + first * m, count, m, &axis, m});
             std::vector<std::int8_t> isValidation(n, 0);
             for (auto v : h.split.validation) isValidation[v] = 1;
             for (std::size_t i = first; i < last; ++i) {
@@ -1088,11 +1144,12 @@ struct OwnerForecasts {
     std::vector<std::int8_t> covered;  // rows x Y: observed inside the holdout interval (1), not (0), no interval (-1)
 };
 
-OwnerForecasts ownerForecasts(const LocalBlock& block, const std::vector<float>& winner,
+OwnerForecasts ownerForecasts(const LocalBlock& block, const HoldoutTail& tail, const std::vector<float>& winner,
                               const std::vector<std::vector<float>>& halfWidths,
                               const std::vector<std::int32_t>& subregion, const std::vector<float>& baselineVals,
                               std::size_t nB, std::size_t Y, std::size_t visibleEpochs, bool hasTruth) {
     const std::size_t n = block.points.size(), m = block.points.nEpochs(), W = 3 * Y + 1;
+    const std::size_t tw = block.truthEpochs, t0 = m - tw;  // truth holds the last tw epochs
     OwnerForecasts f;
     const std::size_t yN = n * Y;
     for (auto* v : {&f.pred, &f.observed, &f.truth, &f.predCum, &f.observedCum, &f.truthCum, &f.low, &f.high,
@@ -1103,27 +1160,27 @@ OwnerForecasts ownerForecasts(const LocalBlock& block, const std::vector<float>&
     f.split.assign(n, -1);
     f.covered.assign(yN, -1);
     for (std::size_t i = 0; i < n; ++i) {
-        const float* c = block.points.series(i);
+        const auto c = [&](std::size_t t) { return tail.at(i, t); };
         const float* w = winner.data() + i * W;
         const float* half = halfWidths[static_cast<std::size_t>(subregion[i])].data();
-        const float last = c[visibleEpochs - 1];
+        const float last = c(visibleEpochs - 1);
         if (std::isfinite(w[3 * Y])) f.split[i] = static_cast<std::int8_t>(w[3 * Y]);
-        double cum = 0, truthCum0 = hasTruth ? block.truth[i * m + visibleEpochs - 1] : 0.0;
+        double cum = 0, truthCum0 = hasTruth ? block.truth[i * tw + visibleEpochs - 1 - t0] : 0.0;
         std::vector<double> bcum(nB, 0.0);
         for (std::size_t y = 0; y < Y; ++y) {
             const std::size_t t = visibleEpochs + y, k = i * Y + y;
             f.pred[k] = w[y];
             // A held-out value missing from the input is not judged (gap filling would invent it).
             const bool seen = block.observed(i, t) && (t - 1 < visibleEpochs || block.observed(i, t - 1));
-            f.observed[k] = seen ? c[t] - c[t - 1] : kNaN;
+            f.observed[k] = seen ? c(t) - c(t - 1) : kNaN;
             if (hasTruth) {
-                f.truth[k] = block.truth[i * m + t] - block.truth[i * m + t - 1];
-                f.truthCum[k] = static_cast<float>(block.truth[i * m + t] - truthCum0);
+                f.truth[k] = block.truth[i * tw + t - t0] - block.truth[i * tw + t - 1 - t0];
+                f.truthCum[k] = static_cast<float>(block.truth[i * tw + t - t0] - truthCum0);
             }
-            f.persistence[k] = c[visibleEpochs - 1] - c[visibleEpochs - 2];  // the last visible differential
+            f.persistence[k] = c(visibleEpochs - 1) - c(visibleEpochs - 2);  // the last visible differential
             cum += w[y];
             f.predCum[k] = static_cast<float>(cum);
-            f.observedCum[k] = block.observed(i, t) ? c[t] - last : kNaN;
+            f.observedCum[k] = block.observed(i, t) ? c(t) - last : kNaN;
             f.low[k] = static_cast<float>(last + cum - half[y]);
             f.high[k] = static_cast<float>(last + cum + half[y]);
             if (std::isfinite(half[y]) && std::isfinite(cum) && std::isfinite(f.observedCum[k]))
@@ -1571,6 +1628,8 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
     }
 
     timer.start("redistribute");
+    // The owners keep only the held-out tail of their series; the rows go to the trainers.
+    const HoldoutTail tail = holdoutTail(block.points, visibleEpochs);
     const std::map<std::int32_t, SubregionRows> mine = redistribute(comm, block.points, part.subregion, plan, pseudo);
     const std::map<std::int32_t, Held> held = holdSubregions(mine, rc, axis, visibleEpochs);
 
@@ -1644,7 +1703,7 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
 
     timer.start("metrics");
     const OwnerForecasts owned =
-        ownerForecasts(block, winnerVals, halfWidths, part.subregion, baselineVals, nB, Y, visibleEpochs, hasTruth);
+        ownerForecasts(block, tail, winnerVals, halfWidths, part.subregion, baselineVals, nB, Y, visibleEpochs, hasTruth);
     {
         std::uint64_t unseen = 0;
         for (std::size_t i = 0; i < block.points.size(); ++i)

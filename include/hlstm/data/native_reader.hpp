@@ -21,6 +21,9 @@ struct ReadOptions {
     double minValidFraction = 0.5;
     /// Whether /truth (simulated scenes' noise-free signal) is read too, when present.
     bool readTruth = true;
+    /// Only the last `truthEpochs` epochs of /truth are read (0: all); `run` judges the held-out
+    /// epochs against it and needs no more, so it does not hold a second copy of the archive.
+    std::size_t truthEpochs = 0;
     /// Input format (input.format).
     InputFormat format = InputFormat::kAuto;
     /// MintPy radar geometry: the geometry file with /latitude, /longitude (input.geometry).
@@ -48,7 +51,8 @@ struct ReadStats {
 /// What one rank holds after a collective read: its block of kept points.
 struct LocalBlock {
     PointSet points;                 ///< points.rows = global index among kept points
-    std::vector<float> truth;        ///< same shape as points.displacement, empty if absent
+    std::vector<float> truth;        ///< size() x truthEpochs: the last epochs of /truth; empty if absent
+    std::size_t truthEpochs = 0;     ///< epochs per point in `truth` (the last ones; all by default)
     std::uint64_t keptOffset = 0;    ///< global index of this rank's first kept point
     std::uint64_t keptTotal = 0;     ///< kept points over all ranks
     /// Per kept point: bit k set when epoch m - 1 - k was observed (not gap-filled), k < 32;
