@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libeigen3-dev libdnnl-dev
           libhdf5-openmpi-dev hdf5-tools libboost-serialization-dev libgtest-dev libcgal-dev
-          ocl-icd-opencl-dev opencl-c-headers libtomlplusplus-dev libcli11-dev libproj-dev)
+          ocl-icd-opencl-dev opencl-c-headers libtomlplusplus-dev libcli11-dev libproj-dev libgdal-dev gdal-bin)
 for arg in "$@"; do
   case "$arg" in
     --with-slurm) packages+=(slurmctld slurmd slurm-client munge) ;;

@@ -1,0 +1,841 @@
+#include "hlstm/io/export.hpp"
+
+#include <cpl_conv.h>
+#include <cpl_error.h>
+#include <fcntl.h>
+#include <gdal.h>
+#include <ogr_api.h>
+#include <ogr_srs_api.h>
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <memory>
+#include <system_error>
+#include <type_traits>
+#include <vector>
+
+#include "hlstm/core/error.hpp"
+#include "hlstm/core/log.hpp"
+#include "hlstm/io/hdf5.hpp"
+#include "hlstm/io/output_file.hpp"
+
+namespace hlstm::io {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Points above which the GeoPackage gets no spatial index (packing it holds 24 bytes a point:
+// 480 MB at this limit).
+constexpr std::uint64_t kMaxIndexedPoints = 20'000'000;
+
+// ---------------------------------------------------------------- input
+
+enum class Kind { kInt, kFloat32, kFloat64, kString };
+
+// One per-point dataset of the input and its current block of rows (width values a row).
+struct Source {
+    std::string path;
+    std::unique_ptr<h5::Dataset> ds;
+    Kind kind = Kind::kFloat64;
+    bool int64 = false;  // integers that need 64 bits (int64, uint32, uint64)
+    std::uint64_t width = 1;
+    std::vector<std::int64_t> ints;
+    std::vector<float> f32;
+    std::vector<double> f64;
+    std::vector<std::string> strs;
+
+    [[nodiscard]] bool isNull(std::size_t i) const {
+        return (kind == Kind::kFloat32 && std::isnan(f32[i])) || (kind == Kind::kFloat64 && std::isnan(f64[i]));
+    }
+    [[nodiscard]] double number(std::size_t i) const {
+        switch (kind) {
+            case Kind::kInt: return static_cast<double>(ints[i]);
+            case Kind::kFloat32: return f32[i];
+            case Kind::kFloat64: return f64[i];
+            case Kind::kString: break;
+        }
+        return std::nan("");
+    }
+};
+
+// Rows [row0, row0 + rows) of a 1-D string dataset (fixed or variable length), in blocks:
+// File::readStrings reads a whole dataset, which /points/pid of a national scene is not.
+std::vector<std::string> readStringRows(const h5::Dataset& ds, std::uint64_t row0, std::uint64_t rows) {
+    std::vector<std::string> out(rows);
+    if (rows == 0) return out;
+    const hid_t id = ds.raw();
+    h5::Id fileType(h5::check(H5Dget_type(id), "H5Dget_type " + ds.path()));
+    h5::Id fileSpace(h5::check(H5Dget_space(id), "H5Dget_space " + ds.path()));
+    const hsize_t start[1] = {row0}, count[1] = {rows};
+    h5::check(H5Sselect_hyperslab(fileSpace.get(), H5S_SELECT_SET, start, nullptr, count, nullptr),
+              "H5Sselect_hyperslab " + ds.path());
+    h5::Id memSpace(h5::check(H5Screate_simple(1, count, nullptr), "H5Screate_simple"));
+    const H5T_cset_t cset = H5Tget_cset(fileType.get());
+    if (H5Tis_variable_str(fileType.get()) > 0) {
+        h5::Id memType(h5::check(H5Tcopy(H5T_C_S1), "H5Tcopy"));
+        h5::check(H5Tset_size(memType.get(), H5T_VARIABLE), "H5Tset_size");
+        h5::check(H5Tset_cset(memType.get(), cset), "H5Tset_cset");
+        std::vector<char*> ptrs(rows, nullptr);
+        h5::check(H5Dread(id, memType.get(), memSpace.get(), fileSpace.get(), H5P_DEFAULT, ptrs.data()),
+                  "H5Dread " + ds.path());
+        for (std::size_t i = 0; i < rows; ++i) {
+            out[i] = ptrs[i] != nullptr ? ptrs[i] : "";
+            H5free_memory(ptrs[i]);
+        }
+        return out;
+    }
+    const std::size_t width = H5Tget_size(fileType.get());
+    const bool spacePadded = H5Tget_strpad(fileType.get()) == H5T_STR_SPACEPAD;
+    h5::Id memType(h5::check(H5Tcopy(H5T_C_S1), "H5Tcopy"));
+    h5::check(H5Tset_size(memType.get(), width), "H5Tset_size");
+    h5::check(H5Tset_strpad(memType.get(), H5T_STR_NULLPAD), "H5Tset_strpad");  // all `width` bytes are text
+    h5::check(H5Tset_cset(memType.get(), cset), "H5Tset_cset");
+    std::vector<char> packed(rows * width, '\0');
+    h5::check(H5Dread(id, memType.get(), memSpace.get(), fileSpace.get(), H5P_DEFAULT, packed.data()),
+              "H5Dread " + ds.path());
+    for (std::size_t i = 0; i < rows; ++i) {
+        const char* p = packed.data() + i * width;
+        std::size_t len = strnlen(p, width);
+        while (spacePadded && len > 0 && p[len - 1] == ' ') --len;
+        out[i].assign(p, len);
+    }
+    return out;
+}
+
+void load(Source& s, std::uint64_t row0, std::uint64_t rows) {
+    switch (s.kind) {
+        case Kind::kInt: s.ints = s.ds->readRows<std::int64_t>(row0, rows); break;
+        case Kind::kFloat32: s.f32 = s.ds->readRows<float>(row0, rows); break;
+        case Kind::kFloat64: s.f64 = s.ds->readRows<double>(row0, rows); break;
+        case Kind::kString: s.strs = readStringRows(*s.ds, row0, rows); break;
+    }
+}
+
+// How a column's numbers are written to CSV.
+enum class Style { kShortest, kFixed3, kFixed8 };
+
+struct Column {
+    std::string name;
+    const Source* src = nullptr;  // nullptr: no data (lon/lat of a file without them), always empty
+    std::uint64_t k = 0;          // value index within the row
+    Style style = Style::kShortest;
+};
+
+// The input file opened and checked: its per-point datasets and the columns built from them.
+struct Table {
+    std::string path;
+    std::unique_ptr<h5::File> file;
+    std::uint64_t n = 0;
+    std::vector<std::unique_ptr<Source>> sources;
+    std::vector<Column> columns;
+    const Source* x = nullptr;
+    const Source* y = nullptr;
+    const Source* lon = nullptr;
+    const Source* lat = nullptr;
+    bool geographic = false;  // geometry from lon/lat (EPSG:4326); else from x/y in `crs`
+    std::string crs;          // the file's CRS of x/y ("" when unknown)
+
+    void loadBlock(std::uint64_t row0, std::uint64_t rows) {
+        for (auto& s : sources) load(*s, row0, rows);
+    }
+};
+
+[[noreturn]] void bad(const std::string& file, const std::string& what) { throw InputError(file + ": " + what); }
+
+// The per-point dataset at `path` (nullptr when absent), checked against n rows.
+const Source* addSource(Table& t, const std::string& path, bool required = false) {
+    if (!t.file->exists(path)) {
+        if (required) bad(t.path, "no dataset " + path + " (not an hlstm output with points?)");
+        return nullptr;
+    }
+    auto s = std::make_unique<Source>();
+    s->path = path;
+    s->ds = std::make_unique<h5::Dataset>(t.file->openDataset(path));
+    const auto dims = s->ds->dims();
+    if (dims.empty() || dims.size() > 2)
+        bad(t.path, path + " has " + std::to_string(dims.size()) + " dimensions; expected 1 (points) or 2 (points x steps)");
+    if (dims[0] != t.n)
+        bad(t.path, path + " has " + std::to_string(dims[0]) + " rows but /points/x has " + std::to_string(t.n));
+    s->width = dims.size() == 2 ? dims[1] : 1;
+    const H5T_class_t cls = s->ds->typeClass();
+    if (cls == H5T_INTEGER) {
+        s->kind = Kind::kInt;
+        h5::Id type(h5::check(H5Dget_type(s->ds->raw()), "H5Dget_type " + path));
+        s->int64 = s->ds->typeSize() > 4 || (s->ds->typeSize() == 4 && H5Tget_sign(type.get()) == H5T_SGN_NONE);
+    } else if (cls == H5T_FLOAT) s->kind = s->ds->typeSize() <= 4 ? Kind::kFloat32 : Kind::kFloat64;
+    else if (cls == H5T_STRING && dims.size() == 1) s->kind = Kind::kString;
+    else bad(t.path, path + " holds neither numbers nor (1-D) strings");
+    t.sources.push_back(std::move(s));
+    return t.sources.back().get();
+}
+
+std::string attributeOrEmpty(const Table& t, const std::string& objectPath, const std::string& name) {
+    try {
+        if (objectPath == "/") return t.file->hasAttribute(name) ? t.file->readStringAttribute(name) : std::string();
+        const h5::Dataset ds = t.file->openDataset(objectPath);
+        return ds.hasAttribute(name) ? ds.readStringAttribute(name) : std::string();
+    } catch (const Error& e) {
+        log::warn() << t.path << ": ignoring attribute " << name << " of " << objectPath << " (" << e.what() << ")";
+        return {};
+    }
+}
+
+// Column-name suffixes of a per-step dataset: its dates ("_20240105") when `datesPath` holds
+// one per step, otherwise the step number ("_step1").
+std::vector<std::string> stepSuffixes(const Table& t, const std::string& datesPath, std::uint64_t steps) {
+    std::vector<std::int32_t> dates;
+    if (t.file->exists(datesPath)) {
+        const h5::Dataset ds = t.file->openDataset(datesPath);
+        const auto dims = ds.dims();
+        if (dims.size() == 1 && dims[0] == steps && ds.typeClass() == H5T_INTEGER) dates = ds.readAll<std::int32_t>();
+    }
+    std::vector<std::string> out;
+    for (std::uint64_t k = 0; k < steps; ++k)
+        out.push_back(dates.size() == steps ? "_" + std::to_string(dates[k]) : "_step" + std::to_string(k + 1));
+    return out;
+}
+
+// Whether any point has finite lon and lat (a file whose CRS was unknown holds NaN).
+bool anyFiniteLonLat(Table& t, std::uint64_t blockRows) {
+    for (std::uint64_t row0 = 0; row0 < t.n; row0 += blockRows) {
+        const std::uint64_t rows = std::min(blockRows, t.n - row0);
+        const auto lon = t.file->openDataset("/points/lon").readRows<double>(row0, rows);
+        const auto lat = t.file->openDataset("/points/lat").readRows<double>(row0, rows);
+        for (std::size_t i = 0; i < rows; ++i)
+            if (std::isfinite(lon[i]) && std::isfinite(lat[i])) return true;
+    }
+    return false;
+}
+
+Table openTable(const std::string& input, std::uint64_t blockRows) {
+    Table t;
+    t.path = input;
+    std::error_code ec;
+    if (!fs::exists(input, ec)) bad(input, "no such file");
+    if (fs::is_directory(input, ec)) bad(input, "is a directory, not an hlstm output file");
+    if (H5Fis_hdf5(input.c_str()) <= 0) bad(input, "not an HDF5 file (expected the output of hlstm run or predict)");
+    try {
+        t.file = std::make_unique<h5::File>(input, h5::Access::kReadOnly);
+        const std::string format = t.file->hasAttribute("format") ? t.file->readStringAttribute("format") : "";
+        if (format != "hlstm-output" && format != "hlstm-prediction")
+            bad(input, "not an hlstm output file (no format = \"hlstm-output\" or \"hlstm-prediction\" attribute)");
+        if (!t.file->hasAttribute("complete") || t.file->readAttribute<std::int32_t>("complete") != 1)
+            bad(input, "incomplete " + format + " file (complete != 1): the run that wrote it did not finish");
+        if (!t.file->exists("/points/x")) bad(input, "no dataset /points/x");
+        {
+            const auto dims = t.file->openDataset("/points/x").dims();
+            t.n = dims.empty() ? 0 : dims[0];
+        }
+        t.x = addSource(t, "/points/x", true);
+        t.y = addSource(t, "/points/y", true);
+        const Source* pid = addSource(t, "/points/pid");
+        const Source* id = pid != nullptr ? pid : addSource(t, "/points/id");
+        t.lon = addSource(t, "/points/lon");
+        t.lat = addSource(t, "/points/lat");
+        if (t.lon == nullptr || t.lat == nullptr) t.lon = t.lat = nullptr;
+        for (const Source* s : {t.x, t.y, t.lon, t.lat})
+            if (s != nullptr && (s->width != 1 || s->kind == Kind::kString)) bad(input, s->path + " is not one number per point");
+        t.geographic = t.lon != nullptr && anyFiniteLonLat(t, blockRows);
+        t.crs = attributeOrEmpty(t, "/points/x", "crs");
+        if (t.crs.empty()) t.crs = attributeOrEmpty(t, "/", "crs");
+
+        if (id != nullptr) t.columns.push_back({"id", id, 0, Style::kShortest});
+        t.columns.push_back({"lon", t.lon, 0, Style::kFixed8});
+        t.columns.push_back({"lat", t.lat, 0, Style::kFixed8});
+        t.columns.push_back({"x", t.x, 0, Style::kFixed3});
+        t.columns.push_back({"y", t.y, 0, Style::kFixed3});
+        for (const char* name : {"velocity", "zone", "subregion", "split"})
+            if (const Source* s = addSource(t, std::string("/points/") + name)) {
+                if (s->width != 1 || s->kind == Kind::kString) bad(input, s->path + " is not one number per point");
+                t.columns.push_back({name, s, 0, Style::kShortest});
+            }
+        // Per-step columns, grouped by quantity, one per step named after its date.
+        const auto perStep = [&](const char* name, const char* datesPath) {
+            const Source* s = addSource(t, std::string("/forecast/") + name);
+            if (s == nullptr) return;
+            if (s->kind == Kind::kString) bad(input, s->path + " holds strings; expected numbers");
+            const auto suffix = stepSuffixes(t, datesPath, s->width);
+            for (std::uint64_t k = 0; k < s->width; ++k) t.columns.push_back({name + suffix[k], s, k, Style::kShortest});
+        };
+        for (const char* name : {"next_diff", "next_cumulative", "interval_low", "interval_high"})
+            perStep(name, "/forecast/next_dates");
+        for (const char* name : {"holdout_true", "holdout_pred", "abs_error"}) perStep(name, "/forecast/holdout_dates");
+    } catch (const H5Error& err) {
+        // A copy cut short opens (or not) and then fails in its datasets.
+        bad(input, std::string("truncated or damaged hlstm output file: ") + err.what());
+    }
+    return t;
+}
+
+// ---------------------------------------------------------------- output file
+
+// `<output>.tmp` while writing; removed (with SQLite's side files) unless committed.
+class TempOutput {
+public:
+    explicit TempOutput(std::string output) : output_(std::move(output)), tmp_(output_ + ".tmp") { removeAll(); }
+    ~TempOutput() {
+        if (!committed_) removeAll();
+    }
+    TempOutput(const TempOutput&) = delete;
+    TempOutput& operator=(const TempOutput&) = delete;
+    [[nodiscard]] const std::string& path() const noexcept { return tmp_; }
+    // fsync, rename over the output, fsync the directory.
+    void commit() {
+        h5::syncPath(tmp_, O_RDONLY);
+        std::error_code ec;
+        fs::rename(tmp_, output_, ec);
+        if (ec) throw RuntimeError(output_ + ": cannot rename " + tmp_ + " into place: " + ec.message());
+        committed_ = true;
+        h5::syncPath(fs::absolute(output_).parent_path().string(), O_RDONLY | O_DIRECTORY);
+    }
+
+private:
+    void removeAll() const noexcept {
+        std::error_code ec;
+        for (const char* suffix : {"", "-journal", "-wal", "-shm"}) fs::remove(tmp_ + suffix, ec);
+    }
+    std::string output_, tmp_;
+    bool committed_ = false;
+};
+
+void checkOutputPath(const std::string& input, const std::string& output) {
+    std::error_code ec;
+    if (fs::is_directory(output, ec)) throw ConfigError(output + ": is a directory; give a file path for the export");
+    const fs::path parent = fs::absolute(output).parent_path();
+    if (!fs::is_directory(parent, ec)) throw ConfigError(output + ": directory " + parent.string() + " does not exist");
+    if (fs::exists(output, ec) && fs::equivalent(input, output, ec) && !ec)
+        throw ConfigError(output + ": the export would replace its input " + input);
+}
+
+// ---------------------------------------------------------------- CSV
+
+void appendNumber(std::string& out, const Source& s, std::size_t i, Style style) {
+    if (s.isNull(i)) return;  // NaN: empty field
+    char buf[64];
+    std::to_chars_result r{};
+    switch (s.kind) {
+        case Kind::kInt: r = std::to_chars(buf, buf + sizeof buf, s.ints[i]); break;
+        case Kind::kFloat32:  // the shortest text that reads back as the same float
+            r = style == Style::kShortest ? std::to_chars(buf, buf + sizeof buf, s.f32[i])
+                                          : std::to_chars(buf, buf + sizeof buf, static_cast<double>(s.f32[i]),
+                                                          std::chars_format::fixed, style == Style::kFixed8 ? 8 : 3);
+            break;
+        case Kind::kFloat64:
+            r = style == Style::kShortest ? std::to_chars(buf, buf + sizeof buf, s.f64[i])
+                                          : std::to_chars(buf, buf + sizeof buf, s.f64[i], std::chars_format::fixed,
+                                                          style == Style::kFixed8 ? 8 : 3);
+            break;
+        case Kind::kString: return;
+    }
+    if (r.ec != std::errc())  // too long in fixed notation (|x| > 1e50): the shortest form instead
+        r = std::to_chars(buf, buf + sizeof buf, s.number(i));
+    out.append(buf, r.ptr);
+}
+
+// RFC 4180: quoted when it holds the delimiter, a quote or a line break.
+void appendText(std::string& out, const std::string& text) {
+    if (text.find_first_of(",\"\r\n") == std::string::npos) {
+        out += text;
+        return;
+    }
+    out += '"';
+    for (char c : text) {
+        if (c == '"') out += '"';
+        out += c;
+    }
+    out += '"';
+}
+
+void writeCsv(Table& t, const std::string& path, std::uint64_t blockRows) {
+    std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "wb"), &std::fclose);
+    if (!f) throw RuntimeError(path + ": cannot create: " + std::strerror(errno));
+    std::string text;
+    for (std::size_t c = 0; c < t.columns.size(); ++c) {
+        if (c > 0) text += ',';
+        text += t.columns[c].name;
+    }
+    text += '\n';
+    for (std::uint64_t row0 = 0; row0 < t.n; row0 += blockRows) {
+        const std::uint64_t rows = std::min(blockRows, t.n - row0);
+        t.loadBlock(row0, rows);
+        for (std::uint64_t r = 0; r < rows; ++r) {
+            for (std::size_t c = 0; c < t.columns.size(); ++c) {
+                const Column& col = t.columns[c];
+                if (c > 0) text += ',';
+                if (col.src == nullptr) continue;
+                const std::size_t i = r * col.src->width + col.k;
+                if (col.src->kind == Kind::kString) appendText(text, col.src->strs[i]);
+                else appendNumber(text, *col.src, i, col.style);
+            }
+            text += '\n';
+        }
+        if (std::fwrite(text.data(), 1, text.size(), f.get()) != text.size())
+            throw RuntimeError(path + ": write failed: " + std::strerror(errno));
+        text.clear();
+    }
+    if (t.n == 0 && std::fwrite(text.data(), 1, text.size(), f.get()) != text.size())
+        throw RuntimeError(path + ": write failed: " + std::strerror(errno));
+    if (std::fflush(f.get()) != 0) throw RuntimeError(path + ": write failed: " + std::strerror(errno));
+    if (std::fclose(f.release()) != 0) throw RuntimeError(path + ": close failed: " + std::strerror(errno));
+}
+
+// ---------------------------------------------------------------- GeoPackage (GDAL C API)
+
+// Collects GDAL's messages while alive: warnings go to the log, the last error text is kept
+// for the exception (GDAL would otherwise print to stderr itself).
+class GdalErrors {
+public:
+    GdalErrors() {
+        CPLErrorReset();
+        CPLPushErrorHandlerEx(&GdalErrors::handle, this);
+    }
+    ~GdalErrors() { CPLPopErrorHandler(); }
+    GdalErrors(const GdalErrors&) = delete;
+    GdalErrors& operator=(const GdalErrors&) = delete;
+    [[nodiscard]] std::string last() const { return last_.empty() ? std::string("no GDAL error message") : last_; }
+
+private:
+    static void CPL_STDCALL handle(CPLErr level, CPLErrorNum, const char* message) {
+        auto* self = static_cast<GdalErrors*>(CPLGetErrorHandlerUserData());
+        const std::string text = message != nullptr ? message : "";
+        if (level >= CE_Failure) {
+            if (self != nullptr) self->last_ = text;
+        } else if (level == CE_Warning && text.find("filename extension should be") == std::string::npos) {
+            // (the temporary file is FILE.gpkg.tmp: the GPKG driver's extension warning is expected)
+            log::warn() << "GDAL: " << text;
+        } else if (level == CE_Debug) {  // with CPL_DEBUG=ON
+            log::debug() << "GDAL: " << text;
+        }
+    }
+    std::string last_;
+};
+
+// A config option set for this thread while alive (the previous value restored).
+class ScopedConfig {
+public:
+    ScopedConfig(const char* key, const char* value) : key_(key) {
+        const char* old = CPLGetThreadLocalConfigOption(key, nullptr);
+        if (old != nullptr) {
+            old_ = old;
+            hadOld_ = true;
+        }
+        CPLSetThreadLocalConfigOption(key, value);
+    }
+    ~ScopedConfig() { CPLSetThreadLocalConfigOption(key_, hadOld_ ? old_.c_str() : nullptr); }
+    ScopedConfig(const ScopedConfig&) = delete;
+    ScopedConfig& operator=(const ScopedConfig&) = delete;
+
+private:
+    const char* key_;
+    std::string old_;
+    bool hadOld_ = false;
+};
+
+struct SrsDeleter {
+    void operator()(OGRSpatialReferenceH h) const { OSRDestroySpatialReference(h); }
+};
+struct FeatureDeleter {
+    void operator()(OGRFeatureH h) const { OGR_F_Destroy(h); }
+};
+struct DatasetCloser {
+    void operator()(GDALDatasetH h) const { GDALClose(h); }
+};
+using Srs = std::unique_ptr<std::remove_pointer_t<OGRSpatialReferenceH>, SrsDeleter>;
+using Feature = std::unique_ptr<std::remove_pointer_t<OGRFeatureH>, FeatureDeleter>;
+using GdalDataset = std::unique_ptr<std::remove_pointer_t<GDALDatasetH>, DatasetCloser>;
+
+double seconds(std::chrono::steady_clock::time_point since) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+}
+
+// A float32 as the double nearest its shortest decimal text (0.1f -> 0.1, not 0.100000001490116):
+// what the CSV shows, and still exactly the same float when read back as one.
+double decimalOf(float v) {
+    char buf[32];
+    const auto r = std::to_chars(buf, buf + sizeof buf, v);
+    double d = v;
+    std::from_chars(buf, r.ptr, d);
+    return d;
+}
+
+// ---------------------------------------------------------------- GeoPackage spatial index
+//
+// GDAL 3.6 fills a GeoPackage's R-tree one row at a time through SQLite's R*Tree module
+// (~20 us a point, CPU-bound: 25 of the 35 s of a 1,000,000-point export). Newer GDALs
+// bulk-load it; here the same is done: the layer is written without an index, then the
+// index is packed in memory (sort-tile-recursive: points sorted into x slices, each sorted
+// by y and cut into full nodes, level by level) and its nodes written straight into the
+// R*Tree's tables (rtree_<t>_<g>_node, _rowid, _parent; format of SQLite's rtree.c: a node
+// is a big-endian int16 tree depth (root only), int16 cell count, then per cell an int64 id
+// and float32 minx, maxx, miny, maxy; every node padded to the node size). The triggers and
+// the gpkg_extensions row are those of the GeoPackage R-tree extension, as GDAL writes them.
+// SELECT rtreecheck() and GDAL's validate_gpkg.py accept the result (tests/io/test_export).
+
+// A cell of a node: its box (float32, rounded outwards), and the feature id (leaf) or child
+// node number (interior).
+struct Cell {
+    float minx, maxx, miny, maxy;
+    std::int64_t id;
+};
+
+float roundDown(double d) {
+    float f = static_cast<float>(d);
+    if (static_cast<double>(f) > d) f = std::nextafter(f, -std::numeric_limits<float>::infinity());
+    return f;
+}
+float roundUp(double d) {
+    float f = static_cast<float>(d);
+    if (static_cast<double>(f) < d) f = std::nextafter(f, std::numeric_limits<float>::infinity());
+    return f;
+}
+
+// Owns a SQLite connection; every failure is a RuntimeError naming the file.
+class Sqlite {
+public:
+    explicit Sqlite(std::string path) : path_(std::move(path)) {
+        if (sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) fail("cannot open");
+    }
+    ~Sqlite() { sqlite3_close_v2(db_); }
+    Sqlite(const Sqlite&) = delete;
+    Sqlite& operator=(const Sqlite&) = delete;
+    void exec(const std::string& sql) {
+        if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) fail(sql.substr(0, 80));
+    }
+    [[nodiscard]] sqlite3* get() const noexcept { return db_; }
+    [[noreturn]] void fail(const std::string& what) const {
+        throw RuntimeError(path_ + ": spatial index: " + what + ": " + (db_ ? sqlite3_errmsg(db_) : "out of memory"));
+    }
+
+private:
+    std::string path_;
+    sqlite3* db_ = nullptr;
+};
+
+// A prepared statement run once per row of (int64, int64) or (int64, blob).
+class Insert {
+public:
+    Insert(Sqlite& db, const std::string& sql) : db_(db) {
+        if (sqlite3_prepare_v2(db.get(), sql.c_str(), -1, &stmt_, nullptr) != SQLITE_OK) db.fail(sql);
+    }
+    ~Insert() { sqlite3_finalize(stmt_); }
+    Insert(const Insert&) = delete;
+    Insert& operator=(const Insert&) = delete;
+    void run(std::int64_t a, std::int64_t b) {
+        sqlite3_bind_int64(stmt_, 1, a);
+        sqlite3_bind_int64(stmt_, 2, b);
+        step();
+    }
+    void run(std::int64_t a, const std::vector<unsigned char>& blob) {
+        sqlite3_bind_int64(stmt_, 1, a);
+        sqlite3_bind_blob(stmt_, 2, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
+        step();
+    }
+
+private:
+    void step() {
+        if (sqlite3_step(stmt_) != SQLITE_DONE) db_.fail("insert");
+        sqlite3_reset(stmt_);
+    }
+    Sqlite& db_;
+    sqlite3_stmt* stmt_ = nullptr;
+};
+
+std::string quoted(const std::string& name) {  // an SQL identifier
+    std::string out = "\"";
+    for (char c : name) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+    return out + "\"";
+}
+std::string literal(const std::string& text) {  // an SQL string
+    std::string out = "'";
+    for (char c : text) out += c == '\'' ? std::string("''") : std::string(1, c);
+    return out + "'";
+}
+
+void putBigEndian(unsigned char* p, std::uint64_t v, int bytes) {
+    for (int k = bytes - 1; k >= 0; --k, v >>= 8) p[k] = static_cast<unsigned char>(v & 0xff);
+}
+
+Cell pointCell(double x, double y, std::int64_t fid) { return {roundDown(x), roundUp(x), roundDown(y), roundUp(y), fid}; }
+
+// Adds the GeoPackage R-tree spatial index of `table`.`geom` (feature ids `fid`) over `level`
+// (a cell per point) to the closed GeoPackage at `path` (reorders `level`).
+void bulkLoadRtree(const std::string& path, const std::string& table, const std::string& geom, const std::string& fid,
+                   std::vector<Cell>& level) {
+    Sqlite db(path);
+    db.exec("PRAGMA synchronous = OFF");  // the file is fsynced before the rename
+    db.exec("PRAGMA cache_size = -65536");  // 64 MiB
+    db.exec("BEGIN");
+    const std::string rtree = "rtree_" + table + "_" + geom;
+    db.exec("CREATE VIRTUAL TABLE " + quoted(rtree) + " USING rtree(id, minx, maxx, miny, maxy)");
+    // Node size: SQLite's choice for this page size, read from the empty root it wrote.
+    int nodeSize = 0;
+    {
+        sqlite3_stmt* stmt = nullptr;
+        const std::string sql = "SELECT length(data) FROM " + quoted(rtree + "_node") + " WHERE nodeno = 1";
+        if (sqlite3_prepare_v2(db.get(), sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) db.fail(sql);
+        if (sqlite3_step(stmt) == SQLITE_ROW) nodeSize = sqlite3_column_int(stmt, 0);
+        sqlite3_finalize(stmt);
+    }
+    constexpr int kCellBytes = 8 + 4 * 4;
+    const std::size_t fanout = nodeSize > 4 ? static_cast<std::size_t>((nodeSize - 4) / kCellBytes) : 0;
+    if (fanout < 4) db.fail("unexpected R*Tree node size " + std::to_string(nodeSize));
+
+    Insert nodeRow(db, "INSERT OR REPLACE INTO " + quoted(rtree + "_node") + " VALUES (?, ?)");
+    Insert rowidRow(db, "INSERT INTO " + quoted(rtree + "_rowid") + " VALUES (?, ?)");
+    Insert parentRow(db, "INSERT INTO " + quoted(rtree + "_parent") + " VALUES (?, ?)");
+    std::vector<unsigned char> blob(static_cast<std::size_t>(nodeSize));
+    // Leaf node of each feature id, and parent of each node: written in id order at the end
+    // (in packing order they would land all over the tables' B-trees, 5x slower).
+    std::int64_t maxFid = 0;
+    for (const Cell& c : level) maxFid = std::max(maxFid, c.id);
+    std::vector<std::uint32_t> leafOf(static_cast<std::size_t>(maxFid) + 1, 0);
+    std::vector<std::pair<std::int64_t, std::int64_t>> parentOf;
+    // Writes one node of `cells`; leaf: the rowid map, interior: the parent map of its children.
+    const auto writeNode = [&](std::int64_t nodeno, const Cell* cells, std::size_t count, bool leaf, int depth) {
+        std::fill(blob.begin(), blob.end(), 0);
+        putBigEndian(blob.data(), static_cast<std::uint64_t>(depth), 2);
+        putBigEndian(blob.data() + 2, count, 2);
+        for (std::size_t k = 0; k < count; ++k) {
+            unsigned char* p = blob.data() + 4 + k * kCellBytes;
+            putBigEndian(p, static_cast<std::uint64_t>(cells[k].id), 8);
+            const float coords[4] = {cells[k].minx, cells[k].maxx, cells[k].miny, cells[k].maxy};
+            for (int c = 0; c < 4; ++c) {
+                std::uint32_t bits = 0;
+                std::memcpy(&bits, &coords[c], 4);
+                putBigEndian(p + 8 + 4 * c, bits, 4);
+            }
+            if (leaf) leafOf[static_cast<std::size_t>(cells[k].id)] = static_cast<std::uint32_t>(nodeno);
+            else parentOf.emplace_back(cells[k].id, nodeno);
+        }
+        nodeRow.run(nodeno, blob);
+    };
+
+    std::int64_t nextNode = 2;  // node 1 is the root
+    int height = 0;
+    while (level.size() > fanout) {
+        // Sort-tile-recursive packing of this level into nodes of up to `fanout` cells.
+        const std::size_t nodes = (level.size() + fanout - 1) / fanout;
+        const auto slices = static_cast<std::size_t>(std::ceil(std::sqrt(static_cast<double>(nodes))));
+        const auto centre = [](const Cell& c, bool y) { return y ? 0.5 * (c.miny + c.maxy) : 0.5 * (c.minx + c.maxx); };
+        std::sort(level.begin(), level.end(), [&](const Cell& a, const Cell& b) { return centre(a, false) < centre(b, false); });
+        const std::size_t perSlice = (level.size() + slices - 1) / slices;
+        std::vector<Cell> parents;
+        for (std::size_t s0 = 0; s0 < level.size(); s0 += perSlice) {
+            const std::size_t s1 = std::min(level.size(), s0 + perSlice);
+            std::sort(level.begin() + static_cast<std::ptrdiff_t>(s0), level.begin() + static_cast<std::ptrdiff_t>(s1),
+                      [&](const Cell& a, const Cell& b) { return centre(a, true) < centre(b, true); });
+            // Nodes of the slice, as even as possible (no nearly empty last node).
+            const std::size_t count = (s1 - s0 + fanout - 1) / fanout;
+            for (std::size_t k = 0; k < count; ++k) {
+                const std::size_t a = s0 + (s1 - s0) * k / count, b = s0 + (s1 - s0) * (k + 1) / count;
+                Cell box{level[a].minx, level[a].maxx, level[a].miny, level[a].maxy, nextNode++};
+                for (std::size_t i = a; i < b; ++i) {
+                    box.minx = std::min(box.minx, level[i].minx);
+                    box.maxx = std::max(box.maxx, level[i].maxx);
+                    box.miny = std::min(box.miny, level[i].miny);
+                    box.maxy = std::max(box.maxy, level[i].maxy);
+                }
+                writeNode(box.id, level.data() + a, b - a, height == 0, 0);
+                parents.push_back(box);
+            }
+        }
+        level.swap(parents);
+        ++height;
+    }
+    writeNode(1, level.data(), level.size(), height == 0, height);  // the root, with the tree's depth
+    for (std::size_t id = 0; id < leafOf.size(); ++id)
+        if (leafOf[id] != 0) rowidRow.run(static_cast<std::int64_t>(id), leafOf[id]);
+    std::sort(parentOf.begin(), parentOf.end());
+    for (const auto& [node, parent] : parentOf) parentRow.run(node, parent);
+
+    // The GeoPackage R-tree extension: its triggers keep the index in step with later edits.
+    const std::string t = quoted(table), g = quoted(geom), f = quoted(fid), r = quoted(rtree);
+    const std::string boxOfNew = "(NEW." + f + ",ST_MinX(NEW." + g + "), ST_MaxX(NEW." + g + "),ST_MinY(NEW." + g +
+                                 "), ST_MaxY(NEW." + g + "))";
+    const auto trigger = [&](const std::string& suffix, const std::string& body) {
+        db.exec("CREATE TRIGGER " + quoted(rtree + "_" + suffix) + " " + body);
+    };
+    trigger("insert", "AFTER INSERT ON " + t + " WHEN (new." + g + " NOT NULL AND NOT ST_IsEmpty(NEW." + g +
+                          ")) BEGIN INSERT OR REPLACE INTO " + r + " VALUES " + boxOfNew + "; END");
+    trigger("update1", "AFTER UPDATE OF " + g + " ON " + t + " WHEN OLD." + f + " = NEW." + f + " AND (NEW." + g +
+                           " NOTNULL AND NOT ST_IsEmpty(NEW." + g + ")) BEGIN INSERT OR REPLACE INTO " + r + " VALUES " +
+                           boxOfNew + "; END");
+    trigger("update2", "AFTER UPDATE OF " + g + " ON " + t + " WHEN OLD." + f + " = NEW." + f + " AND (NEW." + g +
+                           " ISNULL OR ST_IsEmpty(NEW." + g + ")) BEGIN DELETE FROM " + r + " WHERE id = OLD." + f +
+                           "; END");
+    trigger("update3", "AFTER UPDATE ON " + t + " WHEN OLD." + f + " != NEW." + f + " AND (NEW." + g +
+                           " NOTNULL AND NOT ST_IsEmpty(NEW." + g + ")) BEGIN DELETE FROM " + r + " WHERE id = OLD." +
+                           f + "; INSERT OR REPLACE INTO " + r + " VALUES " + boxOfNew + "; END");
+    trigger("update4", "AFTER UPDATE ON " + t + " WHEN OLD." + f + " != NEW." + f + " AND (NEW." + g +
+                           " ISNULL OR ST_IsEmpty(NEW." + g + ")) BEGIN DELETE FROM " + r + " WHERE id IN (OLD." + f +
+                           ", NEW." + f + "); END");
+    trigger("delete", "AFTER DELETE ON " + t + " WHEN old." + g + " NOT NULL BEGIN DELETE FROM " + r +
+                          " WHERE id = OLD." + f + "; END");
+    db.exec("CREATE TABLE IF NOT EXISTS gpkg_extensions (table_name TEXT, column_name TEXT, extension_name TEXT NOT NULL, "
+            "definition TEXT NOT NULL, scope TEXT NOT NULL, CONSTRAINT ge_tce UNIQUE (table_name, column_name, "
+            "extension_name))");
+    db.exec("INSERT INTO gpkg_extensions VALUES (" + literal(table) + ", " + literal(geom) +
+            ", 'gpkg_rtree_index', 'http://www.geopackage.org/spec120/#extension_rtree', 'write-only')");
+    db.exec("COMMIT");
+}
+
+void writeGpkg(Table& t, const std::string& path, const std::string& layerName, std::uint64_t blockRows,
+               ExportSummary& summary) {
+    const auto start = std::chrono::steady_clock::now();
+    GdalErrors errors;
+    const auto fail = [&](const std::string& what) { throw RuntimeError(path + ": " + what + ": " + errors.last()); };
+    // The file is fsynced once, before the rename: SQLite need not sync every transaction.
+    ScopedConfig sync("OGR_SQLITE_SYNCHRONOUS", "OFF");
+    GDALAllRegister();
+    GDALDriverH driver = GDALGetDriverByName("GPKG");
+    if (driver == nullptr) fail("GDAL has no GPKG driver");
+
+    Srs srs(OSRNewSpatialReference(nullptr));
+    if (t.geographic) {
+        if (OSRImportFromEPSG(srs.get(), 4326) != OGRERR_NONE) fail("cannot make EPSG:4326");
+        summary.crs = "EPSG:4326";
+    } else if (!t.crs.empty() && OSRSetFromUserInput(srs.get(), t.crs.c_str()) == OGRERR_NONE) {
+        summary.crs = t.crs;
+    } else {
+        if (!t.crs.empty())
+            log::warn() << t.path << ": crs \"" << t.crs << "\" is not a CRS GDAL knows; x/y geometry written without one";
+        summary.crs.clear();
+        // GeoPackage's "undefined Cartesian" SRS (srs_id -1): without an SRS, GDAL would
+        // declare the undefined *geographic* one (srs_id 0), wrong for metres.
+        srs.reset(OSRNewSpatialReference(nullptr));
+        if (OSRSetFromUserInput(srs.get(), "LOCAL_CS[\"Undefined cartesian SRS\"]") != OGRERR_NONE) srs.reset();
+    }
+    if (srs) OSRSetAxisMappingStrategy(srs.get(), OAMS_TRADITIONAL_GIS_ORDER);
+
+    GdalDataset ds(GDALCreate(driver, path.c_str(), 0, 0, 0, GDT_Unknown, nullptr));
+    if (!ds) fail("cannot create GeoPackage");
+    // No index while writing (see bulkLoadRtree); explicit fids 1..n in row order.
+    const char* layerOptions[] = {"SPATIAL_INDEX=NO", "FID=fid", "GEOMETRY_NAME=geom", nullptr};
+    OGRLayerH layer = GDALDatasetCreateLayer(ds.get(), layerName.c_str(), srs.get(), wkbPoint, layerOptions);
+    if (layer == nullptr) fail("cannot create layer " + layerName);
+    const std::string table = OGR_L_GetName(layer);
+    summary.layer = table;
+    std::vector<Cell> indexCells;
+    const bool indexed = t.n <= kMaxIndexedPoints;
+    if (indexed) indexCells.reserve(t.n);
+    else
+        log::warn() << "layer " << table << ": " << t.n << " points, no spatial index (packing more than "
+                    << kMaxIndexedPoints << " takes too much memory); GDAL can add it, slowly: ogrinfo FILE -sql "
+                    << "\"SELECT CreateSpatialIndex('" << table << "', 'geom')\"";
+    for (const Column& col : t.columns) {
+        OGRFieldType type = OFTReal;
+        if (col.src != nullptr && col.src->kind == Kind::kString) type = OFTString;
+        else if (col.src != nullptr && col.src->kind == Kind::kInt) type = col.src->int64 ? OFTInteger64 : OFTInteger;
+        OGRFieldDefnH field = OGR_Fld_Create(col.name.c_str(), type);
+        const OGRErr err = OGR_L_CreateField(layer, field, TRUE);
+        OGR_Fld_Destroy(field);
+        if (err != OGRERR_NONE) fail("cannot create field " + col.name);
+    }
+    Feature feature(OGR_F_Create(OGR_L_GetLayerDefn(layer)));
+    const Source* gx = t.geographic ? t.lon : t.x;
+    const Source* gy = t.geographic ? t.lat : t.y;
+    for (std::uint64_t row0 = 0; row0 < t.n; row0 += blockRows) {
+        const std::uint64_t rows = std::min(blockRows, t.n - row0);
+        t.loadBlock(row0, rows);
+        if (GDALDatasetStartTransaction(ds.get(), FALSE) != OGRERR_NONE) fail("cannot start a transaction");
+        for (std::uint64_t r = 0; r < rows; ++r) {
+            OGRFeatureH f = feature.get();
+            const auto fid = static_cast<std::int64_t>(row0 + r + 1);
+            OGR_F_SetFID(f, fid);
+            for (std::size_t c = 0; c < t.columns.size(); ++c) {
+                const Column& col = t.columns[c];
+                const int field = static_cast<int>(c);
+                const std::size_t i = col.src != nullptr ? r * col.src->width + col.k : 0;
+                if (col.src == nullptr || col.src->isNull(i)) {
+                    OGR_F_SetFieldNull(f, field);
+                    continue;
+                }
+                switch (col.src->kind) {
+                    case Kind::kInt: OGR_F_SetFieldInteger64(f, field, col.src->ints[i]); break;
+                    case Kind::kFloat32: OGR_F_SetFieldDouble(f, field, decimalOf(col.src->f32[i])); break;
+                    case Kind::kFloat64: OGR_F_SetFieldDouble(f, field, col.src->f64[i]); break;
+                    case Kind::kString: OGR_F_SetFieldString(f, field, col.src->strs[i].c_str()); break;
+                }
+            }
+            const double px = gx->number(r), py = gy->number(r);
+            if (std::isfinite(px) && std::isfinite(py)) {
+                OGRGeometryH point = OGR_F_GetGeometryRef(f);
+                if (point == nullptr) {
+                    OGR_F_SetGeometryDirectly(f, OGR_G_CreateGeometry(wkbPoint));
+                    point = OGR_F_GetGeometryRef(f);
+                }
+                OGR_G_SetPoint_2D(point, 0, px, py);
+                if (indexed) indexCells.push_back(pointCell(px, py, fid));
+            } else if (OGR_F_GetGeometryRef(f) != nullptr) {
+                OGR_F_SetGeometryDirectly(f, nullptr);  // no position: null geometry
+            }
+            if (OGR_L_CreateFeature(layer, f) != OGRERR_NONE) fail("cannot write point " + std::to_string(row0 + r));
+        }
+        if (GDALDatasetCommitTransaction(ds.get()) != OGRERR_NONE) fail("cannot commit rows " + std::to_string(row0));
+    }
+    feature.reset();
+    CPLErrorReset();
+    GDALClose(ds.release());
+    if (CPLGetLastErrorType() >= CE_Failure) fail("cannot close");
+    log::debug() << "export: " << t.n << " features written in " << seconds(start) << " s";
+    if (indexed) {
+        bulkLoadRtree(path, table, "geom", "fid", indexCells);
+        log::debug() << "export: spatial index packed, total " << seconds(start) << " s";
+    }
+}
+
+std::string lowerExtension(const std::string& path) {
+    std::string ext = fs::path(path).extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+    return ext;
+}
+
+}  // namespace
+
+ExportFormat exportFormatOf(const std::string& path) {
+    const std::string ext = lowerExtension(path);
+    if (ext == ".csv") return ExportFormat::kCsv;
+    if (ext == ".gpkg") return ExportFormat::kGpkg;
+    throw ConfigError(path + ": unknown export format \"" + (ext.empty() ? std::string("(no extension)") : ext) +
+                      "\"; give a .csv or .gpkg file");
+}
+
+ExportSummary exportOutput(const std::string& input, const std::string& output, const ExportOptions& options) {
+    if (output.empty()) throw ConfigError("no export path given (-o)");
+    const ExportFormat format = exportFormatOf(output);
+    checkOutputPath(input, output);
+    const std::uint64_t blockRows = std::max<std::uint64_t>(1, options.blockRows);
+    Table t = openTable(input, blockRows);
+
+    ExportSummary summary;
+    summary.rows = t.n;
+    summary.columns = t.columns.size();
+    summary.geometry = t.geographic ? "lon/lat" : "x/y";
+    if (!t.geographic) summary.crs = t.crs;
+    if (!t.geographic && t.crs.empty())
+        log::warn() << input << ": no lon/lat and no crs attribute: "
+                    << (format == ExportFormat::kGpkg ? "point geometry is x/y without a CRS" : "lon, lat columns are empty");
+    TempOutput tmp(output);
+    try {
+        if (format == ExportFormat::kCsv) {
+            writeCsv(t, tmp.path(), blockRows);
+        } else {
+            writeGpkg(t, tmp.path(), fs::path(output).stem().string(), blockRows, summary);
+        }
+    } catch (const H5Error& err) {
+        bad(input, std::string("truncated or damaged hlstm output file: ") + err.what());
+    }
+    tmp.commit();
+    return summary;
+}
+
+}  // namespace hlstm::io
