@@ -446,14 +446,21 @@ Plan planStage(const Comm& comm, const RunConfig& rc, const partition::Partition
         // Calibrated on this machine: time a few training steps of every candidate shape and
         // turn the flop costs into seconds at the measured speed (the plan itself stays
         // flop-based, so it never depends on timing).
-        std::map<std::tuple<int, int, int, int>, double> speed;  // (L, K, S, cell) -> flop/s
+        // A data-parallel candidate's minibatch is cut into train.shards shards; a rank computes
+        // ceil(shards / ranks) of them, each at the shard's batch size (small batches run at a
+        // lower rate), so its speed is timed at that batch and counted per rank.
+        const int shardBatch = std::max(1, rc.train.batch / rc.shards);
+        const int shardsPerRank = (rc.shards + comm.size() - 1) / comm.size();
+        std::map<std::tuple<int, int, int, int, bool>, double> speed;  // (L, K, S, cell, sharded) -> flop/s
         std::vector<double> taskSpeed(plan.tasks.size(), kFlopsPerSecondPerRank * rc.threads);
         const auto calibrationStart = std::chrono::steady_clock::now();
         for (const auto& t : plan.tasks) {
-            const auto key = std::make_tuple(t.L, t.K, t.S, t.cell);
+            const auto key = std::make_tuple(t.L, t.K, t.S, t.cell, t.sharded);
             auto it = speed.find(key);
             if (it == speed.end()) {
-                const double step = model::timeTrainingStep(rc.shapeOf(t), rc.train.batch, rc.threads);
+                const int batch = t.sharded ? shardBatch : rc.train.batch;
+                const double step = model::timeTrainingStep(rc.shapeOf(t), batch, rc.threads) *
+                                    (t.sharded ? shardsPerRank * comm.size() : 1);
                 const double flops = candidateCost(static_cast<std::uint64_t>(rc.train.batch), t.L, t.K, t.S,
                                                    settings.horizon, 1);
                 it = speed.emplace(key, step > 0 ? flops / step : kFlopsPerSecondPerRank * rc.threads).first;
