@@ -107,3 +107,37 @@ TEST(PartitionCli, BadInputOrConfigExitsOneWithoutOutput) {
         EXPECT_FALSE(std::filesystem::exists(out + ".tmp")) << args;
     }
 }
+
+// An archive in another format through the real program: a MintPy cube in degrees and an EGMS
+// CSV (tests/data/make_fixtures.py) are partitioned at 2 ranks, and the output carries every
+// point's WGS84 lon/lat (the pixel centres, back from the UTM projection the partition used),
+// the CRS of /points/x,y, the file's own CRS, and for EGMS the pid strings.
+TEST(PartitionCli, OtherFormatsGiveLonLatAndTheirCrs) {
+    TempDir dir;
+    auto fx = run("/usr/bin/python3 " HLSTM_SOURCE_DIR "/tests/data/make_fixtures.py " + dir.path());
+    ASSERT_EQ(fx.exitCode, 0) << fx.output;
+    h5::File expected(dir.file("expected.h5"), h5::Access::kReadOnly);
+    const auto lon = expected.openDataset("/lon").readAll<double>();
+    const auto lat = expected.openDataset("/lat").readAll<double>();
+    const auto pids = expected.readStrings("/pids");
+    for (const std::string input : {"mintpy_geo.h5", "egms_l2b.csv"}) {
+        SCOPED_TRACE(input);
+        const std::string out = dir.file(input + ".part.h5");
+        auto r = run(hlstmUnderMpi(2) + " partition " + dir.file(input) + " -o " + out +
+                     " --partition.min_points 40 --partition.k_max 4 --input.min_valid_fraction 0");
+        ASSERT_EQ(r.exitCode, 0) << r.output;
+        h5::File f(out, h5::Access::kReadOnly);
+        const auto gotLon = f.openDataset("/points/lon").readAll<double>();
+        const auto gotLat = f.openDataset("/points/lat").readAll<double>();
+        ASSERT_EQ(gotLon.size(), lon.size());
+        double worst = 0;
+        for (std::size_t i = 0; i < lon.size(); ++i)
+            worst = std::max({worst, std::abs(gotLon[i] - lon[i]), std::abs(gotLat[i] - lat[i])});
+        EXPECT_LT(worst, 1e-7) << "degrees";
+        auto x = f.openDataset("/points/x");
+        EXPECT_EQ(x.readStringAttribute("crs"), "EPSG:32650");
+        EXPECT_EQ(x.readStringAttribute("source_crs"), "EPSG:4326");
+        if (input == "egms_l2b.csv") EXPECT_EQ(f.readStrings("/points/pid"), pids);
+        else EXPECT_FALSE(f.exists("/points/pid"));
+    }
+}
