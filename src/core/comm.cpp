@@ -200,6 +200,34 @@ std::vector<char> Comm::alltoallvBytes(const char* data,
     return out;
 }
 
+bool Comm::alltoallvElements(const void* send, std::size_t elemBytes, const std::vector<std::size_t>& sendCounts,
+                             const std::function<void*(std::size_t)>& allocate) const {
+    if (sendCounts.size() != static_cast<std::size_t>(size_))
+        throw RuntimeError("Comm::alltoallv: counts for " + std::to_string(sendCounts.size()) +
+                           " ranks on a communicator of " + std::to_string(size_));
+    std::vector<std::size_t> recvCounts(sendCounts.size());
+    mpi::check(MPI_Alltoall(sendCounts.data(), 1, MPI_UINT64_T, recvCounts.data(), 1, MPI_UINT64_T, comm_),
+               "MPI_Alltoall");
+    std::size_t sendTotal = 0, recvTotal = 0;
+    for (int r = 0; r < size_; ++r) sendTotal += sendCounts[r], recvTotal += recvCounts[r];
+    const auto limit = static_cast<std::size_t>(INT_MAX);
+    const int fits = sendTotal <= limit && recvTotal <= limit && elemBytes <= limit ? 1 : 0;
+    if (allreduce(fits, Reduce::kMin) == 0) return false;
+    std::vector<int> sc(size_), sd(size_), rc(size_), rd(size_);
+    for (int r = 0, so = 0, ro = 0; r < size_; ++r) {
+        sc[r] = static_cast<int>(sendCounts[r]), sd[r] = so, so += sc[r];
+        rc[r] = static_cast<int>(recvCounts[r]), rd[r] = ro, ro += rc[r];
+    }
+    MPI_Datatype element;
+    mpi::check(MPI_Type_contiguous(static_cast<int>(elemBytes), MPI_BYTE, &element), "MPI_Type_contiguous");
+    mpi::check(MPI_Type_commit(&element), "MPI_Type_commit");
+    void* recv = allocate(recvTotal);
+    const int status = MPI_Alltoallv(send, sc.data(), sd.data(), element, recv, rc.data(), rd.data(), element, comm_);
+    MPI_Type_free(&element);
+    mpi::check(status, "MPI_Alltoallv");
+    return true;
+}
+
 BlockRange blockRange(std::size_t n, int size, int rank) {
     std::size_t s = static_cast<std::size_t>(size), r = static_cast<std::size_t>(rank);
     std::size_t base = n / s, extra = n % s;

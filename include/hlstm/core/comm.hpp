@@ -8,6 +8,7 @@
 #include <boost/archive/binary_oarchive.hpp>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <sstream>
 #include <string>
 #include <type_traits>
@@ -132,6 +133,14 @@ public:
     [[nodiscard]] std::vector<T> alltoallv(const std::vector<T>& send,
                                            const std::vector<std::size_t>& sendCounts) const {
         static_assert(std::is_trivially_copyable_v<T>);
+        // Straight from `send` into the result when the element counts fit MPI's ints (the usual
+        // case): no staging copies, so the exchange holds the data twice, not five times.
+        std::vector<T> direct;
+        if (alltoallvElements(send.data(), sizeof(T), sendCounts, [&direct](std::size_t n) {
+                direct.resize(n);
+                return static_cast<void*>(direct.data());
+            }))
+            return direct;
         std::vector<std::size_t> byteCounts(sendCounts.size());
         for (std::size_t i = 0; i < sendCounts.size(); ++i) byteCounts[i] = sendCounts[i] * sizeof(T);
         std::vector<char> bytes = alltoallvBytes(reinterpret_cast<const char*>(send.data()), byteCounts);
@@ -205,6 +214,11 @@ private:
                                    const std::vector<std::size_t>& counts, std::size_t elemSize,
                                    int root) const;
     std::vector<char> alltoallvBytes(const char* data, const std::vector<std::size_t>& byteCounts) const;
+    /// One MPI_Alltoallv of `elemBytes`-byte elements from `send` into the memory `allocate(n)`
+    /// returns for the n received elements; false (nothing exchanged) when some rank's element
+    /// counts or displacements do not fit an int (the ranks agree; collective).
+    bool alltoallvElements(const void* send, std::size_t elemBytes, const std::vector<std::size_t>& sendCounts,
+                           const std::function<void*(std::size_t)>& allocate) const;
     void bcastBytes(char* data, std::size_t bytes, int root) const;
     void bcastString(std::string& bytes, int root) const;
     void sendString(const std::string& bytes, int dest, int tag) const;
