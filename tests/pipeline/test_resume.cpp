@@ -85,8 +85,13 @@ TEST_F(ResumeTest, SigusrOneStopsWithExitThreeAndTheResumedOutputIsTheUninterrup
     const std::string reference = dir_->file("reference-usr1.h5");
     ASSERT_EQ(run(command(reference), 300).exitCode, 0);
     const std::string out = dir_->file("usr1.h5");
-    // USR1 reaches mpiexec, which forwards it to the ranks (as Slurm's --signal does).
-    const std::string script = command(out) + " > " + out + ".log 2>&1 & pid=$!; sleep 2; kill -USR1 $pid; wait $pid";
+    // USR1 reaches mpiexec, which forwards it to the ranks (as Slurm's --signal does). It is
+    // sent once training has checkpointed (the log says so), not after a fixed sleep: on a
+    // loaded machine 2 s could still be before the first candidate, which stops cleanly with
+    // nothing to checkpoint (seen in a CI run).
+    const std::string log = out + ".log";
+    const std::string script = command(out) + " > " + log + " 2>&1 & pid=$!; for i in $(seq 1 1200); do grep -q \"checkpoint: candidate\" " +
+                               log + " && break; sleep 0.05; done; kill -USR1 $pid; wait $pid";
     const auto stop = run("bash -c '" + script + "'", 300);
     EXPECT_EQ(stop.exitCode, 3) << run("cat " + out + ".log").output;
     EXPECT_FALSE(std::filesystem::exists(out)) << "a stopped run writes no output";
