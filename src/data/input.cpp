@@ -8,6 +8,7 @@
 #include <fstream>
 #include <limits>
 #include <memory>
+#include <sstream>
 
 #include "hlstm/core/coordinated.hpp"
 #include "hlstm/core/error.hpp"
@@ -51,17 +52,14 @@ std::string firstLine(const std::string& path) {
     return line;
 }
 
+// A header of several fields (',' or ';') one of which is YYYYMMDD, quoted or not.
 bool looksLikeDatedCsv(const std::string& header) {
     for (char delimiter : {',', ';'}) {
-        std::size_t pos = 0;
-        while (pos <= header.size()) {
-            std::size_t next = header.find(delimiter, pos);
-            if (next == std::string::npos) next = header.size();
-            std::string field = header.substr(pos, next - pos);
+        if (header.find(delimiter) == std::string::npos) continue;
+        std::istringstream fields(header);
+        for (std::string field; std::getline(fields, field, delimiter);) {
             if (field.size() >= 2 && field.front() == '"' && field.back() == '"') field = field.substr(1, field.size() - 2);
-            if (next < header.size() && detail::parseDate8(field) >= 0) return true;
-            if (next == header.size() && detail::parseDate8(field) >= 0 && pos > 0) return true;
-            pos = next + 1;
+            if (detail::parseDate8(field) >= 0) return true;
         }
     }
     return false;
