@@ -39,6 +39,17 @@ Comm::Comm(MPI_Comm comm) : comm_(comm) {
     mpi::check(MPI_Comm_size(comm_, &size_), "MPI_Comm_size");
 }
 
+std::shared_ptr<const Comm> Comm::split(bool member) const {
+    MPI_Comm sub = MPI_COMM_NULL;
+    mpi::check(MPI_Comm_split(comm_, member ? 0 : MPI_UNDEFINED, rank_, &sub), "MPI_Comm_split");
+    if (sub == MPI_COMM_NULL) return nullptr;
+    return {new Comm(sub), [](const Comm* c) {
+                MPI_Comm raw = c->raw();
+                delete c;
+                MPI_Comm_free(&raw);
+            }};
+}
+
 void Comm::barrier() const { mpi::check(MPI_Barrier(comm_), "MPI_Barrier"); }
 
 void Comm::idleBarrier() const {

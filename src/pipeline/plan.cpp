@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <map>
 #include <numeric>
 
 namespace hlstm::pipeline {
@@ -43,16 +45,40 @@ Plan buildPlan(const std::vector<PlanSubregion>& subregions, const PlanSettings&
                     t.cost = candidateCost(train, t.L, t.K, t.S, s.horizon, s.epochs);
                     plan.tasks.push_back(t);
                 }
-    // A candidate that dominates the plan is trained by every rank together (first, before
-    // the others); its cost is shared evenly.
+    // A candidate that dominates the plan is trained data-parallel by a group of ranks sized
+    // to its subregion's share of the cost (its load per group rank is then at most the
+    // average), before the group's ranks take other tasks.
     double total = 0;
     for (const auto& t : plan.tasks) total += t.cost;
     plan.loadPerRank.assign(static_cast<std::size_t>(ranks), 0.0);
+    std::map<std::int32_t, double> shardedCost;  // subregion -> its data-parallel candidates' cost
     for (auto& t : plan.tasks) {
         t.sharded = s.shardShare > 0 && t.cost > s.shardShare * total;
-        if (!t.sharded) continue;
-        t.rank = 0;
-        for (auto& load : plan.loadPerRank) load += t.cost / ranks;
+        if (t.sharded) shardedCost[t.subregion] += t.cost;
+    }
+    std::vector<std::pair<double, std::int32_t>> bySize;
+    for (const auto& [sub, cost] : shardedCost) bySize.emplace_back(cost, sub);
+    std::stable_sort(bySize.begin(), bySize.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    for (const auto& [cost, sub] : bySize) {
+        const int largest = std::max(1, std::min(s.shards, ranks));
+        const int g = std::clamp(static_cast<int>(std::ceil(cost / total * ranks - 1e-9)), 1, largest);
+        // The window of g consecutive ranks whose busiest rank is least loaded (lowest first).
+        int first = 0;
+        double best = std::numeric_limits<double>::infinity();
+        for (int f = 0; f + g <= ranks; ++f) {
+            const auto from = plan.loadPerRank.begin() + f;
+            const double busiest = *std::max_element(from, from + g);
+            if (busiest < best) {
+                best = busiest;
+                first = f;
+            }
+        }
+        for (int r = first; r < first + g; ++r) plan.loadPerRank[static_cast<std::size_t>(r)] += cost / g;
+        for (auto& t : plan.tasks)
+            if (t.sharded && t.subregion == sub) {
+                t.rank = first;
+                t.groupSize = g;
+            }
     }
     // Longest processing time first: biggest task to the least-loaded rank.
     std::vector<std::size_t> order;
@@ -70,8 +96,7 @@ Plan buildPlan(const std::vector<PlanSubregion>& subregions, const PlanSettings&
     std::vector<std::vector<std::int32_t>> need(static_cast<std::size_t>(maxId + 1));
     for (const auto& t : plan.tasks) {
         auto& n = need[static_cast<std::size_t>(t.subregion)];
-        if (!t.sharded) n.push_back(t.rank);
-        for (int r = 0; t.sharded && r < ranks; ++r) n.push_back(r);
+        for (int r = t.rank; r < t.rank + (t.sharded ? t.groupSize : 1); ++r) n.push_back(r);
     }
     plan.subregionRankOffsets.push_back(0);
     for (auto& ranksOfSub : need) {
@@ -96,12 +121,25 @@ std::vector<Task> Plan::tasksOf(int rank) const {
     return out;
 }
 
+std::vector<Task> Plan::groupTasksOf(int rank) const {
+    std::vector<Task> out;
+    for (const auto& t : tasks)
+        if (t.sharded && t.rank <= rank && rank < t.rank + t.groupSize) out.push_back(t);
+    return out;
+}
+
+std::pair<std::int32_t, std::int32_t> Plan::groupOf(std::int32_t s) const {
+    for (const auto& t : tasks)
+        if (t.sharded && t.subregion == s) return {t.rank, t.groupSize};
+    return {0, 0};
+}
+
 double expectedSeconds(const Plan& plan, const std::vector<double>& taskFlopsPerSecond, int ranks) {
     std::vector<double> load(static_cast<std::size_t>(std::max(ranks, 1)), 0.0);
     for (const auto& t : plan.tasks) {
         const double seconds = t.cost / taskFlopsPerSecond[static_cast<std::size_t>(t.index)];
-        if (!t.sharded) load[static_cast<std::size_t>(t.rank)] += seconds;
-        for (auto& l : load) l += t.sharded ? seconds / static_cast<double>(load.size()) : 0.0;
+        const int g = t.sharded ? t.groupSize : 1;
+        for (int r = t.rank; r < t.rank + g; ++r) load[static_cast<std::size_t>(r)] += seconds / g;
     }
     return *std::max_element(load.begin(), load.end());
 }

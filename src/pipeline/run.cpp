@@ -14,7 +14,9 @@
 #include <filesystem>
 #include <limits>
 #include <map>
+#include <memory>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <tuple>
 
@@ -420,6 +422,7 @@ Plan planStage(const Comm& comm, const RunConfig& rc, const partition::Partition
     settings.horizon = rc.horizon;
     settings.labelReach = rc.shape.labelLead() + rc.shape.inputGap();
     settings.shardShare = rc.shardShare;
+    settings.shards = rc.shards;
     settings.epochs = rc.train.epochs;
     settings.validationFraction = rc.train.validationFraction;
     settings.allWindows = rc.train.sampling == model::Sampling::kAll;
@@ -446,21 +449,22 @@ Plan planStage(const Comm& comm, const RunConfig& rc, const partition::Partition
         // Calibrated on this machine: time a few training steps of every candidate shape and
         // turn the flop costs into seconds at the measured speed (the plan itself stays
         // flop-based, so it never depends on timing).
-        // A data-parallel candidate's minibatch is cut into train.shards shards; a rank computes
-        // ceil(shards / ranks) of them, each at the shard's batch size (small batches run at a
-        // lower rate), so its speed is timed at that batch and counted per rank.
+        // A data-parallel candidate's minibatch is cut into train.shards shards; a rank of its
+        // group of g computes ceil(shards / g) of them, each at the shard's batch size (small
+        // batches run at a lower rate), so its speed is timed at that batch and counted per
+        // group rank.
         const int shardBatch = std::max(1, rc.train.batch / rc.shards);
-        const int shardsPerRank = (rc.shards + comm.size() - 1) / comm.size();
-        std::map<std::tuple<int, int, int, int, bool>, double> speed;  // (L, K, S, cell, sharded) -> flop/s
+        std::map<std::tuple<int, int, int, int, int>, double> speed;  // (L, K, S, cell, group or 0) -> flop/s
         std::vector<double> taskSpeed(plan.tasks.size(), kFlopsPerSecondPerRank * rc.threads);
         const auto calibrationStart = std::chrono::steady_clock::now();
         for (const auto& t : plan.tasks) {
-            const auto key = std::make_tuple(t.L, t.K, t.S, t.cell, t.sharded);
+            const int g = t.sharded ? t.groupSize : 0;
+            const auto key = std::make_tuple(t.L, t.K, t.S, t.cell, g);
             auto it = speed.find(key);
             if (it == speed.end()) {
                 const int batch = t.sharded ? shardBatch : rc.train.batch;
                 const double step = model::timeTrainingStep(rc.shapeOf(t), batch, rc.threads) *
-                                    (t.sharded ? shardsPerRank * comm.size() : 1);
+                                    (t.sharded ? (rc.shards + g - 1) / g * g : 1);
                 const double flops = candidateCost(static_cast<std::uint64_t>(rc.train.batch), t.L, t.K, t.S,
                                                    settings.horizon, 1);
                 it = speed.emplace(key, step > 0 ? flops / step : kFlopsPerSecondPerRank * rc.threads).first;
@@ -487,13 +491,10 @@ Plan planStage(const Comm& comm, const RunConfig& rc, const partition::Partition
             std::size_t count = 0;
             double seconds = 0;
             for (const auto& t : plan.tasks) {
-                if (t.sharded) {
-                    seconds += t.cost / taskSpeed[static_cast<std::size_t>(t.index)] / comm.size();
-                    continue;
-                }
-                if (t.rank != r) continue;
+                const int g = t.sharded ? t.groupSize : 1;
+                if (r < t.rank || r >= t.rank + g) continue;
                 ++count;
-                seconds += t.cost / taskSpeed[static_cast<std::size_t>(t.index)];
+                seconds += t.cost / taskSpeed[static_cast<std::size_t>(t.index)] / g;
             }
             const double load = plan.loadPerRank[static_cast<std::size_t>(r)];
             os << "\n  rank " << r << ": " << count << " candidate(s), " << load / 1e9 << " GFLOP, ~" << seconds << " s";
@@ -502,9 +503,9 @@ Plan planStage(const Comm& comm, const RunConfig& rc, const partition::Partition
         for (const auto& t : plan.tasks) total += t.cost;
         for (const auto& t : plan.tasks)
             if (t.sharded)
-                os << "\n  data-parallel on all ranks (" << rc.shards << " shards per minibatch): subregion "
-                   << t.subregion << " L=" << t.L << " K=" << t.K << " S=" << t.S << ", " << 100.0 * t.cost / total
-                   << " % of the cost";
+                os << "\n  data-parallel on ranks " << t.rank << ".." << t.rank + t.groupSize - 1 << " ("
+                   << rc.shards << " shards per minibatch): subregion " << t.subregion << " L=" << t.L
+                   << " K=" << t.K << " S=" << t.S << ", " << 100.0 * t.cost / total << " % of the cost";
         os << "\n  expected training wall time: ~" << expectedSeconds(plan, taskSpeed, comm.size())
            << " s (measured on this machine in " << calibration << " s: " << slowest / 1e9 << " .. " << fastest / 1e9
            << " GFLOP/s per rank over " << speed.size()
@@ -549,16 +550,40 @@ std::map<std::int32_t, Held> holdSubregions(const std::map<std::int32_t, Subregi
     return held;
 }
 
+// Whether subregion s has a data-parallel candidate: then every rank of its group holds its
+// rows, and its forecasts (selection score, baselines, intervals, hidden and next epochs) are
+// shared by the group too.
+bool spread(const Plan& plan, std::int32_t s) { return plan.groupOf(s).second > 0; }
+
+// The one rank that reports subregion s's scores and keeps its intervals: the first of its
+// data-parallel group, else the first rank holding it.
 bool leads(const Plan& plan, std::int32_t s, int rank) {
+    if (spread(plan, s)) return plan.groupOf(s).first == rank;
     const auto r = plan.ranksOf(s);
     return !r.empty() && r.front() == rank;
 }
 
-// Whether subregion s has a data-parallel candidate: then every rank holds its rows, and its
-// forecasts (selection score, baselines, intervals, hidden and next epochs) are shared too.
-bool spread(const Plan& plan, std::int32_t s) {
-    return std::any_of(plan.tasks.begin(), plan.tasks.end(),
-                       [s](const Task& t) { return t.subregion == s && t.sharded; });
+// The communicators of the data-parallel groups, by subregion, on their members only.
+using Groups = std::map<std::int32_t, std::shared_ptr<const Comm>>;
+
+// Collective: every rank splits off every group, in subregion order.
+Groups makeGroups(const Comm& comm, const Plan& plan) {
+    std::set<std::int32_t> subregions;
+    for (const auto& t : plan.tasks)
+        if (t.sharded) subregions.insert(t.subregion);
+    Groups groups;
+    for (auto s : subregions) {
+        const auto [first, size] = plan.groupOf(s);
+        auto group = comm.split(comm.rank() >= first && comm.rank() < first + size);
+        if (group) groups.emplace(s, std::move(group));
+    }
+    return groups;
+}
+
+// This rank's communicator of subregion s's group, or nullptr (not spread, or not a member).
+const Comm* groupOf(const Groups& groups, std::int32_t s) {
+    const auto it = groups.find(s);
+    return it == groups.end() ? nullptr : it->second.get();
 }
 
 // The rows [first, last) of n that this rank takes when all ranks share n rows.
@@ -653,12 +678,14 @@ model::TrainState stateFrom(const std::string& bytes, const std::string& where) 
     }
 }
 
-TrainOutcome trainStage(const Comm& comm, const RunConfig& rc, const Plan& plan, const std::map<std::int32_t, Held>& held,
-                        const model::TimeAxis& axis, std::size_t visibleEpochs, const CheckpointStore& store) {
+TrainOutcome trainStage(const Comm& comm, const RunConfig& rc, const Plan& plan, const Groups& groups,
+                        const std::map<std::int32_t, Held>& held, const model::TimeAxis& axis,
+                        std::size_t visibleEpochs, const CheckpointStore& store) {
     TrainOutcome out;
-    // Fits one candidate (alone, or as one of all ranks when `sharded`) and, on the rank that
-    // keeps it, records its result and model.
-    auto trainOne = [&](const Task& task, const model::ShardedTraining* sharded, const std::string& position) {
+    // Fits one candidate (alone, or as one of its data-parallel group `team` when `sharded`)
+    // and, on the rank that keeps it, records its result and model.
+    auto trainOne = [&](const Task& task, const Comm& team, const model::ShardedTraining* sharded,
+                        const std::string& position) {
         const Held& h = held.at(task.subregion);
         const log::Context context("train subregion " + std::to_string(task.subregion) + " L=" +
                                    std::to_string(task.L) + " K=" + std::to_string(task.K) +
@@ -675,8 +702,8 @@ TrainOutcome trainStage(const Comm& comm, const RunConfig& rc, const Plan& plan,
             if (sharded != nullptr) {
                 std::string bytes = got ? *got : std::string();
                 std::int32_t have = got ? 1 : 0;
-                comm.bcast(have, task.rank);
-                comm.bcast(bytes, task.rank);
+                team.bcast(have, Comm::kRoot);  // the keeper is the group's first rank
+                team.bcast(bytes, Comm::kRoot);
                 got = have != 0 ? std::optional<std::string>(bytes) : std::nullopt;
             }
             return got;
@@ -713,7 +740,7 @@ TrainOutcome trainStage(const Comm& comm, const RunConfig& rc, const Plan& plan,
                                    rc.checkpointSeconds
                            ? 1
                            : 0;
-            if (sharded != nullptr) want = comm.allreduce(want, Reduce::kMax);
+            if (sharded != nullptr) want = team.allreduce(want, Reduce::kMax);
             return want == 2 ? model::Interruption::Action::kStop
                    : want == 1 ? model::Interruption::Action::kSave
                                : model::Interruption::Action::kGoOn;
@@ -739,7 +766,7 @@ TrainOutcome trainStage(const Comm& comm, const RunConfig& rc, const Plan& plan,
         // Every rank holds a data-parallel model: they score it and forecast its points together.
         const double score = !sm.ok() ? std::numeric_limits<double>::quiet_NaN()
                              : sharded != nullptr
-                                 ? h.cut->score(sharedAmong(comm, modelForecaster(fitted, rc.threads)))
+                                 ? h.cut->score(sharedAmong(team, modelForecaster(fitted, rc.threads)))
                              : task.rank == comm.rank() ? h.cut->score(modelForecaster(fitted, rc.threads))
                                                         : std::numeric_limits<double>::quiet_NaN();
         if (task.rank != comm.rank()) {
@@ -770,48 +797,63 @@ TrainOutcome trainStage(const Comm& comm, const RunConfig& rc, const Plan& plan,
                store.dir() + ": rerun the same command with --resume to continue";
     };
 
-    // Data-parallel candidates first, every rank together: shard k of each minibatch is
-    // computed by rank k % ranks, the shard records are all-gathered and summed in shard order.
-    coordinated(comm, "train (data-parallel)", [&] {
-        const int ranks = comm.size();
-        model::ShardedTraining sharded;
-        sharded.shards = rc.shards;
-        sharded.mine = [&](int k) { return k % ranks == comm.rank(); };
-        sharded.part = comm.rank();
-        sharded.parts = ranks;
-        sharded.gather = [&](const std::vector<float>& mine) { return comm.allgatherv(mine); };
-        sharded.exchange = [&](const std::vector<float>& mine, std::size_t R, std::vector<float>& all) {
-            // Rank r holds shards r, r + ranks, ...: every rank knows every rank's count.
-            const std::size_t P = static_cast<std::size_t>(rc.shards);
-            std::vector<std::size_t> counts(static_cast<std::size_t>(ranks));
-            for (std::size_t r = 0; r < counts.size(); ++r) counts[r] = (P + counts.size() - 1 - r) / counts.size() * R;
-            const std::vector<float> gathered = comm.allgatherv(mine, counts);
-            // Rank order -> shard order.
-            all.assign(gathered.size(), 0.0f);
-            std::size_t at = 0;
-            for (int r = 0; r < ranks; ++r)
-                for (std::size_t k = static_cast<std::size_t>(r); k < P; k += static_cast<std::size_t>(ranks), at += R)
-                    std::copy_n(gathered.data() + at, R, all.data() + k * R);
-        };
-        std::size_t done = 0, count = 0;
-        for (const auto& t : plan.tasks) count += t.sharded ? 1 : 0;
-        for (const auto& task : plan.tasks) {
-            if (!task.sharded) continue;
-            // Every rank must agree to start it: a stop request on any rank stops all here.
-            if (comm.allreduce(stopSignal(), Reduce::kMax) != 0) throw StopRequested(stopMessage(done, count));
-            trainOne(task, &sharded,
-                     std::to_string(++done) + "/" + std::to_string(count) + " (data-parallel on " +
-                         std::to_string(ranks) + " rank(s))");
-        }
-    });
+    // Data-parallel candidates first, each by its group: shard k of each minibatch is computed
+    // by group rank k % size, the shard records are all-gathered and summed in shard order.
+    // Every rank takes its groups' candidates in plan order (so the groups' collectives never
+    // wait on each other in a cycle), then the candidates it trains alone.
+    const auto groupTasks = plan.groupTasksOf(comm.rank());
     const auto myTasks = plan.tasksOf(comm.rank());
     coordinated(comm, "train", [&] {
         std::size_t done = 0;
+        std::exception_ptr stopped;
+        for (const auto& task : groupTasks) {
+            const Comm& team = *groups.at(task.subregion);
+            const int ranks = team.size();
+            model::ShardedTraining sharded;
+            sharded.shards = rc.shards;
+            sharded.mine = [&](int k) { return k % ranks == team.rank(); };
+            sharded.part = team.rank();
+            sharded.parts = ranks;
+            sharded.gather = [&](const std::vector<float>& mine) { return team.allgatherv(mine); };
+            sharded.exchange = [&](const std::vector<float>& mine, std::size_t R, std::vector<float>& all) {
+                // Rank r holds shards r, r + ranks, ...: every rank knows every rank's count.
+                const std::size_t P = static_cast<std::size_t>(rc.shards);
+                std::vector<std::size_t> counts(static_cast<std::size_t>(ranks));
+                for (std::size_t r = 0; r < counts.size(); ++r) counts[r] = (P + counts.size() - 1 - r) / counts.size() * R;
+                const std::vector<float> gathered = team.allgatherv(mine, counts);
+                // Rank order -> shard order.
+                all.assign(gathered.size(), 0.0f);
+                std::size_t at = 0;
+                for (int r = 0; r < ranks; ++r)
+                    for (std::size_t k = static_cast<std::size_t>(r); k < P; k += static_cast<std::size_t>(ranks), at += R)
+                        std::copy_n(gathered.data() + at, R, all.data() + k * R);
+            };
+            // The whole group must agree to start it: a stop request on any of its ranks stops
+            // all of them here. A rank that stopped still joins this agreement of each of its
+            // later groups (with "stop"), so that no group waits for it.
+            if (team.allreduce(stopped ? 1 : stopSignal(), Reduce::kMax) != 0) {
+                if (!stopped)
+                    stopped = std::make_exception_ptr(StopRequested(stopMessage(done, groupTasks.size() + myTasks.size())));
+                continue;
+            }
+            ++done;
+            try {
+                trainOne(task, team, &sharded,
+                         std::to_string(done) + "/" + std::to_string(groupTasks.size() + myTasks.size()) +
+                             " on this rank (data-parallel on ranks " + std::to_string(task.rank) + ".." +
+                             std::to_string(task.rank + task.groupSize - 1) + ")");
+            } catch (const StopRequested&) {
+                stopped = std::current_exception();  // the whole group stopped at the same minibatch
+            }
+        }
+        if (stopped) std::rethrow_exception(stopped);
         for (const auto& task : myTasks) {
             // Slurm's warning (USR1) or TERM: stop at this task boundary, before the output
             // exists, so that the job can be requeued (exit code 3).
-            if (stopSignal() != 0) throw StopRequested(stopMessage(done, myTasks.size()));
-            trainOne(task, nullptr, std::to_string(++done) + "/" + std::to_string(myTasks.size()) + " on this rank");
+            if (stopSignal() != 0) throw StopRequested(stopMessage(done, groupTasks.size() + myTasks.size()));
+            ++done;
+            trainOne(task, comm, nullptr,
+                     std::to_string(done) + "/" + std::to_string(groupTasks.size() + myTasks.size()) + " on this rank");
         }
     });
     return out;
@@ -834,7 +876,7 @@ struct BaselineOutcome {
 
 // Each subregion's first rank scores every baseline on the validation cut and forecasts the
 // hidden epochs of all the subregion's points with each (for the metrics beside HLSTM).
-BaselineOutcome baselineStage(const Comm& comm, const RunConfig& rc, const Plan& plan,
+BaselineOutcome baselineStage(const Comm& comm, const RunConfig& rc, const Plan& plan, const Groups& groups,
                               const std::map<std::int32_t, Held>& held, std::int32_t nSub, const BaselineSet& baselines,
                               const model::TimeAxis& axis, std::size_t visibleEpochs) {
     BaselineOutcome out;
@@ -842,11 +884,13 @@ BaselineOutcome baselineStage(const Comm& comm, const RunConfig& rc, const Plan&
     coordinated(comm, "baselines", [&] {
         for (const auto& [s, h] : held) {
             if (s >= nSub) continue;
-            // A data-parallel subregion's rows are on every rank: each takes a slice of them.
+            // A data-parallel subregion's rows are on every rank of its group: each takes a slice
+            // of them (a rank outside the group holds them for a candidate of its own only).
             const bool shared = spread(plan, s);
+            const Comm* group = groupOf(groups, s);
             const bool lead = leads(plan, s, comm.rank());
-            if (!shared && !lead) continue;
-            const auto [from, to] = shared ? sliceOf(comm, h.rows->rows.size()) : std::pair{std::size_t{0}, h.rows->rows.size()};
+            if (shared ? group == nullptr : !lead) continue;
+            const auto [from, to] = shared ? sliceOf(*group, h.rows->rows.size()) : std::pair{std::size_t{0}, h.rows->rows.size()};
             const std::size_t n = to - from;
             const std::size_t first = out.holdout.size();
             out.holdout.resize(first + n * nB * Y);
@@ -857,7 +901,7 @@ BaselineOutcome baselineStage(const Comm& comm, const RunConfig& rc, const Plan&
             for (std::size_t b = 0; b < nB; ++b) {
                 const auto start = std::chrono::steady_clock::now();
                 const Forecaster f = baselines.forecaster(b, rc.horizon);
-                const double score = h.cut->score(shared ? sharedAmong(comm, f) : f);
+                const double score = h.cut->score(shared ? sharedAmong(*group, f) : f);
                 std::vector<float> diff;
                 if (n > 0) ratesToDifferentials(f(mine), rc.horizon, axis, visibleEpochs - 1, diff);
                 for (std::size_t i = 0; i < n; ++i)
@@ -996,7 +1040,7 @@ struct ForecastOutcome {
 
 // The rank holding each subregion's winner forecasts all its points: the hidden epochs (from
 // the visible part), the Y epochs beyond the archive, and the conformal interval half-widths.
-ForecastOutcome forecastStage(const Comm& comm, const RunConfig& rc, const Plan& plan,
+ForecastOutcome forecastStage(const Comm& comm, const RunConfig& rc, const Plan& plan, const Groups& groups,
                               const std::map<std::int32_t, Held>& held, const std::vector<Choice>& choice,
                               const std::map<std::int32_t, model::Model>& models, const BaselineSet& baselines,
                               const model::TimeAxis& axis, std::size_t visibleEpochs, std::size_t m) {
@@ -1009,9 +1053,11 @@ ForecastOutcome forecastStage(const Comm& comm, const RunConfig& rc, const Plan&
             if (s >= static_cast<std::int32_t>(choice.size())) continue;  // learned baselines: see learnedStage
             const Choice& c = choice[static_cast<std::size_t>(s)];
             const std::size_t n = h.rows->rows.size();
-            // A data-parallel subregion's rows (and a data-parallel winner) are on every rank:
-            // each forecasts a slice of its rows, and they compute the intervals together.
-            bool shared = spread(plan, s);
+            // A data-parallel subregion's rows (and a data-parallel winner) are on every rank of
+            // its group: each forecasts a slice of its rows, and they compute the intervals
+            // together. A rank outside the group holds the rows for a candidate of its own.
+            const Comm* group = groupOf(groups, s);
+            bool shared = spread(plan, s) && group != nullptr;
             bool owner = leads(plan, s, comm.rank());  // keeps the intervals (and the model)
             Forecaster f;
             if (c.task >= 0) {
@@ -1019,7 +1065,7 @@ ForecastOutcome forecastStage(const Comm& comm, const RunConfig& rc, const Plan&
                 if (it == models.end()) continue;
                 const Task& task = plan.tasks[static_cast<std::size_t>(c.task)];
                 owner = task.rank == comm.rank();
-                shared = task.sharded;  // else only its rank holds the model
+                shared = task.sharded;  // else only its rank holds the model (its group's: see above)
                 const model::Model& mdl = it->second;
                 f = modelForecaster(mdl, rc.threads);
                 if (owner) {
@@ -1038,10 +1084,10 @@ ForecastOutcome forecastStage(const Comm& comm, const RunConfig& rc, const Plan&
             }
             if (owner || shared) {
                 const std::vector<float> half =
-                    h.cut->intervalHalfWidths(shared ? sharedAmong(comm, f) : f, rc.interval, rc.intervalCuts);
+                    h.cut->intervalHalfWidths(shared ? sharedAmong(*group, f) : f, rc.interval, rc.intervalCuts);
                 if (owner) out.halfWidths.emplace_back(s, half.empty() ? std::vector<float>(Y, kNaN) : half);
             }
-            const auto [first, last] = shared ? sliceOf(comm, n) : std::pair{std::size_t{0}, n};
+            const auto [first, last] = shared ? sliceOf(*group, n) : std::pair{std::size_t{0}, n};
             const std::size_t count = last - first;
             if (count == 0) continue;
             const std::size_t V = visibleEpochs;
@@ -1639,6 +1685,7 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
     const HoldoutTail tail = holdoutTail(block.points, visibleEpochs);
     const std::map<std::int32_t, SubregionRows> mine = redistribute(comm, block.points, part.subregion, plan, pseudo);
     const std::map<std::int32_t, Held> held = holdSubregions(mine, rc, axis, visibleEpochs);
+    const Groups groups = makeGroups(comm, plan);
 
     timer.start("baselines");
     BaselineSet baselines;
@@ -1647,13 +1694,13 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
     constexpr int kMlrLags = 12;  // the paper's MLR on lagged differentials; 12 ~ 5 months at 12 days
     baselines.mlr = fitGlobalMlr(comm, plan, held, nSub, axis, visibleEpochs,
                                  std::min<int>(kMlrLags, static_cast<int>(visibleEpochs) - 3));
-    BaselineOutcome baselineOut = baselineStage(comm, rc, plan, held, nSub, baselines, axis, visibleEpochs);
+    BaselineOutcome baselineOut = baselineStage(comm, rc, plan, groups, held, nSub, baselines, axis, visibleEpochs);
     std::vector<std::string> names;
     for (auto kind : baselines.kinds) names.push_back(model::toString(kind));
     for (const auto& l : rc.learned()) names.push_back(l.name);
 
     timer.start("train");
-    TrainOutcome trained = trainStage(comm, rc, plan, held, axis, visibleEpochs, store);
+    TrainOutcome trained = trainStage(comm, rc, plan, groups, held, axis, visibleEpochs, store);
     comm.idleBarrier();  // ranks done early sleep here instead of spinning while others train
 
     // Select each subregion's winner among its candidates and the baselines.
@@ -1679,7 +1726,8 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
         const bool wins = t.subregion < nSub && choice[static_cast<std::size_t>(t.subregion)].task == it->first;
         it = wins ? std::next(it) : trained.models.erase(it);
     }
-    ForecastOutcome fc = forecastStage(comm, rc, plan, held, choice, trained.models, baselines, axis, visibleEpochs, m);
+    ForecastOutcome fc =
+        forecastStage(comm, rc, plan, groups, held, choice, trained.models, baselines, axis, visibleEpochs, m);
     const std::size_t Y = static_cast<std::size_t>(rc.horizon), nB = names.size();
     const std::size_t nPerPoint = baselines.kinds.size(), nL = nB - nPerPoint;
     const std::vector<float> winnerVals = toOwners(comm, ownerOffsets, block, fc.rows, fc.values, 3 * Y + 1);

@@ -20,6 +20,7 @@ PlanSettings grid(std::vector<std::int64_t> L, std::vector<std::int64_t> K, std:
 }  // namespace
 
 TEST(Plan, ADominantCandidateIsTrainedByEveryRankAndItsRowsGoToAll) {
+    // Its share (90 %) asks for ceil(0.9 ranks) ranks: all of them, up to train.shards = 4.
     // One candidate per subregion; subregion 0 holds 90 % of the points.
     PlanSettings s = grid({20}, {2}, {10});
     s.shardShare = 0.3;
@@ -43,6 +44,57 @@ TEST(Plan, ADominantCandidateIsTrainedByEveryRankAndItsRowsGoToAll) {
     // The decision is the data's, not the rank count's; share 0 never shards.
     s.shardShare = 0;
     EXPECT_FALSE(buildPlan({{0, 90000}, {1, 6000}}, s, 4).tasks[0].sharded);
+}
+
+TEST(Plan, DataParallelGroupsAreSizedToTheirShareAndLeaveTheOtherRanksToOtherWork) {
+    // Two dominant subregions (45 % and 35 % of the cost) and two small ones, one candidate each.
+    PlanSettings s = grid({20}, {2}, {10});
+    s.shardShare = 0.3;
+    s.shards = 4;
+    const std::vector<PlanSubregion> subs{{0, 45000}, {1, 35000}, {2, 10000}, {3, 10000}};
+    const auto range = [](int first, int size) {
+        std::vector<std::int32_t> r;
+        for (int k = first; k < first + size; ++k) r.push_back(k);
+        return r;
+    };
+    {
+        // 8 ranks: ceil(0.45 x 8) = 4 ranks, ceil(0.35 x 8) = 3 beside them; rank 7 trains the rest.
+        Plan p = buildPlan(subs, s, 8);
+        EXPECT_EQ(p.groupOf(0), std::make_pair(0, 4));
+        EXPECT_EQ(p.groupOf(1), std::make_pair(4, 3));
+        EXPECT_EQ(p.groupOf(2).second, 0);
+        EXPECT_EQ(p.ranksOf(0), range(0, 4));
+        EXPECT_EQ(p.ranksOf(1), range(4, 3));
+        EXPECT_EQ(p.ranksOf(2), range(7, 1));
+        EXPECT_EQ(p.ranksOf(3), range(7, 1));
+        for (int r = 0; r < 8; ++r) {
+            EXPECT_EQ(p.groupTasksOf(r).size(), r < 7 ? 1u : 0u) << r;
+            EXPECT_EQ(p.tasksOf(r).size(), r < 7 ? 0u : 2u) << r;
+        }
+        // A group's load per rank is at most the average.
+        double total = 0;
+        for (const auto& t : p.tasks) total += t.cost;
+        for (int r = 0; r < 7; ++r) EXPECT_LE(p.loadPerRank[static_cast<std::size_t>(r)], total / 8 * 1.0001) << r;
+    }
+    {
+        // The largest group is train.shards: with 2 shards a minibatch has no work for a third rank.
+        s.shards = 2;
+        Plan p = buildPlan(subs, s, 8);
+        EXPECT_EQ(p.groupOf(0), std::make_pair(0, 2));
+        EXPECT_EQ(p.groupOf(1), std::make_pair(2, 2));
+        s.shards = 4;
+    }
+    {
+        // 4 ranks: two groups of 2 side by side; 2 ranks: one rank each (still data-parallel, so
+        // the weights are the same as with 8 ranks).
+        Plan p4 = buildPlan(subs, s, 4);
+        EXPECT_EQ(p4.groupOf(0), std::make_pair(0, 2));
+        EXPECT_EQ(p4.groupOf(1), std::make_pair(2, 2));
+        Plan p2 = buildPlan(subs, s, 2);
+        EXPECT_EQ(p2.groupOf(0), std::make_pair(0, 1));
+        EXPECT_EQ(p2.groupOf(1), std::make_pair(1, 1));
+        EXPECT_TRUE(p2.tasks[0].sharded && p2.tasks[1].sharded);
+    }
 }
 
 TEST(Plan, CostGrowsWithSamplesStepsLayersAndSquareOfUnits) {

@@ -52,7 +52,7 @@ run_alternating() {
         "$(awk '$1 == "train" && $3 == "s" {print $2}' "$WORK/run$ranks.log")"
     done
   done
-  grep -E "subregion [0-9]+:|data-parallel on all" "$WORK/run2.log" | sed 's/^/    /'
+  grep -E "subregion [0-9]+:|data-parallel on ranks" "$WORK/run2.log" | sed 's/^/    /'
   grep -A12 "phase timings" "$WORK/run2.log" | sed 's/^/    /'
   declare -A median_of
   for ranks in 1 2; do

@@ -4,6 +4,8 @@
 
 #include <mpi.h>
 
+#include <memory>
+
 #include <boost/archive/binary_iarchive.hpp>
 #include <boost/archive/binary_oarchive.hpp>
 #include <cstddef>
@@ -46,6 +48,10 @@ public:
     [[nodiscard]] MPI_Comm raw() const noexcept { return comm_; }
 
     void barrier() const;
+    /// The ranks with `member` as a communicator of their own, ordered as here: returned on
+    /// the members (the MPI communicator is freed with the last copy), nullptr on the others.
+    /// Collective.
+    [[nodiscard]] std::shared_ptr<const Comm> split(bool member) const;
     /// A barrier that sleeps while it waits (non-blocking barrier polled with a growing
     /// pause of 1..20 ms): a rank that finished its share early does not burn a core at
     /// 100 % in MPI's busy wait while the others still compute. Collective.

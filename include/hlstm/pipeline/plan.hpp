@@ -6,6 +6,7 @@
 #include <boost/serialization/vector.hpp>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace hlstm::pipeline {
@@ -18,14 +19,16 @@ struct Task {
     double cost = 0.0;           ///< flop estimate of its training
     std::int32_t rank = 0;       ///< rank that trains it
     std::int32_t cell = 0;       ///< model::CellKind (an RNN only for the learned rnn baseline)
-    /// Trained data-parallel by every rank (its cost exceeds PlanSettings::shardShare of the
-    /// plan's): decided by the data and the configuration only, never by the rank count, so
-    /// its weights are the same for any number of ranks; `rank` keeps the result.
+    /// Trained data-parallel (its cost exceeds PlanSettings::shardShare of the plan's): decided
+    /// by the data and the configuration only, never by the rank count, so its weights are the
+    /// same for any number of ranks. It is trained by the group of ranks
+    /// [rank, rank + groupSize); `rank`, the group's first, keeps the result.
     bool sharded = false;
+    std::int32_t groupSize = 1;
 
     template <class Archive>
     void serialize(Archive& ar, unsigned /*version*/) {
-        ar & index & subregion & L & K & S & cost & rank & cell & sharded;
+        ar & index & subregion & L & K & S & cost & rank & cell & sharded & groupSize;
     }
 };
 
@@ -50,6 +53,7 @@ struct PlanSettings {
     std::size_t visibleEpochs = 0;
     int labelReach = 0;          ///< rates a sample needs beyond its L (signal target: lead + input gap)
     double shardShare = 0.3;     ///< a candidate above this share of the total cost is trained data-parallel
+    int shards = 4;              ///< shards per data-parallel minibatch: the largest useful group
 };
 
 /// The whole plan, identical on every rank.
@@ -63,6 +67,11 @@ struct Plan {
     [[nodiscard]] std::vector<std::int32_t> ranksOf(std::int32_t s) const;
     /// Tasks of `rank` that it trains alone (not sharded), in index order.
     [[nodiscard]] std::vector<Task> tasksOf(int rank) const;
+    /// Data-parallel tasks whose group holds `rank`, in index order.
+    [[nodiscard]] std::vector<Task> groupTasksOf(int rank) const;
+    /// The data-parallel group of subregion `s` as (first rank, size); size 0 when `s` has no
+    /// data-parallel candidate. Every data-parallel candidate of a subregion has the same group.
+    [[nodiscard]] std::pair<std::int32_t, std::int32_t> groupOf(std::int32_t s) const;
 
     template <class Archive>
     void serialize(Archive& ar, unsigned /*version*/) {
@@ -74,13 +83,16 @@ struct Plan {
 /// forward) x steps x layers x 4 gates x 2 flops x 2 Sp^2, Sp = the engine's padded S.
 double candidateCost(std::uint64_t trainSamples, int L, int K, int S, int horizon, int epochs);
 
-/// Builds the plan for `ranks` ranks: tasks sorted by cost descending (ties by index) go to
+/// Builds the plan for `ranks` ranks. A subregion whose data-parallel candidates have the
+/// share c of the total cost gets a group of min(ceil(c ranks), shards, ranks) consecutive
+/// ranks (so its load per rank is at most the average), placed where the ranks are least
+/// loaded, largest first; the other tasks, sorted by cost descending (ties by index), go to
 /// the least-loaded rank (ties to the lowest rank). Candidates with L >= visible epochs are
 /// left out (no sample fits); the caller checks that every subregion keeps one.
 Plan buildPlan(const std::vector<PlanSubregion>& subregions, const PlanSettings& settings, int ranks);
 
 /// Expected wall seconds of a plan with a measured speed per task (flop per second of each
-/// task's shape; the busiest rank decides, a data-parallel task is shared by every rank).
+/// task's shape, a data-parallel task's per group rank; the busiest rank decides).
 double expectedSeconds(const Plan& plan, const std::vector<double>& taskFlopsPerSecond, int ranks);
 
 }  // namespace hlstm::pipeline
