@@ -52,7 +52,7 @@ std::shared_ptr<const Comm> Comm::split(bool member) const {
 
 void Comm::barrier() const { mpi::check(MPI_Barrier(comm_), "MPI_Barrier"); }
 
-void Comm::idleBarrier() const {
+void Comm::idleBarrier(const std::function<void()>& whileWaiting) const {
     MPI_Request request = MPI_REQUEST_NULL;
     mpi::check(MPI_Ibarrier(comm_, &request), "MPI_Ibarrier");
     int done = 0;
@@ -61,6 +61,7 @@ void Comm::idleBarrier() const {
     while (true) {
         mpi::check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), "MPI_Test");
         if (done != 0) break;
+        if (whileWaiting) whileWaiting();
         std::this_thread::sleep_for(pause);
         pause = std::min(pause * 2, kLongestPause);
     }

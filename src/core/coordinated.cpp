@@ -1,5 +1,7 @@
 #include "hlstm/core/coordinated.hpp"
 
+#include <algorithm>
+
 #include <boost/serialization/string.hpp>
 #include <cstdlib>
 
@@ -39,6 +41,15 @@ void maybeInjectFailure(const std::string& phase, int rank) {
     if (at == std::string::npos) return;
     if (s.substr(0, at) == phase && std::atoi(s.c_str() + at + 1) == rank)
         throw RuntimeError("injected failure (HLSTM_FAIL_INJECT=" + s + ")");
+}
+
+int injectedSlowdownMs(int rank) {
+    const char* spec = std::getenv("HLSTM_SLOW_INJECT");
+    if (spec == nullptr) return 0;
+    const std::string s(spec);
+    const auto colon = s.find(':');
+    if (colon == std::string::npos || std::atoi(s.c_str()) != rank) return 0;
+    return std::max(0, std::atoi(s.c_str() + colon + 1));
 }
 
 namespace detail {

@@ -59,19 +59,25 @@ Plan buildPlan(const std::vector<PlanSubregion>& subregions, const PlanSettings&
     std::vector<std::pair<double, std::int32_t>> bySize;
     for (const auto& [sub, cost] : shardedCost) bySize.emplace_back(cost, sub);
     std::stable_sort(bySize.begin(), bySize.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    const double average = total / ranks;
     for (const auto& [cost, sub] : bySize) {
+        // The smallest group (from ceil(share x ranks) up) that keeps its ranks at or below the
+        // average load, in the window of consecutive ranks whose busiest rank is least loaded
+        // (lowest first); the largest group when none does.
         const int largest = std::max(1, std::min(s.shards, ranks));
-        const int g = std::clamp(static_cast<int>(std::ceil(cost / total * ranks - 1e-9)), 1, largest);
-        // The window of g consecutive ranks whose busiest rank is least loaded (lowest first).
+        int g = std::clamp(static_cast<int>(std::ceil(cost / total * ranks - 1e-9)), 1, largest);
         int first = 0;
-        double best = std::numeric_limits<double>::infinity();
-        for (int f = 0; f + g <= ranks; ++f) {
-            const auto from = plan.loadPerRank.begin() + f;
-            const double busiest = *std::max_element(from, from + g);
-            if (busiest < best) {
-                best = busiest;
-                first = f;
+        for (;; ++g) {
+            double best = std::numeric_limits<double>::infinity();
+            for (int f = 0; f + g <= ranks; ++f) {
+                const auto from = plan.loadPerRank.begin() + f;
+                const double busiest = *std::max_element(from, from + g);
+                if (busiest < best) {
+                    best = busiest;
+                    first = f;
+                }
             }
+            if (g == largest || best + cost / g <= average * (1 + 1e-9)) break;
         }
         for (int r = first; r < first + g; ++r) plan.loadPerRank[static_cast<std::size_t>(r)] += cost / g;
         for (auto& t : plan.tasks)

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <limits>
 #include <map>
@@ -18,6 +19,7 @@
 #include <optional>
 #include <set>
 #include <sstream>
+#include <thread>
 #include <tuple>
 
 #include "hlstm/core/coordinated.hpp"
@@ -535,18 +537,22 @@ std::uint64_t splitSeed(std::uint64_t modelSeed, std::int32_t subregion) {
     return mixKey({modelSeed, kSplitStream, static_cast<std::uint64_t>(subregion)});
 }
 
+Held holdSubregion(std::int32_t s, const SubregionRows& sr, const RunConfig& rc, const model::TimeAxis& axis,
+                   std::size_t visibleEpochs) {
+    Held h;
+    h.rows = &sr;
+    // One split per subregion: every candidate and baseline is judged on the same points,
+    // whichever rank holds them.
+    h.split = model::splitPoints(sr.rows.size(), rc.train.validationFraction, splitSeed(rc.seed, s));
+    h.cut = std::make_unique<ValidationCut>(h.visible(axis, visibleEpochs), h.split.validation, rc.horizon,
+                                            rc.shape.smoothing);
+    return h;
+}
+
 std::map<std::int32_t, Held> holdSubregions(const std::map<std::int32_t, SubregionRows>& mine, const RunConfig& rc,
                                             const model::TimeAxis& axis, std::size_t visibleEpochs) {
     std::map<std::int32_t, Held> held;
-    for (const auto& [s, sr] : mine) {
-        Held h;
-        h.rows = &sr;
-        // One split per subregion: every candidate and baseline is judged on the same points.
-        h.split = model::splitPoints(sr.rows.size(), rc.train.validationFraction, splitSeed(rc.seed, s));
-        h.cut = std::make_unique<ValidationCut>(h.visible(axis, visibleEpochs), h.split.validation, rc.horizon,
-                                                rc.shape.smoothing);
-        held.emplace(s, std::move(h));
-    }
+    for (const auto& [s, sr] : mine) held.emplace(s, holdSubregion(s, sr, rc, axis, visibleEpochs));
     return held;
 }
 
@@ -644,6 +650,124 @@ model::MlrModel fitGlobalMlr(const Comm& comm, const Plan& plan, const std::map<
     return model::solveMlr(total);
 }
 
+// ---------------------------------------------------------------- work stealing
+// The candidates a rank trains alone start where the plan put them, largest first. A rank
+// whose queue is empty asks the others in turn for one of theirs; the asked rank answers
+// between two minibatches (or while it waits) with its smallest queued candidate and, when
+// the asking rank does not hold that subregion, its rows. A candidate's seed and split are its
+// own, so the results do not depend on who trains it: the schedule follows the real speeds,
+// not the cost model. Learned baselines (a model of all points) are never handed over.
+class WorkQueue {
+public:
+    WorkQueue(const Comm& comm, const Plan& plan, std::int32_t nSub, std::map<std::int32_t, SubregionRows>& rows)
+        : comm_(comm), plan_(plan), nSub_(nSub), rows_(rows) {
+        for (const auto& t : plan.tasksOf(comm.rank())) queue_.push_back(t);
+        std::stable_sort(queue_.begin(), queue_.end(), [](const Task& a, const Task& b) { return a.cost > b.cost; });
+        for (int k = 1; k < comm.size(); ++k) victims_.push_back((comm.rank() + k) % comm.size());
+        planned_ = queue_.size();
+    }
+
+    /// How many candidates the plan gave this rank to train alone.
+    [[nodiscard]] std::size_t planned() const noexcept { return planned_; }
+
+    /// Answers every pending request of another rank (non-blocking; call often).
+    void serve() {
+        while (comm_.size() > 1) {
+            int flag = 0;
+            MPI_Status status;
+            mpi::check(MPI_Iprobe(MPI_ANY_SOURCE, kAsk, comm_.raw(), &flag, &status), "MPI_Iprobe");
+            if (flag == 0) return;
+            const int thief = status.MPI_SOURCE;
+            std::vector<std::int32_t> holds;  // the subregions the asking rank holds already
+            comm_.recv(holds, thief, kAsk);
+            auto it = std::find_if(queue_.rbegin(), queue_.rend(), [this](const Task& t) { return t.subregion < nSub_; });
+            std::int32_t given = -1;
+            if (it != queue_.rend() && !closed_) {
+                given = it->index;
+                queue_.erase(std::next(it).base());
+            }
+            comm_.send(given, thief, kGive);
+            if (given < 0) continue;
+            const Task& t = plan_.tasks[static_cast<std::size_t>(given)];
+            const bool ship = std::find(holds.begin(), holds.end(), t.subregion) == holds.end();
+            if (ship) {
+                const SubregionRows& sr = rows_.at(t.subregion);
+                comm_.send(sr.rows, thief, kGive);
+                comm_.send(std::vector<float>(sr.full, sr.full + sr.rows.size() * sr.epochs), thief, kGive);
+            }
+            log::info() << "handed candidate (subregion " << t.subregion << " L=" << t.L << " K=" << t.K
+                        << " S=" << t.S << ") to rank " << thief
+                        << (ship ? " with its " + std::to_string(rows_.at(t.subregion).rows.size()) + " rows" : "");
+        }
+    }
+
+    /// The next candidate this rank trains: its own, else one taken from another rank (whose
+    /// rows are then added to `rows` if they were not there); nullopt when none is left
+    /// anywhere. `from` is set to the rank it came from.
+    std::optional<Task> next(int& from) {
+        serve();
+        from = comm_.rank();
+        if (!queue_.empty() && !closed_) {
+            Task t = queue_.front();
+            queue_.pop_front();
+            return t;
+        }
+        while (!victims_.empty() && !closed_) {
+            const int victim = victims_.front();
+            std::vector<std::int32_t> holds;
+            for (const auto& [s, sr] : rows_) holds.push_back(s);
+            comm_.send(holds, victim, kAsk);
+            // Sleep while waiting (the victim answers between two of its minibatches), and
+            // answer the others meanwhile: two ranks may ask each other at once.
+            auto pause = std::chrono::microseconds(200);
+            for (int flag = 0;;) {
+                mpi::check(MPI_Iprobe(victim, kGive, comm_.raw(), &flag, MPI_STATUS_IGNORE), "MPI_Iprobe");
+                if (flag != 0) break;
+                serve();
+                std::this_thread::sleep_for(pause);
+                pause = std::min(pause * 2, std::chrono::microseconds(20000));
+            }
+            std::int32_t given = -1;
+            comm_.recv(given, victim, kGive);
+            if (given < 0) {  // its queue is empty for good: nobody adds to a queue
+                victims_.pop_front();
+                continue;
+            }
+            const Task& t = plan_.tasks[static_cast<std::size_t>(given)];
+            if (rows_.count(t.subregion) == 0) {
+                SubregionRows sr;
+                comm_.recv(sr.rows, victim, kGive);
+                auto series = std::make_shared<std::vector<float>>();
+                comm_.recv(*series, victim, kGive);
+                sr.epochs = sr.rows.empty() ? 0 : series->size() / sr.rows.size();
+                sr.full = series->data();
+                sr.buffer = std::move(series);
+                rows_.emplace(t.subregion, std::move(sr));
+            }
+            from = victim;
+            return t;
+        }
+        return std::nullopt;
+    }
+
+    /// Stops handing out and taking candidates (this rank is stopping).
+    void close() { closed_ = true; }
+
+    /// Waits for every rank, asleep, answering requests meanwhile (collective).
+    void finish() { comm_.idleBarrier([this] { serve(); }); }
+
+private:
+    static constexpr int kAsk = 31001, kGive = 31002;
+    const Comm& comm_;
+    const Plan& plan_;
+    std::int32_t nSub_;
+    std::map<std::int32_t, SubregionRows>& rows_;
+    std::deque<Task> queue_;
+    std::deque<int> victims_;
+    std::size_t planned_ = 0;
+    bool closed_ = false;
+};
+
 // ---------------------------------------------------------------- train
 struct TrainOutcome {
     std::vector<TaskResult> local;
@@ -678,10 +802,12 @@ model::TrainState stateFrom(const std::string& bytes, const std::string& where) 
     }
 }
 
-TrainOutcome trainStage(const Comm& comm, const RunConfig& rc, const Plan& plan, const Groups& groups,
-                        const std::map<std::int32_t, Held>& held, const model::TimeAxis& axis,
-                        std::size_t visibleEpochs, const CheckpointStore& store) {
+TrainOutcome trainStage(const Comm& comm, const RunConfig& rc, const Plan& plan, const Groups& groups, std::int32_t nSub,
+                        std::map<std::int32_t, SubregionRows>& rows, std::map<std::int32_t, Held>& held,
+                        const model::TimeAxis& axis, std::size_t visibleEpochs, const CheckpointStore& store) {
     TrainOutcome out;
+    WorkQueue queue(comm, plan, nSub, rows);
+    const int slowdownMs = injectedSlowdownMs(comm.rank());
     // Fits one candidate (alone, or as one of its data-parallel group `team` when `sharded`)
     // and, on the rank that keeps it, records its result and model.
     auto trainOne = [&](const Task& task, const Comm& team, const model::ShardedTraining* sharded,
@@ -695,7 +821,8 @@ TrainOutcome trainStage(const Comm& comm, const RunConfig& rc, const Plan& plan,
         const std::uint64_t seed = mixKey({rc.seed, static_cast<std::uint64_t>(task.subregion),
                                            static_cast<std::uint64_t>(task.L), static_cast<std::uint64_t>(task.K),
                                            static_cast<std::uint64_t>(task.S)});
-        const bool keeper = task.rank == comm.rank();  // records the result and writes checkpoints
+        // Records the result and writes checkpoints: the rank training it alone, or the group's first.
+        const bool keeper = sharded == nullptr || task.rank == comm.rank();
         // A data-parallel candidate's records are read by its keeper and sent to all.
         auto record = [&](const std::string& name) {
             std::optional<std::string> got = sharded == nullptr || keeper ? store.get(name) : std::nullopt;
@@ -734,6 +861,9 @@ TrainOutcome trainStage(const Comm& comm, const RunConfig& rc, const Plan& plan,
         model::Interruption interruption;
         interruption.resume = resumeState ? &*resumeState : nullptr;
         interruption.poll = [&] {
+            queue.serve();  // other ranks asking for work are answered between two minibatches
+            if (slowdownMs > 0) std::this_thread::sleep_for(std::chrono::milliseconds(slowdownMs));
+            if (!store.enabled()) return model::Interruption::Action::kGoOn;
             int want = stopSignal() != 0 ? 2
                        : rc.checkpointSeconds > 0 &&
                                std::chrono::duration<double>(std::chrono::steady_clock::now() - lastSave).count() >=
@@ -755,7 +885,7 @@ TrainOutcome trainStage(const Comm& comm, const RunConfig& rc, const Plan& plan,
         model::Model fitted;
         try {
             fitted = model::fit(h.visible(axis, visibleEpochs), h.split, rc.shapeOf(task), tc, seed, sharded,
-                                store.enabled() ? &interruption : nullptr);
+                                &interruption);
         } catch (const StopRequested& e) {
             throw StopRequested("signal " + std::to_string(stopSignal()) + " received: candidate " + position +
                                 " (subregion " + std::to_string(task.subregion) + " L=" + std::to_string(task.L) +
@@ -767,9 +897,9 @@ TrainOutcome trainStage(const Comm& comm, const RunConfig& rc, const Plan& plan,
         const double score = !sm.ok() ? std::numeric_limits<double>::quiet_NaN()
                              : sharded != nullptr
                                  ? h.cut->score(sharedAmong(team, modelForecaster(fitted, rc.threads)))
-                             : task.rank == comm.rank() ? h.cut->score(modelForecaster(fitted, rc.threads))
-                                                        : std::numeric_limits<double>::quiet_NaN();
-        if (task.rank != comm.rank()) {
+                             : keeper ? h.cut->score(modelForecaster(fitted, rc.threads))
+                                      : std::numeric_limits<double>::quiet_NaN();
+        if (!keeper) {
             if (sharded != nullptr) out.models.emplace(task.index, std::move(fitted));
             return;
         }
@@ -802,11 +932,18 @@ TrainOutcome trainStage(const Comm& comm, const RunConfig& rc, const Plan& plan,
     // Every rank takes its groups' candidates in plan order (so the groups' collectives never
     // wait on each other in a cycle), then the candidates it trains alone.
     const auto groupTasks = plan.groupTasksOf(comm.rank());
-    const auto myTasks = plan.tasksOf(comm.rank());
+    const std::size_t planned = groupTasks.size() + queue.planned();
+    // Before each data-parallel candidate its group agrees: 0 go, 1 stop (a signal), 2 a member
+    // failed. A rank that stopped or failed still joins this agreement of each of its later
+    // groups, so that no group waits for it.
+    enum Verdict : int { kGo = 0, kStop = 1, kFailed = 2 };
+    std::size_t visited = 0;  // group tasks whose agreement this rank has joined
+    bool inGroupTask = false, abandoned = false;
     coordinated(comm, "train", [&] {
         std::size_t done = 0;
         std::exception_ptr stopped;
-        for (const auto& task : groupTasks) {
+        for (; visited < groupTasks.size(); ++visited) {
+            const Task& task = groupTasks[visited];
             const Comm& team = *groups.at(task.subregion);
             const int ranks = team.size();
             model::ShardedTraining sharded;
@@ -828,33 +965,54 @@ TrainOutcome trainStage(const Comm& comm, const RunConfig& rc, const Plan& plan,
                     for (std::size_t k = static_cast<std::size_t>(r); k < P; k += static_cast<std::size_t>(ranks), at += R)
                         std::copy_n(gathered.data() + at, R, all.data() + k * R);
             };
-            // The whole group must agree to start it: a stop request on any of its ranks stops
-            // all of them here. A rank that stopped still joins this agreement of each of its
-            // later groups (with "stop"), so that no group waits for it.
-            if (team.allreduce(stopped ? 1 : stopSignal(), Reduce::kMax) != 0) {
-                if (!stopped)
-                    stopped = std::make_exception_ptr(StopRequested(stopMessage(done, groupTasks.size() + myTasks.size())));
-                continue;
-            }
+            const int verdict = team.allreduce(
+                static_cast<int>(abandoned ? kFailed : stopped || stopSignal() != 0 ? kStop : kGo), Reduce::kMax);
+            if (verdict == kFailed) abandoned = true;  // the run fails: this rank trains nothing more
+            if (verdict == kStop && !stopped) stopped = std::make_exception_ptr(StopRequested(stopMessage(done, planned)));
+            if (verdict != kGo) continue;
             ++done;
+            inGroupTask = true;
             try {
                 trainOne(task, team, &sharded,
-                         std::to_string(done) + "/" + std::to_string(groupTasks.size() + myTasks.size()) +
+                         std::to_string(done) + "/" + std::to_string(planned) +
                              " on this rank (data-parallel on ranks " + std::to_string(task.rank) + ".." +
                              std::to_string(task.rank + task.groupSize - 1) + ")");
             } catch (const StopRequested&) {
                 stopped = std::current_exception();  // the whole group stopped at the same minibatch
             }
+            inGroupTask = false;
+        }
+        if (abandoned) {
+            queue.close();  // another rank's failure is reported for all at the end of the phase
+            return;
         }
         if (stopped) std::rethrow_exception(stopped);
-        for (const auto& task : myTasks) {
+        // Then the candidates trained alone: this rank's, then others' (work stealing).
+        int from = comm.rank();
+        while (true) {
             // Slurm's warning (USR1) or TERM: stop at this task boundary, before the output
             // exists, so that the job can be requeued (exit code 3).
-            if (stopSignal() != 0) throw StopRequested(stopMessage(done, groupTasks.size() + myTasks.size()));
+            if (stopSignal() != 0) throw StopRequested(stopMessage(done, planned));
+            std::optional<Task> task = queue.next(from);
+            if (!task) break;
+            if (held.count(task->subregion) == 0)  // its rows arrived with it
+                held.emplace(task->subregion,
+                             holdSubregion(task->subregion, rows.at(task->subregion), rc, axis, visibleEpochs));
             ++done;
-            trainOne(task, comm, nullptr,
-                     std::to_string(done) + "/" + std::to_string(groupTasks.size() + myTasks.size()) + " on this rank");
+            trainOne(*task, comm, nullptr,
+                     from == comm.rank() ? std::to_string(done) + "/" + std::to_string(planned) + " on this rank"
+                                         : std::to_string(done) + " on this rank (taken from rank " +
+                                               std::to_string(from) + ", " + std::to_string(planned) + " planned here)");
         }
+    }, [&](bool failed) {
+        if (failed) {
+            queue.close();  // hands out nothing more
+            // Tell this rank's later groups (a failure inside a data-parallel candidate leaves
+            // its group in that candidate's collectives: not recoverable here).
+            for (std::size_t k = visited + (inGroupTask ? 1 : 0); k < groupTasks.size(); ++k)
+                (void)groups.at(groupTasks[k].subregion)->allreduce(static_cast<int>(kFailed), Reduce::kMax);
+        }
+        queue.finish();  // ranks done early (or failed) sleep here, answering those still working
     });
     return out;
 }
@@ -1064,8 +1222,10 @@ ForecastOutcome forecastStage(const Comm& comm, const RunConfig& rc, const Plan&
                 auto it = models.find(c.task);
                 if (it == models.end()) continue;
                 const Task& task = plan.tasks[static_cast<std::size_t>(c.task)];
-                owner = task.rank == comm.rank();
-                shared = task.sharded;  // else only its rank holds the model (its group's: see above)
+                // A candidate trained alone is held by the rank that trained it (maybe not the
+                // planned one); a data-parallel one by its group, the first rank keeping it.
+                owner = !task.sharded || task.rank == comm.rank();
+                shared = task.sharded;
                 const model::Model& mdl = it->second;
                 f = modelForecaster(mdl, rc.threads);
                 if (owner) {
@@ -1683,8 +1843,9 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
     timer.start("redistribute");
     // The owners keep only the held-out tail of their series; the rows go to the trainers.
     const HoldoutTail tail = holdoutTail(block.points, visibleEpochs);
-    const std::map<std::int32_t, SubregionRows> mine = redistribute(comm, block.points, part.subregion, plan, pseudo);
-    const std::map<std::int32_t, Held> held = holdSubregions(mine, rc, axis, visibleEpochs);
+    // Both grow when this rank takes a candidate of a subregion it does not hold (training).
+    std::map<std::int32_t, SubregionRows> mine = redistribute(comm, block.points, part.subregion, plan, pseudo);
+    std::map<std::int32_t, Held> held = holdSubregions(mine, rc, axis, visibleEpochs);
     const Groups groups = makeGroups(comm, plan);
 
     timer.start("baselines");
@@ -1700,8 +1861,7 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
     for (const auto& l : rc.learned()) names.push_back(l.name);
 
     timer.start("train");
-    TrainOutcome trained = trainStage(comm, rc, plan, groups, held, axis, visibleEpochs, store);
-    comm.idleBarrier();  // ranks done early sleep here instead of spinning while others train
+    TrainOutcome trained = trainStage(comm, rc, plan, groups, nSub, mine, held, axis, visibleEpochs, store);
 
     // Select each subregion's winner among its candidates and the baselines.
     timer.start("select");

@@ -95,6 +95,16 @@ TEST(Plan, DataParallelGroupsAreSizedToTheirShareAndLeaveTheOtherRanksToOtherWor
         EXPECT_EQ(p2.groupOf(1), std::make_pair(1, 1));
         EXPECT_TRUE(p2.tasks[0].sharded && p2.tasks[1].sharded);
     }
+    {
+        // A group grows when its smallest size would load its ranks above the average: 91 % and
+        // 9 % at 2 ranks are both trained by both ranks (9 % on one rank would make it the
+        // straggler at 54.5 % against 50 %).
+        s.shardShare = 0.05;
+        Plan p = buildPlan({{0, 91000}, {1, 9000}}, s, 2);
+        EXPECT_EQ(p.groupOf(0), std::make_pair(0, 2));
+        EXPECT_EQ(p.groupOf(1), std::make_pair(0, 2));
+        EXPECT_NEAR(p.loadPerRank[0], p.loadPerRank[1], 1e-9 * p.loadPerRank[0]);
+    }
 }
 
 TEST(Plan, CostGrowsWithSamplesStepsLayersAndSquareOfUnits) {

@@ -1,11 +1,13 @@
 // hlstm run end to end, through the real program under mpiexec.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <regex>
 #include <set>
 
 #include "hlstm/data/point_set.hpp"
@@ -128,10 +130,20 @@ TEST_F(RunTest, DataParallelCandidatesGiveIdenticalOutputsForOneToFourRanks) {
         outs.push_back(dir_->file("dp" + std::to_string(ranks) + ".h5"));
         auto r = hlstmRun(ranks, outs.back(), kFast + " --train.shard_share 0.01");
         ASSERT_EQ(r.exitCode, 0) << r.output;
-        // Each candidate's group is sized to its share of the cost: here every group starts at
-        // rank 0 or beside another group, and at 4 ranks the groups run side by side.
-        EXPECT_NE(r.output.find("data-parallel on ranks 0.."), std::string::npos) << r.output;
-        if (ranks == 4) EXPECT_EQ(r.output.find("data-parallel on ranks 0..3"), std::string::npos) << r.output;
+        // Each candidate's group is sized to its share of the cost and the ranks' loads: at 4
+        // ranks there are groups of different sizes, and some run side by side.
+        std::set<int> sizes, firsts;
+        const std::regex group("data-parallel on ranks ([0-9]+)\\.\\.([0-9]+) \\(");
+        for (auto it = std::sregex_iterator(r.output.begin(), r.output.end(), group); it != std::sregex_iterator(); ++it) {
+            sizes.insert(std::stoi((*it)[2]) - std::stoi((*it)[1]) + 1);
+            firsts.insert(std::stoi((*it)[1]));
+        }
+        EXPECT_FALSE(sizes.empty()) << r.output;
+        EXPECT_LE(*sizes.rbegin(), ranks) << r.output;
+        if (ranks == 4) {
+            EXPECT_GE(sizes.size(), 2u) << r.output;
+            EXPECT_GE(firsts.size(), 2u) << r.output;
+        }
     }
     for (int k = 1; k < 4; ++k) {
         auto d = run("h5diff --exclude-path /timing " + outs[0] + " " + outs[static_cast<std::size_t>(k)]);
@@ -143,6 +155,32 @@ TEST_F(RunTest, DataParallelCandidatesGiveIdenticalOutputsForOneToFourRanks) {
     ASSERT_EQ(hlstmRun(1, plain, kFast + " --train.shard_share 0").exitCode, 0);
     EXPECT_EQ(run("h5diff -q --exclude-path /timing " + outs[0] + " " + plain + " /models/bytes /models/bytes").exitCode,
               1);
+}
+
+TEST_F(RunTest, ASlowRankHandsItsQueuedCandidatesToTheOthersAndTheOutputIsUnchanged) {
+    // One candidate per subregion, so each subregion's rows are on one rank only; rank 2 is made
+    // a slow node (30 ms per minibatch). The others take its queued candidates, with their rows,
+    // and the output is the 1-rank run's.
+    const std::string grid = " --partition.min_points 300 --grid.L 8 --grid.K 1 --grid.S 6 --train.epochs 4 "
+                             "--train.batch 64 --train.threads 1 --train.shard_share 0";
+    const std::string one = dir_->file("steal1.h5"), three = dir_->file("steal3.h5");
+    ASSERT_EQ(hlstmRun(1, one, grid).exitCode, 0);
+    auto r = hlstmRun(3, three, grid, "HLSTM_SLOW_INJECT=2:30");
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    EXPECT_NE(r.output.find("(taken from rank 2,"), std::string::npos) << r.output;
+    // ... with the rows of a subregion the taker did not hold.
+    EXPECT_TRUE(r.output.find("to rank 0 with its") != std::string::npos ||
+                r.output.find("to rank 1 with its") != std::string::npos)
+        << r.output;
+    auto d = run("h5diff --exclude-path /timing " + one + " " + three);
+    EXPECT_EQ(d.exitCode, 0) << d.output;
+    // Who trained what is in /timing: rank 2 trained fewer candidates than the plan gave it.
+    const auto ranks = ints(three, "/timing/candidate_rank");
+    const auto plan = hlstmRun(3, dir_->file("steal-dry.h5"), grid + " --dry-run");
+    const auto at = plan.output.find("rank 2: ");
+    ASSERT_NE(at, std::string::npos) << plan.output;
+    const long planned = std::stol(plan.output.substr(at + 8));
+    EXPECT_LT(std::count(ranks.begin(), ranks.end(), 2), planned) << plan.output;
 }
 
 TEST_F(RunTest, BadConfigurationIsExitOne) {

@@ -54,8 +54,9 @@ public:
     [[nodiscard]] std::shared_ptr<const Comm> split(bool member) const;
     /// A barrier that sleeps while it waits (non-blocking barrier polled with a growing
     /// pause of 1..20 ms): a rank that finished its share early does not burn a core at
-    /// 100 % in MPI's busy wait while the others still compute. Collective.
-    void idleBarrier() const;
+    /// 100 % in MPI's busy wait while the others still compute. `whileWaiting`, if given, is
+    /// called at every poll (e.g. to answer requests of ranks still working). Collective.
+    void idleBarrier(const std::function<void()>& whileWaiting = {}) const;
 
     /// Element-wise reduction of a value on every rank (collective).
     template <class T>

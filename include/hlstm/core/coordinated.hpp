@@ -25,6 +25,11 @@ namespace detail {
 void agreeOnFailure(const Comm& comm, const std::string& phase, std::exception_ptr local);
 }  // namespace detail
 
+/// Milliseconds to sleep per training minibatch on this rank when the environment variable
+/// HLSTM_SLOW_INJECT is "<rank>:<ms>" and names it, else 0 (tests use it to make one rank a
+/// slow node, e.g. to show that the others take its work).
+int injectedSlowdownMs(int rank);
+
 /// The rank whose failure all ranks agreed on (the lowest failing one), or -1 when the
 /// exception now propagating was not agreed on (then main must abort MPI).
 int agreedFailureRank();
@@ -44,6 +49,28 @@ void coordinated(const Comm& comm, const std::string& phase, F&& fn) {
         std::forward<F>(fn)();
     } catch (...) {
         failure = std::current_exception();
+    }
+    detail::agreeOnFailure(comm, phase, failure);
+    setCurrentPhase(previous);
+}
+
+/// The same, and then every rank, also one whose `fn` threw (or one that an injected failure
+/// stopped before `fn`), runs `finally` before the agreement: e.g. a barrier that keeps
+/// answering requests of ranks still at work, which a failed rank must not leave unanswered.
+template <class F, class G>
+void coordinated(const Comm& comm, const std::string& phase, F&& fn, G&& finally) {
+    std::string previous = setCurrentPhase(phase);
+    std::exception_ptr failure;
+    try {
+        maybeInjectFailure(phase, comm.rank());
+        std::forward<F>(fn)();
+    } catch (...) {
+        failure = std::current_exception();
+    }
+    try {
+        std::forward<G>(finally)(failure != nullptr);
+    } catch (...) {
+        if (!failure) failure = std::current_exception();
     }
     detail::agreeOnFailure(comm, phase, failure);
     setCurrentPhase(previous);

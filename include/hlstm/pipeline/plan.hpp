@@ -84,9 +84,9 @@ struct Plan {
 double candidateCost(std::uint64_t trainSamples, int L, int K, int S, int horizon, int epochs);
 
 /// Builds the plan for `ranks` ranks. A subregion whose data-parallel candidates have the
-/// share c of the total cost gets a group of min(ceil(c ranks), shards, ranks) consecutive
-/// ranks (so its load per rank is at most the average), placed where the ranks are least
-/// loaded, largest first; the other tasks, sorted by cost descending (ties by index), go to
+/// share c of the total cost gets a group of consecutive ranks, largest share first: the
+/// smallest group from ceil(c ranks) up to min(shards, ranks) that keeps its ranks at or below
+/// the average load (else the largest), where the ranks are least loaded; the other tasks, sorted by cost descending (ties by index), go to
 /// the least-loaded rank (ties to the lowest rank). Candidates with L >= visible epochs are
 /// left out (no sample fits); the caller checks that every subregion keeps one.
 Plan buildPlan(const std::vector<PlanSubregion>& subregions, const PlanSettings& settings, int ranks);
