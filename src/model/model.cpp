@@ -139,10 +139,13 @@ Model fit(const SeriesView& series, const PointSplit& split, const ModelConfig& 
     shape.validate();
     train.validate();
     ModelConfig config = shape;
+    const auto start = std::chrono::steady_clock::now();
     calibrateScaling(series, split.train, config);  // data-relative floor / scale, stored in the model
     const SampleSet trainSet = makeSamples(series, split.train, config, train.sampling, train.stride);
     const SampleSet validationSet =
         makeSamples(series, split.validation, config, train.sampling, train.stride);
+    log::debug() << "fit: " << trainSet.size() << " training and " << validationSet.size() << " validation samples built in "
+                 << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() << " s";
     return fit(trainSet, validationSet, config, train, seed, nullptr, sharded, interruption);
 }
 
@@ -306,6 +309,8 @@ Model fit(const SampleSet& trainSet, const SampleSet& validationSet, const Model
     model.summary.trainSeconds = trainSeconds;
     model.summary.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - startTime).count();
+    log::debug() << "fit: " << model.summary.epochs << " epochs in " << trainSeconds << " s of " << model.summary.seconds
+                 << " s";
     return model;
 }
 
