@@ -48,7 +48,7 @@ run_alternating() {
       t=$(awk "BEGIN{print $end - $start}")
       times[$ranks]="${times[$ranks]:-} $t"
       printf "run %d, ranks %d: wall %.2f s (%s candidates, train phase %s s)\n" $rep $ranks "$t" \
-        "$(grep -c '^ .*candidate [0-9]*/' "$WORK/run$ranks.log")" \
+        "$(grep -cE '^ .*candidate [0-9]+(/[0-9]+)? on this rank' "$WORK/run$ranks.log")" \
         "$(awk '$1 == "train" && $3 == "s" {print $2}' "$WORK/run$ranks.log")"
     done
   done
