@@ -447,10 +447,12 @@ Plan planStage(const Comm& comm, const RunConfig& rc, const partition::Partition
             throw ConfigError("grid.L: no L leaves a training window in " + std::to_string(visibleEpochs) +
                               " visible epochs (need L + 1 + " + std::to_string(rc.shape.labelLead()) +
                               " <= visible epochs)");
-    if (comm.isRoot()) {
+    {
         // Calibrated on this machine: time a few training steps of every candidate shape and
         // turn the flop costs into seconds at the measured speed (the plan itself stays
-        // flop-based, so it never depends on timing).
+        // flop-based, so it never depends on timing). Every rank times every shape at the same
+        // time and the speeds are averaged: a node whose cores all train runs slower than one
+        // core alone (shared caches, memory bandwidth, clock), and so will the run.
         // A data-parallel candidate's minibatch is cut into train.shards shards; a rank of its
         // group of g computes ceil(shards / g) of them, each at the shard's batch size (small
         // batches run at a lower rate), so its speed is timed at that batch and counted per
@@ -471,9 +473,24 @@ Plan planStage(const Comm& comm, const RunConfig& rc, const partition::Partition
                                                    settings.horizon, 1);
                 it = speed.emplace(key, step > 0 ? flops / step : kFlopsPerSecondPerRank * rc.threads).first;
             }
-            taskSpeed[static_cast<std::size_t>(t.index)] = it->second;
         }
+        {
+            std::vector<double> local;  // in key order, the same on every rank
+            for (const auto& [key, v] : speed) local.push_back(v);
+            const std::vector<double> all = comm.allgatherv(local);
+            for (std::size_t k = 0; k < local.size(); ++k) {
+                double sum = 0;
+                for (int r = 0; r < comm.size(); ++r) sum += all[static_cast<std::size_t>(r) * local.size() + k];
+                local[k] = sum / comm.size();
+            }
+            std::size_t k = 0;
+            for (auto& [key, v] : speed) v = local[k++];
+        }
+        for (const auto& t : plan.tasks)
+            taskSpeed[static_cast<std::size_t>(t.index)] =
+                speed.at(std::make_tuple(t.L, t.K, t.S, t.cell, t.sharded ? t.groupSize : 0));
         const double calibration = std::chrono::duration<double>(std::chrono::steady_clock::now() - calibrationStart).count();
+        if (!comm.isRoot()) return plan;
         double slowest = std::numeric_limits<double>::infinity(), fastest = 0;
         for (const auto& [key, v] : speed) {
             slowest = std::min(slowest, v);
