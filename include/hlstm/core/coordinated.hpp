@@ -34,29 +34,12 @@ int injectedSlowdownMs(int rank);
 /// exception now propagating was not agreed on (then main must abort MPI).
 int agreedFailureRank();
 
-namespace detail {
-}  // namespace detail
-
 /// Runs `fn` (rank-local work) as phase `phase`; if it throws on any rank, every rank throws:
 /// the failing rank its own exception, the others a RemoteError naming that rank and its
-/// message (collective over the communicator).
-template <class F>
-void coordinated(const Comm& comm, const std::string& phase, F&& fn) {
-    std::string previous = setCurrentPhase(phase);
-    std::exception_ptr failure;
-    try {
-        maybeInjectFailure(phase, comm.rank());
-        std::forward<F>(fn)();
-    } catch (...) {
-        failure = std::current_exception();
-    }
-    detail::agreeOnFailure(comm, phase, failure);
-    setCurrentPhase(previous);
-}
-
-/// The same, and then every rank, also one whose `fn` threw (or one that an injected failure
-/// stopped before `fn`), runs `finally` before the agreement: e.g. a barrier that keeps
-/// answering requests of ranks still at work, which a failed rank must not leave unanswered.
+/// message (collective over the communicator). Then every rank, also one whose `fn` threw (or
+/// one that an injected failure stopped before `fn`), runs `finally(failed)` before the
+/// agreement: e.g. a barrier that keeps answering requests of ranks still at work, which a
+/// failed rank must not leave unanswered.
 template <class F, class G>
 void coordinated(const Comm& comm, const std::string& phase, F&& fn, G&& finally) {
     std::string previous = setCurrentPhase(phase);
@@ -74,6 +57,12 @@ void coordinated(const Comm& comm, const std::string& phase, F&& fn, G&& finally
     }
     detail::agreeOnFailure(comm, phase, failure);
     setCurrentPhase(previous);
+}
+
+/// The same without a `finally`.
+template <class F>
+void coordinated(const Comm& comm, const std::string& phase, F&& fn) {
+    coordinated(comm, phase, std::forward<F>(fn), [](bool) {});
 }
 
 }  // namespace hlstm
