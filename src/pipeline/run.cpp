@@ -464,15 +464,13 @@ Plan planStage(const Comm& comm, const RunConfig& rc, const partition::Partition
         for (const auto& t : plan.tasks) {
             const int g = t.sharded ? t.groupSize : 0;
             const auto key = std::make_tuple(t.L, t.K, t.S, t.cell, g);
-            auto it = speed.find(key);
-            if (it == speed.end()) {
-                const int batch = t.sharded ? shardBatch : rc.train.batch;
-                const double step = model::timeTrainingStep(rc.shapeOf(t), batch, rc.threads) *
-                                    (t.sharded ? (rc.shards + g - 1) / g * g : 1);
-                const double flops = candidateCost(static_cast<std::uint64_t>(rc.train.batch), t.L, t.K, t.S,
-                                                   settings.horizon, 1);
-                it = speed.emplace(key, step > 0 ? flops / step : kFlopsPerSecondPerRank * rc.threads).first;
-            }
+            if (speed.count(key) != 0) continue;
+            const int batch = t.sharded ? shardBatch : rc.train.batch;
+            const double step = model::timeTrainingStep(rc.shapeOf(t), batch, rc.threads) *
+                                (t.sharded ? (rc.shards + g - 1) / g * g : 1);
+            const double flops =
+                candidateCost(static_cast<std::uint64_t>(rc.train.batch), t.L, t.K, t.S, settings.horizon, 1);
+            speed.emplace(key, step > 0 ? flops / step : kFlopsPerSecondPerRank * rc.threads);
         }
         {
             std::vector<double> local;  // in key order, the same on every rank
