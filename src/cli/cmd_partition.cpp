@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "command.hpp"
+#include "hlstm/io/output_format.hpp"
 #include "hlstm/core/coordinated.hpp"
 #include "hlstm/core/log.hpp"
 #include "hlstm/data/input.hpp"
@@ -65,7 +66,7 @@ Action setupPartition(CLI::App& sub) {
         printConfig(comm, cfg);
         const std::string input = args->input.empty() ? cfg.getString("input.path") : args->input;
         if (input.empty()) throw ConfigError("partition: no input file (give FILE or --input.path)");
-        h5::AtomicOutput output(comm, args->output, {input});
+        h5::AtomicOutput atomic(comm, args->output, {input});
         partition::PartitionConfig pc = partition::PartitionConfig::fromConfig(cfg);
         const std::int64_t holdout = cfg.getInt("run.holdout");
         if (holdout < 0) throw ConfigError("run.holdout = " + std::to_string(holdout) + ": must be >= 0");
@@ -89,20 +90,18 @@ Action setupPartition(CLI::App& sub) {
         if (comm.isRoot()) logResult(result.summary, pc.dbDistance);
 
         t = Clock::now();
-        output.write("partition:write", [&](h5::File& file) {
+        atomic.write("partition:write", [&](h5::File& file) {
             const std::uint64_t n = result.summary.nPoints, offset = block.keptOffset;
             const auto& p = block.points;
-            file.createDataset<double>("/points/x", {n}).writeRows(offset, p.size(), p.x.data());
-            file.createDataset<double>("/points/y", {n}).writeRows(offset, p.size(), p.y.data());
-            file.createDataset<std::int64_t>("/points/id", {n}).writeRows(offset, p.size(), p.ids.data());
+            output::writePointCoordinates(file, n, offset, p.x, p.y, p.ids);
             writePointGeography(comm, file, block);
             partition::writePartition(file, result, offset, pc.dbDistance);
-            file.writeAttribute("version", std::string(kVersion));
-            file.writeAttribute("producer", std::string("hlstm partition"));
-            file.writeAttribute("input", std::filesystem::absolute(input).string());
-            file.writeAttribute("config", cfg.toToml());
-            if (!block.stats.crs.empty()) file.writeAttribute("crs", block.stats.crs);
-            file.writeAttribute("complete", std::int32_t{1});
+            file.writeAttribute(output::attr::kVersion, std::string(kVersion));
+            file.writeAttribute(output::attr::kProducer, std::string("hlstm partition"));
+            file.writeAttribute(output::attr::kInput, std::filesystem::absolute(input).string());
+            file.writeAttribute(output::attr::kConfig, cfg.toToml());
+            if (!block.stats.crs.empty()) file.writeAttribute(output::attr::kCrs, block.stats.crs);
+            file.writeAttribute(output::attr::kComplete, std::int32_t{1});
         });
         if (comm.isRoot()) {
             std::ostringstream phases;

@@ -52,6 +52,14 @@ std::shared_ptr<const Comm> Comm::split(bool member) const {
 
 void Comm::barrier() const { mpi::check(MPI_Barrier(comm_), "MPI_Barrier"); }
 
+std::optional<int> Comm::iprobe(int source, int tag) const {
+    int flag = 0;
+    MPI_Status status;
+    mpi::check(MPI_Iprobe(source == kAnySource ? MPI_ANY_SOURCE : source, tag, comm_, &flag, &status), "MPI_Iprobe");
+    if (flag == 0) return std::nullopt;
+    return status.MPI_SOURCE;
+}
+
 void Comm::idleBarrier(const std::function<void()>& whileWaiting) const {
     MPI_Request request = MPI_REQUEST_NULL;
     mpi::check(MPI_Ibarrier(comm_, &request), "MPI_Ibarrier");

@@ -1,3 +1,4 @@
+#include "hlstm/io/output_format.hpp"
 #include "hlstm/data/input.hpp"
 
 #include <proj.h>
@@ -114,17 +115,17 @@ ReadOptions readOptionsFromConfig(const Config& config) {
 void writePointGeography(const Comm& comm, const h5::File& out, const LocalBlock& block) {
     const auto& p = block.points;
     const auto [lon, lat] = geo::toLonLat(block.stats.crs, p.x, p.y);
-    out.createDataset<double>("/points/lon", {block.keptTotal}).writeRows(block.keptOffset, lon.size(), lon.data());
-    out.createDataset<double>("/points/lat", {block.keptTotal}).writeRows(block.keptOffset, lat.size(), lat.data());
-    out.writeObjectStringAttribute("/points/x", "crs", block.stats.crs.empty() ? "unknown" : block.stats.crs);
+    out.createDataset<double>(output::points::kLon, {block.keptTotal}).writeRows(block.keptOffset, lon.size(), lon.data());
+    out.createDataset<double>(output::points::kLat, {block.keptTotal}).writeRows(block.keptOffset, lat.size(), lat.data());
+    out.writeObjectStringAttribute(output::points::kX, output::attr::kCrs, block.stats.crs.empty() ? "unknown" : block.stats.crs);
     if (!block.stats.sourceCrs.empty() && block.stats.sourceCrs != block.stats.crs)
-        out.writeObjectStringAttribute("/points/x", "source_crs", block.stats.sourceCrs);
+        out.writeObjectStringAttribute(output::points::kX, output::attr::kSourceCrs, block.stats.sourceCrs);
     if (block.stats.format != "egms") return;
     // Every rank takes part (a rank without points has no pids, the file has them).
     std::uint64_t width = 0;
     for (const auto& s : block.pids) width = std::max<std::uint64_t>(width, s.size());
     width = comm.allreduce(width, Reduce::kMax);
-    if (width > 0) out.writeStringRows("/points/pid", block.keptTotal, block.keptOffset, block.pids, width);
+    if (width > 0) out.writeStringRows(output::points::kPid, block.keptTotal, block.keptOffset, block.pids, width);
 }
 
 // ---------------------------------------------------------------- coordinates (PROJ)

@@ -3,6 +3,8 @@
 #include <string>
 #include <vector>
 
+#include "hlstm/io/output_format.hpp"
+
 namespace hlstm::partition {
 namespace {
 
@@ -11,41 +13,35 @@ void writeScalar(const h5::File& file, const std::string& path, T value) {
     file.writeSmall<T>(path, std::vector<T>{value});
 }
 
-template <class T>
-void writeRows(const h5::File& file, const std::string& path, std::uint64_t total, std::uint64_t offset,
-               const std::vector<T>& rows) {
-    file.createDataset<T>(path, {total}).writeRows(offset, rows.size(), rows.data());
-}
-
 }  // namespace
 
 void writePartition(const h5::File& file, const PartitionResult& result, std::uint64_t rowOffset,
                     DbDistance chosenBy) {
     const PartitionSummary& s = result.summary;
-    writeRows(file, "/points/velocity", s.nPoints, rowOffset, result.velocity);
-    writeRows(file, "/points/zone", s.nPoints, rowOffset, result.zone);
-    writeRows(file, "/points/subregion", s.nPoints, rowOffset, result.subregion);
+    output::writePointRows(file, output::points::kVelocity, s.nPoints, rowOffset, result.velocity);
+    output::writePointRows(file, output::points::kZone, s.nPoints, rowOffset, result.zone);
+    output::writePointRows(file, output::points::kSubregion, s.nPoints, rowOffset, result.subregion);
 
-    file.writeSmall<std::int32_t>("/partition/k_values", s.kValues);
-    file.writeSmall<double>("/partition/db_index_velocity", s.dbVelocity);
-    file.writeSmall<double>("/partition/db_index_pearson", s.dbPearson);
-    writeScalar<std::int32_t>(file, "/partition/k_chosen", s.kChosen);
-    file.openDataset("/partition/k_chosen")
-        .writeAttribute("db_distance", std::string(chosenBy == DbDistance::kPearson ? "pearson" : "velocity"));
-    writeScalar<double>(file, "/partition/alpha", s.alpha);
-    writeScalar<double>(file, "/partition/edge_mean", s.edgeMean);
-    writeScalar<double>(file, "/partition/edge_std", s.edgeStd);
-    writeScalar<double>(file, "/partition/edge_threshold", s.edgeThreshold);
-    writeScalar<std::uint64_t>(file, "/partition/n_edges", s.nEdges);
-    writeScalar<std::uint64_t>(file, "/partition/n_cut_edges", s.nCutEdges);
-    writeScalar<std::uint64_t>(file, "/partition/n_cut_long", s.nCutLong);
-    writeScalar<std::uint64_t>(file, "/partition/n_components", s.nComponents);
-    writeScalar<std::uint64_t>(file, "/partition/n_noise", s.nNoise);
-    writeScalar<std::uint64_t>(file, "/partition/n_duplicates", s.nDuplicates);
-    writeScalar<std::int32_t>(file, "/partition/noise_id", s.noiseId);
-    file.writeSmall<double>("/partition/zone_center", s.zoneCenters);
-    file.writeSmall<double>("/partition/zone_start", s.zoneStarts);
-    file.writeSmall<std::uint64_t>("/partition/zone_size", s.zoneSizes);
+    file.writeSmall<std::int32_t>(output::partition::kKValues, s.kValues);
+    file.writeSmall<double>(output::partition::kDbIndexVelocity, s.dbVelocity);
+    file.writeSmall<double>(output::partition::kDbIndexPearson, s.dbPearson);
+    writeScalar<std::int32_t>(file, output::partition::kKChosen, s.kChosen);
+    file.openDataset(output::partition::kKChosen)
+        .writeAttribute(output::attr::kDbDistance, std::string(chosenBy == DbDistance::kPearson ? "pearson" : "velocity"));
+    writeScalar<double>(file, output::partition::kAlpha, s.alpha);
+    writeScalar<double>(file, output::partition::kEdgeMean, s.edgeMean);
+    writeScalar<double>(file, output::partition::kEdgeStd, s.edgeStd);
+    writeScalar<double>(file, output::partition::kEdgeThreshold, s.edgeThreshold);
+    writeScalar<std::uint64_t>(file, output::partition::kNEdges, s.nEdges);
+    writeScalar<std::uint64_t>(file, output::partition::kNCutEdges, s.nCutEdges);
+    writeScalar<std::uint64_t>(file, output::partition::kNCutLong, s.nCutLong);
+    writeScalar<std::uint64_t>(file, output::partition::kNComponents, s.nComponents);
+    writeScalar<std::uint64_t>(file, output::partition::kNNoise, s.nNoise);
+    writeScalar<std::uint64_t>(file, output::partition::kNDuplicates, s.nDuplicates);
+    writeScalar<std::int32_t>(file, output::partition::kNoiseId, s.noiseId);
+    file.writeSmall<double>(output::partition::kZoneCenter, s.zoneCenters);
+    file.writeSmall<double>(output::partition::kZoneStart, s.zoneStarts);
+    file.writeSmall<std::uint64_t>(output::partition::kZoneSize, s.zoneSizes);
 
     std::vector<std::int32_t> id, zone;
     std::vector<std::uint64_t> nPoints, firstRow;
@@ -57,11 +53,11 @@ void writePartition(const h5::File& file, const PartitionResult& result, std::ui
         firstRow.push_back(r.firstRow);
         meanVelocity.push_back(r.meanVelocity);
     }
-    file.writeSmall<std::int32_t>("/partition/subregion_id", id);
-    file.writeSmall<std::int32_t>("/partition/subregion_zone", zone);
-    file.writeSmall<std::uint64_t>("/partition/subregion_n_points", nPoints);
-    file.writeSmall<double>("/partition/subregion_mean_velocity", meanVelocity);
-    file.writeSmall<std::uint64_t>("/partition/subregion_first_row", firstRow);
+    file.writeSmall<std::int32_t>(output::partition::kSubregionId, id);
+    file.writeSmall<std::int32_t>(output::partition::kSubregionZone, zone);
+    file.writeSmall<std::uint64_t>(output::partition::kSubregionNPoints, nPoints);
+    file.writeSmall<double>(output::partition::kSubregionMeanVelocity, meanVelocity);
+    file.writeSmall<std::uint64_t>(output::partition::kSubregionFirstRow, firstRow);
 }
 
 }  // namespace hlstm::partition

@@ -3,6 +3,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <boost/archive/binary_iarchive.hpp>
+#include <boost/archive/binary_oarchive.hpp>
+#include <boost/serialization/string.hpp>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -12,6 +15,7 @@
 #include <system_error>
 
 #include "hlstm/core/error.hpp"
+#include "hlstm/core/hash.hpp"
 #include "hlstm/core/log.hpp"
 #include "hlstm/io/output_file.hpp"
 
@@ -23,12 +27,6 @@ namespace fs = std::filesystem;
 constexpr char kMagic[8] = {'H', 'L', 'S', 'T', 'M', 'C', 'K', '1'};
 constexpr const char* kManifest = "manifest";
 
-std::uint64_t fnv(const char* data, std::size_t n) {
-    std::uint64_t h = 1469598103934665603ULL;
-    for (std::size_t i = 0; i < n; ++i) h = (h ^ static_cast<unsigned char>(data[i])) * 1099511628211ULL;
-    return h;
-}
-
 std::optional<std::string> readFile(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) return std::nullopt;
@@ -38,12 +36,6 @@ std::optional<std::string> readFile(const std::string& path) {
 }
 
 }  // namespace
-
-std::string fnv1a64(const std::string& bytes) {
-    char out[17];
-    std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(fnv(bytes.data(), bytes.size())));
-    return out;
-}
 
 CheckpointStore::CheckpointStore(const std::string& output, std::string fingerprint)
     : dir_(output + ".ckpt"), fingerprint_(std::move(fingerprint)) {}
@@ -90,7 +82,7 @@ void CheckpointStore::put(const std::string& name, const std::string& bytes) con
     const std::string tmp = path + ".tmp." + std::to_string(::getpid());
     {
         std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        const std::uint64_t size = bytes.size(), sum = fnv(bytes.data(), bytes.size());
+        const std::uint64_t size = bytes.size(), sum = fnv1a64(bytes.data(), bytes.size());
         out.write(kMagic, sizeof kMagic);
         out.write(reinterpret_cast<const char*>(&size), sizeof size);
         out.write(reinterpret_cast<const char*>(&sum), sizeof sum);
@@ -122,7 +114,7 @@ std::optional<std::string> CheckpointStore::get(const std::string& name) const {
         std::memcpy(&sum, data->data() + sizeof kMagic + sizeof size, sizeof sum);
     }
     if (data->size() < kHeader || std::memcmp(data->data(), kMagic, sizeof kMagic) != 0 ||
-        size != data->size() - kHeader || fnv(data->data() + kHeader, size) != sum) {
+        size != data->size() - kHeader || fnv1a64(data->data() + kHeader, size) != sum) {
         log::warn() << path << ": damaged checkpoint (length or checksum), ignored";
         return std::nullopt;
     }
@@ -140,6 +132,27 @@ void CheckpointStore::removeAll() const {
     std::error_code ec;
     fs::remove_all(dir_, ec);
     if (ec) log::warn() << dir_ << ": could not remove the checkpoints: " << ec.message();
+}
+
+std::string stateRecord(const model::TrainState& state) {
+    std::ostringstream stream(std::ios::binary);
+    {
+        boost::archive::binary_oarchive archive(stream);
+        archive << state;
+    }
+    return stream.str();
+}
+
+model::TrainState stateFromRecord(const std::string& bytes, const std::string& where) {
+    try {
+        std::istringstream stream(bytes, std::ios::binary);
+        boost::archive::binary_iarchive archive(stream);
+        model::TrainState state;
+        archive >> state;
+        return state;
+    } catch (const std::exception& e) {
+        throw InputError(where + ": unreadable training state (" + e.what() + ")");
+    }
 }
 
 }  // namespace hlstm::pipeline

@@ -1,3 +1,4 @@
+#include "hlstm/io/output_format.hpp"
 #include "hlstm/pipeline/predict.hpp"
 
 #include "hlstm/pipeline/evaluate.hpp"
@@ -70,7 +71,7 @@ private:
 int predict(const Comm& comm, const std::string& modelsPath, const std::string& inputPath,
             const std::string& outputPath, const ReadOptions& readOptions) {
     // Neither the models file nor the input may be replaced by the output.
-    h5::AtomicOutput output(comm, outputPath, {modelsPath, inputPath});
+    h5::AtomicOutput atomic(comm, outputPath, {modelsPath, inputPath});
     // Models and the point map of the earlier run: small, read by every rank.
     std::vector<std::int64_t> knownId;
     std::vector<double> knownX, knownY;
@@ -86,25 +87,25 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
         if (H5Fis_hdf5(modelsPath.c_str()) <= 0)
             throw InputError(modelsPath + ": not an HDF5 file (expected the output of hlstm run)");
         h5::File f(modelsPath, h5::Access::kReadOnly);
-        if (!f.hasAttribute("format") || f.readStringAttribute("format") != "hlstm-output")
+        if (!f.hasAttribute(output::attr::kFormat) || f.readStringAttribute(output::attr::kFormat) != output::kFormatName)
             throw InputError(modelsPath + ": not an hlstm-output file (no format = \"hlstm-output\" attribute)");
-        if (!f.hasAttribute("complete") || f.readAttribute<std::int32_t>("complete") != 1)
+        if (!f.hasAttribute(output::attr::kComplete) || f.readAttribute<std::int32_t>(output::attr::kComplete) != 1)
             throw InputError(modelsPath + ": incomplete hlstm-output file (complete != 1)");
-        knownId = f.openDataset("/points/id").readAll<std::int64_t>();
-        knownX = f.openDataset("/points/x").readAll<double>();
-        knownY = f.openDataset("/points/y").readAll<double>();
-        knownSub = f.openDataset("/points/subregion").readAll<std::int32_t>();
-        modelSub = f.openDataset("/models/subregion").readAll<std::int32_t>();
-        modelOffset = f.openDataset("/models/offset").readAll<std::uint64_t>();
-        modelSize = f.openDataset("/models/size").readAll<std::uint64_t>();
-        modelBytes = f.openDataset("/models/bytes").readAll<std::uint8_t>();
-        if (f.hasAttribute("format_version") && f.readAttribute<std::int32_t>("format_version") < 2)
+        knownId = f.openDataset(output::points::kId).readAll<std::int64_t>();
+        knownX = f.openDataset(output::points::kX).readAll<double>();
+        knownY = f.openDataset(output::points::kY).readAll<double>();
+        knownSub = f.openDataset(output::points::kSubregion).readAll<std::int32_t>();
+        modelSub = f.openDataset(output::models::kSubregion).readAll<std::int32_t>();
+        modelOffset = f.openDataset(output::models::kOffset).readAll<std::uint64_t>();
+        modelSize = f.openDataset(output::models::kSize).readAll<std::uint64_t>();
+        modelBytes = f.openDataset(output::models::kBytes).readAll<std::uint8_t>();
+        if (f.hasAttribute(output::attr::kFormatVersion) && f.readAttribute<std::int32_t>(output::attr::kFormatVersion) < 2)
             throw InputError(modelsPath + ": hlstm-output format version 1; re-run hlstm run with this version");
-        subIds = f.openDataset("/subregions/id").readAll<std::int32_t>();
-        subMethod = f.readStrings("/subregions/method");
+        subIds = f.openDataset(output::subregions::kId).readAll<std::int32_t>();
+        subMethod = f.readStrings(output::subregions::kMethod);
         baselines.kinds = model::allBaselines();
-        baselines.window = f.readObjectAttribute<std::int32_t>("/baselines", "window");
-        baselines.mlr.coefficients = f.openDataset("/baselines/mlr_coefficients").readAll<double>();
+        baselines.window = f.readObjectAttribute<std::int32_t>(output::baselines::kGroup, output::baselines::kAttrWindow);
+        baselines.mlr.coefficients = f.openDataset(output::baselines::kMlrCoefficients).readAll<double>();
         baselines.mlr.lags = static_cast<int>(baselines.mlr.coefficients.size()) - 1;
     } catch (const H5Error& err) {
         // A copy cut short opens (or not) and then fails in its datasets.
@@ -204,21 +205,19 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
         log::info() << "forecast " << block.keptTotal << " points (" << byNearest
                     << " not in the model file took their nearest known point's subregion)";
 
-    output.write("predict:write", [&](h5::File& out) {
+    atomic.write("predict:write", [&](h5::File& out) {
         const std::uint64_t N = block.keptTotal, off = block.keptOffset, Y = static_cast<std::uint64_t>(horizon);
-        out.createDataset<double>("/points/x", {N}).writeRows(off, n, block.points.x.data());
-        out.createDataset<double>("/points/y", {N}).writeRows(off, n, block.points.y.data());
-        out.createDataset<std::int64_t>("/points/id", {N}).writeRows(off, n, block.points.ids.data());
+        output::writePointCoordinates(out, N, off, block.points.x, block.points.y, block.points.ids);
         writePointGeography(comm, out, block);
-        out.createDataset<std::int32_t>("/points/subregion", {N}).writeRows(off, n, sub.data());
-        out.createDataset<float>("/forecast/next_diff", {N, Y}).writeRows(off, n, nextDiff.data());
-        out.createDataset<float>("/forecast/next_cumulative", {N, Y}).writeRows(off, n, nextCum.data());
-        out.writeSmall<std::int32_t>("/forecast/next_dates", dates::following(block.points.dates, horizon));
-        out.writeAttribute("format", std::string("hlstm-prediction"));
-        out.writeAttribute("hlstm_version", std::string(kVersion));
-        out.writeAttribute("models", std::filesystem::absolute(modelsPath).string());
-        out.writeAttribute("input", std::filesystem::absolute(inputPath).string());
-        out.writeAttribute("complete", static_cast<std::int32_t>(1));
+        out.createDataset<std::int32_t>(output::points::kSubregion, {N}).writeRows(off, n, sub.data());
+        out.createDataset<float>(output::forecast::kNextDiff, {N, Y}).writeRows(off, n, nextDiff.data());
+        out.createDataset<float>(output::forecast::kNextCumulative, {N, Y}).writeRows(off, n, nextCum.data());
+        out.writeSmall<std::int32_t>(output::forecast::kNextDates, dates::following(block.points.dates, horizon));
+        out.writeAttribute(output::attr::kFormat, std::string(output::kPredictionFormatName));
+        out.writeAttribute(output::attr::kHlstmVersion, std::string(kVersion));
+        out.writeAttribute(output::attr::kModels, std::filesystem::absolute(modelsPath).string());
+        out.writeAttribute(output::attr::kInput, std::filesystem::absolute(inputPath).string());
+        out.writeAttribute(output::attr::kComplete, static_cast<std::int32_t>(1));
     });
     if (comm.isRoot()) log::info() << "wrote " << outputPath;
     return 0;

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <type_traits>
@@ -47,6 +48,12 @@ public:
     [[nodiscard]] MPI_Comm raw() const noexcept { return comm_; }
 
     void barrier() const;
+    /// Any source, for iprobe().
+    static constexpr int kAnySource = -1;
+    /// The source rank of a message with `tag` waiting to be received from `source` (or from
+    /// any rank with kAnySource), without receiving it; nullopt when none is waiting
+    /// (MPI_Iprobe; rank-local, non-blocking).
+    [[nodiscard]] std::optional<int> iprobe(int source, int tag) const;
     /// The ranks with `member` as a communicator of their own, ordered as here: returned on
     /// the members (the MPI communicator is freed with the last copy), nullptr on the others.
     /// Collective.

@@ -1,12 +1,198 @@
-/// The one owner of the hlstm-output format: the format name and version, the dataset names,
-/// and the codes written to /points/status. Every reader and writer of the format (run,
-/// predict, partition, export, the tests) takes the names from here.
+/// The one owner of the hlstm-output format: the format name and version, every dataset and
+/// attribute name, the codes written to /points/status, and typed writers of the per-point
+/// rows. Every reader and writer of the format (run, predict, partition, export, the tests)
+/// takes the names from here, so a rename is one edit and the tie is an include.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
+#include <vector>
+
+#include "hlstm/io/hdf5.hpp"
 
 namespace hlstm::output {
+
+/// Root attribute `format` of every file written by run and predict.
+inline constexpr char kFormatName[] = "hlstm-output";
+/// Root attribute `format` of the files written by predict.
+inline constexpr char kPredictionFormatName[] = "hlstm-prediction";
+/// Root attribute `format_version`: the layout written by run().
+inline constexpr int kFormatVersion = 2;  // 2: baselines, method per subregion, intervals, rates
+
+/// Root attributes.
+namespace attr {
+inline constexpr char kFormat[] = "format";
+inline constexpr char kFormatVersion[] = "format_version";
+inline constexpr char kHlstmVersion[] = "hlstm_version";
+inline constexpr char kConfig[] = "config";
+inline constexpr char kInput[] = "input";
+inline constexpr char kInputChecksum[] = "input_checksum";
+inline constexpr char kHoldout[] = "holdout";
+inline constexpr char kComplete[] = "complete";  ///< written last: 1 when the file is whole
+inline constexpr char kCrs[] = "crs";              ///< of /points/x: the CRS of x and y
+inline constexpr char kSourceCrs[] = "source_crs";  ///< of /points/x: the input file's CRS
+inline constexpr char kModels[] = "models";          ///< predict: the run output whose models it used
+inline constexpr char kVersion[] = "version";        ///< partition: the hlstm version
+inline constexpr char kProducer[] = "producer";      ///< partition: "hlstm partition"
+inline constexpr char kDbDistance[] = "db_distance";  ///< of /partition/k_chosen: the distance that chose k
+}  // namespace attr
+
+/// /baselines
+namespace baselines {
+inline constexpr char kGroup[] = "/baselines";
+inline constexpr char kAttrWindow[] = "window";  ///< of /baselines: L of window_mean / linear_trend
+inline constexpr char kAccuracy[] = "/baselines/accuracy";
+inline constexpr char kMae[] = "/baselines/mae";
+inline constexpr char kMaeTruth[] = "/baselines/mae_truth";
+inline constexpr char kMlrCoefficients[] = "/baselines/mlr_coefficients";
+inline constexpr char kMse[] = "/baselines/mse";
+inline constexpr char kName[] = "/baselines/name";
+inline constexpr char kSd[] = "/baselines/sd";
+inline constexpr char kStepMae[] = "/baselines/step_mae";
+inline constexpr char kStepMaeTruth[] = "/baselines/step_mae_truth";
+inline constexpr char kSubregionMae[] = "/baselines/subregion_mae";
+inline constexpr char kSubregionMaeTruth[] = "/baselines/subregion_mae_truth";
+inline constexpr char kSubregionSelectionScore[] = "/baselines/subregion_selection_score";
+}  // namespace baselines
+
+/// /forecast
+namespace forecast {
+inline constexpr char kGroup[] = "/forecast";
+inline constexpr char kAbsError[] = "/forecast/abs_error";
+inline constexpr char kHoldoutDates[] = "/forecast/holdout_dates";
+inline constexpr char kHoldoutIntervalHigh[] = "/forecast/holdout_interval_high";
+inline constexpr char kHoldoutIntervalLow[] = "/forecast/holdout_interval_low";
+inline constexpr char kHoldoutPred[] = "/forecast/holdout_pred";
+inline constexpr char kHoldoutTrue[] = "/forecast/holdout_true";
+inline constexpr char kHoldoutTruth[] = "/forecast/holdout_truth";
+inline constexpr char kIntervalHigh[] = "/forecast/interval_high";
+inline constexpr char kIntervalLow[] = "/forecast/interval_low";
+inline constexpr char kNextCumulative[] = "/forecast/next_cumulative";
+inline constexpr char kNextDates[] = "/forecast/next_dates";
+inline constexpr char kNextDiff[] = "/forecast/next_diff";
+inline constexpr char kPersistencePred[] = "/forecast/persistence_pred";
+}  // namespace forecast
+
+/// /grid_search
+namespace grid_search {
+inline constexpr char kGroup[] = "/grid_search";
+inline constexpr char kCost[] = "/grid_search/cost";
+inline constexpr char kEpochs[] = "/grid_search/epochs";
+inline constexpr char kSelectionScore[] = "/grid_search/selection_score";
+inline constexpr char kStatus[] = "/grid_search/status";
+inline constexpr char kSubregion[] = "/grid_search/subregion";
+inline constexpr char kTask[] = "/grid_search/task";
+inline constexpr char kTrainSamples[] = "/grid_search/train_samples";
+inline constexpr char kValidationMae[] = "/grid_search/validation_mae";
+inline constexpr char kValidationSamples[] = "/grid_search/validation_samples";
+}  // namespace grid_search
+
+/// /metrics
+namespace metrics {
+inline constexpr char kGroup[] = "/metrics";
+inline constexpr char kStepMaeTruth[] = "/metrics/step_mae_truth";
+inline constexpr char kZoneMaeTruth[] = "/metrics/zone_mae_truth";
+/// Prefixes of the eq. (5)-(7) column sets <prefix>{n,mae,sd,mse,accuracy}.
+inline constexpr char kZonePrefix[] = "/metrics/zone_";
+inline constexpr char kStepPrefix[] = "/metrics/step_";
+/// Attributes of /metrics: the global figures.
+inline constexpr char kAttrN[] = "n";
+inline constexpr char kAttrMae[] = "mae";
+inline constexpr char kAttrSd[] = "sd";
+inline constexpr char kAttrMse[] = "mse";
+inline constexpr char kAttrAccuracy[] = "accuracy";
+inline constexpr char kAttrMaePersistence[] = "mae_persistence";
+inline constexpr char kAttrIntervalLevel[] = "interval_level";
+inline constexpr char kAttrIntervalCoverage[] = "interval_coverage";
+inline constexpr char kAttrMaeTruth[] = "mae_truth";
+inline constexpr char kAttrAccuracyTruth[] = "accuracy_truth";
+inline constexpr char kAttrMaeTruthPersistence[] = "mae_truth_persistence";
+}  // namespace metrics
+
+/// /models
+namespace models {
+inline constexpr char kGroup[] = "/models";
+inline constexpr char kBytes[] = "/models/bytes";
+inline constexpr char kOffset[] = "/models/offset";
+inline constexpr char kSize[] = "/models/size";
+inline constexpr char kSubregion[] = "/models/subregion";
+}  // namespace models
+
+/// /partition
+namespace partition {
+inline constexpr char kGroup[] = "/partition";
+inline constexpr char kAlpha[] = "/partition/alpha";
+inline constexpr char kDbIndexPearson[] = "/partition/db_index_pearson";
+inline constexpr char kDbIndexVelocity[] = "/partition/db_index_velocity";
+inline constexpr char kEdgeMean[] = "/partition/edge_mean";
+inline constexpr char kEdgeStd[] = "/partition/edge_std";
+inline constexpr char kEdgeThreshold[] = "/partition/edge_threshold";
+inline constexpr char kKChosen[] = "/partition/k_chosen";
+inline constexpr char kKValues[] = "/partition/k_values";
+inline constexpr char kNComponents[] = "/partition/n_components";
+inline constexpr char kNCutEdges[] = "/partition/n_cut_edges";
+inline constexpr char kNCutLong[] = "/partition/n_cut_long";
+inline constexpr char kNDuplicates[] = "/partition/n_duplicates";
+inline constexpr char kNEdges[] = "/partition/n_edges";
+inline constexpr char kNNoise[] = "/partition/n_noise";
+inline constexpr char kNoiseId[] = "/partition/noise_id";
+inline constexpr char kSubregionFirstRow[] = "/partition/subregion_first_row";
+inline constexpr char kSubregionId[] = "/partition/subregion_id";
+inline constexpr char kSubregionMeanVelocity[] = "/partition/subregion_mean_velocity";
+inline constexpr char kSubregionNPoints[] = "/partition/subregion_n_points";
+inline constexpr char kSubregionZone[] = "/partition/subregion_zone";
+inline constexpr char kZoneCenter[] = "/partition/zone_center";
+inline constexpr char kZoneSize[] = "/partition/zone_size";
+inline constexpr char kZoneStart[] = "/partition/zone_start";
+}  // namespace partition
+
+/// /points
+namespace points {
+inline constexpr char kGroup[] = "/points";
+inline constexpr char kId[] = "/points/id";
+inline constexpr char kLat[] = "/points/lat";
+inline constexpr char kLon[] = "/points/lon";
+inline constexpr char kPid[] = "/points/pid";
+inline constexpr char kSplit[] = "/points/split";
+inline constexpr char kSubregion[] = "/points/subregion";
+inline constexpr char kVelocity[] = "/points/velocity";
+inline constexpr char kX[] = "/points/x";
+inline constexpr char kY[] = "/points/y";
+inline constexpr char kZone[] = "/points/zone";
+inline constexpr char kStatus[] = "/points/status";
+}  // namespace points
+
+/// /subregions
+namespace subregions {
+inline constexpr char kGroup[] = "/subregions";
+inline constexpr char kBestBaseline[] = "/subregions/best_baseline";
+inline constexpr char kBestBaselineScore[] = "/subregions/best_baseline_score";
+inline constexpr char kBestCandidateScore[] = "/subregions/best_candidate_score";
+inline constexpr char kFailed[] = "/subregions/failed";
+inline constexpr char kId[] = "/subregions/id";
+inline constexpr char kIntervalHalfwidth[] = "/subregions/interval_halfwidth";
+inline constexpr char kMaePersistence[] = "/subregions/mae_persistence";
+inline constexpr char kMaeTruth[] = "/subregions/mae_truth";
+inline constexpr char kMethod[] = "/subregions/method";
+inline constexpr char kNPoints[] = "/subregions/n_points";
+inline constexpr char kSelectionScore[] = "/subregions/selection_score";
+inline constexpr char kValidationMae[] = "/subregions/validation_mae";
+inline constexpr char kWhy[] = "/subregions/why";
+inline constexpr char kZone[] = "/subregions/zone";
+/// Prefix of the eq. (5)-(7) columns <prefix>{n,mae,sd,mse,accuracy}.
+inline constexpr char kColumnPrefix[] = "/subregions/";
+}  // namespace subregions
+
+/// /timing
+namespace timing {
+inline constexpr char kGroup[] = "/timing";
+inline constexpr char kBaselineSeconds[] = "/timing/baseline_seconds";
+inline constexpr char kCandidateRank[] = "/timing/candidate_rank";
+inline constexpr char kCandidateSeconds[] = "/timing/candidate_seconds";
+inline constexpr char kSubregionRank[] = "/timing/subregion_rank";
+inline constexpr char kSubregionSeconds[] = "/timing/subregion_seconds";
+}  // namespace timing
 
 /// Why an input point was or was not forecast (/points/status, int8). Every input point is a
 /// row of /points: the kept points first (in input order), then the others (in input order).
@@ -33,6 +219,27 @@ inline const char* toString(PointStatus s) {
         case PointStatus::kNoModel: return "no_model";
     }
     return "unknown";
+}
+
+/// Writes one per-point dataset: `total` rows (of `width` values each when width > 1), this
+/// rank's `local` rows starting at row `offset` (collective over the file's communicator).
+template <class T>
+void writePointRows(const h5::File& file, const std::string& path, std::uint64_t total, std::uint64_t offset,
+                    const std::vector<T>& local, std::uint64_t width = 1) {
+    std::vector<std::uint64_t> dims{total};
+    if (width > 1) dims.push_back(width);
+    file.createDataset<T>(path, dims).writeRows(offset, local.size() / std::max<std::uint64_t>(1, width),
+                                                local.data());
+}
+
+/// /points/x, /points/y (projected metres, or the CRS of attribute crs) and /points/id of this
+/// rank's rows [offset, offset + x.size()) of `total` (collective).
+inline void writePointCoordinates(const h5::File& file, std::uint64_t total, std::uint64_t offset,
+                                  const std::vector<double>& x, const std::vector<double>& y,
+                                  const std::vector<std::int64_t>& ids) {
+    writePointRows(file, points::kX, total, offset, x);
+    writePointRows(file, points::kY, total, offset, y);
+    writePointRows(file, points::kId, total, offset, ids);
 }
 
 }  // namespace hlstm::output

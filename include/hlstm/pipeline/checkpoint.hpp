@@ -6,8 +6,12 @@
 /// (the directory must be on a file system every rank sees, as the output's is).
 #pragma once
 
+#include <cstring>
 #include <optional>
 #include <string>
+#include <type_traits>
+
+#include "hlstm/model/model.hpp"
 
 namespace hlstm::pipeline {
 
@@ -41,7 +45,26 @@ private:
     std::string dir_, fingerprint_;
 };
 
-/// FNV-1a 64 of bytes, as 16 hex digits.
-std::string fnv1a64(const std::string& bytes);
+// ---------------------------------------------------------------- record formats
+/// A training state's record (Boost binary archive).
+std::string stateRecord(const model::TrainState& state);
+/// The training state of a record; InputError naming `where` when it cannot be read.
+model::TrainState stateFromRecord(const std::string& bytes, const std::string& where);
+
+/// A finished candidate's record: its fixed-size result, then its model's bytes.
+template <class Result>
+std::string finishedRecord(const Result& r, const model::Model& m) {
+    static_assert(std::is_trivially_copyable_v<Result>);
+    std::string bytes(sizeof r, '\0');
+    std::memcpy(bytes.data(), &r, sizeof r);
+    return bytes + model::toBytes(m);
+}
+/// The result (into `r`) and the model of a finished candidate's record (longer than the result).
+template <class Result>
+model::Model finishedFrom(const std::string& record, Result& r) {
+    static_assert(std::is_trivially_copyable_v<Result>);
+    std::memcpy(&r, record.data(), sizeof r);
+    return model::modelFromBytes(record.substr(sizeof r));
+}
 
 }  // namespace hlstm::pipeline

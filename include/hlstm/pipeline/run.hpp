@@ -18,9 +18,6 @@ struct RunArgs {
     bool resume = false;  ///< continue from the checkpoints in <output>.ckpt
 };
 
-/// Version of the hlstm-output layout written by run().
-inline constexpr int kOutputFormatVersion = 2;  // 2: baselines, method per subregion, intervals, rates
-
 /// Runs the pipeline (collective). Returns the exit code (0); throws InputError/ConfigError
 /// for bad input or configuration and RuntimeError otherwise, agreed on by all ranks.
 int run(const Comm& comm, const Config& config, const RunArgs& args);

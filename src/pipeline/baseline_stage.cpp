@@ -1,0 +1,102 @@
+#include <chrono>
+#include <cmath>
+
+#include "hlstm/core/coordinated.hpp"
+#include "stages.hpp"
+
+namespace hlstm::pipeline {
+namespace {
+
+// Each subregion's first rank sums the normal equations of its training points (row order);
+// the sums are added in subregion order, so the fit does not depend on the rank count.
+model::MlrModel fitGlobalMlr(const RunContext& ctx, const HeldMap& held, int lags) {
+    const Comm& comm = ctx.comm;
+    std::vector<double> local;
+    for (const auto& [s, h] : held) {
+        if (s >= ctx.nSub || !leads(ctx.plan, s, comm.rank())) continue;
+        model::MlrSums sums(lags);
+        const model::SeriesView view = h.visible(ctx.axis, ctx.visibleEpochs);
+        for (std::size_t i : h.split.train) sums.addPoint(model::rates({view.row(i), ctx.axis.steps.data(), view.epochs}));
+        local.push_back(static_cast<double>(s));
+        local.push_back(static_cast<double>(sums.n));
+        local.insert(local.end(), sums.xtx.begin(), sums.xtx.end());
+        local.insert(local.end(), sums.xty.begin(), sums.xty.end());
+    }
+    const std::vector<double> all = comm.allgatherv(local);
+    const std::size_t width = 2 + static_cast<std::size_t>((lags + 1) * (lags + 1) + lags + 1);
+    std::map<std::int32_t, model::MlrSums> bySub;
+    for (std::size_t o = 0; o + width <= all.size(); o += width) {
+        model::MlrSums sums(lags);
+        sums.n = static_cast<std::uint64_t>(all[o + 1]);
+        std::copy_n(all.begin() + static_cast<std::ptrdiff_t>(o + 2), sums.xtx.size(), sums.xtx.begin());
+        std::copy_n(all.begin() + static_cast<std::ptrdiff_t>(o + 2 + sums.xtx.size()), sums.xty.size(),
+                    sums.xty.begin());
+        bySub.emplace(static_cast<std::int32_t>(all[o]), std::move(sums));
+    }
+    model::MlrSums total(lags);
+    for (const auto& [s, sums] : bySub) total.merge(sums);
+    return model::solveMlr(total);
+}
+
+}  // namespace
+
+BaselineSet makeBaselines(const RunContext& ctx, const HeldMap& held) {
+    BaselineSet baselines;
+    baselines.kinds = ctx.rc.baselines.kinds;
+    baselines.window = ctx.rc.baselineWindow();
+    constexpr int kMlrLags = 12;  // the paper's MLR on lagged differentials; 12 ~ 5 months at 12 days
+    baselines.mlr = fitGlobalMlr(ctx, held, std::min<int>(kMlrLags, static_cast<int>(ctx.visibleEpochs) - 3));
+    return baselines;
+}
+
+std::vector<std::string> baselineNames(const RunConfig& rc, const BaselineSet& baselines) {
+    std::vector<std::string> names;
+    for (auto kind : baselines.kinds) names.push_back(model::toString(kind));
+    for (const auto& l : rc.learned()) names.push_back(l.name);
+    return names;
+}
+
+// Each subregion's first rank scores every baseline on the validation cut and forecasts the
+// hidden epochs of all the subregion's points with each (for the metrics beside HLSTM).
+BaselineOutcome baselineStage(const RunContext& ctx, const HeldMap& held, const BaselineSet& baselines) {
+    const Comm& comm = ctx.comm;
+    const RunConfig& rc = ctx.rc;
+    const model::TimeAxis& axis = ctx.axis;
+    const std::size_t visibleEpochs = ctx.visibleEpochs;
+    BaselineOutcome out;
+    const std::size_t nB = baselines.kinds.size(), Y = static_cast<std::size_t>(rc.horizon);
+    coordinated(comm, "baselines", [&] {
+        for (const auto& [s, h] : held) {
+            if (s >= ctx.nSub) continue;
+            // A data-parallel subregion's rows are on every rank of its group: each takes a slice
+            // of them (a rank outside the group holds them for a candidate of its own only).
+            const bool shared = spread(ctx.plan, s);
+            const Comm* group = groupOf(ctx.groups, s);
+            const bool lead = leads(ctx.plan, s, comm.rank());
+            if (shared ? group == nullptr : !lead) continue;
+            const auto [from, to] = shared ? sliceOf(*group, h.rows->rows.size()) : std::pair{std::size_t{0}, h.rows->rows.size()};
+            const std::size_t n = to - from;
+            const std::size_t first = out.holdout.size();
+            out.holdout.resize(first + n * nB * Y);
+            out.rows.insert(out.rows.end(), h.rows->rows.begin() + static_cast<std::ptrdiff_t>(from),
+                            h.rows->rows.begin() + static_cast<std::ptrdiff_t>(to));
+            const model::SeriesView all = h.visible(axis, visibleEpochs);
+            const model::SeriesView mine{all.row(from), n, all.epochs, all.time, all.stride};
+            for (std::size_t b = 0; b < nB; ++b) {
+                const auto start = std::chrono::steady_clock::now();
+                const Forecaster f = baselines.forecaster(b, rc.horizon);
+                const double score = h.cut->score(shared ? sharedAmong(*group, f) : f);
+                std::vector<float> diff;
+                if (n > 0) ratesToDifferentials(f(mine), rc.horizon, axis, visibleEpochs - 1, diff);
+                for (std::size_t i = 0; i < n; ++i)
+                    std::copy_n(diff.data() + i * Y, Y, out.holdout.data() + first + (i * nB + b) * Y);
+                const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+                // Every participant's time counts; the score once (the others' is NaN).
+                out.local.push_back({s, static_cast<std::int32_t>(b), lead ? score : std::nan(""), seconds});
+            }
+        }
+    });
+    return out;
+}
+
+}  // namespace hlstm::pipeline

@@ -1,0 +1,278 @@
+#include "exchange.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <limits>
+#include <thread>
+
+#include "hlstm/core/log.hpp"
+
+namespace hlstm::pipeline {
+namespace {
+
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+
+// A row travelling to a trainer: global row and subregion; the series follows separately.
+struct RowHeader {
+    std::uint64_t row = 0;
+    std::int32_t subregion = 0;
+    std::int32_t pad = 0;
+};
+
+}  // namespace
+
+SubregionMap redistribute(const Comm& comm, PointSet& points, const std::vector<std::int32_t>& subregion,
+                          const Plan& plan, const std::vector<std::int32_t>& pseudo) {
+    // Every subregion's first rank also computes its baselines: it always gets the rows.
+    const std::size_t m = points.nEpochs();
+    const auto ranks = static_cast<std::size_t>(comm.size());
+    // (row, subregion) pairs per destination: a point also goes to the trainers of every
+    // pseudo subregion (learned baselines of all points).
+    std::vector<std::vector<std::pair<std::size_t, std::int32_t>>> toRank(ranks);
+    std::vector<std::vector<std::int32_t>> pseudoRanks;
+    for (auto p : pseudo) pseudoRanks.push_back(plan.ranksOf(p));
+    for (std::size_t i = 0; i < points.size(); ++i) {
+        for (auto r : plan.ranksOf(subregion[i])) toRank[static_cast<std::size_t>(r)].emplace_back(i, subregion[i]);
+        for (std::size_t k = 0; k < pseudo.size(); ++k)
+            for (auto r : pseudoRanks[k]) toRank[static_cast<std::size_t>(r)].emplace_back(i, pseudo[k]);
+    }
+    std::vector<RowHeader> sendHead;
+    std::vector<float> sendSeries;
+    std::vector<std::size_t> headCounts(ranks, 0), seriesCounts(ranks, 0);
+    for (std::size_t r = 0; r < ranks; ++r) {
+        for (const auto& [i, s] : toRank[r]) {
+            sendHead.push_back({points.rows[i], s, 0});
+            sendSeries.insert(sendSeries.end(), points.series(i), points.series(i) + m);
+        }
+        headCounts[r] = toRank[r].size();
+        seriesCounts[r] = toRank[r].size() * m;
+    }
+    toRank.clear();
+    // The owners' series are in the send buffer now and nobody reads them again (the held-out
+    // tail was kept before): release them, so the exchange holds the archive's share twice, not
+    // three times.
+    std::vector<float>().swap(points.displacement);
+    const std::vector<RowHeader> recvHead = comm.alltoallv(sendHead, headCounts);
+    sendHead = {};
+    std::vector<float> recv = comm.alltoallv(sendSeries, seriesCounts);
+    std::vector<float>().swap(sendSeries);
+    // Subregion-major order, stable (rank order, each rank's rows ascending), by permuting the
+    // received rows in place: row k goes to position dest[k].
+    const std::size_t nRecv = recvHead.size();
+    std::map<std::int32_t, std::size_t> start;
+    for (const auto& h : recvHead) ++start[h.subregion];
+    std::size_t at = 0;
+    for (auto& [s, count] : start) std::swap(count, at), at += count;  // counts -> first positions
+    std::map<std::int32_t, std::size_t> next = start;
+    std::vector<std::size_t> dest(nRecv);
+    for (std::size_t k = 0; k < nRecv; ++k) dest[k] = next[recvHead[k].subregion]++;
+    {
+        std::vector<float> tmp(m), carry(m);
+        std::vector<bool> placed(nRecv, false);
+        for (std::size_t k = 0; k < nRecv; ++k) {
+            if (placed[k] || dest[k] == k) continue;
+            // Follow the cycle k -> dest[k] -> ...: carry row k to its place, take what was there on.
+            std::copy(recv.begin() + static_cast<std::ptrdiff_t>(k * m), recv.begin() + static_cast<std::ptrdiff_t>((k + 1) * m), carry.begin());
+            std::size_t j = k;
+            do {
+                const std::size_t d = dest[j];
+                std::copy(recv.begin() + static_cast<std::ptrdiff_t>(d * m), recv.begin() + static_cast<std::ptrdiff_t>((d + 1) * m), tmp.begin());
+                std::copy(carry.begin(), carry.end(), recv.begin() + static_cast<std::ptrdiff_t>(d * m));
+                placed[j] = true;
+                std::swap(carry, tmp);
+                j = d;
+            } while (j != k);
+        }
+    }
+    auto buffer = std::make_shared<const std::vector<float>>(std::move(recv));
+    std::map<std::int32_t, SubregionRows> mine;
+    for (const auto& [s, first] : start) {
+        auto& sr = mine[s];
+        sr.buffer = buffer;
+        sr.full = buffer->data() + first * m;
+        sr.epochs = m;
+    }
+    for (const auto& h : recvHead) mine[h.subregion].rows.push_back(h.row);
+    std::uint64_t heldRows = 0;
+    for (const auto& [s, sr] : mine) heldRows += sr.rows.size();
+    log::debug() << "holds " << heldRows << " rows of " << mine.size() << " subregion(s) for training";
+    return mine;
+}
+
+std::vector<std::uint64_t> ownerOffsets(const Comm& comm, std::size_t localPoints) {
+    std::vector<std::uint64_t> offsets(static_cast<std::size_t>(comm.size()) + 1, 0);
+    const auto counts = comm.allgather<std::uint64_t>(localPoints);
+    for (std::size_t r = 0; r < counts.size(); ++r) offsets[r + 1] = offsets[r] + counts[r];
+    return offsets;
+}
+
+std::vector<float> toOwners(const Comm& comm, const std::vector<std::uint64_t>& offsets, const LocalBlock& block,
+                            const std::vector<std::uint64_t>& rows, const std::vector<float>& values, std::size_t width) {
+    const auto ranks = static_cast<std::size_t>(comm.size());
+    std::vector<std::vector<std::size_t>> byOwner(ranks);
+    for (std::size_t k = 0; k < rows.size(); ++k) {
+        const auto owner = static_cast<std::size_t>(
+            std::upper_bound(offsets.begin(), offsets.end(), rows[k]) - offsets.begin() - 1);
+        byOwner[owner].push_back(k);
+    }
+    std::vector<std::uint64_t> sendRows;
+    std::vector<float> sendVals;
+    std::vector<std::size_t> rowCounts(ranks), valCounts(ranks);
+    for (std::size_t r = 0; r < ranks; ++r) {
+        for (std::size_t k : byOwner[r]) {
+            sendRows.push_back(rows[k]);
+            sendVals.insert(sendVals.end(), values.begin() + static_cast<std::ptrdiff_t>(k * width),
+                            values.begin() + static_cast<std::ptrdiff_t>((k + 1) * width));
+        }
+        rowCounts[r] = byOwner[r].size();
+        valCounts[r] = byOwner[r].size() * width;
+    }
+    const auto gotRows = comm.alltoallv(sendRows, rowCounts);
+    const auto gotVals = comm.alltoallv(sendVals, valCounts);
+    std::vector<float> out(block.points.size() * width, kNaN);
+    for (std::size_t k = 0; k < gotRows.size(); ++k)
+        std::copy_n(gotVals.data() + k * width, width, out.data() + (gotRows[k] - block.keptOffset) * width);
+    return out;
+}
+
+std::pair<std::size_t, std::size_t> sliceOf(const Comm& comm, std::size_t n) {
+    const auto r = static_cast<std::size_t>(comm.rank()), R = static_cast<std::size_t>(comm.size());
+    return {n * r / R, n * (r + 1) / R};
+}
+
+Forecaster sharedAmong(const Comm& comm, Forecaster f) {
+    return [&comm, f = std::move(f)](const model::SeriesView& v) {
+        const auto [first, last] = sliceOf(comm, v.points);
+        model::SeriesView slice = v;
+        slice.cumulative = v.row(first);
+        slice.points = last - first;
+        slice.stride = v.stride != 0 ? v.stride : v.epochs;
+        return comm.allgatherv(slice.points > 0 ? f(slice) : std::vector<float>{});
+    };
+}
+
+GatheredModels gatherModels(const Comm& comm, const std::vector<std::int32_t>& subregions,
+                            const std::vector<std::string>& bytes) {
+    GatheredModels out;
+    const std::vector<std::int32_t> modelSub = comm.allgatherv(subregions);
+    std::vector<std::uint64_t> localSizes;
+    std::vector<char> localBytes;
+    for (const auto& b : bytes) {
+        localSizes.push_back(b.size());
+        localBytes.insert(localBytes.end(), b.begin(), b.end());
+    }
+    const std::vector<std::uint64_t> sizes = comm.allgatherv(localSizes);
+    const std::vector<char> all = comm.allgatherv(localBytes);
+    std::vector<std::size_t> order(modelSub.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return modelSub[a] < modelSub[b]; });
+    std::vector<std::uint64_t> src(modelSub.size() + 1, 0);
+    for (std::size_t i = 0; i < modelSub.size(); ++i) src[i + 1] = src[i] + sizes[i];
+    for (std::size_t i : order) {
+        out.subregion.push_back(modelSub[i]);
+        out.offset.push_back(out.bytes.size());
+        out.size.push_back(sizes[i]);
+        out.bytes.insert(out.bytes.end(), all.begin() + static_cast<std::ptrdiff_t>(src[i]),
+                         all.begin() + static_cast<std::ptrdiff_t>(src[i + 1]));
+    }
+    return out;
+}
+
+std::vector<std::vector<float>> gatherHalfWidths(
+    const Comm& comm, const std::vector<std::pair<std::int32_t, std::vector<float>>>& local, std::int32_t nSub,
+    std::size_t Y) {
+    std::vector<std::vector<float>> halfWidths(static_cast<std::size_t>(nSub), std::vector<float>(Y, kNaN));
+    std::vector<float> flat;
+    for (const auto& [s, hw] : local) {
+        flat.push_back(static_cast<float>(s));
+        flat.insert(flat.end(), hw.begin(), hw.end());
+    }
+    const auto all = comm.allgatherv(flat);
+    for (std::size_t o = 0; o + Y + 1 <= all.size(); o += Y + 1)
+        std::copy_n(all.begin() + static_cast<std::ptrdiff_t>(o + 1), Y,
+                    halfWidths[static_cast<std::size_t>(all[o])].begin());
+    return halfWidths;
+}
+
+// ---------------------------------------------------------------- work stealing
+WorkQueue::WorkQueue(const Comm& comm, const Plan& plan, std::int32_t nSub, SubregionMap& rows)
+    : comm_(comm), plan_(plan), nSub_(nSub), rows_(rows) {
+    for (const auto& t : plan.tasksOf(comm.rank())) queue_.push_back(t);
+    std::stable_sort(queue_.begin(), queue_.end(), [](const Task& a, const Task& b) { return a.cost > b.cost; });
+    for (int k = 1; k < comm.size(); ++k) victims_.push_back((comm.rank() + k) % comm.size());
+    planned_ = queue_.size();
+}
+
+void WorkQueue::serve() {
+    while (comm_.size() > 1) {
+        const std::optional<int> asking = comm_.iprobe(Comm::kAnySource, kAsk);
+        if (!asking) return;
+        const int thief = *asking;
+        std::vector<std::int32_t> holds;  // the subregions the asking rank holds already
+        comm_.recv(holds, thief, kAsk);
+        auto it = std::find_if(queue_.rbegin(), queue_.rend(), [this](const Task& t) { return t.subregion < nSub_; });
+        std::int32_t given = -1;
+        if (it != queue_.rend() && !closed_) {
+            given = it->index;
+            queue_.erase(std::next(it).base());
+        }
+        comm_.send(given, thief, kGive);
+        if (given < 0) continue;
+        const Task& t = plan_.tasks[static_cast<std::size_t>(given)];
+        const bool ship = std::find(holds.begin(), holds.end(), t.subregion) == holds.end();
+        if (ship) {
+            const SubregionRows& sr = rows_.at(t.subregion);
+            comm_.send(sr.rows, thief, kGive);
+            comm_.send(std::vector<float>(sr.full, sr.full + sr.rows.size() * sr.epochs), thief, kGive);
+        }
+        log::info() << "handed candidate (subregion " << t.subregion << " L=" << t.L << " K=" << t.K
+                    << " S=" << t.S << ") to rank " << thief
+                    << (ship ? " with its " + std::to_string(rows_.at(t.subregion).rows.size()) + " rows" : "");
+    }
+}
+
+std::optional<Task> WorkQueue::next(int& from) {
+    serve();
+    from = comm_.rank();
+    if (!queue_.empty() && !closed_) {
+        Task t = queue_.front();
+        queue_.pop_front();
+        return t;
+    }
+    while (!victims_.empty() && !closed_) {
+        const int victim = victims_.front();
+        std::vector<std::int32_t> holds;
+        for (const auto& [s, sr] : rows_) holds.push_back(s);
+        comm_.send(holds, victim, kAsk);
+        // Sleep while waiting (the victim answers between two of its minibatches), and
+        // answer the others meanwhile: two ranks may ask each other at once.
+        auto pause = std::chrono::microseconds(200);
+        while (!comm_.iprobe(victim, kGive)) {
+            serve();
+            std::this_thread::sleep_for(pause);
+            pause = std::min(pause * 2, std::chrono::microseconds(20000));
+        }
+        std::int32_t given = -1;
+        comm_.recv(given, victim, kGive);
+        if (given < 0) {  // its queue is empty for good: nobody adds to a queue
+            victims_.pop_front();
+            continue;
+        }
+        const Task& t = plan_.tasks[static_cast<std::size_t>(given)];
+        if (rows_.count(t.subregion) == 0) {
+            SubregionRows sr;
+            comm_.recv(sr.rows, victim, kGive);
+            auto series = std::make_shared<std::vector<float>>();
+            comm_.recv(*series, victim, kGive);
+            sr.epochs = sr.rows.empty() ? 0 : series->size() / sr.rows.size();
+            sr.full = series->data();
+            sr.buffer = std::move(series);
+            rows_.emplace(t.subregion, std::move(sr));
+        }
+        from = victim;
+        return t;
+    }
+    return std::nullopt;
+}
+
+}  // namespace hlstm::pipeline

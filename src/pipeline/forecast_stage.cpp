@@ -1,0 +1,167 @@
+#include <algorithm>
+#include <cmath>
+#include <iterator>
+
+#include "hlstm/core/coordinated.hpp"
+#include "stages.hpp"
+
+namespace hlstm::pipeline {
+namespace {
+
+struct WinnerForecasts {
+    std::vector<std::uint64_t> rows;
+    std::vector<float> values;  // rows x (3 Y + 1), see forecastWinners
+    std::vector<std::int32_t> modelSubregions;
+    std::vector<std::string> modelBytes;
+    std::vector<std::pair<std::int32_t, std::vector<float>>> halfWidths;  // subregion -> per step
+};
+
+// The rank holding each subregion's winner forecasts all its points: the hidden epochs (from
+// the visible part), the Y epochs beyond the archive, and the conformal interval half-widths.
+WinnerForecasts forecastWinners(const RunContext& ctx, const HeldMap& held, const std::vector<Choice>& choice,
+                                const std::map<std::int32_t, model::Model>& models, const BaselineSet& baselines) {
+    const Comm& comm = ctx.comm;
+    const RunConfig& rc = ctx.rc;
+    const Plan& plan = ctx.plan;
+    const model::TimeAxis& axis = ctx.axis;
+    const std::size_t visibleEpochs = ctx.visibleEpochs, m = ctx.epochs;
+    WinnerForecasts out;
+    const std::size_t Y = static_cast<std::size_t>(rc.horizon);
+    // A winner's row for its owner: [holdout differentials | next rates | next cumulative |
+    // split], 3 Y + 1 floats; the interval half-widths travel per subregion.
+    coordinated(comm, "forecast", [&] {
+        for (const auto& [s, h] : held) {
+            if (s >= static_cast<std::int32_t>(choice.size())) continue;  // learned baselines: see learnedStage
+            const Choice& c = choice[static_cast<std::size_t>(s)];
+            const std::size_t n = h.rows->rows.size();
+            // A data-parallel subregion's rows (and a data-parallel winner) are on every rank of
+            // its group: each forecasts a slice of its rows, and they compute the intervals
+            // together. A rank outside the group holds the rows for a candidate of its own.
+            const Comm* group = groupOf(ctx.groups, s);
+            bool shared = spread(plan, s) && group != nullptr;
+            bool owner = leads(plan, s, comm.rank());  // keeps the intervals (and the model)
+            Forecaster f;
+            if (c.task >= 0) {
+                auto it = models.find(c.task);
+                if (it == models.end()) continue;
+                const Task& task = plan.tasks[static_cast<std::size_t>(c.task)];
+                // A candidate trained alone is held by the rank that trained it (maybe not the
+                // planned one); a data-parallel one by its group, the first rank keeping it.
+                owner = !task.sharded || task.rank == comm.rank();
+                shared = task.sharded;
+                const model::Model& mdl = it->second;
+                f = modelForecaster(mdl, rc.threads);
+                if (owner) {
+                    // The stored model holds what prediction needs; its wall time lives in
+                    // /timing, so that the file does not depend on the machine or rank count.
+                    model::Model stored = mdl;
+                    stored.summary.seconds = 0;
+                    stored.summary.trainSeconds = 0;
+                    out.modelSubregions.push_back(s);
+                    out.modelBytes.push_back(model::toBytes(stored));
+                }
+            } else if (c.baseline >= 0 && (shared || owner)) {
+                f = baselines.forecaster(static_cast<std::size_t>(c.baseline), rc.horizon);
+            } else {
+                continue;
+            }
+            if (owner || shared) {
+                const std::vector<float> half =
+                    h.cut->intervalHalfWidths(shared ? sharedAmong(*group, f) : f, rc.interval, rc.intervalCuts);
+                if (owner) out.halfWidths.emplace_back(s, half.empty() ? std::vector<float>(Y, kNaN) : half);
+            }
+            const auto [first, last] = shared ? sliceOf(*group, n) : std::pair{std::size_t{0}, n};
+            const std::size_t count = last - first;
+            if (count == 0) continue;
+            const std::size_t V = visibleEpochs;
+            std::vector<float> holdout;
+            ratesToDifferentials(f({h.rows->full + first * m, count, V, &axis, m}), rc.horizon, axis, V - 1,
+                                 holdout);
+            const std::vector<float> next = f({h.rows->full + first * m, count, m, &axis, m});
+            std::vector<std::int8_t> isValidation(n, 0);
+            for (auto v : h.split.validation) isValidation[v] = 1;
+            for (std::size_t i = first; i < last; ++i) {
+                const std::size_t k = i - first;
+                out.rows.push_back(h.rows->rows[i]);
+                double cum = h.rows->full[i * m + m - 1];
+                for (std::size_t y = 0; y < Y; ++y) out.values.push_back(holdout[k * Y + y]);
+                for (std::size_t y = 0; y < Y; ++y) out.values.push_back(next[k * Y + y]);
+                for (std::size_t y = 0; y < Y; ++y) {
+                    cum += next[k * Y + y];
+                    out.values.push_back(static_cast<float>(cum));
+                }
+                out.values.push_back(isValidation[i]);
+            }
+        }
+    });
+    return out;
+}
+
+// ---------------------------------------------------------------- learned baselines
+// The rank that trained a learned baseline (one model of all points) forecasts the hidden
+// epochs of every point with it; the values travel to the owners like the other baselines'.
+std::vector<float> forecastLearned(const RunContext& ctx, const HeldMap& held,
+                                   const std::map<std::int32_t, model::Model>& models,
+                                   const std::vector<std::uint64_t>& ownerOffsets, const LocalBlock& block) {
+    const Comm& comm = ctx.comm;
+    const RunConfig& rc = ctx.rc;
+    const model::TimeAxis& axis = ctx.axis;
+    const std::size_t visibleEpochs = ctx.visibleEpochs;
+    const std::size_t Y = static_cast<std::size_t>(rc.horizon), nL = rc.learned().size(), n = block.points.size();
+    std::vector<float> out(n * nL * Y, kNaN);
+    for (std::size_t j = 0; j < nL; ++j) {
+        const std::int32_t pseudo = ctx.nSub + static_cast<std::int32_t>(j);
+        std::vector<std::uint64_t> rows;
+        std::vector<float> values;
+        coordinated(comm, "learned baselines", [&] {
+            for (const auto& t : ctx.plan.tasks) {
+                if (t.subregion != pseudo || t.rank != comm.rank()) continue;
+                auto it = models.find(t.index);
+                if (it == models.end() || !it->second.summary.ok()) continue;
+                const Held& h = held.at(pseudo);
+                rows = h.rows->rows;
+                ratesToDifferentials(model::forecast(it->second, h.visible(axis, visibleEpochs), rc.threads).differential,
+                                     rc.horizon, axis, visibleEpochs - 1, values);
+            }
+        });
+        const std::vector<float> got = toOwners(comm, ownerOffsets, block, rows, values, Y);
+        for (std::size_t i = 0; i < n; ++i) std::copy_n(got.data() + i * Y, Y, out.data() + (i * nL + j) * Y);
+    }
+    return out;
+}
+
+}  // namespace
+
+Returned forecastStage(const RunContext& ctx, const LocalBlock& block, const HeldMap& held, const Selection& sel,
+                       TrainOutcome& trained, BaselineOutcome& baselineOut, const BaselineSet& baselines) {
+    const Comm& comm = ctx.comm;
+    const std::vector<std::uint64_t> offsets = ownerOffsets(comm, block.points.size());
+    const std::vector<float> learnedVals = forecastLearned(ctx, held, trained.models, offsets, block);
+    for (auto it = trained.models.begin(); it != trained.models.end();) {  // keep winners only
+        const auto& t = ctx.plan.tasks[static_cast<std::size_t>(it->first)];
+        const bool wins = t.subregion < ctx.nSub && sel.choice[static_cast<std::size_t>(t.subregion)].task == it->first;
+        it = wins ? std::next(it) : trained.models.erase(it);
+    }
+    const WinnerForecasts fc = forecastWinners(ctx, held, sel.choice, trained.models, baselines);
+    const std::size_t Y = static_cast<std::size_t>(ctx.rc.horizon);
+    const std::size_t nPerPoint = baselines.kinds.size(), nL = ctx.rc.learned().size(), nB = nPerPoint + nL;
+    Returned back;
+    back.nBaselines = nB;
+    back.winner = toOwners(comm, offsets, block, fc.rows, fc.values, 3 * Y + 1);
+    // Every baseline's holdout differentials per owned row: the per-point ones, then the learned.
+    back.baselines.assign(block.points.size() * nB * Y, kNaN);
+    {
+        const std::vector<float> perPoint =
+            toOwners(comm, offsets, block, baselineOut.rows, baselineOut.holdout, nPerPoint * Y);
+        for (std::size_t i = 0; i < block.points.size(); ++i) {
+            std::copy_n(perPoint.data() + i * nPerPoint * Y, nPerPoint * Y, back.baselines.data() + i * nB * Y);
+            std::copy_n(learnedVals.data() + i * nL * Y, nL * Y, back.baselines.data() + i * nB * Y + nPerPoint * Y);
+        }
+    }
+    baselineOut = {};
+    back.halfWidths = gatherHalfWidths(comm, fc.halfWidths, ctx.nSub, Y);
+    back.models = gatherModels(comm, fc.modelSubregions, fc.modelBytes);
+    return back;
+}
+
+}  // namespace hlstm::pipeline

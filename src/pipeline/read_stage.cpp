@@ -1,0 +1,53 @@
+#include <filesystem>
+
+#include "hlstm/core/log.hpp"
+#include "hlstm/data/input.hpp"
+#include "hlstm/data/simulate.hpp"
+#include "hlstm/model/network.hpp"
+#include "stages.hpp"
+
+namespace hlstm::pipeline {
+
+HoldoutTail holdoutTail(const PointSet& points, std::size_t visibleEpochs) {
+    HoldoutTail tail;
+    const std::size_t m = points.nEpochs();
+    tail.first = visibleEpochs - 2;
+    tail.width = m - tail.first;
+    tail.values.reserve(points.size() * tail.width);
+    for (std::size_t i = 0; i < points.size(); ++i)
+        tail.values.insert(tail.values.end(), points.series(i) + tail.first, points.series(i) + m);
+    return tail;
+}
+
+std::string fileSizeText(const std::string& path) {
+    std::error_code ec;
+    auto size = std::filesystem::file_size(path, ec);
+    if (ec) return "?";
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1f MB", static_cast<double>(size) / 1e6);
+    return buf;
+}
+
+LocalBlock readStage(const Comm& comm, RunConfig& rc, const RunArgs& args) {
+    if (rc.input.empty()) {
+        rc.input = (args.output.empty() ? std::string("hlstm-dry-run") : args.output) + ".input.h5";
+        if (comm.isRoot())
+            log::info() << "input.path is empty: simulating a " << rc.simulateKind << " of " << rc.simulate.points
+                        << " points x " << rc.simulate.epochs << " epochs -> " << rc.input;
+        simulate(comm, rc.simulate, rc.input);
+    }
+    LocalBlock block = readInput(comm, rc.input, rc.read);
+    if (comm.isRoot())
+        log::info() << "read " << rc.input << " (" << fileSizeText(rc.input) << ", " << block.stats.layout
+                    << "): " << block.keptTotal << " points x "
+                    << block.points.nEpochs() << " epochs, " << block.stats.dropped << " dropped, unit "
+                    << block.stats.unit << ", " << comm.size() << " rank(s) x " << rc.threads
+                    << " thread(s), oneDNN kernels " << model::cpuIsa();
+    const std::size_t m = block.points.nEpochs();
+    if (m < static_cast<std::size_t>(rc.horizon) + 3)
+        throw InputError(rc.input + ": " + std::to_string(m) + " epochs leave fewer than 3 visible after holding out " +
+                         std::to_string(rc.horizon));
+    return block;
+}
+
+}  // namespace hlstm::pipeline

@@ -1,0 +1,94 @@
+#include "run_config.hpp"
+
+#include <algorithm>
+
+#include "hlstm/core/error.hpp"
+#include "hlstm/data/input.hpp"
+
+namespace hlstm::pipeline {
+
+RunConfig RunConfig::from(const Config& config, const RunArgs& args) {
+    RunConfig rc;
+    rc.horizon = static_cast<int>(config.getInt("model.horizon"));
+    const int H = static_cast<int>(config.getInt("run.holdout"));
+    if (rc.horizon < 1 || rc.horizon > 30) throw ConfigError("model.horizon must be in 1..30");
+    if (H != rc.horizon)
+        throw ConfigError("run.holdout (" + std::to_string(H) + ") must equal model.horizon (" +
+                          std::to_string(rc.horizon) + "): the hidden epochs are what the models forecast");
+    if (args.output.empty() && !args.dryRun) throw ConfigError("run: -o OUTPUT is required");
+    rc.train = model::trainConfigFrom(config);
+    rc.train.validate();
+    if (!(rc.train.validationFraction > 0))
+        throw ConfigError("model.validation_fraction must be > 0 for hlstm run: the validation points choose "
+                          "each subregion's model and calibrate the intervals");
+    rc.threads = model::resolveThreads(rc.train.threads);
+    const auto shards = config.getInt("train.shards");
+    if (shards < 1 || shards > 1024) throw ConfigError("train.shards must be in 1..1024");
+    rc.shards = static_cast<int>(shards);
+    rc.shardShare = config.getDouble("train.shard_share");
+    if (!(rc.shardShare >= 0 && rc.shardShare <= 1)) throw ConfigError("train.shard_share must be in [0, 1]");
+    rc.L = config.getIntList("grid.L");
+    rc.K = config.getIntList("grid.K");
+    rc.S = config.getIntList("grid.S");
+    if (rc.L.empty() || rc.K.empty() || rc.S.empty()) throw ConfigError("grid.L, grid.K and grid.S need a value each");
+    for (auto v : rc.L)
+        if (v < rc.horizon + 1 || v > 100000)
+            throw ConfigError("grid.L: every L must exceed model.horizon (got " + std::to_string(v) + ")");
+    for (auto v : rc.K)
+        if (v < 1 || v > 64) throw ConfigError("grid.K: every K must be in 1..64");
+    for (auto v : rc.S)
+        if (v < 1 || v > 4096) throw ConfigError("grid.S: every S must be in 1..4096");
+    rc.shape = model::modelConfigFrom(config, static_cast<int>(rc.L.front()), static_cast<int>(rc.K.front()),
+                                      static_cast<int>(rc.S.front()));
+    rc.seed = static_cast<std::uint64_t>(config.getInt("model.seed"));
+    rc.baselines = baselinesFromConfig(config.getString("run.baselines"));
+    const std::string& select = config.getString("run.select");
+    if (select != "smoothed" && select != "paper")
+        throw ConfigError("run.select = \"" + select + "\": expected smoothed or paper");
+    rc.selectSmoothed = select == "smoothed";
+    rc.interval = config.getDouble("run.interval");
+    if (!(rc.interval >= 0 && rc.interval < 1)) throw ConfigError("run.interval must be in [0, 1)");
+    const auto cuts = config.getInt("run.interval_cuts");
+    if (cuts < 1 || cuts > 1000) throw ConfigError("run.interval_cuts must be in 1..1000");
+    rc.intervalCuts = static_cast<int>(cuts);
+    const double minutes = config.getDouble("run.checkpoint_minutes");
+    if (!(minutes >= 0 && minutes <= 1e6)) throw ConfigError("run.checkpoint_minutes must be in [0, 1e6]");
+    rc.checkpointSeconds = 60.0 * minutes;
+    if (args.resume && args.dryRun) throw ConfigError("run: --resume and --dry-run exclude each other");
+    rc.input = args.input.empty() ? config.getString("input.path") : args.input;
+    rc.read = readOptionsFromConfig(config);
+    rc.read.truthEpochs = static_cast<std::size_t>(rc.horizon) + 1;  // the held-out differentials only
+    rc.simulateKind = config.getString("simulate.kind");
+    rc.simulate.kind = rc.simulateKind == "patterns" ? SceneKind::kPatterns : SceneKind::kScene;
+    const auto points = config.getInt("simulate.points"), epochs = config.getInt("simulate.epochs");
+    if (rc.input.empty() && (points < 1 || epochs < 3))
+        throw ConfigError("simulate.points must be >= 1 and simulate.epochs >= 3");
+    rc.simulate.points = static_cast<std::uint64_t>(std::max<std::int64_t>(points, 1));
+    rc.simulate.epochs = static_cast<std::uint64_t>(std::max<std::int64_t>(epochs, 3));
+    rc.simulate.seed = static_cast<std::uint64_t>(config.getInt("simulate.seed"));
+    const auto drop = config.getInt("simulate.drop");
+    if (drop < 0 || drop + 4 > epochs) throw ConfigError("simulate.drop must be in 0..simulate.epochs - 4");
+    rc.simulate.drop = static_cast<std::uint64_t>(drop);
+    return rc;
+}
+
+model::ModelConfig RunConfig::shapeOf(const Task& t) const {
+    model::ModelConfig m = shape;
+    m.cell = static_cast<model::CellKind>(t.cell);
+    m.window = t.L;
+    m.layers = t.K;
+    m.units = t.S;
+    m.validate();
+    return m;
+}
+
+std::vector<RunConfig::Learned> RunConfig::learned() const {
+    std::vector<Learned> out;
+    if (baselines.globalLstm) out.push_back({"global_lstm", model::CellKind::kLstm});
+    if (baselines.rnn) out.push_back({"rnn", model::CellKind::kRnn});
+    return out;
+}
+
+int RunConfig::baselineWindow() const { return static_cast<int>(*std::max_element(L.begin(), L.end())); }
+
+}  // namespace hlstm::pipeline

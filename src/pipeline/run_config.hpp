@@ -1,0 +1,55 @@
+// Private to src/pipeline: every configuration key `hlstm run` needs, parsed and validated
+// once; the stages take the typed values.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "hlstm/config/config.hpp"
+#include "hlstm/data/native_reader.hpp"
+#include "hlstm/data/simulate.hpp"
+#include "hlstm/model/model.hpp"
+#include "hlstm/pipeline/evaluate.hpp"
+#include "hlstm/pipeline/plan.hpp"
+#include "hlstm/pipeline/run.hpp"
+
+namespace hlstm::pipeline {
+
+struct RunConfig {
+    int horizon = 1;  // Y = H: the hidden epochs are what the models forecast
+    model::TrainConfig train;
+    int threads = 1;
+    model::ModelConfig shape;  // target, smoothing, floor, cell, Y; L, K, S per candidate
+    std::vector<std::int64_t> L, K, S;
+    std::uint64_t seed = 0;
+    BaselineRequest baselines;
+    bool selectSmoothed = true;
+    double interval = 0.9;
+    int shards = 4;                  // train.shards
+    double shardShare = 0.3;         // train.shard_share
+    int intervalCuts = 12;           // validation cut epochs pooled for the conformal residuals (run.interval_cuts)
+    double checkpointSeconds = 600;  // run.checkpoint_minutes
+    std::string inputChecksum;       // of the input file, computed once (rank 0, broadcast)
+    std::string input;
+    SimulateOptions simulate;
+    std::string simulateKind;
+    ReadOptions read;  // input.*
+
+    /// Parses and validates every key; throws ConfigError naming the key.
+    static RunConfig from(const Config& config, const RunArgs& args);
+
+    /// The model configuration of one grid candidate.
+    [[nodiscard]] model::ModelConfig shapeOf(const Task& t) const;
+
+    /// Learned baselines: one model of all points each (pseudo subregions after the real ones).
+    struct Learned {
+        std::string name;
+        model::CellKind cell;
+    };
+    [[nodiscard]] std::vector<Learned> learned() const;
+    /// The largest L: window_mean and linear_trend look back as far as the longest candidate.
+    [[nodiscard]] int baselineWindow() const;
+};
+
+}  // namespace hlstm::pipeline

@@ -1,0 +1,98 @@
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "hlstm/core/log.hpp"
+#include "stages.hpp"
+
+namespace hlstm::pipeline {
+namespace {
+
+// Each subregion's winner among its candidates and the baselines.
+std::vector<Choice> choose(const RunConfig& rc, const Plan& plan, const std::vector<TaskResult>& results,
+                           const std::vector<BaselineScore>& baselineScores, const BaselineSet& baselines,
+                           std::int32_t nSub) {
+    std::vector<Choice> choice(static_cast<std::size_t>(nSub));
+    auto better = [](double a, double b) { return std::isfinite(a) && (!std::isfinite(b) || a < b); };
+    for (const auto& r : results) {
+        const std::int32_t sub = plan.tasks[static_cast<std::size_t>(r.index)].subregion;
+        if (sub >= nSub) continue;  // a learned baseline's model, not a candidate
+        auto& c = choice[static_cast<std::size_t>(sub)];
+        const double key = rc.selectSmoothed ? r.score : r.validationMae;
+        if (r.status != 0) continue;
+        if (better(key, c.task < 0 ? std::nan("") : c.score)) {
+            c.task = r.index;
+            c.score = key;
+        }
+        if (better(r.score, c.bestCandidate)) c.bestCandidate = r.score;
+    }
+    for (const auto& b : baselineScores) {
+        auto& c = choice[static_cast<std::size_t>(b.subregion)];
+        if (better(b.score, c.bestBaselineScore)) {
+            c.bestBaselineScore = b.score;
+            c.bestBaseline = b.baseline;
+        }
+    }
+    // Velocity is the fallback when nothing can be judged (no validation point): in this
+    // project's measurements it is the most robust baseline against the noise-free signal.
+    const auto velocity = std::find(baselines.kinds.begin(), baselines.kinds.end(), model::BaselineKind::kVelocity);
+    const std::int32_t fallback =
+        velocity != baselines.kinds.end() ? static_cast<std::int32_t>(velocity - baselines.kinds.begin()) : 0;
+    for (auto& c : choice) {
+        char line[256];
+        const std::string bname =
+            c.bestBaseline >= 0 ? model::toString(baselines.kinds[static_cast<std::size_t>(c.bestBaseline)]) : "none";
+        if (rc.selectSmoothed && c.bestBaseline >= 0 && better(c.bestBaselineScore, c.score)) {
+            if (c.task >= 0)
+                std::snprintf(line, sizeof line,
+                              "baseline %s: validation error vs smoothed rates %.4f < best candidate's %.4f mm/step",
+                              bname.c_str(), c.bestBaselineScore, c.score);
+            else
+                std::snprintf(line, sizeof line,
+                              "baseline %s: no grid candidate trained; validation error vs smoothed rates %.4f mm/step",
+                              bname.c_str(), c.bestBaselineScore);
+            c.task = -1;
+            c.baseline = c.bestBaseline;
+            c.score = c.bestBaselineScore;
+        } else if (c.task >= 0) {
+            // Ties go to the learned model.
+            if (rc.selectSmoothed)
+                std::snprintf(line, sizeof line,
+                              "%s: validation error vs smoothed rates %.4f <= best baseline's (%s) %.4f mm/step",
+                              model::toString(rc.shape.cell).c_str(), c.score, bname.c_str(), c.bestBaselineScore);
+            else
+                std::snprintf(line, sizeof line, "%s: smallest next-step validation MAE (eq. 3) %.4f mm",
+                              model::toString(rc.shape.cell).c_str(), c.score);
+        } else if (c.bestBaseline >= 0) {
+            // No usable candidate (paper selection): fall back to the best baseline and say so.
+            std::snprintf(line, sizeof line, "baseline %s: no grid candidate trained (fallback)", bname.c_str());
+            c.baseline = c.bestBaseline;
+            c.score = c.bestBaselineScore;
+        } else {
+            c.baseline = fallback;
+            std::snprintf(line, sizeof line, "baseline %s: no validation point to judge any method by (fallback)",
+                          model::toString(baselines.kinds[static_cast<std::size_t>(fallback)]).c_str());
+        }
+        c.why = line;
+        if (c.task < 0) log::debug() << "subregion fallback: " << line;
+    }
+    return choice;
+}
+
+}  // namespace
+
+Selection selectStage(const RunContext& ctx, const TrainOutcome& trained, const BaselineOutcome& baselineOut,
+                      const BaselineSet& baselines) {
+    Selection sel;
+    sel.results = ctx.comm.allgatherv(trained.local);
+    std::sort(sel.results.begin(), sel.results.end(),
+              [](const TaskResult& a, const TaskResult& b) { return a.index < b.index; });
+    sel.baselineScores = ctx.comm.allgatherv(baselineOut.local);
+    std::sort(sel.baselineScores.begin(), sel.baselineScores.end(), [](const BaselineScore& a, const BaselineScore& b) {
+        return a.subregion != b.subregion ? a.subregion < b.subregion : a.baseline < b.baseline;
+    });
+    sel.choice = choose(ctx.rc, ctx.plan, sel.results, sel.baselineScores, baselines, ctx.nSub);
+    return sel;
+}
+
+}  // namespace hlstm::pipeline

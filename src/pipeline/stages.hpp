@@ -1,0 +1,260 @@
+// Private to src/pipeline: the stages of `hlstm run` (one file each: read_stage, plan_stage,
+// train_stage, baseline_stage, select_stage, forecast_stage, metrics_stage, write_stage,
+// report_stage), the context they share and the small result each returns. run.cpp calls them
+// in order; exchange.hpp carries all row traffic between ranks.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "exchange.hpp"
+#include "hlstm/config/config.hpp"
+#include "hlstm/core/comm.hpp"
+#include "hlstm/data/native_reader.hpp"
+#include "hlstm/io/hdf5.hpp"
+#include "hlstm/model/model.hpp"
+#include "hlstm/partition/partition.hpp"
+#include "hlstm/pipeline/checkpoint.hpp"
+#include "hlstm/pipeline/evaluate.hpp"
+#include "hlstm/pipeline/metrics.hpp"
+#include "hlstm/pipeline/plan.hpp"
+#include "hlstm/pipeline/run.hpp"
+#include "run_config.hpp"
+
+namespace hlstm::pipeline {
+
+inline constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+
+// ---------------------------------------------------------------- shared state
+/// Result of one candidate, all-gathered (trivially copyable).
+struct TaskResult {
+    std::int32_t index = 0;
+    std::int32_t status = 0;
+    std::int32_t rank = 0;
+    std::int32_t epochs = 0;
+    double validationMae = 0;  // eq. (3) on the candidate's own target
+    double score = 0;          // selection score against the validation points' smoothed rates
+    double seconds = 0;
+    std::uint64_t trainSamples = 0;
+    std::uint64_t validationSamples = 0;
+};
+
+/// What the owners of the points keep of their series once the subregions' rows are with the
+/// trainers: the last Y + 2 epochs (the last two visible and the held-out ones).
+struct HoldoutTail {
+    std::vector<float> values;  // points x width
+    std::size_t width = 0;
+    std::size_t first = 0;  // epoch of the first column
+    [[nodiscard]] float at(std::size_t i, std::size_t t) const { return values[i * width + t - first]; }
+};
+HoldoutTail holdoutTail(const PointSet& points, std::size_t visibleEpochs);
+
+/// A subregion this rank trains or evaluates: its rows, its split and the validation cut.
+struct Held {
+    const SubregionRows* rows = nullptr;
+    model::PointSplit split;
+    std::unique_ptr<ValidationCut> cut;
+
+    [[nodiscard]] model::SeriesView visible(const model::TimeAxis& axis, std::size_t epochs) const {
+        return {rows->full, rows->rows.size(), epochs, &axis, rows->epochs};
+    }
+    [[nodiscard]] model::SeriesView full(const model::TimeAxis& axis, std::size_t epochs) const {
+        return {rows->full, rows->rows.size(), epochs, &axis, epochs};
+    }
+};
+using HeldMap = std::map<std::int32_t, Held>;
+
+/// The communicators of the data-parallel groups, by subregion, on their members only.
+using Groups = std::map<std::int32_t, std::shared_ptr<const Comm>>;
+
+/// What every stage after the plan shares (read-only).
+struct RunContext {
+    const Comm& comm;
+    const RunConfig& rc;
+    const Plan& plan;
+    const Groups& groups;
+    const model::TimeAxis& axis;
+    std::size_t visibleEpochs = 0;  // V: epochs before the holdout
+    std::size_t epochs = 0;         // m: all epochs
+    std::int32_t nSub = 0;          // real subregions (learned baselines' pseudo subregions follow)
+};
+
+/// One split and validation cut per subregion: every candidate and baseline is judged on the
+/// same points, whichever rank holds them.
+Held holdSubregion(std::int32_t s, const SubregionRows& sr, const RunConfig& rc, const model::TimeAxis& axis,
+                   std::size_t visibleEpochs);
+HeldMap holdSubregions(const SubregionMap& mine, const RunConfig& rc, const model::TimeAxis& axis,
+                       std::size_t visibleEpochs);
+
+/// Whether subregion s has a data-parallel candidate: then every rank of its group holds its
+/// rows, and its forecasts (selection score, baselines, intervals, hidden and next epochs) are
+/// shared by the group too.
+bool spread(const Plan& plan, std::int32_t s);
+/// The one rank that reports subregion s's scores and keeps its intervals: the first of its
+/// data-parallel group, else the first rank holding it.
+bool leads(const Plan& plan, std::int32_t s, int rank);
+/// Collective: every rank splits off every group, in subregion order.
+Groups makeGroups(const Comm& comm, const Plan& plan);
+/// This rank's communicator of subregion s's group, or nullptr (not spread, or not a member).
+const Comm* groupOf(const Groups& groups, std::int32_t s);
+/// A grid model's forecaster; its network is built once for all the blocks it forecasts.
+Forecaster modelForecaster(const model::Model& m, int threads);
+
+// ---------------------------------------------------------------- read (read_stage.cpp)
+/// Reads the input (simulating it first when input.path is empty; rc.input is then set).
+LocalBlock readStage(const Comm& comm, RunConfig& rc, const RunArgs& args);
+/// "12.3 MB", or "?" when the size cannot be read.
+std::string fileSizeText(const std::string& path);
+
+// ---------------------------------------------------------------- plan (plan_stage.cpp)
+/// Builds the plan on root, broadcasts it, calibrates the cost model on this machine and
+/// logs the plan with its expected wall time (collective).
+Plan planStage(const Comm& comm, const RunConfig& rc, const partition::PartitionSummary& summary,
+               std::uint64_t totalPoints, std::size_t visibleEpochs, bool dryRun);
+
+// ---------------------------------------------------------------- baselines (baseline_stage.cpp)
+/// A baseline's selection score on one subregion (all-gathered, trivially copyable).
+struct BaselineScore {
+    std::int32_t subregion = 0;
+    std::int32_t baseline = 0;
+    double score = 0;
+    double seconds = 0;
+};
+struct BaselineOutcome {
+    std::vector<BaselineScore> local;
+    std::vector<std::uint64_t> rows;  // global rows whose holdout forecasts follow
+    std::vector<float> holdout;       // rows x (baselines x Y) differentials, mm
+};
+/// The baselines of the run (rc.baselines), with the global MLR fitted (collective).
+BaselineSet makeBaselines(const RunContext& ctx, const HeldMap& held);
+/// Each subregion's first rank scores every baseline on the validation cut and forecasts the
+/// hidden epochs of all the subregion's points with each (collective).
+BaselineOutcome baselineStage(const RunContext& ctx, const HeldMap& held, const BaselineSet& baselines);
+/// Names of every baseline: the per-point ones, then the learned ones.
+std::vector<std::string> baselineNames(const RunConfig& rc, const BaselineSet& baselines);
+
+// ---------------------------------------------------------------- train (train_stage.cpp)
+struct TrainOutcome {
+    std::vector<TaskResult> local;
+    std::map<std::int32_t, model::Model> models;  // task index -> model
+};
+/// Trains this rank's candidates (its data-parallel groups' first, then its own and what it
+/// takes from others), checkpointing each; `rows` and `held` grow with taken candidates.
+TrainOutcome trainStage(const RunContext& ctx, SubregionMap& rows, HeldMap& held, const CheckpointStore& store);
+
+// ---------------------------------------------------------------- select (select_stage.cpp)
+/// What won a subregion: a grid candidate (task >= 0) or a baseline (baseline >= 0).
+struct Choice {
+    std::int32_t task = -1;
+    std::int32_t baseline = -1;
+    double score = std::numeric_limits<double>::quiet_NaN();
+    double bestCandidate = std::numeric_limits<double>::quiet_NaN();
+    std::int32_t bestBaseline = -1;
+    double bestBaselineScore = std::numeric_limits<double>::quiet_NaN();
+    std::string why;
+};
+/// Every rank's results, in task and (subregion, baseline) order, and each subregion's winner.
+struct Selection {
+    std::vector<TaskResult> results;
+    std::vector<BaselineScore> baselineScores;
+    std::vector<Choice> choice;
+};
+/// Gathers the candidates' and baselines' scores and picks each subregion's winner (collective).
+Selection selectStage(const RunContext& ctx, const TrainOutcome& trained, const BaselineOutcome& baselineOut,
+                      const BaselineSet& baselines);
+
+// ---------------------------------------------------------------- forecast (forecast_stage.cpp)
+/// What the owners of the points receive: per owned row the winner's [holdout differentials |
+/// next rates | next cumulative | split] (3 Y + 1), every baseline's holdout differentials
+/// (baselines x Y), the interval half-widths per subregion and the winners' models.
+struct Returned {
+    std::vector<float> winner;
+    std::vector<float> baselines;
+    std::size_t nBaselines = 0;
+    std::vector<std::vector<float>> halfWidths;
+    GatheredModels models;
+};
+/// The learned baselines' forecasts, the winners' forecasts (hidden epochs, next epochs,
+/// intervals) and the baselines' holdout forecasts, all sent to the points' owners
+/// (collective). Drops the models that did not win from `trained` and releases `baselineOut`.
+Returned forecastStage(const RunContext& ctx, const LocalBlock& block, const HeldMap& held, const Selection& sel,
+                       TrainOutcome& trained, BaselineOutcome& baselineOut, const BaselineSet& baselines);
+
+// ---------------------------------------------------------------- metrics (metrics_stage.cpp)
+/// Named metric tables computed on root in global row order, then shared with every rank.
+class MetricBook {
+public:
+    void add(const std::string& name, std::vector<Metrics> values);
+    [[nodiscard]] const std::vector<Metrics>& operator[](const std::string& name) const;
+    [[nodiscard]] bool has(const std::string& name) const;
+    /// Root's values to every rank (every rank added the same names in the same order).
+    void share(const Comm& comm);
+
+private:
+    std::vector<std::string> names_;
+    std::vector<std::vector<Metrics>> values_;
+};
+
+/// The forecasts of this rank's rows (owners' view) and what they are judged against.
+struct OwnerForecasts {
+    std::vector<float> pred, observed, truth;           // holdout differentials, rows x Y
+    std::vector<float> predCum, observedCum, truthCum;  // increments since the last visible epoch
+    std::vector<float> low, high;                       // holdout cumulative interval (absolute, mm)
+    std::vector<float> nextDiff, nextCum, nextLow, nextHigh;
+    std::vector<float> persistence;
+    std::vector<std::vector<float>> baseline, baselineCum;  // per baseline, rows x Y
+    std::vector<std::int8_t> split;
+    std::vector<std::int8_t> covered;  // rows x Y: observed inside the holdout interval (1), not (0), no interval (-1)
+};
+
+/// The judged forecasts: metric tables of HLSTM and every baseline, interval coverage.
+struct Evaluation {
+    OwnerForecasts owned;
+    MetricBook book;
+    double coverage = 0;
+    std::vector<std::string> names;  // baselines, as in the book
+};
+/// Builds the owners' forecasts from what they received and computes every metric table
+/// (collective).
+Evaluation metricsStage(const RunContext& ctx, const LocalBlock& block, const HoldoutTail& tail,
+                        const partition::PartitionResult& part, const Returned& back, std::vector<std::string> names);
+
+// ---------------------------------------------------------------- write and report
+/// Everything the output file and the report are made of.
+struct RunOutputs {
+    const LocalBlock& block;
+    const partition::PartitionResult& part;
+    partition::DbDistance dbDistance;
+    const Selection& selection;
+    const BaselineSet& baselines;
+    const Returned& back;
+    const Evaluation& eval;
+};
+/// Wall time of the run's phases on this rank, reported as the slowest rank's with the peak
+/// memory of every rank.
+class PhaseTimer {
+public:
+    /// Ends the current phase (if any) and starts `name`.
+    void start(const std::string& name);
+    void stop();
+    /// Root logs every phase's slowest rank and every rank's peak memory (collective).
+    void report(const Comm& comm);
+
+private:
+    std::string name_;
+    std::chrono::steady_clock::time_point t0_;
+    std::vector<std::pair<std::string, double>> phases_;
+};
+
+/// Writes the whole hlstm-output file (collective; complete = 1 last).
+void writeStage(const RunContext& ctx, const Config& config, const RunOutputs& r, h5::File& out);
+/// The console report of the run (root).
+void report(const RunContext& ctx, const RunOutputs& r, const std::string& output);
+
+}  // namespace hlstm::pipeline
