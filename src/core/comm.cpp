@@ -1,7 +1,9 @@
 #include "hlstm/core/comm.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <chrono>
+#include <string>
 #include <thread>
 #include <climits>
 
@@ -255,6 +257,46 @@ BlockRange blockRange(std::size_t n, int size, int rank) {
     b.begin = r * base + std::min(r, extra);
     b.end = b.begin + base + (r < extra ? 1 : 0);
     return b;
+}
+
+// ---------------------------------------------------------------- MpiSession
+MpiSession::MpiSession(int& argc, char**& argv) {
+    int provided = 0;
+    mpi::check(MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
+    if (provided < MPI_THREAD_FUNNELED) {
+        MPI_Finalize();
+        finalized_ = true;
+        throw MpiError("MPI_Init_thread: the MPI library provides thread level " + std::to_string(provided) +
+                       ", hlstm needs MPI_THREAD_FUNNELED (" + std::to_string(MPI_THREAD_FUNNELED) + ")");
+    }
+    mpi::check(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler");
+    mpi::check(MPI_Comm_dup(MPI_COMM_WORLD, &errorComm_), "MPI_Comm_dup");
+    world_ = std::make_unique<Comm>(MPI_COMM_WORLD);
+}
+
+MpiSession::~MpiSession() { finalize(); }
+
+bool MpiSession::allReachWithin(double seconds) const noexcept {
+    MPI_Request request = MPI_REQUEST_NULL;
+    if (errorComm_ == MPI_COMM_NULL || MPI_Ibarrier(errorComm_, &request) != MPI_SUCCESS) return false;
+    const double start = MPI_Wtime();
+    int done = 0;
+    while (done == 0 && MPI_Wtime() - start < seconds) {
+        if (MPI_Test(&request, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS) return false;
+        if (done == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return done != 0;
+}
+
+void MpiSession::finalize() noexcept {
+    if (finalized_) return;
+    finalized_ = true;
+    MPI_Finalize();
+}
+
+void MpiSession::abort(int code) const noexcept {
+    MPI_Abort(MPI_COMM_WORLD, code);
+    std::abort();  // MPI_Abort does not return; if it did, the job still ends
 }
 
 }  // namespace hlstm

@@ -252,4 +252,34 @@ struct BlockRange {
 };
 [[nodiscard]] BlockRange blockRange(std::size_t n, int size, int rank);
 
+/// The MPI library's lifetime for one program (only `main` makes one): MPI_Init_thread with
+/// MPI_THREAD_FUNNELED (only the main thread calls MPI; oneDNN's OpenMP threads never do),
+/// checked against the level the library provides; MPI_ERRORS_RETURN on MPI_COMM_WORLD (and
+/// the communicators made from it), so a failing call becomes an MpiError naming the call
+/// instead of an abort without a word; a communicator of its own for the error path.
+class MpiSession {
+public:
+    /// Throws MpiError when MPI cannot start or does not provide MPI_THREAD_FUNNELED.
+    MpiSession(int& argc, char**& argv);
+    /// Finalizes MPI unless finalize() or abort() already ended it (never throws).
+    ~MpiSession();
+    MpiSession(const MpiSession&) = delete;
+    MpiSession& operator=(const MpiSession&) = delete;
+
+    [[nodiscard]] const Comm& world() const noexcept { return *world_; }
+    /// Whether every rank reaches this call within `seconds` (a non-blocking barrier on the
+    /// error path's own communicator, polled; never throws). Collective in intent: ranks
+    /// that never call it make the others wait the full time and return false.
+    [[nodiscard]] bool allReachWithin(double seconds) const noexcept;
+    /// Ends MPI normally.
+    void finalize() noexcept;
+    /// Ends every rank of the job with `code` (MPI_Abort).
+    [[noreturn]] void abort(int code) const noexcept;
+
+private:
+    std::unique_ptr<Comm> world_;
+    MPI_Comm errorComm_ = MPI_COMM_NULL;
+    bool finalized_ = false;
+};
+
 }  // namespace hlstm
