@@ -76,7 +76,7 @@ double scalarDataset(const h5::File& f, const std::string& name, const std::stri
     auto ds = f.openDataset(name);
     std::uint64_t n = 1;
     for (auto d : ds.dims()) n *= d;
-    if (n != 1 || (ds.typeClass() != H5T_FLOAT && ds.typeClass() != H5T_INTEGER))
+    if (n != 1 || (ds.typeClass() != h5::TypeClass::kFloat && ds.typeClass() != h5::TypeClass::kInteger))
         throw InputError(f.path() + ": dataset " + name + " must be one number (" + why + ")");
     return ds.readAll<double>().at(0);
 }
@@ -87,7 +87,7 @@ std::vector<std::int32_t> readDates(const h5::File& f, const std::string& name) 
     auto ds = f.openDataset(name);
     if (ds.dims().size() != 1) throw InputError(f.path() + ": dataset " + name + " must be one-dimensional (dates)");
     std::vector<std::int32_t> out;
-    if (ds.typeClass() == H5T_STRING) {
+    if (ds.typeClass() == h5::TypeClass::kString) {
         std::size_t t = 0;
         for (const auto& s : f.readStrings(name)) {
             const std::int32_t d = detail::parseDate8(s);
@@ -97,7 +97,7 @@ std::vector<std::int32_t> readDates(const h5::File& f, const std::string& name) 
             out.push_back(d);
             ++t;
         }
-    } else if (ds.typeClass() == H5T_INTEGER && ds.typeSize() <= 8) {
+    } else if (ds.typeClass() == h5::TypeClass::kInteger && ds.typeSize() <= 8) {
         out = ds.readAll<std::int32_t>();
     } else {
         throw InputError(f.path() + ": dataset " + name + " must hold YYYYMMDD strings or integers");
@@ -109,7 +109,7 @@ std::vector<std::int32_t> readDates(const h5::File& f, const std::string& name) 
 // The cube's shape check: (dates, rows, cols) floats.
 void checkCube(const h5::File& f, Grid& g) {
     auto ds = f.openDataset(g.cube);
-    if (ds.typeClass() != H5T_FLOAT || (ds.typeSize() != 4 && ds.typeSize() != 8))
+    if (ds.typeClass() != h5::TypeClass::kFloat || (ds.typeSize() != 4 && ds.typeSize() != 8))
         throw InputError(f.path() + ": dataset " + g.cube + " must hold 4- or 8-byte floats");
     const auto d = ds.dims();
     if (d.size() != 3)
@@ -173,9 +173,7 @@ Grid mintPyGrid(const h5::File& f, const ReadOptions& options) {
     if (!g.noData) {
         auto cube = f.openDataset(g.cube);
         if (cube.hasAttribute("MissingValue")) {
-            h5::Id attr(h5::check(H5Aopen(cube.raw(), "MissingValue", H5P_DEFAULT), "H5Aopen MissingValue"));
-            double v = 0;
-            h5::check(H5Aread(attr.get(), H5T_NATIVE_DOUBLE, &v), f.path() + ": cannot read attribute MissingValue of " + g.cube);
+            const double v = cube.readAttribute<double>("MissingValue");
             if (std::isfinite(v)) g.noData = static_cast<float>(v);
         }
     }
@@ -244,12 +242,9 @@ Grid licsbasGrid(const h5::File& f) {
 std::vector<double> planeSlab(const h5::File& f, const std::string& name, const Grid& g, std::uint64_t r0,
                               std::uint64_t rr) {
     auto ds = f.openDataset(name);
-    if (ds.typeClass() == H5T_ENUM) {  // h5py's bool: an int8 enum
-        h5::Id type(h5::check(H5Dget_type(ds.raw()), "H5Dget_type " + name));
-        h5::Id native(h5::check(H5Tget_native_type(type.get(), H5T_DIR_ASCEND), "H5Tget_native_type " + name));
-        if (H5Tget_size(native.get()) != 1) throw InputError(f.path() + ": dataset " + name + " is an enum wider than a bool");
-        std::vector<std::int8_t> raw(rr * g.cols);
-        ds.readSlabRaw(native.get(), raw.data(), {r0, 0}, {rr, g.cols});
+    if (ds.typeClass() == h5::TypeClass::kEnum) {  // h5py's bool: an int8 enum
+        if (ds.typeSize() != 1) throw InputError(f.path() + ": dataset " + name + " is an enum wider than a bool");
+        const std::vector<std::int8_t> raw = ds.readEnum8Slab({r0, 0}, {rr, g.cols});
         return {raw.begin(), raw.end()};
     }
     return ds.readSlab<double>({r0, 0}, {rr, g.cols});

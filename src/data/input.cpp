@@ -71,7 +71,7 @@ bool looksLikeDatedCsv(const std::string& header) {
 InputFormat detectFormat(const std::string& path) {
     if (!std::filesystem::exists(path)) throw InputError(path + ": no such file");
     if (std::filesystem::is_directory(path)) throw InputError(path + ": is a directory, not an HDF5 file or a CSV");
-    if (H5Fis_hdf5(path.c_str()) > 0) {
+    if (h5::isHdf5(path)) {
         std::unique_ptr<h5::File> file;
         try {
             file = std::make_unique<h5::File>(path, h5::Access::kReadOnly);

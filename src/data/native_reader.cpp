@@ -32,7 +32,7 @@ void requireShape(const h5::Dataset& ds, const std::string& file, std::vector<st
     }
 }
 
-void requireClass(const h5::Dataset& ds, const std::string& file, H5T_class_t cls, const std::string& what) {
+void requireClass(const h5::Dataset& ds, const std::string& file, h5::TypeClass cls, const std::string& what) {
     if (ds.typeClass() != cls) throw InputError(file + ": dataset " + ds.path() + " must be " + what);
 }
 
@@ -70,7 +70,7 @@ LocalBlock readNative(const Comm& comm, const std::string& path, const ReadOptio
     coordinated(comm, "read:open", [&] {
         if (!std::filesystem::exists(path)) throw InputError(path + ": no such file");
         if (std::filesystem::is_directory(path)) throw InputError(path + ": is a directory, not an HDF5 file");
-        if (H5Fis_hdf5(path.c_str()) <= 0)
+        if (!h5::isHdf5(path))
             throw InputError(path + ": not an HDF5 file (or corrupt)");
     });
     // Collective open; a failure (on every rank alike) is reported once.
@@ -94,10 +94,10 @@ LocalBlock readNative(const Comm& comm, const std::string& path, const ReadOptio
         auto y = requireDataset(*file, "/y");
         auto dates = requireDataset(*file, "/dates");
         auto disp = requireDataset(*file, "/displacement");
-        requireClass(x, path, H5T_FLOAT, "floating point (float64 metres or degrees)");
-        requireClass(y, path, H5T_FLOAT, "floating point (float64 metres or degrees)");
-        requireClass(dates, path, H5T_INTEGER, "integer YYYYMMDD");
-        requireClass(disp, path, H5T_FLOAT, "floating point (float32)");
+        requireClass(x, path, h5::TypeClass::kFloat, "floating point (float64 metres or degrees)");
+        requireClass(y, path, h5::TypeClass::kFloat, "floating point (float64 metres or degrees)");
+        requireClass(dates, path, h5::TypeClass::kInteger, "integer YYYYMMDD");
+        requireClass(disp, path, h5::TypeClass::kFloat, "floating point (float32)");
         // Sizes an ordinary file has; a damaged type (e.g. a 63,492-byte integer) would make
         // HDF5 itself read out of bounds (found by fuzzing).
         for (const auto* ds : {&x, &y, &disp})
@@ -136,7 +136,7 @@ LocalBlock readNative(const Comm& comm, const std::string& path, const ReadOptio
         hasId = file->exists("/id");
         if (hasId) {
             auto id = file->openDataset("/id");
-            requireClass(id, path, H5T_INTEGER, "integer");
+            requireClass(id, path, h5::TypeClass::kInteger, "integer");
             if (id.typeSize() > 8)
                 throw InputError(path + ": dataset /id has " + std::to_string(id.typeSize()) +
                                  "-byte integers; expected at most 8");

@@ -67,56 +67,12 @@ struct Source {
     }
 };
 
-// Rows [row0, row0 + rows) of a 1-D string dataset (fixed or variable length), in blocks:
-// File::readStrings reads a whole dataset, which /points/pid of a national scene is not.
-std::vector<std::string> readStringRows(const h5::Dataset& ds, std::uint64_t row0, std::uint64_t rows) {
-    std::vector<std::string> out(rows);
-    if (rows == 0) return out;
-    const hid_t id = ds.raw();
-    h5::Id fileType(h5::check(H5Dget_type(id), "H5Dget_type " + ds.path()));
-    h5::Id fileSpace(h5::check(H5Dget_space(id), "H5Dget_space " + ds.path()));
-    const hsize_t start[1] = {row0}, count[1] = {rows};
-    h5::check(H5Sselect_hyperslab(fileSpace.get(), H5S_SELECT_SET, start, nullptr, count, nullptr),
-              "H5Sselect_hyperslab " + ds.path());
-    h5::Id memSpace(h5::check(H5Screate_simple(1, count, nullptr), "H5Screate_simple"));
-    const H5T_cset_t cset = H5Tget_cset(fileType.get());
-    if (H5Tis_variable_str(fileType.get()) > 0) {
-        h5::Id memType(h5::check(H5Tcopy(H5T_C_S1), "H5Tcopy"));
-        h5::check(H5Tset_size(memType.get(), H5T_VARIABLE), "H5Tset_size");
-        h5::check(H5Tset_cset(memType.get(), cset), "H5Tset_cset");
-        std::vector<char*> ptrs(rows, nullptr);
-        h5::check(H5Dread(id, memType.get(), memSpace.get(), fileSpace.get(), H5P_DEFAULT, ptrs.data()),
-                  "H5Dread " + ds.path());
-        for (std::size_t i = 0; i < rows; ++i) {
-            out[i] = ptrs[i] != nullptr ? ptrs[i] : "";
-            H5free_memory(ptrs[i]);
-        }
-        return out;
-    }
-    const std::size_t width = H5Tget_size(fileType.get());
-    const bool spacePadded = H5Tget_strpad(fileType.get()) == H5T_STR_SPACEPAD;
-    h5::Id memType(h5::check(H5Tcopy(H5T_C_S1), "H5Tcopy"));
-    h5::check(H5Tset_size(memType.get(), width), "H5Tset_size");
-    h5::check(H5Tset_strpad(memType.get(), H5T_STR_NULLPAD), "H5Tset_strpad");  // all `width` bytes are text
-    h5::check(H5Tset_cset(memType.get(), cset), "H5Tset_cset");
-    std::vector<char> packed(rows * width, '\0');
-    h5::check(H5Dread(id, memType.get(), memSpace.get(), fileSpace.get(), H5P_DEFAULT, packed.data()),
-              "H5Dread " + ds.path());
-    for (std::size_t i = 0; i < rows; ++i) {
-        const char* p = packed.data() + i * width;
-        std::size_t len = strnlen(p, width);
-        while (spacePadded && len > 0 && p[len - 1] == ' ') --len;
-        out[i].assign(p, len);
-    }
-    return out;
-}
-
 void load(Source& s, std::uint64_t row0, std::uint64_t rows) {
     switch (s.kind) {
         case Kind::kInt: s.ints = s.ds->readRows<std::int64_t>(row0, rows); break;
         case Kind::kFloat32: s.f32 = s.ds->readRows<float>(row0, rows); break;
         case Kind::kFloat64: s.f64 = s.ds->readRows<double>(row0, rows); break;
-        case Kind::kString: s.strs = readStringRows(*s.ds, row0, rows); break;
+        case Kind::kString: s.strs = s.ds->readStringRows(row0, rows); break;
     }
 }
 
@@ -166,13 +122,12 @@ const Source* addSource(Table& t, const std::string& path, bool required = false
     if (dims[0] != t.n)
         bad(t.path, path + " has " + std::to_string(dims[0]) + " rows but /points/x has " + std::to_string(t.n));
     s->width = dims.size() == 2 ? dims[1] : 1;
-    const H5T_class_t cls = s->ds->typeClass();
-    if (cls == H5T_INTEGER) {
+    const h5::TypeClass cls = s->ds->typeClass();
+    if (cls == h5::TypeClass::kInteger) {
         s->kind = Kind::kInt;
-        h5::Id type(h5::check(H5Dget_type(s->ds->raw()), "H5Dget_type " + path));
-        s->int64 = s->ds->typeSize() > 4 || (s->ds->typeSize() == 4 && H5Tget_sign(type.get()) == H5T_SGN_NONE);
-    } else if (cls == H5T_FLOAT) s->kind = s->ds->typeSize() <= 4 ? Kind::kFloat32 : Kind::kFloat64;
-    else if (cls == H5T_STRING && dims.size() == 1) s->kind = Kind::kString;
+        s->int64 = s->ds->typeSize() > 4 || (s->ds->typeSize() == 4 && s->ds->typeIsUnsigned());
+    } else if (cls == h5::TypeClass::kFloat) s->kind = s->ds->typeSize() <= 4 ? Kind::kFloat32 : Kind::kFloat64;
+    else if (cls == h5::TypeClass::kString && dims.size() == 1) s->kind = Kind::kString;
     else bad(t.path, path + " holds neither numbers nor (1-D) strings");
     t.sources.push_back(std::move(s));
     return t.sources.back().get();
@@ -196,7 +151,7 @@ std::vector<std::string> stepSuffixes(const Table& t, const std::string& datesPa
     if (t.file->exists(datesPath)) {
         const h5::Dataset ds = t.file->openDataset(datesPath);
         const auto dims = ds.dims();
-        if (dims.size() == 1 && dims[0] == steps && ds.typeClass() == H5T_INTEGER) dates = ds.readAll<std::int32_t>();
+        if (dims.size() == 1 && dims[0] == steps && ds.typeClass() == h5::TypeClass::kInteger) dates = ds.readAll<std::int32_t>();
     }
     std::vector<std::string> out;
     for (std::uint64_t k = 0; k < steps; ++k)
@@ -222,7 +177,7 @@ Table openTable(const std::string& input, std::uint64_t blockRows) {
     std::error_code ec;
     if (!fs::exists(input, ec)) bad(input, "no such file");
     if (fs::is_directory(input, ec)) bad(input, "is a directory, not an hlstm output file");
-    if (H5Fis_hdf5(input.c_str()) <= 0) bad(input, "not an HDF5 file (expected the output of hlstm run or predict)");
+    if (!h5::isHdf5(input)) bad(input, "not an HDF5 file (expected the output of hlstm run or predict)");
     try {
         t.file = std::make_unique<h5::File>(input, h5::Access::kReadOnly);
         const std::string format = t.file->hasAttribute("format") ? t.file->readStringAttribute("format") : "";

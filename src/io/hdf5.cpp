@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+
+#include "hlstm/core/log.hpp"
 
 namespace hlstm::h5 {
 namespace {
@@ -33,9 +36,14 @@ std::vector<hsize_t> rowChunk(const std::vector<hsize_t>& dims, std::size_t elem
     return chunk;
 }
 
-Id transferList(bool parallel) {
+// The one transfer list: collective or independent MPI-IO on a parallel file, the default on
+// a serial one.
+Id transferList(bool parallel, Transfer transfer = Transfer::kCollective) {
     Id dxpl(check(H5Pcreate(H5P_DATASET_XFER), "H5Pcreate(xfer)"));
-    if (parallel) check(H5Pset_dxpl_mpio(dxpl.get(), H5FD_MPIO_COLLECTIVE), "H5Pset_dxpl_mpio");
+    if (parallel)
+        check(H5Pset_dxpl_mpio(dxpl.get(),
+                               transfer == Transfer::kCollective ? H5FD_MPIO_COLLECTIVE : H5FD_MPIO_INDEPENDENT),
+              "H5Pset_dxpl_mpio");
     return dxpl;
 }
 
@@ -89,9 +97,20 @@ std::vector<std::uint64_t> Dataset::dims() const {
     return {d.begin(), d.end()};
 }
 
-H5T_class_t Dataset::typeClass() const {
+TypeClass Dataset::typeClass() const {
     Id type(check(H5Dget_type(id_.get()), "H5Dget_type " + path_));
-    return H5Tget_class(type.get());
+    switch (H5Tget_class(type.get())) {
+        case H5T_INTEGER: return TypeClass::kInteger;
+        case H5T_FLOAT: return TypeClass::kFloat;
+        case H5T_STRING: return TypeClass::kString;
+        case H5T_ENUM: return TypeClass::kEnum;
+        default: return TypeClass::kOther;
+    }
+}
+
+bool Dataset::typeIsUnsigned() const {
+    Id type(check(H5Dget_type(id_.get()), "H5Dget_type " + path_));
+    return H5Tget_class(type.get()) == H5T_INTEGER && H5Tget_sign(type.get()) == H5T_SGN_NONE;
 }
 
 std::size_t Dataset::typeSize() const {
@@ -106,31 +125,53 @@ std::uint64_t Dataset::rowLength() const {
     return n;
 }
 
-void Dataset::readRowsRaw(hid_t memType, void* data, std::uint64_t row0, std::uint64_t rows) const {
-    auto d = dims();
-    std::vector<hsize_t> dimsH(d.begin(), d.end());
+void Dataset::transferRaw(bool write, hid_t memType, void* data, const std::vector<std::uint64_t>& start,
+                          const std::vector<std::uint64_t>& count, Transfer transfer) const {
     Id fileSpace(check(H5Dget_space(id_.get()), "H5Dget_space " + path_));
-    std::vector<hsize_t> count = dimsH, start(dimsH.size(), 0);
-    if (dimsH.empty()) {
-        count = {1};
-    } else {
-        if (row0 + rows > dimsH[0])
-            throw H5Error(file_ + ":" + path_ + ": rows [" + std::to_string(row0) + ", " +
-                          std::to_string(row0 + rows) + ") outside " + std::to_string(dimsH[0]) + " rows");
+    bool none = false;
+    for (auto c : count) none = none || c == 0;
+    std::vector<hsize_t> s(start.begin(), start.end()), c(count.begin(), count.end());
+    if (c.empty()) c = {1};  // a scalar dataset: one element in memory
+    std::vector<hsize_t> memCount = c;
+    for (auto& n : memCount) n = std::max<hsize_t>(n, 1);  // a zero-size memory space is not allowed
+    Id memSpace(check(H5Screate_simple(static_cast<int>(memCount.size()), memCount.data(), nullptr),
+                      "H5Screate_simple"));
+    if (none) {
+        check(H5Sselect_none(fileSpace.get()), "H5Sselect_none");
+        check(H5Sselect_none(memSpace.get()), "H5Sselect_none");
+    } else if (!start.empty()) {
+        check(H5Sselect_hyperslab(fileSpace.get(), H5S_SELECT_SET, s.data(), nullptr, c.data(), nullptr),
+              "H5Sselect_hyperslab " + path_);
+    }
+    Id dxpl = transferList(parallel_, transfer);
+    if (write)
+        check(H5Dwrite(id_.get(), memType, memSpace.get(), fileSpace.get(), dxpl.get(), data),
+              "H5Dwrite " + file_ + ":" + path_);
+    else
+        check(H5Dread(id_.get(), memType, memSpace.get(), fileSpace.get(), dxpl.get(), data),
+              "H5Dread " + file_ + ":" + path_);
+}
+
+namespace {
+// The block of rows [row0, row0 + rows) with all columns of a dataset of `dims`.
+std::pair<std::vector<std::uint64_t>, std::vector<std::uint64_t>> rowBlock(const std::vector<std::uint64_t>& dims,
+                                                                           std::uint64_t row0, std::uint64_t rows) {
+    std::vector<std::uint64_t> start(dims.size(), 0), count = dims;
+    if (!dims.empty()) {
         start[0] = row0;
         count[0] = rows;
     }
-    Id memSpace(check(H5Screate_simple(static_cast<int>(count.size()), count.data(), nullptr), "H5Screate_simple"));
-    if (rows == 0 && !dimsH.empty()) {
-        check(H5Sselect_none(fileSpace.get()), "H5Sselect_none");
-        check(H5Sselect_none(memSpace.get()), "H5Sselect_none");
-    } else if (!dimsH.empty()) {
-        check(H5Sselect_hyperslab(fileSpace.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
-              "H5Sselect_hyperslab " + path_);
-    }
-    Id dxpl = transferList(parallel_);
-    check(H5Dread(id_.get(), memType, memSpace.get(), fileSpace.get(), dxpl.get(), data),
-          "H5Dread " + file_ + ":" + path_);
+    return {start, count};
+}
+}  // namespace
+
+void Dataset::readRowsRaw(hid_t memType, void* data, std::uint64_t row0, std::uint64_t rows) const {
+    const auto d = dims();
+    if (!d.empty() && row0 + rows > d[0])
+        throw H5Error(file_ + ":" + path_ + ": rows [" + std::to_string(row0) + ", " + std::to_string(row0 + rows) +
+                      ") outside " + std::to_string(d[0]) + " rows");
+    const auto [start, count] = rowBlock(d, row0, rows);
+    transferRaw(false, memType, data, start, count, Transfer::kCollective);
 }
 
 void Dataset::readSlabRaw(hid_t memType, void* data, const std::vector<std::uint64_t>& start,
@@ -142,37 +183,63 @@ void Dataset::readSlabRaw(hid_t memType, void* data, const std::vector<std::uint
     for (std::size_t k = 0; k < d.size(); ++k)
         if (start[k] + count[k] > d[k] || count[k] == 0)
             throw H5Error(file_ + ":" + path_ + ": slab outside the dataset (dimension " + std::to_string(k) + ")");
-    std::vector<hsize_t> s(start.begin(), start.end()), c(count.begin(), count.end());
-    Id fileSpace(check(H5Dget_space(id_.get()), "H5Dget_space " + path_));
-    check(H5Sselect_hyperslab(fileSpace.get(), H5S_SELECT_SET, s.data(), nullptr, c.data(), nullptr),
-          "H5Sselect_hyperslab " + path_);
-    Id memSpace(check(H5Screate_simple(static_cast<int>(c.size()), c.data(), nullptr), "H5Screate_simple"));
-    check(H5Dread(id_.get(), memType, memSpace.get(), fileSpace.get(), H5P_DEFAULT, data),
-          "H5Dread " + file_ + ":" + path_);
+    transferRaw(false, memType, data, start, count, Transfer::kIndependent);
 }
 
 void Dataset::writeRowsRaw(hid_t memType, const void* data, std::uint64_t row0, std::uint64_t rows) const {
-    auto d = dims();
-    std::vector<hsize_t> dimsH(d.begin(), d.end());
-    Id fileSpace(check(H5Dget_space(id_.get()), "H5Dget_space " + path_));
-    std::vector<hsize_t> count = dimsH, start(dimsH.size(), 0);
-    start[0] = row0;
-    count[0] = rows;
-    if (row0 + rows > dimsH[0])
-        throw H5Error(file_ + ":" + path_ + ": write rows beyond the dataset");
-    std::vector<hsize_t> memCount = count;
-    if (memCount[0] == 0) memCount[0] = 1;  // a zero-size memory space is not allowed
-    Id memSpace(check(H5Screate_simple(static_cast<int>(memCount.size()), memCount.data(), nullptr), "H5Screate_simple"));
-    if (rows == 0) {
-        check(H5Sselect_none(fileSpace.get()), "H5Sselect_none");
-        check(H5Sselect_none(memSpace.get()), "H5Sselect_none");
-    } else {
-        check(H5Sselect_hyperslab(fileSpace.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
-              "H5Sselect_hyperslab " + path_);
+    const auto d = dims();
+    if (d.empty() || row0 + rows > d[0]) throw H5Error(file_ + ":" + path_ + ": write rows beyond the dataset");
+    const auto [start, count] = rowBlock(d, row0, rows);
+    transferRaw(true, memType, const_cast<void*>(data), start, count, Transfer::kCollective);
+}
+
+std::vector<std::int8_t> Dataset::readEnum8Slab(const std::vector<std::uint64_t>& start,
+                                                const std::vector<std::uint64_t>& count) const {
+    Id type(check(H5Dget_type(id_.get()), "H5Dget_type " + path_));
+    Id native(check(H5Tget_native_type(type.get(), H5T_DIR_ASCEND), "H5Tget_native_type " + path_));
+    if (H5Tget_size(native.get()) != 1) throw H5Error(file_ + ":" + path_ + ": an enum wider than a byte");
+    std::uint64_t n = 1;
+    for (auto c : count) n *= c;
+    std::vector<std::int8_t> out(n);
+    readSlabRaw(native.get(), out.data(), start, count);
+    return out;
+}
+
+std::vector<std::string> Dataset::readStringRows(std::uint64_t row0, std::uint64_t rows) const {
+    const auto d = dims();
+    Id fileType(check(H5Dget_type(id_.get()), "H5Dget_type " + path_));
+    if (d.size() != 1 || H5Tget_class(fileType.get()) != H5T_STRING)
+        throw H5Error(file_ + ":" + path_ + ": not a 1-D string dataset");
+    if (row0 + rows > d[0])
+        throw H5Error(file_ + ":" + path_ + ": rows [" + std::to_string(row0) + ", " + std::to_string(row0 + rows) +
+                      ") outside " + std::to_string(d[0]) + " rows");
+    std::vector<std::string> out(rows);
+    const H5T_cset_t cset = H5Tget_cset(fileType.get());
+    Id memType(check(H5Tcopy(H5T_C_S1), "H5Tcopy"));
+    check(H5Tset_cset(memType.get(), cset), "H5Tset_cset");
+    if (H5Tis_variable_str(fileType.get()) > 0) {
+        check(H5Tset_size(memType.get(), H5T_VARIABLE), "H5Tset_size");
+        std::vector<char*> ptrs(std::max<std::uint64_t>(rows, 1), nullptr);
+        transferRaw(false, memType.get(), ptrs.data(), {row0}, {rows}, Transfer::kCollective);
+        for (std::size_t i = 0; i < rows; ++i) {
+            out[i] = ptrs[i] != nullptr ? ptrs[i] : "";
+            H5free_memory(ptrs[i]);
+        }
+        return out;
     }
-    Id dxpl = transferList(parallel_);
-    check(H5Dwrite(id_.get(), memType, memSpace.get(), fileSpace.get(), dxpl.get(), data),
-          "H5Dwrite " + file_ + ":" + path_);
+    const std::size_t width = H5Tget_size(fileType.get());
+    const bool spacePadded = H5Tget_strpad(fileType.get()) == H5T_STR_SPACEPAD;
+    check(H5Tset_size(memType.get(), width), "H5Tset_size");
+    check(H5Tset_strpad(memType.get(), H5T_STR_NULLPAD), "H5Tset_strpad");  // all `width` bytes are text
+    std::vector<char> packed(std::max<std::uint64_t>(rows, 1) * width, '\0');
+    transferRaw(false, memType.get(), packed.data(), {row0}, {rows}, Transfer::kCollective);
+    for (std::size_t i = 0; i < rows; ++i) {
+        const char* p = packed.data() + i * width;
+        std::size_t len = strnlen(p, width);
+        while (spacePadded && len > 0 && p[len - 1] == ' ') --len;
+        out[i].assign(p, len);
+    }
+    return out;
 }
 
 void Dataset::writeAttribute(const std::string& name, const std::string& value) const {
@@ -311,38 +378,9 @@ void File::writeObjectStringAttribute(const std::string& objectPath, const std::
 }
 
 std::vector<std::string> File::readStrings(const std::string& objectPath) const {
-    Dataset ds = openDataset(objectPath);
+    const Dataset ds = openDataset(objectPath);
     const auto d = ds.dims();
-    const std::size_t n = d.empty() ? 0 : d[0];
-    Id fileType(check(H5Dget_type(ds.raw()), "H5Dget_type " + objectPath));
-    if (H5Tget_class(fileType.get()) != H5T_STRING) throw H5Error(path_ + ":" + objectPath + ": not a string dataset");
-    std::vector<std::string> out(n);
-    Id dxpl = transferList(parallel_);
-    const H5T_cset_t cset = H5Tget_cset(fileType.get());
-    if (H5Tis_variable_str(fileType.get()) > 0) {
-        Id type(check(H5Tcopy(H5T_C_S1), "H5Tcopy"));
-        check(H5Tset_size(type.get(), H5T_VARIABLE), "H5Tset_size");
-        check(H5Tset_cset(type.get(), cset), "H5Tset_cset");
-        std::vector<char*> ptrs(n, nullptr);
-        check(H5Dread(ds.raw(), type.get(), H5S_ALL, H5S_ALL, dxpl.get(), ptrs.data()), "H5Dread " + objectPath);
-        for (std::size_t i = 0; i < n; ++i) {
-            out[i] = ptrs[i] != nullptr ? ptrs[i] : "";
-            std::free(ptrs[i]);
-        }
-        return out;
-    }
-    const std::size_t width = H5Tget_size(fileType.get());
-    Id type(check(H5Tcopy(H5T_C_S1), "H5Tcopy"));
-    check(H5Tset_size(type.get(), width), "H5Tset_size");
-    check(H5Tset_strpad(type.get(), H5T_STR_NULLPAD), "H5Tset_strpad");  // all `width` bytes are text
-    check(H5Tset_cset(type.get(), cset), "H5Tset_cset");
-    std::vector<char> packed(n * width + 1, '\0');
-    check(H5Dread(ds.raw(), type.get(), H5S_ALL, H5S_ALL, dxpl.get(), packed.data()), "H5Dread " + objectPath);
-    for (std::size_t i = 0; i < n; ++i) {
-        const char* p = packed.data() + i * width;
-        out[i].assign(p, strnlen(p, width));
-    }
-    return out;
+    return ds.readStringRows(0, d.empty() ? 0 : d[0]);
 }
 bool File::hasAttribute(const std::string& name) const {
     return check(H5Aexists(id_.get(), name.c_str()), "H5Aexists " + name) > 0;
@@ -366,10 +404,35 @@ void File::readObjectAttributeRaw(const std::string& objectPath, const std::stri
 
 void File::close() {
     if (!id_.valid()) return;
-    hid_t id = id_.get();
-    check(H5Fflush(id, H5F_SCOPE_GLOBAL), "H5Fflush " + path_);
-    Id released = std::move(id_);
-    (void)released;
+    const hid_t id = id_.release();
+    const herr_t flushed = H5Fflush(id, H5F_SCOPE_GLOBAL);
+    const std::string flushError = flushed < 0 ? errorStack() : std::string();
+    // A parallel file closes only when nothing in it is open (H5F_CLOSE_SEMI): with datasets
+    // still held by the caller, the close happens with the last of them (after this checked
+    // flush); otherwise it is checked here. Closed even when the flush failed.
+    const ssize_t open = H5Fget_obj_count(id, H5F_OBJ_DATASET | H5F_OBJ_GROUP | H5F_OBJ_DATATYPE | H5F_OBJ_ATTR |
+                                                  H5F_OBJ_LOCAL);
+    if (open > 0) H5Idec_ref(id);
+    else check(H5Fclose(id), "cannot close HDF5 file " + path_);
+    if (flushed < 0) throw H5Error("cannot flush HDF5 file " + path_ + ": " + flushError);
+}
+
+File::~File() {
+    if (!id_.valid()) return;
+    const hid_t id = id_.release();
+    const ssize_t open = H5Fget_obj_count(id, H5F_OBJ_DATASET | H5F_OBJ_GROUP | H5F_OBJ_DATATYPE | H5F_OBJ_ATTR |
+                                                  H5F_OBJ_LOCAL);
+    if (open > 0) H5Idec_ref(id);  // closes with the last object still open in it
+    else if (H5Fclose(id) < 0) log::warn() << path_ << ": closing the HDF5 file failed: " << errorStack();
+}
+
+bool isHdf5(const std::string& path) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec)) return false;
+    silenceAutoPrint();
+    const htri_t is = H5Fis_hdf5(path.c_str());
+    H5Eclear2(H5E_DEFAULT);
+    return is > 0;
 }
 
 // ---------------------------------------------------------------- attributes

@@ -84,7 +84,7 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
     coordinated(comm, "predict:models", [&] { try {
         if (!std::filesystem::exists(modelsPath)) throw InputError(modelsPath + ": no such file");
         if (std::filesystem::is_directory(modelsPath)) throw InputError(modelsPath + ": is a directory, not an hlstm-output file");
-        if (H5Fis_hdf5(modelsPath.c_str()) <= 0)
+        if (!h5::isHdf5(modelsPath))
             throw InputError(modelsPath + ": not an HDF5 file (expected the output of hlstm run)");
         h5::File f(modelsPath, h5::Access::kReadOnly);
         if (!f.hasAttribute(output::attr::kFormat) || f.readStringAttribute(output::attr::kFormat) != output::kFormatName)

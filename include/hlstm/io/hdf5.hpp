@@ -30,6 +30,12 @@ public:
     ~Id();
     [[nodiscard]] hid_t get() const noexcept { return id_; }
     [[nodiscard]] bool valid() const noexcept { return id_ >= 0; }
+    /// Gives up ownership (the caller closes the id).
+    [[nodiscard]] hid_t release() noexcept {
+        const hid_t id = id_;
+        id_ = H5I_INVALID_HID;
+        return id;
+    }
 
 private:
     hid_t id_ = H5I_INVALID_HID;
@@ -42,6 +48,12 @@ hid_t nativeType();
 /// How transfers are done on a parallel file.
 enum class Transfer { kCollective, kIndependent };
 
+/// The class of a dataset's element type.
+enum class TypeClass { kInteger, kFloat, kString, kEnum, kOther };
+
+/// Whether `path` is a readable HDF5 file (false when it does not exist or is something else).
+bool isHdf5(const std::string& path);
+
 /// A dataset: shape queries and row-block (hyperslab over the first dimension) I/O.
 class Dataset {
 public:
@@ -49,9 +61,10 @@ public:
 
     [[nodiscard]] const std::string& path() const noexcept { return path_; }
     [[nodiscard]] std::vector<std::uint64_t> dims() const;
-    /// HDF5 type class (H5T_FLOAT, H5T_INTEGER, H5T_STRING, ...) and size in bytes.
-    [[nodiscard]] H5T_class_t typeClass() const;
+    /// Class of the element type and its size in bytes; whether an integer type is unsigned.
+    [[nodiscard]] TypeClass typeClass() const;
     [[nodiscard]] std::size_t typeSize() const;
+    [[nodiscard]] bool typeIsUnsigned() const;
 
     /// Reads rows [row0, row0+rows) of a 1-D or 2-D dataset (all columns), converting to T.
     /// Collective on a parallel file: every rank calls it, `rows` may be 0.
@@ -73,9 +86,13 @@ public:
         readSlabRaw(nativeType<T>(), out.data(), start, count);
         return out;
     }
-    /// readSlab into caller memory with an explicit memory type (e.g. an enum's own type).
-    void readSlabRaw(hid_t memType, void* data, const std::vector<std::uint64_t>& start,
-                     const std::vector<std::uint64_t>& count) const;
+    /// readSlab of a one-byte enum (h5py's bool) as its integer values; H5Error when the
+    /// enum is wider than a byte.
+    [[nodiscard]] std::vector<std::int8_t> readEnum8Slab(const std::vector<std::uint64_t>& start,
+                                                         const std::vector<std::uint64_t>& count) const;
+    /// Rows [row0, row0 + rows) of a 1-D string dataset, fixed or variable length (trailing
+    /// spaces of space-padded strings dropped). Collective on a parallel file.
+    [[nodiscard]] std::vector<std::string> readStringRows(std::uint64_t row0, std::uint64_t rows) const;
     /// Writes rows [row0, row0+rows) (collective on a parallel file; `rows` may be 0).
     template <class T>
     void writeRows(std::uint64_t row0, std::uint64_t rows, const T* data) const {
@@ -87,14 +104,23 @@ public:
     void writeAttribute(const std::string& name, const std::string& value) const;
     [[nodiscard]] bool hasAttribute(const std::string& name) const;
     [[nodiscard]] std::string readStringAttribute(const std::string& name) const;
+    /// A numeric attribute of the dataset, converted to T.
+    template <class T>
+    [[nodiscard]] T readAttribute(const std::string& name) const;
 
     [[nodiscard]] hid_t raw() const noexcept { return id_.get(); }
 
 private:
     friend class File;  // writeStrings writes a string type through writeRowsRaw
     [[nodiscard]] std::uint64_t rowLength() const;
+    // Every transfer: the block [start, start + count) of the file (none when a count is 0),
+    // the same shape in memory, with the transfer list of `transfer` on a parallel file.
+    void transferRaw(bool write, hid_t memType, void* data, const std::vector<std::uint64_t>& start,
+                     const std::vector<std::uint64_t>& count, Transfer transfer) const;
     void readRowsRaw(hid_t memType, void* data, std::uint64_t row0, std::uint64_t rows) const;
     void writeRowsRaw(hid_t memType, const void* data, std::uint64_t row0, std::uint64_t rows) const;
+    void readSlabRaw(hid_t memType, void* data, const std::vector<std::uint64_t>& start,
+                     const std::vector<std::uint64_t>& count) const;
 
     Id id_;
     std::string path_;
@@ -110,6 +136,10 @@ class File {
 public:
     /// Opens or creates `path`. With `comm`, the file uses MPI-IO over that communicator.
     File(const std::string& path, Access access, const Comm* comm = nullptr);
+    /// Closes the file if close() was not called; a failure is logged, never thrown.
+    ~File();
+    File(File&&) noexcept = default;
+    File& operator=(File&&) noexcept = default;
 
     [[nodiscard]] const std::string& path() const noexcept { return path_; }
     [[nodiscard]] bool parallel() const noexcept { return parallel_; }
@@ -168,7 +198,8 @@ public:
         return value;
     }
 
-    /// Flushes and closes now (collective on a parallel file); the destructor closes otherwise.
+    /// Flushes and closes now (collective on a parallel file); H5Error naming the file when
+    /// either fails (e.g. a full disk). The destructor closes otherwise.
     void close();
 
 private:
@@ -201,6 +232,12 @@ void Dataset::writeAttribute(const std::string& name, const T& value) const {
 template <class T>
 void File::writeAttribute(const std::string& name, const T& value) const {
     writeAttributeRaw(id_.get(), name, nativeType<T>(), &value, path_);
+}
+template <class T>
+T Dataset::readAttribute(const std::string& name) const {
+    T value{};
+    readAttributeRaw(id_.get(), name, nativeType<T>(), &value, file_ + ":" + path_);
+    return value;
 }
 template <class T>
 T File::readAttribute(const std::string& name) const {
