@@ -58,6 +58,12 @@ void TrainConfig::validate() const {
     }
 }
 
+int horizonFrom(const Config& config) {
+    const auto y = config.getInt("model.horizon");
+    if (y < 1 || y > kMaxHorizon) throw ConfigError("model.horizon must be in 1.." + std::to_string(kMaxHorizon));
+    return static_cast<int>(y);
+}
+
 ModelConfig modelConfigFrom(const Config& config, int window, int layers, int units) {
     ModelConfig m;
     const std::string& kind = config.getString("model.kind");
@@ -71,7 +77,7 @@ ModelConfig modelConfigFrom(const Config& config, int window, int layers, int un
     m.window = window;
     m.layers = layers;
     m.units = units;
-    m.horizon = checkedInt(config.getInt("model.horizon"), "model.horizon");
+    m.horizon = horizonFrom(config);
     // model.std_floor is relative to the data: a fraction of the subregion's median window std.
     m.floorFraction = config.getDouble("model.std_floor");
     m.target = targetFromString(config.getString("model.target"));

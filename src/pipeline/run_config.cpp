@@ -9,15 +9,13 @@ namespace hlstm::pipeline {
 
 RunConfig RunConfig::from(const Config& config, const RunArgs& args) {
     RunConfig rc;
-    rc.horizon = static_cast<int>(config.getInt("model.horizon"));
+    rc.horizon = model::horizonFrom(config);
     const int H = static_cast<int>(config.getInt("run.holdout"));
-    if (rc.horizon < 1 || rc.horizon > 30) throw ConfigError("model.horizon must be in 1..30");
     if (H != rc.horizon)
         throw ConfigError("run.holdout (" + std::to_string(H) + ") must equal model.horizon (" +
                           std::to_string(rc.horizon) + "): the hidden epochs are what the models forecast");
     if (args.output.empty() && !args.dryRun) throw ConfigError("run: -o OUTPUT is required");
-    rc.train = model::trainConfigFrom(config);
-    rc.train.validate();
+    rc.train = model::trainConfigFrom(config);  // validated there
     if (!(rc.train.validationFraction > 0))
         throw ConfigError("model.validation_fraction must be > 0 for hlstm run: the validation points choose "
                           "each subregion's model and calibrate the intervals");

@@ -92,6 +92,10 @@ struct TrainConfig {
     void validate() const;
 };
 
+/// Largest forecast horizon Y (epochs) a configuration may ask for.
+inline constexpr int kMaxHorizon = 30;
+/// `model.horizon` (Y), checked to be in 1..kMaxHorizon: the one reader of that key.
+int horizonFrom(const Config& config);
 /// `model.kind`, `model.horizon`, `model.std_floor` with the grid point (L, K, S).
 ModelConfig modelConfigFrom(const Config& config, int window, int layers, int units);
 /// `train.*` and `model.sampling`, `model.stride`, `model.validation_fraction`.
