@@ -106,3 +106,30 @@ TEST(Comm, IdleBarrierSleepsInsteadOfSpinning) {
     EXPECT_GE(wall, 1.4);  // everyone waited for rank 0
     if (comm.rank() != 0) EXPECT_LT(cpu, 0.25 * wall) << "cpu " << cpu << " s of " << wall << " s";
 }
+
+TEST(Comm, IprobeSeesAWaitingMessageWithoutReceivingIt) {
+    // Rank 1 sends rank 0 a message with tag 77; rank 0 polls until iprobe names rank 1 as
+    // its source, checks that another tag shows nothing, then receives it.
+    Comm comm;
+    if (comm.size() < 2) {
+        EXPECT_FALSE(comm.iprobe(Comm::kAnySource, 77).has_value());
+        return;
+    }
+    if (comm.rank() == 1) comm.send(std::int32_t{4242}, 0, 77);
+    if (comm.rank() == 0) {
+        std::optional<int> from;
+        const auto start = std::chrono::steady_clock::now();
+        while (!(from = comm.iprobe(Comm::kAnySource, 77)) &&
+               std::chrono::steady_clock::now() - start < std::chrono::seconds(20))
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        ASSERT_TRUE(from.has_value());
+        EXPECT_EQ(*from, 1);
+        EXPECT_EQ(comm.iprobe(1, 78), std::nullopt);
+        EXPECT_EQ(comm.iprobe(1, 77), std::optional<int>(1));  // still there: not received
+        std::int32_t got = 0;
+        comm.recv(got, 1, 77);
+        EXPECT_EQ(got, 4242);
+        EXPECT_EQ(comm.iprobe(1, 77), std::nullopt);
+    }
+    comm.barrier();
+}

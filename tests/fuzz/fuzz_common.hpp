@@ -25,6 +25,7 @@
 #include <typeinfo>
 
 #include "hlstm/core/error.hpp"
+#include "hlstm/core/hash.hpp"
 
 namespace hlstm::fuzz {
 
@@ -92,8 +93,7 @@ inline void softFinding(const std::string& kind, const std::uint8_t* data, std::
     std::fprintf(stderr, "hlstm-fuzz soft finding %s: %s\n", kind.c_str(), message.c_str());
     const char* dir = std::getenv("HLSTM_FUZZ_SOFT_DIR");
     if (dir == nullptr || *dir == '\0') return;
-    std::uint64_t hash = 1469598103934665603ull;  // FNV-1a of the input names the file
-    for (std::size_t i = 0; i < size; ++i) hash = (hash ^ data[i]) * 1099511628211ull;
+    const std::uint64_t hash = fnv1a64(data, size);  // the input's hash names the file
     char name[64];
     std::snprintf(name, sizeof name, "/%s-%016llx", kind.c_str(), static_cast<unsigned long long>(hash));
     const std::string path = std::string(dir) + name;

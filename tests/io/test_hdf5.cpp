@@ -90,3 +90,39 @@ TEST(Hdf5, ErrorsCarryHdf5Message) {
         EXPECT_NE(what.find("unable to open file"), std::string::npos) << what;
     }
 }
+
+TEST(Hdf5, StringRowsPartialSlabsAndGates) {
+    // Fixed-length strings written in blocks by every rank, read back by row ranges (what
+    // export does with /points/pid); a scalar and a zero-row read; the isHdf5 gate.
+    Comm comm;
+    test::TempDir dir(comm);
+    const std::string path = dir.file("strings.h5");
+    const std::uint64_t n = 37;
+    auto name = [](std::uint64_t i) { return "pid-" + std::to_string(i * 7 % 101) + (i % 3 == 0 ? "xx" : ""); };
+    {
+        h5::File f(path, h5::Access::kCreate, &comm);
+        auto b = blockRange(n, comm.size(), comm.rank());
+        std::vector<std::string> mine;
+        for (std::uint64_t i = b.begin; i < b.end; ++i) mine.push_back(name(i));
+        f.writeStringRows("/pid", n, b.begin, mine, 12);
+        f.writeSmall<double>("/one", {2.5});
+        f.close();
+    }
+    comm.barrier();
+    h5::File f(path, h5::Access::kReadOnly);
+    const auto ds = f.openDataset("/pid");
+    const auto middle = ds.readStringRows(5, 9);
+    ASSERT_EQ(middle.size(), 9u);
+    for (std::uint64_t i = 0; i < 9; ++i) EXPECT_EQ(middle[i], name(5 + i)) << i;
+    EXPECT_TRUE(ds.readStringRows(n, 0).empty());
+    EXPECT_THROW((void)ds.readStringRows(30, 8), H5Error);  // rows beyond the dataset
+    const auto all = f.readStrings("/pid");
+    ASSERT_EQ(all.size(), n);
+    EXPECT_EQ(all.back(), name(n - 1));
+    EXPECT_EQ(f.openDataset("/one").readAll<double>(), std::vector<double>{2.5});
+    EXPECT_EQ(ds.typeClass(), h5::TypeClass::kString);
+    EXPECT_EQ(f.openDataset("/one").typeClass(), h5::TypeClass::kFloat);
+    EXPECT_TRUE(h5::isHdf5(path));
+    EXPECT_FALSE(h5::isHdf5(dir.file("missing.h5")));
+    EXPECT_FALSE(h5::isHdf5(dir.path()));  // a directory
+}

@@ -9,7 +9,7 @@
 namespace hlstm {
 
 /// FNV-1a 64 offset basis: the hash of nothing.
-inline constexpr std::uint64_t kFnvOffset = 1469598103934665603ULL;
+inline constexpr std::uint64_t kFnvOffset = 14695981039346656037ULL;  // 0xcbf29ce484222325
 
 /// FNV-1a 64 of `n` bytes, continuing from `h` (kFnvOffset to start).
 std::uint64_t fnv1a64(const void* data, std::size_t n, std::uint64_t h = kFnvOffset) noexcept;
