@@ -208,18 +208,7 @@ enum class PointStatus : std::int8_t {
 inline constexpr int kPointStatusCount = 7;
 
 /// Short name of a status ("forecast", "too_few_epochs", ...), as export writes it.
-inline const char* toString(PointStatus s) {
-    switch (s) {
-        case PointStatus::kForecast: return "forecast";
-        case PointStatus::kTooFewEpochs: return "too_few_epochs";
-        case PointStatus::kMasked: return "masked";
-        case PointStatus::kNoData: return "no_data";
-        case PointStatus::kInvalidCoordinates: return "invalid_coordinates";
-        case PointStatus::kFar: return "far";
-        case PointStatus::kNoModel: return "no_model";
-    }
-    return "unknown";
-}
+const char* toString(PointStatus s);
 
 /// Writes one per-point dataset: `total` rows (of `width` values each when width > 1), this
 /// rank's `local` rows starting at row `offset` (collective over the file's communicator).
@@ -234,12 +223,8 @@ void writePointRows(const h5::File& file, const std::string& path, std::uint64_t
 
 /// /points/x, /points/y (projected metres, or the CRS of attribute crs) and /points/id of this
 /// rank's rows [offset, offset + x.size()) of `total` (collective).
-inline void writePointCoordinates(const h5::File& file, std::uint64_t total, std::uint64_t offset,
-                                  const std::vector<double>& x, const std::vector<double>& y,
-                                  const std::vector<std::int64_t>& ids) {
-    writePointRows(file, points::kX, total, offset, x);
-    writePointRows(file, points::kY, total, offset, y);
-    writePointRows(file, points::kId, total, offset, ids);
-}
+void writePointCoordinates(const h5::File& file, std::uint64_t total, std::uint64_t offset,
+                           const std::vector<double>& x, const std::vector<double>& y,
+                           const std::vector<std::int64_t>& ids);
 
 }  // namespace hlstm::output
