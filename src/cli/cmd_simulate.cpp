@@ -15,6 +15,7 @@ struct SimulateArgs {
     std::int64_t epochs = 0;
     std::int64_t drop = 0;
     std::uint64_t seed = 1;
+    double atmosphereMm = 5.0;
     std::string output;
 };
 
@@ -29,6 +30,9 @@ Action setupSimulate(CLI::App& sub) {
                    "acquisitions lost at seeded positions (gaps of twice the spacing; the dates stay real)")
         ->capture_default_str();
     sub.add_option("--seed", args->seed, "random seed")->capture_default_str();
+    sub.add_option("--atmosphere-mm", args->atmosphereMm,
+                   "scene: strength of the per-epoch atmosphere (blobs of 3-15 km, stronger in summer); 0: off")
+        ->capture_default_str();
     sub.add_option("-o,--output", args->output, "output .h5 file")->required();
     return [args](const Comm& comm) {
         SimulateOptions o;
@@ -45,6 +49,8 @@ Action setupSimulate(CLI::App& sub) {
             throw ConfigError("simulate: --drop " + std::to_string(args->drop) + " must be in 0..epochs - 4");
         o.drop = static_cast<std::uint64_t>(args->drop);
         o.seed = args->seed;
+        o.atmosphereMm = args->atmosphereMm;
+        if (comm.isRoot() && !patterns) log::info() << "simulate scene: atmosphere " << o.atmosphereMm << " mm";
         if (comm.isRoot())
             log::info() << "simulate " << args->kind << ": " << o.points << " points x " << o.epochs
                         << " epochs, seed " << o.seed << ", " << comm.size() << " rank(s) -> " << args->output;

@@ -18,6 +18,7 @@ const std::vector<ConfigKey>& configSchema() {
         {"simulate.epochs", std::int64_t{89}, "epochs of the simulated scene (12-day spacing)"},
         {"simulate.seed", std::int64_t{1}, "seed of the simulated scene"},
         {"simulate.drop", std::int64_t{0}, "acquisitions lost at seeded positions (24-day gaps)"},
+        {"simulate.atmosphere_mm", 5.0, "scene: per-epoch atmosphere strength (mm; blobs of 3-15 km, stronger in summer); 0 = off"},
         // partition (paper II-A, KDP)
         {"partition.k_min", std::int64_t{2}, "smallest number of K-means clusters tried"},
         {"partition.k_max", std::int64_t{10}, "largest number of K-means clusters tried"},

@@ -27,23 +27,46 @@ enum Stream : std::uint64_t { kLayout = 1, kPoint = 2, kAtmo = 3, kPatterns = 4,
 // Extent of the scene (projected metres, UTM-like), about the Cangzhou study area.
 constexpr double kX0 = 500000.0, kY0 = 4200000.0, kWidth = 60000.0, kHeight = 48000.0;
 constexpr int kTowns = 8;        // dense clusters of scatterers (urban areas)
-constexpr int kFunnels = 6;      // subsidence funnels
-constexpr int kAtmoGrid = 12;    // nodes per side of the per-epoch correlated-noise grid
-constexpr double kAtmoSigma = 2.5;    // mm, spatially correlated noise per epoch
-constexpr double kWhiteSigma = 1.2;   // mm, white noise
+constexpr int kFunnels = 6;      // subsidence funnels, one time function each (see FunnelKind)
+constexpr double kWhiteMedian = 2.0;   // mm, median of the per-point white-noise sd
+constexpr double kWhiteLogSd = 0.3;    // its lognormal spread between points
+constexpr double kRateJitter = 0.05;   // per-point relative jitter of the funnels' motion
 constexpr double kMissingRate = 0.02; // random missing values
 constexpr double kSparsePoints = 0.004; // points with most epochs missing (dropped by readers)
 
+// How a funnel's subsidence evolves (displacement D(tau), tau in years since the first date).
+enum class FunnelKind { kLinear, kAccelerating, kLogisticOnset, kDecelerating };
+
 struct Funnel {
-    double cx, cy, radius, rate, accel;  // m, m, m, mm/yr, mm/yr^2
+    double cx, cy, radius, rate;  // m, m, m, mm/yr (the initial rate; the onset's final rate)
+    FunnelKind kind = FunnelKind::kLinear;
+    double accel = 0;             // kAccelerating: mm/yr^2
+    double onset = 0, width = 1;  // kLogisticOnset: years
+    double decay = 1;             // kDecelerating: e-folding time of the rate, years
+
+    [[nodiscard]] double displacement(double tau) const {
+        switch (kind) {
+            case FunnelKind::kLinear: return rate * tau;
+            case FunnelKind::kAccelerating: return rate * tau + 0.5 * accel * tau * tau;
+            case FunnelKind::kLogisticOnset: {
+                // rate / (1 + exp(-(tau - onset) / width)) integrated from 0.
+                auto softplus = [](double z) { return z > 30 ? z : std::log1p(std::exp(z)); };
+                return rate * width * (softplus((tau - onset) / width) - softplus(-onset / width));
+            }
+            case FunnelKind::kDecelerating: return rate * decay * (1.0 - std::exp(-tau / decay));
+        }
+        return 0.0;
+    }
 };
 
 struct SceneLayout {
     std::array<std::array<double, 3>, kTowns> towns{};  // cx, cy, sigma
     std::array<Funnel, kFunnels> funnels{};
     Funnel uplift{};
-    double gradX = 0, gradY = 0;         // regional trend gradient (mm/yr per km)
-    double seasonAmp = 0, seasonPhase = 0;
+    double gradX = 0, gradY = 0;          // regional trend gradient (mm/yr per km)
+    double seasonMax = 0;                 // mm, largest annual amplitude
+    double ampKx = 0, ampKy = 0, ampPhase = 0;  // the amplitude's smooth spatial pattern
+    double seasonPhase = 0, phaseGradX = 0, phaseGradY = 0;  // rad, rad across the scene
 };
 
 SceneLayout makeLayout(std::uint64_t seed) {
@@ -53,44 +76,74 @@ SceneLayout makeLayout(std::uint64_t seed) {
                                  rng.uniform(2000.0, 5000.0)};
     for (int f = 0; f < kFunnels; ++f) {
         auto& fn = s.funnels[static_cast<std::size_t>(f)];
-        fn.cx = kX0 + rng.uniform(0.05, 0.65) * kWidth;  // the east is left to the uplift
-        fn.cy = kY0 + rng.uniform(0.1, 0.9) * kHeight;
-        fn.radius = rng.uniform(3000.0, 8000.0);
+        // One funnel per cell of a 3 x 2 grid over the west (the east is left to the uplift),
+        // so that each time function shows in its own funnel.
+        const double col = f % 3, row = f / 3;
+        fn.cx = kX0 + (0.05 + 0.2 * (col + rng.uniform(0.2, 0.8))) * kWidth;
+        fn.cy = kY0 + (0.05 + 0.45 * (row + rng.uniform(0.2, 0.8))) * kHeight;
+        fn.radius = rng.uniform(3000.0, 6000.0);
         fn.rate = -rng.uniform(20.0, 90.0);
-        fn.accel = (f % 3 == 0) ? -rng.uniform(4.0, 12.0) : 0.0;  // every third accelerates
+        fn.kind = static_cast<FunnelKind>(f % 4);  // every kind at least once
+        fn.accel = -rng.uniform(6.0, 16.0);
+        fn.onset = rng.uniform(0.8, 2.2);
+        fn.width = rng.uniform(0.1, 0.3);
+        fn.decay = rng.uniform(0.5, 1.5);
+        if (fn.kind == FunnelKind::kAccelerating) fn.rate *= 0.5;  // accelerating from a slower start
+        if (fn.kind == FunnelKind::kDecelerating) fn.rate *= 1.5;  // decelerating from a faster start
     }
     s.uplift = {kX0 + rng.uniform(0.8, 0.9) * kWidth, kY0 + rng.uniform(0.2, 0.8) * kHeight,
-                rng.uniform(4000.0, 7000.0), rng.uniform(10.0, 18.0), 0.0};
+                rng.uniform(4000.0, 7000.0), rng.uniform(10.0, 18.0)};
     s.gradX = rng.uniform(-0.05, 0.05);
     s.gradY = rng.uniform(-0.05, 0.05);
-    s.seasonAmp = rng.uniform(3.0, 6.0);
+    s.seasonMax = rng.uniform(5.0, 8.0);
+    s.ampKx = kTwoPi * rng.uniform(0.5, 1.5) / kWidth;
+    s.ampKy = kTwoPi * rng.uniform(0.5, 1.5) / kHeight;
+    s.ampPhase = rng.uniform(0.0, kTwoPi);
     s.seasonPhase = rng.uniform(0.0, kTwoPi);
+    s.phaseGradX = rng.uniform(-1.5, 1.5);
+    s.phaseGradY = rng.uniform(-1.5, 1.5);
     return s;
 }
 
-// Per-epoch correlated noise: a random grid, bilinearly interpolated (rank independent).
-struct AtmoField {
-    std::vector<float> nodes;  // epochs x kAtmoGrid^2
-    double at(std::size_t epoch, double x, double y) const {
-        const double gx = (x - kX0) / kWidth * (kAtmoGrid - 1), gy = (y - kY0) / kHeight * (kAtmoGrid - 1);
-        const int ix = std::clamp(static_cast<int>(gx), 0, kAtmoGrid - 2);
-        const int iy = std::clamp(static_cast<int>(gy), 0, kAtmoGrid - 2);
-        const double fx = std::clamp(gx - ix, 0.0, 1.0), fy = std::clamp(gy - iy, 0.0, 1.0);
-        const float* g = nodes.data() + epoch * kAtmoGrid * kAtmoGrid;
-        auto v = [&](int a, int b) { return static_cast<double>(g[b * kAtmoGrid + a]); };
-        return (1 - fx) * (1 - fy) * v(ix, iy) + fx * (1 - fy) * v(ix + 1, iy) + (1 - fx) * fy * v(ix, iy + 1) +
-               fx * fy * v(ix + 1, iy + 1);
+// The atmosphere of one acquisition: a few Gaussian blobs of 3-15 km across and a small ramp,
+// stronger in summer. Every point of an area shares it at that epoch; each epoch's field is
+// drawn independently (keyed by seed and epoch: rank independent).
+struct Blob {
+    double cx, cy, inv2s2, amp;
+};
+struct AtmoEpoch {
+    std::vector<Blob> blobs;
+    double rampX = 0, rampY = 0;  // mm across the scene
+    [[nodiscard]] double at(double x, double y) const {
+        double v = rampX * ((x - kX0) / kWidth - 0.5) + rampY * ((y - kY0) / kHeight - 0.5);
+        for (const auto& b : blobs) {
+            const double r2 = (x - b.cx) * (x - b.cx) + (y - b.cy) * (y - b.cy);
+            v += b.amp * std::exp(-r2 * b.inv2s2);
+        }
+        return v;
     }
 };
 
-AtmoField makeAtmo(std::uint64_t seed, std::size_t epochs) {
-    AtmoField a;
-    a.nodes.resize(epochs * kAtmoGrid * kAtmoGrid);
-    for (std::size_t t = 0; t < epochs; ++t) {
+// `years`: calendar years (fraction 0 on 1 January).
+std::vector<AtmoEpoch> makeAtmo(std::uint64_t seed, const std::vector<double>& years, double strength) {
+    std::vector<AtmoEpoch> a(years.size());
+    if (!(strength > 0)) return a;
+    for (std::size_t t = 0; t < years.size(); ++t) {
         Rng rng(mixKey({seed, kAtmo, t}));
-        for (int k = 0; k < kAtmoGrid * kAtmoGrid; ++k)
-            a.nodes[t * kAtmoGrid * kAtmoGrid + static_cast<std::size_t>(k)] =
-                t == 0 ? 0.0f : static_cast<float>(kAtmoSigma * rng.normal());
+        // Summer (mid-July, day ~196) 2.5 times as strong as winter: water vapour.
+        const double season = 0.7 + 0.3 * std::cos(kTwoPi * (years[t] - 196.0 / 365.25));
+        const int count = 3 + static_cast<int>(rng.below(4));  // 3-6 blobs
+        for (int k = 0; k < count; ++k) {
+            Blob b;
+            b.cx = kX0 + rng.uniform(-0.1, 1.1) * kWidth;
+            b.cy = kY0 + rng.uniform(-0.1, 1.1) * kHeight;
+            const double sigma = rng.uniform(3000.0, 15000.0);  // m, the blob's length scale
+            b.inv2s2 = 1.0 / (2.0 * sigma * sigma);
+            b.amp = strength * season * (rng.uniform() < 0.5 ? -1.0 : 1.0) * rng.uniform(0.5, 1.0);
+            a[t].blobs.push_back(b);
+        }
+        a[t].rampX = 0.2 * strength * season * rng.normal();
+        a[t].rampY = 0.2 * strength * season * rng.normal();
     }
     return a;
 }
@@ -101,9 +154,14 @@ struct Block {
     std::vector<float> disp, truth;
 };
 
-void sceneBlock(const SimulateOptions& o, BlockRange b, const std::vector<double>& years, Block& out) {
+// `years`: years since the first date; `yearStart`: the first date's fraction of its year,
+// added so that the seasonal term and the summer atmosphere follow the calendar.
+void sceneBlock(const SimulateOptions& o, BlockRange b, const std::vector<double>& years, double yearStart,
+                Block& out) {
     const SceneLayout layout = makeLayout(o.seed);
-    const AtmoField atmo = makeAtmo(o.seed, o.epochs);
+    std::vector<double> calendar(years.size());
+    for (std::size_t t = 0; t < years.size(); ++t) calendar[t] = years[t] + yearStart;
+    const std::vector<AtmoEpoch> atmo = makeAtmo(o.seed, calendar, o.atmosphereMm);
     const std::size_t m = o.epochs;
     for (std::size_t i = b.begin; i < b.end; ++i) {
         Rng rng(mixKey({o.seed, kPoint, i}));
@@ -126,28 +184,44 @@ void sceneBlock(const SimulateOptions& o, BlockRange b, const std::vector<double
         out.x.push_back(x);
         out.y.push_back(y);
         out.id.push_back(static_cast<std::int64_t>(i) + 1);
-        // Velocity field (mm/yr) and acceleration (mm/yr^2) at this point.
-        double rate = -2.0 + layout.gradX * (x - kX0) / 1000.0 + layout.gradY * (y - kY0) / 1000.0;
-        double accel = 0.0;
-        for (const auto& f : layout.funnels) {
-            const double r2 = ((x - f.cx) * (x - f.cx) + (y - f.cy) * (y - f.cy)) / (f.radius * f.radius);
-            const double w = std::exp(-0.5 * r2);
-            rate += f.rate * w;
-            accel += f.accel * w;
+        // Steady background (mm/yr) and the funnels' weights at this point.
+        const double rate = -2.0 + layout.gradX * (x - kX0) / 1000.0 + layout.gradY * (y - kY0) / 1000.0;
+        std::array<double, kFunnels> weight{};
+        const double jitter = 1.0 + kRateJitter * rng.normal();
+        for (int f = 0; f < kFunnels; ++f) {
+            const auto& fn = layout.funnels[static_cast<std::size_t>(f)];
+            const double r2 = ((x - fn.cx) * (x - fn.cx) + (y - fn.cy) * (y - fn.cy)) / (fn.radius * fn.radius);
+            weight[static_cast<std::size_t>(f)] = jitter * std::exp(-0.5 * r2);
         }
+        double upliftRate = 0;
         {
             const auto& u = layout.uplift;
             const double r2 = ((x - u.cx) * (x - u.cx) + (y - u.cy) * (y - u.cy)) / (u.radius * u.radius);
-            rate += u.rate * std::exp(-0.5 * r2);
+            upliftRate = jitter * u.rate * std::exp(-0.5 * r2);
         }
-        const double amp = layout.seasonAmp * (0.5 + (x - kX0) / kWidth);
+        // Annual term: amplitude 0..seasonMax and phase both varying smoothly in space.
+        const double amp = layout.seasonMax * 0.5 *
+                           (1.0 + std::sin(layout.ampKx * (x - kX0) + layout.ampKy * (y - kY0) + layout.ampPhase));
+        const double phase = layout.seasonPhase + layout.phaseGradX * ((x - kX0) / kWidth - 0.5) +
+                             layout.phaseGradY * ((y - kY0) / kHeight - 0.5);
+        // White noise of this point: lognormal sd around kWhiteMedian.
+        const double white = kWhiteMedian * std::exp(kWhiteLogSd * rng.normal());
         const bool sparse = rng.uniform() < kSparsePoints;
+        // Everything is relative to the first acquisition: its atmosphere and white noise are
+        // subtracted from every later epoch (as an interferometric time series is referenced).
+        const double atmo0 = atmo[0].blobs.empty() ? 0.0 : atmo[0].at(x, y);
+        const double white0 = white * rng.normal();
         for (std::size_t t = 0; t < m; ++t) {
             const double yr = years[t];
-            const double signal = rate * yr + 0.5 * accel * yr * yr +
-                                  amp * (std::sin(kTwoPi * yr + layout.seasonPhase) - std::sin(layout.seasonPhase));
+            double signal = (rate + upliftRate) * yr +
+                            amp * (std::sin(kTwoPi * calendar[t] + phase) - std::sin(kTwoPi * calendar[0] + phase));
+            for (int f = 0; f < kFunnels; ++f)
+                signal += weight[static_cast<std::size_t>(f)] * layout.funnels[static_cast<std::size_t>(f)].displacement(yr);
             double obs = signal;
-            if (t > 0) obs += atmo.at(t, x, y) + kWhiteSigma * rng.normal();
+            if (t > 0) {
+                if (!atmo[t].blobs.empty()) obs += atmo[t].at(x, y) - atmo0;
+                obs += white * rng.normal() - white0;
+            }
             const bool gone = t > 0 && (sparse ? rng.uniform() < 0.8 : rng.uniform() < kMissingRate);
             out.truth.push_back(static_cast<float>(signal));
             out.disp.push_back(gone ? kNaN : static_cast<float>(obs));
@@ -199,6 +273,8 @@ void simulate(const Comm& comm, const SimulateOptions& o, const std::string& pat
     if (o.epochs < 3) throw ConfigError("simulate: --epochs must be at least 3");
     if (o.drop + 4 > o.epochs) throw ConfigError("simulate: --drop must leave at least 4 epochs");
     if (!dates::valid(o.firstDate)) throw ConfigError("simulate: first date is not a YYYYMMDD date");
+    if (!(o.atmosphereMm >= 0 && o.atmosphereMm <= 1000))
+        throw ConfigError("simulate: --atmosphere-mm must be in 0..1000 (0 turns the atmosphere off)");
     h5::AtomicOutput output(comm, path, {});
     // Grid positions of the kept acquisitions: a regular grid of epochs + drop, minus `drop`
     // seeded positions (the same on every rank).
@@ -223,7 +299,10 @@ void simulate(const Comm& comm, const SimulateOptions& o, const std::string& pat
     const BlockRange b = blockRange(o.points, comm.size(), comm.rank());
     Block block;
     coordinated(comm, "simulate:generate", [&] {
-        if (o.kind == SceneKind::kScene) sceneBlock(o, b, years, block);
+        if (o.kind == SceneKind::kScene) {
+            const std::int64_t jan1 = dates::toDays(dateList.front() / 10000 * 10000 + 101);
+            sceneBlock(o, b, years, static_cast<double>(d0 - jan1) / 365.25, block);
+        }
         else patternsBlock(o, b, steps, block);
     });
 
@@ -243,6 +322,7 @@ void simulate(const Comm& comm, const SimulateOptions& o, const std::string& pat
         file.writeAttribute("generator", std::string("hlstm simulate"));
         file.writeAttribute("kind", std::string(o.kind == SceneKind::kScene ? "scene" : "patterns"));
         file.writeAttribute("seed", static_cast<std::int64_t>(o.seed));
+        if (o.kind == SceneKind::kScene) file.writeAttribute("atmosphere_mm", o.atmosphereMm);
         file.writeAttribute("complete", static_cast<std::int32_t>(1));
     });
 }

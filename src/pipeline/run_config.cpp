@@ -67,6 +67,9 @@ RunConfig RunConfig::from(const Config& config, const RunArgs& args) {
     const auto drop = config.getInt("simulate.drop");
     if (drop < 0 || drop + 4 > epochs) throw ConfigError("simulate.drop must be in 0..simulate.epochs - 4");
     rc.simulate.drop = static_cast<std::uint64_t>(drop);
+    rc.simulate.atmosphereMm = config.getDouble("simulate.atmosphere_mm");
+    if (!(rc.simulate.atmosphereMm >= 0 && rc.simulate.atmosphereMm <= 1000))
+        throw ConfigError("simulate.atmosphere_mm must be in 0..1000 (0 turns the atmosphere off)");
     return rc;
 }
 

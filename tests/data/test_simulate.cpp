@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <cstdio>
+#include <map>
 #include <set>
 
 #include "hlstm/data/point_set.hpp"
@@ -74,6 +76,113 @@ TEST(Simulate, SceneHasFunnelsGapsAndNoiseAroundTruth) {
     for (double x : v) { vmin = std::min(vmin, x); vmax = std::max(vmax, x); }
     EXPECT_LT(vmin, -20.0);
     EXPECT_GT(vmax, 3.0);
+}
+
+namespace {
+
+struct Scene {
+    std::vector<double> x, y;
+    std::vector<float> disp, truth;
+    std::vector<std::int32_t> dates;
+};
+
+Scene readScene(const std::string& path) {
+    h5::File f(path, h5::Access::kReadOnly);
+    return {f.openDataset("/x").readAll<double>(), f.openDataset("/y").readAll<double>(),
+            f.openDataset("/displacement").readAll<float>(), f.openDataset("/truth").readAll<float>(),
+            f.openDataset("/dates").readAll<std::int32_t>()};
+}
+
+// Correlation of the noise (observed - truth) increments of point pairs less than 300 m
+// apart, over every epoch: the shared atmosphere makes them correlated, white noise does not.
+// `months`: only increments ending in these months (1..12) count.
+double neighbourNoiseCorrelation(const Scene& s, const std::set<int>& months, double* covariance = nullptr) {
+    const std::size_t n = s.x.size(), m = s.dates.size();
+    std::map<std::pair<long, long>, std::size_t> cell;  // one point per 300 m cell
+    std::vector<std::pair<std::size_t, std::size_t>> pairs;
+    for (std::size_t i = 0; i < n; ++i) {
+        const auto key = std::make_pair(std::lround(s.x[i] / 300.0), std::lround(s.y[i] / 300.0));
+        auto [it, added] = cell.emplace(key, i);
+        if (!added && pairs.size() < 4000) pairs.emplace_back(it->second, i);
+    }
+    double sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0, cnt = 0;
+    for (auto [i, j] : pairs)
+        for (std::size_t t = 2; t < m; ++t) {
+            if (months.count(s.dates[t] / 100 % 100) == 0) continue;
+            auto e = [&](std::size_t p, std::size_t k) { return s.disp[p * m + k] - s.truth[p * m + k]; };
+            const double a = e(i, t) - e(i, t - 1), b = e(j, t) - e(j, t - 1);
+            if (!std::isfinite(a) || !std::isfinite(b)) continue;
+            sa += a; sb += b; saa += a * a; sbb += b * b; sab += a * b; cnt += 1;
+        }
+    const double cov = sab / cnt - sa / cnt * sb / cnt;
+    if (covariance != nullptr) *covariance = cov;
+    return cov / std::sqrt((saa / cnt - sa / cnt * sa / cnt) * (sbb / cnt - sb / cnt * sb / cnt));
+}
+
+}  // namespace
+
+TEST(Simulate, AtmosphereIsSharedByNeighboursStrongerInSummerAndOffAtZero) {
+    TempDir dir;
+    const std::string base = " simulate --points 20000 --epochs 60 --seed 4 ";
+    auto on = run(hlstmUnderMpi(2) + base + "-o " + dir.file("on.h5"));
+    auto off = run(hlstmUnderMpi(2) + base + "--atmosphere-mm 0 -o " + dir.file("off.h5"));
+    ASSERT_EQ(on.exitCode, 0) << on.output;
+    ASSERT_EQ(off.exitCode, 0) << off.output;
+    const Scene a = readScene(dir.file("on.h5")), b = readScene(dir.file("off.h5"));
+    // The atmosphere changes the observations only: same points, same truth.
+    EXPECT_EQ(a.x, b.x);
+    EXPECT_EQ(a.truth, b.truth);
+    const std::set<int> all{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+    const double shared = neighbourNoiseCorrelation(a, all), white = neighbourNoiseCorrelation(b, all);
+    EXPECT_GT(shared, 0.25) << "neighbours share each epoch's atmosphere";
+    EXPECT_LT(std::abs(white), 0.05) << "without atmosphere the noise is white";
+    double summer = 0, winter = 0;
+    neighbourNoiseCorrelation(a, {6, 7, 8}, &summer);
+    neighbourNoiseCorrelation(a, {12, 1, 2}, &winter);
+    std::printf("neighbour correlation %.3f (off %.3f), covariance summer %.3f winter %.3f mm^2\n", shared, white,
+                summer, winter);
+    EXPECT_GT(summer, 2.0 * winter) << "summer " << summer << " winter " << winter << " mm^2";
+    // Relative to the first acquisition: epoch 0 is the reference (0) of every series.
+    const std::size_t m = a.dates.size();
+    for (std::size_t i = 0; i < a.x.size(); i += 97) EXPECT_EQ(a.disp[i * m], 0.0f);
+    // White noise of varying size: the per-point sd of the noise increments (atmosphere off)
+    // spreads over more than a factor 1.6 between the 10th and 90th percentile (lognormal 0.3: 2.2).
+    std::vector<double> sd;
+    for (std::size_t i = 0; i < b.x.size(); ++i) {
+        double s2 = 0, c = 0;
+        for (std::size_t t = 2; t < m; ++t) {
+            const double d = (b.disp[i * m + t] - b.truth[i * m + t]) - (b.disp[i * m + t - 1] - b.truth[i * m + t - 1]);
+            if (std::isfinite(d)) { s2 += d * d; c += 1; }
+        }
+        if (c > 40) sd.push_back(std::sqrt(s2 / c / 2.0));
+    }
+    std::sort(sd.begin(), sd.end());
+    const double p10 = sd[sd.size() / 10], p50 = sd[sd.size() / 2], p90 = sd[sd.size() * 9 / 10];
+    EXPECT_NEAR(p50, 2.0, 0.2);
+    EXPECT_GT(p90 / p10, 1.6);
+}
+
+TEST(Simulate, FunnelsAccelerateAndDecelerate) {
+    TempDir dir;
+    auto r = run(hlstmUnderMpi(2) + " simulate --points 20000 --epochs 89 --seed 2 -o " + dir.file("s.h5"));
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    const Scene s = readScene(dir.file("s.h5"));
+    const std::size_t n = s.x.size(), m = s.dates.size(), third = m / 3;
+    // Mean truth rate over the first and the last third of fast-moving points.
+    std::size_t faster = 0, slower = 0, moving = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        const float* c = s.truth.data() + i * m;
+        const double early = (c[third] - c[0]) / static_cast<double>(third);
+        const double late = (c[m - 1] - c[m - 1 - third]) / static_cast<double>(third);
+        if (std::abs(c[m - 1]) < 20.0) continue;
+        ++moving;
+        faster += late / early > 1.8 ? 1 : 0;
+        slower += late / early < 0.6 && late / early > 0 ? 1 : 0;
+    }
+    EXPECT_GT(moving, 1000u);
+    std::printf("moving %zu faster %zu slower %zu\n", moving, faster, slower);
+    EXPECT_GT(faster, 100u) << "accelerating or logistic-onset funnels";
+    EXPECT_GT(slower, 100u) << "decelerating funnels";
 }
 
 TEST(Simulate, TableOnePatternsFollowTheirTrends) {

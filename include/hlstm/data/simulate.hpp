@@ -10,7 +10,10 @@ namespace hlstm {
 
 /// What to simulate.
 enum class SceneKind {
-    kScene,     ///< realistic: funnels (steady, accelerating), uplift, seasonal, noise, gaps
+    /// realistic: funnels (linear, accelerating, logistic onset, decelerating), uplift, an
+    /// annual term whose amplitude and phase vary in space, a per-epoch atmosphere, lognormal
+    /// per-point white noise, missing values
+    kScene,
     kPatterns,  ///< the paper's Table I: 5 differential patterns, each in its own spatial block
 };
 
@@ -26,6 +29,10 @@ struct SimulateOptions {
     /// (never the first or last two) are left out, so the file keeps `epochs` real dates with
     /// gaps of twice the spacing; the motion stays a function of time.
     std::uint64_t drop = 0;
+    /// Strength of the atmosphere (mm, scene only): at each epoch 3-6 blobs of up to +-this
+    /// value, 3-15 km across, plus a small ramp, stronger in summer, relative to the first
+    /// acquisition; a new, independent field every epoch. 0 turns it off.
+    double atmosphereMm = 5.0;
 };
 
 /// Writes a simulated scene to `path` (via `<path>.tmp`, renamed when complete). Each rank
