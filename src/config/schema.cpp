@@ -61,7 +61,13 @@ const std::vector<ConfigKey>& configSchema() {
          "smoothed: each subregion's winner among its candidates and the baselines by the forecast error against "
          "the validation points' smoothed rates | paper: the candidate with the smallest next-step validation MAE"},
         {"run.interval", 0.9, "coverage of the split-conformal prediction intervals (0: none)"},
-        {"run.interval_cuts", std::int64_t{12}, "validation cut epochs pooled for the interval residuals"},
+        {"run.interval_cuts", std::int64_t{12}, "validation cut epochs pooled for the interval residuals (at most the out-of-time ones)"},
+        {"run.selection_cuts", std::int64_t{8},
+         "N: the candidates train on the visible epochs minus Y + smoothing - 1 + N; selection and intervals are "
+         "judged at the N (intervals: up to N + smoothing - 1) cuts after them (out of time); 0: train on all "
+         "visible epochs and select at one in-time cut"},
+        {"run.level_epochs", std::int64_t{8},
+         "positions: the current level is a line through the last this many epochs (1: the last value)"},
         {"run.checkpoint_minutes", 10.0,
          "a candidate in training is checkpointed this often (minutes; finished candidates always; 0: only those)"},
     };

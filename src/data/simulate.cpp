@@ -207,10 +207,9 @@ void sceneBlock(const SimulateOptions& o, BlockRange b, const std::vector<double
         // White noise of this point: lognormal sd around kWhiteMedian.
         const double white = kWhiteMedian * std::exp(kWhiteLogSd * rng.normal());
         const bool sparse = rng.uniform() < kSparsePoints;
-        // Everything is relative to the first acquisition: its atmosphere and white noise are
-        // subtracted from every later epoch (as an interferometric time series is referenced).
+        // The atmosphere is relative to the first acquisition: its field is subtracted from
+        // every later epoch (as an interferometric time series is referenced).
         const double atmo0 = atmo[0].blobs.empty() ? 0.0 : atmo[0].at(x, y);
-        const double white0 = white * rng.normal();
         for (std::size_t t = 0; t < m; ++t) {
             const double yr = years[t];
             double signal = (rate + upliftRate) * yr +
@@ -220,7 +219,7 @@ void sceneBlock(const SimulateOptions& o, BlockRange b, const std::vector<double
             double obs = signal;
             if (t > 0) {
                 if (!atmo[t].blobs.empty()) obs += atmo[t].at(x, y) - atmo0;
-                obs += white * rng.normal() - white0;
+                obs += white * rng.normal();
             }
             const bool gone = t > 0 && (sparse ? rng.uniform() < 0.8 : rng.uniform() < kMissingRate);
             out.truth.push_back(static_cast<float>(signal));

@@ -15,7 +15,8 @@ model::MlrModel fitGlobalMlr(const RunContext& ctx, const HeldMap& held, int lag
     for (const auto& [s, h] : held) {
         if (s >= ctx.nSub || !leads(ctx.plan, s, comm.rank())) continue;
         model::MlrSums sums(lags);
-        const model::SeriesView view = h.visible(ctx.axis, ctx.visibleEpochs);
+        // Fitted on the candidates' training epochs: the selection judges it after them too.
+        const model::SeriesView view = h.visible(ctx.axis, ctx.rc.trainEpochs(ctx.visibleEpochs));
         for (std::size_t i : h.split.train) sums.addPoint(model::rates({view.row(i), ctx.axis.steps.data(), view.epochs}));
         local.push_back(static_cast<double>(s));
         local.push_back(static_cast<double>(sums.n));
@@ -78,10 +79,18 @@ BaselineOutcome baselineStage(const RunContext& ctx, const HeldMap& held, const 
             const std::size_t n = to - from;
             const std::size_t first = out.holdout.size();
             out.holdout.resize(first + n * nB * Y);
+            const std::size_t P = 1 + static_cast<std::size_t>(kPositionBaselines) * Y;
+            const std::size_t firstPos = out.positions.size();
+            out.positions.resize(firstPos + n * P);
             out.rows.insert(out.rows.end(), h.rows->rows.begin() + static_cast<std::ptrdiff_t>(from),
                             h.rows->rows.begin() + static_cast<std::ptrdiff_t>(to));
             const model::SeriesView all = h.visible(axis, visibleEpochs);
             const model::SeriesView mine{all.row(from), n, all.epochs, all.time, all.stride};
+            for (std::size_t i = 0; i < n; ++i) {
+                float* o = out.positions.data() + firstPos + i * P;
+                o[0] = static_cast<float>(localLevel(mine.row(i), axis.steps.data(), visibleEpochs, rc.levelEpochs));
+                forecastPositions(mine.row(i), axis, visibleEpochs, rc.horizon, rc.levelEpochs, o + 1);
+            }
             for (std::size_t b = 0; b < nB; ++b) {
                 const auto start = std::chrono::steady_clock::now();
                 const Forecaster f = baselines.forecaster(b, rc.horizon);

@@ -21,7 +21,7 @@ Held holdSubregion(std::int32_t s, const SubregionRows& sr, const RunConfig& rc,
     // whichever rank holds them.
     h.split = model::splitPoints(sr.rows.size(), rc.train.validationFraction, splitSeed(rc.seed, s));
     h.cut = std::make_unique<ValidationCut>(h.visible(axis, visibleEpochs), h.split.validation, rc.horizon,
-                                            rc.shape.smoothing);
+                                            rc.shape.smoothing, rc.trainEpochs(visibleEpochs), rc.selectionCuts);
     return h;
 }
 

@@ -1,6 +1,7 @@
 #include "hlstm/pipeline/evaluate.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <sstream>
@@ -39,41 +40,121 @@ Forecaster BaselineSet::forecaster(std::size_t b, int horizon) const {
     };
 }
 
+namespace {
+// Epochs after a cut that the out-of-time reference of the last step reaches.
+std::size_t referenceReach(int horizon, int smoothing) {
+    return static_cast<std::size_t>(smoothing + std::max(0, horizon - 1 - (smoothing - 1) / 2));
+}
+}  // namespace
+
+std::size_t selectionTrainEpochs(std::size_t visibleEpochs, int horizon, int smoothing, int selectionCuts) {
+    if (selectionCuts <= 0) return visibleEpochs;
+    const std::size_t held = referenceReach(horizon, smoothing) + static_cast<std::size_t>(selectionCuts) - 1;
+    return visibleEpochs > held ? visibleEpochs - held : 0;
+}
+
+double localLevel(const float* c, const double* steps, std::size_t epochs, int n) {
+    if (epochs == 0) return std::nan("");
+    const std::size_t from = epochs > static_cast<std::size_t>(std::max(n, 1)) ? epochs - static_cast<std::size_t>(std::max(n, 1)) : 0;
+    double k = 0, st = 0, sc = 0;
+    double last = std::nan("");
+    for (std::size_t t = from; t < epochs; ++t) {
+        if (!std::isfinite(c[t])) continue;
+        k += 1;
+        st += steps[t];
+        sc += c[t];
+        last = c[t];
+    }
+    if (k < 3) return last;
+    const double mt = st / k, mc = sc / k;
+    double stt = 0, stc = 0;
+    for (std::size_t t = from; t < epochs; ++t) {
+        if (!std::isfinite(c[t])) continue;
+        stt += (steps[t] - mt) * (steps[t] - mt);
+        stc += (steps[t] - mt) * (c[t] - mc);
+    }
+    const double slope = stt > 0 ? stc / stt : 0.0;
+    return mc + slope * (steps[epochs - 1] - mt);
+}
+
 ValidationCut::ValidationCut(const model::SeriesView& visible, std::vector<std::size_t> rows, int horizon,
-                             int smoothing)
-    : epochs_(visible.epochs), time_(visible.time), rows_(std::move(rows)), horizon_(horizon), smoothing_(smoothing) {
-    const std::size_t lead = static_cast<std::size_t>(horizon + smoothing - 1 - (smoothing - 1) / 2);
-    cut_ = epochs_ > lead + 2 ? epochs_ - lead : 0;
+                             int smoothing, std::size_t trainEpochs, int selectionCuts)
+    : epochs_(visible.epochs), time_(visible.time), rows_(std::move(rows)), horizon_(horizon), smoothing_(smoothing),
+      trainEpochs_(std::min(trainEpochs, visible.epochs)) {
+    if (selectionCuts <= 0) {
+        // In time: one cut leaving the last Y + lead epochs, judged against centred means of
+        // observed rates (which reach back into the epochs the forecasts saw).
+        const std::size_t lead = static_cast<std::size_t>(horizon + smoothing - 1 - (smoothing - 1) / 2);
+        if (epochs_ > lead + 2) cuts_.push_back(epochs_ - lead);
+    } else {
+        // Out of time: each step's reference is the OLS slope of the observed positions at
+        // `smoothing` epochs after the cut only (the window of step y starts at cut + max(0,
+        // y - 1 - a)), so no epoch a forecast saw, and none a candidate trained on (cut >=
+        // trainEpochs), is judged: noise the forecasts saw cannot be predicted into the score.
+        future_ = true;
+        const std::size_t reach = referenceReach(horizon, smoothing);
+        const std::size_t last = epochs_ > reach + 2 ? epochs_ - reach : 0;
+        for (std::size_t c = last; c >= std::max<std::size_t>(trainEpochs_, 3) && c > 0 &&
+                                   cuts_.size() < static_cast<std::size_t>(selectionCuts);
+             --c)
+            cuts_.push_back(c);
+    }
     block_.reserve(rows_.size() * epochs_);
     for (std::size_t r : rows_) block_.insert(block_.end(), visible.row(r), visible.row(r) + epochs_);
 }
 
+double ValidationCut::futureSlope(const float* c, std::size_t lo, std::size_t count) const {
+    const double* steps = time_->steps.data();
+    double k = 0, st = 0, sc = 0;
+    for (std::size_t t = lo; t < lo + count && t < epochs_; ++t)
+        if (std::isfinite(c[t])) { k += 1; st += steps[t]; sc += c[t]; }
+    if (k < 2) return std::nan("");
+    double stt = 0, stc = 0;
+    for (std::size_t t = lo; t < lo + count && t < epochs_; ++t)
+        if (std::isfinite(c[t])) {
+            stt += (steps[t] - st / k) * (steps[t] - st / k);
+            stc += (steps[t] - st / k) * (c[t] - sc / k);
+        }
+    return stt > 0 ? stc / stt : std::nan("");
+}
+
 double ValidationCut::score(const Forecaster& method) const {
-    if (cut_ == 0 || rows_.empty()) return std::nan("");
-    const model::SeriesView view{block_.data(), rows_.size(), cut_, time_, epochs_};
-    const std::vector<float> pred = method(view);
+    if (cuts_.empty() || rows_.empty()) return std::nan("");
     const model::SeriesView whole{block_.data(), rows_.size(), epochs_, time_, epochs_};
-    const int a = (smoothing_ - 1) / 2, b = smoothing_ - 1 - a;
+    std::vector<std::vector<float>> rates(rows_.size());
+    for (std::size_t i = 0; i < rows_.size(); ++i) rates[i] = model::seriesRates(whole, i);
+    const int a = (smoothing_ - 1) / 2, b = smoothing_ - 1 - a;  // a: also the later steps' shift
     double sum = 0;
     std::uint64_t n = 0;
-    for (std::size_t i = 0; i < rows_.size(); ++i) {
-        const std::vector<float> r = model::seriesRates(whole, i);
-        for (int y = 1; y <= horizon_; ++y) {
-            // Rate index of forecast step y: the cut's last rate is cut_ - 2.
-            const std::size_t k = cut_ - 2 + static_cast<std::size_t>(y);
-            double ref = 0;
-            for (std::size_t j = k - static_cast<std::size_t>(a); j <= k + static_cast<std::size_t>(b); ++j) ref += r[j];
-            ref /= smoothing_;
-            const float p = pred[i * static_cast<std::size_t>(horizon_) + static_cast<std::size_t>(y - 1)];
-            if (!std::isfinite(p) || !std::isfinite(ref)) continue;
-            sum += std::abs(p - ref);
-            ++n;
+    for (const std::size_t cut : cuts_) {
+        const model::SeriesView view{block_.data(), rows_.size(), cut, time_, epochs_};
+        const std::vector<float> pred = method(view);
+        for (std::size_t i = 0; i < rows_.size(); ++i) {
+            const std::vector<float>& r = rates[i];
+            for (int y = 1; y <= horizon_; ++y) {
+                double ref = 0;
+                if (future_) {
+                    const std::size_t lo = cut + static_cast<std::size_t>(std::max(0, y - 1 - a));
+                    ref = futureSlope(block_.data() + i * epochs_, lo, static_cast<std::size_t>(smoothing_));
+                } else {
+                    // Rate index of forecast step y: the cut's last rate is cut - 2.
+                    const std::size_t k = cut - 2 + static_cast<std::size_t>(y);
+                    for (std::size_t j = k - static_cast<std::size_t>(a); j <= k + static_cast<std::size_t>(b); ++j)
+                        ref += r[j];
+                    ref /= smoothing_;
+                }
+                const float p = pred[i * static_cast<std::size_t>(horizon_) + static_cast<std::size_t>(y - 1)];
+                if (!std::isfinite(p) || !std::isfinite(ref)) continue;
+                sum += std::abs(p - ref);
+                ++n;
+            }
         }
     }
     return n > 0 ? sum / static_cast<double>(n) : std::nan("");
 }
 
-std::vector<float> ValidationCut::intervalHalfWidths(const Forecaster& method, double level, int cuts) const {
+std::vector<float> ValidationCut::intervalHalfWidths(const Forecaster& method, double level, int cuts,
+                                                     int levelEpochs) const {
     if (!(level > 0) || rows_.empty()) return {};
     const std::size_t Y = static_cast<std::size_t>(horizon_);
     // An evenly spaced subset of at most kIntervalPoints validation points: cuts x 2000
@@ -89,20 +170,23 @@ std::vector<float> ValidationCut::intervalHalfWidths(const Forecaster& method, d
     }
     std::vector<std::vector<float>> residuals(Y);
     for (int c = 0; c < cuts; ++c) {
-        // Cut at epochs_ - Y - c: the Y epochs after it are observed.
+        // Cut at epochs_ - Y - c: the Y epochs after it are observed; the epoch before it (the
+        // anchor) and everything judged lie after the training epochs.
         if (epochs_ < Y + static_cast<std::size_t>(c) + 3) break;
         const std::size_t cut = epochs_ - Y - static_cast<std::size_t>(c);
+        if (trainEpochs_ < epochs_ && cut < trainEpochs_ + 1) break;
         const model::SeriesView view{subset.data(), take, cut, time_, epochs_};
         const std::vector<float> pred = method(view);
         std::vector<float> diff;
         ratesToDifferentials(pred, horizon_, *time_, cut - 1, diff);
         for (std::size_t i = 0; i < take; ++i) {
             const float* c0 = subset.data() + i * epochs_;
-            double cum = 0;
+            const double anchor =
+                levelEpochs > 0 ? localLevel(c0, time_->steps.data(), cut, levelEpochs) : static_cast<double>(c0[cut - 1]);
+            double cum = anchor;
             for (std::size_t y = 0; y < Y; ++y) {
                 cum += diff[i * Y + y];
-                const double observed = static_cast<double>(c0[cut + y]) - c0[cut - 1];
-                const double e = std::abs(cum - observed);
+                const double e = std::abs(cum - static_cast<double>(c0[cut + y]));
                 if (std::isfinite(e)) residuals[y].push_back(static_cast<float>(e));
             }
         }
@@ -110,6 +194,99 @@ std::vector<float> ValidationCut::intervalHalfWidths(const Forecaster& method, d
     std::vector<float> half(Y, kNaN);
     for (std::size_t y = 0; y < Y; ++y) half[y] = conformalQuantile(std::move(residuals[y]), level);
     return half;
+}
+
+const std::vector<std::string>& positionBaselineNames() {
+    static const std::vector<std::string> names{"last_value+velocity", "local_line", "local_level+velocity",
+                                                "line+annual"};
+    return names;
+}
+
+namespace {
+
+// Least squares of c against the columns of `design` (k columns), over finite c; false when
+// singular. Normal equations with Gaussian elimination and partial pivoting (k <= 4).
+bool leastSquares(const std::vector<std::array<double, 4>>& design, const std::vector<double>& c, int k,
+                  std::array<double, 4>& beta) {
+    std::array<std::array<double, 5>, 4> a{};
+    for (std::size_t t = 0; t < c.size(); ++t)
+        for (int i = 0; i < k; ++i) {
+            for (int j = 0; j < k; ++j) a[i][j] += design[t][i] * design[t][j];
+            a[i][4] += design[t][i] * c[t];
+        }
+    for (int col = 0; col < k; ++col) {
+        int pivot = col;
+        for (int r = col + 1; r < k; ++r)
+            if (std::abs(a[r][col]) > std::abs(a[pivot][col])) pivot = r;
+        if (std::abs(a[pivot][col]) < 1e-12) return false;
+        std::swap(a[col], a[pivot]);
+        for (int r = 0; r < k; ++r) {
+            if (r == col) continue;
+            const double factor = a[r][col] / a[col][col];
+            for (int j = col; j < 5; ++j) a[r][j] -= factor * a[col][j];
+        }
+    }
+    for (int i = 0; i < k; ++i) beta[i] = a[i][4] / a[i][i];
+    return true;
+}
+
+}  // namespace
+
+void forecastPositions(const float* c, const model::TimeAxis& time, std::size_t epochs, int horizon, int levelEpochs,
+                       float* out) {
+    const std::size_t Y = static_cast<std::size_t>(horizon);
+    std::fill(out, out + kPositionBaselines * Y, kNaN);
+    if (epochs < 2) return;
+    const double* steps = time.steps.data();
+    // Whole-history OLS velocity and the line + annual terms.
+    std::vector<std::array<double, 4>> design;
+    std::vector<double> values;
+    for (std::size_t t = 0; t < epochs; ++t) {
+        if (!std::isfinite(c[t])) continue;
+        design.push_back({1.0, steps[t], std::sin(time.phase[t]), std::cos(time.phase[t])});
+        values.push_back(c[t]);
+    }
+    std::array<double, 4> line{}, annual{};
+    const bool hasLine = values.size() >= 2 && leastSquares(design, values, 2, line);
+    const bool hasAnnual = values.size() >= 5 && leastSquares(design, values, 4, annual);
+    // The last finite value and the local line (level at the last epoch, slope).
+    std::size_t lastT = epochs;
+    for (std::size_t t = epochs; t-- > 0;)
+        if (std::isfinite(c[t])) {
+            lastT = t;
+            break;
+        }
+    if (lastT == epochs) return;
+    const double level = localLevel(c, steps, epochs, levelEpochs);
+    // Slope of the local line: the level at the last epoch and at the one before.
+    double localSlope = std::nan("");
+    {
+        const std::size_t from = epochs > static_cast<std::size_t>(levelEpochs) ? epochs - static_cast<std::size_t>(levelEpochs) : 0;
+        double k = 0, st = 0, sc = 0;
+        for (std::size_t t = from; t < epochs; ++t)
+            if (std::isfinite(c[t])) { k += 1; st += steps[t]; sc += c[t]; }
+        if (k >= 3) {
+            double stt = 0, stc = 0;
+            for (std::size_t t = from; t < epochs; ++t)
+                if (std::isfinite(c[t])) {
+                    stt += (steps[t] - st / k) * (steps[t] - st / k);
+                    stc += (steps[t] - st / k) * (c[t] - sc / k);
+                }
+            if (stt > 0) localSlope = stc / stt;
+        }
+    }
+    const double velocity = hasLine ? line[1] : std::nan("");
+    const double tEnd = steps[epochs - 1];
+    for (std::size_t y = 0; y < Y; ++y) {
+        const std::size_t t = epochs + y;
+        const double s = t < time.steps.size() ? steps[t] : tEnd + static_cast<double>(y + 1);
+        const double ph = t < time.phase.size() ? time.phase[t] : std::nan("");
+        out[0 * Y + y] = static_cast<float>(c[lastT] + velocity * (s - steps[lastT]));
+        out[1 * Y + y] = static_cast<float>(level + localSlope * (s - tEnd));
+        out[2 * Y + y] = static_cast<float>(level + velocity * (s - tEnd));
+        if (hasAnnual)
+            out[3 * Y + y] = static_cast<float>(annual[0] + annual[1] * s + annual[2] * std::sin(ph) + annual[3] * std::cos(ph));
+    }
 }
 
 void ratesToDifferentials(const std::vector<float>& rates, int horizon, const model::TimeAxis& time,

@@ -10,7 +10,7 @@ namespace {
 
 struct WinnerForecasts {
     std::vector<std::uint64_t> rows;
-    std::vector<float> values;  // rows x (3 Y + 1), see forecastWinners
+    std::vector<float> values;  // rows x (3 Y + 2), see forecastWinners
     std::vector<std::int32_t> modelSubregions;
     std::vector<std::string> modelBytes;
     std::vector<std::pair<std::int32_t, std::vector<float>>> halfWidths;  // subregion -> per step
@@ -27,8 +27,10 @@ WinnerForecasts forecastWinners(const RunContext& ctx, const HeldMap& held, cons
     const std::size_t visibleEpochs = ctx.visibleEpochs, m = ctx.epochs;
     WinnerForecasts out;
     const std::size_t Y = static_cast<std::size_t>(rc.horizon);
-    // A winner's row for its owner: [holdout differentials | next rates | next cumulative |
-    // split], 3 Y + 1 floats; the interval half-widths travel per subregion.
+    // A winner's row for its owner: [holdout differentials | next rates | next positions |
+    // split | level at the last epoch], 3 Y + 2 floats; the interval half-widths travel per
+    // subregion. Positions are the level (a line through the last run.level_epochs epochs, not
+    // the last noisy value) plus the forecast increments.
     coordinated(comm, "forecast", [&] {
         for (const auto& [s, h] : held) {
             if (s >= static_cast<std::int32_t>(choice.size())) continue;  // learned baselines: see learnedStage
@@ -66,8 +68,8 @@ WinnerForecasts forecastWinners(const RunContext& ctx, const HeldMap& held, cons
                 continue;
             }
             if (owner || shared) {
-                const std::vector<float> half =
-                    h.cut->intervalHalfWidths(shared ? sharedAmong(*group, f) : f, rc.interval, rc.intervalCuts);
+                const std::vector<float> half = h.cut->intervalHalfWidths(shared ? sharedAmong(*group, f) : f,
+                                                                          rc.interval, rc.intervalCuts, rc.levelEpochs);
                 if (owner) out.halfWidths.emplace_back(s, half.empty() ? std::vector<float>(Y, kNaN) : half);
             }
             const auto [first, last] = shared ? sliceOf(*group, n) : std::pair{std::size_t{0}, n};
@@ -83,7 +85,8 @@ WinnerForecasts forecastWinners(const RunContext& ctx, const HeldMap& held, cons
             for (std::size_t i = first; i < last; ++i) {
                 const std::size_t k = i - first;
                 out.rows.push_back(h.rows->rows[i]);
-                double cum = h.rows->full[i * m + m - 1];
+                const double level = localLevel(h.rows->full + i * m, axis.steps.data(), m, rc.levelEpochs);
+                double cum = level;
                 for (std::size_t y = 0; y < Y; ++y) out.values.push_back(holdout[k * Y + y]);
                 for (std::size_t y = 0; y < Y; ++y) out.values.push_back(next[k * Y + y]);
                 for (std::size_t y = 0; y < Y; ++y) {
@@ -91,6 +94,7 @@ WinnerForecasts forecastWinners(const RunContext& ctx, const HeldMap& held, cons
                     out.values.push_back(static_cast<float>(cum));
                 }
                 out.values.push_back(isValidation[i]);
+                out.values.push_back(static_cast<float>(level));
             }
         }
     });
@@ -147,7 +151,9 @@ Returned forecastStage(const RunContext& ctx, const LocalBlock& block, const Hel
     const std::size_t nPerPoint = baselines.kinds.size(), nL = ctx.rc.learned().size(), nB = nPerPoint + nL;
     Returned back;
     back.nBaselines = nB;
-    back.winner = toOwners(comm, offsets, block, fc.rows, fc.values, 3 * Y + 1);
+    back.winner = toOwners(comm, offsets, block, fc.rows, fc.values, 3 * Y + 2);
+    back.positions = toOwners(comm, offsets, block, baselineOut.rows, baselineOut.positions,
+                              1 + static_cast<std::size_t>(kPositionBaselines) * Y);
     // Every baseline's holdout differentials per owned row: the per-point ones, then the learned.
     back.baselines.assign(block.points.size() * nB * Y, kNaN);
     {

@@ -43,15 +43,19 @@ namespace {
 OwnerForecasts ownerForecasts(const LocalBlock& block, const HoldoutTail& tail, const std::vector<float>& winner,
                               const std::vector<std::vector<float>>& halfWidths,
                               const std::vector<std::int32_t>& subregion, const std::vector<float>& baselineVals,
-                              std::size_t nB, std::size_t Y, std::size_t visibleEpochs, bool hasTruth) {
-    const std::size_t n = block.points.size(), m = block.points.nEpochs(), W = 3 * Y + 1;
+                              std::size_t nB, const std::vector<float>& positions, std::size_t Y,
+                              std::size_t visibleEpochs, bool hasTruth) {
+    const std::size_t n = block.points.size(), m = block.points.nEpochs(), W = 3 * Y + 2;
+    const std::size_t nP = static_cast<std::size_t>(kPositionBaselines), P = 1 + nP * Y;
     const std::size_t tw = block.truthEpochs, t0 = m - tw;  // truth holds the last tw epochs
     OwnerForecasts f;
     const std::size_t yN = n * Y;
     for (auto* v : {&f.pred, &f.observed, &f.truth, &f.predCum, &f.observedCum, &f.truthCum, &f.low, &f.high,
-                    &f.nextDiff, &f.nextCum, &f.nextLow, &f.nextHigh, &f.persistence})
+                    &f.nextDiff, &f.nextCum, &f.nextLow, &f.nextHigh, &f.persistence, &f.predPos, &f.observedPos,
+                    &f.truthPos})
         v->assign(yN, kNaN);
     f.baseline.assign(nB, std::vector<float>(yN, kNaN));
+    f.baselinePos.assign(nB + nP, std::vector<float>(yN, kNaN));
     f.baselineCum = f.baseline;
     f.split.assign(n, -1);
     f.covered.assign(yN, -1);
@@ -60,6 +64,8 @@ OwnerForecasts ownerForecasts(const LocalBlock& block, const HoldoutTail& tail, 
         const float* w = winner.data() + i * W;
         const float* half = halfWidths[static_cast<std::size_t>(subregion[i])].data();
         const float last = c(visibleEpochs - 1);
+        const float* pos = positions.data() + i * P;
+        const double level = pos[0];  // the robust level at the last visible epoch
         if (std::isfinite(w[3 * Y])) f.split[i] = static_cast<std::int8_t>(w[3 * Y]);
         double cum = 0, truthCum0 = hasTruth ? block.truth[i * tw + visibleEpochs - 1 - t0] : 0.0;
         std::vector<double> bcum(nB, 0.0);
@@ -77,10 +83,14 @@ OwnerForecasts ownerForecasts(const LocalBlock& block, const HoldoutTail& tail, 
             cum += w[y];
             f.predCum[k] = static_cast<float>(cum);
             f.observedCum[k] = block.observed(i, t) ? c(t) - last : kNaN;
-            f.low[k] = static_cast<float>(last + cum - half[y]);
-            f.high[k] = static_cast<float>(last + cum + half[y]);
-            if (std::isfinite(half[y]) && std::isfinite(cum) && std::isfinite(f.observedCum[k]))
-                f.covered[k] = std::abs(f.observedCum[k] - cum) <= half[y] ? 1 : 0;
+            f.predPos[k] = static_cast<float>(level + cum);
+            f.observedPos[k] = block.observed(i, t) ? c(t) : kNaN;
+            if (hasTruth) f.truthPos[k] = block.truth[i * tw + t - t0];
+            f.low[k] = static_cast<float>(level + cum - half[y]);
+            f.high[k] = static_cast<float>(level + cum + half[y]);
+            if (std::isfinite(half[y]) && std::isfinite(f.predPos[k]) && std::isfinite(f.observedPos[k]))
+                f.covered[k] = std::abs(f.observedPos[k] - f.predPos[k]) <= half[y] ? 1 : 0;
+            for (std::size_t j = 0; j < nP; ++j) f.baselinePos[nB + j][k] = pos[1 + j * Y + y];
             f.nextDiff[k] = w[Y + y];
             f.nextCum[k] = w[2 * Y + y];
             f.nextLow[k] = w[2 * Y + y] - half[y];
@@ -90,6 +100,7 @@ OwnerForecasts ownerForecasts(const LocalBlock& block, const HoldoutTail& tail, 
                 f.baseline[b][k] = v;
                 bcum[b] += v;
                 f.baselineCum[b][k] = static_cast<float>(bcum[b]);
+                f.baselinePos[b][k] = static_cast<float>(level + bcum[b]);
             }
         }
     }
@@ -98,7 +109,8 @@ OwnerForecasts ownerForecasts(const LocalBlock& block, const HoldoutTail& tail, 
 
 MetricBook tables(const Comm& comm, const OwnerForecasts& f, const std::vector<std::int32_t>& subregion,
                   const std::vector<std::int32_t>& zone, std::size_t Y, std::int32_t nSub, std::int32_t nZones,
-                  const std::vector<std::string>& names, bool hasTruth, double* coverage) {
+                  const std::vector<std::string>& names, const std::vector<std::string>& positionNames,
+                  bool hasTruth, double* coverage) {
     std::vector<std::int32_t> groupSub, groupZone, groupStep;
     for (std::size_t i = 0; i < subregion.size(); ++i)
         for (std::size_t y = 0; y < Y; ++y) {
@@ -122,6 +134,16 @@ MetricBook tables(const Comm& comm, const OwnerForecasts& f, const std::vector<s
         book.add("sub_truth", table(pred, truth, sub, nSub));
         book.add("zone_truth", table(pred, truth, zn, nZones));
         book.add("step_truth", table(pCum, tCum, step, static_cast<std::int32_t>(Y)));
+    }
+    // Positions per step against the observed and the truth's positions (not increments).
+    const auto oPos = comm.gatherv(f.observedPos), tPos = comm.gatherv(f.truthPos);
+    const auto nY = static_cast<std::int32_t>(Y);
+    book.add("pos_step", table(comm.gatherv(f.predPos), oPos, step, nY));
+    if (hasTruth) book.add("pos_step_truth", table(comm.gatherv(f.predPos), tPos, step, nY));
+    for (std::size_t b = 0; b < positionNames.size(); ++b) {
+        const auto bp = comm.gatherv(f.baselinePos[b]);
+        book.add(positionNames[b] + "/pos_step", table(bp, oPos, step, nY));
+        if (hasTruth) book.add(positionNames[b] + "/pos_step_truth", table(bp, tPos, step, nY));
     }
     for (std::size_t b = 0; b < names.size(); ++b) {
         const std::string& name = names[b];
@@ -157,7 +179,9 @@ Evaluation metricsStage(const RunContext& ctx, const LocalBlock& block, const Ho
     const bool hasTruth = block.stats.hasTruth;  // a file-level fact, the same on every rank
     Evaluation e;
     e.owned = ownerForecasts(block, tail, back.winner, back.halfWidths, part.subregion, back.baselines,
-                             back.nBaselines, Y, ctx.visibleEpochs, hasTruth);
+                             back.nBaselines, back.positions, Y, ctx.visibleEpochs, hasTruth);
+    e.positionNames = names;
+    for (const auto& p : positionBaselineNames()) e.positionNames.push_back(p);
     {
         std::uint64_t unseen = 0;
         for (std::size_t i = 0; i < block.points.size(); ++i)
@@ -168,7 +192,8 @@ Evaluation metricsStage(const RunContext& ctx, const LocalBlock& block, const Ho
                         << " are missing in the input: they are excluded from the metrics (not gap-filled)";
     }
     e.book = tables(comm, e.owned, part.subregion, part.zone, Y, ctx.nSub,
-                    static_cast<std::int32_t>(part.summary.zoneCenters.size()), names, hasTruth, &e.coverage);
+                    static_cast<std::int32_t>(part.summary.zoneCenters.size()), names, e.positionNames, hasTruth,
+                    &e.coverage);
     e.names = std::move(names);
     return e;
 }

@@ -119,6 +119,40 @@ void report(const RunContext& ctx, const RunOutputs& r, const std::string& outpu
         const auto& steps = book[hasTruth ? "step_truth" : "step"];
         for (std::size_t y = 0; y < steps.size(); ++y) os << (y ? ", " : " ") << y + 1 << ": " << steps[y].mae;
     }
+    {
+        // Positions: the level + increments of every method, per step (a selection of steps
+        // when Y is large), against the observed positions and the truth's.
+        std::vector<std::size_t> steps;
+        for (std::size_t y : {1, 2, 3, 6, 12, 24})
+            if (y <= static_cast<std::size_t>(rc.horizon)) steps.push_back(y);
+        if (steps.back() != static_cast<std::size_t>(rc.horizon)) steps.push_back(static_cast<std::size_t>(rc.horizon));
+        os << "\nposition (absolute, mm) MAE per step h vs observed" << (hasTruth ? " | vs truth" : "")
+           << "; every method on the same level (a line through the last " << rc.levelEpochs
+           << " visible epochs) but the last four:\n";
+        std::snprintf(line, sizeof line, "  %-22s", "method");
+        os << line;
+        for (int pass = 0; pass < (hasTruth ? 2 : 1); ++pass) {
+            os << (pass ? " |" : "");
+            for (std::size_t y : steps) {
+                std::snprintf(line, sizeof line, " %7s", ("h=" + std::to_string(y)).c_str());
+                os << line;
+            }
+        }
+        auto posRow = [&](const std::string& label, const std::string& key) {
+            std::snprintf(line, sizeof line, "\n  %-22s", label.c_str());
+            os << line;
+            for (int pass = 0; pass < (hasTruth ? 2 : 1); ++pass) {
+                const auto& v = book[key + (pass ? "_truth" : "")];
+                os << (pass ? " |" : "");
+                for (std::size_t y : steps) {
+                    std::snprintf(line, sizeof line, " %7.3f", v[y - 1].mae);
+                    os << line;
+                }
+            }
+        };
+        posRow("HLSTM", "pos_step");
+        for (const auto& name : r.eval.positionNames) posRow(name, name + "/pos_step");
+    }
     log::info() << os.str();
     log::info() << "wrote " << output << " (" << fileSizeText(output) << ")";
 }

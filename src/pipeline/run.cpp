@@ -54,7 +54,8 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
     const auto nSub = static_cast<std::int32_t>(part.summary.subregions.size());
 
     timer.start("plan");
-    const Plan plan = planStage(comm, rc, part.summary, block.keptTotal, visibleEpochs, args.dryRun);
+    // The candidates train on the epochs before the out-of-time selection's (run.selection_cuts).
+    const Plan plan = planStage(comm, rc, part.summary, block.keptTotal, rc.trainEpochs(visibleEpochs), args.dryRun);
     if (args.dryRun) {
         timer.report(comm);
         return 0;

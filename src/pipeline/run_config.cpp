@@ -49,6 +49,12 @@ RunConfig RunConfig::from(const Config& config, const RunArgs& args) {
     const auto cuts = config.getInt("run.interval_cuts");
     if (cuts < 1 || cuts > 1000) throw ConfigError("run.interval_cuts must be in 1..1000");
     rc.intervalCuts = static_cast<int>(cuts);
+    const auto selectionCuts = config.getInt("run.selection_cuts");
+    if (selectionCuts < 0 || selectionCuts > 1000) throw ConfigError("run.selection_cuts must be in 0..1000");
+    rc.selectionCuts = static_cast<int>(selectionCuts);
+    const auto levelEpochs = config.getInt("run.level_epochs");
+    if (levelEpochs < 1 || levelEpochs > 1000) throw ConfigError("run.level_epochs must be in 1..1000");
+    rc.levelEpochs = static_cast<int>(levelEpochs);
     const double minutes = config.getDouble("run.checkpoint_minutes");
     if (!(minutes >= 0 && minutes <= 1e6)) throw ConfigError("run.checkpoint_minutes must be in [0, 1e6]");
     rc.checkpointSeconds = 60.0 * minutes;

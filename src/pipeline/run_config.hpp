@@ -29,6 +29,8 @@ struct RunConfig {
     int shards = 4;                  // train.shards
     double shardShare = 0.3;         // train.shard_share
     int intervalCuts = 12;           // validation cut epochs pooled for the conformal residuals (run.interval_cuts)
+    int selectionCuts = 8;           // run.selection_cuts: out-of-time cuts of the selection (0: one, in time)
+    int levelEpochs = 8;             // run.level_epochs: the positions' level is a line through these
     double checkpointSeconds = 600;  // run.checkpoint_minutes
     std::string inputChecksum;       // of the input file, computed once (rank 0, broadcast)
     std::string input;
@@ -48,6 +50,10 @@ struct RunConfig {
         model::CellKind cell;
     };
     [[nodiscard]] std::vector<Learned> learned() const;
+    /// Epochs the candidates train on (selectionTrainEpochs): the selection judges the rest.
+    [[nodiscard]] std::size_t trainEpochs(std::size_t visibleEpochs) const {
+        return selectionTrainEpochs(visibleEpochs, horizon, shape.smoothing, selectionCuts);
+    }
     /// The largest L: window_mean and linear_trend look back as far as the longest candidate.
     [[nodiscard]] int baselineWindow() const;
 };

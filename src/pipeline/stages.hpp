@@ -130,6 +130,9 @@ struct BaselineOutcome {
     std::vector<BaselineScore> local;
     std::vector<std::uint64_t> rows;  // global rows whose holdout forecasts follow
     std::vector<float> holdout;       // rows x (baselines x Y) differentials, mm
+    /// rows x (1 + kPositionBaselines x Y): the level at the last visible epoch (localLevel of
+    /// run.level_epochs), then the position baselines' holdout positions, mm.
+    std::vector<float> positions;
 };
 /// The baselines of the run (rc.baselines), with the global MLR fitted (collective).
 BaselineSet makeBaselines(const RunContext& ctx, const HeldMap& held);
@@ -171,12 +174,15 @@ Selection selectStage(const RunContext& ctx, const TrainOutcome& trained, const 
 
 // ---------------------------------------------------------------- forecast (forecast_stage.cpp)
 /// What the owners of the points receive: per owned row the winner's [holdout differentials |
-/// next rates | next cumulative | split] (3 Y + 1), every baseline's holdout differentials
-/// (baselines x Y), the interval half-widths per subregion and the winners' models.
+/// next rates | next positions | split | level at the last epoch] (3 Y + 2), every baseline's
+/// holdout differentials (baselines x Y), the level at the last visible epoch and the
+/// position baselines' holdout positions (1 + kPositionBaselines x Y), the interval
+/// half-widths per subregion and the winners' models.
 struct Returned {
     std::vector<float> winner;
     std::vector<float> baselines;
     std::size_t nBaselines = 0;
+    std::vector<float> positions;
     std::vector<std::vector<float>> halfWidths;
     GatheredModels models;
 };
@@ -209,6 +215,11 @@ struct OwnerForecasts {
     std::vector<float> nextDiff, nextCum, nextLow, nextHigh;
     std::vector<float> persistence;
     std::vector<std::vector<float>> baseline, baselineCum;  // per baseline, rows x Y
+    // Positions (absolute, on the input's reference), rows x Y: HLSTM's (the level at the last
+    // visible epoch + the forecast increments), the observed and the truth's; then per baseline
+    // (the same level + its increments) and per position baseline.
+    std::vector<float> predPos, observedPos, truthPos;
+    std::vector<std::vector<float>> baselinePos;
     std::vector<std::int8_t> split;
     std::vector<std::int8_t> covered;  // rows x Y: observed inside the holdout interval (1), not (0), no interval (-1)
 };
@@ -219,6 +230,7 @@ struct Evaluation {
     MetricBook book;
     double coverage = 0;
     std::vector<std::string> names;  // baselines, as in the book
+    std::vector<std::string> positionNames;  // names, then the position baselines
 };
 /// Builds the owners' forecasts from what they received and computes every metric table
 /// (collective).

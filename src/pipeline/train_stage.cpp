@@ -117,7 +117,7 @@ private:
                                            static_cast<std::uint64_t>(task_.L), static_cast<std::uint64_t>(task_.K),
                                            static_cast<std::uint64_t>(task_.S)});
         try {
-            return model::fit(h_.visible(ctx_.axis, ctx_.visibleEpochs), h_.split, rc.shapeOf(task_), tc, seed,
+            return model::fit(h_.visible(ctx_.axis, rc.trainEpochs(ctx_.visibleEpochs)), h_.split, rc.shapeOf(task_), tc, seed,
                               sharded_, &interruption);
         } catch (const StopRequested& e) {
             throw StopRequested("signal " + std::to_string(stopSignal()) + " received: candidate " + position_ +

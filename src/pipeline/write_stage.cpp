@@ -63,6 +63,9 @@ public:
     void models() const;
     /// /metrics: the global figures as attributes, per-zone and per-step datasets.
     void metrics() const;
+    /// Positions (issue 23): /forecast/holdout_cumulative, HLSTM's per-step position MAE in
+    /// /metrics and every position method's in /baselines.
+    void positions() const;
     /// Root attributes: format, versions, configuration, input and its checksum; complete = 1 last.
     void provenance() const;
 
@@ -280,6 +283,22 @@ void OutputWriter::metrics() const {
     }
 }
 
+void OutputWriter::positions() const {
+    output::writePointRows(out, output::forecast::kHoldoutCumulative, nTotal, off, f.predPos, Y);
+    out.writeSmall(output::metrics::kPositionStepMae, maeOf(book["pos_step"]));
+    if (hasTruth) out.writeSmall(output::metrics::kPositionStepMaeTruth, maeOf(book["pos_step_truth"]));
+    const auto& names = r.eval.positionNames;
+    std::vector<double> mae, truth;
+    for (const auto& name : names) {
+        for (double v : maeOf(book[name + "/pos_step"])) mae.push_back(v);
+        if (hasTruth)
+            for (double v : maeOf(book[name + "/pos_step_truth"])) truth.push_back(v);
+    }
+    out.writeStrings(output::baselines::kPositionName, names);
+    writeSmall2D(out, output::baselines::kPositionStepMae, mae, names.size(), Y, root);
+    if (hasTruth) writeSmall2D(out, output::baselines::kPositionStepMaeTruth, truth, names.size(), Y, root);
+}
+
 void OutputWriter::provenance() const {
     out.writeAttribute(output::attr::kFormat, std::string(output::kFormatName));
     out.writeAttribute(output::attr::kFormatVersion, static_cast<std::int32_t>(output::kFormatVersion));
@@ -307,6 +326,7 @@ void writeStage(const RunContext& ctx, const Config& config, const RunOutputs& r
     w.baselines();
     w.models();
     w.metrics();
+    w.positions();
     w.provenance();  // complete = 1 last
 }
 

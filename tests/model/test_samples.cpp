@@ -197,7 +197,7 @@ TEST(SignalTarget, InputIsTheResidualFromTheVelocityAndTheLabelACentredMean) {
     m.layers = 1;
     m.units = 4;
     m.target = Target::kSignal;
-    m.smoothing = 3;  // label: mean of 3 rates centred on the next step; input skips 1 rate
+    m.smoothing = 3;  // label: mean of 3 rates centred on the next step; input skips 2 rates
     m.scale = 2.0;
     EXPECT_DOUBLE_EQ(seriesVelocity(view, 0), 5.5);
     const SampleSet s = makeSamples(view, m, Sampling::kLatest, 1);
@@ -205,17 +205,19 @@ TEST(SignalTarget, InputIsTheResidualFromTheVelocityAndTheLabelACentredMean) {
     EXPECT_EQ(s.channels, 3);
     // Latest: 10 rates (indices 0..9); the label centred on e + 1 reaches one rate beyond it, so
     // e = 10 - 1 - (Y + 1) = 7 (value 8): label = mean of indices 7..9 = (8 + 9 + 10) / 3 = 9;
-    // input = indices 4..6 (values 5, 6, 7), index 7 left out; all as (x - 5.5) / 2.
+    // input = indices 3..5 (values 4, 5, 6), indices 6 and 7 left out: the label's first rate
+    // (7) starts at epoch 7, the input's last (5) ends at epoch 6, so no epoch is in both (with
+    // one shared epoch a network learns to predict minus its noise / h); all as (x - 5.5) / 2.
     ASSERT_EQ(s.labelsMm.size(), 1u);
     EXPECT_FLOAT_EQ(s.labelsMm[0], 9.0f);
     EXPECT_FLOAT_EQ(s.labels[0], (9.0f - 5.5f) / 2.0f);
-    EXPECT_FLOAT_EQ(s.inputs[0], (5.0f - 5.5f) / 2.0f);
-    EXPECT_FLOAT_EQ(s.inputs[3], (6.0f - 5.5f) / 2.0f);
-    EXPECT_FLOAT_EQ(s.inputs[6], (7.0f - 5.5f) / 2.0f);
-    // Channels 1, 2: sin and cos of the annual phase of the epoch each rate ends at (rate 4
-    // ends at epoch 5: day 60 of a 12-day axis from 1 January).
-    EXPECT_NEAR(s.inputs[1], std::sin(6.283185307179586 * 60.0 / 365.2425), 1e-6);
-    EXPECT_NEAR(s.inputs[2], std::cos(6.283185307179586 * 60.0 / 365.2425), 1e-6);
+    EXPECT_FLOAT_EQ(s.inputs[0], (4.0f - 5.5f) / 2.0f);
+    EXPECT_FLOAT_EQ(s.inputs[3], (5.0f - 5.5f) / 2.0f);
+    EXPECT_FLOAT_EQ(s.inputs[6], (6.0f - 5.5f) / 2.0f);
+    // Channels 1, 2: sin and cos of the annual phase of the epoch each rate ends at (rate 3
+    // ends at epoch 4: day 48 of a 12-day axis from 1 January).
+    EXPECT_NEAR(s.inputs[1], std::sin(6.283185307179586 * 48.0 / 365.2425), 1e-6);
+    EXPECT_NEAR(s.inputs[2], std::cos(6.283185307179586 * 48.0 / 365.2425), 1e-6);
     EXPECT_FLOAT_EQ(s.mean[0], 5.5f);
     EXPECT_FLOAT_EQ(s.scale[0], 2.0f);
 }

@@ -28,7 +28,8 @@ class RunTest : public ::testing::Test {
 protected:
     static void SetUpTestSuite() {
         dir_ = new TempDir();
-        auto r = run(hlstmUnderMpi(2) + " simulate --points 3000 --epochs 30 --seed 5 -o " + scene());
+        // 45 epochs: the out-of-time selection keeps the last 12 (Y = 1) to 15 (Y = 4) from training.
+        auto r = run(hlstmUnderMpi(2) + " simulate --points 3000 --epochs 45 --seed 5 -o " + scene());
         ASSERT_EQ(r.exitCode, 0) << r.output;
     }
     static void TearDownTestSuite() { delete dir_; }
@@ -161,7 +162,8 @@ TEST_F(RunTest, ASlowRankHandsItsQueuedCandidatesToTheOthersAndTheOutputIsUnchan
     // One candidate per subregion, so each subregion's rows are on one rank only; rank 2 is made
     // a slow node (30 ms per minibatch). The others take its queued candidates, with their rows,
     // and the output is the 1-rank run's.
-    const std::string grid = " --partition.min_points 300 --grid.L 8 --grid.K 1 --grid.S 6 --train.epochs 4 "
+    // min_points 100: four subregions, so that rank 2 has a second candidate queued to take.
+    const std::string grid = " --partition.min_points 100 --grid.L 8 --grid.K 1 --grid.S 6 --train.epochs 4 "
                              "--train.batch 64 --train.threads 1 --train.shard_share 0";
     const std::string one = dir_->file("steal1.h5"), three = dir_->file("steal3.h5");
     ASSERT_EQ(hlstmRun(1, one, grid).exitCode, 0);

@@ -54,6 +54,11 @@ inline constexpr char kStepMaeTruth[] = "/baselines/step_mae_truth";
 inline constexpr char kSubregionMae[] = "/baselines/subregion_mae";
 inline constexpr char kSubregionMaeTruth[] = "/baselines/subregion_mae_truth";
 inline constexpr char kSubregionSelectionScore[] = "/baselines/subregion_selection_score";
+/// Positions: one row per position method (every baseline above on the same level as
+/// HLSTM, then the position-only baselines), MAE of the absolute position per step.
+inline constexpr char kPositionName[] = "/baselines/position_name";
+inline constexpr char kPositionStepMae[] = "/baselines/position_step_mae";
+inline constexpr char kPositionStepMaeTruth[] = "/baselines/position_step_mae_truth";
 }  // namespace baselines
 
 /// /forecast
@@ -64,6 +69,9 @@ inline constexpr char kHoldoutDates[] = "/forecast/holdout_dates";
 inline constexpr char kHoldoutIntervalHigh[] = "/forecast/holdout_interval_high";
 inline constexpr char kHoldoutIntervalLow[] = "/forecast/holdout_interval_low";
 inline constexpr char kHoldoutPred[] = "/forecast/holdout_pred";
+/// Absolute positions at the held-out epochs: the level at the last visible epoch + the
+/// forecast increments (next_cumulative likewise at the last epoch).
+inline constexpr char kHoldoutCumulative[] = "/forecast/holdout_cumulative";
 inline constexpr char kHoldoutTrue[] = "/forecast/holdout_true";
 inline constexpr char kHoldoutTruth[] = "/forecast/holdout_truth";
 inline constexpr char kIntervalHigh[] = "/forecast/interval_high";
@@ -93,6 +101,9 @@ namespace metrics {
 inline constexpr char kGroup[] = "/metrics";
 inline constexpr char kStepMaeTruth[] = "/metrics/step_mae_truth";
 inline constexpr char kZoneMaeTruth[] = "/metrics/zone_mae_truth";
+/// Per step: MAE of HLSTM's absolute positions against the observed and the truth's positions.
+inline constexpr char kPositionStepMae[] = "/metrics/position_step_mae";
+inline constexpr char kPositionStepMaeTruth[] = "/metrics/position_step_mae_truth";
 /// Prefixes of the eq. (5)-(7) column sets <prefix>{n,mae,sd,mse,accuracy}.
 inline constexpr char kZonePrefix[] = "/metrics/zone_";
 inline constexpr char kStepPrefix[] = "/metrics/step_";

@@ -29,22 +29,37 @@ struct BaselineSet {
 /// The validation points of one subregion, cut so that every method forecasts from the same
 /// epochs and is judged against the same smoothed future (DESIGN 2: a criterion that
 /// predicting the noise of the next differential cannot win).
+///
+/// Out of time as well as out of space: the candidates train on the first `trainEpochs`
+/// epochs only (selectionTrainEpochs), and every epoch a selection score or a conformal
+/// residual looks at lies after them. So a candidate that learned the past epochs' shared
+/// atmosphere (every point of a subregion has it, validation points too) gains nothing here.
 class ValidationCut {
 public:
-    /// `visible`: the subregion's rows (visible epochs); `rows`: its validation rows; the cut
-    /// leaves the last Y + lead epochs (lead = what a centred mean of `smoothing` rates needs).
-    ValidationCut(const model::SeriesView& visible, std::vector<std::size_t> rows, int horizon, int smoothing);
+    /// `visible`: the subregion's rows (visible epochs); `rows`: its validation rows.
+    /// `selectionCuts` = N > 0: the score is the mean over the N latest cuts c >= trainEpochs,
+    /// each step judged against the OLS slope of the observed positions of `smoothing` epochs
+    /// from c on (from c + y - 1 - (smoothing - 1) / 2 for later steps y): epochs no forecast
+    /// saw and no candidate trained on. N = 0: one cut, leaving the last Y + lead epochs (lead =
+    /// what a centred mean of `smoothing` rates needs), judged against that centred mean, in time.
+    ValidationCut(const model::SeriesView& visible, std::vector<std::size_t> rows, int horizon, int smoothing,
+                  std::size_t trainEpochs, int selectionCuts);
 
     /// Mean |forecast rate - centred mean of `smoothing` observed rates| over the validation
-    /// points and the Y steps (mm per nominal step); NaN without any finite pair.
+    /// points, the Y steps and the cuts (mm per nominal step); NaN without any finite pair.
     [[nodiscard]] double score(const Forecaster& method) const;
 
-    /// Split-conformal half-widths per step (mm, cumulative displacement since the cut) at
-    /// coverage `level`, from the residuals of forecasts made at `cuts` successive cut epochs
-    /// (pooling epochs averages over each epoch's own atmosphere). Empty when level <= 0.
-    [[nodiscard]] std::vector<float> intervalHalfWidths(const Forecaster& method, double level, int cuts) const;
+    /// Split-conformal half-widths per step (mm) at coverage `level`, from the residuals
+    /// |level + forecast increments - observed position| of forecasts made at up to `cuts`
+    /// successive cut epochs, the latest first, none before trainEpochs + 1 (out of time);
+    /// `levelEpochs` > 0: the level is localLevel of the epochs before the cut (as the product's
+    /// positions), 0: the last value before the cut. Empty when level <= 0.
+    [[nodiscard]] std::vector<float> intervalHalfWidths(const Forecaster& method, double level, int cuts,
+                                                        int levelEpochs = 0) const;
 
     [[nodiscard]] std::size_t points() const noexcept { return rows_.size(); }
+    /// The cut epochs of the score (each: the forecasts see epochs 0..cut-1).
+    [[nodiscard]] const std::vector<std::size_t>& cuts() const noexcept { return cuts_; }
 
 private:
     // The validation rows gathered into one block of the visible epochs.
@@ -53,8 +68,23 @@ private:
     const model::TimeAxis* time_ = nullptr;
     std::vector<std::size_t> rows_;
     int horizon_ = 1, smoothing_ = 1;
-    std::size_t cut_ = 0;
+    std::size_t trainEpochs_ = 0;
+    std::vector<std::size_t> cuts_;
+    bool future_ = false;  // out of time: references from epochs after the cut only
+    // OLS slope (mm per nominal step) of c over epochs lo .. lo + count - 1.
+    [[nodiscard]] double futureSlope(const float* c, std::size_t lo, std::size_t count) const;
 };
+
+/// Epochs the grid candidates (and the global MLR) train on: all `visibleEpochs` when
+/// `selectionCuts` is 0, else the visible epochs minus smoothing + max(0, Y - 1 - (smoothing -
+/// 1) / 2) + selectionCuts - 1, so that the selection's N cuts judge only epochs no candidate
+/// trained on.
+std::size_t selectionTrainEpochs(std::size_t visibleEpochs, int horizon, int smoothing, int selectionCuts);
+
+/// A robust current level of a cumulative series c[0..epochs-1] (mm): the value at the last
+/// epoch of an OLS line through the finite values among the last `n` epochs (`steps`: their
+/// times); the last finite value with fewer than 3 of them. NaN when there is none.
+double localLevel(const float* c, const double* steps, std::size_t epochs, int n);
 
 /// Differential (mm) of each forecast step at the epochs that follow `lastEpoch` on `time`:
 /// rate x the actual interval in nominal steps (the holdout epochs' own spacing).
@@ -64,6 +94,19 @@ void ratesToDifferentials(const std::vector<float>& rates, int horizon, const mo
 /// q-th empirical quantile for split-conformal coverage `level` of n residuals:
 /// the ceil((n + 1) level)-th smallest (the largest when that exceeds n).
 float conformalQuantile(std::vector<float> residuals, double level);
+
+/// Position-only baselines (issue 23): forecasts of the position at the Y epochs after
+/// `epochs` (the cumulative value itself, mm), from one point's visible history.
+inline constexpr int kPositionBaselines = 4;
+/// "last_value+velocity" (last value + whole-history OLS velocity x elapsed time),
+/// "local_line" (the line through the last `levelEpochs` epochs, extrapolated),
+/// "local_level+velocity" (that line's level + the OLS velocity), "line+annual" (OLS of a line
+/// and annual sine and cosine over the whole history, extrapolated: MintPy's time function).
+const std::vector<std::string>& positionBaselineNames();
+/// Writes kPositionBaselines x Y positions into `out` (baseline-major); `time` covers the Y
+/// epochs after `epochs`.
+void forecastPositions(const float* c, const model::TimeAxis& time, std::size_t epochs, int horizon, int levelEpochs,
+                       float* out);
 
 /// The baselines asked for in `run.baselines`.
 struct BaselineRequest {

@@ -1,0 +1,141 @@
+// Issue 23: the selection and the conformal residuals judge epochs no candidate trained on
+// (out of time), and positions are anchored on a robust level, not on the last noisy value.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "hlstm/core/random.hpp"
+#include "hlstm/pipeline/evaluate.hpp"
+
+using namespace hlstm;
+using namespace hlstm::pipeline;
+
+namespace {
+
+constexpr std::size_t kPoints = 200, kEpochs = 89, kPerYear = 30;  // ~12-day spacing
+
+// A subregion whose points share each epoch's "atmosphere" a[t] (new every epoch) on a
+// steady motion of -1 mm/step, plus a little white noise.
+struct Scene {
+    model::TimeAxis axis = model::TimeAxis::regular(kEpochs);
+    std::vector<double> atmosphere = std::vector<double>(kEpochs, 0.0);
+    std::vector<float> c = std::vector<float>(kPoints * kEpochs);
+    Scene() {
+        Rng rng(7);
+        for (std::size_t t = 1; t < kEpochs; ++t) atmosphere[t] = 3.0 * rng.normal();
+        for (std::size_t i = 0; i < kPoints; ++i)
+            for (std::size_t t = 0; t < kEpochs; ++t)
+                c[i * kEpochs + t] = static_cast<float>(-1.0 * static_cast<double>(t) + atmosphere[t] +
+                                                        (t > 0 ? 0.2 * rng.normal() : 0.0));
+    }
+    [[nodiscard]] model::SeriesView view() const { return {c.data(), kPoints, kEpochs, &axis, kEpochs}; }
+};
+
+// The OLS velocity of each row (an honest method: it cannot know any epoch's atmosphere).
+Forecaster velocityForecaster(int horizon) {
+    return [horizon](const model::SeriesView& v) {
+        std::vector<float> out(v.points * static_cast<std::size_t>(horizon));
+        for (std::size_t i = 0; i < v.points; ++i)
+            for (int y = 0; y < horizon; ++y)
+                out[i * static_cast<std::size_t>(horizon) + static_cast<std::size_t>(y)] =
+                    static_cast<float>(model::seriesVelocity(v, i));
+        return out;
+    };
+}
+
+// A candidate that memorised the atmosphere of the epochs it trained on (before `trained`):
+// it forecasts the motion plus the centred smoothed atmosphere rate it remembers around the
+// forecast step; for an epoch it never saw it recalls the one of the same time a year before
+// (what a day-of-year input learns), which is independent of the new epoch's.
+Forecaster memoriser(const Scene& s, std::size_t trained, int smoothing) {
+    return [&s, trained, smoothing](const model::SeriesView& v) {
+        const int a = (smoothing - 1) / 2, b = smoothing - 1 - a;
+        auto remembered = [&](std::size_t t) {
+            while (t >= trained) t -= kPerYear;
+            return s.atmosphere[t];
+        };
+        // Rate k (epoch k -> k + 1) of step 1 is v.epochs - 1; its centred mean of h rates.
+        const std::size_t k = v.epochs - 1;
+        double noise = 0;
+        for (std::size_t j = k - static_cast<std::size_t>(a); j <= k + static_cast<std::size_t>(b); ++j)
+            noise += remembered(j + 1) - remembered(j);
+        const auto rate = static_cast<float>(-1.0 + noise / smoothing);
+        return std::vector<float>(v.points, rate);
+    };
+}
+
+}  // namespace
+
+TEST(Selection, AMemorisingCandidateWinsInTimeButLosesOutOfTime) {
+    const Scene s;
+    std::vector<std::size_t> rows(kPoints);
+    for (std::size_t i = 0; i < kPoints; ++i) rows[i] = i;
+    const int Y = 1, h = 5, N = 8;
+    // In time (run.selection_cuts = 0): the candidate trained on every visible epoch and is
+    // judged at epochs it trained on: it "predicts" the shared atmosphere and wins.
+    const ValidationCut inTime(s.view(), rows, Y, h, kEpochs, 0);
+    const double memorisedIn = inTime.score(memoriser(s, kEpochs, h));
+    const double honestIn = inTime.score(velocityForecaster(Y));
+    // It misses only the white noise: (0.2 sqrt 2 / 5) sqrt(2 / pi) = 0.045 mm/step.
+    EXPECT_LT(memorisedIn, 0.07);
+    EXPECT_LT(memorisedIn, honestIn) << memorisedIn << " vs " << honestIn;
+    // Out of time: it trained on the first T epochs, and every judged epoch is later.
+    const std::size_t T = selectionTrainEpochs(kEpochs, Y, h, N);
+    EXPECT_EQ(T, kEpochs - (h + N - 1));
+    const ValidationCut outOfTime(s.view(), rows, Y, h, T, N);
+    ASSERT_EQ(outOfTime.cuts().size(), static_cast<std::size_t>(N));
+    for (std::size_t c : outOfTime.cuts()) EXPECT_GE(c, T);
+    const double memorisedOut = outOfTime.score(memoriser(s, T, h));
+    const double honestOut = outOfTime.score(velocityForecaster(Y));
+    EXPECT_GT(memorisedOut, honestOut) << memorisedOut << " vs " << honestOut;
+    // The honest method's out-of-time score is the future noise's own size: the slope of 5
+    // epochs of N(0, 3) atmosphere has sd 3 / sqrt(10) = 0.95 mm/step, so a mean |.| of ~0.76
+    // over 8 cuts (loose bounds: 8 draws).
+    EXPECT_GT(honestOut, 0.3);
+    EXPECT_LT(honestOut, 1.5);
+}
+
+TEST(Selection, IntervalResidualsComeFromEpochsAfterTraining) {
+    const Scene s;
+    std::vector<std::size_t> rows(kPoints);
+    for (std::size_t i = 0; i < kPoints; ++i) rows[i] = i;
+    const std::size_t T = selectionTrainEpochs(kEpochs, 1, 5, 8);
+    const ValidationCut cut(s.view(), rows, 1, 5, T, 8);
+    // A forecaster that records the epochs it is asked to forecast from.
+    std::vector<std::size_t> seen;
+    const Forecaster spy = [&seen](const model::SeriesView& v) {
+        seen.push_back(v.epochs);
+        return std::vector<float>(v.points, -1.0f);
+    };
+    (void)cut.intervalHalfWidths(spy, 0.9, 100, 8);
+    ASSERT_FALSE(seen.empty());
+    for (std::size_t e : seen) EXPECT_GE(e, T + 1) << "a residual's anchor epoch e - 1 must follow the training epochs";
+    EXPECT_EQ(seen.size(), kEpochs - 1 - T);  // every cut from T + 1 to the last
+}
+
+TEST(Positions, TheLevelIsALineThroughTheLastEpochsNotTheLastNoisyValue) {
+    // Known level: 10 + 0.5 t; known noise: +-1 alternating, and the last value 4 mm off.
+    const std::size_t m = 40;
+    const model::TimeAxis axis = model::TimeAxis::regular(m + 3);
+    std::vector<float> c(m);
+    for (std::size_t t = 0; t < m; ++t) c[t] = static_cast<float>(10.0 + 0.5 * t + (t % 2 ? 1.0 : -1.0));
+    c[m - 1] += 4.0f;
+    const double truth = 10.0 + 0.5 * (m - 1);
+    const double level = localLevel(c.data(), axis.steps.data(), m, 8);
+    // OLS end-point of 8 epochs: the 4 mm outlier moves it by 4 x (1/8 + 3.5^2/42) = 1.67 mm,
+    // the alternating noise by at most 0.5: within 2.2 of the level, 4.9 from the last value.
+    EXPECT_NEAR(level, truth, 2.2);
+    EXPECT_GT(std::abs(c[m - 1] - truth), 4.9);
+    EXPECT_LT(std::abs(level - truth), 0.5 * std::abs(c[m - 1] - truth));
+    // n = 1 is the last value.
+    EXPECT_DOUBLE_EQ(localLevel(c.data(), axis.steps.data(), m, 1), c[m - 1]);
+    // Position baselines on an exact line: every one extrapolates it (the annual one too).
+    std::vector<float> line(m);
+    for (std::size_t t = 0; t < m; ++t) line[t] = static_cast<float>(3.0 - 0.25 * t);
+    std::vector<float> out(kPositionBaselines * 3);
+    forecastPositions(line.data(), axis, m, 3, 8, out.data());
+    for (int b = 0; b < kPositionBaselines; ++b)
+        for (std::size_t y = 0; y < 3; ++y)
+            EXPECT_NEAR(out[static_cast<std::size_t>(b) * 3 + y], 3.0 - 0.25 * (m + y), 1e-3)
+                << positionBaselineNames()[static_cast<std::size_t>(b)] << " step " << y + 1;
+}
