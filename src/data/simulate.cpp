@@ -20,8 +20,9 @@ namespace {
 constexpr double kTwoPi = 6.283185307179586;
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 
-// Stream tags so that each random quantity has its own key.
-enum Stream : std::uint64_t { kLayout = 1, kPoint = 2, kAtmo = 3, kPatterns = 4, kDrop = 5 };
+// Stream tags so that each random quantity has its own key (core/random.hpp's one list).
+constexpr std::uint64_t kLayout = stream::kSceneLayout, kPoint = stream::kScenePoint,
+                        kAtmo = stream::kSceneAtmosphere, kPatterns = stream::kScenePatterns, kDrop = stream::kSceneDrop;
 
 // ---------------------------------------------------------------- realistic scene
 // Extent of the scene (projected metres, UTM-like), about the Cangzhou study area.

@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "hlstm/core/random.hpp"
+
 namespace hlstm::model::detail {
 
 /// SplitMix64 (Steele, Lea, Flood 2014): 64-bit state, passes BigCrush, trivially seedable.
@@ -49,7 +51,11 @@ void shuffle(std::vector<T>& values, SplitMix64& rng) noexcept {
     }
 }
 
-/// Named streams of one training seed.
-enum Stream : std::uint64_t { kSplitStream = 1, kInitStream = 2, kShuffleStream = 3 };
+/// Named streams of one training seed (the values are in the project's one list).
+enum Stream : std::uint64_t {
+    kSplitStream = stream::kTrainValidationSplit,
+    kInitStream = stream::kWeightInit,
+    kShuffleStream = stream::kShuffle
+};
 
 }  // namespace hlstm::model::detail

@@ -7,8 +7,7 @@ namespace hlstm::pipeline {
 namespace {
 
 std::uint64_t splitSeed(std::uint64_t modelSeed, std::int32_t subregion) {
-    constexpr std::uint64_t kSplitStream = 0x5e11;
-    return mixKey({modelSeed, kSplitStream, static_cast<std::uint64_t>(subregion)});
+    return mixKey({modelSeed, stream::kSubregionSplit, static_cast<std::uint64_t>(subregion)});
 }
 
 }  // namespace

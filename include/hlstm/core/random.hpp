@@ -16,6 +16,25 @@ constexpr std::uint64_t splitmix64(std::uint64_t x) noexcept {
     return x ^ (x >> 31);
 }
 
+/// The one list of random stream names: each random quantity of the project has its own
+/// stream, keyed with (seed, stream, ...). The values are part of every result (changing one
+/// changes simulated scenes or trained models), so they never change; names of different
+/// consumers may share a value because their keys differ in the other parts.
+namespace stream {
+// model training (model::detail::streamOf(seed, stream), seed per candidate)
+inline constexpr std::uint64_t kTrainValidationSplit = 1;  ///< the 70/30 split of one training call
+inline constexpr std::uint64_t kWeightInit = 2;            ///< initial weights
+inline constexpr std::uint64_t kShuffle = 3;               ///< minibatch order
+// pipeline (mixKey({model.seed, stream, subregion}))
+inline constexpr std::uint64_t kSubregionSplit = 0x5e11;  ///< the validation points of a subregion
+// simulate (mixKey({simulate.seed, stream, ...}))
+inline constexpr std::uint64_t kSceneLayout = 1;  ///< funnels, uplift, seasonal field
+inline constexpr std::uint64_t kScenePoint = 2;   ///< a point's position and noise
+inline constexpr std::uint64_t kSceneAtmosphere = 3;  ///< an epoch's atmosphere
+inline constexpr std::uint64_t kScenePatterns = 4;    ///< Table I pattern sequences
+inline constexpr std::uint64_t kSceneDrop = 5;        ///< dropped acquisitions
+}  // namespace stream
+
 /// A key built from several integers, e.g. (seed, subregion, L, K, S).
 inline std::uint64_t mixKey(std::initializer_list<std::uint64_t> parts) noexcept {
     std::uint64_t h = 0x6A09E667F3BCC908ULL;
