@@ -44,9 +44,10 @@ Action setupInfo(CLI::App& sub) {
             const double cells = static_cast<double>(block.keptTotal) * static_cast<double>(s.epochs);
             std::printf("file            %s\n", path->c_str());
             std::printf("format          %s: %s\n", s.format.c_str(), s.layout.c_str());
-            std::printf("points          %llu (%llu in file, %llu without two valid epochs)\n",
+            std::printf("points          %llu (%llu in file, %llu not kept%s%s)\n",
                         static_cast<unsigned long long>(block.keptTotal), static_cast<unsigned long long>(s.fileRows),
-                        static_cast<unsigned long long>(s.dropped));
+                        static_cast<unsigned long long>(s.dropped), s.dropped ? ": " : "",
+                        s.dropped ? droppedText(s, input->readOptions(0.0, true)).c_str() : "");
             std::printf("epochs          %llu\n", static_cast<unsigned long long>(s.epochs));
             std::printf("date range      %s .. %s\n", isoDate(p.dates.front()).c_str(), isoDate(p.dates.back()).c_str());
             std::printf("unit            %s (read as mm)\n", s.unit.c_str());

@@ -66,13 +66,14 @@ Action setupPartition(CLI::App& sub) {
         printConfig(comm, cfg);
         const std::string input = args->input.empty() ? cfg.getString("input.path") : args->input;
         if (input.empty()) throw ConfigError("partition: no input file (give FILE or --input.path)");
-        h5::AtomicOutput atomic(comm, args->output, {input});
+        ReadOptions readOptions = readOptionsFromConfig(cfg);
+        const FilesRead reads = filesRead(input, readOptions, &cfg);
+        h5::AtomicOutput atomic(comm, args->output, reads.paths, reads.options);
         partition::PartitionConfig pc = partition::PartitionConfig::fromConfig(cfg);
         const std::int64_t holdout = cfg.getInt("run.holdout");
         if (holdout < 0) throw ConfigError("run.holdout = " + std::to_string(holdout) + ": must be >= 0");
 
         auto t = Clock::now();
-        ReadOptions readOptions = readOptionsFromConfig(cfg);
         readOptions.readTruth = false;  // the partition never looks at the noise-free signal
         LocalBlock block = readInput(comm, input, readOptions);
         const double readSeconds = seconds(t);

@@ -24,8 +24,9 @@ Action setupSimulate(CLI::App& sub) {
     sub.add_option("--kind", args->kind, "scene (realistic) | patterns (paper Table I)")
         ->check(CLI::IsMember({"scene", "patterns"}))
         ->capture_default_str();
-    sub.add_option("--points", args->points, "points (default: 430476 for scene, 50000 for patterns)");
-    sub.add_option("--epochs", args->epochs, "epochs at 12-day spacing (default: 89 for scene, 12 for patterns)");
+    auto* pointsOption = sub.add_option("--points", args->points, "points (default: 430476 for scene, 50000 for patterns)");
+    auto* epochsOption =
+        sub.add_option("--epochs", args->epochs, "epochs at 12-day spacing (default: 89 for scene, 12 for patterns)");
     sub.add_option("--drop", args->drop,
                    "acquisitions lost at seeded positions (gaps of twice the spacing; the dates stay real)")
         ->capture_default_str();
@@ -34,14 +35,15 @@ Action setupSimulate(CLI::App& sub) {
                    "scene: strength of the per-epoch atmosphere (blobs of 3-15 km, stronger in summer); 0: off")
         ->capture_default_str();
     sub.add_option("-o,--output", args->output, "output .h5 file")->required();
-    return [args](const Comm& comm) {
+    return [args, pointsOption, epochsOption](const Comm& comm) {
         SimulateOptions o;
         const bool patterns = args->kind == "patterns";
         o.kind = patterns ? SceneKind::kPatterns : SceneKind::kScene;
         // Range checks before anything is allocated: a negative count is an error, not 2^64 - 5.
-        if (args->points < 0 || args->points > 1000000000)
+        // An explicit 0 is an error, not the default (only an absent option means the default).
+        if (args->points < 0 || args->points > 1000000000 || (pointsOption->count() > 0 && args->points == 0))
             throw ConfigError("simulate: --points " + std::to_string(args->points) + " is out of range 1..1e9");
-        if (args->epochs < 0 || args->epochs > 100000)
+        if (args->epochs < 0 || args->epochs > 100000 || (epochsOption->count() > 0 && args->epochs < 3))
             throw ConfigError("simulate: --epochs " + std::to_string(args->epochs) + " is out of range 3..100000");
         o.points = args->points ? static_cast<std::uint64_t>(args->points) : (patterns ? 50000 : 430476);
         o.epochs = args->epochs ? static_cast<std::uint64_t>(args->epochs) : (patterns ? 12 : 89);

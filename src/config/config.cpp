@@ -131,6 +131,7 @@ void Config::loadToml(const std::string& path) {
     std::stringstream buffer;
     buffer << in.rdbuf();
     loadTomlText(buffer.str(), path);
+    files_.push_back(path);
 }
 
 void Config::loadTomlText(const std::string& text, const std::string& source) {

@@ -191,9 +191,7 @@ LocalBlock readEgmsCsv(const Comm& comm, const std::string& path, const ReadOpti
                 }
                 series[t] = static_cast<float>(v);
             }
-            raw.x.push_back(x);
-            raw.y.push_back(y);
-            raw.ids.push_back(static_cast<std::int64_t>(local));  // made global below
+            raw.add(x, y, static_cast<std::int64_t>(local));  // id made global below
             if (h.pid) raw.pids.push_back(unquoted(fields[*h.pid]));
             raw.values.insert(raw.values.end(), series.begin(), series.end());
         };

@@ -328,20 +328,27 @@ LocalBlock readGrid(const Comm& comm, const std::string& path, InputFormat forma
                     valid += std::isfinite(v) ? 1 : 0;
                     noData += (g.noData && v == *g.noData) ? 1 : 0;
                 }
-                if (valid < 2 || noData == valid) continue;  // not a point: no data here
-                if (mask && keep[p] == 0) {
-                    ++masked;
+                const std::uint64_t row = r0 + p / g.cols, col = p % g.cols;
+                const auto id = static_cast<std::int64_t>(row * g.cols + col);
+                double x = g.x0 + static_cast<double>(col) * g.dx, y = g.y0 + static_cast<double>(row) * g.dy;
+                if (geo) x = lon[p], y = lat[p];
+                const bool located = std::isfinite(x) && std::isfinite(y) && !(geo && x == 0 && y == 0);
+                if (!located) x = y = std::numeric_limits<double>::quiet_NaN();
+                // Every pixel is an input point: the ones left out are kept with their reason.
+                if (valid == 0 || noData == valid) {  // not a point: no data here
+                    raw.skip(x, y, id, output::PointStatus::kNoData);
                     continue;
                 }
-                const std::uint64_t row = r0 + p / g.cols, col = p % g.cols;
-                double x = g.x0 + static_cast<double>(col) * g.dx, y = g.y0 + static_cast<double>(row) * g.dy;
-                if (geo) {
-                    x = lon[p], y = lat[p];
-                    if (!std::isfinite(x) || !std::isfinite(y) || (x == 0 && y == 0)) continue;  // no geolocation
+                if (mask && keep[p] == 0) {
+                    ++masked;
+                    raw.skip(x, y, id, output::PointStatus::kMasked);
+                    continue;
                 }
-                raw.x.push_back(x);
-                raw.y.push_back(y);
-                raw.ids.push_back(static_cast<std::int64_t>(row * g.cols + col));
+                if (!located) {  // no geolocation
+                    raw.skip(x, y, id, output::PointStatus::kInvalidCoordinates);
+                    continue;
+                }
+                raw.add(x, y, id);
                 for (std::size_t t = 0; t < m; ++t) raw.values.push_back(slab[t * plane + p]);
             }
         }

@@ -112,6 +112,22 @@ ReadOptions readOptionsFromConfig(const Config& config) {
     return o;
 }
 
+void FilesRead::add(const std::string& path, const std::string& option) {
+    if (path.empty()) return;
+    paths.push_back(path);
+    options.push_back(option);
+}
+
+FilesRead filesRead(const std::string& input, const ReadOptions& read, const Config* config) {
+    FilesRead f;
+    f.add(input, "input");
+    f.add(read.mask, "mask (input.mask)");
+    f.add(read.geometry, "geometry (input.geometry)");
+    if (config != nullptr)
+        for (const auto& file : config->files()) f.add(file, "configuration (--config)");
+    return f;
+}
+
 void writePointGeography(const Comm& comm, const h5::File& out, const LocalBlock& block) {
     const auto& p = block.points;
     const auto [lon, lat] = geo::toLonLat(block.stats.crs, p.x, p.y);
@@ -152,9 +168,15 @@ std::string normalized(const std::string& crs) {
     return crs;
 }
 
+}  // namespace
+
 bool known(const std::string& crs) { return !crs.empty() && crs != "local"; }
 
-}  // namespace
+bool projKnows(const std::string& crs) {
+    Context c;
+    Object p(proj_create(c.ctx, normalized(crs).c_str()));
+    return p.pj != nullptr;
+}
 
 bool isGeographic(const std::string& crs) {
     if (!known(crs)) return false;
@@ -209,6 +231,14 @@ namespace detail {
 void projectGeographic(const Comm& comm, const std::string& path, LocalBlock& block) {
     auto& s = block.stats;
     if (s.sourceCrs.empty()) s.sourceCrs = s.crs;
+    // A CRS PROJ does not know fails here, at read, not at the write after training.
+    coordinated(comm, "read:crs", [&] {
+        if (!geo::known(s.crs)) return;
+        if (!geo::projKnows(s.crs))
+            throw InputError(path + ": CRS '" + s.crs + "' (the file's " +
+                             (s.format == "native" ? std::string("crs") : std::string("EPSG/crs")) +
+                             " attribute) is not known to PROJ; give a valid EPSG code or PROJ string");
+    });
     if (!geo::isGeographic(s.crs)) return;
     auto& p = block.points;
     double lo[2] = {std::numeric_limits<double>::infinity(), std::numeric_limits<double>::infinity()};
@@ -228,6 +258,14 @@ void projectGeographic(const Comm& comm, const std::string& path, LocalBlock& bl
                              std::to_string(hi[1]) + ")");
         const std::string utm = geo::utmCrsOf(0.5 * (lo[0] + hi[0]), 0.5 * (lo[1] + hi[1]));
         geo::transform(s.crs, utm, p.x, p.y, path);
+        // The dropped points too, where they have coordinates (NaN stays NaN).
+        auto& d = block.dropped;
+        std::vector<double> dx, dy;
+        for (std::size_t i = 0; i < d.size(); ++i)
+            if (std::isfinite(d.x[i]) && std::isfinite(d.y[i])) dx.push_back(d.x[i]), dy.push_back(d.y[i]);
+        geo::transform(s.crs, utm, dx, dy, path);
+        for (std::size_t i = 0, k = 0; i < d.size(); ++i)
+            if (std::isfinite(d.x[i]) && std::isfinite(d.y[i])) d.x[i] = dx[k], d.y[i] = dy[k], ++k;
         s.crs = utm;
     });
     if (comm.isRoot())

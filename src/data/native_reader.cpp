@@ -1,7 +1,9 @@
 #include "hlstm/data/native_reader.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <limits>
@@ -145,7 +147,18 @@ LocalBlock readNative(const Comm& comm, const std::string& path, const ReadOptio
         hasTruth = options.readTruth && file->exists("/truth");
         out.stats.hasTruth = hasTruth;
         if (hasTruth) requireShape(file->openDataset("/truth"), path, {n, m}, "like /displacement");
-        if (file->hasAttribute("crs")) out.stats.crs = file->readStringAttribute("crs");
+        if (file->hasAttribute("crs")) {
+            try {
+                out.stats.crs = file->readStringAttribute("crs");
+            } catch (const H5Error&) {
+                // A number: an EPSG code (as MintPy's EPSG attribute); anything else is named.
+                const double code = file->readAttribute<double>("crs");
+                if (!(code >= 1 && code < 1e7 && code == std::floor(code)))
+                    throw InputError(path + ": attribute crs = " + std::to_string(code) +
+                                     " is neither a CRS string (\"EPSG:32650\") nor an EPSG code");
+                out.stats.crs = "EPSG:" + std::to_string(static_cast<long>(code));
+            }
+        }
     }); });
 
     const std::uint64_t truthEpochs =
@@ -220,6 +233,7 @@ void checkDates(const std::vector<std::int32_t>& d, const std::string& where) {
 
 LocalBlock finishBlock(const Comm& comm, const std::string& path, RawPoints&& raw, std::vector<std::int32_t> dates,
                        ReadStats stats, const ReadOptions& options) {
+    using output::PointStatus;
     LocalBlock out;
     out.points.dates = std::move(dates);
     const std::size_t m = out.points.dates.size();
@@ -228,7 +242,9 @@ LocalBlock finishBlock(const Comm& comm, const std::string& path, RawPoints&& ra
     const std::size_t tw = hasTruth ? raw.truthEpochs : 0;
     out.truthEpochs = tw;
     const float scale = raw.toMm;
-    std::uint64_t dropped = 0, missing = 0, outliers = 0;
+    std::uint64_t missing = 0, outliers = 0;
+    std::array<std::uint64_t, output::kPointStatusCount> droppedBy{};
+    auto& dropped = out.dropped;
     coordinated(comm, "read:check", [&] {
         std::vector<std::int64_t> days(m);
         for (std::size_t t = 0; t < m; ++t) days[t] = dates::toDays(out.points.dates[t]);
@@ -237,10 +253,24 @@ LocalBlock finishBlock(const Comm& comm, const std::string& path, RawPoints&& ra
         auto& y = raw.y;
         auto& disp = raw.values;
         auto& truth = raw.truth;
-        // Kept rows are compacted in place, so the block is never held twice.
-        std::size_t kept = 0;
+        auto drop = [&](std::size_t i, PointStatus why) {
+            dropped.x.push_back(x[i]);
+            dropped.y.push_back(y[i]);
+            dropped.ids.push_back(raw.ids[i]);
+            if (!raw.pids.empty()) dropped.pids.push_back(std::move(raw.pids[i]));
+            dropped.status.push_back(static_cast<std::int8_t>(why));
+            ++droppedBy[static_cast<std::size_t>(why)];
+        };
+        // Kept rows are compacted in place, so the block is never held twice; `v` is the row of
+        // point i among the candidates (the points with values).
+        std::size_t kept = 0, v = 0;
         for (std::size_t i = 0; i < n; ++i) {
-            float* s = disp.data() + i * m;
+            if (!raw.status.empty() && raw.status[i] != static_cast<std::int8_t>(PointStatus::kForecast)) {
+                drop(i, static_cast<PointStatus>(raw.status[i]));
+                continue;
+            }
+            const std::size_t row = v++;
+            float* s = disp.data() + row * m;
             std::size_t valid = 0;
             for (std::size_t t = 0; t < m; ++t) {
                 if (std::isfinite(s[t]) && std::abs(static_cast<double>(s[t]) * scale) > kOutlierMm) {
@@ -249,8 +279,12 @@ LocalBlock finishBlock(const Comm& comm, const std::string& path, RawPoints&& ra
                 }
                 valid += std::isfinite(s[t]) ? 1 : 0;
             }
+            if (valid == 0) {
+                drop(i, PointStatus::kNoData);
+                continue;
+            }
             if (valid < 2 || static_cast<double>(valid) < minValid) {
-                ++dropped;
+                drop(i, PointStatus::kTooFewEpochs);
                 continue;
             }
             if (scale != 1.0f)
@@ -260,11 +294,11 @@ LocalBlock finishBlock(const Comm& comm, const std::string& path, RawPoints&& ra
                 tail |= std::isfinite(s[m - 1 - k]) ? (1u << k) : 0u;
             out.tailObserved.push_back(tail);
             missing += fillGaps(s, days.data(), m);
-            if (kept != i) {
+            if (kept != row) {
                 std::copy(s, s + m, disp.data() + kept * m);
-                if (hasTruth) std::copy(truth.data() + i * tw, truth.data() + (i + 1) * tw, truth.data() + kept * tw);
-                if (!raw.pids.empty()) raw.pids[kept] = std::move(raw.pids[i]);
+                if (hasTruth) std::copy(truth.data() + row * tw, truth.data() + (row + 1) * tw, truth.data() + kept * tw);
             }
+            if (kept != i && !raw.pids.empty()) raw.pids[kept] = std::move(raw.pids[i]);
             if (hasTruth && scale != 1.0f)
                 for (std::size_t t = 0; t < tw; ++t) truth[kept * tw + t] *= scale;
             raw.ids[kept] = raw.ids[i];
@@ -296,20 +330,29 @@ LocalBlock finishBlock(const Comm& comm, const std::string& path, RawPoints&& ra
     out.keptTotal = comm.allreduce<std::uint64_t>(kept, Reduce::kSum);
     out.points.rows.resize(kept);
     for (std::size_t i = 0; i < kept; ++i) out.points.rows[i] = out.keptOffset + i;
+    dropped.offset = comm.exscan(static_cast<std::uint64_t>(dropped.size()));
+    dropped.total = comm.allreduce(static_cast<std::uint64_t>(dropped.size()), Reduce::kSum);
     out.stats = std::move(stats);
     out.stats.fileRows = comm.allreduce<std::uint64_t>(n, Reduce::kSum);
     out.stats.epochs = m;
     out.stats.hasTruth = hasTruth;
-    out.stats.dropped = comm.allreduce<std::uint64_t>(dropped, Reduce::kSum);
+    for (std::size_t k = 0; k < droppedBy.size(); ++k)
+        out.stats.droppedBy[k] = comm.allreduce<std::uint64_t>(droppedBy[k], Reduce::kSum);
+    out.stats.dropped = dropped.total;
     out.stats.missing = comm.allreduce<std::uint64_t>(missing, Reduce::kSum);
     out.stats.outliers = comm.allreduce<std::uint64_t>(outliers, Reduce::kSum);
     if (out.stats.outliers > 0 && comm.isRoot())
         log::warn() << path << ": " << out.stats.outliers << " displacement value(s) beyond +-" << kOutlierMm
                     << " mm are treated as missing (outlier: not ground motion)";
+    if (out.stats.dropped > 0 && comm.isRoot())
+        log::info() << path << ": " << out.stats.dropped << " of " << out.stats.fileRows
+                    << " input point(s) not forecast: " << droppedText(out.stats, options);
     if (out.keptTotal == 0) {
         coordinated(comm, "read:check", [&] {
-            throw InputError(path + ": no point has enough valid epochs (" + std::to_string(out.stats.dropped) +
-                             " dropped with fewer than " + std::to_string(options.minValidFraction) + " valid)");
+            if (out.stats.fileRows == 0)
+                throw InputError(path + ": the file has no points (" + out.stats.layout + ")");
+            throw InputError(path + ": none of its " + std::to_string(out.stats.fileRows) +
+                             " input point(s) can be used: " + droppedText(out.stats, options));
         });
     }
     projectGeographic(comm, path, out);
@@ -317,4 +360,23 @@ LocalBlock finishBlock(const Comm& comm, const std::string& path, RawPoints&& ra
 }
 
 }  // namespace detail
+
+std::string droppedText(const ReadStats& stats, const ReadOptions& options) {
+    using output::PointStatus;
+    std::string text;
+    auto add = [&](PointStatus s, const std::string& why) {
+        const std::uint64_t c = stats.droppedBy[static_cast<std::size_t>(s)];
+        if (c == 0) return;
+        text += (text.empty() ? "" : ", ") + std::to_string(c) + " " + output::toString(s) + " (" + why + ")";
+    };
+    char fraction[32];
+    std::snprintf(fraction, sizeof fraction, "%g", options.minValidFraction);
+    add(PointStatus::kMasked, "mask = 0 in input.mask " + options.mask);
+    add(PointStatus::kNoData, "no value in any epoch");
+    add(PointStatus::kTooFewEpochs, std::string("fewer valid epochs than input.min_valid_fraction = ") + fraction +
+                                        " of " + std::to_string(stats.epochs) + ", or fewer than 2");
+    add(PointStatus::kInvalidCoordinates, "no finite coordinates");
+    return text.empty() ? "none" : text;
+}
+
 }  // namespace hlstm

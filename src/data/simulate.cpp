@@ -1,5 +1,7 @@
 #include "hlstm/data/simulate.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -269,8 +271,27 @@ void patternsBlock(const SimulateOptions& o, BlockRange b, const std::vector<dou
 }  // namespace
 
 void simulate(const Comm& comm, const SimulateOptions& o, const std::string& path) {
-    if (o.points == 0) throw ConfigError("simulate: --points must be at least 1");
-    if (o.epochs < 3) throw ConfigError("simulate: --epochs must be at least 3");
+    // The same ranges for `hlstm simulate` (--points, --epochs) and `hlstm run` (simulate.*).
+    constexpr std::uint64_t kMaxPoints = 1000000000, kMaxEpochs = 100000;
+    if (o.points == 0 || o.points > kMaxPoints)
+        throw ConfigError("simulate: " + std::to_string(o.points) +
+                          " points (--points, simulate.points) is out of range 1..1e9");
+    if (o.epochs < 3 || o.epochs > kMaxEpochs)
+        throw ConfigError("simulate: " + std::to_string(o.epochs) +
+                          " epochs (--epochs, simulate.epochs) is out of range 3..100000");
+    {
+        // Each rank holds its rows' series and truth while writing, and `run` reads them back.
+        const double perRank = 3.0 * 4.0 * static_cast<double>(o.points) * static_cast<double>(o.epochs + o.drop) /
+                               static_cast<double>(comm.size());
+        const double memory =
+            static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * static_cast<double>(::sysconf(_SC_PAGE_SIZE));
+        if (perRank > memory)
+            throw ConfigError("simulate: " + std::to_string(o.points) + " points x " + std::to_string(o.epochs) +
+                              " epochs (--points/--epochs, simulate.points/epochs) need about " +
+                              std::to_string(static_cast<long long>(perRank / 1e9)) + " GB per rank at " +
+                              std::to_string(comm.size()) + " rank(s), more than this machine's " +
+                              std::to_string(static_cast<long long>(memory / 1e9)) + " GB");
+    }
     if (o.drop + 4 > o.epochs) throw ConfigError("simulate: --drop must leave at least 4 epochs");
     if (!dates::valid(o.firstDate)) throw ConfigError("simulate: first date is not a YYYYMMDD date");
     if (!(o.atmosphereMm >= 0 && o.atmosphereMm <= 1000))

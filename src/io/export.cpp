@@ -25,6 +25,7 @@
 
 #include "hlstm/core/error.hpp"
 #include "hlstm/core/log.hpp"
+#include "hlstm/io/atomic_file.hpp"
 #include "hlstm/io/hdf5.hpp"
 #include "hlstm/io/output_file.hpp"
 
@@ -233,42 +234,17 @@ Table openTable(const std::string& input, std::uint64_t blockRows) {
 
 // ---------------------------------------------------------------- output file
 
-// `<output>.tmp` while writing; removed (with SQLite's side files) unless committed.
-class TempOutput {
-public:
-    explicit TempOutput(std::string output) : output_(std::move(output)), tmp_(output_ + ".tmp") { removeAll(); }
-    ~TempOutput() {
-        if (!committed_) removeAll();
-    }
-    TempOutput(const TempOutput&) = delete;
-    TempOutput& operator=(const TempOutput&) = delete;
-    [[nodiscard]] const std::string& path() const noexcept { return tmp_; }
-    // fsync, rename over the output, fsync the directory.
-    void commit() {
-        h5::syncPath(tmp_, O_RDONLY);
-        std::error_code ec;
-        fs::rename(tmp_, output_, ec);
-        if (ec) throw RuntimeError(output_ + ": cannot rename " + tmp_ + " into place: " + ec.message());
-        committed_ = true;
-        h5::syncPath(fs::absolute(output_).parent_path().string(), O_RDONLY | O_DIRECTORY);
-    }
+// The export is written as `<output>.tmp` through the one atomic-file primitive; SQLite's side
+// files of the temporary GeoPackage go with it.
+const std::vector<std::string> kSqliteSideFiles = {"-journal", "-wal", "-shm"};
 
-private:
-    void removeAll() const noexcept {
-        std::error_code ec;
-        for (const char* suffix : {"", "-journal", "-wal", "-shm"}) fs::remove(tmp_ + suffix, ec);
-    }
-    std::string output_, tmp_;
-    bool committed_ = false;
-};
-
-void checkOutputPath(const std::string& input, const std::string& output) {
+void checkExportPath(const std::string& input, const std::string& output) {
     std::error_code ec;
     if (fs::is_directory(output, ec)) throw ConfigError(output + ": is a directory; give a file path for the export");
     const fs::path parent = fs::absolute(output).parent_path();
     if (!fs::is_directory(parent, ec)) throw ConfigError(output + ": directory " + parent.string() + " does not exist");
-    if (fs::exists(output, ec) && fs::equivalent(input, output, ec) && !ec)
-        throw ConfigError(output + ": the export would replace its input " + input);
+    // The same check as every command's output: neither FILE nor FILE.tmp may be the input.
+    checkOutputPath(output, {input}, {"export's input"});
 }
 
 // ---------------------------------------------------------------- CSV
@@ -767,7 +743,7 @@ ExportFormat exportFormatOf(const std::string& path) {
 ExportSummary exportOutput(const std::string& input, const std::string& output, const ExportOptions& options) {
     if (output.empty()) throw ConfigError("no export path given (-o)");
     const ExportFormat format = exportFormatOf(output);
-    checkOutputPath(input, output);
+    checkExportPath(input, output);
     const std::uint64_t blockRows = std::max<std::uint64_t>(1, options.blockRows);
     Table t = openTable(input, blockRows);
 
@@ -779,12 +755,13 @@ ExportSummary exportOutput(const std::string& input, const std::string& output, 
     if (!t.geographic && t.crs.empty())
         log::warn() << input << ": no lon/lat and no crs attribute: "
                     << (format == ExportFormat::kGpkg ? "point geometry is x/y without a CRS" : "lon, lat columns are empty");
-    TempOutput tmp(output);
+    AtomicFile tmp(output, "", kSqliteSideFiles);
+    tmp.discard();  // a stale one from a killed export (never the input: checked above)
     try {
         if (format == ExportFormat::kCsv) {
-            writeCsv(t, tmp.path(), blockRows);
+            writeCsv(t, tmp.tmpPath(), blockRows);
         } else {
-            writeGpkg(t, tmp.path(), fs::path(output).stem().string(), blockRows, summary);
+            writeGpkg(t, tmp.tmpPath(), fs::path(output).stem().string(), blockRows, summary);
         }
     } catch (const H5Error& err) {
         bad(input, std::string("truncated or damaged hlstm output file: ") + err.what());

@@ -51,7 +51,9 @@ void TrainConfig::validate() const {
     if (!(eps > 0)) throw ConfigError("train.eps must be > 0");
     if (!(huberDelta > 0)) throw ConfigError("Huber delta must be > 0");
     if (earlyStopPatience < 0) throw ConfigError("train.early_stop_patience must be >= 0");
-    if (threads < 0) throw ConfigError("train.threads must be >= 0");
+    if (threads < 0 || threads > kMaxThreads)
+        throw ConfigError("train.threads = " + std::to_string(threads) + " is out of range 0.." +
+                          std::to_string(kMaxThreads) + " (threads per rank; 0: OMP_NUM_THREADS or SLURM_CPUS_PER_TASK)");
     if (stride < 1) throw ConfigError("model.stride must be >= 1");
     if (!(validationFraction >= 0 && validationFraction < 1)) {
         throw ConfigError("model.validation_fraction must be in [0, 1)");
@@ -123,8 +125,14 @@ TrainConfig trainConfigFrom(const Config& config) {
 
 int resolveThreads(int configured) {
     if (configured > 0) return configured;
-    if (const int omp = positiveEnv("OMP_NUM_THREADS"); omp > 0) return omp;
-    if (const int slurm = positiveEnv("SLURM_CPUS_PER_TASK"); slurm > 0) return slurm;
+    auto checked = [](int n, const char* name) {
+        if (n > kMaxThreads)
+            throw ConfigError(std::string(name) + " = " + std::to_string(n) + " is more than " +
+                              std::to_string(kMaxThreads) + " threads per rank (train.threads = 0 takes it)");
+        return n;
+    };
+    if (const int omp = positiveEnv("OMP_NUM_THREADS"); omp > 0) return checked(omp, "OMP_NUM_THREADS");
+    if (const int slurm = positiveEnv("SLURM_CPUS_PER_TASK"); slurm > 0) return checked(slurm, "SLURM_CPUS_PER_TASK");
     return 1;
 }
 

@@ -6,6 +6,7 @@
 #include <boost/archive/binary_iarchive.hpp>
 #include <boost/archive/binary_oarchive.hpp>
 #include <boost/serialization/string.hpp>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -17,7 +18,7 @@
 #include "hlstm/core/error.hpp"
 #include "hlstm/core/hash.hpp"
 #include "hlstm/core/log.hpp"
-#include "hlstm/io/output_file.hpp"
+#include "hlstm/io/atomic_file.hpp"
 
 namespace hlstm::pipeline {
 namespace {
@@ -26,6 +27,8 @@ namespace fs = std::filesystem;
 
 constexpr char kMagic[8] = {'H', 'L', 'S', 'T', 'M', 'C', 'K', '1'};
 constexpr const char* kManifest = "manifest";
+// Separates the fingerprint from the run id in an identity and in the manifest.
+constexpr const char* kRunTag = "\nrun=";
 
 std::optional<std::string> readFile(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
@@ -37,10 +40,25 @@ std::optional<std::string> readFile(const std::string& path) {
 
 }  // namespace
 
-CheckpointStore::CheckpointStore(const std::string& output, std::string fingerprint)
-    : dir_(output + ".ckpt"), fingerprint_(std::move(fingerprint)) {}
+CheckpointStore::CheckpointStore(const std::string& output, std::string identity) : dir_(output + ".ckpt") {
+    const auto cut = identity.rfind(kRunTag);
+    fingerprint_ = identity.substr(0, cut);
+    if (cut != std::string::npos) runId_ = identity.substr(cut + std::strlen(kRunTag));
+}
 
-bool CheckpointStore::open(bool resume) const {
+std::string CheckpointStore::begin(const std::string& output, const std::string& fingerprint, bool resume) {
+    CheckpointStore probe(output, fingerprint);
+    std::string run;
+    if (probe.open(resume, &run)) return fingerprint + kRunTag + run;
+    // A new run: an id no other run has (host, pid, time).
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    const auto now = std::chrono::system_clock::now().time_since_epoch().count();
+    return fingerprint + kRunTag +
+           fnv1a64Hex(std::string(host) + ":" + std::to_string(::getpid()) + ":" + std::to_string(now));
+}
+
+bool CheckpointStore::open(bool resume, std::string* runId) const {
     if (!enabled()) return false;
     std::error_code ec;
     const bool exists = fs::exists(dir_, ec);
@@ -55,16 +73,19 @@ bool CheckpointStore::open(bool resume) const {
         return false;
     }
     if (!fs::is_directory(dir_, ec)) throw InputError(dir_ + ": not a directory (expected the run's checkpoints)");
-    const auto manifest = get(kManifest);
+    const auto manifest = getRecord(kManifest);
     if (!manifest) {
         log::warn() << dir_ << ": no readable manifest; its records are ignored and the run starts over";
         removeAll();
         return false;
     }
-    if (*manifest != fingerprint_)
+    const auto cut = manifest->rfind(kRunTag);
+    const std::string theirs = manifest->substr(0, cut);
+    if (theirs != fingerprint_)
         throw ConfigError(dir_ + ": the checkpoints belong to a run with another configuration, input or thread "
-                          "count (fingerprint " + *manifest + ", this run " + fingerprint_ +
+                          "count (fingerprint " + theirs + ", this run " + fingerprint_ +
                           "); resume with the original settings, or remove the directory to start over");
+    if (runId != nullptr) *runId = cut == std::string::npos ? std::string() : manifest->substr(cut + std::strlen(kRunTag));
     log::info() << "--resume: continuing from the checkpoints in " << dir_;
     return true;
 }
@@ -72,38 +93,52 @@ bool CheckpointStore::open(bool resume) const {
 void CheckpointStore::put(const std::string& name, const std::string& bytes) const {
     if (!enabled()) return;
     std::error_code ec;
-    if (!fs::exists(fs::path(dir_) / kManifest, ec) && name != kManifest) {
-        fs::create_directories(dir_, ec);
-        if (ec) throw RuntimeError(dir_ + ": cannot create the checkpoint directory: " + ec.message());
-        put(kManifest, fingerprint_);
+    const fs::path manifestPath = fs::path(dir_) / kManifest;
+    if (name != kManifest) {
+        if (!fs::exists(manifestPath, ec)) {
+            fs::create_directories(dir_, ec);
+            if (ec) throw RuntimeError(dir_ + ": cannot create the checkpoint directory: " + ec.message());
+            put(kManifest, fingerprint_ + kRunTag + runId_);
+        } else if (const auto manifest = getRecord(kManifest);
+                   manifest && manifest->substr(manifest->rfind(kRunTag) == std::string::npos
+                                                    ? manifest->size()
+                                                    : manifest->rfind(kRunTag) + std::strlen(kRunTag)) != runId_) {
+            // Another run's directory (a second run with this output, without the lock): never mix.
+            throw RuntimeError(dir_ + ": the checkpoints here belong to another run with this output; two runs "
+                               "must not share an output");
+        }
     }
     const std::string path = (fs::path(dir_) / name).string();
     // Unique per process: ranks may write the manifest at the same time.
-    const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+    io::AtomicFile file(path, path + ".tmp." + std::to_string(::getpid()));
     {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        const std::uint64_t size = bytes.size(), sum = fnv1a64(bytes.data(), bytes.size());
+        // The payload starts with the run's id, so a record of another run is never loaded.
+        const std::string payload = (name == kManifest ? std::string() : runLine()) + bytes;
+        std::ofstream out(file.tmpPath(), std::ios::binary | std::ios::trunc);
+        const std::uint64_t size = payload.size(), sum = fnv1a64(payload.data(), payload.size());
         out.write(kMagic, sizeof kMagic);
         out.write(reinterpret_cast<const char*>(&size), sizeof size);
         out.write(reinterpret_cast<const char*>(&sum), sizeof sum);
-        out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+        out.write(payload.data(), static_cast<std::streamsize>(payload.size()));
         out.flush();
-        if (!out) {
-            fs::remove(tmp, ec);
-            throw RuntimeError(tmp + ": cannot write the checkpoint (disk full?)");
-        }
+        if (!out) throw RuntimeError(file.tmpPath() + ": cannot write the checkpoint (disk full?)");
     }
-    h5::syncPath(tmp, O_RDONLY);
-    fs::rename(tmp, path, ec);
-    if (ec) {
-        fs::remove(tmp, ec);
-        throw RuntimeError(path + ": cannot rename the checkpoint into place");
-    }
-    h5::syncPath(dir_, O_RDONLY | O_DIRECTORY);
+    file.commit();
 }
 
 std::optional<std::string> CheckpointStore::get(const std::string& name) const {
     if (!enabled()) return std::nullopt;
+    const std::string line = runLine();
+    auto data = getRecord(name);
+    if (!data) return std::nullopt;
+    if (data->compare(0, line.size(), line) != 0) {
+        log::warn() << (fs::path(dir_) / name).string() << ": a checkpoint of another run, ignored";
+        return std::nullopt;
+    }
+    return data->substr(line.size());
+}
+
+std::optional<std::string> CheckpointStore::getRecord(const std::string& name) const {
     const std::string path = (fs::path(dir_) / name).string();
     auto data = readFile(path);
     if (!data) return std::nullopt;
@@ -120,6 +155,8 @@ std::optional<std::string> CheckpointStore::get(const std::string& name) const {
     }
     return data->substr(kHeader);
 }
+
+std::string CheckpointStore::runLine() const { return "run=" + runId_ + "\n"; }
 
 void CheckpointStore::remove(const std::string& name) const {
     if (!enabled()) return;

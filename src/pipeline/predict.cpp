@@ -70,8 +70,10 @@ private:
 
 int predict(const Comm& comm, const std::string& modelsPath, const std::string& inputPath,
             const std::string& outputPath, const ReadOptions& readOptions) {
-    // Neither the models file nor the input may be replaced by the output.
-    h5::AtomicOutput atomic(comm, outputPath, {modelsPath, inputPath});
+    // No file it reads (models, input, mask, geometry) may be replaced by the output.
+    FilesRead reads = filesRead(inputPath, readOptions);
+    reads.add(modelsPath, "models (--models)");
+    h5::AtomicOutput atomic(comm, outputPath, reads.paths, reads.options);
     // Models and the point map of the earlier run: small, read by every rank.
     std::vector<std::int64_t> knownId;
     std::vector<double> knownX, knownY;

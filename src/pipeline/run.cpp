@@ -6,6 +6,7 @@
 #include "hlstm/core/coordinated.hpp"
 #include "hlstm/core/hash.hpp"
 #include "hlstm/io/output_file.hpp"
+#include "hlstm/pipeline/preflight.hpp"
 #include "hlstm/version.hpp"
 #include "stages.hpp"
 
@@ -22,7 +23,7 @@ CheckpointStore openCheckpoints(const Comm& comm, const Config& config, RunConfi
         fingerprint = fnv1a64Hex(config.toToml() + "\nthreads=" + std::to_string(rc.threads) + "\ninput=" +
                                  (rc.input.empty() ? std::string("simulated") : rc.inputChecksum) +
                                  "\nversion=" + kVersion);
-        CheckpointStore(args.output, fingerprint).open(args.resume);
+        fingerprint = CheckpointStore::begin(args.output, fingerprint, args.resume);  // + this run's id
     });
     comm.bcast(fingerprint);
     comm.bcast(rc.inputChecksum);
@@ -35,9 +36,12 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
     PhaseTimer timer;
     RunConfig rc;  // every rank parses the same text; agreeing on a failure gives one message
     coordinated(comm, "config", [&] { rc = RunConfig::from(config, args); });
-    // The output path is checked now (never an input), not after hours of training.
+    checkGridMemory(rc.L, rc.K, rc.S, rc.horizon, rc.shape.inputChannels(),  // preflight.hpp, on every rank alike
+                    rc.shape.cell == model::CellKind::kLstm ? 4 : 1, rc.train.batch);
+    // The output path is checked now (never a file the run reads), not after hours of training.
     std::optional<h5::AtomicOutput> output;
-    if (!args.dryRun) output.emplace(comm, args.output, std::vector<std::string>{rc.input});
+    const FilesRead reads = filesRead(rc.input, rc.read, &config);  // input, mask, geometry, --config
+    if (!args.dryRun) output.emplace(comm, args.output, reads.paths, reads.options);
     const CheckpointStore store = args.dryRun ? CheckpointStore() : openCheckpoints(comm, config, rc, args);
 
     timer.start("read");
@@ -45,6 +49,11 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
     const std::size_t m = block.points.nEpochs();
     const std::size_t visibleEpochs = m - static_cast<std::size_t>(rc.horizon);
     const model::TimeAxis axis = model::TimeAxis::fromDates(block.points.dates);
+    // Before any training (preflight.hpp): only the L values and interval cuts the archive allows.
+    const GridFit fit = fitGridToEpochs(rc.L, rc.shape.inputGap(), rc.shape.labelLead(), rc.intervalCuts, visibleEpochs,
+                                        rc.trainEpochs(visibleEpochs), rc.horizon, rc.input);
+    rc.L = fit.L, rc.intervalCuts = fit.intervalCuts;
+    logPreflight(comm, fit.warnings, args.dryRun ? "" : freeSpaceWarning(args.output, block.stats.fileRows, rc.horizon, m));
 
     // Partition on the visible epochs only (holdout protocol).
     timer.start("partition");

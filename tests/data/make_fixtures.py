@@ -79,6 +79,9 @@ class Scene:
         self.single = (1, cols - 2)                               # one valid epoch: not a point
         missing[:, self.single[0], self.single[1]] = True
         missing[m // 2, self.single[0], self.single[1]] = False
+        self.single_kept = (3, 1)                                 # the same inside the mask: too few epochs
+        missing[:, self.single_kept[0], self.single_kept[1]] = True
+        missing[m // 3, self.single_kept[0], self.single_kept[1]] = False
         self.two = (2, cols - 3)                                  # exactly two valid epochs: a point
         missing[:, self.two[0], self.two[1]] = True
         missing[[1, m - 2], self.two[0], self.two[1]] = False
@@ -293,6 +296,12 @@ def write_expected(path, s):
         f.create_dataset("mask_ids", data=s.mask_ids.astype(np.int64))
         f.create_dataset("pids", data=np.array(s.pids, dtype="S10"))
         f.create_dataset("grid_shape", data=np.array([s.rows, s.cols], dtype=np.int64))
+        # /points/status of every pixel of a grid read with maskTempCoh.h5 (minValidFraction 0):
+        # 3 no data in any epoch, 2 masked out, 1 one valid epoch (fewer than 2), 0 kept.
+        valid = np.isfinite(s.mm).sum(axis=0).ravel()
+        keep = s.mask.ravel()
+        status = np.where(valid == 0, 3, np.where(~keep, 2, np.where(valid < 2, 1, 0))).astype(np.int8)
+        f.create_dataset("masked_status", data=status)
 
 
 def main():

@@ -361,7 +361,7 @@ TEST(Corpus, EveryBadInputFailsCleanlyAndEveryHandledInputIsHandled) {
          }),
          1, "not an HDF5 file"},
         {"all-nan", native([kNaN](Native& s) { std::fill(s.disp.begin(), s.disp.end(), static_cast<float>(kNaN)); }),
-         1, "no point has enough valid epochs"},
+         1, "none of its 400 input point(s) can be used: 400 no_data (no value in any epoch)"},
         {"two-dates", native([](Native& s) {
              Native t = s;
              s.dates.resize(2);
@@ -486,7 +486,7 @@ TEST(Corpus, EveryBadInputFailsCleanlyAndEveryHandledInputIsHandled) {
              p.named = models;
              return p;
          },
-         1, "the output would replace the input"},
+         1, "the output would replace the models (--models)"},
         {"predict-coordinates-differ", [&](const std::string& d) {
              Prepared p;
              const std::string models = d + "/models.h5", in = d + "/in.h5";
@@ -574,6 +574,8 @@ TEST(Corpus, EveryBadInputFailsCleanlyAndEveryHandledInputIsHandled) {
             }
         }
         if (lexists(p.out + ".tmp")) problem("OUT.tmp left behind: " + p.out + ".tmp");
+        if (c.exit != 0 && !outExisted && lexists(p.out + ".ckpt")) problem("OUT.ckpt left behind: " + p.out + ".ckpt");
+        if (lexists(p.out + ".lock")) problem("OUT.lock left behind: " + p.out + ".lock");
         for (std::size_t i = 0; i < p.inputs.size(); ++i)
             if (!(snapshot(p.inputs[i]) == before[i])) problem("input changed: " + p.inputs[i]);
 

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <boost/serialization/string.hpp>
 #include <cctype>
 #include <cmath>
@@ -22,6 +23,7 @@
 #include "hlstm/core/error.hpp"
 #include "hlstm/data/input.hpp"
 #include "hlstm/io/hdf5.hpp"
+#include "hlstm/io/output_format.hpp"
 #include "hlstm/partition/partition.hpp"
 #include "test_support.hpp"
 
@@ -43,6 +45,7 @@ struct Expected {
     std::vector<std::int32_t> dates;
     std::vector<std::string> pids;       // the EGMS pid of each point
     std::size_t rows = 0, cols = 0;      // the grid
+    std::vector<std::int8_t> maskedStatus;  // every pixel's PointStatus when read with the mask
 
     [[nodiscard]] std::size_t n() const { return ids.size(); }
     [[nodiscard]] std::size_t m() const { return dates.size(); }
@@ -60,6 +63,7 @@ struct Expected {
         const auto shape = f.openDataset("/grid_shape").readAll<std::int64_t>();
         e.rows = static_cast<std::size_t>(shape.at(0));
         e.cols = static_cast<std::size_t>(shape.at(1));
+        e.maskedStatus = f.openDataset("/masked_status").readAll<std::int8_t>();
         return e;
     }
 
@@ -401,6 +405,45 @@ TEST_F(Formats, MaskKeepsExactlyItsPixels) {
         const Gathered g = gather(block);
         EXPECT_TRUE(sameSequence("ids", g.ids, e.maskIds));
         EXPECT_TRUE(allNear("displacement (mm)", g.mm, e.filledRowsOf(e.maskIds), kMmTolerance, e.m()));
+    }
+}
+
+TEST_F(Formats, EveryPixelIsAKeptOrADroppedPointWithItsReason) {
+    // Every input pixel is accounted for: kept, or dropped with its PointStatus, in pixel order;
+    // the counts per reason are the fixture script's, at any rank count.
+    const Expected& e = expected();
+    const Comm& comm = gFixtures->comm();
+    std::vector<std::int64_t> wantIds;
+    std::vector<std::int8_t> wantStatus;
+    std::array<std::uint64_t, output::kPointStatusCount> wantCounts{};
+    for (std::size_t p = 0; p < e.maskedStatus.size(); ++p) {
+        ++wantCounts[static_cast<std::size_t>(e.maskedStatus[p])];
+        if (e.maskedStatus[p] == 0) continue;
+        wantIds.push_back(static_cast<std::int64_t>(p));
+        wantStatus.push_back(e.maskedStatus[p]);
+    }
+    ASSERT_EQ(e.maskedStatus.size(), e.rows * e.cols);
+    // The fixture has every reason a grid reader gives.
+    for (auto s : {output::PointStatus::kMasked, output::PointStatus::kNoData, output::PointStatus::kTooFewEpochs})
+        ASSERT_GT(wantCounts[static_cast<std::size_t>(s)], 0u) << output::toString(s);
+    for (const char* name : {"mintpy_geo.h5", "mintpy_geo_nodata.h5", "mintpy.he5"}) {
+        SCOPED_TRACE(name);
+        const LocalBlock block = read(name, "", "maskTempCoh.h5");
+        const auto& d = block.dropped;
+        EXPECT_EQ(block.keptTotal, wantCounts[0]);
+        EXPECT_EQ(d.total, wantIds.size());
+        EXPECT_EQ(block.stats.fileRows, e.rows * e.cols);
+        EXPECT_EQ(block.stats.dropped, wantIds.size());
+        for (std::size_t k = 1; k < output::kPointStatusCount; ++k)
+            EXPECT_EQ(block.stats.droppedBy[k], wantCounts[k]) << output::toString(static_cast<output::PointStatus>(k));
+        EXPECT_EQ(d.offset, comm.exscan(static_cast<std::uint64_t>(d.size())));
+        EXPECT_TRUE(sameSequence("dropped ids", comm.allgatherv(d.ids), wantIds));
+        const auto status = comm.allgatherv(d.status);
+        EXPECT_EQ(status, wantStatus);
+        // Coordinates in the block's CRS like the kept points': finite for a geocoded grid.
+        const auto x = comm.allgatherv(d.x);
+        EXPECT_EQ(static_cast<std::size_t>(std::count_if(x.begin(), x.end(), [](double v) { return std::isfinite(v); })),
+                  wantIds.size());
     }
 }
 

@@ -45,10 +45,13 @@ public:
     [[nodiscard]] std::string toToml() const;
 
     [[nodiscard]] const std::map<std::string, ConfigValue>& values() const noexcept { return values_; }
+    /// The TOML files loaded (--config), in order: inputs a command's output must never replace.
+    [[nodiscard]] const std::vector<std::string>& files() const noexcept { return files_; }
 
 private:
     const ConfigValue& lookup(const std::string& key) const;
     std::map<std::string, ConfigValue> values_;
+    std::vector<std::string> files_;
 };
 
 }  // namespace hlstm

@@ -34,12 +34,26 @@ LocalBlock readInput(const Comm& comm, const std::string& path, const ReadOption
 /// The reader settings of a configuration's input.* keys (ConfigError on a bad value).
 ReadOptions readOptionsFromConfig(const Config& config);
 
+/// Every file a command reads, with the option that names it: `paths[k]` given by
+/// `options[k]` ("--input", "--config", "input.mask", ...). Empty paths are left out.
+struct FilesRead {
+    std::vector<std::string> paths, options;
+    void add(const std::string& path, const std::string& option);
+};
+/// The files of an input (`input`, `read`'s mask and geometry) and of a configuration (its
+/// --config files): what an output path is checked against (h5::AtomicOutput).
+FilesRead filesRead(const std::string& input, const ReadOptions& read, const Config* config = nullptr);
+
 /// Writes /points/lon and /points/lat (WGS84 degrees; NaN when the CRS is unknown) of this
 /// rank's kept points at their global rows, the CRS of /points/x,y as attribute `crs` of
 /// /points/x (/points/x must exist), and /points/pid for EGMS inputs (collective).
 void writePointGeography(const Comm& comm, const h5::File& out, const LocalBlock& block);
 
 namespace geo {
+/// Whether `crs` names a CRS at all (not empty, not "local").
+bool known(const std::string& crs);
+/// Whether PROJ knows `crs` ("EPSG:4326", "4326", a PROJ string).
+bool projKnows(const std::string& crs);
 /// Whether `crs` ("EPSG:4326", "4326", a PROJ string, ...) is geographic (degrees).
 bool isGeographic(const std::string& crs);
 /// "EPSG:326zz" / "EPSG:327zz": the WGS84 UTM zone containing (lon, lat).

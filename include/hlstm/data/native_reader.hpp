@@ -3,12 +3,14 @@
 /// optional /id int64 (n) and /truth float32 (n, m) (noise-free signal of simulated scenes).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "hlstm/core/comm.hpp"
 #include "hlstm/data/point_set.hpp"
+#include "hlstm/io/output_format.hpp"
 
 namespace hlstm {
 
@@ -37,7 +39,9 @@ struct ReadOptions {
 struct ReadStats {
     std::uint64_t fileRows = 0;      ///< points in the file
     std::uint64_t epochs = 0;
-    std::uint64_t dropped = 0;       ///< points dropped for too few valid epochs
+    std::uint64_t dropped = 0;       ///< input points not kept, for any reason (sum of droppedBy)
+    /// Dropped points per hlstm::output::PointStatus code (index kForecast stays 0).
+    std::array<std::uint64_t, output::kPointStatusCount> droppedBy{};
     std::uint64_t missing = 0;       ///< missing values among kept points (before filling)
     std::uint64_t outliers = 0;      ///< values beyond +-kOutlierMm, treated as missing
     std::string unit;                ///< unit found in the file ("mm" or "m")
@@ -61,6 +65,17 @@ struct LocalBlock {
     /// EGMS point ids (`pid` strings) per kept point; empty for the other formats, whose ids
     /// are numbers (native /id, or the pixel index row * width + col of a grid).
     std::vector<std::string> pids;
+    /// Input points that are not among the kept points, in input order (every input point is a
+    /// row of the output: the kept points first, then these).
+    struct DroppedPoints {
+        std::vector<double> x, y;              ///< in stats.crs like points.x/y (NaN when unknown)
+        std::vector<std::int64_t> ids;         ///< same id rule as points.ids
+        std::vector<std::string> pids;         ///< EGMS only (else empty)
+        std::vector<std::int8_t> status;       ///< hlstm::output::PointStatus codes
+        std::uint64_t offset = 0;              ///< global index of this rank's first dropped point
+        std::uint64_t total = 0;               ///< dropped points over all ranks
+        [[nodiscard]] std::size_t size() const noexcept { return x.size(); }
+    } dropped;
     ReadStats stats;
 
     /// Whether epoch t of local point i was observed; epochs before the last 32 count as observed.
@@ -79,6 +94,10 @@ inline constexpr double kOutlierMm = 1e5;
 /// too few valid epochs, fills remaining gaps by linear interpolation along time.
 /// Throws InputError naming file, dataset and index on every rank (collective).
 LocalBlock readNative(const Comm& comm, const std::string& path, const ReadOptions& options);
+
+/// "3 masked (mask = 0 in input.mask m.h5), 2 no_data (no value in any epoch)": the input
+/// points not kept, per reason (stats.droppedBy); "none" when every point was kept.
+std::string droppedText(const ReadStats& stats, const ReadOptions& options);
 
 /// Fills NaN gaps of one series in place by linear interpolation in time (`days` per
 /// epoch); leading/trailing gaps take the nearest valid value. Returns the number filled.

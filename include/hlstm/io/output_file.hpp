@@ -5,24 +5,28 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "hlstm/core/comm.hpp"
+#include "hlstm/io/atomic_file.hpp"
 #include "hlstm/io/hdf5.hpp"
 
 namespace hlstm::h5 {
 
-/// fsync of a file (O_RDONLY) or directory (O_RDONLY | O_DIRECTORY); a failure is a
-/// RuntimeError (the data may not be on disk).
-void syncPath(const std::string& path, int flags);
+using io::syncPath;
 
 class AtomicOutput {
 public:
-    /// Checks on root, agreed by every rank: `path` is not empty, not a directory, not (the
-    /// same file as) any of `inputs`, and its directory exists. Throws ConfigError / InputError
-    /// on every rank. Call it before the expensive work, so a bad path fails at once.
-    AtomicOutput(const Comm& comm, std::string path, const std::vector<std::string>& inputs);
+    /// Checks on root, agreed by every rank (io::checkOutputPath): `path` is not empty, not a
+    /// directory, its directory exists, and neither it nor `<path>.tmp`, `.ckpt`, `.lock` is
+    /// (or holds) any of `inputs` (every file the command reads: input, config, mask, geometry,
+    /// models; `whats` names their options). Then root takes `<path>.lock` (io::OutputLock) for
+    /// the object's life: a second command writing the same output is refused. Throws
+    /// ConfigError / InputError on every rank. Call it before the expensive work.
+    AtomicOutput(const Comm& comm, std::string path, const std::vector<std::string>& inputs,
+                 const std::vector<std::string>& whats = {});
     /// Removes `<path>.tmp` unless the file was committed (root; never throws).
     ~AtomicOutput();
     AtomicOutput(const AtomicOutput&) = delete;
@@ -39,6 +43,7 @@ public:
 private:
     const Comm& comm_;
     std::string path_, tmp_;
+    std::unique_ptr<io::OutputLock> lock_;  // root only
     bool committed_ = false;
 };
 

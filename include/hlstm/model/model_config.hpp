@@ -75,6 +75,9 @@ struct ModelConfig {
     }
 };
 
+/// Threads per rank (train.threads, OMP_NUM_THREADS): more is a typo, not a machine.
+inline constexpr int kMaxThreads = 1024;
+
 /// How a model is trained (paper II-C: Adam, 30 epochs, 70/30 split of points).
 struct TrainConfig {
     int epochs = 30;

@@ -1,8 +1,9 @@
 /// Checkpoints of one `hlstm run` (DESIGN 5: never lose cluster time): named records in the
 /// directory `<output>.ckpt`, each written atomically (temporary file, fsync, rename, fsync of
 /// the directory) with a length and a checksum, so that a record is either whole or ignored.
-/// A manifest holds the run's fingerprint (configuration, input checksum, threads, version):
-/// `--resume` continues only the run that wrote them. Rank-local; any rank may write records
+/// A manifest holds the run's fingerprint (configuration, input checksum, threads, version)
+/// and its run id, and every record starts with the run id: `--resume` continues only the run
+/// that wrote them, and a run never loads another run's records. Rank-local; any rank may write records
 /// (the directory must be on a file system every rank sees, as the output's is).
 #pragma once
 
@@ -19,22 +20,29 @@ class CheckpointStore {
 public:
     /// No checkpoints (a dry run): put/get do nothing.
     CheckpointStore() = default;
-    /// The store of `output`; nothing is created before the first put().
-    CheckpointStore(const std::string& output, std::string fingerprint);
+    /// The store of `output` for the run `identity` (begin()'s result; a bare fingerprint is a
+    /// run with an empty id); nothing is created before the first put().
+    CheckpointStore(const std::string& output, std::string identity);
+
+    /// Run start, on one rank: open(resume), then this run's identity (the fingerprint and a
+    /// run id: the manifest's when resuming, a new one otherwise). Broadcast it and construct
+    /// every rank's store with it.
+    static std::string begin(const std::string& output, const std::string& fingerprint, bool resume);
 
     /// Run start, on one rank. Without `resume`, existing checkpoints are an error (InputError
     /// naming the directory: add --resume or remove it). With `resume`, a manifest of another
     /// fingerprint is a ConfigError; no directory means nothing to resume (returns false).
-    /// Returns whether there are checkpoints to continue from.
-    bool open(bool resume) const;
+    /// Returns whether there are checkpoints to continue from (and their run id in `runId`).
+    bool open(bool resume, std::string* runId = nullptr) const;
 
     [[nodiscard]] bool enabled() const noexcept { return !dir_.empty(); }
     [[nodiscard]] const std::string& dir() const noexcept { return dir_; }
 
-    /// Writes record `name` atomically (creating the directory and its manifest first).
+    /// Writes record `name` atomically (creating the directory and its manifest first); a
+    /// directory whose manifest names another run is a RuntimeError (never mixed).
     void put(const std::string& name, const std::string& bytes) const;
     /// Record `name`, or nothing when it is missing; a damaged record (wrong length or
-    /// checksum) is logged and treated as missing.
+    /// checksum) or a record of another run is logged and treated as missing.
     [[nodiscard]] std::optional<std::string> get(const std::string& name) const;
     /// Removes record `name` if present.
     void remove(const std::string& name) const;
@@ -42,7 +50,9 @@ public:
     void removeAll() const;
 
 private:
-    std::string dir_, fingerprint_;
+    [[nodiscard]] std::optional<std::string> getRecord(const std::string& name) const;  // checked, with its run line
+    [[nodiscard]] std::string runLine() const;
+    std::string dir_, fingerprint_, runId_;
 };
 
 // ---------------------------------------------------------------- record formats
