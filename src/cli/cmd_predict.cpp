@@ -8,6 +8,7 @@ namespace {
 struct PredictArgs {
     std::string models, input, output;
     double minValid = 0.5;
+    std::string assignFar = "none";
     InputOptions format;
 };
 
@@ -17,9 +18,15 @@ Action setupPredict(CLI::App& sub) {
     sub.add_option("--input", a->input, "new input (any input format, see --format), e.g. with a new acquisition")->required();
     sub.add_option("-o,--output", a->output, "output .h5 with /forecast/{next_diff,next_cumulative,next_dates}")->required();
     sub.add_option("--min-valid-fraction", a->minValid, "drop points with fewer valid epochs")->capture_default_str();
+    sub.add_option("--assign-far", a->assignFar,
+                   "points farther than the partition's edge threshold from every trained point: none (status far, "
+                   "NaN forecasts) or nearest (the nearest trained point's subregion)")
+        ->check(CLI::IsMember({"none", "nearest"}))
+        ->capture_default_str();
     a->format.add(sub);
     return [a](const Comm& comm) {
-        return pipeline::predict(comm, a->models, a->input, a->output, a->format.readOptions(a->minValid, false));
+        return pipeline::predict(comm, a->models, a->input, a->output, a->format.readOptions(a->minValid, false),
+                                 a->assignFar == "nearest" ? pipeline::FarPoints::kNearest : pipeline::FarPoints::kNaN);
     };
 }
 

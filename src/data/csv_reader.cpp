@@ -8,11 +8,14 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <optional>
+#include <unordered_map>
 
 #include "hlstm/core/coordinated.hpp"
 #include "hlstm/core/error.hpp"
+#include "hlstm/core/log.hpp"
 #include "hlstm/data/input.hpp"
 #include "reader_common.hpp"
 
@@ -37,20 +40,47 @@ std::string unquoted(std::string_view f) {
     return std::string(f);
 }
 
-// Splits one line into fields (no quoting with delimiters inside: EGMS has none).
-void split(std::string_view line, char delimiter, std::vector<std::string_view>& out) {
+// Splits one line into fields. RFC 4180 quoting (pandas' QUOTE_ALL / QUOTE_NONNUMERIC): a
+// field in double quotes may hold the delimiter; the view is the text between the quotes
+// ("" inside stays doubled: EGMS numbers and pids have no quotes). A line break inside
+// quotes is not supported (lines are split by byte ranges); false on an unclosed quote.
+bool split(std::string_view line, char delimiter, std::vector<std::string_view>& out) {
     out.clear();
     std::size_t pos = 0;
     while (true) {
+        std::size_t start = pos;
+        while (start < line.size() && line[start] == ' ') ++start;
+        if (start < line.size() && line[start] == '"') {
+            std::size_t close = start + 1;
+            while (true) {
+                close = line.find('"', close);
+                if (close == std::string_view::npos) return false;
+                if (close + 1 < line.size() && line[close + 1] == '"') {
+                    close += 2;  // an escaped quote
+                    continue;
+                }
+                break;
+            }
+            out.push_back(line.substr(start + 1, close - start - 1));
+            std::size_t after = close + 1;
+            while (after < line.size() && (line[after] == ' ' || line[after] == '\r')) ++after;
+            if (after >= line.size()) return true;
+            if (line[after] != delimiter) return false;
+            pos = after + 1;
+            continue;
+        }
         const std::size_t next = line.find(delimiter, pos);
         if (next == std::string_view::npos) {
             out.push_back(line.substr(pos));
-            return;
+            return true;
         }
         out.push_back(line.substr(pos, next - pos));
         pos = next + 1;
     }
 }
+
+// UTF-8's byte-order mark (Excel and some GIS tools write it before the header).
+constexpr std::string_view kBom = "\xEF\xBB\xBF";
 
 Header readHeader(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
@@ -58,13 +88,17 @@ Header readHeader(const std::string& path) {
     if (!std::getline(in, line)) throw InputError(path + ": empty file (no CSV header)");
     Header h;
     h.bytes = line.size() + (in.eof() ? 0 : 1);
+    if (line.compare(0, kBom.size(), kBom) == 0) line.erase(0, kBom.size());  // counted in h.bytes
     if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos)
+        throw InputError(path + ": line 1 (header) is empty");
     const auto commas = std::count(line.begin(), line.end(), ','), semis = std::count(line.begin(), line.end(), ';');
     if (commas > 0 && semis > 0)
         throw InputError(path + ": line 1 (header) mixes ',' and ';' delimiters");
     h.delimiter = semis > commas ? ';' : ',';
     std::vector<std::string_view> fields;
-    split(line, h.delimiter, fields);
+    if (!split(line, h.delimiter, fields))
+        throw InputError(path + ": line 1 (header): a quoted field is not closed (or text follows its closing quote)");
     h.fields = fields.size();
     for (std::size_t k = 0; k < fields.size(); ++k) {
         std::string name = unquoted(fields[k]);
@@ -125,6 +159,39 @@ struct LineError {
     std::string text;
 };
 
+// Warns (root) when pids repeat: predict matches EGMS points by pid, so a repeated one is
+// ambiguous. Collective: 64-bit hashes of every pid are gathered (8 bytes a point), and the
+// first repeated pid in file order is named.
+void warnDuplicatePids(const Comm& comm, const std::string& path, const std::vector<std::string>& pids) {
+    std::vector<std::uint64_t> local(pids.size());
+    for (std::size_t i = 0; i < pids.size(); ++i) local[i] = std::hash<std::string>{}(pids[i]);
+    std::vector<std::uint64_t> all = comm.allgatherv(local);
+    const std::uint64_t before = comm.exscan(static_cast<std::uint64_t>(pids.size()));
+    // Global index of the first occurrence of each hash; a later one is a repeat.
+    std::unordered_map<std::uint64_t, std::uint64_t> first;
+    first.reserve(all.size());
+    std::uint64_t repeats = 0;
+    for (std::uint64_t g = 0; g < all.size(); ++g)
+        if (!first.emplace(all[g], g).second) ++repeats;
+    if (repeats == 0) return;
+    // The first repeated pid, by its line, from the rank that holds it (a hash collision of
+    // two different pids would be named too: with 64 bits, not in a real archive).
+    std::string example;
+    std::uint64_t exampleAt = std::numeric_limits<std::uint64_t>::max();
+    for (std::size_t i = 0; i < pids.size(); ++i)
+        if (first.at(local[i]) != before + i) {
+            example = pids[i];
+            exampleAt = before + i;
+            break;
+        }
+    const std::uint64_t at = comm.allreduce(exampleAt, Reduce::kMin);
+    const int holder = comm.allreduce(exampleAt == at ? comm.rank() : comm.size(), Reduce::kMin);
+    comm.bcast(example, holder);
+    if (comm.isRoot())
+        log::warn() << path << ": " << repeats << " point(s) repeat a pid of an earlier line (first: pid '" << example
+                    << "' on data line " << at + 1 << "); predict matches EGMS points by pid, so these are ambiguous";
+}
+
 }  // namespace
 
 LocalBlock readEgmsCsv(const Comm& comm, const std::string& path, const ReadOptions& options) {
@@ -132,6 +199,9 @@ LocalBlock readEgmsCsv(const Comm& comm, const std::string& path, const ReadOpti
     std::uint64_t size = 0;
     coordinated(comm, "read:validate", [&] {
         if (!std::filesystem::exists(path)) throw InputError(path + ": no such file");
+        if (!std::filesystem::is_regular_file(path))
+            throw InputError(path + ": not a regular file (a pipe or a device?): every rank reads its own byte range "
+                                    "of the CSV, so save the data to a file first");
         h = readHeader(path);
         size = std::filesystem::file_size(path);
     });
@@ -170,16 +240,23 @@ LocalBlock readEgmsCsv(const Comm& comm, const std::string& path, const ReadOpti
             if (error) return;
             if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
             if (line.empty()) return;  // a blank line (e.g. at the end)
-            split(line, h.delimiter, fields);
+            if (!split(line, h.delimiter, fields)) {
+                error = LineError{local, "a quoted field is not closed (or text follows its closing quote)"};
+                return;
+            }
             if (fields.size() != h.fields) {
                 error = LineError{local, std::to_string(fields.size()) + " field(s), expected " + std::to_string(h.fields) +
                                              " as in the header (delimiter '" + std::string(1, h.delimiter) + "')"};
                 return;
             }
             double x = 0, y = 0;
-            if (!parseNumber(fields[xCol], x) || !parseNumber(fields[yCol], y) || !std::isfinite(x) || !std::isfinite(y)) {
-                error = LineError{local, "coordinate '" + std::string(fields[std::isfinite(x) ? yCol : xCol]) +
-                                             "' is not a number"};
+            const bool xOk = parseNumber(fields[xCol], x) && std::isfinite(x);
+            const bool yOk = parseNumber(fields[yCol], y) && std::isfinite(y);
+            if (!xOk || !yOk) {
+                const std::size_t col = xOk ? yCol : xCol;  // the first bad one, with its own value
+                const char* name = geographic ? (xOk ? "latitude" : "longitude") : (xOk ? "northing" : "easting");
+                error = LineError{local, std::string(name) + " (column " + std::to_string(col + 1) + ") '" +
+                                             std::string(fields[col]) + "' is not a number"};
                 return;
             }
             for (std::size_t t = 0; t < m; ++t) {
@@ -213,6 +290,7 @@ LocalBlock readEgmsCsv(const Comm& comm, const std::string& path, const ReadOpti
     // Ids: the data-line order (blank lines excepted, they do not count).
     const std::uint64_t pointsBefore = comm.exscan(static_cast<std::uint64_t>(raw.ids.size()));
     for (std::size_t i = 0; i < raw.ids.size(); ++i) raw.ids[i] = static_cast<std::int64_t>(pointsBefore + i);
+    if (h.pid) warnDuplicatePids(comm, path, raw.pids);
     ReadStats stats;
     stats.format = "egms";
     stats.unit = "mm";

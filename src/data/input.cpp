@@ -50,6 +50,7 @@ std::string firstLine(const std::string& path) {
     char c;
     while (line.size() < (1u << 20) && in.get(c) && c != '\n') line.push_back(c);
     if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);  // UTF-8 byte-order mark
     return line;
 }
 
@@ -71,6 +72,9 @@ bool looksLikeDatedCsv(const std::string& header) {
 InputFormat detectFormat(const std::string& path) {
     if (!std::filesystem::exists(path)) throw InputError(path + ": no such file");
     if (std::filesystem::is_directory(path)) throw InputError(path + ": is a directory, not an HDF5 file or a CSV");
+    if (!std::filesystem::is_regular_file(path))
+        throw InputError(path + ": not a regular file (a pipe or a device?): every rank reads its own part of the "
+                                "input, so save the data to a file first");
     if (h5::isHdf5(path)) {
         std::unique_ptr<h5::File> file;
         try {

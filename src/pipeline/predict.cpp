@@ -14,6 +14,7 @@
 #include "hlstm/data/input.hpp"
 #include "hlstm/io/hdf5.hpp"
 #include "hlstm/io/output_file.hpp"
+#include "hlstm/io/output_format.hpp"
 #include "hlstm/model/model.hpp"
 #include "hlstm/version.hpp"
 
@@ -34,8 +35,14 @@ public:
         ny_ = static_cast<long>(h / cell_) + 1;
         for (std::size_t i = 0; i < x.size(); ++i) buckets_[key(cx(x[i]), cy(y[i]))].push_back(i);
     }
-    std::size_t nearest(double px, double py) const {
-        const long ix = cx(px), iy = cy(py);
+    /// The nearest known point and its squared distance (also for points far outside the
+    /// known points' box: the search starts at the point's projection q onto the box, and for
+    /// every known k, |p - k|^2 >= |p - q|^2 + |q - k|^2 because the box is convex).
+    std::size_t nearest(double px, double py, double* distance2 = nullptr) const {
+        const double qx = std::clamp(px, x0_, x0_ + static_cast<double>(nx_) * cell_),
+                     qy = std::clamp(py, y0_, y0_ + static_cast<double>(ny_) * cell_);
+        const double d0 = (px - qx) * (px - qx) + (py - qy) * (py - qy);
+        const long ix = cx(qx), iy = cy(qy);
         std::size_t best = 0;
         double bestD = std::numeric_limits<double>::infinity();
         for (long ring = 0; ring <= std::max(nx_, ny_); ++ring) {
@@ -49,9 +56,11 @@ public:
                         if (d < bestD || (d == bestD && i < best)) { bestD = d; best = i; }
                     }
                 }
-            // Every point outside this ring is at least ring * cell away.
-            if (std::isfinite(bestD) && std::sqrt(bestD) <= static_cast<double>(ring) * cell_) break;
+            // Every point outside this ring is at least ring * cell from q.
+            const double ringD = static_cast<double>(ring) * cell_;
+            if (std::isfinite(bestD) && bestD <= d0 + ringD * ringD) break;
         }
+        if (distance2 != nullptr) *distance2 = bestD;
         return best;
     }
 
@@ -69,13 +78,15 @@ private:
 }  // namespace
 
 int predict(const Comm& comm, const std::string& modelsPath, const std::string& inputPath,
-            const std::string& outputPath, const ReadOptions& readOptions) {
+            const std::string& outputPath, const ReadOptions& readOptions, FarPoints far) {
     // No file it reads (models, input, mask, geometry) may be replaced by the output.
     FilesRead reads = filesRead(inputPath, readOptions);
     reads.add(modelsPath, "models (--models)");
     h5::AtomicOutput atomic(comm, outputPath, reads.paths, reads.options);
     // Models and the point map of the earlier run: small, read by every rank.
     std::vector<std::int64_t> knownId;
+    std::vector<std::string> knownPid;  // EGMS: points are matched by pid
+    double edgeThreshold = std::numeric_limits<double>::infinity();  // metres: farther is another scene
     std::vector<double> knownX, knownY;
     std::vector<std::int32_t> knownSub, modelSub;
     std::vector<std::uint64_t> modelOffset, modelSize;
@@ -97,6 +108,11 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
         knownX = f.openDataset(output::points::kX).readAll<double>();
         knownY = f.openDataset(output::points::kY).readAll<double>();
         knownSub = f.openDataset(output::points::kSubregion).readAll<std::int32_t>();
+        if (f.exists(output::points::kPid)) knownPid = f.readStrings(output::points::kPid);
+        if (f.exists(output::partition::kEdgeThreshold)) {
+            const auto t = f.openDataset(output::partition::kEdgeThreshold).readAll<double>();
+            if (!t.empty() && std::isfinite(t[0]) && t[0] > 0) edgeThreshold = t[0];
+        }
         modelSub = f.openDataset(output::models::kSubregion).readAll<std::int32_t>();
         modelOffset = f.openDataset(output::models::kOffset).readAll<std::uint64_t>();
         modelSize = f.openDataset(output::models::kSize).readAll<std::uint64_t>();
@@ -143,28 +159,50 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
     std::vector<std::int32_t> sub(n, -1);
     std::vector<float> nextDiff(n * static_cast<std::size_t>(horizon), std::numeric_limits<float>::quiet_NaN());
     std::vector<float> nextCum = nextDiff;
-    std::uint64_t byNearest = 0;
+    std::uint64_t byNearest = 0, farCount = 0;
+    // Per kept point: forecast, or far from every trained point (NaN forecasts).
+    std::vector<std::int8_t> status(n, static_cast<std::int8_t>(output::PointStatus::kForecast));
+    // EGMS points are matched by pid (a release that removes a point shifts every line after
+    // it); the other formats by id.
+    const bool byPid = !block.pids.empty() && !knownPid.empty();
     coordinated(comm, "predict:forecast", [&] {
         std::unordered_map<std::int64_t, std::size_t> byId;
-        for (std::size_t i = 0; i < knownId.size(); ++i) byId.emplace(knownId[i], i);
+        std::unordered_map<std::string, std::size_t> byPidIndex;
+        if (byPid)
+            for (std::size_t i = 0; i < knownPid.size(); ++i) byPidIndex.emplace(knownPid[i], i);
+        else
+            for (std::size_t i = 0; i < knownId.size(); ++i) byId.emplace(knownId[i], i);
         NearestIndex nearest(knownX, knownY);
         std::unordered_map<std::int32_t, std::vector<std::size_t>> members;
         std::uint64_t moved = 0;
         std::string example;
         for (std::size_t i = 0; i < n; ++i) {
-            auto it = byId.find(block.points.ids[i]);
             std::size_t k = 0;
-            if (it != byId.end()) {
-                k = it->second;
+            bool known = false;
+            if (byPid) {
+                auto it = byPidIndex.find(block.pids[i]);
+                if ((known = it != byPidIndex.end())) k = it->second;
+            } else {
+                auto it = byId.find(block.points.ids[i]);
+                if ((known = it != byId.end())) k = it->second;
+            }
+            if (known) {
                 // The same id must be the same place: another scene may reuse ids 1..n.
                 const double x = block.points.x[i], y = block.points.y[i];
-                const double tolerance = 1e-6 * (std::abs(x) + std::abs(y) + 1.0);
+                const double tolerance = byPid ? 1.0 : 1e-6 * (std::abs(x) + std::abs(y) + 1.0);  // metres for pids
                 if (std::abs(knownX[k] - x) + std::abs(knownY[k] - y) > tolerance && moved++ == 0)
-                    example = "point id " + std::to_string(block.points.ids[i]) + " is at (" + std::to_string(x) +
-                              ", " + std::to_string(y) + ") here but at (" + std::to_string(knownX[k]) + ", " +
-                              std::to_string(knownY[k]) + ") in " + modelsPath;
+                    example = (byPid ? "pid " + block.pids[i] : "point id " + std::to_string(block.points.ids[i])) +
+                              " is at (" + std::to_string(x) + ", " + std::to_string(y) + ") here but at (" +
+                              std::to_string(knownX[k]) + ", " + std::to_string(knownY[k]) + ") in " + modelsPath;
             } else {
-                k = nearest.nearest(block.points.x[i], block.points.y[i]);
+                double d2 = 0;
+                k = nearest.nearest(block.points.x[i], block.points.y[i], &d2);
+                if (far == FarPoints::kNaN && !(std::sqrt(d2) <= edgeThreshold)) {
+                    status[i] = static_cast<std::int8_t>(output::PointStatus::kFar);
+                    sub[i] = -1;
+                    ++farCount;
+                    continue;
+                }
                 ++byNearest;
             }
             sub[i] = knownSub.empty() ? -1 : knownSub[k];
@@ -172,9 +210,11 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
         }
         if (moved > 0)
             throw InputError(inputPath + ": " + example + " (coordinates differ for " + std::to_string(moved) +
-                             " point(s) with a known id on this rank): not the scene the models were trained on; "
-                             "give its points their own ids or run hlstm run on it");
+                             " point(s) with a known " + (byPid ? "pid" : "id") +
+                             " on this rank): not the scene the models were trained on" +
+                             (byPid ? std::string("") : "; give its points their own ids or run hlstm run on it"));
         for (auto& [s, rows] : members) {
+            if (s < 0) continue;  // far points: NaN
             Forecaster method;
             auto mit = models.find(s);
             auto bit = baselineOf.find(s);
@@ -203,15 +243,31 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
         }
     });
     byNearest = comm.allreduce(byNearest, Reduce::kSum);
-    if (comm.isRoot())
-        log::info() << "forecast " << block.keptTotal << " points (" << byNearest
-                    << " not in the model file took their nearest known point's subregion)";
+    farCount = comm.allreduce(farCount, Reduce::kSum);
+    coordinated(comm, "predict:forecast", [&] {
+        if (farCount > 0 && farCount == block.keptTotal)
+            throw InputError(inputPath + ": none of its " + std::to_string(farCount) +
+                             " points is within the partition's edge threshold (" + std::to_string(edgeThreshold) +
+                             " m) of a point the models of " + modelsPath +
+                             " were trained on: another scene; run hlstm run on it (or --assign-far nearest)");
+    });
+    if (comm.isRoot()) {
+        log::info() << "forecast " << block.keptTotal - farCount << " of " << block.keptTotal << " points ("
+                    << byNearest << " not in the model file took their nearest known point's subregion; matched by "
+                    << (byPid ? "pid" : "id") << ")";
+        if (farCount > 0)
+            log::warn() << farCount << " point(s) of " << inputPath << " are farther than the edge threshold ("
+                        << edgeThreshold << " m) from every trained point: status far, NaN forecasts "
+                        << "(--assign-far nearest gives them the nearest subregion's model)";
+    }
 
     atomic.write("predict:write", [&](h5::File& out) {
         const std::uint64_t N = block.keptTotal, off = block.keptOffset, Y = static_cast<std::uint64_t>(horizon);
         output::writePointCoordinates(out, N, off, block.points.x, block.points.y, block.points.ids);
         writePointGeography(comm, out, block);
         out.createDataset<std::int32_t>(output::points::kSubregion, {N}).writeRows(off, n, sub.data());
+        // output::PointStatus of the kept points (the dropped points' rows: the writer of item 4).
+        out.createDataset<std::int8_t>(output::points::kStatus, {N}).writeRows(off, n, status.data());
         out.createDataset<float>(output::forecast::kNextDiff, {N, Y}).writeRows(off, n, nextDiff.data());
         out.createDataset<float>(output::forecast::kNextCumulative, {N, Y}).writeRows(off, n, nextCum.data());
         out.writeSmall<std::int32_t>(output::forecast::kNextDates, dates::following(block.points.dates, horizon));

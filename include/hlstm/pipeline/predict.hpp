@@ -9,11 +9,19 @@
 
 namespace hlstm::pipeline {
 
+/// What predict does with a point that is not in the model file and farther from every
+/// trained point than the partition's edge threshold (/partition/edge_threshold).
+enum class FarPoints {
+    kNaN,      ///< status far, NaN forecasts, counted in the log (default)
+    kNearest,  ///< the nearest trained point's subregion, as for a near point (--assign-far nearest)
+};
+
 /// Reads the models and the point -> subregion map of `modelsPath`, reads `inputPath`
-/// collectively, forecasts every point with its subregion's model (points matched by id;
-/// unknown ids take the subregion of the nearest known point) and writes `outputPath`
-/// (via <out>.tmp, complete = 1 last). Collective. Returns the exit code.
+/// collectively, forecasts every point with its subregion's model (points matched by pid for
+/// EGMS inputs, else by id; unknown points take the subregion of the nearest known point
+/// unless they are far, see FarPoints; InputError when every point is far) and writes
+/// `outputPath` (via <out>.tmp, complete = 1 last). Collective. Returns the exit code.
 int predict(const Comm& comm, const std::string& modelsPath, const std::string& inputPath,
-            const std::string& outputPath, const ReadOptions& readOptions);
+            const std::string& outputPath, const ReadOptions& readOptions, FarPoints far = FarPoints::kNaN);
 
 }  // namespace hlstm::pipeline
