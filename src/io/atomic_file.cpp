@@ -2,12 +2,14 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <system_error>
 
 #include "hlstm/core/error.hpp"
@@ -77,6 +79,14 @@ void checkOutputPath(const std::string& path, const std::vector<std::string>& in
     }
     const fs::path parent = fs::absolute(path).parent_path();
     if (!fs::is_directory(parent, ec)) throw InputError(path + ": directory " + parent.string() + " does not exist");
+}
+
+double freeBytes(const std::string& path) {
+    if (enospcInjected(path)) return 0;
+    struct statvfs st {};
+    const std::string dir = fs::absolute(path).parent_path().string();
+    if (::statvfs(dir.c_str(), &st) != 0) return std::numeric_limits<double>::infinity();
+    return static_cast<double>(st.f_bavail) * static_cast<double>(st.f_frsize);
 }
 
 bool enospcInjected(const std::string& path) {

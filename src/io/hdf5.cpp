@@ -402,6 +402,8 @@ void File::readObjectAttributeRaw(const std::string& objectPath, const std::stri
     readAttributeRaw(object.get(), name, type, value, path_ + ":" + objectPath);
 }
 
+void File::abandon() noexcept { (void)id_.release(); }
+
 void File::close() {
     if (!id_.valid()) return;
     const hid_t id = id_.release();

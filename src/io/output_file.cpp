@@ -1,5 +1,7 @@
 #include "hlstm/io/output_file.hpp"
 
+#include <unistd.h>
+
 #include <optional>
 
 #include "hlstm/core/coordinated.hpp"
@@ -32,8 +34,24 @@ void AtomicOutput::write(const std::string& phase, const std::function<void(File
     });
     coordinated(comm_, phase, [&] {
         File out(tmp_, Access::kCreate, &comm_);
-        fill(out);
-        out.close();
+        try {
+            if (io::enospcInjected(path_)) throw RuntimeError("H5Dwrite " + tmp_ + ": injected ENOSPC");
+            fill(out);
+            out.close();
+        } catch (const std::exception& e) {
+            // A failed write (a full disk) must not be followed by a failing close: HDF5
+            // 1.10 then crashes in MPI_Finalize (SIGSEGV, exit 139). The partial file's
+            // space is given back first, so the one close at MPI_Finalize (metadata only)
+            // has room; the file itself is removed by the AtomicFile below.
+            const double free = io::freeBytes(path_);  // before the truncation gives space back
+            if (comm_.isRoot()) (void)::truncate(tmp_.c_str(), 0);
+            out.abandon();
+            throw RuntimeError(path_ + ": writing the output failed" +
+                               (free < 1e6 ? " (" + std::to_string(static_cast<long long>(free)) +
+                                                 " bytes free on its file system: disk full)"
+                                           : std::string()) +
+                               "; nothing was written at " + path_ + " (" + e.what() + ")");
+        }
     });
     coordinated(comm_, phase, [&] {
         if (file) file->commit();

@@ -21,7 +21,8 @@ std::string listText(const std::vector<std::int64_t>& v) {
 
 std::string gigabytes(double bytes) {
     char buf[32];
-    std::snprintf(buf, sizeof buf, "%.1f GB", bytes / 1e9);
+    if (bytes < 1e9) std::snprintf(buf, sizeof buf, "%.1f MB", bytes / 1e6);
+    else std::snprintf(buf, sizeof buf, "%.1f GB", bytes / 1e9);
     return buf;
 }
 

@@ -70,6 +70,10 @@ private:
     int fd_ = -1;
 };
 
+/// Free bytes for an unprivileged writer on the file system of `path`'s directory (the
+/// injected full disk counts as 0); +inf when unknown.
+double freeBytes(const std::string& path);
+
 /// Whether HLSTM_ENOSPC_INJECT names `path` (it ends in the variable's value): tests make a
 /// write of that file fail as on a full disk.
 bool enospcInjected(const std::string& path);

@@ -201,6 +201,9 @@ public:
     /// Flushes and closes now (collective on a parallel file); H5Error naming the file when
     /// either fails (e.g. a full disk). The destructor closes otherwise.
     void close();
+    /// After a failed write (a full disk): drops the file without flushing or closing it, so no
+    /// second failing close runs here; HDF5 closes it once at MPI_Finalize.
+    void abandon() noexcept;
 
 private:
     void writeObjectAttributeRaw(const std::string& objectPath, const std::string& name, hid_t type,
