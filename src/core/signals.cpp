@@ -1,6 +1,7 @@
 #include "hlstm/core/signals.hpp"
 
 #include <csignal>
+#include <string>
 #include <vector>
 
 namespace hlstm {
@@ -28,5 +29,12 @@ void installStopHandlers() {
 }
 
 int stopSignal() noexcept { return static_cast<int>(gStopSignal); }
+
+std::string stopReason() {
+    const int s = stopSignal();
+    if (s == 0) return "stop requested by another rank of its data-parallel group (which received the signal)";
+    const char* name = s == SIGTERM ? "SIGTERM" : s == SIGINT ? "SIGINT" : s == SIGUSR1 ? "SIGUSR1" : "signal";
+    return std::string(name) + " (signal " + std::to_string(s) + ") received";
+}
 
 }  // namespace hlstm

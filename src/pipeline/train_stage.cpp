@@ -120,7 +120,7 @@ private:
             return model::fit(h_.visible(ctx_.axis, rc.trainEpochs(ctx_.visibleEpochs)), h_.split, rc.shapeOf(task_), tc, seed,
                               sharded_, &interruption);
         } catch (const StopRequested& e) {
-            throw StopRequested("signal " + std::to_string(stopSignal()) + " received: candidate " + position_ +
+            throw StopRequested(stopReason() + ": candidate " + position_ +
                                 " (subregion " + std::to_string(task_.subregion) + " L=" + std::to_string(task_.L) +
                                 " K=" + std::to_string(task_.K) + " S=" + std::to_string(task_.S) + ") " + e.what() +
                                 " in " + store_.dir() + "; rerun the same command with --resume to continue");
@@ -190,7 +190,7 @@ model::ShardedTraining shardedOver(const Comm& team, int shards) {
 }
 
 std::string stopMessage(const CheckpointStore& store, std::size_t done, std::size_t of) {
-    return "signal " + std::to_string(stopSignal()) + " received: stopped before candidate " +
+    return stopReason() + ": stopped before candidate " +
            std::to_string(done + 1) + "/" + std::to_string(of) + " of this rank; the finished candidates are in " +
            store.dir() + ": rerun the same command with --resume to continue";
 }

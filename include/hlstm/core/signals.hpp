@@ -13,6 +13,9 @@ namespace hlstm {
 void installStopHandlers();
 /// Whether a stop signal arrived; the number of the signal, 0 if none.
 int stopSignal() noexcept;
+/// "SIGTERM (signal 15) received", or on a rank that stopped because its data-parallel group
+/// agreed to (another rank got the signal) a sentence saying so (not "signal 0").
+std::string stopReason();
 
 /// Thrown at a task boundary after a stop signal: exit code 3 (stopped for requeue).
 class StopRequested : public Error {
