@@ -177,14 +177,15 @@ void warnDuplicatePids(const Comm& comm, const std::string& path, const std::vec
     // The first repeated pid, by its line, from the rank that holds it (a hash collision of
     // two different pids would be named too: with 64 bits, not in a real archive).
     std::string example;
-    std::uint64_t exampleAt = std::numeric_limits<std::uint64_t>::max();
+    // Signed: an unsigned MPI_MIN of a sentinel 2^64 - 1 gave the sentinel here (Open MPI 4.1).
+    std::int64_t exampleAt = std::numeric_limits<std::int64_t>::max();
     for (std::size_t i = 0; i < pids.size(); ++i)
         if (first.at(local[i]) != before + i) {
             example = pids[i];
-            exampleAt = before + i;
+            exampleAt = static_cast<std::int64_t>(before + i);
             break;
         }
-    const std::uint64_t at = comm.allreduce(exampleAt, Reduce::kMin);
+    const std::int64_t at = comm.allreduce(exampleAt, Reduce::kMin);
     const int holder = comm.allreduce(exampleAt == at ? comm.rank() : comm.size(), Reduce::kMin);
     comm.bcast(example, holder);
     if (comm.isRoot())

@@ -27,6 +27,7 @@
 #include "hlstm/core/log.hpp"
 #include "hlstm/io/atomic_file.hpp"
 #include "hlstm/io/hdf5.hpp"
+#include "hlstm/io/output_format.hpp"
 #include "hlstm/io/output_file.hpp"
 
 namespace hlstm::io {
@@ -53,6 +54,9 @@ struct Source {
     std::vector<float> f32;
     std::vector<double> f64;
     std::vector<std::string> strs;
+    // The status column: /points/status codes (ds; none in files before it: every point was
+    // forecast) written as their names (output::toString), so kind is kString.
+    bool statusNames = false;
 
     [[nodiscard]] bool isNull(std::size_t i) const {
         return (kind == Kind::kFloat32 && std::isnan(f32[i])) || (kind == Kind::kFloat64 && std::isnan(f64[i]));
@@ -69,6 +73,15 @@ struct Source {
 };
 
 void load(Source& s, std::uint64_t row0, std::uint64_t rows) {
+    if (s.statusNames) {
+        const auto codes = s.ds ? s.ds->readRows<std::int64_t>(row0, rows) : std::vector<std::int64_t>(rows, 0);
+        s.strs.resize(rows);
+        for (std::size_t i = 0; i < rows; ++i)
+            s.strs[i] = codes[i] >= 0 && codes[i] < output::kPointStatusCount
+                            ? output::toString(static_cast<output::PointStatus>(codes[i]))
+                            : "unknown_" + std::to_string(codes[i]);
+        return;
+    }
     switch (s.kind) {
         case Kind::kInt: s.ints = s.ds->readRows<std::int64_t>(row0, rows); break;
         case Kind::kFloat32: s.f32 = s.ds->readRows<float>(row0, rows); break;
@@ -209,6 +222,21 @@ Table openTable(const std::string& input, std::uint64_t blockRows) {
         t.columns.push_back({"lat", t.lat, 0, Style::kFixed8});
         t.columns.push_back({"x", t.x, 0, Style::kFixed3});
         t.columns.push_back({"y", t.y, 0, Style::kFixed3});
+        {
+            // Why each point was or was not forecast (all forecast in files before /points/status).
+            auto status = std::make_unique<Source>();
+            status->path = "/points/status";
+            status->kind = Kind::kString;
+            status->statusNames = true;
+            if (t.file->exists(status->path)) {
+                status->ds = std::make_unique<h5::Dataset>(t.file->openDataset(status->path));
+                const auto dims = status->ds->dims();
+                if (dims.size() != 1 || dims[0] != t.n || status->ds->typeClass() != H5T_INTEGER)
+                    bad(input, "/points/status must hold one integer per point (" + std::to_string(t.n) + ")");
+            }
+            t.sources.push_back(std::move(status));
+            t.columns.push_back({"status", t.sources.back().get(), 0, Style::kShortest});
+        }
         for (const char* name : {"velocity", "zone", "subregion", "split"})
             if (const Source* s = addSource(t, std::string("/points/") + name)) {
                 if (s->width != 1 || s->kind == Kind::kString) bad(input, s->path + " is not one number per point");

@@ -1,9 +1,11 @@
 // A corpus of bad inputs, bad settings and bad output paths, each run through the real program
 // (hlstm under mpiexec with 2 ranks). A failure must exit with the documented code, print one
 // message (not one per rank) that says what is wrong and names the offending file, leave
-// nothing at OUT or OUT.tmp, and leave every input byte for byte as it was. Handled inputs
+// nothing at OUT, OUT.tmp or OUT.lock (nor OUT.ckpt for bad input: a runtime failure keeps
+// the checkpoints for --resume), and leave every input byte for byte as it was. Handled inputs
 // (documented handling) must exit 0, write OUT and log what was done.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -13,9 +15,11 @@
 #include <functional>
 #include <iterator>
 #include <limits>
+#include <memory>
 #include <utility>
 #include <vector>
 
+#include "hlstm/io/atomic_file.hpp"
 #include "hlstm/io/hdf5.hpp"
 #include "test_support.hpp"
 
@@ -36,6 +40,8 @@ struct Native {
     bool withX = true;
     bool xAsInt = false;
     std::uint64_t dispCols = 0;  // 0: m
+    std::string crs = "EPSG:32650";
+    std::int32_t crsCode = 0;    // > 0: the crs attribute as this integer instead
 
     [[nodiscard]] std::uint64_t n() const { return y.size(); }
     [[nodiscard]] std::uint64_t m() const { return dates.size(); }
@@ -87,7 +93,8 @@ struct Native {
             tr.writeRows(0, n, truth.data());
             tr.writeAttribute("unit", std::string("mm"));
         }
-        f.writeAttribute("crs", std::string("EPSG:32650"));
+        if (crsCode > 0) f.writeAttribute("crs", crsCode);
+        else f.writeAttribute("crs", crs);
     }
 };
 
@@ -184,7 +191,9 @@ std::string runArgs(const std::string& in, const std::string& out, const Overrid
     return "run --input " + in + " -o " + out + settings(overrides);
 }
 
-std::string underMpi(const std::string& args) { return "env OMP_NUM_THREADS=1 " + hlstmUnderMpi(2) + " " + args; }
+std::string underMpi(const std::string& args, const std::string& env = "") {
+    return "env OMP_NUM_THREADS=1 " + env + " " + hlstmUnderMpi(2) + " " + args;
+}
 
 /// Runs a Python script (h5py, numpy) with arguments; empty on success, else the output.
 std::string python(const std::string& dir, const std::string& script, const std::string& args) {
@@ -198,6 +207,9 @@ std::string python(const std::string& dir, const std::string& script, const std:
 // ---------------------------------------------------------------------------------------------
 // The corpus.
 struct Prepared {
+    std::string env;                  ///< environment for the command ("NAME=value ...")
+    std::shared_ptr<void> holdDuringRun;  ///< released right after the command (e.g. a lock it must meet)
+    std::shared_ptr<void> holdToEnd;      ///< released after the checks (e.g. a small file system)
     std::string args;                 ///< hlstm arguments
     std::vector<std::string> inputs;  ///< paths that must be unchanged afterwards
     std::string out;                  ///< the output path (OUT)
@@ -236,6 +248,33 @@ TEST(Corpus, EveryBadInputFailsCleanlyAndEveryHandledInputIsHandled) {
     const std::string runOutput = dir.file("run-output.h5");
     {
         auto r = run(underMpi(runArgs(scene, runOutput)), 300);
+        ASSERT_EQ(r.exitCode, 0) << r.output;
+    }
+
+    // The scene as an EGMS CSV (pid, easting, northing, one column per date) and a run on it.
+    const std::string egmsScript =
+        "import h5py, sys, csv, numpy as np\n"
+        "with h5py.File(sys.argv[1]) as s:\n"
+        "    x, y, d, v = s['x'][...], s['y'][...], s['dates'][...], s['displacement'][...]\n"
+        "quoting = csv.QUOTE_ALL if sys.argv[3] == 'quoted' else csv.QUOTE_MINIMAL\n"
+        "encoding = 'utf-8-sig' if sys.argv[3] == 'quoted' else 'utf-8'\n"
+        "drop = int(sys.argv[4]) if len(sys.argv) > 4 else -1\n"
+        "dup = sys.argv[3] == 'dup'\n"
+        "with open(sys.argv[2], 'w', newline='', encoding=encoding) as f:\n"
+        "    w = csv.writer(f, quoting=quoting)\n"
+        "    w.writerow(['pid', 'easting', 'northing'] + [str(t) for t in d])\n"
+        "    for i in range(len(x)):\n"
+        "        if i == drop: continue\n"
+        "        pid = 'P%07d' % (5 if dup and i == 20 else i)\n"
+        "        w.writerow([pid, '%.3f' % x[i], '%.3f' % y[i]] + ['%.3f' % a for a in v[i]])\n";
+    auto egmsCsv = [&](const std::string& d, const std::string& path, const std::string& mode,
+                       const std::string& extra = "") {
+        return python(d, egmsScript, scene + " " + path + " " + mode + " " + extra);
+    };
+    const std::string egmsScene = dir.file("egms.csv"), egmsRunOutput = dir.file("egms-run.h5");
+    {
+        ASSERT_EQ(egmsCsv(dir.path(), egmsScene, "plain"), "");
+        auto r = run(underMpi(runArgs(egmsScene, egmsRunOutput)), 300);
         ASSERT_EQ(r.exitCode, 0) << r.output;
     }
 
@@ -518,8 +557,231 @@ TEST(Corpus, EveryBadInputFailsCleanlyAndEveryHandledInputIsHandled) {
              }
          }),
          0, "share their coordinates", true},
+        // --- issue 17: every file a command reads is protected -----------------------------------
+        {"out-is-mask", [&](const std::string& d) {
+             Prepared p = config({})(d);
+             const std::string mask = d + "/mask.h5";
+             copyFile(scene, mask);
+             p.out = mask;
+             p.args = runArgs(d + "/in.h5", mask, {{"input.mask", mask}});
+             p.inputs.push_back(mask);
+             p.named = mask;
+             return p;
+         },
+         1, "the output would replace the mask (input.mask)"},
+        {"out-is-geometry", [&](const std::string& d) {
+             Prepared p = config({})(d);
+             const std::string geometry = d + "/geometryRadar.h5";
+             copyFile(scene, geometry);
+             p.out = geometry;
+             p.args = runArgs(d + "/in.h5", geometry, {{"input.geometry", geometry}});
+             p.inputs.push_back(geometry);
+             p.named = geometry;
+             return p;
+         },
+         1, "the output would replace the geometry (input.geometry)"},
+        {"out-is-config", [&](const std::string& d) {
+             const std::string toml = d + "/run.toml";
+             writeBytes(toml, "[train]\nepochs = 1\n");
+             Prepared p = config({}, "--config " + toml + " ")(d);
+             p.args = "run --config " + toml + " --input " + d + "/in.h5 -o " + toml + settings();
+             p.out = toml;
+             p.inputs.push_back(toml);
+             p.named = toml;
+             return p;
+         },
+         1, "the output would replace the configuration (--config)"},
+        {"partition-out-is-config", [&](const std::string& d) {
+             const std::string toml = d + "/run.toml", in = d + "/in.h5";
+             writeBytes(toml, "[partition]\nmin_points = 50\n");
+             copyFile(scene, in);
+             Prepared p;
+             p.args = "partition --config " + toml + " " + in + " -o " + toml;
+             p.out = toml;
+             p.inputs = {in, toml};
+             p.named = toml;
+             return p;
+         },
+         1, "the output would replace the configuration (--config)"},
+        {"predict-out-is-mask", [&](const std::string& d) {
+             Prepared p;
+             const std::string models = d + "/models.h5", in = d + "/in.h5", mask = d + "/mask.h5";
+             copyFile(runOutput, models);
+             copyFile(scene, in);
+             copyFile(scene, mask);
+             p.out = mask;
+             p.args = "predict --models " + models + " --input " + in + " --mask " + mask + " -o " + mask;
+             p.inputs = {models, in, mask};
+             p.named = mask;
+             return p;
+         },
+         1, "the output would replace the mask (input.mask)"},
+        {"input-is-out-tmp", [&](const std::string& d) {
+             Prepared p;
+             const std::string in = d + "/out.h5.tmp";
+             copyFile(scene, in);
+             p.out = d + "/out.h5";
+             p.args = runArgs(in, p.out);
+             p.inputs = {in};
+             p.named = in;
+             return p;
+         },
+         1, "the output's .tmp"},
+        {"input-inside-out-ckpt", [&](const std::string& d) {
+             Prepared p;
+             fs::create_directory(d + "/out.h5.ckpt");
+             const std::string in = d + "/out.h5.ckpt/in.h5";
+             copyFile(scene, in);
+             p.out = d + "/out.h5";
+             p.args = runArgs(in, p.out);
+             p.inputs = {in, d + "/out.h5.ckpt"};
+             p.named = in;
+             return p;
+         },
+         1, "the output's .ckpt"},
+        {"export-input-is-out-tmp", [&](const std::string& d) {
+             Prepared p;
+             const std::string in = d + "/A.csv.tmp";
+             copyFile(runOutput, in);
+             p.out = d + "/A.csv";
+             p.args = "export " + in + " -o " + p.out;
+             p.inputs = {in};
+             p.named = in;
+             return p;
+         },
+         1, "the output's .tmp"},
+        // --- one run per output ------------------------------------------------------------------
+        {"out-locked-by-another-run", [&](const std::string& d) {
+             Prepared p = config({})(d);
+             p.holdDuringRun = std::make_shared<io::OutputLock>(p.out);  // this test process holds it
+             p.named = p.out + ".lock";
+             return p;
+         },
+         1, "is locked by pid " + std::to_string(::getpid())},
+        // --- checked before training -------------------------------------------------------------
+        {"grid-L-too-long", config({{"grid.L", "30"}}), 1, "grid.L = [30]: no L fits the 19 visible epochs"},
+        {"grid-L-one-fits", config({{"grid.L", "8,30"}}), 0, "grid.L: L = 30 dropped"},
+        {"fewer-interval-cuts", config({{"grid.L", "12"}}), 0, "run.interval_cuts = 12: 5 interval cuts are used"},
+        {"unknown-crs", native([](Native& s) { s.crs = "EPSG:999999"; }), 1, "CRS 'EPSG:999999'"},
+        {"unknown-crs-integer", native([](Native& s) { s.crsCode = 999999; }), 1, "is not known to PROJ"},
+        {"output-directory-not-writable", [&](const std::string& d) {
+             Prepared p = config({})(d);
+             p.out = "/proc/hlstm-corpus-out.h5";  // exists, and no one may create files in it
+             p.args = runArgs(d + "/in.h5", p.out);
+             p.named = p.out;
+             return p;
+         },
+         1, "the output directory is not writable"},
+        {"threads-huge", config({{"train.threads", "100000"}}), 1, "train.threads = 100000 is out of range"},
+        {"grid-shape-out-of-memory", config({{"grid.K", "64"}, {"grid.S", "4096"}}), 1, "GB to train, more than"},
+        {"run-simulate-points-huge-dry-run", [&](const std::string& d) {
+             Prepared p;
+             p.out = d + "/out.h5";
+             p.args = "run --dry-run -o " + p.out + " --simulate.points 99999999999" + settings();
+             return p;
+         },
+         1, "99999999999 points (--points, simulate.points) is out of range"},
+        {"simulate-points-zero", simulate("--points 0 --epochs 20"), 1, "--points 0 is out of range"},
+        {"disk-full-during-write", [&](const std::string& d) {
+             Prepared p = config({})(d);
+             const std::string small = d + "/small";
+             fs::create_directory(small);
+             // A 128 KB file system (room for the checkpoints, not the output) when this test may mount one (root), else an injected ENOSPC.
+             if (run("mount -t tmpfs -o size=128k tmpfs " + small, 10).exitCode == 0)
+                 p.holdToEnd = std::shared_ptr<void>(nullptr, [small](void*) { run("umount " + small, 10); });
+             else
+                 p.env = "HLSTM_ENOSPC_INJECT=small/out.h5";
+             p.out = small + "/out.h5";
+             p.args = runArgs(d + "/in.h5", p.out);
+             p.named = p.out;
+             return p;
+         },
+         2, "writing the output failed"},
+        // --- EGMS ----------------------------------------------------------------------------------
+        {"egms-bom-quoted", [&](const std::string& d) {
+             Prepared p;
+             const std::string in = d + "/in.csv";
+             p.setupError = egmsCsv(d, in, "quoted");
+             p.out = d + "/out.h5";
+             p.args = runArgs(in, p.out);
+             p.inputs = {in};
+             return p;
+         },
+         0, "coordinates from easting/northing (EPSG:3035), pid"},
+        {"egms-duplicate-pid", [&](const std::string& d) {
+             Prepared p;
+             const std::string in = d + "/in.csv";
+             p.setupError = egmsCsv(d, in, "dup");
+             p.out = d + "/out.h5";
+             p.args = runArgs(in, p.out);
+             p.inputs = {in};
+             p.named = in;
+             return p;
+         },
+         0, "1 point(s) repeat a pid of an earlier line (first: pid 'P0000005' on data line 21)"},
+        {"egms-next-release-one-point-removed", [&](const std::string& d) {
+             Prepared p;
+             const std::string in = d + "/in.csv", models = d + "/models.h5";
+             p.setupError = egmsCsv(d, in, "plain", "10");
+             copyFile(egmsRunOutput, models);
+             p.out = d + "/pred.h5";
+             p.args = "predict --models " + models + " --input " + in + " -o " + p.out;
+             p.inputs = {in, models};
+             return p;
+         },
+         0, "matched by pid"},
+        {"egms-bad-longitude", file([](const std::string& in, const std::string&) {
+             writeBytes(in, "pid,latitude,longitude,20200101,20200113,20200125\n"
+                                       "A1,38.1,116.2,1.0,2.0,3.0\nA2,38.2,abc,1.0,2.0,3.0\n");
+             return std::string();
+         }),
+         1, "line 3: longitude (column 3) 'abc' is not a number"},
+        {"egms-header-only", file([](const std::string& in, const std::string&) {
+             writeBytes(in, "pid,latitude,longitude,20200101,20200113,20200125\n");
+             return std::string();
+         }),
+         1, "the file has no points"},
+        {"input-is-a-pipe", file([](const std::string& in, const std::string&) {
+             return run("mkfifo " + in, 10).exitCode == 0 ? std::string() : std::string("mkfifo failed");
+         }),
+         1, "not a regular file (a pipe or a device?)"},
+        // --- predict on another scene --------------------------------------------------------------
+        {"predict-scene-300-km-away", [&](const std::string& d) {
+             Prepared p;
+             const std::string models = d + "/models.h5", in = d + "/in.h5";
+             copyFile(runOutput, models);
+             Native s = base;
+             for (auto& x : s.x) x += 300000.0;
+             s.id.resize(s.n());
+             for (std::uint64_t i = 0; i < s.n(); ++i) s.id[i] = 1000000 + static_cast<std::int64_t>(i);
+             s.write(in);
+             p.out = d + "/pred.h5";
+             p.args = "predict --models " + models + " --input " + in + " -o " + p.out;
+             p.inputs = {models, in};
+             p.named = in;
+             return p;
+         },
+         1, "is within the partition's edge threshold"},
+        {"predict-some-points-far", [&](const std::string& d) {
+             Prepared p;
+             const std::string models = d + "/models.h5", in = d + "/in.h5";
+             copyFile(runOutput, models);
+             Native s = base;
+             s.id.resize(s.n());
+             for (std::uint64_t i = 0; i < s.n(); ++i) s.id[i] = static_cast<std::int64_t>(i);
+             for (std::uint64_t i = 0; i < 10; ++i) {
+                 s.x[i] += 300000.0;
+                 s.id[i] = 1000000 + static_cast<std::int64_t>(i);
+             }
+             s.write(in);
+             p.out = d + "/pred.h5";
+             p.args = "predict --models " + models + " --input " + in + " -o " + p.out;
+             p.inputs = {models, in};
+             return p;
+         },
+         0, "10 point(s) of"},
     };
-    ASSERT_GE(cases.size(), 36u);
+    ASSERT_GE(cases.size(), 67u);
 
     std::vector<Outcome> outcomes;
     for (std::size_t k = 0; k < cases.size(); ++k) {
@@ -537,6 +799,7 @@ TEST(Corpus, EveryBadInputFailsCleanlyAndEveryHandledInputIsHandled) {
             p.setupError = std::string("exception while preparing: ") + e.what();
         }
         if (!p.setupError.empty()) {
+            p.holdDuringRun.reset();
             o.problems.push_back("setup: " + p.setupError);
             outcomes.push_back(o);
             ADD_FAILURE() << c.name << ": " << p.setupError;
@@ -546,7 +809,8 @@ TEST(Corpus, EveryBadInputFailsCleanlyAndEveryHandledInputIsHandled) {
         for (const auto& in : p.inputs) before.push_back(snapshot(in));
         const bool outExisted = lexists(p.out);
 
-        auto r = run(underMpi(p.args), 120);
+        auto r = run(underMpi(p.args, p.env), 120);
+        p.holdDuringRun.reset();
         o.exit = r.exitCode;
         o.output = r.output;
         auto problem = [&](const std::string& what) { o.problems.push_back(what); };
@@ -574,7 +838,8 @@ TEST(Corpus, EveryBadInputFailsCleanlyAndEveryHandledInputIsHandled) {
             }
         }
         if (lexists(p.out + ".tmp")) problem("OUT.tmp left behind: " + p.out + ".tmp");
-        if (c.exit != 0 && !outExisted && lexists(p.out + ".ckpt")) problem("OUT.ckpt left behind: " + p.out + ".ckpt");
+        // Bad input leaves no checkpoints; a runtime failure (exit 2) keeps them for --resume.
+        if (c.exit == 1 && !outExisted && lexists(p.out + ".ckpt")) problem("OUT.ckpt left behind: " + p.out + ".ckpt");
         if (lexists(p.out + ".lock")) problem("OUT.lock left behind: " + p.out + ".lock");
         for (std::size_t i = 0; i < p.inputs.size(); ++i)
             if (!(snapshot(p.inputs[i]) == before[i])) problem("input changed: " + p.inputs[i]);

@@ -28,6 +28,7 @@ struct Synthetic {
     bool lonLat = true;
     bool lonLatNaN = false;  // present but NaN (the run did not know the CRS)
     bool pid = false;
+    bool status = false;     // /points/status: code i % 7 (absent: files before it, all forecast)
     std::string crsOnX;      // /points/x attribute crs
     std::string rootCrs;     // root attribute crs
     int complete = 1;
@@ -96,6 +97,11 @@ void writeSynthetic(const std::string& path, const Synthetic& s) {
         rows("/points/lat", lat);
     }
     if (s.pid) f.writeStrings("/points/pid", pid);
+    if (s.status) {
+        std::vector<std::int8_t> codes(s.n);
+        for (std::size_t i = 0; i < s.n; ++i) codes[i] = static_cast<std::int8_t>(i % 7);
+        rows("/points/status", codes);
+    }
     rows("/points/velocity", vel);
     rows("/points/zone", zone);
     rows("/points/subregion", sub);
@@ -168,7 +174,7 @@ Csv readCsv(const std::string& path) {
 }
 
 std::vector<std::string> expectedHeader(std::size_t Y) {
-    std::vector<std::string> h{"id", "lon", "lat", "x", "y", "velocity", "zone", "subregion", "split"};
+    std::vector<std::string> h{"id", "lon", "lat", "x", "y", "status", "velocity", "zone", "subregion", "split"};
     for (const char* q : {"next_diff", "next_cumulative", "interval_low", "interval_high"})
         for (std::size_t k = 0; k < Y; ++k) h.push_back(std::string(q) + "_" + std::to_string(kNextDates[k]));
     for (const char* q : {"holdout_true", "holdout_pred", "abs_error"})
@@ -241,7 +247,7 @@ TEST(Export, CsvHasOneRowPerPointWithTheDatasetsValues) {
     // Blocks of 300 rows: the values at and around block boundaries come from the right rows.
     auto r = run(exportCmd(dir.file("out.h5"), dir.file("points.csv"), "--block-rows 300"), 60);
     ASSERT_EQ(r.exitCode, 0) << r.output;
-    EXPECT_NE(r.output.find("exported 1000 points x 30 columns"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("exported 1000 points x 31 columns"), std::string::npos) << r.output;
     EXPECT_FALSE(std::filesystem::exists(dir.file("points.csv.tmp")));
     const Csv csv = readCsv(dir.file("points.csv"));
     EXPECT_EQ(csv.header, expectedHeader(3));
@@ -264,6 +270,7 @@ TEST(Export, CsvHasOneRowPerPointWithTheDatasetsValues) {
         EXPECT_EQ(csv.at(i, "zone"), std::to_string(i % 4));
         EXPECT_EQ(csv.at(i, "subregion"), std::to_string(static_cast<int>(i % 9) - 1));
         EXPECT_EQ(csv.at(i, "split"), i % 3 == 0 ? "1" : "0");
+        EXPECT_EQ(csv.at(i, "status"), "forecast");  // a file without /points/status: every point was
         for (std::size_t k = 0; k < 3; ++k) {
             const std::string nd = std::to_string(kNextDates[k]), hd = std::to_string(kHoldoutDates[k]);
             if (std::isnan(diffOf(i, k))) EXPECT_EQ(csv.at(i, "next_diff_" + nd), "");  // NaN: empty field
@@ -552,4 +559,24 @@ TEST(Export, RealRunOutput) {
     ASSERT_EQ(g.exitCode, 0) << g.output;
     auto info = run("ogrinfo -so " + dir.file("run.gpkg") + " run", 60);
     EXPECT_NE(info.output.find("Feature Count: " + std::to_string(id.size()) + "\n"), std::string::npos) << info.output;
+}
+
+TEST(Export, TheStatusColumnNamesEachPointsPointStatus) {
+    TempDir dir;
+    Synthetic s;
+    s.status = true;
+    writeSynthetic(dir.file("out.h5"), s);
+    auto r = run(exportCmd(dir.file("out.h5"), dir.file("points.csv"), "--block-rows 300"), 60);
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    const Csv csv = readCsv(dir.file("points.csv"));
+    ASSERT_EQ(csv.rows.size(), s.n);
+    const char* names[] = {"forecast", "too_few_epochs", "masked", "no_data", "invalid_coordinates", "far", "no_model"};
+    for (std::size_t i : {0u, 1u, 2u, 3u, 4u, 5u, 6u, 299u, 300u, 999u}) EXPECT_EQ(csv.at(i, "status"), names[i % 7]) << i;
+    // The GeoPackage: a text field with the same names.
+    auto g = run(exportCmd(dir.file("out.h5"), dir.file("points.gpkg")), 60);
+    ASSERT_EQ(g.exitCode, 0) << g.output;
+    auto sql = run("ogrinfo -q " + dir.file("points.gpkg") + " -sql \"SELECT status, COUNT(*) AS n FROM points GROUP BY status ORDER BY status\"", 60);
+    ASSERT_EQ(sql.exitCode, 0) << sql.output;
+    EXPECT_NE(sql.output.find("status (String) = far"), std::string::npos) << sql.output;
+    EXPECT_NE(sql.output.find("n (Integer) = 143"), std::string::npos) << sql.output;  // 1000 = 6 x 143 + 142
 }
