@@ -231,7 +231,7 @@ Table openTable(const std::string& input, std::uint64_t blockRows) {
             if (t.file->exists(status->path)) {
                 status->ds = std::make_unique<h5::Dataset>(t.file->openDataset(status->path));
                 const auto dims = status->ds->dims();
-                if (dims.size() != 1 || dims[0] != t.n || status->ds->typeClass() != H5T_INTEGER)
+                if (dims.size() != 1 || dims[0] != t.n || status->ds->typeClass() != h5::TypeClass::kInteger)
                     bad(input, "/points/status must hold one integer per point (" + std::to_string(t.n) + ")");
             }
             t.sources.push_back(std::move(status));

@@ -5,6 +5,7 @@
 
 #include "hlstm/core/coordinated.hpp"
 #include "hlstm/core/hash.hpp"
+#include "hlstm/data/input.hpp"
 #include "hlstm/io/output_file.hpp"
 #include "hlstm/pipeline/preflight.hpp"
 #include "hlstm/version.hpp"

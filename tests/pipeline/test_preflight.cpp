@@ -21,8 +21,9 @@ using namespace hlstm::pipeline;
 
 namespace {
 
-// configs/demo.toml's kSignal target with smoothing 5: input gap 2, label lead 2.
-constexpr int kGap = 2, kLead = 2;
+// configs/demo.toml's kSignal target with smoothing 5: input gap 3, label lead 2 (a window
+// and its label need L + 6 epochs).
+constexpr int kGap = 3, kLead = 2;
 
 std::vector<float> floats(const std::string& file, const std::string& ds) {
     h5::File f(file, h5::Access::kReadOnly);
@@ -36,40 +37,58 @@ std::string readText(const std::string& path) {
 
 }  // namespace
 
-TEST(Preflight, TheDemoGridOnA60EpochArchiveKeepsBothLWithFewerIntervalCuts) {
-    // 60 epochs, holdout 1: 59 visible. L = 48 leaves 59 - 48 - 2 = 9 cuts (each one epoch earlier).
-    const GridFit fit = fitGridToEpochs({24, 48}, kGap, kLead, 12, 59, "s.h5");
+TEST(Preflight, InTimeTheDemoGridOnA60EpochArchiveKeepsBothLWithFewerIntervalCuts) {
+    // run.selection_cuts = 0 (in time: the candidates train on all visible epochs).
+    // 60 epochs, holdout 1: 59 visible. L = 48 leaves 59 - 48 - 3 = 8 cuts (each one epoch earlier).
+    const GridFit fit = fitGridToEpochs({24, 48}, kGap, kLead, 12, 59, 59, 1, "s.h5");
     EXPECT_EQ(fit.L, (std::vector<std::int64_t>{24, 48}));
-    EXPECT_EQ(fit.intervalCuts, 9);
+    EXPECT_EQ(fit.intervalCuts, 8);
     ASSERT_EQ(fit.warnings.size(), 1u);
-    EXPECT_NE(fit.warnings[0].find("run.interval_cuts = 12: 9 interval cuts"), std::string::npos) << fit.warnings[0];
+    EXPECT_NE(fit.warnings[0].find("run.interval_cuts = 12: 8 interval cuts"), std::string::npos) << fit.warnings[0];
     // Exactly as many epochs as the longest L needs for 12 cuts: nothing changes.
-    const GridFit exact = fitGridToEpochs({24, 48}, kGap, kLead, 12, 48 + kGap + 12, "s.h5");
+    const GridFit exact = fitGridToEpochs({24, 48}, kGap, kLead, 12, 48 + kGap + 12, 48 + kGap + 12, 1, "s.h5");
     EXPECT_EQ(exact.intervalCuts, 12);
     EXPECT_TRUE(exact.warnings.empty());
-    // 30 epochs with grid.L 20: 29 visible, 7 cuts.
-    EXPECT_EQ(fitGridToEpochs({20}, kGap, kLead, 12, 29, "s.h5").intervalCuts, 7);
+    // 30 epochs with grid.L 20: 29 visible, 6 cuts.
+    EXPECT_EQ(fitGridToEpochs({20}, kGap, kLead, 12, 29, 29, 1, "s.h5").intervalCuts, 6);
+}
+
+TEST(Preflight, OutOfTimeTheDemoGridOnA60EpochArchiveDropsTheLongLAndUsesTheCutsLeft) {
+    // Out of time (8 selection cuts, smoothing 5, Y = 1): the candidates train on 59 - 12 = 47
+    // epochs; L = 48 needs 54; the interval cuts lie in the 59 - 1 - 47 = 11 epochs after them.
+    const GridFit fit = fitGridToEpochs({24, 48}, kGap, kLead, 12, 59, 47, 1, "s.h5");
+    EXPECT_EQ(fit.L, (std::vector<std::int64_t>{24}));
+    EXPECT_EQ(fit.intervalCuts, 11);
+    ASSERT_EQ(fit.warnings.size(), 2u);
+    EXPECT_NE(fit.warnings[0].find("L = 48 dropped: its training window and label need 54 epochs"), std::string::npos)
+        << fit.warnings[0];
+    EXPECT_NE(fit.warnings[0].find("47 training epochs"), std::string::npos) << fit.warnings[0];
+    EXPECT_NE(fit.warnings[1].find("11 interval cuts are used"), std::string::npos) << fit.warnings[1];
 }
 
 TEST(Preflight, AnLWithoutATrainingWindowOrThreeCutsIsDroppedAndNoFittingLIsAnError) {
-    // 40 visible: L = 48 needs 53 for its training window and selection cut.
-    const GridFit fit = fitGridToEpochs({24, 48}, kGap, kLead, 12, 40, "s.h5");
+    // 40 visible: L = 48 needs 54 for its training window and label.
+    const GridFit fit = fitGridToEpochs({24, 48}, kGap, kLead, 12, 40, 40, 1, "s.h5");
     EXPECT_EQ(fit.L, (std::vector<std::int64_t>{24}));
-    EXPECT_EQ(fit.intervalCuts, 12);  // 40 - 24 - 2 = 14 >= 12
+    EXPECT_EQ(fit.intervalCuts, 12);  // 40 - 24 - 3 = 13 >= 12
     ASSERT_EQ(fit.warnings.size(), 1u);
     EXPECT_NE(fit.warnings[0].find("L = 48 dropped"), std::string::npos) << fit.warnings[0];
-    EXPECT_NE(fit.warnings[0].find("need 53 epochs"), std::string::npos) << fit.warnings[0];
-    // L = 41 has its window (41 + 5 = 46 <= 46) but only 3 cuts; L = 42 would leave 2: dropped.
-    const GridFit tight = fitGridToEpochs({30, 41, 42}, kGap, kLead, 12, 46, "s.h5");
+    EXPECT_NE(fit.warnings[0].find("need 54 epochs"), std::string::npos) << fit.warnings[0];
+    // The paper's target (no gap, no lead): a window needs L + 1, three cuts L + 3. In 44
+    // epochs L = 41 has its window and exactly 3 cuts; L = 42 its window but 2 cuts: dropped.
+    const GridFit tight = fitGridToEpochs({30, 41, 42}, 0, 0, 12, 44, 44, 1, "s.h5");
     EXPECT_EQ(tight.L, (std::vector<std::int64_t>{30, 41}));
     EXPECT_EQ(tight.intervalCuts, 3);
+    ASSERT_EQ(tight.warnings.size(), 2u);
+    EXPECT_NE(tight.warnings[0].find("L = 42 dropped: 3 interval cuts need 45 epochs"), std::string::npos)
+        << tight.warnings[0];
     try {
-        (void)fitGridToEpochs({48, 60}, kGap, kLead, 12, 40, "s.h5");
+        (void)fitGridToEpochs({48, 60}, kGap, kLead, 12, 40, 40, 1, "s.h5");
         ADD_FAILURE() << "no L fits: expected a ConfigError";
     } catch (const ConfigError& e) {
         const std::string what = e.what();
         EXPECT_NE(what.find("grid.L = [48, 60]: no L fits the 40 visible epochs of s.h5"), std::string::npos) << what;
-        EXPECT_NE(what.find("L = 48, needs 53"), std::string::npos) << what;
+        EXPECT_NE(what.find("L = 48, needs 54"), std::string::npos) << what;
     }
 }
 
@@ -131,7 +150,8 @@ TEST_F(RunPreflight, ASixtyEpochArchiveWithTheDemoConfigCompletesAlikeAtOneAndTh
         outs.push_back(dir_->file("demo" + std::to_string(ranks) + ".h5"));
         auto r = run(demoRun(ranks, outs.back()), 600);
         ASSERT_EQ(r.exitCode, 0) << r.output;
-        EXPECT_NE(r.output.find("9 interval cuts are used"), std::string::npos) << r.output;
+        // The default out-of-time selection trains on 47 of the 59 visible epochs: L = 48 has no window.
+        EXPECT_NE(r.output.find("grid.L: L = 48 dropped"), std::string::npos) << r.output;
         EXPECT_FALSE(std::filesystem::exists(outs.back() + ".ckpt"));
         EXPECT_FALSE(std::filesystem::exists(outs.back() + ".lock"));
     }
