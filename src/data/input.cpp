@@ -125,10 +125,10 @@ void FilesRead::add(const std::string& path, const std::string& option) {
 FilesRead filesRead(const std::string& input, const ReadOptions& read, const Config* config) {
     FilesRead f;
     f.add(input, "input");
-    f.add(read.mask, "mask (input.mask)");
-    f.add(read.geometry, "geometry (input.geometry)");
+    f.add(read.mask, "the mask, input.mask");
+    f.add(read.geometry, "the geometry, input.geometry");
     if (config != nullptr)
-        for (const auto& file : config->files()) f.add(file, "configuration (--config)");
+        for (const auto& file : config->files()) f.add(file, "the configuration, --config");
     return f;
 }
 

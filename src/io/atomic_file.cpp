@@ -68,13 +68,15 @@ void checkOutputPath(const std::string& path, const std::vector<std::string>& in
     for (std::size_t k = 0; k < inputs.size(); ++k) {
         const std::string& input = inputs[k];
         if (input.empty()) continue;
-        const std::string what = k < whats.size() && !whats[k].empty() ? whats[k] + " " : std::string("input ");
+        // "the input m.h5 (the mask, input.mask)": existing tools grep "would replace the input".
+        const std::string what =
+            "input " + input + (k < whats.size() && !whats[k].empty() ? " (" + whats[k] + ")" : std::string());
         if (sameFile(path, input))
-            throw InputError(path + ": the output would replace the " + what + input + "; choose another -o");
+            throw InputError(path + ": the output would replace the " + what + "; choose another -o");
         for (const auto& side : outputSidePaths(path))
             if (sameFile(side, input) || (side == path + ".ckpt" && within(input, side)))
                 throw InputError(path + ": the output's " + side.substr(path.size()) + " (" + side +
-                                 ", written or removed by the command) would replace the " + what + input +
+                                 ", written or removed by the command) would replace the " + what +
                                  "; choose another -o");
     }
     const fs::path parent = fs::absolute(path).parent_path();

@@ -272,7 +272,7 @@ void checkExportPath(const std::string& input, const std::string& output) {
     const fs::path parent = fs::absolute(output).parent_path();
     if (!fs::is_directory(parent, ec)) throw ConfigError(output + ": directory " + parent.string() + " does not exist");
     // The same check as every command's output: neither FILE nor FILE.tmp may be the input.
-    checkOutputPath(output, {input}, {"export's input"});
+    checkOutputPath(output, {input}, {"the hlstm output exported"});
 }
 
 // ---------------------------------------------------------------- CSV

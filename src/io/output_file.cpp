@@ -38,8 +38,9 @@ public:
         }
         ::close(fd);
         if (rc != 0) {
+            const std::string path = path_;
             release();
-            throw RuntimeError(path_ + ": cannot reserve " + std::to_string(kCloseReserveBytes >> 20) +
+            throw RuntimeError(path + ": cannot reserve " + std::to_string(kCloseReserveBytes >> 20) +
                                " MB next to the output: " + std::strerror(rc) + " (disk full)");
         }
     }
@@ -81,7 +82,12 @@ void AtomicOutput::write(const std::string& phase, const std::function<void(File
     });
     std::optional<Reserve> reserve;
     coordinated(comm_, phase, [&] {
-        if (comm_.isRoot()) reserve.emplace(tmp_ + ".reserve");
+        if (!comm_.isRoot()) return;
+        try {
+            reserve.emplace(tmp_ + ".reserve");
+        } catch (const std::exception& e) {
+            throw RuntimeError(path_ + ": writing the output failed: " + e.what() + "; nothing was written");
+        }
     });
     coordinated(comm_, phase, [&] {
         File out(tmp_, Access::kCreate, &comm_);

@@ -81,7 +81,7 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
             const std::string& outputPath, const ReadOptions& readOptions, FarPoints far) {
     // No file it reads (models, input, mask, geometry) may be replaced by the output.
     FilesRead reads = filesRead(inputPath, readOptions);
-    reads.add(modelsPath, "models (--models)");
+    reads.add(modelsPath, "the models, --models");
     h5::AtomicOutput atomic(comm, outputPath, reads.paths, reads.options);
     // Models and the point map of the earlier run: small, read by every rank.
     std::vector<std::int64_t> knownId;
