@@ -223,6 +223,57 @@ TEST(Plot, MissingPythonOrModuleIsARuntimeErrorNamingThePackages) {
     EXPECT_NE(r.output.find("HLSTM_PLOT_SCRIPT names " + dir.file("none.py")), std::string::npos) << r.output;
 }
 
+// The observed history drawn for a point equals the input's values (tests/data/make_fixtures.py:
+// the same scene in every form hlstm reads; expected.h5 holds it in mm by pixel id and EGMS pid).
+TEST(Plot, HistoryFromEveryInputFormatEqualsTheInput) {
+    TempDir dir;
+    auto fx = run(std::string(kPython) + " " + HLSTM_SOURCE_DIR + "/tests/data/make_fixtures.py " + dir.path(), 120);
+    ASSERT_EQ(fx.exitCode, 0) << fx.output;
+    h5::File expected(dir.file("expected.h5"), h5::Access::kReadOnly);
+    const auto eIds = expected.openDataset("/ids").readAll<std::int64_t>();
+    const auto ePids = expected.readStrings("/pids");
+    const auto eMm = expected.openDataset("/mm").readAll<float>();
+    const std::size_t m = expected.openDataset("/dates").readAll<std::int32_t>().size();
+    for (const char* name : {"native.h5", "mintpy_geo.h5", "mintpy.he5", "cum.h5", "egms_l3.csv"}) {
+        SCOPED_TRACE(name);
+        const std::string out = dir.file(std::string(name) + ".out.h5");
+        auto r = run(hlstmBinary() + " run --input " + dir.file(name) + " -o " + out +
+                         " --train.epochs 1 --grid.L 8 --grid.K 1 --grid.S 4 --partition.min_points 50 --train.threads 1",
+                     300);
+        ASSERT_EQ(r.exitCode, 0) << r.output;
+        h5::File f(out, h5::Access::kReadOnly);
+        const auto ids = f.openDataset(output::points::kId).readAll<std::int64_t>();
+        const bool egms = f.exists(output::points::kPid);
+        const auto pids = egms ? f.readStrings(output::points::kPid) : std::vector<std::string>();
+        for (std::size_t row : {std::size_t{7}, ids.size() / 2}) {
+            std::size_t e = 0;
+            while (e < eIds.size() && (egms ? ePids[e] != pids[row] : eIds[e] != ids[row])) ++e;
+            ASSERT_LT(e, eIds.size()) << "point row " << row;
+            const std::string data = dir.file(std::string(name) + ".data");
+            fs::create_directories(data);
+            const std::string id = std::to_string(ids[row]);
+            r = run("env HLSTM_PLOT_DATA=" + data + " " + plotCmd(out + " -o " + dir.file(std::string(name) + ".figs") +
+                                                                 " --points " + id),
+                    300);
+            ASSERT_EQ(r.exitCode, 0) << r.output;
+            auto q = run(std::string(kPython) + " -c \"import json; d=json.load(open('" + data + "/point_" + id +
+                             ".json')); print(*[('nan' if v is None else repr(v)) for v in d['observed history']['y'] + "
+                             "d['observed holdout (hidden from training)']['y']])\"",
+                         60);
+            ASSERT_EQ(q.exitCode, 0) << q.output;
+            std::istringstream in(q.output);
+            std::vector<double> drawn;
+            for (std::string v; in >> v;) drawn.push_back(v == "nan" ? NAN : std::stod(v));
+            ASSERT_EQ(drawn.size(), m) << q.output;
+            for (std::size_t t = 0; t < m; ++t) {
+                const double want = eMm[e * m + t];
+                if (std::isnan(want)) EXPECT_TRUE(std::isnan(drawn[t])) << "epoch " << t;
+                else EXPECT_NEAR(drawn[t], want, 0.01) << "point " << id << " epoch " << t;
+            }
+        }
+    }
+}
+
 TEST(Plot, HelpNamesTheFigures) {
     auto r = run(plotCmd("--help"), 60);
     EXPECT_EQ(r.exitCode, 0) << r.output;

@@ -148,9 +148,14 @@ class History:
                 self.date_list = [to_date(d) for d in self.f["/dates"][()]]
                 self._ids = self.f["/id"][()] if "/id" in self.f else None
                 self._order = np.argsort(self._ids, kind="stable") if self._ids is not None else None
-            elif "/timeseries" in self.f:
+            elif "/timeseries" in self.f or "/HDFEOS/GRIDS/timeseries/observation/displacement" in self.f:
                 self.kind = "mintpy"
-                self.date_list = [to_date(text(d)[:8]) for d in self.f["/date"][()]]
+                eos = "/timeseries" not in self.f
+                base = "/HDFEOS/GRIDS/timeseries/observation/" if eos else "/"
+                self.cube = base + ("displacement" if eos else "timeseries")
+                self.date_list = [to_date(text(d)[:8]) for d in self.f[base + "date"][()]]
+                unit = text(self.f.attrs.get("UNIT", "m"))
+                self.scale = {"m": 1000.0, "cm": 10.0, "mm": 1.0}.get(unit, 1000.0)
             elif "/cum" in self.f:
                 self.kind = "licsbas"
                 self.date_list = [to_date(d) for d in self.f["/imdates"][()]]
@@ -199,19 +204,18 @@ class History:
                         out[k] = block[where[r]]
                         if tblock is not None:
                             truth[k, m - tblock.shape[1]:] = tblock[where[r]]
-            nod = self.f["/displacement"].attrs.get("no_data", None)
-            if nod is not None:
-                out[out == float(nod)] = np.nan
+            if text(self.f["/displacement"].attrs.get("unit", "mm")) == "m":
+                out *= 1000.0
+            if truth is not None and text(self.f["/truth"].attrs.get("unit", "mm")) == "m":
+                truth *= 1000.0
         elif self.kind in ("mintpy", "licsbas"):
-            ds = self.f["/timeseries" if self.kind == "mintpy" else "/cum"]
-            scale = 1000.0 if self.kind == "mintpy" else 1.0
+            ds = self.f[self.cube if self.kind == "mintpy" else "/cum"]
+            scale = self.scale if self.kind == "mintpy" else 1.0
             _, rows_, cols_ = ds.shape
             for k, i in enumerate(ids):
                 r, c = divmod(i, cols_)
                 if 0 <= r < rows_:
                     out[k] = ds[:, r, c].astype(np.float64) * scale
-            if self.kind == "mintpy":  # MintPy's series start at 0 at the reference date; NaN = masked
-                pass
         else:
             want = {i: k for k, i in enumerate(ids)}
             with open(self.path, "r", encoding="utf-8-sig", errors="replace") as fh:
@@ -244,7 +248,7 @@ def raster(x, y, v, categorical=False, max_cells=640000):
         return np.full((1, 1), np.nan), (0, 1, 0, 1)
     x0, x1, y0, y1 = x.min(), x.max(), y.min(), y.max()
     w, h = max(x1 - x0, 1e-9), max(y1 - y0, 1e-9)
-    cells = int(np.clip(x.size / 6.0, 900, max_cells))  # ~6 points per cell: few empty cells
+    cells = int(np.clip(x.size / 12.0, 900, max_cells))  # ~12 points per cell: few empty cells
     nx = int(np.clip(math.sqrt(cells * w / h), 10, 1600))
     ny = int(np.clip(cells / nx, 10, 1600))
     ix = np.minimum(((x - x0) / w * nx).astype(np.int64), nx - 1)
@@ -339,11 +343,16 @@ def fig_subregions(out):
     ids = np.unique(sub[np.isfinite(sub) & (sub >= 0)])
     # colours by rank of the id, cycling tab20 so that neighbours differ
     rank = np.full(sub.shape, np.nan)
-    lookup = {int(s): k for k, s in enumerate(ids)}
     ok = np.isfinite(sub) & (sub >= 0)
-    rank[ok] = [lookup[int(s)] % 20 for s in sub[ok]]
-    map_panel(fig, axes[1], out, rank, f"subregions (Delaunay, long edges cut): {len(ids)}", "subregion (colour cycles every 20)",
-              cmap=plt.get_cmap("tab20"), categorical=True, norm=mcolors.BoundaryNorm(np.arange(-0.5, 20.5), 20))
+    nc = int(min(max(len(ids), 2), 20))
+    rank[ok] = np.searchsorted(ids, sub[ok]) % nc  # ids: sorted (np.unique)
+    label = "subregion" if len(ids) <= 20 else "subregion (colours repeat every 20; ids on the map)"
+    _, cb = map_panel(fig, axes[1], out, rank, f"subregions (Delaunay, long edges cut): {len(ids)}", label,
+              cmap=mcolors.ListedColormap(plt.get_cmap("tab20").colors[:nc]), categorical=True,
+              norm=mcolors.BoundaryNorm(np.arange(-0.5, nc + 0.5), nc))
+    if len(ids) <= 20:
+        cb.set_ticks(np.arange(len(ids)))
+        cb.set_ticklabels([str(int(i)) for i in ids])
     if len(ids) <= 60:
         X, Y, *_ = out.coords()
         for s in ids:
