@@ -55,7 +55,10 @@ std::string checkFiles(const ToolCall& call) {
     {
         h5::File f(out, h5::Access::kReadOnly);
         const std::string format = rootString(f, output::attr::kFormat);
-        if (format != output::kFormatName && format != output::kPredictionFormatName)
+        if (format == output::kPredictionFormatName)
+            throw InputError(out + ": an hlstm predict output (format '" + format + "') holds only the next forecast; " +
+                             call.command + " draws the output of hlstm run (its models' run: the root attribute models)");
+        if (format != output::kFormatName)
             throw InputError(out + ": not an hlstm output file (root attribute format is '" + format +
                              "', expected '" + output::kFormatName + "')");
         if (!f.hasAttribute(output::attr::kComplete) || f.readAttribute<std::int32_t>(output::attr::kComplete) != 1)

@@ -17,8 +17,8 @@ struct ToolCall {
     std::vector<std::string> extra;  ///< further arguments of the script
 };
 
-/// Checks `file` (an existing, complete hlstm-output or hlstm-prediction file: InputError naming
-/// it otherwise). Unless call.noHistory, also the input: present (InputError naming it and the
+/// Checks `file` (an existing, complete hlstm-output file of hlstm run: InputError naming it
+/// otherwise; a prediction file is refused, it has no partition, grid or holdout). Unless call.noHistory, also the input: present (InputError naming it and the
 /// attribute it came from) and with OUT's `input_checksum` (InputError giving both checksums).
 /// Returns the input path the script is to read ("" with noHistory).
 std::string checkFiles(const ToolCall& call);

@@ -158,6 +158,12 @@ TEST(Plot, BadFilesAndAChangedInputExitOneNamingTheFile) {
     EXPECT_EQ(r.exitCode, 1) << r.output;
     EXPECT_NE(r.output.find("not an HDF5 file"), std::string::npos) << r.output;
     EXPECT_FALSE(fs::exists(dir.file("f")));  // nothing made for a bad file
+    // a predict output: refused by name
+    r = run(hlstmBinary() + " predict --models " + o.out + " --input " + o.input + " -o " + dir.file("pred.h5"), 120);
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    r = run(plotCmd(dir.file("pred.h5") + " -o " + dir.file("f")), 60);
+    EXPECT_EQ(r.exitCode, 1) << r.output;
+    EXPECT_NE(r.output.find(dir.file("pred.h5") + ": an hlstm predict output"), std::string::npos) << r.output;
 
     // the input changed since the run (one byte of a copy): refused with both checksums
     const std::string changed = dir.file("changed.h5");
