@@ -858,7 +858,7 @@ TEMPLATE = """<!DOCTYPE html>
 <style>
 body{{font-family:sans-serif;margin:1.5em;max-width:1400px;color:#222}} table{{border-collapse:collapse;margin:.5em 0;font-size:13px}}
 td,th{{border:1px solid #ccc;padding:3px 6px;text-align:left}} thead th{{background:#eee}} table.kv th{{background:#f6f6f6}}
-figure{{display:inline-block;margin:.5em;max-width:48%}} figure img{{max-width:100%;border:1px solid #ddd}}
+figure{{display:inline-block;vertical-align:top;margin:.5em;max-width:48%}} figure img{{max-width:100%;border:1px solid #ddd}}
 #map{{border:1px solid #999;cursor:crosshair}} #mapbox{{display:flex;gap:1em;flex-wrap:wrap}} #series{{border:1px solid #999}}
 .note{{color:#555;font-size:13px}}
 </style></head><body>
