@@ -88,6 +88,10 @@ TEST(Plot, EveryFigureIsANonBlankPngOfAtLeast800x600AndThePointLineEndsAtTheFore
     const auto nextDates = f.openDataset(output::forecast::kNextDates).readAll<std::int32_t>();
     const std::size_t steps = nextDates.size();
     ASSERT_EQ(next.size(), ids.size() * steps);
+    ASSERT_TRUE(f.exists(output::forecast::kHoldoutCumulative));
+    const auto holdout = f.openDataset(output::forecast::kHoldoutCumulative).readAll<float>();
+    const auto holdoutDates = f.openDataset(output::forecast::kHoldoutDates).readAll<std::int32_t>();
+    const std::size_t hsteps = holdoutDates.size();
 
     // three representative points by default, each with its drawn arrays
     int points = 0;
@@ -104,21 +108,24 @@ TEST(Plot, EveryFigureIsANonBlankPngOfAtLeast800x600AndThePointLineEndsAtTheFore
         ASSERT_TRUE(fs::exists(json)) << json;
         // last x and y of the drawn line "next forecast (HLSTM)", of the history's last point and of the band
         auto q = run(std::string(kPython) + " -c \"import json,sys; d=json.load(open('" + json +
-                         "')); l=d['next forecast (HLSTM)']; h=d['observed history']; print(l['x'][-1], repr(l['y'][-1]), "
-                         "len(h['y']), l['x'][0])\"",
+                         "')); l=d['next forecast (HLSTM)']; h=d['observed history']; o=d['holdout forecast (HLSTM)']; "
+                         "print(l['x'][-1], repr(l['y'][-1]), len(h['y']), l['x'][0], o['x'][-1], repr(o['y'][-1]))\"",
                      60);
         ASSERT_EQ(q.exitCode, 0) << q.output;
         std::istringstream in(q.output);
-        std::string lastDate, firstDate;
-        double lastValue = NAN;
+        std::string lastDate, firstDate, holdoutDate;
+        double lastValue = NAN, holdoutValue = NAN;
         int historyPoints = 0;
-        in >> lastDate >> lastValue >> historyPoints >> firstDate;
+        in >> lastDate >> lastValue >> historyPoints >> firstDate >> holdoutDate >> holdoutValue;
         SCOPED_TRACE(name + ": " + q.output);
         EXPECT_EQ(yyyymmdd(lastDate), nextDates[steps - 1]);
         EXPECT_DOUBLE_EQ(lastValue, static_cast<double>(next[row * steps + steps - 1]));
         EXPECT_GT(historyPoints, 50);                       // the observed history was drawn (89 epochs - holdout)
         EXPECT_LT(yyyymmdd(firstDate), nextDates[0]);       // the line starts at the last observation
         EXPECT_LT(low[row * steps], next[row * steps]);     // a real band around it
+        // the holdout forecast line ends at /forecast/holdout_cumulative on the last holdout date
+        EXPECT_EQ(yyyymmdd(holdoutDate), holdoutDates[hsteps - 1]);
+        EXPECT_DOUBLE_EQ(holdoutValue, static_cast<double>(holdout[row * hsteps + hsteps - 1]));
     }
     EXPECT_EQ(points, 3);
 }
@@ -244,7 +251,7 @@ TEST(Plot, HistoryFromEveryInputFormatEqualsTheInput) {
         SCOPED_TRACE(name);
         const std::string out = dir.file(std::string(name) + ".out.h5");
         auto r = run(hlstmBinary() + " run --input " + dir.file(name) + " -o " + out +
-                         " --train.epochs 1 --grid.L 8 --grid.K 1 --grid.S 4 --partition.min_points 50 --train.threads 1",
+                         " --train.epochs 1 --grid.L 4 --grid.K 1 --grid.S 4 --partition.min_points 50 --train.threads 1",
                      300);
         ASSERT_EQ(r.exitCode, 0) << r.output;
         h5::File f(out, h5::Access::kReadOnly);

@@ -505,11 +505,23 @@ def method_rows(out):
 
 
 def fig_step_mae(out):
-    fig, ax = plt.subplots(figsize=(11, 6.5))
-    h = np.atleast_1d(np.asarray(out.get("/metrics/step_mae"), float))
+    pos = out.has("/metrics/position_step_mae") and out.has("/baselines/position_name")
+    fig, axes = plt.subplots(1, 2 if pos else 1, figsize=(20 if pos else 11, 6.5), squeeze=False)
+    ax = axes[0][0]
+    _step_panel(out, ax, "/metrics/step_mae", "/baselines/name", "/baselines/step_mae",
+                "MAE of the cumulative displacement", "increments")
+    if pos:
+        _step_panel(out, axes[0][1], "/metrics/position_step_mae", "/baselines/position_name",
+                    "/baselines/position_step_mae", "MAE of the absolute position", "positions (same level for all)")
+    fig.tight_layout()
+    return fig
+
+
+def _step_panel(out, ax, hlstm_path, names_path, base_path, what, title):
+    h = np.atleast_1d(np.asarray(out.get(hlstm_path), float))
     steps = np.arange(1, h.size + 1)
-    names = out.strings("/baselines/name") if out.has("/baselines/name") else []
-    b = np.asarray(out.get("/baselines/step_mae"), float).reshape(len(names), -1) if names else np.zeros((0, h.size))
+    names = out.strings(names_path) if out.has(names_path) else []
+    b = np.asarray(out.get(base_path), float).reshape(len(names), -1) if names else np.zeros((0, h.size))
     if h.size == 1:
         labels = ["HLSTM"] + names
         vals = [h[0]] + [float(v) for v in b[:, 0]]
@@ -517,20 +529,19 @@ def fig_step_mae(out):
         bars = ax.bar(labels, vals, color=colors)
         for bar, v in zip(bars, vals):
             ax.text(bar.get_x() + bar.get_width() / 2, v, f"{v:.3f}", ha="center", va="bottom", fontsize=9)
-        ax.set_ylabel("MAE of the cumulative displacement at step 1 (mm)")
-        ax.set_title("MAE per method (one forecast step)")
+        ax.set_ylabel(f"{what} at step 1 (mm)")
+        ax.set_title(f"MAE per method, {title} (one forecast step)")
+        plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
     else:
         ax.plot(steps, h, "o-", color="crimson", lw=2.5, label="HLSTM")
         for i, nm in enumerate(names):
             ax.plot(steps, b[i], "s--", lw=1.2, label=nm)
         ax.set_xlabel("forecast step")
-        ax.set_ylabel("MAE of the cumulative displacement (mm)")
-        ax.set_title("MAE per forecast step: HLSTM and every baseline")
+        ax.set_ylabel(f"{what} (mm)")
+        ax.set_title(f"MAE per forecast step, {title}: HLSTM and every baseline")
         ax.set_xticks(steps)
-        ax.legend()
+        ax.legend(fontsize=8)
     ax.grid(alpha=0.3, axis="y")
-    fig.tight_layout()
-    return fig
 
 
 def point_series(out, hist, rows):
@@ -543,8 +554,8 @@ def point_series(out, hist, rows):
         s = {"row": int(r), "id": int(ids[k]), "holdout_dates": hd, "next_dates": nd,
              "velocity": float(out.get("/points/velocity")[r]),
              "subregion": int(out.get("/points/subregion")[r]), "zone": int(out.get("/points/zone")[r])}
-        for name in ("holdout_pred", "holdout_interval_low", "holdout_interval_high", "next_diff", "next_cumulative",
-                     "interval_low", "interval_high", "holdout_true"):
+        for name in ("holdout_pred", "holdout_cumulative", "holdout_interval_low", "holdout_interval_high", "next_diff",
+                     "next_cumulative", "interval_low", "interval_high", "holdout_true"):
             s[name] = out.fc(name)[r] if out.has("/forecast/" + name) else None
         if obs is not None:
             s["dates"] = hist.dates
@@ -582,10 +593,16 @@ def fig_point(out, s, lonlat):
             ax.plot(span, a + s["velocity"] * years(span, t0), "--", color="gray", lw=1.2,
                     label=f"velocity baseline (OLS, {s['velocity']:.2f} mm/yr)")
         last_vis = [d for d, v in zip(dates, vis) if v][-1]
-        base_h = ov[ok][-1] if ok.any() else np.nan
-        if hd and s["holdout_pred"] is not None:
+        if s.get("holdout_cumulative") is not None:
+            # absolute positions (format >= issue 23): a robust level at the last visible epoch + increments
+            hcum = s["holdout_cumulative"]
+            base_h = float(hcum[0] - s["holdout_pred"][0])
+        else:  # older outputs: the last visible value + increments
+            base_h = ov[ok][-1] if ok.any() else np.nan
+            hcum = base_h + np.cumsum(s["holdout_pred"]) if s["holdout_pred"] is not None else None
+        if hd and hcum is not None:
             hx = [last_vis] + hd
-            hy = np.concatenate([[base_h], base_h + np.cumsum(s["holdout_pred"])])
+            hy = np.concatenate([[base_h], hcum])
             ax.plot(hx, hy, "-", color="royalblue", lw=2, marker="s", ms=5, label="holdout forecast (HLSTM)")
             if s["holdout_interval_low"] is not None:
                 ax.fill_between(hx, np.concatenate([[base_h], s["holdout_interval_low"]]),
@@ -764,8 +781,8 @@ def cmd_report(args):
              "zone": s["zone"], "m": winner_of(out, s["subregion"])}
         if "obs" in s:
             p["obs"] = [jnum(v, 3) for v in s["obs"]]
-        for name in ("holdout_pred", "holdout_interval_low", "holdout_interval_high", "next_cumulative", "next_diff",
-                     "interval_low", "interval_high"):
+        for name in ("holdout_pred", "holdout_cumulative", "holdout_interval_low", "holdout_interval_high",
+                     "next_cumulative", "next_diff", "interval_low", "interval_high"):
             if s[name] is not None:
                 p[name] = [jnum(np.float32(v)) for v in s[name]]
         pts.append(p)
@@ -782,6 +799,14 @@ def cmd_report(args):
                       f'<span class="mae" data-value="{float(mae)!r}">{fnum(mae, 4)}</span>', fnum(sd, 4), fnum(mse, 4),
                       fnum(acc, 2), fnum(maet, 4)])
         mattrs.append(f' data-method="{html.escape(nm)}"')
+    positions = ""
+    if out.has("/metrics/position_step_mae") and out.has("/baselines/position_name"):
+        ph = np.atleast_1d(np.asarray(out.get("/metrics/position_step_mae"), float))
+        pn = out.strings("/baselines/position_name")
+        pb = np.asarray(out.get("/baselines/position_step_mae"), float).reshape(len(pn), -1)
+        prow = [["HLSTM"] + [fnum(v, 4) for v in ph]] + [[html.escape(n)] + [fnum(v, 4) for v in pb[i]] for i, n in enumerate(pn)]
+        positions = ("<h3>Absolute positions (every method on the same robust level): MAE per step (mm)</h3>" +
+                     table(["method"] + [f"step {k + 1}" for k in range(ph.size)], prow, tid="position-table"))
     srows = []
     if out.has("/subregions/id"):
         sid = np.asarray(out.get("/subregions/id"))
@@ -839,7 +864,8 @@ def cmd_report(args):
         partition=kv(part) + table(["zone", "start (mm/yr)", "centre (mm/yr)", "points"], zrows),
         subregions=table(["id", "zone", "points", "winner", "L/K/S", "selection score", "best baseline", "its score",
                           "holdout MAE", "persistence MAE", "truth MAE", "why"], srows, tid="subregion-table"),
-        methods=table(["method", "MAE (mm)", "SD", "MSE", "accuracy (%)", "MAE vs truth"], mrows, tid="method-table", attrs=mattrs),
+        methods=table(["method", "MAE (mm)", "SD", "MSE", "accuracy (%)", "MAE vs truth"], mrows, tid="method-table", attrs=mattrs)
+        + positions,
         interval=(f"<p>Interval level {fnum(lev, 2)}; holdout coverage <b id=coverage>{fnum(cov, 4)}</b> "
                   f"(share of holdout values inside their interval).</p>" if cov is not None else "<p>No intervals in this output.</p>"),
         backtest=backtest, figures=figs, data=json.dumps(data, separators=(",", ":")).replace("</", "<\\/"),
@@ -913,7 +939,9 @@ function drawSeries(p){
   const hstart=hd.length?hd[0]:Infinity;
   const vis=hist.filter(q=>q[0]<hstart);
   const base=vis.length?vis[vis.length-1]:null;
-  const hold=[]; if(base&&p.holdout_pred){ let c=base[1]; hold.push(base); p.holdout_pred.forEach((v,i)=>{ c+=(v||0); hold.push([hd[i],c]); }); }
+  const hold=[];
+  if(base&&p.holdout_cumulative&&p.holdout_pred){ hold.push([base[0],p.holdout_cumulative[0]-p.holdout_pred[0]]); p.holdout_cumulative.forEach((v,i)=>hold.push([hd[i],v])); }
+  else if(base&&p.holdout_pred){ let c=base[1]; hold.push(base); p.holdout_pred.forEach((v,i)=>{ c+=(v||0); hold.push([hd[i],c]); }); }
   const nb=(p.next_cumulative&&p.next_diff)?p.next_cumulative[0]-p.next_diff[0]:null;
   const start=hist.length?hist[hist.length-1][0]:(hd.length?hd[hd.length-1]:nd[0]);
   const fc=[[start,nb]].concat(nd.map((d,i)=>[d,p.next_cumulative[i]]));
