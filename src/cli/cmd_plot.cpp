@@ -27,8 +27,10 @@ void prepareDirectory(const std::string& file, const std::string& dir) {
         return;
     }
     const fs::path parent = fs::absolute(dir).parent_path();
-    if (!fs::is_directory(parent, ec)) throw ConfigError(dir + " (-o): its directory " + parent.string() + " does not exist");
-    if (!fs::create_directory(dir, ec) && ec) throw RuntimeError(dir + " (-o): cannot create the directory: " + ec.message());
+    if (!fs::is_directory(parent, ec))
+        throw ConfigError(dir + " (-o): its directory " + parent.string() + " does not exist");
+    if (!fs::create_directory(dir, ec) && ec)
+        throw RuntimeError(dir + " (-o): cannot create the directory: " + ec.message());
     (void)file;
 }
 
@@ -44,7 +46,8 @@ Action setupPlot(CLI::App& sub) {
     sub.add_option("--input", a->call.input,
                    "the run's input, for the observed histories (default: the output's root attribute input; its "
                    "checksum must equal input_checksum)");
-    sub.add_flag("--no-history", a->call.noHistory, "do not read the input: point figures without the observed history");
+    sub.add_flag("--no-history", a->call.noHistory,
+                 "do not read the input: point figures without the observed history");
     sub.footer(
         "Writes into DIR: velocity, subregions, db_index, grid_mae, forecast, abs_error, scatter, step_mae and\n"
         "point_<id> (three representative points - 1st, 50th, 99th velocity percentile - unless --points or --lalo)\n"
@@ -59,7 +62,8 @@ Action setupPlot(CLI::App& sub) {
         const auto start = std::chrono::steady_clock::now();
         coordinated(comm, "plot", [&] {
             if (!comm.isRoot()) return;
-            const std::string input = plot::checkFiles(a->call);  // before creating DIR: a bad file leaves nothing behind
+            const std::string input =
+                plot::checkFiles(a->call);  // before creating DIR: a bad file leaves nothing behind
             prepareDirectory(a->call.file, a->call.output);
             plot::ToolCall call = a->call;
             call.extra = {"--format", a->format};

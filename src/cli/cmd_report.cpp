@@ -23,7 +23,8 @@ void checkReportPath(const std::string& path, const std::vector<std::string>& in
     if (path.empty()) throw ConfigError("-o: empty file name");
     if (fs::is_directory(path, ec)) throw ConfigError(path + " (-o): is a directory; name the .html file");
     const fs::path parent = fs::absolute(path).parent_path();
-    if (!fs::is_directory(parent, ec)) throw ConfigError(path + " (-o): its directory " + parent.string() + " does not exist");
+    if (!fs::is_directory(parent, ec))
+        throw ConfigError(path + " (-o): its directory " + parent.string() + " does not exist");
     for (const auto& in : inputs)
         if (!in.empty() && fs::exists(path, ec) && fs::equivalent(path, in, ec))
             throw ConfigError(path + " (-o): is the same file as the input " + in);
@@ -38,7 +39,8 @@ Action setupReport(CLI::App& sub) {
                    "the run's input, for the observed histories (default: the output's root attribute input; its "
                    "checksum must equal input_checksum)");
     sub.add_flag("--no-history", a->call.noHistory, "do not read the input: the map shows forecasts without histories");
-    sub.add_option("--map-points", a->mapPoints, "points on the interactive map (a fixed-seed sample of the forecast points)")
+    sub.add_option("--map-points", a->mapPoints,
+                   "points on the interactive map (a fixed-seed sample of the forecast points)")
         ->capture_default_str()
         ->check(CLI::Range(1, 200000));
     sub.footer(

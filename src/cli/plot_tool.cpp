@@ -56,14 +56,16 @@ std::string checkFiles(const ToolCall& call) {
         h5::File f(out, h5::Access::kReadOnly);
         const std::string format = rootString(f, output::attr::kFormat);
         if (format == output::kPredictionFormatName)
-            throw InputError(out + ": an hlstm predict output (format '" + format + "') holds only the next forecast; " +
-                             call.command + " draws the output of hlstm run (its models' run: the root attribute models)");
+            throw InputError(out + ": an hlstm predict output (format '" + format +
+                             "') holds only the next forecast; " + call.command +
+                             " draws the output of hlstm run (its models' run: the root attribute models)");
         if (format != output::kFormatName)
-            throw InputError(out + ": not an hlstm output file (root attribute format is '" + format +
-                             "', expected '" + output::kFormatName + "')");
+            throw InputError(out + ": not an hlstm output file (root attribute format is '" + format + "', expected '" +
+                             output::kFormatName + "')");
         if (!f.hasAttribute(output::attr::kComplete) || f.readAttribute<std::int32_t>(output::attr::kComplete) != 1)
             throw InputError(out + ": incomplete hlstm output (complete != 1): the run that wrote it did not finish");
-        for (const char* needed : {output::points::kX, output::points::kY, output::points::kId, output::points::kVelocity})
+        for (const char* needed :
+             {output::points::kX, output::points::kY, output::points::kId, output::points::kVelocity})
             if (!f.exists(needed)) throw InputError(out + ": no dataset " + needed);
         input = rootString(f, output::attr::kInput);
         checksum = rootString(f, output::attr::kInputChecksum);
@@ -73,17 +75,20 @@ std::string checkFiles(const ToolCall& call) {
     const std::string path = given ? call.input : input;
     const std::string origin = given ? "--input" : out + "'s root attribute input";
     if (path.empty())
-        throw InputError(out + ": no root attribute input naming the run's input: pass --input FILE (the input the run "
-                               "read), or --no-history to draw without the observed histories");
+        throw InputError(out +
+                         ": no root attribute input naming the run's input: pass --input FILE (the input the run "
+                         "read), or --no-history to draw without the observed histories");
     if (!fs::exists(path, ec) || fs::is_directory(path, ec))
-        throw InputError(path + " (" + origin + "): no such input file; the observed histories come from it: pass "
-                                "--input FILE with the run's input, or --no-history");
+        throw InputError(path + " (" + origin +
+                         "): no such input file; the observed histories come from it: pass "
+                         "--input FILE with the run's input, or --no-history");
     if (!checksum.empty()) {
         const std::string actual = fileChecksum(path);
         if (actual.empty()) throw InputError(path + " (" + origin + "): cannot be read");
         if (actual != checksum)
             throw InputError(path + " (" + origin + "): changed since the run: its checksum is " + actual + ", " + out +
-                             " was made from " + checksum + "; pass --input FILE with the run's input, or --no-history");
+                             " was made from " + checksum +
+                             "; pass --input FILE with the run's input, or --no-history");
     }
     return path;
 }
@@ -129,9 +134,12 @@ void run(const ToolCall& call, const std::string& input) {
         ~Remove() { std::remove(path.c_str()); }
     } removeLater{errorFile};
 
-    std::vector<std::string> args{python, script, call.command, call.file, "-o", call.output, "--error-file", errorFile};
-    if (call.noHistory) args.emplace_back("--no-history");
-    else args.insert(args.end(), {"--input", input});
+    std::vector<std::string> args{python, script,      call.command,   call.file,
+                                  "-o",   call.output, "--error-file", errorFile};
+    if (call.noHistory)
+        args.emplace_back("--no-history");
+    else
+        args.insert(args.end(), {"--input", input});
     args.insert(args.end(), call.extra.begin(), call.extra.end());
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
@@ -145,8 +153,7 @@ void run(const ToolCall& call, const std::string& input) {
     while (::waitpid(pid, &status, 0) < 0)
         if (errno != EINTR) throw RuntimeError(std::string("waiting for ") + python + ": " + std::strerror(errno));
     const std::string reason = readAll(errorFile);
-    if (WIFSIGNALED(status))
-        throw RuntimeError(script + " was killed by signal " + std::to_string(WTERMSIG(status)));
+    if (WIFSIGNALED(status)) throw RuntimeError(script + " was killed by signal " + std::to_string(WTERMSIG(status)));
     const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 2;
     if (code == 0) return;
     if (code == 1) throw InputError(reason.empty() ? call.file + ": refused by " + script : reason);

@@ -9,11 +9,11 @@
 namespace hlstm::cli::plot {
 
 struct ToolCall {
-    std::string command;              ///< "plot" or "report"
-    std::string file;                 ///< the hlstm output (.h5)
-    std::string output;               ///< plot: the directory; report: the .html file
-    std::string input;                ///< --input (empty: OUT's root attribute `input`)
-    bool noHistory = false;           ///< --no-history: do not read the input at all
+    std::string command;             ///< "plot" or "report"
+    std::string file;                ///< the hlstm output (.h5)
+    std::string output;              ///< plot: the directory; report: the .html file
+    std::string input;               ///< --input (empty: OUT's root attribute `input`)
+    bool noHistory = false;          ///< --no-history: do not read the input at all
     std::vector<std::string> extra;  ///< further arguments of the script
 };
 

@@ -10,9 +10,12 @@ namespace {
 std::string duration(double seconds) {
     const long s = std::lround(std::max(0.0, seconds));
     char buf[64];
-    if (s >= 3600) std::snprintf(buf, sizeof buf, "%ld h %ld min", s / 3600, (s % 3600) / 60);
-    else if (s >= 60) std::snprintf(buf, sizeof buf, "%ld min %ld s", s / 60, s % 60);
-    else std::snprintf(buf, sizeof buf, "%ld s", s);
+    if (s >= 3600)
+        std::snprintf(buf, sizeof buf, "%ld h %ld min", s / 3600, (s % 3600) / 60);
+    else if (s >= 60)
+        std::snprintf(buf, sizeof buf, "%ld min %ld s", s / 60, s % 60);
+    else
+        std::snprintf(buf, sizeof buf, "%ld s", s);
     return buf;
 }
 

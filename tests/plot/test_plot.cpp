@@ -20,7 +20,8 @@ namespace hlstm::test {
 namespace {
 namespace fs = std::filesystem;
 
-const char* const kFigures[] = {"velocity", "subregions", "db_index", "grid_mae", "forecast", "abs_error", "scatter", "step_mae"};
+const char* const kFigures[] = {"velocity", "subregions", "db_index", "grid_mae",
+                                "forecast", "abs_error",  "scatter",  "step_mae"};
 
 std::string plotCmd(const std::string& args) { return hlstmBinary() + " plot " + args; }
 
@@ -120,9 +121,9 @@ TEST(Plot, EveryFigureIsANonBlankPngOfAtLeast800x600AndThePointLineEndsAtTheFore
         SCOPED_TRACE(name + ": " + q.output);
         EXPECT_EQ(yyyymmdd(lastDate), nextDates[steps - 1]);
         EXPECT_DOUBLE_EQ(lastValue, static_cast<double>(next[row * steps + steps - 1]));
-        EXPECT_GT(historyPoints, 50);                       // the observed history was drawn (89 epochs - holdout)
-        EXPECT_LT(yyyymmdd(firstDate), nextDates[0]);       // the line starts at the last observation
-        EXPECT_LT(low[row * steps], next[row * steps]);     // a real band around it
+        EXPECT_GT(historyPoints, 50);                    // the observed history was drawn (89 epochs - holdout)
+        EXPECT_LT(yyyymmdd(firstDate), nextDates[0]);    // the line starts at the last observation
+        EXPECT_LT(low[row * steps], next[row * steps]);  // a real band around it
         // the holdout forecast line ends at /forecast/holdout_cumulative on the last holdout date
         EXPECT_EQ(yyyymmdd(holdoutDate), holdoutDates[hsteps - 1]);
         EXPECT_DOUBLE_EQ(holdoutValue, static_cast<double>(holdout[row * hsteps + hsteps - 1]));
@@ -150,7 +151,8 @@ TEST(Plot, PointsByIdAndByLatLonAndPdf) {
     const std::string pdf = dir.file("b/point_" + std::to_string(ids[33]) + ".pdf");
     ASSERT_TRUE(fs::exists(pdf)) << r.output;
     EXPECT_EQ(slurp(pdf).substr(0, 5), "%PDF-");
-    for (const char* name : kFigures) EXPECT_EQ(slurp(dir.file(std::string("b/") + name + ".pdf")).substr(0, 5), "%PDF-") << name;
+    for (const char* name : kFigures)
+        EXPECT_EQ(slurp(dir.file(std::string("b/") + name + ".pdf")).substr(0, 5), "%PDF-") << name;
 }
 
 TEST(Plot, BadFilesAndAChangedInputExitOneNamingTheFile) {
@@ -250,9 +252,10 @@ TEST(Plot, HistoryFromEveryInputFormatEqualsTheInput) {
     for (const char* name : {"native.h5", "mintpy_geo.h5", "mintpy.he5", "cum.h5", "egms_l3.csv"}) {
         SCOPED_TRACE(name);
         const std::string out = dir.file(std::string(name) + ".out.h5");
-        auto r = run(hlstmBinary() + " run --input " + dir.file(name) + " -o " + out +
-                         " --train.epochs 1 --grid.L 4 --grid.K 1 --grid.S 4 --partition.min_points 50 --train.threads 1",
-                     300);
+        auto r =
+            run(hlstmBinary() + " run --input " + dir.file(name) + " -o " + out +
+                    " --train.epochs 1 --grid.L 4 --grid.K 1 --grid.S 4 --partition.min_points 50 --train.threads 1",
+                300);
         ASSERT_EQ(r.exitCode, 0) << r.output;
         h5::File f(out, h5::Access::kReadOnly);
         const auto ids = f.openDataset(output::points::kId).readAll<std::int64_t>();
@@ -265,14 +268,15 @@ TEST(Plot, HistoryFromEveryInputFormatEqualsTheInput) {
             const std::string data = dir.file(std::string(name) + ".data");
             fs::create_directories(data);
             const std::string id = std::to_string(ids[row]);
-            r = run("env HLSTM_PLOT_DATA=" + data + " " + plotCmd(out + " -o " + dir.file(std::string(name) + ".figs") +
-                                                                 " --points " + id),
+            r = run("env HLSTM_PLOT_DATA=" + data + " " +
+                        plotCmd(out + " -o " + dir.file(std::string(name) + ".figs") + " --points " + id),
                     300);
             ASSERT_EQ(r.exitCode, 0) << r.output;
-            auto q = run(std::string(kPython) + " -c \"import json; d=json.load(open('" + data + "/point_" + id +
-                             ".json')); print(*[('nan' if v is None else repr(v)) for v in d['observed history']['y'] + "
-                             "d['observed holdout (hidden from training)']['y']])\"",
-                         60);
+            auto q =
+                run(std::string(kPython) + " -c \"import json; d=json.load(open('" + data + "/point_" + id +
+                        ".json')); print(*[('nan' if v is None else repr(v)) for v in d['observed history']['y'] + "
+                        "d['observed holdout (hidden from training)']['y']])\"",
+                    60);
             ASSERT_EQ(q.exitCode, 0) << q.output;
             std::istringstream in(q.output);
             std::vector<double> drawn;
@@ -280,8 +284,10 @@ TEST(Plot, HistoryFromEveryInputFormatEqualsTheInput) {
             ASSERT_EQ(drawn.size(), m) << q.output;
             for (std::size_t t = 0; t < m; ++t) {
                 const double want = eMm[e * m + t];
-                if (std::isnan(want)) EXPECT_TRUE(std::isnan(drawn[t])) << "epoch " << t;
-                else EXPECT_NEAR(drawn[t], want, 0.01) << "point " << id << " epoch " << t;
+                if (std::isnan(want))
+                    EXPECT_TRUE(std::isnan(drawn[t])) << "epoch " << t;
+                else
+                    EXPECT_NEAR(drawn[t], want, 0.01) << "point " << id << " epoch " << t;
             }
         }
     }

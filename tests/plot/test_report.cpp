@@ -42,7 +42,8 @@ std::string ensurePuppeteer(bool& skip) {
     skip = false;
     const std::string dir = HLSTM_NODE_DIR;
     if (fs::exists(dir + "/node_modules/puppeteer-core/package.json")) return {};
-    if (run("command -v node && command -v npm", 30).exitCode != 0) return "node and npm are needed (apt-get install nodejs npm)";
+    if (run("command -v node && command -v npm", 30).exitCode != 0)
+        return "node and npm are needed (apt-get install nodejs npm)";
     fs::create_directories(dir);
     auto r = run("npm install --prefix " + dir + " --no-audit --no-fund --no-save --loglevel=error " + kPuppeteer, 600);
     if (r.exitCode == 0 && fs::exists(dir + "/node_modules/puppeteer-core/package.json")) return {};
@@ -113,7 +114,7 @@ TEST(Report, SelfContainedOfflineHtmlWithMethodTableAndAClickablePoint) {
     EXPECT_EQ(std::stod(field(json, "last")), static_cast<double>(next[row * steps + steps - 1]));
     EXPECT_EQ(field(json, "band"), "1");
     EXPECT_GT(std::stoi(field(json, "history")), 50);  // the observed history was drawn
-    EXPECT_EQ(json.find("[0,0]"), std::string::npos);   // every embedded figure decoded
+    EXPECT_EQ(json.find("[0,0]"), std::string::npos);  // every embedded figure decoded
     RecordProperty("screenshot", shot);
 }
 

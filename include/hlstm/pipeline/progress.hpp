@@ -11,9 +11,9 @@
 namespace hlstm::pipeline {
 
 struct ProgressTotals {
-    std::size_t candidates = 0;   ///< candidates in the plan
-    double cost = 0;              ///< their summed planned cost (flops, Plan::tasks[].cost)
-    double expectedSeconds = 0;   ///< the calibrated plan's expected training time (0: unknown)
+    std::size_t candidates = 0;  ///< candidates in the plan
+    double cost = 0;             ///< their summed planned cost (flops, Plan::tasks[].cost)
+    double expectedSeconds = 0;  ///< the calibrated plan's expected training time (0: unknown)
 };
 
 /// "[train] 12/48 candidates, 31.4 % of the planned cost, 4 min 10 s elapsed, about 9 min 5 s left".
