@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages hlstm needs (idempotent; silent when nothing is missing).
-# Usage: tools/setup.sh [--with-slurm] [--with-fixtures] [--with-python] [--with-format]
+# Usage: tools/setup.sh [--with-slurm] [--with-fixtures] [--with-python] [--with-format] [--with-plot] [--with-browser]
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libeigen3-dev libdnnl-dev
@@ -11,6 +11,10 @@ for arg in "$@"; do
     --with-slurm) packages+=(slurmctld slurmd slurm-client munge) ;;
     --with-fixtures) packages+=(python3-h5py python3-numpy proj-bin) ;;  # tests write files the way h5py users do
     --with-format) packages+=(clang-format) ;;  # tools/format.sh and the test command's format check
+    --with-plot) packages+=(python3-matplotlib python3-h5py python3-numpy) ;;  # hlstm plot / hlstm report
+    --with-browser)  # test_report: the report in Debian's headless Chromium, driven by puppeteer-core from npm
+      packages+=(chromium)
+      command -v npm >/dev/null || packages+=(nodejs npm) ;;  # a node that ships its own npm is kept
     --with-python) packages+=(python3-torch python3-sklearn python3-scipy python3-h5py python3-matplotlib python3-pandas
                               libopenblas0-pthread) ;;
     *) echo "setup.sh: unknown option $arg" >&2; exit 1 ;;
