@@ -24,7 +24,7 @@ namespace hlstm::model {
 namespace {
 
 constexpr const char* kMagic = "hlstm.model";
-constexpr std::uint32_t kFormatVersion = 2;  // 2: target, smoothing, scale (time-aware rates)
+constexpr std::uint32_t kFormatVersion = 3;  // 2: target, smoothing, scale (time-aware rates); 3: a signal input leaves out (h - 1) / 2 + 1 rates
 // An epoch whose mean loss exceeds this multiple of the zero predictor's loss has diverged
 // (a huge learning rate saturates the cells and blows the head up without ever giving NaN).
 constexpr double kBlowUpFactor = 1e4;
