@@ -92,11 +92,13 @@ Action setupPartition(CLI::App& sub) {
 
         t = Clock::now();
         atomic.write("partition:write", [&](h5::File& file) {
-            const std::uint64_t n = result.summary.nPoints, offset = block.keptOffset;
             const auto& p = block.points;
-            output::writePointCoordinates(file, n, offset, p.x, p.y, p.ids);
             writePointGeography(comm, file, block);
-            partition::writePartition(file, result, offset, pc.dbDistance);
+            partition::writePartition(file, result, pointRowsOf(block), pc.dbDistance);
+            // Kept points are partitioned; the others carry the reader's reason.
+            output::writePointRows(file, output::points::kStatus, pointRowsOf(block),
+                                   std::vector<std::int8_t>(p.size(), static_cast<std::int8_t>(output::PointStatus::kForecast)),
+                                   block.dropped.status);
             file.writeAttribute(output::attr::kVersion, std::string(kVersion));
             file.writeAttribute(output::attr::kProducer, std::string("hlstm partition"));
             file.writeAttribute(output::attr::kInput, std::filesystem::absolute(input).string());

@@ -1,4 +1,4 @@
-// EGMS CSV (L2a/L2b/L3; reference/formats.md): columns found by header name, every header of
+// EGMS CSV (L2a/L2b/L3; README: "Input: the archives users have"): columns found by header name, every header of
 // exactly 8 digits is a date, ',' or ';', an empty field is missing, `pid` strings kept.
 // Each rank parses only its byte range of the file (a line belongs to the rank whose range
 // holds its first byte), so no rank reads or holds more than its share plus one buffer.

@@ -1,5 +1,5 @@
 // Gridded inputs: MintPy timeseries.h5 / HDF-EOS5 .he5 (geocoded, or radar geometry with a
-// geometry file) and LiCSBAS cum.h5 (reference/formats.md). Each rank reads only its block of
+// geometry file) and LiCSBAS cum.h5 (README: "Input: the archives users have"). Each rank reads only its block of
 // grid rows, a few rows at a time (hyperslabs over dates x rows x width), so it never holds
 // more than its share of the points plus one slab.
 #include <algorithm>

@@ -132,11 +132,28 @@ FilesRead filesRead(const std::string& input, const ReadOptions& read, const Con
     return f;
 }
 
+output::PointRows pointRowsOf(const LocalBlock& block) {
+    output::PointRows r;
+    r.keptTotal = block.keptTotal;
+    r.keptOffset = block.keptOffset;
+    r.keptCount = block.points.size();
+    r.droppedTotal = block.dropped.total;
+    r.droppedOffset = block.dropped.offset;
+    r.droppedCount = block.dropped.size();
+    return r;
+}
+
 void writePointGeography(const Comm& comm, const h5::File& out, const LocalBlock& block) {
     const auto& p = block.points;
+    const auto& d = block.dropped;
+    const output::PointRows rows = pointRowsOf(block);
+    output::writePointRows(out, output::points::kX, rows, p.x, d.x);
+    output::writePointRows(out, output::points::kY, rows, p.y, d.y);
+    output::writePointRows(out, output::points::kId, rows, p.ids, d.ids);
     const auto [lon, lat] = geo::toLonLat(block.stats.crs, p.x, p.y);
-    out.createDataset<double>(output::points::kLon, {block.keptTotal}).writeRows(block.keptOffset, lon.size(), lon.data());
-    out.createDataset<double>(output::points::kLat, {block.keptTotal}).writeRows(block.keptOffset, lat.size(), lat.data());
+    const auto [dlon, dlat] = geo::toLonLat(block.stats.crs, d.x, d.y);
+    output::writePointRows(out, output::points::kLon, rows, lon, dlon);
+    output::writePointRows(out, output::points::kLat, rows, lat, dlat);
     out.writeObjectStringAttribute(output::points::kX, output::attr::kCrs, block.stats.crs.empty() ? "unknown" : block.stats.crs);
     if (!block.stats.sourceCrs.empty() && block.stats.sourceCrs != block.stats.crs)
         out.writeObjectStringAttribute(output::points::kX, output::attr::kSourceCrs, block.stats.sourceCrs);
@@ -144,8 +161,13 @@ void writePointGeography(const Comm& comm, const h5::File& out, const LocalBlock
     // Every rank takes part (a rank without points has no pids, the file has them).
     std::uint64_t width = 0;
     for (const auto& s : block.pids) width = std::max<std::uint64_t>(width, s.size());
+    for (const auto& s : d.pids) width = std::max<std::uint64_t>(width, s.size());
     width = comm.allreduce(width, Reduce::kMax);
-    if (width > 0) out.writeStringRows(output::points::kPid, block.keptTotal, block.keptOffset, block.pids, width);
+    std::vector<std::string> droppedPids = d.pids;
+    droppedPids.resize(d.size());  // a reader that kept no pid of a dropped point: empty
+    if (width > 0)
+        out.writeStringRows(output::points::kPid, rows.total(), rows.keptOffset, block.pids,
+                            rows.keptTotal + rows.droppedOffset, droppedPids, width);
 }
 
 // ---------------------------------------------------------------- coordinates (PROJ)

@@ -357,18 +357,28 @@ void File::writeStrings(const std::string& objectPath, const std::vector<std::st
 
 void File::writeStringRows(const std::string& objectPath, std::uint64_t total, std::uint64_t offset,
                            const std::vector<std::string>& local, std::size_t width) const {
+    writeStringRows(objectPath, total, offset, local, offset, {}, width);
+}
+
+void File::writeStringRows(const std::string& objectPath, std::uint64_t total, std::uint64_t offset,
+                           const std::vector<std::string>& local, std::uint64_t offset2,
+                           const std::vector<std::string>& local2, std::size_t width) const {
     width = std::max<std::size_t>(1, width);
     Id type(check(H5Tcopy(H5T_C_S1), "H5Tcopy"));
     check(H5Tset_size(type.get(), width), "H5Tset_size");
     check(H5Tset_strpad(type.get(), H5T_STR_NULLPAD), "H5Tset_strpad");
-    std::vector<char> packed(std::max<std::size_t>(1, local.size()) * width, '\0');
-    for (std::size_t i = 0; i < local.size(); ++i) {
-        if (local[i].size() > width) throw H5Error(path_ + ":" + objectPath + ": a string longer than the width");
-        std::copy(local[i].begin(), local[i].end(), packed.data() + i * width);
-    }
+    auto pack = [&](const std::vector<std::string>& strings) {
+        std::vector<char> packed(std::max<std::size_t>(1, strings.size()) * width, '\0');
+        for (std::size_t i = 0; i < strings.size(); ++i) {
+            if (strings[i].size() > width) throw H5Error(path_ + ":" + objectPath + ": a string longer than the width");
+            std::copy(strings[i].begin(), strings[i].end(), packed.data() + i * width);
+        }
+        return packed;
+    };
     Dataset ds = createDatasetRaw(objectPath, type.get(), {total});
     if (total == 0) return;
-    ds.writeRowsRaw(type.get(), packed.data(), offset, local.size());
+    ds.writeRowsRaw(type.get(), pack(local).data(), offset, local.size());
+    ds.writeRowsRaw(type.get(), pack(local2).data(), offset2, local2.size());
 }
 
 void File::writeObjectStringAttribute(const std::string& objectPath, const std::string& name,

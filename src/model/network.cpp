@@ -340,7 +340,7 @@ struct Network::Impl {
             const dnnl::primitive_desc fpd =
                 forwardDesc(prop, src, state, training ? weightsLayerMd : anyWeights, attr);
             plan.forward = dnnl::primitive(fpd);
-            // The oneDNN 2.6.3 bug (lstm-notes.md): without src_iter the last layer's
+            // The oneDNN 2.6.3 bug: without src_iter the last layer's
             // diff_weights_iter is wrong, so zero initial states are always passed.
             plan.src = zeroed(src, engine);
             plan.srcIter = zeroed(state, engine);

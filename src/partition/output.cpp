@@ -1,5 +1,6 @@
 #include "hlstm/partition/output.hpp"
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -15,12 +16,12 @@ void writeScalar(const h5::File& file, const std::string& path, T value) {
 
 }  // namespace
 
-void writePartition(const h5::File& file, const PartitionResult& result, std::uint64_t rowOffset,
+void writePartition(const h5::File& file, const PartitionResult& result, const output::PointRows& rows,
                     DbDistance chosenBy) {
     const PartitionSummary& s = result.summary;
-    output::writePointRows(file, output::points::kVelocity, s.nPoints, rowOffset, result.velocity);
-    output::writePointRows(file, output::points::kZone, s.nPoints, rowOffset, result.zone);
-    output::writePointRows(file, output::points::kSubregion, s.nPoints, rowOffset, result.subregion);
+    output::writePointRows(file, output::points::kVelocity, rows, result.velocity, std::nan(""));
+    output::writePointRows(file, output::points::kZone, rows, result.zone, std::int32_t{-1});
+    output::writePointRows(file, output::points::kSubregion, rows, result.subregion, std::int32_t{-1});
 
     file.writeSmall<std::int32_t>(output::partition::kKValues, s.kValues);
     file.writeSmall<double>(output::partition::kDbIndexVelocity, s.dbVelocity);

@@ -262,14 +262,15 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
     }
 
     atomic.write("predict:write", [&](h5::File& out) {
-        const std::uint64_t N = block.keptTotal, off = block.keptOffset, Y = static_cast<std::uint64_t>(horizon);
-        output::writePointCoordinates(out, N, off, block.points.x, block.points.y, block.points.ids);
+        // Every input point is a row: the kept ones, then the others with their reason.
+        const output::PointRows rows = pointRowsOf(block);
+        const std::uint64_t Y = static_cast<std::uint64_t>(horizon);
+        constexpr float kMissing = std::numeric_limits<float>::quiet_NaN();
         writePointGeography(comm, out, block);
-        out.createDataset<std::int32_t>(output::points::kSubregion, {N}).writeRows(off, n, sub.data());
-        // output::PointStatus of the kept points (the dropped points' rows: the writer of item 4).
-        out.createDataset<std::int8_t>(output::points::kStatus, {N}).writeRows(off, n, status.data());
-        out.createDataset<float>(output::forecast::kNextDiff, {N, Y}).writeRows(off, n, nextDiff.data());
-        out.createDataset<float>(output::forecast::kNextCumulative, {N, Y}).writeRows(off, n, nextCum.data());
+        output::writePointRows(out, output::points::kSubregion, rows, sub, std::int32_t{-1});
+        output::writePointRows(out, output::points::kStatus, rows, status, block.dropped.status);
+        output::writePointRows(out, output::forecast::kNextDiff, rows, nextDiff, kMissing, Y);
+        output::writePointRows(out, output::forecast::kNextCumulative, rows, nextCum, kMissing, Y);
         out.writeSmall<std::int32_t>(output::forecast::kNextDates, dates::following(block.points.dates, horizon));
         out.writeAttribute(output::attr::kFormat, std::string(output::kPredictionFormatName));
         out.writeAttribute(output::attr::kHlstmVersion, std::string(kVersion));

@@ -48,7 +48,7 @@ public:
     OutputWriter(const RunContext& ctx, const Config& config, const RunOutputs& r, h5::File& out)
         : ctx(ctx), config(config), r(r), out(out), comm(ctx.comm), rc(ctx.rc), block(r.block),
           subs(r.part.summary.subregions), book(r.eval.book), f(r.eval.owned),
-          nSub(static_cast<std::int32_t>(subs.size())), nTotal(block.keptTotal), off(block.keptOffset),
+          nSub(static_cast<std::int32_t>(subs.size())), rows(pointRowsOf(block)),
           Y(static_cast<std::uint64_t>(rc.horizon)), root(comm.isRoot()), hasTruth(block.stats.hasTruth) {}
 
     /// /points (coordinates, geography, split, partition) and /forecast, each rank its rows.
@@ -81,28 +81,36 @@ private:
     const MetricBook& book;
     const OwnerForecasts& f;
     const std::int32_t nSub;
-    const std::uint64_t nTotal, off, Y;
+    const output::PointRows rows;  // every input point: kept, then not kept
+    const std::uint64_t Y;
     const bool root, hasTruth;
 };
 
 void OutputWriter::points() const {
-    output::writePointCoordinates(out, nTotal, off, block.points.x, block.points.y, block.points.ids);
     writePointGeography(comm, out, block);
-    output::writePointRows(out, output::points::kSplit, nTotal, off, f.split);
-    partition::writePartition(out, r.part, off, r.dbDistance);
+    output::writePointRows(out, output::points::kSplit, rows, f.split, std::int8_t{-1});
+    partition::writePartition(out, r.part, rows, r.dbDistance);
+    // Why each input point was or was not forecast: a kept point whose subregion has no
+    // method is kNoModel; the others carry the reader's reason.
+    std::vector<std::int8_t> status(block.points.size(), static_cast<std::int8_t>(output::PointStatus::kForecast));
+    for (std::size_t i = 0; i < status.size(); ++i) {
+        const Choice& c = r.selection.choice[static_cast<std::size_t>(r.part.subregion[i])];
+        if (c.task < 0 && c.baseline < 0) status[i] = static_cast<std::int8_t>(output::PointStatus::kNoModel);
+    }
+    output::writePointRows(out, output::points::kStatus, rows, status, block.dropped.status);
     std::vector<float> absError(f.pred.size());
     for (std::size_t k = 0; k < absError.size(); ++k) absError[k] = std::abs(f.pred[k] - f.observed[k]);
-    output::writePointRows(out, output::forecast::kHoldoutTrue, nTotal, off, f.observed, Y);
-    output::writePointRows(out, output::forecast::kHoldoutPred, nTotal, off, f.pred, Y);
-    output::writePointRows(out, output::forecast::kAbsError, nTotal, off, absError, Y);
-    output::writePointRows(out, output::forecast::kPersistencePred, nTotal, off, f.persistence, Y);
-    if (hasTruth) output::writePointRows(out, output::forecast::kHoldoutTruth, nTotal, off, f.truth, Y);
-    output::writePointRows(out, output::forecast::kHoldoutIntervalLow, nTotal, off, f.low, Y);
-    output::writePointRows(out, output::forecast::kHoldoutIntervalHigh, nTotal, off, f.high, Y);
-    output::writePointRows(out, output::forecast::kNextDiff, nTotal, off, f.nextDiff, Y);
-    output::writePointRows(out, output::forecast::kNextCumulative, nTotal, off, f.nextCum, Y);
-    output::writePointRows(out, output::forecast::kIntervalLow, nTotal, off, f.nextLow, Y);
-    output::writePointRows(out, output::forecast::kIntervalHigh, nTotal, off, f.nextHigh, Y);
+    output::writePointRows(out, output::forecast::kHoldoutTrue, rows, f.observed, kNaN, Y);
+    output::writePointRows(out, output::forecast::kHoldoutPred, rows, f.pred, kNaN, Y);
+    output::writePointRows(out, output::forecast::kAbsError, rows, absError, kNaN, Y);
+    output::writePointRows(out, output::forecast::kPersistencePred, rows, f.persistence, kNaN, Y);
+    if (hasTruth) output::writePointRows(out, output::forecast::kHoldoutTruth, rows, f.truth, kNaN, Y);
+    output::writePointRows(out, output::forecast::kHoldoutIntervalLow, rows, f.low, kNaN, Y);
+    output::writePointRows(out, output::forecast::kHoldoutIntervalHigh, rows, f.high, kNaN, Y);
+    output::writePointRows(out, output::forecast::kNextDiff, rows, f.nextDiff, kNaN, Y);
+    output::writePointRows(out, output::forecast::kNextCumulative, rows, f.nextCum, kNaN, Y);
+    output::writePointRows(out, output::forecast::kIntervalLow, rows, f.nextLow, kNaN, Y);
+    output::writePointRows(out, output::forecast::kIntervalHigh, rows, f.nextHigh, kNaN, Y);
     out.writeSmall<std::int32_t>(output::forecast::kNextDates, dates::following(block.points.dates, rc.horizon));
     out.writeSmall<std::int32_t>(output::forecast::kHoldoutDates,
                                  std::vector<std::int32_t>(block.points.dates.begin() + static_cast<std::ptrdiff_t>(ctx.visibleEpochs),
@@ -284,7 +292,7 @@ void OutputWriter::metrics() const {
 }
 
 void OutputWriter::positions() const {
-    output::writePointRows(out, output::forecast::kHoldoutCumulative, nTotal, off, f.predPos, Y);
+    output::writePointRows(out, output::forecast::kHoldoutCumulative, rows, f.predPos, kNaN, Y);
     out.writeSmall(output::metrics::kPositionStepMae, maeOf(book["pos_step"]));
     if (hasTruth) out.writeSmall(output::metrics::kPositionStepMaeTruth, maeOf(book["pos_step_truth"]));
     const auto& names = r.eval.positionNames;

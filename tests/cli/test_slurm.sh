@@ -311,15 +311,18 @@ kept_points() {
 
 # check_output NAME FILE EXPECTED_ROWS
 check_output() {
-    local name=$1 f=$2 want=$3 complete rows
+    local name=$1 f=$2 want=$3 complete rows forecast
     [[ -f "$f" ]] || fail "$name: no output file $f"
     [[ ! -e "$f.tmp" ]] || fail "$name: $f.tmp left behind"
     complete="$(h5dump -a /complete "$f" 2>&1)" || fail "$name: h5dump -a /complete $f failed: $complete"
     grep -q 'H5T_STD_I32' <<<"$complete" || fail "$name: /complete is not int32: $complete"
     grep -Eq '^ *\(0\): 1$' <<<"$complete" || fail "$name: /complete is not 1: $complete"
+    # Every input point is a row; /points/status is 0 (forecast) for exactly the kept ones.
     rows="$(h5dump -H -d /points/x "$f" | sed -n 's/.*DATASPACE *SIMPLE { ( *\([0-9]*\) ).*/\1/p')"
-    [[ "$rows" = "$want" ]] || fail "$name: /points/x has '${rows:-?}' rows, the input keeps $want points"
-    echo "$name: $f complete = 1, /points/x $rows rows = kept points"
+    [[ "$rows" = "$points" ]] || fail "$name: /points/x has '${rows:-?}' rows, the input has $points points"
+    forecast="$(h5dump -y -w 1 -d /points/status "$f" | sed -n '/DATA {/,/}/p' | tr -d ' ,' | grep -cx '0')"
+    [[ "$forecast" = "$want" ]] || fail "$name: /points/status is 0 for '${forecast:-?}' rows, the input keeps $want points"
+    echo "$name: $f complete = 1, /points/x $rows rows = input points, status 0 for $forecast = kept points"
 }
 
 # check_log NAME LOG PATTERN...: the job log shows each fixed string

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Writes one small InSAR scene in every input form hlstm reads (reference/formats.md), the way
+"""Writes one small InSAR scene in every input form hlstm reads (README: "Input: the archives users have"), the way
 each tool writes it, plus malformed variants and the expected content (tests/data/test_formats.cpp).
 
 usage: make_fixtures.py OUTDIR [--rows 30] [--cols 40] [--dates 24] [--seed 3]

@@ -1,6 +1,6 @@
 // The oneDNN engine against an independent float64 reference of the same network:
 // forward values, and the gradient of every parameter group against central finite
-// differences (also the guard against oneDNN 2.6.3's diff_weights_iter bug, lstm-notes.md).
+// differences (also the guard against oneDNN 2.6.3's diff_weights_iter bug, see src/model/network.cpp).
 #include <gtest/gtest.h>
 
 #include <algorithm>

@@ -1,4 +1,4 @@
-// Checkpoint and resume of `hlstm run` (DESIGN 5: never lose cluster time): runs killed with
+// Checkpoint and resume of `hlstm run` (never lose cluster time): runs killed with
 // SIGKILL at seeded random moments, or stopped with SIGUSR1, and continued with --resume must
 // write the uninterrupted run's output bit for bit; a changed configuration is refused.
 #include <gtest/gtest.h>

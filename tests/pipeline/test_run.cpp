@@ -283,7 +283,8 @@ TEST_F(RunTest, PredictWithSavedModelsReproducesTheRunsForecast) {
     ASSERT_EQ(runNext.size(), predNext.size());
     std::size_t finite = 0;
     for (std::size_t i = 0; i < runNext.size(); ++i) {
-        ASSERT_EQ(runNext[i], predNext[i]) << i;
+        if (std::isnan(runNext[i])) ASSERT_TRUE(std::isnan(predNext[i])) << i;  // not kept in either
+        else ASSERT_EQ(runNext[i], predNext[i]) << i;
         finite += std::isfinite(runNext[i]) ? 1 : 0;
     }
     EXPECT_GT(finite, runNext.size() * 9 / 10);
@@ -394,4 +395,78 @@ TEST_F(RunTest, AnOutputThatIsAnInputIsRefusedAndTheInputsAreUnchanged) {
     EXPECT_EQ(contentOf(models), modelBytes);
     for (const auto& leftover : {scene() + ".tmp", models + ".tmp", link + ".tmp", dir_->path() + ".tmp"})
         EXPECT_FALSE(std::filesystem::exists(leftover)) << leftover;
+}
+
+TEST_F(RunTest, EveryInputPointIsARowWithItsStatusAndTheOthersHaveNaNForecasts) {
+    // The scene (which has a few points with too few valid epochs of its own) with two points
+    // emptied and one thinned: every one of the 3000 input points is a row of run's (and
+    // predict's) output, the kept points first and the others after them, each part in input
+    // order, the others with their reason, NaN forecasts and subregion -1.
+    const std::string input = dir_->file("holes.h5"), out = dir_->file("holes-out.h5");
+    std::filesystem::copy_file(scene(), input, std::filesystem::copy_options::overwrite_existing);
+    const std::uint64_t m = 45;
+    std::vector<std::int64_t> inputIds;
+    {
+        h5::File f(input, h5::Access::kReadWrite);
+        auto disp = f.openDataset("/displacement");
+        const std::vector<float> none(m, std::nanf(""));
+        disp.writeRows(7, 1, none.data());
+        disp.writeRows(2999, 1, none.data());
+        std::vector<float> sparse = disp.readRows<float>(1500, 1);
+        for (std::uint64_t t = 0; t < m; t += 1)
+            if (t % 4 != 0) sparse[t] = std::nanf("");  // 12 of 45 valid: below min_valid_fraction 0.5
+        disp.writeRows(1500, 1, sparse.data());
+        inputIds = f.exists("/id") ? f.openDataset("/id").readAll<std::int64_t>() : std::vector<std::int64_t>{};
+    }
+    auto r = run("env OMP_NUM_THREADS=1 " + hlstmUnderMpi(3) + " run --input " + input + " -o " + out + kFast, 300);
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    h5::File f(out, h5::Access::kReadOnly);
+    const auto status = f.openDataset("/points/status").readAll<std::int8_t>();
+    const auto ids = f.openDataset("/points/id").readAll<std::int64_t>();
+    ASSERT_EQ(status.size(), 3000u);
+    ASSERT_EQ(ids.size(), 3000u);
+    ASSERT_EQ(f.openDataset("/points/x").dims()[0], 3000u);
+    ASSERT_EQ(f.openDataset("/points/lon").dims()[0], 3000u);
+    ASSERT_EQ(f.openDataset("/points/velocity").dims()[0], 3000u);
+    std::map<int, int> count;
+    for (auto st : status) ++count[st];
+    const std::size_t kept = static_cast<std::size_t>(count[0]);
+    EXPECT_EQ(count[3], 2) << "no value in any epoch: the two emptied points";
+    EXPECT_GE(count[1], 1) << "too few valid epochs: at least the thinned point";
+    EXPECT_EQ(kept + static_cast<std::size_t>(count[1] + count[3]), 3000u) << "no other reason on this scene";
+    // Every input point exactly once; kept points first, then the others, each part in input order.
+    ASSERT_EQ(inputIds.size(), 3000u);
+    EXPECT_EQ(std::multiset<std::int64_t>(ids.begin(), ids.end()),
+              std::multiset<std::int64_t>(inputIds.begin(), inputIds.end()));
+    std::map<std::int64_t, std::size_t> inputRow;
+    for (std::size_t i = 0; i < inputIds.size(); ++i) inputRow[inputIds[i]] = i;
+    for (std::size_t i = 1; i < ids.size(); ++i)
+        if (i != kept) EXPECT_LT(inputRow[ids[i - 1]], inputRow[ids[i]]) << i;
+    std::map<std::int64_t, int> statusOf;
+    for (std::size_t i = 0; i < ids.size(); ++i) statusOf[ids[i]] = status[i];
+    EXPECT_EQ(statusOf[inputIds[7]], 3);
+    EXPECT_EQ(statusOf[inputIds[2999]], 3);
+    EXPECT_EQ(statusOf[inputIds[1500]], 1);
+    const auto next = f.openDataset("/forecast/next_cumulative").readAll<float>();
+    const auto subregion = f.openDataset("/points/subregion").readAll<std::int32_t>();
+    ASSERT_EQ(next.size(), 3000u);
+    for (std::size_t i = 0; i < 3000; ++i) {
+        if (i < kept) {
+            EXPECT_EQ(status[i], 0) << i;
+            EXPECT_TRUE(std::isfinite(next[i])) << i;
+            EXPECT_GE(subregion[i], 0) << i;
+        } else {
+            EXPECT_NE(status[i], 0) << i;
+            EXPECT_TRUE(std::isnan(next[i])) << i;
+            EXPECT_EQ(subregion[i], -1) << i;
+        }
+    }
+    // predict on the same input: the same rows and statuses.
+    const std::string pred = dir_->file("holes-pred.h5");
+    auto p = run("env OMP_NUM_THREADS=1 " + hlstmUnderMpi(2) + " predict --models " + out + " --input " + input +
+                 " -o " + pred);
+    ASSERT_EQ(p.exitCode, 0) << p.output;
+    h5::File g(pred, h5::Access::kReadOnly);
+    EXPECT_EQ(g.openDataset("/points/status").readAll<std::int8_t>(), status);
+    EXPECT_EQ(g.openDataset("/points/id").readAll<std::int64_t>(), ids);
 }

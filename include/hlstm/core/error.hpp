@@ -6,7 +6,7 @@
 
 namespace hlstm {
 
-/// Process exit codes (DESIGN section 4).
+/// Process exit codes (README: exit codes).
 enum class ExitCode : int { kOk = 0, kBadInput = 1, kRuntime = 2, kRequeue = 3 };
 
 /// Base of every hlstm exception; carries the exit code it should end the program with.

@@ -1,4 +1,4 @@
-/// Every input format users have (DESIGN section 3, reference/formats.md), chosen by content:
+/// Every input format users have (README: "Input: the archives users have"), chosen by content:
 /// the native file, MintPy timeseries.h5 / HDF-EOS5 .he5 (geocoded or radar geometry with a
 /// geometry file), LiCSBAS cum.h5 and EGMS CSV (L2a/L2b/L3). Each rank reads only its share
 /// (row blocks of the grid, byte ranges of the CSV); the kept points are in one global order
@@ -12,6 +12,7 @@
 #include "hlstm/config/config.hpp"
 #include "hlstm/core/comm.hpp"
 #include "hlstm/data/native_reader.hpp"
+#include "hlstm/io/output_format.hpp"
 #include "hlstm/io/hdf5.hpp"
 
 namespace hlstm {
@@ -44,9 +45,14 @@ struct FilesRead {
 /// --config files): what an output path is checked against (h5::AtomicOutput).
 FilesRead filesRead(const std::string& input, const ReadOptions& read, const Config* config = nullptr);
 
-/// Writes /points/lon and /points/lat (WGS84 degrees; NaN when the CRS is unknown) of this
-/// rank's kept points at their global rows, the CRS of /points/x,y as attribute `crs` of
-/// /points/x (/points/x must exist), and /points/pid for EGMS inputs (collective).
+/// Where this rank's rows are in the per-point datasets of an output: every input point is a
+/// row, the kept points first, then those not kept (block.dropped).
+output::PointRows pointRowsOf(const LocalBlock& block);
+
+/// Writes /points/x, /points/y, /points/id, /points/lon and /points/lat (WGS84 degrees; NaN
+/// when the CRS is unknown) of every input point (this rank's kept and not-kept points at
+/// their rows, see pointRowsOf), the CRS of /points/x,y as attribute `crs` of /points/x, and
+/// /points/pid for EGMS inputs (collective).
 void writePointGeography(const Comm& comm, const h5::File& out, const LocalBlock& block);
 
 namespace geo {

@@ -1,4 +1,4 @@
-/// Collective reader of the native input format (DESIGN section 3): /x, /y float64 (n),
+/// Collective reader of the native input format (README: "Input: the archives users have"): /x, /y float64 (n),
 /// /dates int32 YYYYMMDD (m), /displacement float32 (n, m) with attr unit "mm" or "m",
 /// optional /id int64 (n) and /truth float32 (n, m) (noise-free signal of simulated scenes).
 #pragma once

@@ -1,4 +1,4 @@
-/// The one atomic-file primitive of every output (DESIGN 5: no partial output, no lost input):
+/// The one atomic-file primitive of every output (no partial output, no lost input):
 /// the path checks every command makes before any work, and a file written under a temporary
 /// name, fsynced, renamed into place and removed on every failure path. Used by the HDF5
 /// writer (h5::AtomicOutput), the GIS export and the checkpoint records. Not collective.

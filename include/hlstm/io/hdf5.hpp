@@ -171,6 +171,11 @@ public:
     /// and width, e.g. the allreduce'd longest).
     void writeStringRows(const std::string& objectPath, std::uint64_t total, std::uint64_t offset,
                          const std::vector<std::string>& local, std::size_t width) const;
+    /// The same with a second block of this rank's strings at row `offset2` (two collective
+    /// writes: every rank passes both blocks, either may be empty).
+    void writeStringRows(const std::string& objectPath, std::uint64_t total, std::uint64_t offset,
+                         const std::vector<std::string>& local, std::uint64_t offset2,
+                         const std::vector<std::string>& local2, std::size_t width) const;
     /// A string attribute on the object at `objectPath` (every rank the same value; collective).
     void writeObjectStringAttribute(const std::string& objectPath, const std::string& name,
                                     const std::string& value) const;

@@ -1,4 +1,4 @@
-/// The one atomic writer of every command's output file (DESIGN 5: no partial output, no
+/// The one atomic writer of every command's output file (no partial output, no
 /// lost input): refuses a path that is, or resolves to, one of the command's inputs, writes
 /// `<path>.tmp` (the caller writes `complete = 1` last), fsyncs it, renames it into place,
 /// and removes `<path>.tmp` on every failure path. Collective over the communicator.

@@ -232,6 +232,35 @@ void writePointRows(const h5::File& file, const std::string& path, std::uint64_t
                                                 local.data());
 }
 
+/// Where one rank's rows of the per-point datasets are: every input point is a row, the kept
+/// points first (this rank's at keptOffset), then the points that were not kept (this rank's
+/// at keptTotal + droppedOffset), each part in input order.
+struct PointRows {
+    std::uint64_t keptTotal = 0, keptOffset = 0, keptCount = 0;
+    std::uint64_t droppedTotal = 0, droppedOffset = 0, droppedCount = 0;
+    [[nodiscard]] std::uint64_t total() const noexcept { return keptTotal + droppedTotal; }
+};
+
+/// One per-point dataset over every input point: this rank's kept rows and its not-kept rows
+/// (`width` values each; two collective writes).
+template <class T>
+void writePointRows(const h5::File& file, const std::string& path, const PointRows& r, const std::vector<T>& kept,
+                    const std::vector<T>& dropped, std::uint64_t width = 1) {
+    std::vector<std::uint64_t> dims{r.total()};
+    if (width > 1) dims.push_back(width);
+    const auto ds = file.createDataset<T>(path, dims);
+    const std::uint64_t w = std::max<std::uint64_t>(1, width);
+    ds.writeRows(r.keptOffset, kept.size() / w, kept.data());
+    ds.writeRows(r.keptTotal + r.droppedOffset, dropped.size() / w, dropped.data());
+}
+/// The same with `fill` in every column of the rows not kept (NaN forecasts, -1 labels).
+template <class T>
+void writePointRows(const h5::File& file, const std::string& path, const PointRows& r, const std::vector<T>& kept,
+                    T fill, std::uint64_t width = 1) {
+    writePointRows(file, path, r, kept, std::vector<T>(r.droppedCount * std::max<std::uint64_t>(1, width), fill),
+                   width);
+}
+
 /// /points/x, /points/y (projected metres, or the CRS of attribute crs) and /points/id of this
 /// rank's rows [offset, offset + x.size()) of `total` (collective).
 void writePointCoordinates(const h5::File& file, std::uint64_t total, std::uint64_t offset,

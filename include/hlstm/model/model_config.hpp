@@ -20,7 +20,7 @@ enum class CellKind : int {
 /// Training loss on the z-scored labels.
 enum class LossKind : int { kMse = 0, kMae = 1, kHuber = 2 };
 
-/// What a sample's label is (DESIGN section 2: the paper's target rewards predicting the noise
+/// What a sample's label is (the paper's target rewards predicting the noise
 /// that differencing injects, d[t] = s[t] + e[t] - e[t-1]).
 enum class Target : int {
     kNext = 0,    ///< paper: the next Y rates, each window z-scored by its own input mean and std

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "hlstm/io/hdf5.hpp"
+#include "hlstm/io/output_format.hpp"
 #include "hlstm/partition/partition.hpp"
 
 namespace hlstm::partition {
@@ -17,7 +18,7 @@ namespace hlstm::partition {
 /// subregion table subregion_{id,zone,n_points,mean_velocity,first_row}. Scalars are
 /// one-element datasets. Collective over the file's communicator (every rank passes the same
 /// summary).
-void writePartition(const h5::File& file, const PartitionResult& result, std::uint64_t rowOffset,
+void writePartition(const h5::File& file, const PartitionResult& result, const output::PointRows& rows,
                     DbDistance chosenBy);
 
 }  // namespace hlstm::partition

@@ -1,4 +1,4 @@
-/// The partition step of hlstm (DESIGN section 1, step 2; paper II-A, KDP): velocity per
+/// The partition step of hlstm (paper II-A, KDP): velocity per
 /// point, exact 1-D K-means with the Davies-Bouldin choice of k, Delaunay subregions.
 #pragma once
 

@@ -1,4 +1,4 @@
-/// Checkpoints of one `hlstm run` (DESIGN 5: never lose cluster time): named records in the
+/// Checkpoints of one `hlstm run` (never lose cluster time): named records in the
 /// directory `<output>.ckpt`, each written atomically (temporary file, fsync, rename, fsync of
 /// the directory) with a length and a checksum, so that a record is either whole or ignored.
 /// A manifest holds the run's fingerprint (configuration, input checksum, threads, version)

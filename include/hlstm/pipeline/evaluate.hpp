@@ -27,7 +27,7 @@ struct BaselineSet {
 };
 
 /// The validation points of one subregion, cut so that every method forecasts from the same
-/// epochs and is judged against the same smoothed future (DESIGN 2: a criterion that
+/// epochs and is judged against the same smoothed future (a criterion that
 /// predicting the noise of the next differential cannot win).
 ///
 /// Out of time as well as out of space: the candidates train on the first `trainEpochs`

@@ -1,4 +1,4 @@
-/// The task plan of a run (DESIGN section 1, step 3): one task per (subregion, L, K, S) grid
+/// The task plan of a run (README: "What a run does and reports"): one task per (subregion, L, K, S) grid
 /// candidate with a cost estimate, assigned largest first to the least-loaded rank. The plan
 /// depends only on the partition and the configuration, never on timing.
 #pragma once

@@ -1,4 +1,4 @@
-/// `hlstm run`: the distributed HLSTM pipeline (DESIGN sections 1-4): collective read,
+/// `hlstm run`: the distributed HLSTM pipeline (README: "What a run does and reports"): collective read,
 /// holdout, partition on rank 0, task plan, row redistribution (Alltoallv), grid search
 /// across ranks, selection, prediction, and one collective hlstm-output HDF5 file.
 #pragma once
