@@ -1,6 +1,8 @@
 #include "hlstm/core/hash.hpp"
 
 #include <cstdio>
+#include <filesystem>
+#include <system_error>
 #include <vector>
 
 namespace hlstm {
@@ -23,6 +25,9 @@ std::string hex16(std::uint64_t h) {
 std::string fnv1a64Hex(const std::string& bytes) { return hex16(fnv1a64(bytes.data(), bytes.size())); }
 
 std::string fileChecksum(const std::string& path) {
+    // A pipe would block here (and be consumed): only regular files have a checksum.
+    std::error_code ec;
+    if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec)) return "";
     std::FILE* f = std::fopen(path.c_str(), "rb");
     if (f == nullptr) return "";
     std::uint64_t h = kFnvOffset;
