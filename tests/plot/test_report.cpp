@@ -42,7 +42,7 @@ std::string ensurePuppeteer(bool& skip) {
     skip = false;
     const std::string dir = HLSTM_NODE_DIR;
     if (fs::exists(dir + "/node_modules/puppeteer-core/package.json")) return {};
-    if (run("command -v node && command -v npm", 30).exitCode != 0)
+    if (run("sh -c 'command -v node && command -v npm'", 30).exitCode != 0)
         return "node and npm are needed (apt-get install nodejs npm)";
     fs::create_directories(dir);
     auto r = run("npm install --prefix " + dir + " --no-audit --no-fund --no-save --loglevel=error " + kPuppeteer, 600);
