@@ -177,8 +177,8 @@ std::vector<std::string> stepSuffixes(const Table& t, const std::string& datesPa
 bool anyFiniteLonLat(Table& t, std::uint64_t blockRows) {
     for (std::uint64_t row0 = 0; row0 < t.n; row0 += blockRows) {
         const std::uint64_t rows = std::min(blockRows, t.n - row0);
-        const auto lon = t.file->openDataset("/points/lon").readRows<double>(row0, rows);
-        const auto lat = t.file->openDataset("/points/lat").readRows<double>(row0, rows);
+        const auto lon = t.file->openDataset(output::points::kLon).readRows<double>(row0, rows);
+        const auto lat = t.file->openDataset(output::points::kLat).readRows<double>(row0, rows);
         for (std::size_t i = 0; i < rows; ++i)
             if (std::isfinite(lon[i]) && std::isfinite(lat[i])) return true;
     }
@@ -194,28 +194,28 @@ Table openTable(const std::string& input, std::uint64_t blockRows) {
     if (!h5::isHdf5(input)) bad(input, "not an HDF5 file (expected the output of hlstm run or predict)");
     try {
         t.file = std::make_unique<h5::File>(input, h5::Access::kReadOnly);
-        const std::string format = t.file->hasAttribute("format") ? t.file->readStringAttribute("format") : "";
+        const std::string format = t.file->hasAttribute(output::attr::kFormat) ? t.file->readStringAttribute(output::attr::kFormat) : "";
         if (format != "hlstm-output" && format != "hlstm-prediction")
             bad(input, "not an hlstm output file (no format = \"hlstm-output\" or \"hlstm-prediction\" attribute)");
-        if (!t.file->hasAttribute("complete") || t.file->readAttribute<std::int32_t>("complete") != 1)
+        if (!t.file->hasAttribute(output::attr::kComplete) || t.file->readAttribute<std::int32_t>(output::attr::kComplete) != 1)
             bad(input, "incomplete " + format + " file (complete != 1): the run that wrote it did not finish");
-        if (!t.file->exists("/points/x")) bad(input, "no dataset /points/x");
+        if (!t.file->exists(output::points::kX)) bad(input, "no dataset /points/x");
         {
-            const auto dims = t.file->openDataset("/points/x").dims();
+            const auto dims = t.file->openDataset(output::points::kX).dims();
             t.n = dims.empty() ? 0 : dims[0];
         }
-        t.x = addSource(t, "/points/x", true);
-        t.y = addSource(t, "/points/y", true);
-        const Source* pid = addSource(t, "/points/pid");
-        const Source* id = pid != nullptr ? pid : addSource(t, "/points/id");
-        t.lon = addSource(t, "/points/lon");
-        t.lat = addSource(t, "/points/lat");
+        t.x = addSource(t, output::points::kX, true);
+        t.y = addSource(t, output::points::kY, true);
+        const Source* pid = addSource(t, output::points::kPid);
+        const Source* id = pid != nullptr ? pid : addSource(t, output::points::kId);
+        t.lon = addSource(t, output::points::kLon);
+        t.lat = addSource(t, output::points::kLat);
         if (t.lon == nullptr || t.lat == nullptr) t.lon = t.lat = nullptr;
         for (const Source* s : {t.x, t.y, t.lon, t.lat})
             if (s != nullptr && (s->width != 1 || s->kind == Kind::kString)) bad(input, s->path + " is not one number per point");
         t.geographic = t.lon != nullptr && anyFiniteLonLat(t, blockRows);
-        t.crs = attributeOrEmpty(t, "/points/x", "crs");
-        if (t.crs.empty()) t.crs = attributeOrEmpty(t, "/", "crs");
+        t.crs = attributeOrEmpty(t, output::points::kX, output::attr::kCrs);
+        if (t.crs.empty()) t.crs = attributeOrEmpty(t, "/", output::attr::kCrs);
 
         if (id != nullptr) t.columns.push_back({"id", id, 0, Style::kShortest});
         t.columns.push_back({"lon", t.lon, 0, Style::kFixed8});
@@ -225,7 +225,7 @@ Table openTable(const std::string& input, std::uint64_t blockRows) {
         {
             // Why each point was or was not forecast (all forecast in files before /points/status).
             auto status = std::make_unique<Source>();
-            status->path = "/points/status";
+            status->path = output::points::kStatus;
             status->kind = Kind::kString;
             status->statusNames = true;
             if (t.file->exists(status->path)) {
@@ -238,21 +238,21 @@ Table openTable(const std::string& input, std::uint64_t blockRows) {
             t.columns.push_back({"status", t.sources.back().get(), 0, Style::kShortest});
         }
         for (const char* name : {"velocity", "zone", "subregion", "split"})
-            if (const Source* s = addSource(t, std::string("/points/") + name)) {
+            if (const Source* s = addSource(t, std::string(output::points::kGroup) + "/" + name)) {
                 if (s->width != 1 || s->kind == Kind::kString) bad(input, s->path + " is not one number per point");
                 t.columns.push_back({name, s, 0, Style::kShortest});
             }
         // Per-step columns, grouped by quantity, one per step named after its date.
         const auto perStep = [&](const char* name, const char* datesPath) {
-            const Source* s = addSource(t, std::string("/forecast/") + name);
+            const Source* s = addSource(t, std::string(output::forecast::kGroup) + "/" + name);
             if (s == nullptr) return;
             if (s->kind == Kind::kString) bad(input, s->path + " holds strings; expected numbers");
             const auto suffix = stepSuffixes(t, datesPath, s->width);
             for (std::uint64_t k = 0; k < s->width; ++k) t.columns.push_back({name + suffix[k], s, k, Style::kShortest});
         };
         for (const char* name : {"next_diff", "next_cumulative", "interval_low", "interval_high"})
-            perStep(name, "/forecast/next_dates");
-        for (const char* name : {"holdout_true", "holdout_pred", "abs_error"}) perStep(name, "/forecast/holdout_dates");
+            perStep(name, output::forecast::kNextDates);
+        for (const char* name : {"holdout_true", "holdout_pred", "abs_error"}) perStep(name, output::forecast::kHoldoutDates);
     } catch (const H5Error& err) {
         // A copy cut short opens (or not) and then fails in its datasets.
         bad(input, std::string("truncated or damaged hlstm output file: ") + err.what());

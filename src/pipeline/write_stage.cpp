@@ -153,9 +153,9 @@ void OutputWriter::subregions() const {
     out.writeSmall(output::subregions::kId, sid);
     out.writeSmall(output::subregions::kZone, szone);
     out.writeSmall(output::subregions::kNPoints, sn);
-    out.writeSmall("/subregions/L", sL);
-    out.writeSmall("/subregions/K", sK);
-    out.writeSmall("/subregions/S", sS);
+    out.writeSmall(output::subregions::kL, sL);
+    out.writeSmall(output::subregions::kK, sK);
+    out.writeSmall(output::subregions::kS, sS);
     out.writeSmall(output::subregions::kFailed, sstatus);
     out.writeStrings(output::subregions::kMethod, smethod);
     out.writeStrings(output::subregions::kWhy, swhy);
@@ -197,9 +197,9 @@ void OutputWriter::gridSearch() const {
     }
     out.writeSmall(output::grid_search::kTask, gi);
     out.writeSmall(output::grid_search::kSubregion, gs);
-    out.writeSmall("/grid_search/L", gL);
-    out.writeSmall("/grid_search/K", gK);
-    out.writeSmall("/grid_search/S", gS);
+    out.writeSmall(output::grid_search::kL, gL);
+    out.writeSmall(output::grid_search::kK, gK);
+    out.writeSmall(output::grid_search::kS, gS);
     out.writeSmall(output::grid_search::kStatus, gst);
     out.writeSmall(output::grid_search::kEpochs, gep);
     out.writeSmall(output::grid_search::kValidationMae, gmae);

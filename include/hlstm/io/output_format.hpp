@@ -85,6 +85,9 @@ inline constexpr char kPersistencePred[] = "/forecast/persistence_pred";
 /// /grid_search
 namespace grid_search {
 inline constexpr char kGroup[] = "/grid_search";
+inline constexpr char kL[] = "/grid_search/L";  ///< sequence length L
+inline constexpr char kK[] = "/grid_search/K";  ///< layers K
+inline constexpr char kS[] = "/grid_search/S";  ///< hidden size S
 inline constexpr char kCost[] = "/grid_search/cost";
 inline constexpr char kEpochs[] = "/grid_search/epochs";
 inline constexpr char kSelectionScore[] = "/grid_search/selection_score";
@@ -177,6 +180,9 @@ inline constexpr char kStatus[] = "/points/status";
 /// /subregions
 namespace subregions {
 inline constexpr char kGroup[] = "/subregions";
+inline constexpr char kL[] = "/subregions/L";  ///< sequence length L
+inline constexpr char kK[] = "/subregions/K";  ///< layers K
+inline constexpr char kS[] = "/subregions/S";  ///< hidden size S
 inline constexpr char kBestBaseline[] = "/subregions/best_baseline";
 inline constexpr char kBestBaselineScore[] = "/subregions/best_baseline_score";
 inline constexpr char kBestCandidateScore[] = "/subregions/best_candidate_score";
