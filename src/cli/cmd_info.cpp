@@ -19,7 +19,8 @@ std::string isoDate(std::int32_t d) {
 Action setupInfo(CLI::App& sub) {
     auto path = std::make_shared<std::string>();
     auto input = std::make_shared<InputOptions>();
-    sub.add_option("file", *path, "input: native .h5, MintPy timeseries.h5/.he5, LiCSBAS cum.h5 or EGMS .csv")->required();
+    sub.add_option("file", *path, "input: native .h5, MintPy timeseries.h5/.he5, LiCSBAS cum.h5 or EGMS .csv")
+        ->required();
     input->add(sub);
     return [path, input](const Comm& comm) {
         // Count everything that has two valid epochs.
@@ -28,16 +29,23 @@ Action setupInfo(CLI::App& sub) {
         const auto v = velocities(p, dates::yearsSinceFirst(p.dates));
         double vmin = std::numeric_limits<double>::infinity(), vmax = -vmin;
         for (double x : v)
-            if (std::isfinite(x)) { vmin = std::min(vmin, x); vmax = std::max(vmax, x); }
+            if (std::isfinite(x)) {
+                vmin = std::min(vmin, x);
+                vmax = std::max(vmax, x);
+            }
         vmin = comm.allreduce(vmin, Reduce::kMin);
         vmax = comm.allreduce(vmax, Reduce::kMax);
         double xmin = std::numeric_limits<double>::infinity(), xmax = -xmin, ymin = xmin, ymax = -xmin;
         for (std::size_t i = 0; i < p.size(); ++i) {
-            xmin = std::min(xmin, p.x[i]); xmax = std::max(xmax, p.x[i]);
-            ymin = std::min(ymin, p.y[i]); ymax = std::max(ymax, p.y[i]);
+            xmin = std::min(xmin, p.x[i]);
+            xmax = std::max(xmax, p.x[i]);
+            ymin = std::min(ymin, p.y[i]);
+            ymax = std::max(ymax, p.y[i]);
         }
-        xmin = comm.allreduce(xmin, Reduce::kMin); xmax = comm.allreduce(xmax, Reduce::kMax);
-        ymin = comm.allreduce(ymin, Reduce::kMin); ymax = comm.allreduce(ymax, Reduce::kMax);
+        xmin = comm.allreduce(xmin, Reduce::kMin);
+        xmax = comm.allreduce(xmax, Reduce::kMax);
+        ymin = comm.allreduce(ymin, Reduce::kMin);
+        ymax = comm.allreduce(ymax, Reduce::kMax);
         const bool truth = block.stats.hasTruth;
         if (comm.isRoot()) {
             const auto& s = block.stats;
@@ -49,13 +57,15 @@ Action setupInfo(CLI::App& sub) {
                         static_cast<unsigned long long>(s.dropped), s.dropped ? ": " : "",
                         s.dropped ? droppedText(s, input->readOptions(0.0, true)).c_str() : "");
             std::printf("epochs          %llu\n", static_cast<unsigned long long>(s.epochs));
-            std::printf("date range      %s .. %s\n", isoDate(p.dates.front()).c_str(), isoDate(p.dates.back()).c_str());
+            std::printf("date range      %s .. %s\n", isoDate(p.dates.front()).c_str(),
+                        isoDate(p.dates.back()).c_str());
             std::printf("unit            %s (read as mm)\n", s.unit.c_str());
             std::printf("crs             %s%s\n", s.crs.empty() ? "(none)" : s.crs.c_str(),
                         s.sourceCrs != s.crs ? (" (projected from " + s.sourceCrs + ")").c_str() : "");
             std::printf("extent x        %.3f .. %.3f\n", xmin, xmax);
             std::printf("extent y        %.3f .. %.3f\n", ymin, ymax);
-            std::printf("missing         %.4f %% of values\n", cells > 0 ? 100.0 * static_cast<double>(s.missing) / cells : 0.0);
+            std::printf("missing         %.4f %% of values\n",
+                        cells > 0 ? 100.0 * static_cast<double>(s.missing) / cells : 0.0);
             std::printf("velocity range  %.3f .. %.3f mm/yr\n", vmin, vmax);
             std::printf("truth           %s\n", truth ? "yes (/truth, noise-free signal)" : "no");
         }
@@ -63,7 +73,8 @@ Action setupInfo(CLI::App& sub) {
     };
 }
 
-const Registrar kRegistrar({"info", "Summarise an input archive (format, points, epochs, dates, unit, gaps, velocity)", setupInfo});
+const Registrar kRegistrar({"info", "Summarise an input archive (format, points, epochs, dates, unit, gaps, velocity)",
+                            setupInfo});
 
 }  // namespace
 }  // namespace hlstm::cli

@@ -7,12 +7,12 @@
 #include <sstream>
 
 #include "command.hpp"
-#include "hlstm/io/output_format.hpp"
 #include "hlstm/core/coordinated.hpp"
 #include "hlstm/core/log.hpp"
 #include "hlstm/data/input.hpp"
 #include "hlstm/io/hdf5.hpp"
 #include "hlstm/io/output_file.hpp"
+#include "hlstm/io/output_format.hpp"
 #include "hlstm/partition/output.hpp"
 #include "hlstm/partition/partition.hpp"
 #include "hlstm/version.hpp"
@@ -96,9 +96,10 @@ Action setupPartition(CLI::App& sub) {
             writePointGeography(comm, file, block);
             partition::writePartition(file, result, pointRowsOf(block), pc.dbDistance);
             // Kept points are partitioned; the others carry the reader's reason.
-            output::writePointRows(file, output::points::kStatus, pointRowsOf(block),
-                                   std::vector<std::int8_t>(p.size(), static_cast<std::int8_t>(output::PointStatus::kForecast)),
-                                   block.dropped.status);
+            output::writePointRows(
+                file, output::points::kStatus, pointRowsOf(block),
+                std::vector<std::int8_t>(p.size(), static_cast<std::int8_t>(output::PointStatus::kForecast)),
+                block.dropped.status);
             file.writeAttribute(output::attr::kVersion, std::string(kVersion));
             file.writeAttribute(output::attr::kProducer, std::string("hlstm partition"));
             file.writeAttribute(output::attr::kInput, std::filesystem::absolute(input).string());

@@ -15,8 +15,10 @@ struct PredictArgs {
 Action setupPredict(CLI::App& sub) {
     auto a = std::make_shared<PredictArgs>();
     sub.add_option("--models", a->models, "hlstm-output file of an earlier `hlstm run` (holds /models)")->required();
-    sub.add_option("--input", a->input, "new input (any input format, see --format), e.g. with a new acquisition")->required();
-    sub.add_option("-o,--output", a->output, "output .h5 with /forecast/{next_diff,next_cumulative,next_dates}")->required();
+    sub.add_option("--input", a->input, "new input (any input format, see --format), e.g. with a new acquisition")
+        ->required();
+    sub.add_option("-o,--output", a->output, "output .h5 with /forecast/{next_diff,next_cumulative,next_dates}")
+        ->required();
     sub.add_option("--min-valid-fraction", a->minValid, "drop points with fewer valid epochs")->capture_default_str();
     sub.add_option("--assign-far", a->assignFar,
                    "points farther than the partition's edge threshold from every trained point: none (status far, "
@@ -30,7 +32,8 @@ Action setupPredict(CLI::App& sub) {
     };
 }
 
-const Registrar kRegistrar({"predict", "Forecast a new input with the saved models of an hlstm-output file", setupPredict});
+const Registrar kRegistrar({"predict", "Forecast a new input with the saved models of an hlstm-output file",
+                            setupPredict});
 
 }  // namespace
 }  // namespace hlstm::cli

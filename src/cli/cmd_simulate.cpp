@@ -24,7 +24,8 @@ Action setupSimulate(CLI::App& sub) {
     sub.add_option("--kind", args->kind, "scene (realistic) | patterns (paper Table I)")
         ->check(CLI::IsMember({"scene", "patterns"}))
         ->capture_default_str();
-    auto* pointsOption = sub.add_option("--points", args->points, "points (default: 430476 for scene, 50000 for patterns)");
+    auto* pointsOption =
+        sub.add_option("--points", args->points, "points (default: 430476 for scene, 50000 for patterns)");
     auto* epochsOption =
         sub.add_option("--epochs", args->epochs, "epochs at 12-day spacing (default: 89 for scene, 12 for patterns)");
     sub.add_option("--drop", args->drop,
@@ -54,8 +55,8 @@ Action setupSimulate(CLI::App& sub) {
         o.atmosphereMm = args->atmosphereMm;
         if (comm.isRoot() && !patterns) log::info() << "simulate scene: atmosphere " << o.atmosphereMm << " mm";
         if (comm.isRoot())
-            log::info() << "simulate " << args->kind << ": " << o.points << " points x " << o.epochs
-                        << " epochs, seed " << o.seed << ", " << comm.size() << " rank(s) -> " << args->output;
+            log::info() << "simulate " << args->kind << ": " << o.points << " points x " << o.epochs << " epochs, seed "
+                        << o.seed << ", " << comm.size() << " rank(s) -> " << args->output;
         simulate(comm, o, args->output);
         if (comm.isRoot()) log::info() << "wrote " << args->output;
         return 0;

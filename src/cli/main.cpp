@@ -33,8 +33,8 @@ int runMain(const hlstm::MpiSession& mpi, int argc, char** argv) {
     const hlstm::Comm& comm = mpi.world();
 
     const char* verbose = std::getenv("HLSTM_LOG");
-    hlstm::log::init(comm.rank(), verbose && std::string(verbose) == "debug" ? hlstm::log::Level::kDebug
-                                                                              : hlstm::log::Level::kInfo);
+    hlstm::log::init(comm.rank(),
+                     verbose && std::string(verbose) == "debug" ? hlstm::log::Level::kDebug : hlstm::log::Level::kInfo);
 
     CLI::App app{"hlstm " + std::string(hlstm::kVersion) +
                  ": ground-subsidence prediction from InSAR time series with heterogeneous LSTMs (MPI)"};
@@ -53,9 +53,11 @@ int runMain(const hlstm::MpiSession& mpi, int argc, char** argv) {
         // --help and --version exit 0 with CLI11's text; a bad command line is one message.
         const int code = e.get_exit_code();
         if (comm.isRoot()) {
-            if (code == 0) app.exit(e);
-            else std::fprintf(stderr, "hlstm: bad command line [rank 0 of %d, phase startup]: %s (see hlstm --help)\n",
-                              comm.size(), e.what());
+            if (code == 0)
+                app.exit(e);
+            else
+                std::fprintf(stderr, "hlstm: bad command line [rank 0 of %d, phase startup]: %s (see hlstm --help)\n",
+                             comm.size(), e.what());
         }
         return code == 0 ? 0 : static_cast<int>(hlstm::ExitCode::kBadInput);
     }
@@ -63,7 +65,8 @@ int runMain(const hlstm::MpiSession& mpi, int argc, char** argv) {
     try {
         return action(comm);
     } catch (const hlstm::Error& e) {
-        return report(mpi, static_cast<int>(e.code()), e.code() == hlstm::ExitCode::kBadInput ? "bad input"
+        return report(mpi, static_cast<int>(e.code()),
+                      e.code() == hlstm::ExitCode::kBadInput  ? "bad input"
                       : e.code() == hlstm::ExitCode::kRequeue ? "stopped"
                                                               : "error",
                       e.what());

@@ -1,9 +1,9 @@
 #include "hlstm/config/config.hpp"
 
-#include <fstream>
-#include <cstdio>
-#include <sstream>
 #include <toml++/toml.h>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
 
 #include "hlstm/core/error.hpp"
 
@@ -24,9 +24,7 @@ const char* typeName(const ConfigValue& v) {
 // Converts a TOML node to the type of `like`; throws ConfigError naming source and key.
 ConfigValue fromNode(const toml::node& node, const ConfigValue& like, const std::string& key,
                      const std::string& source) {
-    auto bad = [&]() {
-        return ConfigError(source + ": key '" + key + "' must be " + typeName(like));
-    };
+    auto bad = [&]() { return ConfigError(source + ": key '" + key + "' must be " + typeName(like)); };
     switch (like.index()) {
         case 0:
             if (auto v = node.value_exact<bool>()) return *v;

@@ -7,10 +7,14 @@ const std::vector<ConfigKey>& configSchema() {
     using L = std::vector<std::int64_t>;
     static const std::vector<ConfigKey> kSchema = {
         // input
-        {"input.path", std::string(""), "input file: native .h5, MintPy timeseries.h5/.he5, LiCSBAS cum.h5, EGMS .csv; empty: simulate a scene"},
+        {"input.path", std::string(""),
+         "input file: native .h5, MintPy timeseries.h5/.he5, LiCSBAS cum.h5, EGMS .csv; empty: simulate a scene"},
         {"input.format", std::string("auto"), "auto (by content) | native | mintpy | licsbas | egms"},
-        {"input.geometry", std::string(""), "MintPy radar geometry: geometry file with /latitude, /longitude (default: inputs/geometryRadar.h5 beside the input)"},
-        {"input.mask", std::string(""), "gridded inputs: mask file with /mask, non-zero = keep (e.g. MintPy maskTempCoh.h5)"},
+        {"input.geometry", std::string(""),
+         "MintPy radar geometry: geometry file with /latitude, /longitude (default: inputs/geometryRadar.h5 beside the "
+         "input)"},
+        {"input.mask", std::string(""),
+         "gridded inputs: mask file with /mask, non-zero = keep (e.g. MintPy maskTempCoh.h5)"},
         {"input.min_valid_fraction", 0.5, "drop points with fewer valid epochs than this fraction"},
         // simulated scene used when input.path is empty
         {"simulate.kind", std::string("scene"), "scene | patterns"},
@@ -18,7 +22,8 @@ const std::vector<ConfigKey>& configSchema() {
         {"simulate.epochs", std::int64_t{89}, "epochs of the simulated scene (12-day spacing)"},
         {"simulate.seed", std::int64_t{1}, "seed of the simulated scene"},
         {"simulate.drop", std::int64_t{0}, "acquisitions lost at seeded positions (24-day gaps)"},
-        {"simulate.atmosphere_mm", 5.0, "scene: per-epoch atmosphere strength (mm; blobs of 3-15 km, stronger in summer); 0 = off"},
+        {"simulate.atmosphere_mm", 5.0,
+         "scene: per-epoch atmosphere strength (mm; blobs of 3-15 km, stronger in summer); 0 = off"},
         // partition (paper II-A, KDP)
         {"partition.k_min", std::int64_t{2}, "smallest number of K-means clusters tried"},
         {"partition.k_max", std::int64_t{10}, "largest number of K-means clusters tried"},
@@ -32,8 +37,10 @@ const std::vector<ConfigKey>& configSchema() {
         {"model.stride", std::int64_t{6}, "window stride when sampling = all"},
         {"model.validation_fraction", 0.3, "fraction of a subregion's points used for validation"},
         {"model.std_floor", 0.1, "floor of a window's std, as a fraction of the subregion's median (data-relative)"},
-        {"model.target", std::string("signal"), "signal (centred mean rate, residual from the velocity) | next (paper)"},
-        {"model.smoothing", std::int64_t{5}, "h: rates averaged (centred) in a signal label and the selection reference"},
+        {"model.target", std::string("signal"),
+         "signal (centred mean rate, residual from the velocity) | next (paper)"},
+        {"model.smoothing", std::int64_t{5},
+         "h: rates averaged (centred) in a signal label and the selection reference"},
         {"model.seed", std::int64_t{42}, "seed of splits, initialisation and shuffling"},
         // training
         {"train.epochs", std::int64_t{30}, "training epochs"},
@@ -45,7 +52,8 @@ const std::vector<ConfigKey>& configSchema() {
         {"train.loss", std::string("mse"), "mse | mae | huber"},
         {"train.early_stop_patience", std::int64_t{0}, "epochs without validation MAE gain before stopping (0: off)"},
         {"train.threads", std::int64_t{0}, "threads per rank (0: OMP_NUM_THREADS / SLURM_CPUS_PER_TASK / 1)"},
-        {"train.shards", std::int64_t{4}, "shards per minibatch of a data-parallel candidate (ranks beyond it idle there)"},
+        {"train.shards", std::int64_t{4},
+         "shards per minibatch of a data-parallel candidate (ranks beyond it idle there)"},
         {"train.shard_share", 0.3,
          "a candidate above this share of the total cost is trained by every rank together (0: never)"},
         // grid search (eq. 3-4)
@@ -61,7 +69,8 @@ const std::vector<ConfigKey>& configSchema() {
          "smoothed: each subregion's winner among its candidates and the baselines by the forecast error against "
          "the validation points' smoothed rates | paper: the candidate with the smallest next-step validation MAE"},
         {"run.interval", 0.9, "coverage of the split-conformal prediction intervals (0: none)"},
-        {"run.interval_cuts", std::int64_t{12}, "validation cut epochs pooled for the interval residuals (at most the out-of-time ones)"},
+        {"run.interval_cuts", std::int64_t{12},
+         "validation cut epochs pooled for the interval residuals (at most the out-of-time ones)"},
         {"run.selection_cuts", std::int64_t{8},
          "N: the candidates train on the visible epochs minus Y + smoothing - 1 + N; selection and intervals are "
          "judged at the N (intervals: up to N + smoothing - 1) cuts after them (out of time); 0: train on all "

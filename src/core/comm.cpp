@@ -1,11 +1,11 @@
 #include "hlstm/core/comm.hpp"
 
 #include <algorithm>
-#include <cstdlib>
 #include <chrono>
+#include <climits>
+#include <cstdlib>
 #include <string>
 #include <thread>
-#include <climits>
 
 namespace hlstm {
 
@@ -121,8 +121,7 @@ std::string Comm::recvString(int source, int tag) const {
     std::string bytes(n, '\0');
     for (std::size_t off = 0; off < n; off += kMaxChunk) {
         int c = static_cast<int>(std::min(kMaxChunk, n - off));
-        mpi::check(MPI_Recv(bytes.data() + off, c, MPI_BYTE, source, tag, comm_, MPI_STATUS_IGNORE),
-                   "MPI_Recv");
+        mpi::check(MPI_Recv(bytes.data() + off, c, MPI_BYTE, source, tag, comm_, MPI_STATUS_IGNORE), "MPI_Recv");
     }
     return bytes;
 }
@@ -137,9 +136,8 @@ std::string Comm::scatterStrings(const std::vector<std::string>& parts, int root
     return recvString(root, 7001);
 }
 
-std::vector<char> Comm::gathervBytes(const void* data, std::size_t bytes,
-                                     const std::vector<std::size_t>& counts, std::size_t elemSize,
-                                     int root) const {
+std::vector<char> Comm::gathervBytes(const void* data, std::size_t bytes, const std::vector<std::size_t>& counts,
+                                     std::size_t elemSize, int root) const {
     std::size_t total = 0;
     for (auto c : counts) total += c * elemSize;
     std::vector<char> out;
@@ -152,8 +150,8 @@ std::vector<char> Comm::gathervBytes(const void* data, std::size_t bytes,
             off += recvCounts[r];
         }
         if (rank_ == root) out.resize(total);
-        mpi::check(MPI_Gatherv(data, static_cast<int>(bytes), MPI_BYTE, out.data(),
-                               recvCounts.data(), displs.data(), MPI_BYTE, root, comm_),
+        mpi::check(MPI_Gatherv(data, static_cast<int>(bytes), MPI_BYTE, out.data(), recvCounts.data(), displs.data(),
+                               MPI_BYTE, root, comm_),
                    "MPI_Gatherv");
         return out;
     }
@@ -177,14 +175,12 @@ std::vector<char> Comm::gathervBytes(const void* data, std::size_t bytes,
     return out;
 }
 
-std::vector<char> Comm::alltoallvBytes(const char* data,
-                                       const std::vector<std::size_t>& byteCounts) const {
+std::vector<char> Comm::alltoallvBytes(const char* data, const std::vector<std::size_t>& byteCounts) const {
     if (byteCounts.size() != static_cast<std::size_t>(size_))
         throw RuntimeError("Comm::alltoallv: counts for " + std::to_string(byteCounts.size()) +
                            " ranks on a communicator of " + std::to_string(size_));
     std::vector<std::size_t> recvCounts(byteCounts.size());
-    mpi::check(MPI_Alltoall(byteCounts.data(), 1, MPI_UINT64_T, recvCounts.data(), 1, MPI_UINT64_T,
-                            comm_),
+    mpi::check(MPI_Alltoall(byteCounts.data(), 1, MPI_UINT64_T, recvCounts.data(), 1, MPI_UINT64_T, comm_),
                "MPI_Alltoall");
     std::vector<std::size_t> sdispl(size_ + 1, 0), rdispl(size_ + 1, 0);
     for (int r = 0; r < size_; ++r) {
@@ -206,18 +202,18 @@ std::vector<char> Comm::alltoallvBytes(const char* data,
         for (int r = 0; r < size_; ++r) {
             sc[r] = static_cast<int>(byteCounts[r] > lo ? std::min(perRound, byteCounts[r] - lo) : 0);
             rc[r] = static_cast<int>(recvCounts[r] > lo ? std::min(perRound, recvCounts[r] - lo) : 0);
-            sd[r] = so; so += sc[r];
-            rd[r] = ro; ro += rc[r];
+            sd[r] = so;
+            so += sc[r];
+            rd[r] = ro;
+            ro += rc[r];
         }
         sbuf.resize(static_cast<std::size_t>(so));
         rbuf.resize(static_cast<std::size_t>(ro));
-        for (int r = 0; r < size_; ++r)
-            std::copy_n(data + sdispl[r] + lo, sc[r], sbuf.data() + sd[r]);
-        mpi::check(MPI_Alltoallv(sbuf.data(), sc.data(), sd.data(), MPI_BYTE, rbuf.data(), rc.data(),
-                                 rd.data(), MPI_BYTE, comm_),
+        for (int r = 0; r < size_; ++r) std::copy_n(data + sdispl[r] + lo, sc[r], sbuf.data() + sd[r]);
+        mpi::check(MPI_Alltoallv(sbuf.data(), sc.data(), sd.data(), MPI_BYTE, rbuf.data(), rc.data(), rd.data(),
+                                 MPI_BYTE, comm_),
                    "MPI_Alltoallv");
-        for (int r = 0; r < size_; ++r)
-            std::copy_n(rbuf.data() + rd[r], rc[r], out.data() + rdispl[r] + lo);
+        for (int r = 0; r < size_; ++r) std::copy_n(rbuf.data() + rd[r], rc[r], out.data() + rdispl[r] + lo);
     }
     return out;
 }

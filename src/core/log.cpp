@@ -30,9 +30,7 @@ void init(int rank, Level minLevel) {
 
 bool enabled(Level level) { return static_cast<int>(level) >= static_cast<int>(gMin); }
 
-double elapsed() {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - gStart).count();
-}
+double elapsed() { return std::chrono::duration<double>(std::chrono::steady_clock::now() - gStart).count(); }
 
 void write(Level level, const std::string& text) {
     std::lock_guard<std::mutex> lock(gMutex);

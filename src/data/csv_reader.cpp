@@ -90,11 +90,9 @@ Header readHeader(const std::string& path) {
     h.bytes = line.size() + (in.eof() ? 0 : 1);
     if (line.compare(0, kBom.size(), kBom) == 0) line.erase(0, kBom.size());  // counted in h.bytes
     if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.find_first_not_of(" \t") == std::string::npos)
-        throw InputError(path + ": line 1 (header) is empty");
+    if (line.find_first_not_of(" \t") == std::string::npos) throw InputError(path + ": line 1 (header) is empty");
     const auto commas = std::count(line.begin(), line.end(), ','), semis = std::count(line.begin(), line.end(), ';');
-    if (commas > 0 && semis > 0)
-        throw InputError(path + ": line 1 (header) mixes ',' and ';' delimiters");
+    if (commas > 0 && semis > 0) throw InputError(path + ": line 1 (header) mixes ',' and ';' delimiters");
     h.delimiter = semis > commas ? ';' : ',';
     std::vector<std::string_view> fields;
     if (!split(line, h.delimiter, fields))
@@ -103,8 +101,10 @@ Header readHeader(const std::string& path) {
     for (std::size_t k = 0; k < fields.size(); ++k) {
         std::string name = unquoted(fields[k]);
         std::string lower = name;
-        std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-        const bool digits8 = name.size() == 8 && std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; });
+        std::transform(lower.begin(), lower.end(), lower.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        const bool digits8 =
+            name.size() == 8 && std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; });
         if (digits8) {
             const std::int32_t d = detail::parseDate8(name);
             if (!dates::valid(d))
@@ -201,8 +201,9 @@ LocalBlock readEgmsCsv(const Comm& comm, const std::string& path, const ReadOpti
     coordinated(comm, "read:validate", [&] {
         if (!std::filesystem::exists(path)) throw InputError(path + ": no such file");
         if (!std::filesystem::is_regular_file(path))
-            throw InputError(path + ": not a regular file (a pipe or a device?): every rank reads its own byte range "
-                                    "of the CSV, so save the data to a file first");
+            throw InputError(path +
+                             ": not a regular file (a pipe or a device?): every rank reads its own byte range "
+                             "of the CSV, so save the data to a file first");
         h = readHeader(path);
         size = std::filesystem::file_size(path);
     });
@@ -246,8 +247,9 @@ LocalBlock readEgmsCsv(const Comm& comm, const std::string& path, const ReadOpti
                 return;
             }
             if (fields.size() != h.fields) {
-                error = LineError{local, std::to_string(fields.size()) + " field(s), expected " + std::to_string(h.fields) +
-                                             " as in the header (delimiter '" + std::string(1, h.delimiter) + "')"};
+                error =
+                    LineError{local, std::to_string(fields.size()) + " field(s), expected " + std::to_string(h.fields) +
+                                         " as in the header (delimiter '" + std::string(1, h.delimiter) + "')"};
                 return;
             }
             double x = 0, y = 0;
@@ -296,9 +298,9 @@ LocalBlock readEgmsCsv(const Comm& comm, const std::string& path, const ReadOpti
     stats.format = "egms";
     stats.unit = "mm";
     stats.crs = geographic ? "EPSG:4326" : "EPSG:3035";
-    stats.layout = std::string("EGMS CSV, delimiter '") + h.delimiter + "', " + std::to_string(h.fields) + " columns, " +
-                   std::to_string(m) + " dates, coordinates from " + (geographic ? "latitude/longitude" : "easting/northing (EPSG:3035)") +
-                   (h.pid ? ", pid" : "");
+    stats.layout = std::string("EGMS CSV, delimiter '") + h.delimiter + "', " + std::to_string(h.fields) +
+                   " columns, " + std::to_string(m) + " dates, coordinates from " +
+                   (geographic ? "latitude/longitude" : "easting/northing (EPSG:3035)") + (h.pid ? ", pid" : "");
     return detail::finishBlock(comm, path, std::move(raw), h.dates, std::move(stats), options);
 }
 

@@ -24,7 +24,7 @@ constexpr std::size_t kSlabBytes = 16u << 20;  // one read: 16 MB of the cube
 // Where a grid's points are: pixel (row, col) centre = (x0 + col * dx, y0 + row * dy), or
 // per-pixel coordinates from a geometry file's /latitude, /longitude.
 struct Grid {
-    std::string cube;                  // dataset (dates, rows, cols)
+    std::string cube;  // dataset (dates, rows, cols)
     std::uint64_t rows = 0, cols = 0;
     std::vector<std::int32_t> dates;
     float toMm = 1.0f;
@@ -32,7 +32,7 @@ struct Grid {
     std::optional<float> noData;
     double x0 = 0, dx = 0, y0 = 0, dy = 0;
     std::string crs;
-    std::string geometryFile;          // radar geometry: file and datasets of lat, lon
+    std::string geometryFile;  // radar geometry: file and datasets of lat, lon
     std::string latPath, lonPath;
     std::string layout;
 };
@@ -82,8 +82,7 @@ double scalarDataset(const h5::File& f, const std::string& name, const std::stri
 }
 
 std::vector<std::int32_t> readDates(const h5::File& f, const std::string& name) {
-    if (!f.exists(name))
-        throw InputError(f.path() + ": missing dataset " + name + " (the YYYYMMDD acquisition dates)");
+    if (!f.exists(name)) throw InputError(f.path() + ": missing dataset " + name + " (the YYYYMMDD acquisition dates)");
     auto ds = f.openDataset(name);
     if (ds.dims().size() != 1) throw InputError(f.path() + ": dataset " + name + " must be one-dimensional (dates)");
     std::vector<std::int32_t> out;
@@ -115,8 +114,8 @@ void checkCube(const h5::File& f, Grid& g) {
     if (d.size() != 3)
         throw InputError(f.path() + ": dataset " + g.cube + " must be three-dimensional (dates x rows x columns)");
     if (d[0] != g.dates.size())
-        throw InputError(f.path() + ": dataset " + g.cube + " has " + std::to_string(d[0]) + " dates but the date list " +
-                         std::to_string(g.dates.size()));
+        throw InputError(f.path() + ": dataset " + g.cube + " has " + std::to_string(d[0]) +
+                         " dates but the date list " + std::to_string(g.dates.size()));
     if (d[1] == 0 || d[2] == 0) throw InputError(f.path() + ": dataset " + g.cube + " has no pixels");
     g.rows = d[1];
     g.cols = d[2];
@@ -124,10 +123,13 @@ void checkCube(const h5::File& f, Grid& g) {
 
 std::string crsOfMintPy(const h5::File& f) {
     if (auto epsg = attrText(f, "EPSG"); epsg && !epsg->empty() && *epsg != "None" && *epsg != "none")
-        return epsg->rfind("EPSG:", 0) == 0 ? *epsg : "EPSG:" + std::to_string(static_cast<long>(number(f.path(), "EPSG", *epsg)));
+        return epsg->rfind("EPSG:", 0) == 0
+                   ? *epsg
+                   : "EPSG:" + std::to_string(static_cast<long>(number(f.path(), "EPSG", *epsg)));
     if (auto zone = attrText(f, "UTM_ZONE"); zone && !zone->empty()) {
         const bool south = zone->back() == 'S' || zone->back() == 's';
-        const std::string digits = (zone->back() >= '0' && zone->back() <= '9') ? *zone : zone->substr(0, zone->size() - 1);
+        const std::string digits =
+            (zone->back() >= '0' && zone->back() <= '9') ? *zone : zone->substr(0, zone->size() - 1);
         const int z = static_cast<int>(number(f.path(), "UTM_ZONE", digits));
         if (z < 1 || z > 60) throw InputError(f.path() + ": attribute UTM_ZONE = '" + *zone + "' is not a UTM zone");
         return "EPSG:" + std::to_string((south ? 32700 : 32600) + z);
@@ -146,9 +148,10 @@ Grid mintPyGrid(const h5::File& f, const ReadOptions& options) {
         g.cube = "/HDFEOS/GRIDS/timeseries/observation/displacement";
         dateName = "/HDFEOS/GRIDS/timeseries/observation/date";
     } else {
-        throw InputError(f.path() + ": a MintPy file without /timeseries or "
-                                    "/HDFEOS/GRIDS/timeseries/observation/displacement (GIAnT files are not read: "
-                                    "convert them with MintPy first)");
+        throw InputError(f.path() +
+                         ": a MintPy file without /timeseries or "
+                         "/HDFEOS/GRIDS/timeseries/observation/displacement (GIAnT files are not read: "
+                         "convert them with MintPy first)");
     }
     g.dates = readDates(f, dateName);
     checkCube(f, g);
@@ -161,10 +164,14 @@ Grid mintPyGrid(const h5::File& f, const ReadOptions& options) {
                                  std::to_string(want));
         }
     g.unit = attrText(f, "UNIT").value_or("m");
-    if (g.unit == "m") g.toMm = 1000.0f;
-    else if (g.unit == "cm") g.toMm = 10.0f;
-    else if (g.unit == "mm") g.toMm = 1.0f;
-    else throw InputError(f.path() + ": attribute UNIT = '" + g.unit + "'; expected m, cm or mm");
+    if (g.unit == "m")
+        g.toMm = 1000.0f;
+    else if (g.unit == "cm")
+        g.toMm = 10.0f;
+    else if (g.unit == "mm")
+        g.toMm = 1.0f;
+    else
+        throw InputError(f.path() + ": attribute UNIT = '" + g.unit + "'; expected m, cm or mm");
     if (auto nd = attrText(f, "NO_DATA_VALUE"); nd && *nd != "None" && *nd != "none" && !nd->empty()) {
         const double v = number(f.path(), "NO_DATA_VALUE", *nd);
         if (std::isfinite(v)) g.noData = static_cast<float>(v);
@@ -184,7 +191,8 @@ Grid mintPyGrid(const h5::File& f, const ReadOptions& options) {
         g.dx = requireAttrNumber(f, "X_STEP", why);
         g.dy = requireAttrNumber(f, "Y_STEP", why);
         if (g.dx == 0 || g.dy == 0 || !std::isfinite(g.dx) || !std::isfinite(g.dy))
-            throw InputError(f.path() + ": attribute " + std::string(g.dx == 0 || !std::isfinite(g.dx) ? "X_STEP" : "Y_STEP") +
+            throw InputError(f.path() + ": attribute " +
+                             std::string(g.dx == 0 || !std::isfinite(g.dx) ? "X_STEP" : "Y_STEP") +
                              " is 0 or not finite: the grid has no pixel size");
         g.x0 = xFirst + 0.5 * g.dx;  // X_FIRST is the outer corner of the first pixel
         g.y0 = yFirst + 0.5 * g.dy;
@@ -211,8 +219,9 @@ Grid mintPyGrid(const h5::File& f, const ReadOptions& options) {
                 break;
             }
         if (g.geometryFile.empty())
-            throw InputError(f.path() + ": in radar geometry (no X_FIRST/Y_FIRST attributes), and no geometry file: "
-                                        "set input.geometry to its geometryRadar.h5 (with /latitude, /longitude)");
+            throw InputError(f.path() +
+                             ": in radar geometry (no X_FIRST/Y_FIRST attributes), and no geometry file: "
+                             "set input.geometry to its geometryRadar.h5 (with /latitude, /longitude)");
     }
     g.layout = "MintPy radar-geometry grid " + std::to_string(g.rows) + " x " + std::to_string(g.cols) +
                ", coordinates from " + g.geometryFile;
@@ -231,8 +240,10 @@ Grid licsbasGrid(const h5::File& f) {
     g.x0 = scalarDataset(f, "/corner_lon", why);
     g.dy = scalarDataset(f, "/post_lat", why);
     g.dx = scalarDataset(f, "/post_lon", why);
-    if (g.dy == 0 || !std::isfinite(g.dy)) throw InputError(f.path() + ": dataset /post_lat is 0 or not finite: the grid has no latitude step");
-    if (g.dx == 0 || !std::isfinite(g.dx)) throw InputError(f.path() + ": dataset /post_lon is 0 or not finite: the grid has no longitude step");
+    if (g.dy == 0 || !std::isfinite(g.dy))
+        throw InputError(f.path() + ": dataset /post_lat is 0 or not finite: the grid has no latitude step");
+    if (g.dx == 0 || !std::isfinite(g.dx))
+        throw InputError(f.path() + ": dataset /post_lon is 0 or not finite: the grid has no longitude step");
     g.crs = "EPSG:4326";
     g.layout = "LiCSBAS geographic grid " + std::to_string(g.rows) + " x " + std::to_string(g.cols) + ", /cum";
     return g;
@@ -279,7 +290,8 @@ LocalBlock readGrid(const Comm& comm, const std::string& path, InputFormat forma
                 checkPlane(*file, g.latPath, g, "latitude per pixel");
                 checkPlane(*file, g.lonPath, g, "longitude per pixel");
             } else {
-                if (!std::filesystem::exists(g.geometryFile)) throw InputError(g.geometryFile + ": no such file (input.geometry)");
+                if (!std::filesystem::exists(g.geometryFile))
+                    throw InputError(g.geometryFile + ": no such file (input.geometry)");
                 geometry = std::make_unique<h5::File>(g.geometryFile, h5::Access::kReadOnly);
                 checkPlane(*geometry, g.latPath, g, "latitude per pixel");
                 checkPlane(*geometry, g.lonPath, g, "longitude per pixel");
@@ -359,8 +371,9 @@ LocalBlock readGrid(const Comm& comm, const std::string& path, InputFormat forma
     stats.format = toString(format);
     stats.unit = g.unit;
     stats.crs = g.crs;
-    stats.layout = g.layout + (options.mask.empty() ? "" : ", mask " + options.mask + " (" + std::to_string(masked) +
-                                                              " pixel(s) masked out)");
+    stats.layout = g.layout + (options.mask.empty() ? ""
+                                                    : ", mask " + options.mask + " (" + std::to_string(masked) +
+                                                          " pixel(s) masked out)");
     return detail::finishBlock(comm, path, std::move(raw), g.dates, std::move(stats), options);
 }
 

@@ -1,5 +1,5 @@
-#include "hlstm/io/output_format.hpp"
 #include "hlstm/data/input.hpp"
+#include "hlstm/io/output_format.hpp"
 
 #include <proj.h>
 
@@ -35,8 +35,8 @@ std::string toString(InputFormat format) {
 }
 
 InputFormat inputFormatFromString(const std::string& name) {
-    for (auto f : {InputFormat::kAuto, InputFormat::kNative, InputFormat::kMintPy, InputFormat::kLicsbas,
-                   InputFormat::kEgms})
+    for (auto f :
+         {InputFormat::kAuto, InputFormat::kNative, InputFormat::kMintPy, InputFormat::kLicsbas, InputFormat::kEgms})
         if (toString(f) == name) return f;
     throw ConfigError("input.format: '" + name + "' is not one of auto, native, mintpy, licsbas, egms");
 }
@@ -60,7 +60,8 @@ bool looksLikeDatedCsv(const std::string& header) {
         if (header.find(delimiter) == std::string::npos) continue;
         std::istringstream fields(header);
         for (std::string field; std::getline(fields, field, delimiter);) {
-            if (field.size() >= 2 && field.front() == '"' && field.back() == '"') field = field.substr(1, field.size() - 2);
+            if (field.size() >= 2 && field.front() == '"' && field.back() == '"')
+                field = field.substr(1, field.size() - 2);
             if (detail::parseDate8(field) >= 0) return true;
         }
     }
@@ -73,8 +74,9 @@ InputFormat detectFormat(const std::string& path) {
     if (!std::filesystem::exists(path)) throw InputError(path + ": no such file");
     if (std::filesystem::is_directory(path)) throw InputError(path + ": is a directory, not an HDF5 file or a CSV");
     if (!std::filesystem::is_regular_file(path))
-        throw InputError(path + ": not a regular file (a pipe or a device?): every rank reads its own part of the "
-                                "input, so save the data to a file first");
+        throw InputError(path +
+                         ": not a regular file (a pipe or a device?): every rank reads its own part of the "
+                         "input, so save the data to a file first");
     if (h5::isHdf5(path)) {
         std::unique_ptr<h5::File> file;
         try {
@@ -86,12 +88,14 @@ InputFormat detectFormat(const std::string& path) {
         if (file->exists("/timeseries") || file->exists("/HDFEOS") || file->exists("/giantTimeseries"))
             return InputFormat::kMintPy;
         if (file->exists("/cum") || file->exists("/imdates")) return InputFormat::kLicsbas;
-        throw InputError(path + ": an HDF5 file of no known input format: none of /displacement (native), "
-                                "/timeseries or /HDFEOS (MintPy), /cum (LiCSBAS)");
+        throw InputError(path +
+                         ": an HDF5 file of no known input format: none of /displacement (native), "
+                         "/timeseries or /HDFEOS (MintPy), /cum (LiCSBAS)");
     }
     if (looksLikeDatedCsv(firstLine(path))) return InputFormat::kEgms;
-    throw InputError(path + ": not an HDF5 file (or corrupt), nor a CSV whose header has YYYYMMDD date columns "
-                            "(EGMS)");
+    throw InputError(path +
+                     ": not an HDF5 file (or corrupt), nor a CSV whose header has YYYYMMDD date columns "
+                     "(EGMS)");
 }
 
 LocalBlock readInput(const Comm& comm, const std::string& path, const ReadOptions& options) {
@@ -154,7 +158,8 @@ void writePointGeography(const Comm& comm, const h5::File& out, const LocalBlock
     const auto [dlon, dlat] = geo::toLonLat(block.stats.crs, d.x, d.y);
     output::writePointRows(out, output::points::kLon, rows, lon, dlon);
     output::writePointRows(out, output::points::kLat, rows, lat, dlat);
-    out.writeObjectStringAttribute(output::points::kX, output::attr::kCrs, block.stats.crs.empty() ? "unknown" : block.stats.crs);
+    out.writeObjectStringAttribute(output::points::kX, output::attr::kCrs,
+                                   block.stats.crs.empty() ? "unknown" : block.stats.crs);
     if (!block.stats.sourceCrs.empty() && block.stats.sourceCrs != block.stats.crs)
         out.writeObjectStringAttribute(output::points::kX, output::attr::kSourceCrs, block.stats.sourceCrs);
     if (block.stats.format != "egms") return;
@@ -230,8 +235,8 @@ void transform(const std::string& from, const std::string& to, std::vector<doubl
     if (pj.pj == nullptr) throw InputError(what + ": cannot normalise the transformation " + from + " -> " + to);
     const std::size_t n = x.size();
     if (n == 0) return;
-    proj_trans_generic(pj.pj, PJ_FWD, x.data(), sizeof(double), n, y.data(), sizeof(double), n, nullptr, 0, 0,
-                       nullptr, 0, 0);
+    proj_trans_generic(pj.pj, PJ_FWD, x.data(), sizeof(double), n, y.data(), sizeof(double), n, nullptr, 0, 0, nullptr,
+                       0, 0);
     for (std::size_t i = 0; i < n; ++i)
         if (!std::isfinite(x[i]) || !std::isfinite(y[i]) || std::abs(x[i]) > 1e30)
             throw InputError(what + ": point " + std::to_string(i) + " cannot be transformed from " + from + " to " +
@@ -279,9 +284,9 @@ void projectGeographic(const Comm& comm, const std::string& path, LocalBlock& bl
     }
     coordinated(comm, "read:project", [&] {
         if (lo[0] < -180 || hi[0] > 360 || lo[1] < -90 || hi[1] > 90)
-            throw InputError(path + ": coordinates in " + s.crs + " are not degrees (longitude " + std::to_string(lo[0]) +
-                             ".." + std::to_string(hi[0]) + ", latitude " + std::to_string(lo[1]) + ".." +
-                             std::to_string(hi[1]) + ")");
+            throw InputError(path + ": coordinates in " + s.crs + " are not degrees (longitude " +
+                             std::to_string(lo[0]) + ".." + std::to_string(hi[0]) + ", latitude " +
+                             std::to_string(lo[1]) + ".." + std::to_string(hi[1]) + ")");
         const std::string utm = geo::utmCrsOf(0.5 * (lo[0] + hi[0]), 0.5 * (lo[1] + hi[1]));
         geo::transform(s.crs, utm, p.x, p.y, path);
         // The dropped points too, where they have coordinates (NaN stays NaN).

@@ -72,8 +72,7 @@ LocalBlock readNative(const Comm& comm, const std::string& path, const ReadOptio
     coordinated(comm, "read:open", [&] {
         if (!std::filesystem::exists(path)) throw InputError(path + ": no such file");
         if (std::filesystem::is_directory(path)) throw InputError(path + ": is a directory, not an HDF5 file");
-        if (!h5::isHdf5(path))
-            throw InputError(path + ": not an HDF5 file (or corrupt)");
+        if (!h5::isHdf5(path)) throw InputError(path + ": not an HDF5 file (or corrupt)");
     });
     // Collective open; a failure (on every rank alike) is reported once.
     coordinated(comm, "read:open", [&] {
@@ -91,97 +90,107 @@ LocalBlock readNative(const Comm& comm, const std::string& path, const ReadOptio
             throw InputError(path + ": truncated or damaged HDF5 file: " + err.what());
         }
     };
-    coordinated(comm, "read:validate", [&] { damaged([&] {
-        auto x = requireDataset(*file, "/x");
-        auto y = requireDataset(*file, "/y");
-        auto dates = requireDataset(*file, "/dates");
-        auto disp = requireDataset(*file, "/displacement");
-        requireClass(x, path, h5::TypeClass::kFloat, "floating point (float64 metres or degrees)");
-        requireClass(y, path, h5::TypeClass::kFloat, "floating point (float64 metres or degrees)");
-        requireClass(dates, path, h5::TypeClass::kInteger, "integer YYYYMMDD");
-        requireClass(disp, path, h5::TypeClass::kFloat, "floating point (float32)");
-        // Sizes an ordinary file has; a damaged type (e.g. a 63,492-byte integer) would make
-        // HDF5 itself read out of bounds (found by fuzzing).
-        for (const auto* ds : {&x, &y, &disp})
-            if (ds->typeSize() != 4 && ds->typeSize() != 8)
-                throw InputError(path + ": dataset " + ds->path() + " has " + std::to_string(ds->typeSize()) +
-                                 "-byte floats; expected 4 or 8");
-        if (dates.typeSize() > 8)
-            throw InputError(path + ": dataset /dates has " + std::to_string(dates.typeSize()) +
-                             "-byte integers; expected at most 8");
-        if (x.dims().size() != 1) throw InputError(path + ": dataset /x must be one-dimensional (n points)");
-        n = x.dims()[0];
-        if (n == 0) throw InputError(path + ": dataset /x has no points (0 rows): nothing to read");
-        requireShape(y, path, {n}, "(" + std::to_string(n) + ") like /x");
-        if (dates.dims().size() != 1) throw InputError(path + ": dataset /dates must be one-dimensional (m epochs)");
-        m = dates.dims()[0];
-        if (m < 2) throw InputError(path + ": dataset /dates has " + std::to_string(m) + " epochs, need at least 2");
-        // Sizes no archive has: a damaged (or never written) dataset must not make every rank
-        // allocate petabytes (found by fuzzing).
-        constexpr std::uint64_t kMaxEpochs = 100000, kMaxPoints = 10000000000ULL;
-        if (m > kMaxEpochs)
-            throw InputError(path + ": dataset /dates has " + std::to_string(m) + " epochs; more than " +
-                             std::to_string(kMaxEpochs) + " is not an InSAR time series (damaged file?)");
-        if (n > kMaxPoints)
-            throw InputError(path + ": dataset /x has " + std::to_string(n) + " points; more than " +
-                             std::to_string(kMaxPoints) + " is not an InSAR archive (damaged file?)");
-        requireShape(disp, path, {n, m}, "(" + std::to_string(n) + " x " + std::to_string(m) + ") points x epochs");
-
-        out.points.dates = dates.readAll<std::int32_t>();
-        detail::checkDates(out.points.dates, path + ": dataset /dates");
-        if (!disp.hasAttribute("unit"))
-            throw InputError(path + ": dataset /displacement has no 'unit' attribute (\"mm\" or \"m\")");
-        out.stats.unit = disp.readStringAttribute("unit");
-        if (out.stats.unit == "m") scale = kMetresToMm;
-        else if (out.stats.unit != "mm")
-            throw InputError(path + ": dataset /displacement has unit '" + out.stats.unit + "'; expected \"mm\" or \"m\"");
-        hasId = file->exists("/id");
-        if (hasId) {
-            auto id = file->openDataset("/id");
-            requireClass(id, path, h5::TypeClass::kInteger, "integer");
-            if (id.typeSize() > 8)
-                throw InputError(path + ": dataset /id has " + std::to_string(id.typeSize()) +
+    coordinated(comm, "read:validate", [&] {
+        damaged([&] {
+            auto x = requireDataset(*file, "/x");
+            auto y = requireDataset(*file, "/y");
+            auto dates = requireDataset(*file, "/dates");
+            auto disp = requireDataset(*file, "/displacement");
+            requireClass(x, path, h5::TypeClass::kFloat, "floating point (float64 metres or degrees)");
+            requireClass(y, path, h5::TypeClass::kFloat, "floating point (float64 metres or degrees)");
+            requireClass(dates, path, h5::TypeClass::kInteger, "integer YYYYMMDD");
+            requireClass(disp, path, h5::TypeClass::kFloat, "floating point (float32)");
+            // Sizes an ordinary file has; a damaged type (e.g. a 63,492-byte integer) would make
+            // HDF5 itself read out of bounds (found by fuzzing).
+            for (const auto* ds : {&x, &y, &disp})
+                if (ds->typeSize() != 4 && ds->typeSize() != 8)
+                    throw InputError(path + ": dataset " + ds->path() + " has " + std::to_string(ds->typeSize()) +
+                                     "-byte floats; expected 4 or 8");
+            if (dates.typeSize() > 8)
+                throw InputError(path + ": dataset /dates has " + std::to_string(dates.typeSize()) +
                                  "-byte integers; expected at most 8");
-            requireShape(id, path, {n}, "(" + std::to_string(n) + ") like /x");
-        }
-        hasTruth = options.readTruth && file->exists("/truth");
-        out.stats.hasTruth = hasTruth;
-        if (hasTruth) requireShape(file->openDataset("/truth"), path, {n, m}, "like /displacement");
-        if (file->hasAttribute("crs")) {
-            try {
-                out.stats.crs = file->readStringAttribute("crs");
-            } catch (const H5Error&) {
-                // A number: an EPSG code (as MintPy's EPSG attribute); anything else is named.
-                const double code = file->readAttribute<double>("crs");
-                if (!(code >= 1 && code < 1e7 && code == std::floor(code)))
-                    throw InputError(path + ": attribute crs = " + std::to_string(code) +
-                                     " is neither a CRS string (\"EPSG:32650\") nor an EPSG code");
-                out.stats.crs = "EPSG:" + std::to_string(static_cast<long>(code));
-            }
-        }
-    }); });
+            if (x.dims().size() != 1) throw InputError(path + ": dataset /x must be one-dimensional (n points)");
+            n = x.dims()[0];
+            if (n == 0) throw InputError(path + ": dataset /x has no points (0 rows): nothing to read");
+            requireShape(y, path, {n}, "(" + std::to_string(n) + ") like /x");
+            if (dates.dims().size() != 1)
+                throw InputError(path + ": dataset /dates must be one-dimensional (m epochs)");
+            m = dates.dims()[0];
+            if (m < 2)
+                throw InputError(path + ": dataset /dates has " + std::to_string(m) + " epochs, need at least 2");
+            // Sizes no archive has: a damaged (or never written) dataset must not make every rank
+            // allocate petabytes (found by fuzzing).
+            constexpr std::uint64_t kMaxEpochs = 100000, kMaxPoints = 10000000000ULL;
+            if (m > kMaxEpochs)
+                throw InputError(path + ": dataset /dates has " + std::to_string(m) + " epochs; more than " +
+                                 std::to_string(kMaxEpochs) + " is not an InSAR time series (damaged file?)");
+            if (n > kMaxPoints)
+                throw InputError(path + ": dataset /x has " + std::to_string(n) + " points; more than " +
+                                 std::to_string(kMaxPoints) + " is not an InSAR archive (damaged file?)");
+            requireShape(disp, path, {n, m}, "(" + std::to_string(n) + " x " + std::to_string(m) + ") points x epochs");
 
-    const std::uint64_t truthEpochs =
-        options.truthEpochs == 0 ? m : std::min<std::uint64_t>(m, options.truthEpochs);
+            out.points.dates = dates.readAll<std::int32_t>();
+            detail::checkDates(out.points.dates, path + ": dataset /dates");
+            if (!disp.hasAttribute("unit"))
+                throw InputError(path + ": dataset /displacement has no 'unit' attribute (\"mm\" or \"m\")");
+            out.stats.unit = disp.readStringAttribute("unit");
+            if (out.stats.unit == "m")
+                scale = kMetresToMm;
+            else if (out.stats.unit != "mm")
+                throw InputError(path + ": dataset /displacement has unit '" + out.stats.unit +
+                                 "'; expected \"mm\" or \"m\"");
+            hasId = file->exists("/id");
+            if (hasId) {
+                auto id = file->openDataset("/id");
+                requireClass(id, path, h5::TypeClass::kInteger, "integer");
+                if (id.typeSize() > 8)
+                    throw InputError(path + ": dataset /id has " + std::to_string(id.typeSize()) +
+                                     "-byte integers; expected at most 8");
+                requireShape(id, path, {n}, "(" + std::to_string(n) + ") like /x");
+            }
+            hasTruth = options.readTruth && file->exists("/truth");
+            out.stats.hasTruth = hasTruth;
+            if (hasTruth) requireShape(file->openDataset("/truth"), path, {n, m}, "like /displacement");
+            if (file->hasAttribute("crs")) {
+                try {
+                    out.stats.crs = file->readStringAttribute("crs");
+                } catch (const H5Error&) {
+                    // A number: an EPSG code (as MintPy's EPSG attribute); anything else is named.
+                    const double code = file->readAttribute<double>("crs");
+                    if (!(code >= 1 && code < 1e7 && code == std::floor(code)))
+                        throw InputError(path + ": attribute crs = " + std::to_string(code) +
+                                         " is neither a CRS string (\"EPSG:32650\") nor an EPSG code");
+                    out.stats.crs = "EPSG:" + std::to_string(static_cast<long>(code));
+                }
+            }
+        });
+    });
+
+    const std::uint64_t truthEpochs = options.truthEpochs == 0 ? m : std::min<std::uint64_t>(m, options.truthEpochs);
     // Collective block reads: each rank its rows.
     const BlockRange block = blockRange(n, comm.size(), comm.rank());
     std::vector<double> x, y;
     std::vector<float> disp, truth;
     std::vector<std::int64_t> ids;
-    coordinated(comm, "read:rows", [&] { damaged([&] {
-        x = file->openDataset("/x").readRows<double>(block.begin, block.count());
-        y = file->openDataset("/y").readRows<double>(block.begin, block.count());
-        disp = file->openDataset("/displacement").readRows<float>(block.begin, block.count());
-        if (hasId) ids = file->openDataset("/id").readRows<std::int64_t>(block.begin, block.count());
-        if (hasTruth && truthEpochs == m) truth = file->openDataset("/truth").readRows<float>(block.begin, block.count());
-    }); });
+    coordinated(comm, "read:rows", [&] {
+        damaged([&] {
+            x = file->openDataset("/x").readRows<double>(block.begin, block.count());
+            y = file->openDataset("/y").readRows<double>(block.begin, block.count());
+            disp = file->openDataset("/displacement").readRows<float>(block.begin, block.count());
+            if (hasId) ids = file->openDataset("/id").readRows<std::int64_t>(block.begin, block.count());
+            if (hasTruth && truthEpochs == m)
+                truth = file->openDataset("/truth").readRows<float>(block.begin, block.count());
+        });
+    });
     // Only the last epochs of /truth (independent slab reads; every rank its own rows).
     if (hasTruth && truthEpochs < m)
-        coordinated(comm, "read:rows", [&] { damaged([&] {
-            if (block.count() > 0)
-                truth = file->openDataset("/truth").readSlab<float>({block.begin, m - truthEpochs},
-                                                                    {block.count(), truthEpochs});
-        }); });
+        coordinated(comm, "read:rows", [&] {
+            damaged([&] {
+                if (block.count() > 0)
+                    truth = file->openDataset("/truth").readSlab<float>({block.begin, m - truthEpochs},
+                                                                        {block.count(), truthEpochs});
+            });
+        });
     file->close();
 
     // Coordinates must be finite in the native file (gridded formats skip such pixels).
@@ -296,7 +305,8 @@ LocalBlock finishBlock(const Comm& comm, const std::string& path, RawPoints&& ra
             missing += fillGaps(s, days.data(), m);
             if (kept != row) {
                 std::copy(s, s + m, disp.data() + kept * m);
-                if (hasTruth) std::copy(truth.data() + row * tw, truth.data() + (row + 1) * tw, truth.data() + kept * tw);
+                if (hasTruth)
+                    std::copy(truth.data() + row * tw, truth.data() + (row + 1) * tw, truth.data() + kept * tw);
             }
             if (kept != i && !raw.pids.empty()) raw.pids[kept] = std::move(raw.pids[i]);
             if (hasTruth && scale != 1.0f)
@@ -349,8 +359,7 @@ LocalBlock finishBlock(const Comm& comm, const std::string& path, RawPoints&& ra
                     << " input point(s) not forecast: " << droppedText(out.stats, options);
     if (out.keptTotal == 0) {
         coordinated(comm, "read:check", [&] {
-            if (out.stats.fileRows == 0)
-                throw InputError(path + ": the file has no points (" + out.stats.layout + ")");
+            if (out.stats.fileRows == 0) throw InputError(path + ": the file has no points (" + out.stats.layout + ")");
             throw InputError(path + ": none of its " + std::to_string(out.stats.fileRows) +
                              " input point(s) can be used: " + droppedText(out.stats, options));
         });

@@ -85,8 +85,7 @@ PointSet PointSet::firstEpochs(std::size_t epochs) const {
     out.y = y;
     out.dates.assign(dates.begin(), dates.begin() + static_cast<std::ptrdiff_t>(epochs));
     out.displacement.resize(size() * epochs);
-    for (std::size_t i = 0; i < size(); ++i)
-        std::copy(series(i), series(i) + epochs, out.series(i));
+    for (std::size_t i = 0; i < size(); ++i) std::copy(series(i), series(i) + epochs, out.series(i));
     return out;
 }
 
@@ -97,7 +96,11 @@ std::vector<double> velocities(const PointSet& points, const std::vector<double>
         const float* c = points.series(i);
         double n = 0, st = 0, sc = 0;
         for (std::size_t t = 0; t < m; ++t)
-            if (std::isfinite(c[t])) { n += 1; st += years[t]; sc += c[t]; }
+            if (std::isfinite(c[t])) {
+                n += 1;
+                st += years[t];
+                sc += c[t];
+            }
         if (n < 2) continue;
         const double mt = st / n, mc = sc / n;
         double stt = 0, stc = 0;

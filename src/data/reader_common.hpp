@@ -14,16 +14,16 @@ namespace hlstm::detail {
 /// One rank's points as a format reader found them, before the common checks: values in the
 /// file's unit (NaN = missing), in the global point order (this rank's part of it).
 struct RawPoints {
-    std::vector<double> x, y;          ///< in stats.crs (degrees when geographic)
+    std::vector<double> x, y;  ///< in stats.crs (degrees when geographic)
     std::vector<std::int64_t> ids;
-    std::vector<std::string> pids;     ///< EGMS only
+    std::vector<std::string> pids;  ///< EGMS only
     /// Empty (every point is a candidate), or per point a PointStatus: kForecast for a
     /// candidate, else why the reader already left it out (masked, no data, no coordinates).
     std::vector<std::int8_t> status;
-    std::vector<float> values;         ///< candidates() x m, row-major (candidates only)
-    std::vector<float> truth;          ///< empty, or candidates() x truthEpochs (the last epochs)
+    std::vector<float> values;  ///< candidates() x m, row-major (candidates only)
+    std::vector<float> truth;   ///< empty, or candidates() x truthEpochs (the last epochs)
     std::size_t truthEpochs = 0;
-    float toMm = 1.0f;                 ///< factor from the file's unit to mm
+    float toMm = 1.0f;  ///< factor from the file's unit to mm
     [[nodiscard]] std::size_t size() const noexcept { return x.size(); }
     /// Appends a point the reader leaves out (no values), keeping the input order.
     void skip(double px, double py, std::int64_t id, output::PointStatus why) {

@@ -23,19 +23,19 @@ constexpr double kTwoPi = 6.283185307179586;
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 
 // Stream tags so that each random quantity has its own key (core/random.hpp's one list).
-constexpr std::uint64_t kLayout = stream::kSceneLayout, kPoint = stream::kScenePoint,
-                        kAtmo = stream::kSceneAtmosphere, kPatterns = stream::kScenePatterns, kDrop = stream::kSceneDrop;
+constexpr std::uint64_t kLayout = stream::kSceneLayout, kPoint = stream::kScenePoint, kAtmo = stream::kSceneAtmosphere,
+                        kPatterns = stream::kScenePatterns, kDrop = stream::kSceneDrop;
 
 // ---------------------------------------------------------------- realistic scene
 // Extent of the scene (projected metres, UTM-like), about the Cangzhou study area.
 constexpr double kX0 = 500000.0, kY0 = 4200000.0, kWidth = 60000.0, kHeight = 48000.0;
-constexpr int kTowns = 8;        // dense clusters of scatterers (urban areas)
-constexpr int kFunnels = 6;      // subsidence funnels, one time function each (see FunnelKind)
-constexpr double kWhiteMedian = 2.0;   // mm, median of the per-point white-noise sd
-constexpr double kWhiteLogSd = 0.3;    // its lognormal spread between points
-constexpr double kRateJitter = 0.05;   // per-point relative jitter of the funnels' motion
-constexpr double kMissingRate = 0.02; // random missing values
-constexpr double kSparsePoints = 0.004; // points with most epochs missing (dropped by readers)
+constexpr int kTowns = 8;                // dense clusters of scatterers (urban areas)
+constexpr int kFunnels = 6;              // subsidence funnels, one time function each (see FunnelKind)
+constexpr double kWhiteMedian = 2.0;     // mm, median of the per-point white-noise sd
+constexpr double kWhiteLogSd = 0.3;      // its lognormal spread between points
+constexpr double kRateJitter = 0.05;     // per-point relative jitter of the funnels' motion
+constexpr double kMissingRate = 0.02;    // random missing values
+constexpr double kSparsePoints = 0.004;  // points with most epochs missing (dropped by readers)
 
 // How a funnel's subsidence evolves (displacement D(tau), tau in years since the first date).
 enum class FunnelKind { kLinear, kAccelerating, kLogisticOnset, kDecelerating };
@@ -66,17 +66,17 @@ struct SceneLayout {
     std::array<std::array<double, 3>, kTowns> towns{};  // cx, cy, sigma
     std::array<Funnel, kFunnels> funnels{};
     Funnel uplift{};
-    double gradX = 0, gradY = 0;          // regional trend gradient (mm/yr per km)
-    double seasonMax = 0;                 // mm, largest annual amplitude
-    double ampKx = 0, ampKy = 0, ampPhase = 0;  // the amplitude's smooth spatial pattern
+    double gradX = 0, gradY = 0;                             // regional trend gradient (mm/yr per km)
+    double seasonMax = 0;                                    // mm, largest annual amplitude
+    double ampKx = 0, ampKy = 0, ampPhase = 0;               // the amplitude's smooth spatial pattern
     double seasonPhase = 0, phaseGradX = 0, phaseGradY = 0;  // rad, rad across the scene
 };
 
 SceneLayout makeLayout(std::uint64_t seed) {
     Rng rng(mixKey({seed, kLayout}));
     SceneLayout s;
-    for (auto& t : s.towns) t = {kX0 + rng.uniform(0.1, 0.9) * kWidth, kY0 + rng.uniform(0.1, 0.9) * kHeight,
-                                 rng.uniform(2000.0, 5000.0)};
+    for (auto& t : s.towns)
+        t = {kX0 + rng.uniform(0.1, 0.9) * kWidth, kY0 + rng.uniform(0.1, 0.9) * kHeight, rng.uniform(2000.0, 5000.0)};
     for (int f = 0; f < kFunnels; ++f) {
         auto& fn = s.funnels[static_cast<std::size_t>(f)];
         // One funnel per cell of a 3 x 2 grid over the west (the east is left to the uplift),
@@ -218,7 +218,8 @@ void sceneBlock(const SimulateOptions& o, BlockRange b, const std::vector<double
             double signal = (rate + upliftRate) * yr +
                             amp * (std::sin(kTwoPi * calendar[t] + phase) - std::sin(kTwoPi * calendar[0] + phase));
             for (int f = 0; f < kFunnels; ++f)
-                signal += weight[static_cast<std::size_t>(f)] * layout.funnels[static_cast<std::size_t>(f)].displacement(yr);
+                signal +=
+                    weight[static_cast<std::size_t>(f)] * layout.funnels[static_cast<std::size_t>(f)].displacement(yr);
             double obs = signal;
             if (t > 0) {
                 if (!atmo[t].blobs.empty()) obs += atmo[t].at(x, y) - atmo0;
@@ -240,11 +241,11 @@ constexpr double kBlockSize = 5000.0, kBlockGap = 5000.0;  // m
 
 double patternTrend(int pattern, double X) {
     switch (pattern) {
-        case 0: return 0.0;                      // stable
-        case 1: return 10.0 * X;                 // uniform uplift
-        case 2: return -10.0 * X;                // uniform subsidence
-        case 3: return 1.5 * X * X + 1.5 * X;    // increased uplift
-        case 4: return -(1.5 * X * X + 1.5 * X); // increased subsidence
+        case 0: return 0.0;                       // stable
+        case 1: return 10.0 * X;                  // uniform uplift
+        case 2: return -10.0 * X;                 // uniform subsidence
+        case 3: return 1.5 * X * X + 1.5 * X;     // increased uplift
+        case 4: return -(1.5 * X * X + 1.5 * X);  // increased subsidence
     }
     return 0.0;
 }
@@ -323,8 +324,8 @@ void simulate(const Comm& comm, const SimulateOptions& o, const std::string& pat
         if (o.kind == SceneKind::kScene) {
             const std::int64_t jan1 = dates::toDays(dateList.front() / 10000 * 10000 + 101);
             sceneBlock(o, b, years, static_cast<double>(d0 - jan1) / 365.25, block);
-        }
-        else patternsBlock(o, b, steps, block);
+        } else
+            patternsBlock(o, b, steps, block);
     });
 
     output.write("simulate:write", [&](h5::File& file) {

@@ -146,17 +146,19 @@ OutputLock::OutputLock(const std::string& output) : path_(output + ".lock") {
             std::string who = got > 0 ? std::string(holder, static_cast<std::size_t>(got)) : std::string("unknown");
             while (!who.empty() && (who.back() == '\n' || who.back() == ' ')) who.pop_back();
             if (err == EACCES || err == EAGAIN)
-                throw InputError(output + ": another hlstm command is writing this output (" + path_ + " is locked by " +
-                                 who + "); wait for it to finish or choose another -o");
+                throw InputError(output + ": another hlstm command is writing this output (" + path_ +
+                                 " is locked by " + who + "); wait for it to finish or choose another -o");
             throw InputError(output + ": cannot lock " + path_ + ": " + std::strerror(err));
         }
-        struct stat mine {}, there {};
+        struct stat mine {
+        }, there{};
         if (::fstat(fd, &mine) == 0 && ::stat(path_.c_str(), &there) == 0 && mine.st_ino == there.st_ino &&
             mine.st_dev == there.st_dev) {
             char host[256] = {};
             ::gethostname(host, sizeof host - 1);
             const std::string text = "pid " + std::to_string(::getpid()) + " on host " + host + "\n";
-            if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, text.data(), text.size(), 0) != static_cast<ssize_t>(text.size())) {
+            if (::ftruncate(fd, 0) != 0 ||
+                ::pwrite(fd, text.data(), text.size(), 0) != static_cast<ssize_t>(text.size())) {
                 ::close(fd);
                 throw InputError(output + ": cannot write " + path_ + " (" + std::strerror(errno) +
                                  "): the output directory is not writable or full");

@@ -27,8 +27,8 @@
 #include "hlstm/core/log.hpp"
 #include "hlstm/io/atomic_file.hpp"
 #include "hlstm/io/hdf5.hpp"
-#include "hlstm/io/output_format.hpp"
 #include "hlstm/io/output_file.hpp"
+#include "hlstm/io/output_format.hpp"
 
 namespace hlstm::io {
 namespace {
@@ -132,7 +132,8 @@ const Source* addSource(Table& t, const std::string& path, bool required = false
     s->ds = std::make_unique<h5::Dataset>(t.file->openDataset(path));
     const auto dims = s->ds->dims();
     if (dims.empty() || dims.size() > 2)
-        bad(t.path, path + " has " + std::to_string(dims.size()) + " dimensions; expected 1 (points) or 2 (points x steps)");
+        bad(t.path,
+            path + " has " + std::to_string(dims.size()) + " dimensions; expected 1 (points) or 2 (points x steps)");
     if (dims[0] != t.n)
         bad(t.path, path + " has " + std::to_string(dims[0]) + " rows but /points/x has " + std::to_string(t.n));
     s->width = dims.size() == 2 ? dims[1] : 1;
@@ -140,9 +141,12 @@ const Source* addSource(Table& t, const std::string& path, bool required = false
     if (cls == h5::TypeClass::kInteger) {
         s->kind = Kind::kInt;
         s->int64 = s->ds->typeSize() > 4 || (s->ds->typeSize() == 4 && s->ds->typeIsUnsigned());
-    } else if (cls == h5::TypeClass::kFloat) s->kind = s->ds->typeSize() <= 4 ? Kind::kFloat32 : Kind::kFloat64;
-    else if (cls == h5::TypeClass::kString && dims.size() == 1) s->kind = Kind::kString;
-    else bad(t.path, path + " holds neither numbers nor (1-D) strings");
+    } else if (cls == h5::TypeClass::kFloat)
+        s->kind = s->ds->typeSize() <= 4 ? Kind::kFloat32 : Kind::kFloat64;
+    else if (cls == h5::TypeClass::kString && dims.size() == 1)
+        s->kind = Kind::kString;
+    else
+        bad(t.path, path + " holds neither numbers nor (1-D) strings");
     t.sources.push_back(std::move(s));
     return t.sources.back().get();
 }
@@ -165,7 +169,8 @@ std::vector<std::string> stepSuffixes(const Table& t, const std::string& datesPa
     if (t.file->exists(datesPath)) {
         const h5::Dataset ds = t.file->openDataset(datesPath);
         const auto dims = ds.dims();
-        if (dims.size() == 1 && dims[0] == steps && ds.typeClass() == h5::TypeClass::kInteger) dates = ds.readAll<std::int32_t>();
+        if (dims.size() == 1 && dims[0] == steps && ds.typeClass() == h5::TypeClass::kInteger)
+            dates = ds.readAll<std::int32_t>();
     }
     std::vector<std::string> out;
     for (std::uint64_t k = 0; k < steps; ++k)
@@ -194,10 +199,12 @@ Table openTable(const std::string& input, std::uint64_t blockRows) {
     if (!h5::isHdf5(input)) bad(input, "not an HDF5 file (expected the output of hlstm run or predict)");
     try {
         t.file = std::make_unique<h5::File>(input, h5::Access::kReadOnly);
-        const std::string format = t.file->hasAttribute(output::attr::kFormat) ? t.file->readStringAttribute(output::attr::kFormat) : "";
+        const std::string format =
+            t.file->hasAttribute(output::attr::kFormat) ? t.file->readStringAttribute(output::attr::kFormat) : "";
         if (format != "hlstm-output" && format != "hlstm-prediction")
             bad(input, "not an hlstm output file (no format = \"hlstm-output\" or \"hlstm-prediction\" attribute)");
-        if (!t.file->hasAttribute(output::attr::kComplete) || t.file->readAttribute<std::int32_t>(output::attr::kComplete) != 1)
+        if (!t.file->hasAttribute(output::attr::kComplete) ||
+            t.file->readAttribute<std::int32_t>(output::attr::kComplete) != 1)
             bad(input, "incomplete " + format + " file (complete != 1): the run that wrote it did not finish");
         if (!t.file->exists(output::points::kX)) bad(input, "no dataset /points/x");
         {
@@ -212,7 +219,8 @@ Table openTable(const std::string& input, std::uint64_t blockRows) {
         t.lat = addSource(t, output::points::kLat);
         if (t.lon == nullptr || t.lat == nullptr) t.lon = t.lat = nullptr;
         for (const Source* s : {t.x, t.y, t.lon, t.lat})
-            if (s != nullptr && (s->width != 1 || s->kind == Kind::kString)) bad(input, s->path + " is not one number per point");
+            if (s != nullptr && (s->width != 1 || s->kind == Kind::kString))
+                bad(input, s->path + " is not one number per point");
         t.geographic = t.lon != nullptr && anyFiniteLonLat(t, blockRows);
         t.crs = attributeOrEmpty(t, output::points::kX, output::attr::kCrs);
         if (t.crs.empty()) t.crs = attributeOrEmpty(t, "/", output::attr::kCrs);
@@ -248,11 +256,13 @@ Table openTable(const std::string& input, std::uint64_t blockRows) {
             if (s == nullptr) return;
             if (s->kind == Kind::kString) bad(input, s->path + " holds strings; expected numbers");
             const auto suffix = stepSuffixes(t, datesPath, s->width);
-            for (std::uint64_t k = 0; k < s->width; ++k) t.columns.push_back({name + suffix[k], s, k, Style::kShortest});
+            for (std::uint64_t k = 0; k < s->width; ++k)
+                t.columns.push_back({name + suffix[k], s, k, Style::kShortest});
         };
         for (const char* name : {"next_diff", "next_cumulative", "interval_low", "interval_high"})
             perStep(name, output::forecast::kNextDates);
-        for (const char* name : {"holdout_true", "holdout_pred", "abs_error"}) perStep(name, output::forecast::kHoldoutDates);
+        for (const char* name : {"holdout_true", "holdout_pred", "abs_error"})
+            perStep(name, output::forecast::kHoldoutDates);
     } catch (const H5Error& err) {
         // A copy cut short opens (or not) and then fails in its datasets.
         bad(input, std::string("truncated or damaged hlstm output file: ") + err.what());
@@ -332,8 +342,10 @@ void writeCsv(Table& t, const std::string& path, std::uint64_t blockRows) {
                 if (c > 0) text += ',';
                 if (col.src == nullptr) continue;
                 const std::size_t i = r * col.src->width + col.k;
-                if (col.src->kind == Kind::kString) appendText(text, col.src->strs[i]);
-                else appendNumber(text, *col.src, i, col.style);
+                if (col.src->kind == Kind::kString)
+                    appendText(text, col.src->strs[i]);
+                else
+                    appendNumber(text, *col.src, i, col.style);
             }
             text += '\n';
         }
@@ -523,14 +535,16 @@ void putBigEndian(unsigned char* p, std::uint64_t v, int bytes) {
     for (int k = bytes - 1; k >= 0; --k, v >>= 8) p[k] = static_cast<unsigned char>(v & 0xff);
 }
 
-Cell pointCell(double x, double y, std::int64_t fid) { return {roundDown(x), roundUp(x), roundDown(y), roundUp(y), fid}; }
+Cell pointCell(double x, double y, std::int64_t fid) {
+    return {roundDown(x), roundUp(x), roundDown(y), roundUp(y), fid};
+}
 
 // Adds the GeoPackage R-tree spatial index of `table`.`geom` (feature ids `fid`) over `level`
 // (a cell per point) to the closed GeoPackage at `path` (reorders `level`).
 void bulkLoadRtree(const std::string& path, const std::string& table, const std::string& geom, const std::string& fid,
                    std::vector<Cell>& level) {
     Sqlite db(path);
-    db.exec("PRAGMA synchronous = OFF");  // the file is fsynced before the rename
+    db.exec("PRAGMA synchronous = OFF");    // the file is fsynced before the rename
     db.exec("PRAGMA cache_size = -65536");  // 64 MiB
     db.exec("BEGIN");
     const std::string rtree = "rtree_" + table + "_" + geom;
@@ -572,8 +586,10 @@ void bulkLoadRtree(const std::string& path, const std::string& table, const std:
                 std::memcpy(&bits, &coords[c], 4);
                 putBigEndian(p + 8 + 4 * c, bits, 4);
             }
-            if (leaf) leafOf[static_cast<std::size_t>(cells[k].id)] = static_cast<std::uint32_t>(nodeno);
-            else parentOf.emplace_back(cells[k].id, nodeno);
+            if (leaf)
+                leafOf[static_cast<std::size_t>(cells[k].id)] = static_cast<std::uint32_t>(nodeno);
+            else
+                parentOf.emplace_back(cells[k].id, nodeno);
         }
         nodeRow.run(nodeno, blob);
     };
@@ -585,7 +601,8 @@ void bulkLoadRtree(const std::string& path, const std::string& table, const std:
         const std::size_t nodes = (level.size() + fanout - 1) / fanout;
         const auto slices = static_cast<std::size_t>(std::ceil(std::sqrt(static_cast<double>(nodes))));
         const auto centre = [](const Cell& c, bool y) { return y ? 0.5 * (c.miny + c.maxy) : 0.5 * (c.minx + c.maxx); };
-        std::sort(level.begin(), level.end(), [&](const Cell& a, const Cell& b) { return centre(a, false) < centre(b, false); });
+        std::sort(level.begin(), level.end(),
+                  [&](const Cell& a, const Cell& b) { return centre(a, false) < centre(b, false); });
         const std::size_t perSlice = (level.size() + slices - 1) / slices;
         std::vector<Cell> parents;
         for (std::size_t s0 = 0; s0 < level.size(); s0 += perSlice) {
@@ -618,16 +635,16 @@ void bulkLoadRtree(const std::string& path, const std::string& table, const std:
 
     // The GeoPackage R-tree extension: its triggers keep the index in step with later edits.
     const std::string t = quoted(table), g = quoted(geom), f = quoted(fid), r = quoted(rtree);
-    const std::string boxOfNew = "(NEW." + f + ",ST_MinX(NEW." + g + "), ST_MaxX(NEW." + g + "),ST_MinY(NEW." + g +
-                                 "), ST_MaxY(NEW." + g + "))";
+    const std::string boxOfNew =
+        "(NEW." + f + ",ST_MinX(NEW." + g + "), ST_MaxX(NEW." + g + "),ST_MinY(NEW." + g + "), ST_MaxY(NEW." + g + "))";
     const auto trigger = [&](const std::string& suffix, const std::string& body) {
         db.exec("CREATE TRIGGER " + quoted(rtree + "_" + suffix) + " " + body);
     };
     trigger("insert", "AFTER INSERT ON " + t + " WHEN (new." + g + " NOT NULL AND NOT ST_IsEmpty(NEW." + g +
                           ")) BEGIN INSERT OR REPLACE INTO " + r + " VALUES " + boxOfNew + "; END");
     trigger("update1", "AFTER UPDATE OF " + g + " ON " + t + " WHEN OLD." + f + " = NEW." + f + " AND (NEW." + g +
-                           " NOTNULL AND NOT ST_IsEmpty(NEW." + g + ")) BEGIN INSERT OR REPLACE INTO " + r + " VALUES " +
-                           boxOfNew + "; END");
+                           " NOTNULL AND NOT ST_IsEmpty(NEW." + g + ")) BEGIN INSERT OR REPLACE INTO " + r +
+                           " VALUES " + boxOfNew + "; END");
     trigger("update2", "AFTER UPDATE OF " + g + " ON " + t + " WHEN OLD." + f + " = NEW." + f + " AND (NEW." + g +
                            " ISNULL OR ST_IsEmpty(NEW." + g + ")) BEGIN DELETE FROM " + r + " WHERE id = OLD." + f +
                            "; END");
@@ -639,9 +656,10 @@ void bulkLoadRtree(const std::string& path, const std::string& table, const std:
                            ", NEW." + f + "); END");
     trigger("delete", "AFTER DELETE ON " + t + " WHEN old." + g + " NOT NULL BEGIN DELETE FROM " + r +
                           " WHERE id = OLD." + f + "; END");
-    db.exec("CREATE TABLE IF NOT EXISTS gpkg_extensions (table_name TEXT, column_name TEXT, extension_name TEXT NOT NULL, "
-            "definition TEXT NOT NULL, scope TEXT NOT NULL, CONSTRAINT ge_tce UNIQUE (table_name, column_name, "
-            "extension_name))");
+    db.exec(
+        "CREATE TABLE IF NOT EXISTS gpkg_extensions (table_name TEXT, column_name TEXT, extension_name TEXT NOT NULL, "
+        "definition TEXT NOT NULL, scope TEXT NOT NULL, CONSTRAINT ge_tce UNIQUE (table_name, column_name, "
+        "extension_name))");
     db.exec("INSERT INTO gpkg_extensions VALUES (" + literal(table) + ", " + literal(geom) +
             ", 'gpkg_rtree_index', 'http://www.geopackage.org/spec120/#extension_rtree', 'write-only')");
     db.exec("COMMIT");
@@ -666,7 +684,8 @@ void writeGpkg(Table& t, const std::string& path, const std::string& layerName, 
         summary.crs = t.crs;
     } else {
         if (!t.crs.empty())
-            log::warn() << t.path << ": crs \"" << t.crs << "\" is not a CRS GDAL knows; x/y geometry written without one";
+            log::warn() << t.path << ": crs \"" << t.crs
+                        << "\" is not a CRS GDAL knows; x/y geometry written without one";
         summary.crs.clear();
         // GeoPackage's "undefined Cartesian" SRS (srs_id -1): without an SRS, GDAL would
         // declare the undefined *geographic* one (srs_id 0), wrong for metres.
@@ -685,15 +704,18 @@ void writeGpkg(Table& t, const std::string& path, const std::string& layerName, 
     summary.layer = table;
     std::vector<Cell> indexCells;
     const bool indexed = t.n <= kMaxIndexedPoints;
-    if (indexed) indexCells.reserve(t.n);
+    if (indexed)
+        indexCells.reserve(t.n);
     else
         log::warn() << "layer " << table << ": " << t.n << " points, no spatial index (packing more than "
                     << kMaxIndexedPoints << " takes too much memory); GDAL can add it, slowly: ogrinfo FILE -sql "
                     << "\"SELECT CreateSpatialIndex('" << table << "', 'geom')\"";
     for (const Column& col : t.columns) {
         OGRFieldType type = OFTReal;
-        if (col.src != nullptr && col.src->kind == Kind::kString) type = OFTString;
-        else if (col.src != nullptr && col.src->kind == Kind::kInt) type = col.src->int64 ? OFTInteger64 : OFTInteger;
+        if (col.src != nullptr && col.src->kind == Kind::kString)
+            type = OFTString;
+        else if (col.src != nullptr && col.src->kind == Kind::kInt)
+            type = col.src->int64 ? OFTInteger64 : OFTInteger;
         OGRFieldDefnH field = OGR_Fld_Create(col.name.c_str(), type);
         const OGRErr err = OGR_L_CreateField(layer, field, TRUE);
         OGR_Fld_Destroy(field);
@@ -782,7 +804,8 @@ ExportSummary exportOutput(const std::string& input, const std::string& output, 
     if (!t.geographic) summary.crs = t.crs;
     if (!t.geographic && t.crs.empty())
         log::warn() << input << ": no lon/lat and no crs attribute: "
-                    << (format == ExportFormat::kGpkg ? "point geometry is x/y without a CRS" : "lon, lat columns are empty");
+                    << (format == ExportFormat::kGpkg ? "point geometry is x/y without a CRS"
+                                                      : "lon, lat columns are empty");
     AtomicFile tmp(output, "", kSqliteSideFiles);
     tmp.discard();  // a stale one from a killed export (never the input: checked above)
     try {

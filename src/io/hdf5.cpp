@@ -134,8 +134,8 @@ void Dataset::transferRaw(bool write, hid_t memType, void* data, const std::vect
     if (c.empty()) c = {1};  // a scalar dataset: one element in memory
     std::vector<hsize_t> memCount = c;
     for (auto& n : memCount) n = std::max<hsize_t>(n, 1);  // a zero-size memory space is not allowed
-    Id memSpace(check(H5Screate_simple(static_cast<int>(memCount.size()), memCount.data(), nullptr),
-                      "H5Screate_simple"));
+    Id memSpace(
+        check(H5Screate_simple(static_cast<int>(memCount.size()), memCount.data(), nullptr), "H5Screate_simple"));
     if (none) {
         check(H5Sselect_none(fileSpace.get()), "H5Sselect_none");
         check(H5Sselect_none(memSpace.get()), "H5Sselect_none");
@@ -260,15 +260,9 @@ File::File(const std::string& path, Access access, const Comm* comm)
     if (comm != nullptr) check(H5Pset_fapl_mpio(fapl.get(), comm->raw(), MPI_INFO_NULL), "H5Pset_fapl_mpio");
     hid_t id = H5I_INVALID_HID;
     switch (access) {
-        case Access::kCreate:
-            id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get());
-            break;
-        case Access::kReadOnly:
-            id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get());
-            break;
-        case Access::kReadWrite:
-            id = H5Fopen(path.c_str(), H5F_ACC_RDWR, fapl.get());
-            break;
+        case Access::kCreate: id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()); break;
+        case Access::kReadOnly: id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get()); break;
+        case Access::kReadWrite: id = H5Fopen(path.c_str(), H5F_ACC_RDWR, fapl.get()); break;
     }
     id_ = Id(check(id, (access == Access::kCreate ? "cannot create HDF5 file " : "cannot open HDF5 file ") + path));
 }
@@ -297,8 +291,8 @@ Dataset File::openDataset(const std::string& objectPath) const {
         unsigned flags = 0, config = 0;
         std::size_t nValues = 0;
         char name[64] = {0};
-        const H5Z_filter_t filter = H5Pget_filter2(dcpl.get(), static_cast<unsigned>(k), &flags, &nValues, nullptr,
-                                                   sizeof name, name, &config);
+        const H5Z_filter_t filter =
+            H5Pget_filter2(dcpl.get(), static_cast<unsigned>(k), &flags, &nValues, nullptr, sizeof name, name, &config);
         if (filter < 0 || H5Zfilter_avail(filter) > 0) continue;
         throw InputError(path_ + ":" + objectPath + " is compressed with filter " + std::to_string(filter) +
                          (filter == 32000 ? " (LZF, h5py/MintPy's option)" : std::string(" (") + name + ")") +
@@ -348,7 +342,8 @@ void File::writeStrings(const std::string& objectPath, const std::vector<std::st
     check(H5Tset_size(type.get(), width), "H5Tset_size");
     check(H5Tset_strpad(type.get(), H5T_STR_NULLPAD), "H5Tset_strpad");
     std::vector<char> packed(values.size() * width, '\0');
-    for (std::size_t i = 0; i < values.size(); ++i) std::copy(values[i].begin(), values[i].end(), packed.data() + i * width);
+    for (std::size_t i = 0; i < values.size(); ++i)
+        std::copy(values[i].begin(), values[i].end(), packed.data() + i * width);
     Dataset ds = createDatasetRaw(objectPath, type.get(), {values.size()});
     if (values.empty()) return;
     const bool writer = !parallel_ || rankOfComm_ == 0;
@@ -422,20 +417,24 @@ void File::close() {
     // A parallel file closes only when nothing in it is open (H5F_CLOSE_SEMI): with datasets
     // still held by the caller, the close happens with the last of them (after this checked
     // flush); otherwise it is checked here. Closed even when the flush failed.
-    const ssize_t open = H5Fget_obj_count(id, H5F_OBJ_DATASET | H5F_OBJ_GROUP | H5F_OBJ_DATATYPE | H5F_OBJ_ATTR |
-                                                  H5F_OBJ_LOCAL);
-    if (open > 0) H5Idec_ref(id);
-    else check(H5Fclose(id), "cannot close HDF5 file " + path_);
+    const ssize_t open =
+        H5Fget_obj_count(id, H5F_OBJ_DATASET | H5F_OBJ_GROUP | H5F_OBJ_DATATYPE | H5F_OBJ_ATTR | H5F_OBJ_LOCAL);
+    if (open > 0)
+        H5Idec_ref(id);
+    else
+        check(H5Fclose(id), "cannot close HDF5 file " + path_);
     if (flushed < 0) throw H5Error("cannot flush HDF5 file " + path_ + ": " + flushError);
 }
 
 File::~File() {
     if (!id_.valid()) return;
     const hid_t id = id_.release();
-    const ssize_t open = H5Fget_obj_count(id, H5F_OBJ_DATASET | H5F_OBJ_GROUP | H5F_OBJ_DATATYPE | H5F_OBJ_ATTR |
-                                                  H5F_OBJ_LOCAL);
-    if (open > 0) H5Idec_ref(id);  // closes with the last object still open in it
-    else if (H5Fclose(id) < 0) log::warn() << path_ << ": closing the HDF5 file failed: " << errorStack();
+    const ssize_t open =
+        H5Fget_obj_count(id, H5F_OBJ_DATASET | H5F_OBJ_GROUP | H5F_OBJ_DATATYPE | H5F_OBJ_ATTR | H5F_OBJ_LOCAL);
+    if (open > 0)
+        H5Idec_ref(id);  // closes with the last object still open in it
+    else if (H5Fclose(id) < 0)
+        log::warn() << path_ << ": closing the HDF5 file failed: " << errorStack();
 }
 
 bool isHdf5(const std::string& path) {
@@ -448,8 +447,7 @@ bool isHdf5(const std::string& path) {
 }
 
 // ---------------------------------------------------------------- attributes
-void writeAttributeRaw(hid_t object, const std::string& name, hid_t type, const void* value,
-                       const std::string& where) {
+void writeAttributeRaw(hid_t object, const std::string& name, hid_t type, const void* value, const std::string& where) {
     if (check(H5Aexists(object, name.c_str()), "H5Aexists " + name) > 0)
         check(H5Adelete(object, name.c_str()), "H5Adelete " + name);
     Id space(check(H5Screate(H5S_SCALAR), "H5Screate"));
@@ -466,8 +464,7 @@ void writeStringAttributeRaw(hid_t object, const std::string& name, const std::s
     writeAttributeRaw(object, name, type.get(), padded.data(), where);
 }
 
-void readAttributeRaw(hid_t object, const std::string& name, hid_t type, void* value,
-                      const std::string& where) {
+void readAttributeRaw(hid_t object, const std::string& name, hid_t type, void* value, const std::string& where) {
     Id attr(check(H5Aopen(object, name.c_str(), H5P_DEFAULT), where + ": cannot open attribute " + name));
     check(H5Aread(attr.get(), type, value), where + ": cannot read attribute " + name);
 }
@@ -475,8 +472,7 @@ void readAttributeRaw(hid_t object, const std::string& name, hid_t type, void* v
 std::string readStringAttributeRaw(hid_t object, const std::string& name, const std::string& where) {
     Id attr(check(H5Aopen(object, name.c_str(), H5P_DEFAULT), where + ": cannot open attribute " + name));
     Id fileType(check(H5Aget_type(attr.get()), "H5Aget_type " + name));
-    if (H5Tget_class(fileType.get()) != H5T_STRING)
-        throw H5Error(where + ": attribute " + name + " is not a string");
+    if (H5Tget_class(fileType.get()) != H5T_STRING) throw H5Error(where + ": attribute " + name + " is not a string");
     // One string: H5Aread writes every element, into room for one (found by fuzzing).
     {
         Id space(check(H5Aget_space(attr.get()), "H5Aget_space " + name));

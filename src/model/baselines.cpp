@@ -58,8 +58,7 @@ double sesPass(const std::vector<double>& r, double a, double& level) {
 }
 
 // y[t] = c_0 + sum_k c_k y[t-k], fed back `horizon` times from the last `lags` values of `r`.
-void iterate(const std::vector<double>& coefficients, int lags, const std::vector<double>& r, int horizon,
-             float* out) {
+void iterate(const std::vector<double>& coefficients, int lags, const std::vector<double>& r, int horizon, float* out) {
     if (r.size() < static_cast<std::size_t>(lags) || coefficients.empty()) {
         fill(out, horizon, kNaN);
         return;
@@ -91,10 +90,9 @@ BaselineKind baselineFromString(const std::string& name) {
 }
 
 const std::vector<BaselineKind>& allBaselines() {
-    static const std::vector<BaselineKind> all = {BaselineKind::kPersistence, BaselineKind::kWindowMean,
-                                                  BaselineKind::kVelocity,    BaselineKind::kLinearTrend,
-                                                  BaselineKind::kSes,         BaselineKind::kAr,
-                                                  BaselineKind::kMlr};
+    static const std::vector<BaselineKind> all = {
+        BaselineKind::kPersistence, BaselineKind::kWindowMean, BaselineKind::kVelocity, BaselineKind::kLinearTrend,
+        BaselineKind::kSes,         BaselineKind::kAr,         BaselineKind::kMlr};
     return all;
 }
 
@@ -162,9 +160,9 @@ ArFit fitAr(const std::vector<double>& r, int maxOrder) {
         // Singular (a lag collinear with the intercept and earlier lags): this and every higher order fail.
         if (ldlt.info() != Eigen::Success || !(ldlt.vectorD().minCoeff() > kPivotTol)) break;
         const Eigen::VectorXd coef = s.asDiagonal() * ldlt.solve(s.asDiagonal() * b);
-        const double rss = std::max(yy - coef.dot(b), rssFloor);  // at the solution RSS = y'y - b'X'y
+        const double rss = std::max(yy - coef.dot(b), rssFloor);           // at the solution RSS = y'y - b'X'y
         const double aic = count * std::log(rss / count) + 2.0 * (p + 1);  // AIC = N ln(RSS/N) + 2(p+1)
-        if (aic < bestAic) {  // strict: ties keep the smaller p
+        if (aic < bestAic) {                                               // strict: ties keep the smaller p
             bestAic = aic;
             best.p = p;
             // Back to uncentred rates: r_t = c' + mu (1 - sum phi) + sum phi_k r_{t-k}.
@@ -231,8 +229,7 @@ void forecastMlr(const MlrModel& model, const std::vector<double>& r, int horizo
 void forecastBaseline(BaselineKind kind, const History& h, int window, int horizon, float* out) {
     if (kind == BaselineKind::kMlr)
         throw std::invalid_argument("forecastBaseline: mlr is global; use MlrSums, solveMlr and forecastMlr");
-    if (window < 2 || horizon < 0)
-        throw std::invalid_argument("forecastBaseline: needs window >= 2 and horizon >= 0");
+    if (window < 2 || horizon < 0) throw std::invalid_argument("forecastBaseline: needs window >= 2 and horizon >= 0");
     if (h.n < 2) {  // no rate is defined
         fill(out, horizon, kNaN);
         return;
@@ -269,8 +266,7 @@ void forecastBaseline(BaselineKind kind, const History& h, int window, int horiz
             forecastAr(fitAr(r), r, horizon, out);
             return;
         }
-        case BaselineKind::kMlr:
-            break;
+        case BaselineKind::kMlr: break;
     }
     throw std::invalid_argument("forecastBaseline: invalid BaselineKind");
 }

@@ -24,7 +24,8 @@ namespace hlstm::model {
 namespace {
 
 constexpr const char* kMagic = "hlstm.model";
-constexpr std::uint32_t kFormatVersion = 3;  // 2: target, smoothing, scale (time-aware rates); 3: a signal input leaves out (h - 1) / 2 + 1 rates
+constexpr std::uint32_t kFormatVersion =
+    3;  // 2: target, smoothing, scale (time-aware rates); 3: a signal input leaves out (h - 1) / 2 + 1 rates
 // An epoch whose mean loss exceeds this multiple of the zero predictor's loss has diverged
 // (a huge learning rate saturates the cells and blows the head up without ever giving NaN).
 constexpr double kBlowUpFactor = 1e4;
@@ -126,25 +127,23 @@ std::string toString(FitStatus status) {
     return "?";
 }
 
-Model fit(const SeriesView& series, const ModelConfig& config, const TrainConfig& train,
-          std::uint64_t seed) {
+Model fit(const SeriesView& series, const ModelConfig& config, const TrainConfig& train, std::uint64_t seed) {
     config.validate();
     train.validate();
     return fit(series, splitPoints(series.points, train.validationFraction, seed), config, train, seed);
 }
 
-Model fit(const SeriesView& series, const PointSplit& split, const ModelConfig& shape,
-          const TrainConfig& train, std::uint64_t seed, const ShardedTraining* sharded,
-          const Interruption* interruption) {
+Model fit(const SeriesView& series, const PointSplit& split, const ModelConfig& shape, const TrainConfig& train,
+          std::uint64_t seed, const ShardedTraining* sharded, const Interruption* interruption) {
     shape.validate();
     train.validate();
     ModelConfig config = shape;
     const auto start = std::chrono::steady_clock::now();
     calibrateScaling(series, split.train, config);  // data-relative floor / scale, stored in the model
     const SampleSet trainSet = makeSamples(series, split.train, config, train.sampling, train.stride);
-    const SampleSet validationSet =
-        makeSamples(series, split.validation, config, train.sampling, train.stride);
-    log::debug() << "fit: " << trainSet.size() << " training and " << validationSet.size() << " validation samples built in "
+    const SampleSet validationSet = makeSamples(series, split.validation, config, train.sampling, train.stride);
+    log::debug() << "fit: " << trainSet.size() << " training and " << validationSet.size()
+                 << " validation samples built in "
                  << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() << " s";
     return fit(trainSet, validationSet, config, train, seed, nullptr, sharded, interruption);
 }
@@ -174,8 +173,8 @@ Model fit(const SampleSet& trainSet, const SampleSet& validationSet, const Model
 
     // Divergence yardstick: the loss of always predicting 0 (the input mean, in z units).
     std::vector<float> zero(trainSet.labels.size(), 0.0f);
-    const double zeroLoss = batchLoss(zero.data(), trainSet.labels.data(), zero.size(), train.loss,
-                                      train.huberDelta, nullptr);
+    const double zeroLoss =
+        batchLoss(zero.data(), trainSet.labels.data(), zero.size(), train.loss, train.huberDelta, nullptr);
     const double blowUp = kBlowUpFactor * std::max(zeroLoss, 1e-6);
 
     std::vector<std::uint32_t> order(trainSet.size());
@@ -240,7 +239,8 @@ Model fit(const SampleSet& trainSet, const SampleSet& validationSet, const Model
                 const Interruption::Action action = interruption->poll();
                 if (action != Interruption::Action::kGoOn) {
                     const double seconds =
-                        trainSeconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - epochStart).count();
+                        trainSeconds +
+                        std::chrono::duration<double>(std::chrono::steady_clock::now() - epochStart).count();
                     interruption->save(stateAt(epoch, first, lossSum, seconds));
                     if (action == Interruption::Action::kStop)
                         throw StopRequested("stopped in epoch " + std::to_string(epoch) + " at sample " +
@@ -267,8 +267,8 @@ Model fit(const SampleSet& trainSet, const SampleSet& validationSet, const Model
         }
         if (earlyStop) {
             const double mae = maeMm(network, validationSet, sharded);
-            log::debug() << "fit epoch " << epoch << " loss " << model.summary.trainLoss
-                         << " validation MAE " << mae << " mm";
+            log::debug() << "fit epoch " << epoch << " loss " << model.summary.trainLoss << " validation MAE " << mae
+                         << " mm";
             if (!std::isfinite(mae)) {
                 diverged = true;
                 break;
@@ -307,10 +307,9 @@ Model fit(const SampleSet& trainSet, const SampleSet& validationSet, const Model
         }
     }
     model.summary.trainSeconds = trainSeconds;
-    model.summary.seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - startTime).count();
-    log::debug() << "fit: " << model.summary.epochs << " epochs in " << trainSeconds << " s of " << model.summary.seconds
-                 << " s";
+    model.summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - startTime).count();
+    log::debug() << "fit: " << model.summary.epochs << " epochs in " << trainSeconds << " s of "
+                 << model.summary.seconds << " s";
     return model;
 }
 
@@ -423,8 +422,8 @@ Model modelFromBytes(const std::string& bytes) {
         if (magic != kMagic) throw InputError("saved model: not an hlstm model");
         archive >> version;
         if (version != kFormatVersion) {
-            throw InputError("saved model: format version " + std::to_string(version) +
-                             ", this build reads version " + std::to_string(kFormatVersion));
+            throw InputError("saved model: format version " + std::to_string(version) + ", this build reads version " +
+                             std::to_string(kFormatVersion));
         }
         archive >> model;
     } catch (const InputError&) {

@@ -53,7 +53,8 @@ void TrainConfig::validate() const {
     if (earlyStopPatience < 0) throw ConfigError("train.early_stop_patience must be >= 0");
     if (threads < 0 || threads > kMaxThreads)
         throw ConfigError("train.threads = " + std::to_string(threads) + " is out of range 0.." +
-                          std::to_string(kMaxThreads) + " (threads per rank; 0: OMP_NUM_THREADS or SLURM_CPUS_PER_TASK)");
+                          std::to_string(kMaxThreads) +
+                          " (threads per rank; 0: OMP_NUM_THREADS or SLURM_CPUS_PER_TASK)");
     if (stride < 1) throw ConfigError("model.stride must be >= 1");
     if (!(validationFraction >= 0 && validationFraction < 1)) {
         throw ConfigError("model.validation_fraction must be in [0, 1)");
@@ -106,8 +107,7 @@ TrainConfig trainConfigFrom(const Config& config) {
     } else {
         throw ConfigError("train.loss = \"" + loss + "\": expected mse, mae or huber");
     }
-    t.earlyStopPatience =
-        checkedInt(config.getInt("train.early_stop_patience"), "train.early_stop_patience");
+    t.earlyStopPatience = checkedInt(config.getInt("train.early_stop_patience"), "train.early_stop_patience");
     t.threads = checkedInt(config.getInt("train.threads"), "train.threads");
     const std::string& sampling = config.getString("model.sampling");
     if (sampling == "latest") {
@@ -155,8 +155,6 @@ Target targetFromString(const std::string& name) {
 
 std::string toString(Target target) { return target == Target::kNext ? "next" : "signal"; }
 
-std::string toString(Sampling sampling) {
-    return sampling == Sampling::kLatest ? "latest" : "all";
-}
+std::string toString(Sampling sampling) { return sampling == Sampling::kLatest ? "latest" : "all"; }
 
 }  // namespace hlstm::model

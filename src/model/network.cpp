@@ -30,8 +30,7 @@ enum class Pass { kInference, kTraining };
 enum class Direction { kForward, kBackward };
 
 // Runs a oneDNN call and turns its exception into a RuntimeError naming the step.
-template <class F>
-auto dnnlCheck(const char* what, F&& call) -> decltype(call()) {
+template <class F> auto dnnlCheck(const char* what, F&& call) -> decltype(call()) {
     try {
         return call();
     } catch (const dnnl::error& e) {
@@ -39,9 +38,7 @@ auto dnnlCheck(const char* what, F&& call) -> decltype(call()) {
     }
 }
 
-double seconds(Clock::time_point since) {
-    return std::chrono::duration<double>(Clock::now() - since).count();
-}
+double seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
 
 float* data(const memory& m) { return static_cast<float*>(m.get_data_handle()); }
 
@@ -65,8 +62,8 @@ int paddedUnits(int units) noexcept {
     return units;
 }
 
-double batchLoss(const float* prediction, const float* label, std::size_t count, LossKind loss,
-                 double huberDelta, float* gradient) {
+double batchLoss(const float* prediction, const float* label, std::size_t count, LossKind loss, double huberDelta,
+                 float* gradient) {
     double sum = 0;
     const double n = static_cast<double>(count);
     for (std::size_t i = 0; i < count; ++i) {
@@ -193,18 +190,19 @@ struct Network::Impl {
         gradLayerMem = memory(weightsLayerMd, engine, gradLayer.data());
         gradIterMem = memory(weightsIterMd, engine, gradIter.data());
         gradBiasMem = memory(biasMd, engine, gradBias.data());
-        for (auto [w, g] : {std::pair{&weightsLayer, &gradLayer}, std::pair{&weightsIter, &gradIter},
-                            std::pair{&bias, &gradBias}, std::pair{&dense, &gradDense},
-                            std::pair{&denseBias, &gradDenseBias}}) {
-            slots.push_back({w, g, nullptr, std::vector<float>(w->size(), 0.0f),
-                             std::vector<float>(w->size(), 0.0f), {}});
+        for (auto [w, g] :
+             {std::pair{&weightsLayer, &gradLayer}, std::pair{&weightsIter, &gradIter}, std::pair{&bias, &gradBias},
+              std::pair{&dense, &gradDense}, std::pair{&denseBias, &gradDenseBias}}) {
+            slots.push_back(
+                {w, g, nullptr, std::vector<float>(w->size(), 0.0f), std::vector<float>(w->size(), 0.0f), {}});
         }
         slots[0].mirror = &weightsLayerBwd;
         slots[1].mirror = &weightsIterBwd;
         const auto s = static_cast<std::size_t>(S);
         for (int l = 0; l < K; ++l) {
             for (int g = 0; g < G; ++g) {
-                for (int i = 0; i < (l == 0 ? C : S); ++i) slots[0].runs.push_back({wIndex(l, i, g, 0), s, tIndex(l, i, g, 0)});
+                for (int i = 0; i < (l == 0 ? C : S); ++i)
+                    slots[0].runs.push_back({wIndex(l, i, g, 0), s, tIndex(l, i, g, 0)});
                 for (int i = 0; i < S; ++i) slots[1].runs.push_back({wIndex(l, i, g, 0), s, tIndex(l, i, g, 0)});
                 slots[2].runs.push_back({bIndex(l, g, 0), s, 0});
             }
@@ -221,19 +219,16 @@ struct Network::Impl {
     std::size_t tIndex(int l, int i, int g, int o) const {
         return ((static_cast<std::size_t>(l) * G + g) * Sp + o) * Sp + i;
     }
-    std::size_t bIndex(int l, int g, int o) const {
-        return (static_cast<std::size_t>(l) * G + g) * Sp + o;
-    }
+    std::size_t bIndex(int l, int g, int o) const { return (static_cast<std::size_t>(l) * G + g) * Sp + o; }
 
     // Logical parameters -> padded master (padding stays zero), Adam reset.
     void load(const Parameters& p) {
         const Parameters shape = Parameters::zeros(config);
-        bool ok = p.weightsLayer.size() == shape.weightsLayer.size() &&
-                  p.dense.size() == shape.dense.size() && p.denseBias.size() == shape.denseBias.size();
+        bool ok = p.weightsLayer.size() == shape.weightsLayer.size() && p.dense.size() == shape.dense.size() &&
+                  p.denseBias.size() == shape.denseBias.size();
         for (int l = 0; ok && l < K; ++l) {
             ok = p.weightsLayer[l].size() == shape.weightsLayer[l].size() &&
-                 p.weightsIter[l].size() == shape.weightsIter[l].size() &&
-                 p.bias[l].size() == shape.bias[l].size();
+                 p.weightsIter[l].size() == shape.weightsIter[l].size() && p.bias[l].size() == shape.bias[l].size();
         }
         if (!ok) throw InputError("model parameters do not match the model's shape (K, S, Y)");
         std::fill(weightsLayer.begin(), weightsLayer.end(), 0.0f);
@@ -244,7 +239,8 @@ struct Network::Impl {
             const int in = l == 0 ? C : S;
             for (int i = 0; i < in; ++i)
                 for (int g = 0; g < G; ++g)
-                    for (int o = 0; o < S; ++o) weightsLayer[wIndex(l, i, g, o)] = p.weightsLayer[l][(i * G + g) * S + o];
+                    for (int o = 0; o < S; ++o)
+                        weightsLayer[wIndex(l, i, g, o)] = p.weightsLayer[l][(i * G + g) * S + o];
             for (int i = 0; i < S; ++i)
                 for (int g = 0; g < G; ++g)
                     for (int o = 0; o < S; ++o) weightsIter[wIndex(l, i, g, o)] = p.weightsIter[l][(i * G + g) * S + o];
@@ -269,9 +265,8 @@ struct Network::Impl {
     }
 
     // Padded buffers (weights or gradients) -> logical shapes.
-    Parameters extract(const std::vector<float>& wl, const std::vector<float>& wi,
-                       const std::vector<float>& b, const std::vector<float>& d,
-                       const std::vector<float>& db) const {
+    Parameters extract(const std::vector<float>& wl, const std::vector<float>& wi, const std::vector<float>& b,
+                       const std::vector<float>& d, const std::vector<float>& db) const {
         Parameters p = Parameters::zeros(config);
         for (int l = 0; l < K; ++l) {
             const int in = l == 0 ? C : S;
@@ -290,37 +285,33 @@ struct Network::Impl {
     }
 
     // Forward (and backward) primitive descriptors of either cell for batch n.
-    dnnl::primitive_desc forwardDesc(dnnl::prop_kind prop, const memory::desc& src,
-                                     const memory::desc& state, const memory::desc& weights,
-                                     const dnnl::primitive_attr& attr) const {
+    dnnl::primitive_desc forwardDesc(dnnl::prop_kind prop, const memory::desc& src, const memory::desc& state,
+                                     const memory::desc& weights, const dnnl::primitive_attr& attr) const {
         const auto dir = dnnl::rnn_direction::unidirectional_left2right;
         if (lstm) {
-            dnnl::lstm_forward::desc d(prop, dir, src, state, state, weights, weights, biasMd, src,
-                                       state, state);
+            dnnl::lstm_forward::desc d(prop, dir, src, state, state, weights, weights, biasMd, src, state, state);
             return dnnl::lstm_forward::primitive_desc(d, attr, engine);
         }
-        dnnl::vanilla_rnn_forward::desc d(prop, dnnl::algorithm::eltwise_tanh, dir, src, state,
-                                          weights, weights, biasMd, src, state);
+        dnnl::vanilla_rnn_forward::desc d(prop, dnnl::algorithm::eltwise_tanh, dir, src, state, weights, weights,
+                                          biasMd, src, state);
         return dnnl::vanilla_rnn_forward::primitive_desc(d, attr, engine);
     }
 
     dnnl::primitive_desc backwardDesc(const memory::desc& src, const memory::desc& state,
-                                      const dnnl::primitive_attr& attr,
-                                      const dnnl::primitive_desc& hint) const {
+                                      const dnnl::primitive_attr& attr, const dnnl::primitive_desc& hint) const {
         const auto dir = dnnl::rnn_direction::unidirectional_left2right;
         const memory::desc any({K, 1, Sp, G, Sp}, memory::data_type::f32, Tag::any);
         if (lstm) {
-            dnnl::lstm_backward::desc d(dnnl::prop_kind::backward, dir, src, state, state, any, any,
-                                        biasMd, src, state, state, src, state, state, weightsLayerMd,
-                                        weightsIterMd, biasMd, src, state, state);
-            return dnnl::lstm_backward::primitive_desc(
-                d, attr, engine, dnnl::lstm_forward::primitive_desc(hint.get()));
+            dnnl::lstm_backward::desc d(dnnl::prop_kind::backward, dir, src, state, state, any, any, biasMd, src, state,
+                                        state, src, state, state, weightsLayerMd, weightsIterMd, biasMd, src, state,
+                                        state);
+            return dnnl::lstm_backward::primitive_desc(d, attr, engine, dnnl::lstm_forward::primitive_desc(hint.get()));
         }
-        dnnl::vanilla_rnn_backward::desc d(dnnl::prop_kind::backward, dnnl::algorithm::eltwise_tanh,
-                                           dir, src, state, any, any, biasMd, src, state, src, state,
-                                           weightsLayerMd, weightsIterMd, biasMd, src, state);
-        return dnnl::vanilla_rnn_backward::primitive_desc(
-            d, attr, engine, dnnl::vanilla_rnn_forward::primitive_desc(hint.get()));
+        dnnl::vanilla_rnn_backward::desc d(dnnl::prop_kind::backward, dnnl::algorithm::eltwise_tanh, dir, src, state,
+                                           any, any, biasMd, src, state, src, state, weightsLayerMd, weightsIterMd,
+                                           biasMd, src, state);
+        return dnnl::vanilla_rnn_backward::primitive_desc(d, attr, engine,
+                                                          dnnl::vanilla_rnn_forward::primitive_desc(hint.get()));
     }
 
     // Builds the plan of batch size n (training: forward_training + backward).
@@ -399,9 +390,8 @@ struct Network::Impl {
                     plan.backwardArgs[DNNL_ARG_DIFF_DST_ITER_C] = plan.diffDstIterC;
                 }
             }
-            plan.scratchpad = zeroed(memory::desc({static_cast<memory::dim>(scratch)},
-                                                  memory::data_type::u8, Tag::a),
-                                     engine);
+            plan.scratchpad =
+                zeroed(memory::desc({static_cast<memory::dim>(scratch)}, memory::data_type::u8, Tag::a), engine);
             plan.forwardArgs[DNNL_ARG_SCRATCHPAD] = plan.scratchpad;
             if (training) plan.backwardArgs[DNNL_ARG_SCRATCHPAD] = plan.scratchpad;
             plan.prediction.assign(static_cast<std::size_t>(n) * Y, 0.0f);
@@ -448,8 +438,7 @@ struct Network::Impl {
         for (std::size_t b = 0; b < n; ++b) {
             const float* x = inputs + static_cast<std::size_t>(indices ? indices[b] : b) * width;
             for (int t = 0; t < T; ++t)
-                for (int c = 0; c < C; ++c)
-                    src[(static_cast<std::size_t>(t) * p.batch + b) * Sp + c] = x[t * C + c];
+                for (int c = 0; c < C; ++c) src[(static_cast<std::size_t>(t) * p.batch + b) * Sp + c] = x[t * C + c];
         }
     }
 
@@ -476,8 +465,8 @@ struct Network::Impl {
     // Loss gradient -> head gradients and d(loss)/dh on the last step -> backward primitive:
     // gradients of all parameters in the grad* buffers (padded layout).
     double lossAndBackward(Plan& p, LossKind loss, double delta) {
-        const double value = batchLoss(p.prediction.data(), p.label.data(), p.prediction.size(),
-                                       loss, delta, p.diffPrediction.data());
+        const double value =
+            batchLoss(p.prediction.data(), p.label.data(), p.prediction.size(), loss, delta, p.diffPrediction.data());
         const auto start = Clock::now();
         const std::size_t last = static_cast<std::size_t>(T - 1) * p.batch * Sp;
         const float* h = data(p.dst) + last;
@@ -612,8 +601,8 @@ void Network::predict(const float* inputs, std::size_t n, float* outputs) {
     }
 }
 
-double Network::lossAndGradient(const float* inputs, const float* labels, std::size_t n,
-                                LossKind loss, double huberDelta, Parameters& gradient) {
+double Network::lossAndGradient(const float* inputs, const float* labels, std::size_t n, LossKind loss,
+                                double huberDelta, Parameters& gradient) {
     Impl& m = *impl_;
     if (n == 0) throw InputError("lossAndGradient: empty batch");
     Impl::Plan& p = m.plan(static_cast<int>(n), Pass::kTraining);
@@ -627,8 +616,7 @@ double Network::lossAndGradient(const float* inputs, const float* labels, std::s
 
 std::size_t Network::gradientRecordSize() const noexcept {
     const Impl& m = *impl_;
-    return 1 + m.gradLayer.size() + m.gradIter.size() + m.gradBias.size() + m.gradDense.size() +
-           m.gradDenseBias.size();
+    return 1 + m.gradLayer.size() + m.gradIter.size() + m.gradBias.size() + m.gradDense.size() + m.gradDenseBias.size();
 }
 
 double Network::shardGradient(const SampleSet& set, const std::uint32_t* indices, std::size_t n,
@@ -660,16 +648,14 @@ void Network::applyGradient(const float* record, const TrainConfig& train) {
     m.adam(train);
 }
 
-double Network::trainStep(const SampleSet& set, const std::uint32_t* indices, std::size_t n,
-                          const TrainConfig& train) {
+double Network::trainStep(const SampleSet& set, const std::uint32_t* indices, std::size_t n, const TrainConfig& train) {
     Impl& m = *impl_;
     if (n == 0) return 0.0;
     const auto start = Clock::now();
     Impl::Plan& p = m.plan(static_cast<int>(n), Pass::kTraining);
     m.pack(p, set.inputs.data(), indices, n);
     for (std::size_t b = 0; b < n; ++b) {
-        std::copy_n(set.labels.data() + static_cast<std::size_t>(indices[b]) * m.Y, m.Y,
-                    p.label.data() + b * m.Y);
+        std::copy_n(set.labels.data() + static_cast<std::size_t>(indices[b]) * m.Y, m.Y, p.label.data() + b * m.Y);
     }
     m.timing.other += seconds(start);
     m.forward(p);

@@ -43,8 +43,7 @@ inline SplitMix64 streamOf(std::uint64_t seed, std::uint64_t stream) noexcept {
 }
 
 /// Fisher-Yates shuffle with a SplitMix64.
-template <class T>
-void shuffle(std::vector<T>& values, SplitMix64& rng) noexcept {
+template <class T> void shuffle(std::vector<T>& values, SplitMix64& rng) noexcept {
     for (std::size_t i = values.size(); i > 1; --i) {
         const std::size_t j = static_cast<std::size_t>(rng.below(i));
         std::swap(values[i - 1], values[j]);

@@ -208,8 +208,8 @@ void calibrateScaling(const SeriesView& series, const std::vector<std::size_t>& 
     }
 }
 
-SampleSet makeSamples(const SeriesView& series, const std::vector<std::size_t>& rows,
-                      const ModelConfig& model, Sampling sampling, int stride) {
+SampleSet makeSamples(const SeriesView& series, const std::vector<std::size_t>& rows, const ModelConfig& model,
+                      Sampling sampling, int stride) {
     model.validate();
     if (stride < 1) throw ConfigError("model.stride must be >= 1");
     if (model.horizon + model.labelLead() > 64) throw ConfigError("model.horizon + model.smoothing / 2 must be <= 64");
@@ -248,8 +248,7 @@ SampleSet makeSamples(const SeriesView& series, const std::vector<std::size_t>& 
     return set;
 }
 
-SampleSet makeSamples(const SeriesView& series, const ModelConfig& model, Sampling sampling,
-                      int stride) {
+SampleSet makeSamples(const SeriesView& series, const ModelConfig& model, Sampling sampling, int stride) {
     std::vector<std::size_t> rows(series.points);
     for (std::size_t i = 0; i < rows.size(); ++i) rows[i] = i;
     return makeSamples(series, rows, model, sampling, stride);
@@ -284,8 +283,7 @@ SampleSet makeForecastInputs(const SeriesView& series, const ModelConfig& model)
 
 PointSplit splitPoints(std::size_t points, double validationFraction, std::uint64_t seed) {
     PointSplit split;
-    std::size_t nValidation =
-        static_cast<std::size_t>(std::llround(validationFraction * static_cast<double>(points)));
+    std::size_t nValidation = static_cast<std::size_t>(std::llround(validationFraction * static_cast<double>(points)));
     if (points >= 2 && validationFraction > 0) {
         nValidation = std::clamp<std::size_t>(nValidation, 1, points - 1);
     } else {

@@ -96,8 +96,7 @@ std::vector<std::uint32_t> hilbertOrder(const std::vector<double>& x, const std:
 DelaunayGraph delaunayGraph(const std::vector<double>& x, const std::vector<double>& y) {
     const std::size_t n = x.size();
     if (y.size() != n) throw RuntimeError("delaunayGraph: x and y differ in length");
-    if (n >= std::numeric_limits<std::uint32_t>::max())
-        throw RuntimeError("delaunayGraph: more than 2^32 - 1 points");
+    if (n >= std::numeric_limits<std::uint32_t>::max()) throw RuntimeError("delaunayGraph: more than 2^32 - 1 points");
     DelaunayGraph g;
     g.vertexOf.resize(n);
     Delaunay dt;

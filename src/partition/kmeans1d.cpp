@@ -63,8 +63,10 @@ public:
                 const std::uint32_t col = cols[c];
                 while (top > 0) {
                     const std::size_t row = rowBegin + (top - 1) * rowStep;
-                    if (at(row, col) < keepValue_[top - 1]) --top;
-                    else break;
+                    if (at(row, col) < keepValue_[top - 1])
+                        --top;
+                    else
+                        break;
                 }
                 if (top < rowCount) {
                     keepValue_[top] = at(rowBegin + top * rowStep, col);
@@ -145,7 +147,8 @@ SortedSample SortedSample::from(std::vector<double> sample) {
     SortedSample s;
     std::sort(sample.begin(), sample.end());
     for (double v : sample) {
-        if (!s.values.empty() && s.values.back() == v) ++s.weights.back();
+        if (!s.values.empty() && s.values.back() == v)
+            ++s.weights.back();
         else {
             s.values.push_back(v);
             s.weights.push_back(1);
@@ -166,7 +169,8 @@ Clustering1d clusteringFromStarts(const SortedSample& sample, const std::vector<
     std::vector<std::size_t> first;
     for (double v : starts) {
         auto it = std::lower_bound(sample.values.begin(), sample.values.end(), v);
-        if (it == sample.values.end() || *it != v || (!first.empty() && first.back() >= static_cast<std::size_t>(it - sample.values.begin())))
+        if (it == sample.values.end() || *it != v ||
+            (!first.empty() && first.back() >= static_cast<std::size_t>(it - sample.values.begin())))
             throw RuntimeError("clusteringFromStarts: starts must be ascending members of the sample");
         first.push_back(static_cast<std::size_t>(it - sample.values.begin()));
     }

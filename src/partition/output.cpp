@@ -9,8 +9,7 @@
 namespace hlstm::partition {
 namespace {
 
-template <class T>
-void writeScalar(const h5::File& file, const std::string& path, T value) {
+template <class T> void writeScalar(const h5::File& file, const std::string& path, T value) {
     file.writeSmall<T>(path, std::vector<T>{value});
 }
 
@@ -28,7 +27,8 @@ void writePartition(const h5::File& file, const PartitionResult& result, const o
     file.writeSmall<double>(output::partition::kDbIndexPearson, s.dbPearson);
     writeScalar<std::int32_t>(file, output::partition::kKChosen, s.kChosen);
     file.openDataset(output::partition::kKChosen)
-        .writeAttribute(output::attr::kDbDistance, std::string(chosenBy == DbDistance::kPearson ? "pearson" : "velocity"));
+        .writeAttribute(output::attr::kDbDistance,
+                        std::string(chosenBy == DbDistance::kPearson ? "pearson" : "velocity"));
     writeScalar<double>(file, output::partition::kAlpha, s.alpha);
     writeScalar<double>(file, output::partition::kEdgeMean, s.edgeMean);
     writeScalar<double>(file, output::partition::kEdgeStd, s.edgeStd);

@@ -29,8 +29,8 @@ struct Coordinates {
 void validate(const PartitionConfig& c) {
     if (c.kMin < 2) throw ConfigError("partition.k_min = " + std::to_string(c.kMin) + ": must be at least 2");
     if (c.kMax < c.kMin)
-        throw ConfigError("partition.k_max = " + std::to_string(c.kMax) + ": must be at least partition.k_min = " +
-                          std::to_string(c.kMin));
+        throw ConfigError("partition.k_max = " + std::to_string(c.kMax) +
+                          ": must be at least partition.k_min = " + std::to_string(c.kMin));
     if (c.kMax > kLargestK)
         throw ConfigError("partition.k_max = " + std::to_string(c.kMax) + ": at most " + std::to_string(kLargestK));
     if (!(c.alpha >= 0.0) || !std::isfinite(c.alpha))
@@ -58,9 +58,12 @@ PartitionConfig PartitionConfig::fromConfig(const Config& config) {
     c.kMin = static_cast<int>(kMin);
     c.kMax = static_cast<int>(kMax);
     const std::string& distance = config.getString("partition.db_distance");
-    if (distance == "velocity") c.dbDistance = DbDistance::kVelocity;
-    else if (distance == "pearson") c.dbDistance = DbDistance::kPearson;
-    else throw ConfigError("partition.db_distance = '" + distance + "': expected 'velocity' or 'pearson'");
+    if (distance == "velocity")
+        c.dbDistance = DbDistance::kVelocity;
+    else if (distance == "pearson")
+        c.dbDistance = DbDistance::kPearson;
+    else
+        throw ConfigError("partition.db_distance = '" + distance + "': expected 'velocity' or 'pearson'");
     c.alpha = config.getDouble("partition.alpha");
     const std::int64_t minPoints = config.getInt("partition.min_points");
     if (minPoints < 0) throw ConfigError("partition.min_points = " + std::to_string(minPoints) + ": must be >= 0");

@@ -17,7 +17,8 @@ model::MlrModel fitGlobalMlr(const RunContext& ctx, const HeldMap& held, int lag
         model::MlrSums sums(lags);
         // Fitted on the candidates' training epochs: the selection judges it after them too.
         const model::SeriesView view = h.visible(ctx.axis, ctx.rc.trainEpochs(ctx.visibleEpochs));
-        for (std::size_t i : h.split.train) sums.addPoint(model::rates({view.row(i), ctx.axis.steps.data(), view.epochs}));
+        for (std::size_t i : h.split.train)
+            sums.addPoint(model::rates({view.row(i), ctx.axis.steps.data(), view.epochs}));
         local.push_back(static_cast<double>(s));
         local.push_back(static_cast<double>(sums.n));
         local.insert(local.end(), sums.xtx.begin(), sums.xtx.end());
@@ -75,7 +76,8 @@ BaselineOutcome baselineStage(const RunContext& ctx, const HeldMap& held, const 
             const Comm* group = groupOf(ctx.groups, s);
             const bool lead = leads(ctx.plan, s, comm.rank());
             if (shared ? group == nullptr : !lead) continue;
-            const auto [from, to] = shared ? sliceOf(*group, h.rows->rows.size()) : std::pair{std::size_t{0}, h.rows->rows.size()};
+            const auto [from, to] =
+                shared ? sliceOf(*group, h.rows->rows.size()) : std::pair{std::size_t{0}, h.rows->rows.size()};
             const std::size_t n = to - from;
             const std::size_t first = out.holdout.size();
             out.holdout.resize(first + n * nB * Y);

@@ -64,7 +64,8 @@ bool CheckpointStore::open(bool resume, std::string* runId) const {
     const bool exists = fs::exists(dir_, ec);
     if (!resume) {
         if (exists)
-            throw InputError(dir_ + ": checkpoints of an interrupted run with this output are here; add --resume to "
+            throw InputError(dir_ +
+                             ": checkpoints of an interrupted run with this output are here; add --resume to "
                              "continue that run, or remove the directory to start over");
         return false;
     }
@@ -82,10 +83,13 @@ bool CheckpointStore::open(bool resume, std::string* runId) const {
     const auto cut = manifest->rfind(kRunTag);
     const std::string theirs = manifest->substr(0, cut);
     if (theirs != fingerprint_)
-        throw ConfigError(dir_ + ": the checkpoints belong to a run with another configuration, input or thread "
-                          "count (fingerprint " + theirs + ", this run " + fingerprint_ +
+        throw ConfigError(dir_ +
+                          ": the checkpoints belong to a run with another configuration, input or thread "
+                          "count (fingerprint " +
+                          theirs + ", this run " + fingerprint_ +
                           "); resume with the original settings, or remove the directory to start over");
-    if (runId != nullptr) *runId = cut == std::string::npos ? std::string() : manifest->substr(cut + std::strlen(kRunTag));
+    if (runId != nullptr)
+        *runId = cut == std::string::npos ? std::string() : manifest->substr(cut + std::strlen(kRunTag));
     log::info() << "--resume: continuing from the checkpoints in " << dir_;
     return true;
 }
@@ -104,7 +108,8 @@ void CheckpointStore::put(const std::string& name, const std::string& bytes) con
                                                     ? manifest->size()
                                                     : manifest->rfind(kRunTag) + std::strlen(kRunTag)) != runId_) {
             // Another run's directory (a second run with this output, without the lock): never mix.
-            throw RuntimeError(dir_ + ": the checkpoints here belong to another run with this output; two runs "
+            throw RuntimeError(dir_ +
+                               ": the checkpoints here belong to another run with this output; two runs "
                                "must not share an output");
         }
     }

@@ -18,9 +18,7 @@ model::History historyOf(const model::SeriesView& view, std::size_t i) {
     return {view.row(i), view.time != nullptr ? view.time->steps.data() : nullptr, view.epochs};
 }
 
-std::vector<double> ratesOf(const model::SeriesView& view, std::size_t i) {
-    return model::rates(historyOf(view, i));
-}
+std::vector<double> ratesOf(const model::SeriesView& view, std::size_t i) { return model::rates(historyOf(view, i)); }
 
 }  // namespace
 
@@ -55,7 +53,8 @@ std::size_t selectionTrainEpochs(std::size_t visibleEpochs, int horizon, int smo
 
 double localLevel(const float* c, const double* steps, std::size_t epochs, int n) {
     if (epochs == 0) return std::nan("");
-    const std::size_t from = epochs > static_cast<std::size_t>(std::max(n, 1)) ? epochs - static_cast<std::size_t>(std::max(n, 1)) : 0;
+    const std::size_t from =
+        epochs > static_cast<std::size_t>(std::max(n, 1)) ? epochs - static_cast<std::size_t>(std::max(n, 1)) : 0;
     double k = 0, st = 0, sc = 0;
     double last = std::nan("");
     for (std::size_t t = from; t < epochs; ++t) {
@@ -79,7 +78,11 @@ double localLevel(const float* c, const double* steps, std::size_t epochs, int n
 
 ValidationCut::ValidationCut(const model::SeriesView& visible, std::vector<std::size_t> rows, int horizon,
                              int smoothing, std::size_t trainEpochs, int selectionCuts)
-    : epochs_(visible.epochs), time_(visible.time), rows_(std::move(rows)), horizon_(horizon), smoothing_(smoothing),
+    : epochs_(visible.epochs),
+      time_(visible.time),
+      rows_(std::move(rows)),
+      horizon_(horizon),
+      smoothing_(smoothing),
       trainEpochs_(std::min(trainEpochs, visible.epochs)) {
     if (selectionCuts <= 0) {
         // In time: one cut leaving the last Y + lead epochs, judged against centred means of
@@ -107,7 +110,11 @@ double ValidationCut::futureSlope(const float* c, std::size_t lo, std::size_t co
     const double* steps = time_->steps.data();
     double k = 0, st = 0, sc = 0;
     for (std::size_t t = lo; t < lo + count && t < epochs_; ++t)
-        if (std::isfinite(c[t])) { k += 1; st += steps[t]; sc += c[t]; }
+        if (std::isfinite(c[t])) {
+            k += 1;
+            st += steps[t];
+            sc += c[t];
+        }
     if (k < 2) return std::nan("");
     double stt = 0, stc = 0;
     for (std::size_t t = lo; t < lo + count && t < epochs_; ++t)
@@ -181,8 +188,8 @@ std::vector<float> ValidationCut::intervalHalfWidths(const Forecaster& method, d
         ratesToDifferentials(pred, horizon_, *time_, cut - 1, diff);
         for (std::size_t i = 0; i < take; ++i) {
             const float* c0 = subset.data() + i * epochs_;
-            const double anchor =
-                levelEpochs > 0 ? localLevel(c0, time_->steps.data(), cut, levelEpochs) : static_cast<double>(c0[cut - 1]);
+            const double anchor = levelEpochs > 0 ? localLevel(c0, time_->steps.data(), cut, levelEpochs)
+                                                  : static_cast<double>(c0[cut - 1]);
             double cum = anchor;
             for (std::size_t y = 0; y < Y; ++y) {
                 cum += diff[i * Y + y];
@@ -261,10 +268,15 @@ void forecastPositions(const float* c, const model::TimeAxis& time, std::size_t 
     // Slope of the local line: the level at the last epoch and at the one before.
     double localSlope = std::nan("");
     {
-        const std::size_t from = epochs > static_cast<std::size_t>(levelEpochs) ? epochs - static_cast<std::size_t>(levelEpochs) : 0;
+        const std::size_t from =
+            epochs > static_cast<std::size_t>(levelEpochs) ? epochs - static_cast<std::size_t>(levelEpochs) : 0;
         double k = 0, st = 0, sc = 0;
         for (std::size_t t = from; t < epochs; ++t)
-            if (std::isfinite(c[t])) { k += 1; st += steps[t]; sc += c[t]; }
+            if (std::isfinite(c[t])) {
+                k += 1;
+                st += steps[t];
+                sc += c[t];
+            }
         if (k >= 3) {
             double stt = 0, stc = 0;
             for (std::size_t t = from; t < epochs; ++t)
@@ -285,7 +297,8 @@ void forecastPositions(const float* c, const model::TimeAxis& time, std::size_t 
         out[1 * Y + y] = static_cast<float>(level + localSlope * (s - tEnd));
         out[2 * Y + y] = static_cast<float>(level + velocity * (s - tEnd));
         if (hasAnnual)
-            out[3 * Y + y] = static_cast<float>(annual[0] + annual[1] * s + annual[2] * std::sin(ph) + annual[3] * std::cos(ph));
+            out[3 * Y + y] =
+                static_cast<float>(annual[0] + annual[1] * s + annual[2] * std::sin(ph) + annual[3] * std::cos(ph));
     }
 }
 

@@ -72,11 +72,13 @@ SubregionMap redistribute(const Comm& comm, PointSet& points, const std::vector<
         for (std::size_t k = 0; k < nRecv; ++k) {
             if (placed[k] || dest[k] == k) continue;
             // Follow the cycle k -> dest[k] -> ...: carry row k to its place, take what was there on.
-            std::copy(recv.begin() + static_cast<std::ptrdiff_t>(k * m), recv.begin() + static_cast<std::ptrdiff_t>((k + 1) * m), carry.begin());
+            std::copy(recv.begin() + static_cast<std::ptrdiff_t>(k * m),
+                      recv.begin() + static_cast<std::ptrdiff_t>((k + 1) * m), carry.begin());
             std::size_t j = k;
             do {
                 const std::size_t d = dest[j];
-                std::copy(recv.begin() + static_cast<std::ptrdiff_t>(d * m), recv.begin() + static_cast<std::ptrdiff_t>((d + 1) * m), tmp.begin());
+                std::copy(recv.begin() + static_cast<std::ptrdiff_t>(d * m),
+                          recv.begin() + static_cast<std::ptrdiff_t>((d + 1) * m), tmp.begin());
                 std::copy(carry.begin(), carry.end(), recv.begin() + static_cast<std::ptrdiff_t>(d * m));
                 placed[j] = true;
                 std::swap(carry, tmp);
@@ -107,12 +109,13 @@ std::vector<std::uint64_t> ownerOffsets(const Comm& comm, std::size_t localPoint
 }
 
 std::vector<float> toOwners(const Comm& comm, const std::vector<std::uint64_t>& offsets, const LocalBlock& block,
-                            const std::vector<std::uint64_t>& rows, const std::vector<float>& values, std::size_t width) {
+                            const std::vector<std::uint64_t>& rows, const std::vector<float>& values,
+                            std::size_t width) {
     const auto ranks = static_cast<std::size_t>(comm.size());
     std::vector<std::vector<std::size_t>> byOwner(ranks);
     for (std::size_t k = 0; k < rows.size(); ++k) {
-        const auto owner = static_cast<std::size_t>(
-            std::upper_bound(offsets.begin(), offsets.end(), rows[k]) - offsets.begin() - 1);
+        const auto owner =
+            static_cast<std::size_t>(std::upper_bound(offsets.begin(), offsets.end(), rows[k]) - offsets.begin() - 1);
         byOwner[owner].push_back(k);
     }
     std::vector<std::uint64_t> sendRows;
@@ -178,9 +181,9 @@ GatheredModels gatherModels(const Comm& comm, const std::vector<std::int32_t>& s
     return out;
 }
 
-std::vector<std::vector<float>> gatherHalfWidths(
-    const Comm& comm, const std::vector<std::pair<std::int32_t, std::vector<float>>>& local, std::int32_t nSub,
-    std::size_t Y) {
+std::vector<std::vector<float>> gatherHalfWidths(const Comm& comm,
+                                                 const std::vector<std::pair<std::int32_t, std::vector<float>>>& local,
+                                                 std::int32_t nSub, std::size_t Y) {
     std::vector<std::vector<float>> halfWidths(static_cast<std::size_t>(nSub), std::vector<float>(Y, kNaN));
     std::vector<float> flat;
     for (const auto& [s, hw] : local) {
@@ -225,8 +228,8 @@ void WorkQueue::serve() {
             comm_.send(sr.rows, thief, kGive);
             comm_.send(std::vector<float>(sr.full, sr.full + sr.rows.size() * sr.epochs), thief, kGive);
         }
-        log::info() << "handed candidate (subregion " << t.subregion << " L=" << t.L << " K=" << t.K
-                    << " S=" << t.S << ") to rank " << thief
+        log::info() << "handed candidate (subregion " << t.subregion << " L=" << t.L << " K=" << t.K << " S=" << t.S
+                    << ") to rank " << thief
                     << (ship ? " with its " + std::to_string(rows_.at(t.subregion).rows.size()) + " rows" : "");
     }
 }

@@ -44,7 +44,8 @@ std::vector<std::uint64_t> ownerOffsets(const Comm& comm, std::size_t localPoint
 /// Sends `width` floats per global row to the rows' owners; returns nLocal x width, NaN where
 /// nothing arrived (collective).
 std::vector<float> toOwners(const Comm& comm, const std::vector<std::uint64_t>& offsets, const LocalBlock& block,
-                            const std::vector<std::uint64_t>& rows, const std::vector<float>& values, std::size_t width);
+                            const std::vector<std::uint64_t>& rows, const std::vector<float>& values,
+                            std::size_t width);
 
 /// The rows [first, last) of n that this rank takes when all ranks share n rows.
 std::pair<std::size_t, std::size_t> sliceOf(const Comm& comm, std::size_t n);
@@ -67,9 +68,9 @@ GatheredModels gatherModels(const Comm& comm, const std::vector<std::int32_t>& s
 
 /// Interval half-widths per subregion (Y each, NaN where no rank had any), from every rank's
 /// (subregion, half-widths) pairs (collective).
-std::vector<std::vector<float>> gatherHalfWidths(
-    const Comm& comm, const std::vector<std::pair<std::int32_t, std::vector<float>>>& local, std::int32_t nSub,
-    std::size_t Y);
+std::vector<std::vector<float>> gatherHalfWidths(const Comm& comm,
+                                                 const std::vector<std::pair<std::int32_t, std::vector<float>>>& local,
+                                                 std::int32_t nSub, std::size_t Y);
 
 // ---------------------------------------------------------------- work stealing
 // The candidates a rank trains alone start where the plan put them, largest first. A rank
@@ -97,7 +98,9 @@ public:
     void close() { closed_ = true; }
 
     /// Waits for every rank, asleep, answering requests meanwhile (collective).
-    void finish() { comm_.idleBarrier([this] { serve(); }); }
+    void finish() {
+        comm_.idleBarrier([this] { serve(); });
+    }
 
 private:
     static constexpr int kAsk = 31001, kGive = 31002;

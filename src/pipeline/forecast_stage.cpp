@@ -77,8 +77,7 @@ WinnerForecasts forecastWinners(const RunContext& ctx, const HeldMap& held, cons
             if (count == 0) continue;
             const std::size_t V = visibleEpochs;
             std::vector<float> holdout;
-            ratesToDifferentials(f({h.rows->full + first * m, count, V, &axis, m}), rc.horizon, axis, V - 1,
-                                 holdout);
+            ratesToDifferentials(f({h.rows->full + first * m, count, V, &axis, m}), rc.horizon, axis, V - 1, holdout);
             const std::vector<float> next = f({h.rows->full + first * m, count, m, &axis, m});
             std::vector<std::int8_t> isValidation(n, 0);
             for (auto v : h.split.validation) isValidation[v] = 1;
@@ -124,8 +123,9 @@ std::vector<float> forecastLearned(const RunContext& ctx, const HeldMap& held,
                 if (it == models.end() || !it->second.summary.ok()) continue;
                 const Held& h = held.at(pseudo);
                 rows = h.rows->rows;
-                ratesToDifferentials(model::forecast(it->second, h.visible(axis, visibleEpochs), rc.threads).differential,
-                                     rc.horizon, axis, visibleEpochs - 1, values);
+                ratesToDifferentials(
+                    model::forecast(it->second, h.visible(axis, visibleEpochs), rc.threads).differential, rc.horizon,
+                    axis, visibleEpochs - 1, values);
             }
         });
         const std::vector<float> got = toOwners(comm, ownerOffsets, block, rows, values, Y);

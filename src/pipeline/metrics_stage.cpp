@@ -50,9 +50,9 @@ OwnerForecasts ownerForecasts(const LocalBlock& block, const HoldoutTail& tail, 
     const std::size_t tw = block.truthEpochs, t0 = m - tw;  // truth holds the last tw epochs
     OwnerForecasts f;
     const std::size_t yN = n * Y;
-    for (auto* v : {&f.pred, &f.observed, &f.truth, &f.predCum, &f.observedCum, &f.truthCum, &f.low, &f.high,
-                    &f.nextDiff, &f.nextCum, &f.nextLow, &f.nextHigh, &f.persistence, &f.predPos, &f.observedPos,
-                    &f.truthPos})
+    for (auto* v :
+         {&f.pred, &f.observed, &f.truth, &f.predCum, &f.observedCum, &f.truthCum, &f.low, &f.high, &f.nextDiff,
+          &f.nextCum, &f.nextLow, &f.nextHigh, &f.persistence, &f.predPos, &f.observedPos, &f.truthPos})
         v->assign(yN, kNaN);
     f.baseline.assign(nB, std::vector<float>(yN, kNaN));
     f.baselinePos.assign(nB + nP, std::vector<float>(yN, kNaN));
@@ -109,8 +109,8 @@ OwnerForecasts ownerForecasts(const LocalBlock& block, const HoldoutTail& tail, 
 
 MetricBook tables(const Comm& comm, const OwnerForecasts& f, const std::vector<std::int32_t>& subregion,
                   const std::vector<std::int32_t>& zone, std::size_t Y, std::int32_t nSub, std::int32_t nZones,
-                  const std::vector<std::string>& names, const std::vector<std::string>& positionNames,
-                  bool hasTruth, double* coverage) {
+                  const std::vector<std::string>& names, const std::vector<std::string>& positionNames, bool hasTruth,
+                  double* coverage) {
     std::vector<std::int32_t> groupSub, groupZone, groupStep;
     for (std::size_t i = 0; i < subregion.size(); ++i)
         for (std::size_t y = 0; y < Y; ++y) {
@@ -178,8 +178,8 @@ Evaluation metricsStage(const RunContext& ctx, const LocalBlock& block, const Ho
     const std::size_t Y = static_cast<std::size_t>(ctx.rc.horizon), m = ctx.epochs;
     const bool hasTruth = block.stats.hasTruth;  // a file-level fact, the same on every rank
     Evaluation e;
-    e.owned = ownerForecasts(block, tail, back.winner, back.halfWidths, part.subregion, back.baselines,
-                             back.nBaselines, back.positions, Y, ctx.visibleEpochs, hasTruth);
+    e.owned = ownerForecasts(block, tail, back.winner, back.halfWidths, part.subregion, back.baselines, back.nBaselines,
+                             back.positions, Y, ctx.visibleEpochs, hasTruth);
     e.positionNames = names;
     for (const auto& p : positionBaselineNames()) e.positionNames.push_back(p);
     {

@@ -38,8 +38,10 @@ Plan buildPlan(const std::vector<PlanSubregion>& subregions, const PlanSettings&
                     t.cell = sub.cell;
                     double windows = 1.0;
                     if (s.allWindows)
-                        windows = std::floor(static_cast<double>(s.visibleEpochs - 1 - reach - static_cast<std::size_t>(L)) /
-                                             std::max(1, s.stride)) + 1.0;
+                        windows =
+                            std::floor(static_cast<double>(s.visibleEpochs - 1 - reach - static_cast<std::size_t>(L)) /
+                                       std::max(1, s.stride)) +
+                            1.0;
                     const auto train = static_cast<std::uint64_t>(
                         std::ceil(static_cast<double>(sub.points) * (1.0 - s.validationFraction) * windows));
                     t.cost = candidateCost(train, t.L, t.K, t.S, s.horizon, s.epochs);

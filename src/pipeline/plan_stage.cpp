@@ -39,10 +39,12 @@ Plan planStage(const Comm& comm, const RunConfig& rc, const partition::Partition
         std::vector<PlanSubregion> ps;
         for (const auto& s : subs) ps.push_back({s.id, s.nPoints});
         // Learned baselines: the largest grid shape, trained on all points as one region.
-        const auto maxOf = [](const std::vector<std::int64_t>& v) { return static_cast<std::int32_t>(*std::max_element(v.begin(), v.end())); };
+        const auto maxOf = [](const std::vector<std::int64_t>& v) {
+            return static_cast<std::int32_t>(*std::max_element(v.begin(), v.end()));
+        };
         for (const auto& l : rc.learned())
-            ps.push_back({static_cast<std::int32_t>(ps.size()), totalPoints, true, maxOf(rc.L), maxOf(rc.K), maxOf(rc.S),
-                          static_cast<std::int32_t>(l.cell)});
+            ps.push_back({static_cast<std::int32_t>(ps.size()), totalPoints, true, maxOf(rc.L), maxOf(rc.K),
+                          maxOf(rc.S), static_cast<std::int32_t>(l.cell)});
         plan = buildPlan(ps, settings, comm.size());
     }
     comm.bcast(plan);
@@ -91,7 +93,8 @@ Plan planStage(const Comm& comm, const RunConfig& rc, const partition::Partition
         for (const auto& t : plan.tasks)
             taskSpeed[static_cast<std::size_t>(t.index)] =
                 speed.at(std::make_tuple(t.L, t.K, t.S, t.cell, t.sharded ? t.groupSize : 0));
-        const double calibration = std::chrono::duration<double>(std::chrono::steady_clock::now() - calibrationStart).count();
+        const double calibration =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - calibrationStart).count();
         if (!comm.isRoot()) return plan;
         double slowest = std::numeric_limits<double>::infinity(), fastest = 0;
         for (const auto& [key, v] : speed) {
@@ -118,15 +121,16 @@ Plan planStage(const Comm& comm, const RunConfig& rc, const partition::Partition
                 seconds += t.cost / taskSpeed[static_cast<std::size_t>(t.index)] / g;
             }
             const double load = plan.loadPerRank[static_cast<std::size_t>(r)];
-            os << "\n  rank " << r << ": " << count << " candidate(s), " << load / 1e9 << " GFLOP, ~" << seconds << " s";
+            os << "\n  rank " << r << ": " << count << " candidate(s), " << load / 1e9 << " GFLOP, ~" << seconds
+               << " s";
         }
         double total = 0;
         for (const auto& t : plan.tasks) total += t.cost;
         for (const auto& t : plan.tasks)
             if (t.sharded)
-                os << "\n  data-parallel on ranks " << t.rank << ".." << t.rank + t.groupSize - 1 << " ("
-                   << rc.shards << " shards per minibatch): subregion " << t.subregion << " L=" << t.L
-                   << " K=" << t.K << " S=" << t.S << ", " << 100.0 * t.cost / total << " % of the cost";
+                os << "\n  data-parallel on ranks " << t.rank << ".." << t.rank + t.groupSize - 1 << " (" << rc.shards
+                   << " shards per minibatch): subregion " << t.subregion << " L=" << t.L << " K=" << t.K
+                   << " S=" << t.S << ", " << 100.0 * t.cost / total << " % of the cost";
         os << "\n  expected training wall time: ~" << expectedSeconds(plan, taskSpeed, comm.size())
            << " s (measured on this machine in " << calibration << " s: " << slowest / 1e9 << " .. " << fastest / 1e9
            << " GFLOP/s per rank over " << speed.size()

@@ -1,5 +1,5 @@
-#include "hlstm/io/output_format.hpp"
 #include "hlstm/pipeline/predict.hpp"
+#include "hlstm/io/output_format.hpp"
 
 #include "hlstm/pipeline/evaluate.hpp"
 
@@ -53,7 +53,10 @@ public:
                     if (it == buckets_.end()) continue;
                     for (std::size_t i : it->second) {
                         const double d = (x_[i] - px) * (x_[i] - px) + (y_[i] - py) * (y_[i] - py);
-                        if (d < bestD || (d == bestD && i < best)) { bestD = d; best = i; }
+                        if (d < bestD || (d == bestD && i < best)) {
+                            bestD = d;
+                            best = i;
+                        }
                     }
                 }
             // Every point outside this ring is at least ring * cell from q.
@@ -67,7 +70,9 @@ public:
 private:
     long cx(double v) const { return static_cast<long>(std::floor((v - x0_) / cell_)); }
     long cy(double v) const { return static_cast<long>(std::floor((v - y0_) / cell_)); }
-    static long long key(long a, long b) { return (static_cast<long long>(a) << 32) ^ static_cast<long long>(b & 0xffffffff); }
+    static long long key(long a, long b) {
+        return (static_cast<long long>(a) << 32) ^ static_cast<long long>(b & 0xffffffff);
+    }
     const std::vector<double>& x_;
     const std::vector<double>& y_;
     double x0_ = 0, y0_ = 0, cell_ = 1;
@@ -85,7 +90,7 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
     h5::AtomicOutput atomic(comm, outputPath, reads.paths, reads.options);
     // Models and the point map of the earlier run: small, read by every rank.
     std::vector<std::int64_t> knownId;
-    std::vector<std::string> knownPid;  // EGMS: points are matched by pid
+    std::vector<std::string> knownPid;                               // EGMS: points are matched by pid
     double edgeThreshold = std::numeric_limits<double>::infinity();  // metres: farther is another scene
     std::vector<double> knownX, knownY;
     std::vector<std::int32_t> knownSub, modelSub;
@@ -94,41 +99,47 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
     std::vector<std::int32_t> subIds;
     std::vector<std::string> subMethod;
     BaselineSet baselines;
-    coordinated(comm, "predict:models", [&] { try {
-        if (!std::filesystem::exists(modelsPath)) throw InputError(modelsPath + ": no such file");
-        if (std::filesystem::is_directory(modelsPath)) throw InputError(modelsPath + ": is a directory, not an hlstm-output file");
-        if (!h5::isHdf5(modelsPath))
-            throw InputError(modelsPath + ": not an HDF5 file (expected the output of hlstm run)");
-        h5::File f(modelsPath, h5::Access::kReadOnly);
-        if (!f.hasAttribute(output::attr::kFormat) || f.readStringAttribute(output::attr::kFormat) != output::kFormatName)
-            throw InputError(modelsPath + ": not an hlstm-output file (no format = \"hlstm-output\" attribute)");
-        if (!f.hasAttribute(output::attr::kComplete) || f.readAttribute<std::int32_t>(output::attr::kComplete) != 1)
-            throw InputError(modelsPath + ": incomplete hlstm-output file (complete != 1)");
-        knownId = f.openDataset(output::points::kId).readAll<std::int64_t>();
-        knownX = f.openDataset(output::points::kX).readAll<double>();
-        knownY = f.openDataset(output::points::kY).readAll<double>();
-        knownSub = f.openDataset(output::points::kSubregion).readAll<std::int32_t>();
-        if (f.exists(output::points::kPid)) knownPid = f.readStrings(output::points::kPid);
-        if (f.exists(output::partition::kEdgeThreshold)) {
-            const auto t = f.openDataset(output::partition::kEdgeThreshold).readAll<double>();
-            if (!t.empty() && std::isfinite(t[0]) && t[0] > 0) edgeThreshold = t[0];
+    coordinated(comm, "predict:models", [&] {
+        try {
+            if (!std::filesystem::exists(modelsPath)) throw InputError(modelsPath + ": no such file");
+            if (std::filesystem::is_directory(modelsPath))
+                throw InputError(modelsPath + ": is a directory, not an hlstm-output file");
+            if (!h5::isHdf5(modelsPath))
+                throw InputError(modelsPath + ": not an HDF5 file (expected the output of hlstm run)");
+            h5::File f(modelsPath, h5::Access::kReadOnly);
+            if (!f.hasAttribute(output::attr::kFormat) ||
+                f.readStringAttribute(output::attr::kFormat) != output::kFormatName)
+                throw InputError(modelsPath + ": not an hlstm-output file (no format = \"hlstm-output\" attribute)");
+            if (!f.hasAttribute(output::attr::kComplete) || f.readAttribute<std::int32_t>(output::attr::kComplete) != 1)
+                throw InputError(modelsPath + ": incomplete hlstm-output file (complete != 1)");
+            knownId = f.openDataset(output::points::kId).readAll<std::int64_t>();
+            knownX = f.openDataset(output::points::kX).readAll<double>();
+            knownY = f.openDataset(output::points::kY).readAll<double>();
+            knownSub = f.openDataset(output::points::kSubregion).readAll<std::int32_t>();
+            if (f.exists(output::points::kPid)) knownPid = f.readStrings(output::points::kPid);
+            if (f.exists(output::partition::kEdgeThreshold)) {
+                const auto t = f.openDataset(output::partition::kEdgeThreshold).readAll<double>();
+                if (!t.empty() && std::isfinite(t[0]) && t[0] > 0) edgeThreshold = t[0];
+            }
+            modelSub = f.openDataset(output::models::kSubregion).readAll<std::int32_t>();
+            modelOffset = f.openDataset(output::models::kOffset).readAll<std::uint64_t>();
+            modelSize = f.openDataset(output::models::kSize).readAll<std::uint64_t>();
+            modelBytes = f.openDataset(output::models::kBytes).readAll<std::uint8_t>();
+            if (f.hasAttribute(output::attr::kFormatVersion) &&
+                f.readAttribute<std::int32_t>(output::attr::kFormatVersion) < 2)
+                throw InputError(modelsPath + ": hlstm-output format version 1; re-run hlstm run with this version");
+            subIds = f.openDataset(output::subregions::kId).readAll<std::int32_t>();
+            subMethod = f.readStrings(output::subregions::kMethod);
+            baselines.kinds = model::allBaselines();
+            baselines.window =
+                f.readObjectAttribute<std::int32_t>(output::baselines::kGroup, output::baselines::kAttrWindow);
+            baselines.mlr.coefficients = f.openDataset(output::baselines::kMlrCoefficients).readAll<double>();
+            baselines.mlr.lags = static_cast<int>(baselines.mlr.coefficients.size()) - 1;
+        } catch (const H5Error& err) {
+            // A copy cut short opens (or not) and then fails in its datasets.
+            throw InputError(modelsPath + ": truncated or damaged hlstm-output file: " + err.what());
         }
-        modelSub = f.openDataset(output::models::kSubregion).readAll<std::int32_t>();
-        modelOffset = f.openDataset(output::models::kOffset).readAll<std::uint64_t>();
-        modelSize = f.openDataset(output::models::kSize).readAll<std::uint64_t>();
-        modelBytes = f.openDataset(output::models::kBytes).readAll<std::uint8_t>();
-        if (f.hasAttribute(output::attr::kFormatVersion) && f.readAttribute<std::int32_t>(output::attr::kFormatVersion) < 2)
-            throw InputError(modelsPath + ": hlstm-output format version 1; re-run hlstm run with this version");
-        subIds = f.openDataset(output::subregions::kId).readAll<std::int32_t>();
-        subMethod = f.readStrings(output::subregions::kMethod);
-        baselines.kinds = model::allBaselines();
-        baselines.window = f.readObjectAttribute<std::int32_t>(output::baselines::kGroup, output::baselines::kAttrWindow);
-        baselines.mlr.coefficients = f.openDataset(output::baselines::kMlrCoefficients).readAll<double>();
-        baselines.mlr.lags = static_cast<int>(baselines.mlr.coefficients.size()) - 1;
-    } catch (const H5Error& err) {
-        // A copy cut short opens (or not) and then fails in its datasets.
-        throw InputError(modelsPath + ": truncated or damaged hlstm-output file: " + err.what());
-    } });
+    });
     // Subregions that a baseline won are forecast with that baseline.
     std::unordered_map<std::int32_t, std::size_t> baselineOf;
     coordinated(comm, "predict:models", [&] {
@@ -142,8 +153,9 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
     std::unordered_map<std::int32_t, model::Model> models;
     coordinated(comm, "predict:models", [&] {
         for (std::size_t i = 0; i < modelSub.size(); ++i)
-            models.emplace(modelSub[i], model::modelFromBytes(std::string(
-                                            reinterpret_cast<const char*>(modelBytes.data()) + modelOffset[i], modelSize[i])));
+            models.emplace(modelSub[i],
+                           model::modelFromBytes(std::string(
+                               reinterpret_cast<const char*>(modelBytes.data()) + modelOffset[i], modelSize[i])));
     });
     if (comm.isRoot()) log::info() << "loaded " << models.size() << " subregion model(s) from " << modelsPath;
 

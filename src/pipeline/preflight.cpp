@@ -21,8 +21,10 @@ std::string listText(const std::vector<std::int64_t>& v) {
 
 std::string gigabytes(double bytes) {
     char buf[32];
-    if (bytes < 1e9) std::snprintf(buf, sizeof buf, "%.1f MB", bytes / 1e6);
-    else std::snprintf(buf, sizeof buf, "%.1f GB", bytes / 1e9);
+    if (bytes < 1e9)
+        std::snprintf(buf, sizeof buf, "%.1f MB", bytes / 1e6);
+    else
+        std::snprintf(buf, sizeof buf, "%.1f GB", bytes / 1e9);
     return buf;
 }
 
@@ -44,13 +46,15 @@ GridFit fitGridToEpochs(const std::vector<std::int64_t>& L, int gap, int lead, i
     const bool inTime = trainEpochs >= visibleEpochs;
     const int floorCuts = inTime ? std::min(intervalCuts, kMinIntervalCuts) : 0;
     const std::string visible = std::to_string(visibleEpochs) + " visible epochs of " + input;
-    const std::string training = inTime ? visible
-                                        : std::to_string(trainEpochs) + " training epochs (of the " + visible +
-                                              ", before run.selection_cuts)";
+    const std::string training =
+        inTime ? visible
+               : std::to_string(trainEpochs) + " training epochs (of the " + visible + ", before run.selection_cuts)";
     for (auto l : L) {
         if (trainEpochs < epochsForSelection(l, gap, lead)) {
-            fit.warnings.push_back("grid.L: L = " + std::to_string(l) + " dropped: its training window and label "
-                                   "need " + std::to_string(epochsForSelection(l, gap, lead)) + " epochs (L + " +
+            fit.warnings.push_back("grid.L: L = " + std::to_string(l) +
+                                   " dropped: its training window and label "
+                                   "need " +
+                                   std::to_string(epochsForSelection(l, gap, lead)) + " epochs (L + " +
                                    std::to_string(gap + lead + 1) + "), the archive has " + training);
             continue;
         }
@@ -64,23 +68,24 @@ GridFit fitGridToEpochs(const std::vector<std::int64_t>& L, int gap, int lead, i
     }
     if (fit.L.empty()) {
         const std::int64_t shortest = *std::min_element(L.begin(), L.end());
-        throw ConfigError("grid.L = " + listText(L) + ": no L fits the " + training + " (the shortest, L = " +
-                          std::to_string(shortest) + ", needs " +
+        throw ConfigError("grid.L = " + listText(L) + ": no L fits the " + training +
+                          " (the shortest, L = " + std::to_string(shortest) + ", needs " +
                           std::to_string(std::max(epochsForSelection(shortest, gap, lead),
                                                   epochsForIntervals(shortest, gap, floorCuts))) +
                           "); give a shorter grid.L");
     }
     const std::int64_t longest = *std::max_element(fit.L.begin(), fit.L.end());
-    const auto room = inTime ? static_cast<std::int64_t>(visibleEpochs) - longest - gap
-                             : static_cast<std::int64_t>(visibleEpochs) - horizon - static_cast<std::int64_t>(trainEpochs);
+    const auto room = inTime
+                          ? static_cast<std::int64_t>(visibleEpochs) - longest - gap
+                          : static_cast<std::int64_t>(visibleEpochs) - horizon - static_cast<std::int64_t>(trainEpochs);
     fit.intervalCuts = static_cast<int>(std::clamp<std::int64_t>(room, 0, intervalCuts));
     if (fit.intervalCuts < intervalCuts)
-        fit.warnings.push_back("run.interval_cuts = " + std::to_string(intervalCuts) + ": " +
-                               std::to_string(fit.intervalCuts) + " interval cuts are used, as many as " +
-                               (inTime ? "L = " + std::to_string(longest) + " leaves in the " + visible
-                                       : std::string("lie between the training epochs and the holdout in the ") +
-                                             visible) +
-                               (fit.intervalCuts == 0 ? " (no interval)" : ""));
+        fit.warnings.push_back(
+            "run.interval_cuts = " + std::to_string(intervalCuts) + ": " + std::to_string(fit.intervalCuts) +
+            " interval cuts are used, as many as " +
+            (inTime ? "L = " + std::to_string(longest) + " leaves in the " + visible
+                    : std::string("lie between the training epochs and the holdout in the ") + visible) +
+            (fit.intervalCuts == 0 ? " (no interval)" : ""));
     return fit;
 }
 
@@ -108,9 +113,9 @@ void checkGridMemory(const std::vector<std::int64_t>& L, const std::vector<std::
     if (need > memoryBytes)
         throw ConfigError("grid.K = " + listText(K) + ", grid.S = " + listText(S) + ", grid.L = " + listText(L) +
                           ": the largest candidate (L " + std::to_string(maxL) + ", K " + std::to_string(maxK) +
-                          ", S " + std::to_string(maxS) + ", train.batch " + std::to_string(batch) +
-                          ") needs about " + gigabytes(need) + " to train, more than this machine's " +
-                          gigabytes(memoryBytes) + "; give smaller grid.K / grid.S");
+                          ", S " + std::to_string(maxS) + ", train.batch " + std::to_string(batch) + ") needs about " +
+                          gigabytes(need) + " to train, more than this machine's " + gigabytes(memoryBytes) +
+                          "; give smaller grid.K / grid.S");
 }
 
 std::string freeSpaceWarning(const std::string& output, std::uint64_t points, int horizon, std::size_t epochs) {

@@ -39,10 +39,9 @@ LocalBlock readStage(const Comm& comm, RunConfig& rc, const RunArgs& args) {
     LocalBlock block = readInput(comm, rc.input, rc.read);
     if (comm.isRoot())
         log::info() << "read " << rc.input << " (" << fileSizeText(rc.input) << ", " << block.stats.layout
-                    << "): " << block.keptTotal << " points x "
-                    << block.points.nEpochs() << " epochs, " << block.stats.dropped << " dropped, unit "
-                    << block.stats.unit << ", " << comm.size() << " rank(s) x " << rc.threads
-                    << " thread(s), oneDNN kernels " << model::cpuIsa();
+                    << "): " << block.keptTotal << " points x " << block.points.nEpochs() << " epochs, "
+                    << block.stats.dropped << " dropped, unit " << block.stats.unit << ", " << comm.size()
+                    << " rank(s) x " << rc.threads << " thread(s), oneDNN kernels " << model::cpuIsa();
     const std::size_t m = block.points.nEpochs();
     if (m < static_cast<std::size_t>(rc.horizon) + 3)
         throw InputError(rc.input + ": " + std::to_string(m) + " epochs leave fewer than 3 visible after holding out " +

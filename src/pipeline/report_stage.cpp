@@ -61,8 +61,9 @@ void report(const RunContext& ctx, const RunOutputs& r, const std::string& outpu
         const Choice& c = r.selection.choice[s];
         const Task* t = c.task >= 0 ? &ctx.plan.tasks[static_cast<std::size_t>(c.task)] : nullptr;
         const std::string method = t ? model::toString(rc.shape.cell)
-                                     : c.baseline >= 0 ? model::toString(r.baselines.kinds[static_cast<std::size_t>(c.baseline)])
-                                                       : "none";
+                                   : c.baseline >= 0
+                                       ? model::toString(r.baselines.kinds[static_cast<std::size_t>(c.baseline)])
+                                       : "none";
         const auto& mt = book["sub"][s];
         std::snprintf(line, sizeof line, "  %4d %5d %8llu %-12s %4d %3d %3d %9.3f %9.3f %9.2f %10.3f %10.3f\n",
                       subs[s].id, subs[s].zone, static_cast<unsigned long long>(subs[s].nPoints), method.c_str(),
@@ -85,10 +86,13 @@ void report(const RunContext& ctx, const RunOutputs& r, const std::string& outpu
     std::vector<double> baselineSeconds(r.eval.names.size(), 0.0);
     for (const auto& tr : r.selection.results) {
         const auto sub = ctx.plan.tasks[static_cast<std::size_t>(tr.index)].subregion;
-        if (sub < nSub) hlstmSeconds += tr.seconds;
-        else baselineSeconds[r.baselines.kinds.size() + static_cast<std::size_t>(sub - nSub)] += tr.seconds;
+        if (sub < nSub)
+            hlstmSeconds += tr.seconds;
+        else
+            baselineSeconds[r.baselines.kinds.size() + static_cast<std::size_t>(sub - nSub)] += tr.seconds;
     }
-    for (const auto& bs : r.selection.baselineScores) baselineSeconds[static_cast<std::size_t>(bs.baseline)] += bs.seconds;
+    for (const auto& bs : r.selection.baselineScores)
+        baselineSeconds[static_cast<std::size_t>(bs.baseline)] += bs.seconds;
     row("HLSTM", book["global"][0], hasTruth ? book["global_truth"][0].mae : std::nan(""), hlstmSeconds);
     for (std::size_t b = 0; b < r.eval.names.size(); ++b) {
         const std::string& name = r.eval.names[b];
@@ -111,7 +115,8 @@ void report(const RunContext& ctx, const RunOutputs& r, const std::string& outpu
                   static_cast<unsigned long long>(fallbackPoints));
     os << line;
     if (rc.interval > 0) {
-        std::snprintf(line, sizeof line, "\n%.0f %% intervals: holdout coverage %.3f", rc.interval * 100, r.eval.coverage);
+        std::snprintf(line, sizeof line, "\n%.0f %% intervals: holdout coverage %.3f", rc.interval * 100,
+                      r.eval.coverage);
         os << line;
     }
     if (rc.horizon > 1) {

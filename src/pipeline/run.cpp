@@ -21,8 +21,8 @@ CheckpointStore openCheckpoints(const Comm& comm, const Config& config, RunConfi
     coordinated(comm, "checkpoints", [&] {
         if (!comm.isRoot()) return;
         if (!rc.input.empty()) rc.inputChecksum = fileChecksum(rc.input);
-        fingerprint = fnv1a64Hex(config.toToml() + "\nthreads=" + std::to_string(rc.threads) + "\ninput=" +
-                                 (rc.input.empty() ? std::string("simulated") : rc.inputChecksum) +
+        fingerprint = fnv1a64Hex(config.toToml() + "\nthreads=" + std::to_string(rc.threads) +
+                                 "\ninput=" + (rc.input.empty() ? std::string("simulated") : rc.inputChecksum) +
                                  "\nversion=" + kVersion);
         fingerprint = CheckpointStore::begin(args.output, fingerprint, args.resume);  // + this run's id
     });
@@ -54,7 +54,8 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
     const GridFit fit = fitGridToEpochs(rc.L, rc.shape.inputGap(), rc.shape.labelLead(), rc.intervalCuts, visibleEpochs,
                                         rc.trainEpochs(visibleEpochs), rc.horizon, rc.input);
     rc.L = fit.L, rc.intervalCuts = fit.intervalCuts;
-    logPreflight(comm, fit.warnings, args.dryRun ? "" : freeSpaceWarning(args.output, block.stats.fileRows, rc.horizon, m));
+    logPreflight(comm, fit.warnings,
+                 args.dryRun ? "" : freeSpaceWarning(args.output, block.stats.fileRows, rc.horizon, m));
 
     // Partition on the visible epochs only (holdout protocol).
     timer.start("partition");

@@ -17,8 +17,9 @@ RunConfig RunConfig::from(const Config& config, const RunArgs& args) {
     if (args.output.empty() && !args.dryRun) throw ConfigError("run: -o OUTPUT is required");
     rc.train = model::trainConfigFrom(config);  // validated there
     if (!(rc.train.validationFraction > 0))
-        throw ConfigError("model.validation_fraction must be > 0 for hlstm run: the validation points choose "
-                          "each subregion's model and calibrate the intervals");
+        throw ConfigError(
+            "model.validation_fraction must be > 0 for hlstm run: the validation points choose "
+            "each subregion's model and calibrate the intervals");
     rc.threads = model::resolveThreads(rc.train.threads);
     const auto shards = config.getInt("train.shards");
     if (shards < 1 || shards > 1024) throw ConfigError("train.shards must be in 1..1024");

@@ -229,7 +229,7 @@ struct Evaluation {
     OwnerForecasts owned;
     MetricBook book;
     double coverage = 0;
-    std::vector<std::string> names;  // baselines, as in the book
+    std::vector<std::string> names;          // baselines, as in the book
     std::vector<std::string> positionNames;  // names, then the position baselines
 };
 /// Builds the owners' forecasts from what they received and computes every metric table

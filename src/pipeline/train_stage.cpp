@@ -18,18 +18,25 @@ namespace {
 // records when they exist and writes them while it trains.
 class CandidateFit {
 public:
-    CandidateFit(const RunContext& ctx, const Held& h, const CheckpointStore& store, WorkQueue& queue,
-                 int slowdownMs, const Task& task, const Comm& team, const model::ShardedTraining* sharded,
-                 std::string position)
-        : ctx_(ctx), h_(h), store_(store), queue_(queue), slowdownMs_(slowdownMs), task_(task), team_(team),
-          sharded_(sharded), position_(std::move(position)), name_("task-" + std::to_string(task.index)),
+    CandidateFit(const RunContext& ctx, const Held& h, const CheckpointStore& store, WorkQueue& queue, int slowdownMs,
+                 const Task& task, const Comm& team, const model::ShardedTraining* sharded, std::string position)
+        : ctx_(ctx),
+          h_(h),
+          store_(store),
+          queue_(queue),
+          slowdownMs_(slowdownMs),
+          task_(task),
+          team_(team),
+          sharded_(sharded),
+          position_(std::move(position)),
+          name_("task-" + std::to_string(task.index)),
           // Records the result and writes checkpoints: the rank training it alone, or the group's first.
           keeper_(sharded == nullptr || task.rank == ctx.comm.rank()) {}
 
     /// Restores or trains the candidate; adds its result and model to `out` where they are kept.
     void run(TrainOutcome& out) {
-        const log::Context context("train subregion " + std::to_string(task_.subregion) + " L=" +
-                                   std::to_string(task_.L) + " K=" + std::to_string(task_.K) +
+        const log::Context context("train subregion " + std::to_string(task_.subregion) +
+                                   " L=" + std::to_string(task_.L) + " K=" + std::to_string(task_.K) +
                                    " S=" + std::to_string(task_.S));
         if (restore(out)) return;
         model::Model fitted = fit();
@@ -113,15 +120,15 @@ private:
         interruption.save = [this](const model::TrainState& state) { save(state); };
         model::TrainConfig tc = rc.train;
         tc.threads = rc.threads;
-        const std::uint64_t seed = mixKey({rc.seed, static_cast<std::uint64_t>(task_.subregion),
-                                           static_cast<std::uint64_t>(task_.L), static_cast<std::uint64_t>(task_.K),
-                                           static_cast<std::uint64_t>(task_.S)});
+        const std::uint64_t seed =
+            mixKey({rc.seed, static_cast<std::uint64_t>(task_.subregion), static_cast<std::uint64_t>(task_.L),
+                    static_cast<std::uint64_t>(task_.K), static_cast<std::uint64_t>(task_.S)});
         try {
-            return model::fit(h_.visible(ctx_.axis, rc.trainEpochs(ctx_.visibleEpochs)), h_.split, rc.shapeOf(task_), tc, seed,
-                              sharded_, &interruption);
+            return model::fit(h_.visible(ctx_.axis, rc.trainEpochs(ctx_.visibleEpochs)), h_.split, rc.shapeOf(task_),
+                              tc, seed, sharded_, &interruption);
         } catch (const StopRequested& e) {
-            throw StopRequested(stopReason() + ": candidate " + position_ +
-                                " (subregion " + std::to_string(task_.subregion) + " L=" + std::to_string(task_.L) +
+            throw StopRequested(stopReason() + ": candidate " + position_ + " (subregion " +
+                                std::to_string(task_.subregion) + " L=" + std::to_string(task_.L) +
                                 " K=" + std::to_string(task_.K) + " S=" + std::to_string(task_.S) + ") " + e.what() +
                                 " in " + store_.dir() + "; rerun the same command with --resume to continue");
         }
@@ -133,7 +140,7 @@ private:
         if (slowdownMs_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(slowdownMs_));
         if (!store_.enabled()) return model::Interruption::Action::kGoOn;
         const double sinceSave = std::chrono::duration<double>(std::chrono::steady_clock::now() - lastSave_).count();
-        int want = stopSignal() != 0                                                     ? 2
+        int want = stopSignal() != 0                                                         ? 2
                    : ctx_.rc.checkpointSeconds > 0 && sinceSave >= ctx_.rc.checkpointSeconds ? 1
                                                                                              : 0;
         if (sharded_ != nullptr) want = team_.allreduce(want, Reduce::kMax);
@@ -146,8 +153,8 @@ private:
         lastSave_ = std::chrono::steady_clock::now();
         if (!keeper_) return;
         store_.put(name_ + ".state", stateRecord(state));
-        log::info() << "checkpoint: candidate " << position_ << " at epoch " << state.epoch << ", sample "
-                    << state.next << "/" << state.order.size();
+        log::info() << "checkpoint: candidate " << position_ << " at epoch " << state.epoch << ", sample " << state.next
+                    << "/" << state.order.size();
     }
 
     const RunContext& ctx_;
@@ -190,9 +197,9 @@ model::ShardedTraining shardedOver(const Comm& team, int shards) {
 }
 
 std::string stopMessage(const CheckpointStore& store, std::size_t done, std::size_t of) {
-    return stopReason() + ": stopped before candidate " +
-           std::to_string(done + 1) + "/" + std::to_string(of) + " of this rank; the finished candidates are in " +
-           store.dir() + ": rerun the same command with --resume to continue";
+    return stopReason() + ": stopped before candidate " + std::to_string(done + 1) + "/" + std::to_string(of) +
+           " of this rank; the finished candidates are in " + store.dir() +
+           ": rerun the same command with --resume to continue";
 }
 
 }  // namespace
@@ -219,63 +226,69 @@ TrainOutcome trainStage(const RunContext& ctx, SubregionMap& rows, HeldMap& held
     enum Verdict : int { kGo = 0, kStop = 1, kFailed = 2 };
     std::size_t visited = 0;  // group tasks whose agreement this rank has joined
     bool inGroupTask = false, abandoned = false;
-    coordinated(comm, "train", [&] {
-        std::size_t done = 0;
-        std::exception_ptr stopped;
-        for (; visited < groupTasks.size(); ++visited) {
-            const Task& task = groupTasks[visited];
-            const Comm& team = *ctx.groups.at(task.subregion);
-            const model::ShardedTraining sharded = shardedOver(team, rc.shards);
-            const int verdict = team.allreduce(
-                static_cast<int>(abandoned ? kFailed : stopped || stopSignal() != 0 ? kStop : kGo), Reduce::kMax);
-            if (verdict == kFailed) abandoned = true;  // the run fails: this rank trains nothing more
-            if (verdict == kStop && !stopped)
-                stopped = std::make_exception_ptr(StopRequested(stopMessage(store, done, planned)));
-            if (verdict != kGo) continue;
-            ++done;
-            inGroupTask = true;
-            try {
-                trainOne(task, team, &sharded,
-                         std::to_string(done) + "/" + std::to_string(planned) +
-                             " on this rank (data-parallel on ranks " + std::to_string(task.rank) + ".." +
-                             std::to_string(task.rank + task.groupSize - 1) + ")");
-            } catch (const StopRequested&) {
-                stopped = std::current_exception();  // the whole group stopped at the same minibatch
+    coordinated(
+        comm, "train",
+        [&] {
+            std::size_t done = 0;
+            std::exception_ptr stopped;
+            for (; visited < groupTasks.size(); ++visited) {
+                const Task& task = groupTasks[visited];
+                const Comm& team = *ctx.groups.at(task.subregion);
+                const model::ShardedTraining sharded = shardedOver(team, rc.shards);
+                const int verdict = team.allreduce(static_cast<int>(abandoned                      ? kFailed
+                                                                    : stopped || stopSignal() != 0 ? kStop
+                                                                                                   : kGo),
+                                                   Reduce::kMax);
+                if (verdict == kFailed) abandoned = true;  // the run fails: this rank trains nothing more
+                if (verdict == kStop && !stopped)
+                    stopped = std::make_exception_ptr(StopRequested(stopMessage(store, done, planned)));
+                if (verdict != kGo) continue;
+                ++done;
+                inGroupTask = true;
+                try {
+                    trainOne(task, team, &sharded,
+                             std::to_string(done) + "/" + std::to_string(planned) +
+                                 " on this rank (data-parallel on ranks " + std::to_string(task.rank) + ".." +
+                                 std::to_string(task.rank + task.groupSize - 1) + ")");
+                } catch (const StopRequested&) {
+                    stopped = std::current_exception();  // the whole group stopped at the same minibatch
+                }
+                inGroupTask = false;
             }
-            inGroupTask = false;
-        }
-        if (abandoned) {
-            queue.close();  // another rank's failure is reported for all at the end of the phase
-            return;
-        }
-        if (stopped) std::rethrow_exception(stopped);
-        // Then the candidates trained alone: this rank's, then others' (work stealing).
-        int from = comm.rank();
-        while (true) {
-            // Slurm's warning (USR1) or TERM: stop at this task boundary, before the output
-            // exists, so that the job can be requeued (exit code 3).
-            if (stopSignal() != 0) throw StopRequested(stopMessage(store, done, planned));
-            std::optional<Task> task = queue.next(from);
-            if (!task) break;
-            if (held.count(task->subregion) == 0)  // its rows arrived with it
-                held.emplace(task->subregion, holdSubregion(task->subregion, rows.at(task->subregion), rc, ctx.axis,
-                                                            ctx.visibleEpochs));
-            ++done;
-            trainOne(*task, comm, nullptr,
-                     from == comm.rank() ? std::to_string(done) + "/" + std::to_string(planned) + " on this rank"
-                                         : std::to_string(done) + " on this rank (taken from rank " +
-                                               std::to_string(from) + ", " + std::to_string(planned) + " planned here)");
-        }
-    }, [&](bool failed) {
-        if (failed) {
-            queue.close();  // hands out nothing more
-            // Tell this rank's later groups (a failure inside a data-parallel candidate leaves
-            // its group in that candidate's collectives: not recoverable here).
-            for (std::size_t k = visited + (inGroupTask ? 1 : 0); k < groupTasks.size(); ++k)
-                (void)ctx.groups.at(groupTasks[k].subregion)->allreduce(static_cast<int>(kFailed), Reduce::kMax);
-        }
-        queue.finish();  // ranks done early (or failed) sleep here, answering those still working
-    });
+            if (abandoned) {
+                queue.close();  // another rank's failure is reported for all at the end of the phase
+                return;
+            }
+            if (stopped) std::rethrow_exception(stopped);
+            // Then the candidates trained alone: this rank's, then others' (work stealing).
+            int from = comm.rank();
+            while (true) {
+                // Slurm's warning (USR1) or TERM: stop at this task boundary, before the output
+                // exists, so that the job can be requeued (exit code 3).
+                if (stopSignal() != 0) throw StopRequested(stopMessage(store, done, planned));
+                std::optional<Task> task = queue.next(from);
+                if (!task) break;
+                if (held.count(task->subregion) == 0)  // its rows arrived with it
+                    held.emplace(task->subregion, holdSubregion(task->subregion, rows.at(task->subregion), rc, ctx.axis,
+                                                                ctx.visibleEpochs));
+                ++done;
+                trainOne(*task, comm, nullptr,
+                         from == comm.rank()
+                             ? std::to_string(done) + "/" + std::to_string(planned) + " on this rank"
+                             : std::to_string(done) + " on this rank (taken from rank " + std::to_string(from) + ", " +
+                                   std::to_string(planned) + " planned here)");
+            }
+        },
+        [&](bool failed) {
+            if (failed) {
+                queue.close();  // hands out nothing more
+                // Tell this rank's later groups (a failure inside a data-parallel candidate leaves
+                // its group in that candidate's collectives: not recoverable here).
+                for (std::size_t k = visited + (inGroupTask ? 1 : 0); k < groupTasks.size(); ++k)
+                    (void)ctx.groups.at(groupTasks[k].subregion)->allreduce(static_cast<int>(kFailed), Reduce::kMax);
+            }
+            queue.finish();  // ranks done early (or failed) sleep here, answering those still working
+        });
     return out;
 }
 

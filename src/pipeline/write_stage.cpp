@@ -46,10 +46,21 @@ std::vector<double> maeOf(const std::vector<Metrics>& v) {
 class OutputWriter {
 public:
     OutputWriter(const RunContext& ctx, const Config& config, const RunOutputs& r, h5::File& out)
-        : ctx(ctx), config(config), r(r), out(out), comm(ctx.comm), rc(ctx.rc), block(r.block),
-          subs(r.part.summary.subregions), book(r.eval.book), f(r.eval.owned),
-          nSub(static_cast<std::int32_t>(subs.size())), rows(pointRowsOf(block)),
-          Y(static_cast<std::uint64_t>(rc.horizon)), root(comm.isRoot()), hasTruth(block.stats.hasTruth) {}
+        : ctx(ctx),
+          config(config),
+          r(r),
+          out(out),
+          comm(ctx.comm),
+          rc(ctx.rc),
+          block(r.block),
+          subs(r.part.summary.subregions),
+          book(r.eval.book),
+          f(r.eval.owned),
+          nSub(static_cast<std::int32_t>(subs.size())),
+          rows(pointRowsOf(block)),
+          Y(static_cast<std::uint64_t>(rc.horizon)),
+          root(comm.isRoot()),
+          hasTruth(block.stats.hasTruth) {}
 
     /// /points (coordinates, geography, split, partition) and /forecast, each rank its rows.
     void points() const;
@@ -112,9 +123,10 @@ void OutputWriter::points() const {
     output::writePointRows(out, output::forecast::kIntervalLow, rows, f.nextLow, kNaN, Y);
     output::writePointRows(out, output::forecast::kIntervalHigh, rows, f.nextHigh, kNaN, Y);
     out.writeSmall<std::int32_t>(output::forecast::kNextDates, dates::following(block.points.dates, rc.horizon));
-    out.writeSmall<std::int32_t>(output::forecast::kHoldoutDates,
-                                 std::vector<std::int32_t>(block.points.dates.begin() + static_cast<std::ptrdiff_t>(ctx.visibleEpochs),
-                                                           block.points.dates.end()));
+    out.writeSmall<std::int32_t>(
+        output::forecast::kHoldoutDates,
+        std::vector<std::int32_t>(block.points.dates.begin() + static_cast<std::ptrdiff_t>(ctx.visibleEpochs),
+                                  block.points.dates.end()));
 }
 
 void OutputWriter::subregions() const {
@@ -142,11 +154,12 @@ void OutputWriter::subregions() const {
         sscore.push_back(c.score);
         scand.push_back(c.bestCandidate);
         sbscore.push_back(c.bestBaselineScore);
-        smethod.push_back(c.task >= 0 ? model::toString(rc.shape.cell)
-                                      : c.baseline >= 0 ? model::toString(r.baselines.kinds[static_cast<std::size_t>(c.baseline)])
-                                                        : "none");
+        smethod.push_back(c.task >= 0       ? model::toString(rc.shape.cell)
+                          : c.baseline >= 0 ? model::toString(r.baselines.kinds[static_cast<std::size_t>(c.baseline)])
+                                            : "none");
         swhy.push_back(c.why);
-        sbest.push_back(c.bestBaseline >= 0 ? model::toString(r.baselines.kinds[static_cast<std::size_t>(c.bestBaseline)]) : "");
+        sbest.push_back(
+            c.bestBaseline >= 0 ? model::toString(r.baselines.kinds[static_cast<std::size_t>(c.bestBaseline)]) : "");
         const auto& hw = r.back.halfWidths[static_cast<std::size_t>(s)];
         shalf.insert(shalf.end(), hw.begin(), hw.end());
     }
@@ -215,11 +228,13 @@ void OutputWriter::baselines() const {
     // One row per baseline (Table III), per subregion and per step as 2-D datasets.
     const std::size_t nB = r.eval.names.size(), nPerPoint = r.baselines.kinds.size();
     std::vector<std::string> bname;
-    std::vector<double> bmae, bsd, bmse, bacc, btruth, bsec(nB, 0.0), bscore(nB * static_cast<std::size_t>(nSub), std::nan(""));
+    std::vector<double> bmae, bsd, bmse, bacc, btruth, bsec(nB, 0.0),
+        bscore(nB * static_cast<std::size_t>(nSub), std::nan(""));
     std::vector<double> bsub, bsubTruth, bstep, bstepTruth;
     for (const auto& bs : r.selection.baselineScores) {
         if (std::isfinite(bs.score))
-            bscore[static_cast<std::size_t>(bs.baseline) * static_cast<std::size_t>(nSub) + static_cast<std::size_t>(bs.subregion)] = bs.score;
+            bscore[static_cast<std::size_t>(bs.baseline) * static_cast<std::size_t>(nSub) +
+                   static_cast<std::size_t>(bs.subregion)] = bs.score;
         bsec[static_cast<std::size_t>(bs.baseline)] += bs.seconds;
     }
     for (const auto& tr : r.selection.results) {  // learned baselines: their model's training time
@@ -255,7 +270,8 @@ void OutputWriter::baselines() const {
         writeSmall2D(out, output::baselines::kSubregionMaeTruth, bsubTruth, nB, static_cast<std::uint64_t>(nSub), root);
         writeSmall2D(out, output::baselines::kStepMaeTruth, bstepTruth, nB, Y, root);
     }
-    out.writeObjectAttribute(output::baselines::kGroup, output::baselines::kAttrWindow, static_cast<std::int32_t>(r.baselines.window));
+    out.writeObjectAttribute(output::baselines::kGroup, output::baselines::kAttrWindow,
+                             static_cast<std::int32_t>(r.baselines.window));
     out.writeSmall(output::baselines::kMlrCoefficients, r.baselines.mlr.coefficients);
     out.writeSmall(output::timing::kBaselineSeconds, bsec);
 }
@@ -280,8 +296,10 @@ void OutputWriter::metrics() const {
     out.writeObjectAttribute(output::metrics::kGroup, output::metrics::kAttrIntervalCoverage, r.eval.coverage);
     if (hasTruth) {
         out.writeObjectAttribute(output::metrics::kGroup, output::metrics::kAttrMaeTruth, book["global_truth"][0].mae);
-        out.writeObjectAttribute(output::metrics::kGroup, output::metrics::kAttrAccuracyTruth, book["global_truth"][0].accuracy);
-        out.writeObjectAttribute(output::metrics::kGroup, output::metrics::kAttrMaeTruthPersistence, book["persistence/truth"][0].mae);
+        out.writeObjectAttribute(output::metrics::kGroup, output::metrics::kAttrAccuracyTruth,
+                                 book["global_truth"][0].accuracy);
+        out.writeObjectAttribute(output::metrics::kGroup, output::metrics::kAttrMaeTruthPersistence,
+                                 book["persistence/truth"][0].mae);
     }
     writeMetricColumns(out, output::metrics::kZonePrefix, book["zone"]);
     writeMetricColumns(out, output::metrics::kStepPrefix, book["step"]);

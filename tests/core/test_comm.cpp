@@ -6,8 +6,8 @@
 #include <chrono>
 #include <ctime>
 #include <map>
-#include <thread>
 #include <numeric>
+#include <thread>
 
 #include "hlstm/core/comm.hpp"
 

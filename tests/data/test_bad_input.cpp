@@ -85,7 +85,8 @@ TEST_P(BadInput, ExitsOneNamingTheProblemWithoutOutput) {
         EXPECT_NE(r.output.find(c.expected), std::string::npos) << c.name << ": " << r.output;
         // One message, not one per rank.
         std::size_t count = 0;
-        for (auto pos = r.output.find("hlstm: "); pos != std::string::npos; pos = r.output.find("hlstm: ", pos + 1)) ++count;
+        for (auto pos = r.output.find("hlstm: "); pos != std::string::npos; pos = r.output.find("hlstm: ", pos + 1))
+            ++count;
         EXPECT_EQ(count, 1u) << c.name << ": " << r.output;
         if (ranks != 2) continue;
         // The full pipeline refuses it the same way and leaves no output behind.
@@ -97,7 +98,11 @@ TEST_P(BadInput, ExitsOneNamingTheProblemWithoutOutput) {
     }
     // Not HDF5 at all.
     const std::string junk = dir.file("junk.h5");
-    { std::FILE* f = std::fopen(junk.c_str(), "w"); std::fputs("not hdf5\n", f); std::fclose(f); }
+    {
+        std::FILE* f = std::fopen(junk.c_str(), "w");
+        std::fputs("not hdf5\n", f);
+        std::fclose(f);
+    }
     auto r = run(hlstmUnderMpi(ranks) + " info " + junk, 60);
     EXPECT_EQ(r.exitCode, 1) << r.output;
     EXPECT_NE(r.output.find("not an HDF5 file"), std::string::npos) << r.output;
@@ -146,8 +151,9 @@ TEST(H5pyWritten, Utf8StringAttributesAreReadAndMetresBecomeMillimetres) {
 TEST(H5pyWritten, LzfCompressionIsAClearInputErrorWithTheRecompressCommand) {
     TempDir dir;
     const std::string path = writeWithH5py(dir, "lzf.h5", "lzf");
-    for (const std::string cmd : {" info " + path, " run --config " + std::string(HLSTM_SOURCE_DIR) +
-                                                      "/configs/demo.toml --input " + path + " -o " + dir.file("o.h5")}) {
+    for (const std::string cmd :
+         {" info " + path, " run --config " + std::string(HLSTM_SOURCE_DIR) + "/configs/demo.toml --input " + path +
+                               " -o " + dir.file("o.h5")}) {
         auto r = run(hlstmUnderMpi(2) + cmd, 60);
         EXPECT_EQ(r.exitCode, 1) << cmd << "\n" << r.output;
         EXPECT_NE(r.output.find(path + ":/displacement is compressed with filter 32000 (LZF"), std::string::npos)

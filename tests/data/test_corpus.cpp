@@ -41,7 +41,7 @@ struct Native {
     bool xAsInt = false;
     std::uint64_t dispCols = 0;  // 0: m
     std::string crs = "EPSG:32650";
-    std::int32_t crsCode = 0;    // > 0: the crs attribute as this integer instead
+    std::int32_t crsCode = 0;  // > 0: the crs attribute as this integer instead
 
     [[nodiscard]] std::uint64_t n() const { return y.size(); }
     [[nodiscard]] std::uint64_t m() const { return dates.size(); }
@@ -81,7 +81,8 @@ struct Native {
         }
         f.writeSmall<std::int32_t>("/dates", dates);
         std::vector<float> d(n * cols, 1.0f);
-        if (cols == m) d = disp;
+        if (cols == m)
+            d = disp;
         else
             for (std::uint64_t i = 0; i < n; ++i)
                 for (std::uint64_t t = 0; t < std::min(cols, m); ++t) d[i * cols + t] = disp[i * m + t];
@@ -93,8 +94,10 @@ struct Native {
             tr.writeRows(0, n, truth.data());
             tr.writeAttribute("unit", std::string("mm"));
         }
-        if (crsCode > 0) f.writeAttribute("crs", crsCode);
-        else f.writeAttribute("crs", crs);
+        if (crsCode > 0)
+            f.writeAttribute("crs", crsCode);
+        else
+            f.writeAttribute("crs", crs);
     }
 };
 
@@ -177,15 +180,21 @@ using Overrides = std::vector<std::pair<std::string, std::string>>;
 
 /// The fast settings of every run, with some keys replaced or added.
 std::string settings(const Overrides& overrides = {}) {
-    Overrides all = {{"train.epochs", "1"}, {"grid.L", "8"},   {"grid.K", "1"}, {"grid.S", "4"},
-                     {"partition.min_points", "50"}, {"train.threads", "1"},
+    Overrides all = {{"train.epochs", "1"},
+                     {"grid.L", "8"},
+                     {"grid.K", "1"},
+                     {"grid.S", "4"},
+                     {"partition.min_points", "50"},
+                     {"train.threads", "1"},
                      // In-time selection: the 20-epoch scene leaves the default out-of-time
                      // selection (8 cuts) 7 training epochs, too few for any window.
                      {"run.selection_cuts", "0"}};
     for (const auto& [key, value] : overrides) {
         auto it = std::find_if(all.begin(), all.end(), [&](const auto& kv) { return kv.first == key; });
-        if (it != all.end()) it->second = value;
-        else all.emplace_back(key, value);
+        if (it != all.end())
+            it->second = value;
+        else
+            all.emplace_back(key, value);
     }
     std::string s;
     for (const auto& [key, value] : all) s += " --" + key + " " + value;
@@ -212,14 +221,14 @@ std::string python(const std::string& dir, const std::string& script, const std:
 // ---------------------------------------------------------------------------------------------
 // The corpus.
 struct Prepared {
-    std::string env;                  ///< environment for the command ("NAME=value ...")
+    std::string env;                      ///< environment for the command ("NAME=value ...")
     std::shared_ptr<void> holdDuringRun;  ///< released right after the command (e.g. a lock it must meet)
     std::shared_ptr<void> holdToEnd;      ///< released after the checks (e.g. a small file system)
-    std::string args;                 ///< hlstm arguments
-    std::vector<std::string> inputs;  ///< paths that must be unchanged afterwards
-    std::string out;                  ///< the output path (OUT)
-    std::string named;                ///< a path the message must name ("" none)
-    std::string setupError;           ///< the case could not be prepared
+    std::string args;                     ///< hlstm arguments
+    std::vector<std::string> inputs;      ///< paths that must be unchanged afterwards
+    std::string out;                      ///< the output path (OUT)
+    std::string named;                    ///< a path the message must name ("" none)
+    std::string setupError;               ///< the case could not be prepared
 };
 
 struct Case {
@@ -318,7 +327,8 @@ TEST(Corpus, EveryBadInputFailsCleanlyAndEveryHandledInputIsHandled) {
             return python(d,
                           "import h5py, sys, numpy as np\n"
                           "with h5py.File(sys.argv[1]) as s, h5py.File(sys.argv[2], 'w') as f:\n"
-                          "    for k in (" + keys + "): f[k] = s[k][...]\n" + lines,
+                          "    for k in (" +
+                              keys + "): f[k] = s[k][...]\n" + lines,
                           scene + " " + in);
         });
     };
@@ -371,23 +381,27 @@ TEST(Corpus, EveryBadInputFailsCleanlyAndEveryHandledInputIsHandled) {
              return std::string();
          }),
          1, "truncated or damaged", true},
-        {"lzf-compressed", copied("'x', 'y', 'id', 'dates'",
-                                  "    f.create_dataset('displacement', data=s['displacement'][...], compression='lzf')\n"
-                                  "    f['displacement'].attrs['unit'] = 'mm'\n"),
+        {"lzf-compressed",
+         copied("'x', 'y', 'id', 'dates'",
+                "    f.create_dataset('displacement', data=s['displacement'][...], compression='lzf')\n"
+                "    f['displacement'].attrs['unit'] = 'mm'\n"),
          1, "compressed with filter 32000 (LZF"},
         // Fuzzing finding (regression): a 'unit' attribute holding several strings made HDF5
         // write all of them into room for one.
-        {"unit-attribute-array", copied("'x', 'y', 'id', 'dates', 'displacement'",
-                                        "    f['displacement'].attrs.create('unit', ['mm'] * 4, dtype=h5py.string_dtype())\n"),
+        {"unit-attribute-array",
+         copied("'x', 'y', 'id', 'dates', 'displacement'",
+                "    f['displacement'].attrs.create('unit', ['mm'] * 4, dtype=h5py.string_dtype())\n"),
          1, "attribute unit holds 4 values"},
         // Fuzzing finding (regression): a /dates of 10^12 entries (never written, no storage)
         // made every rank allocate terabytes.
-        {"dates-implausible-length", copied("'x', 'y', 'id', 'displacement'",
-                                            "    f['displacement'].attrs['unit'] = 'mm'\n"
-                                            "    f.create_dataset('dates', shape=(10**12,), dtype='i4', chunks=(1000,))\n"),
+        {"dates-implausible-length",
+         copied("'x', 'y', 'id', 'displacement'",
+                "    f['displacement'].attrs['unit'] = 'mm'\n"
+                "    f.create_dataset('dates', shape=(10**12,), dtype='i4', chunks=(1000,))\n"),
          1, "is not an InSAR time series"},
-        {"unit-attribute-fixed-array", copied("'x', 'y', 'id', 'dates', 'displacement'",
-                                              "    f['displacement'].attrs['unit'] = np.array([b'm' * 40] * 8)\n"),
+        {"unit-attribute-fixed-array",
+         copied("'x', 'y', 'id', 'dates', 'displacement'",
+                "    f['displacement'].attrs['unit'] = np.array([b'm' * 40] * 8)\n"),
          1, "attribute unit holds 8 values"},
         {"zero-points", native([](Native& s) {
              s.x.clear();
@@ -404,8 +418,8 @@ TEST(Corpus, EveryBadInputFailsCleanlyAndEveryHandledInputIsHandled) {
              return std::string();
          }),
          1, "not an HDF5 file"},
-        {"all-nan", native([kNaN](Native& s) { std::fill(s.disp.begin(), s.disp.end(), static_cast<float>(kNaN)); }),
-         1, "none of its 400 input point(s) can be used: 400 no_data (no value in any epoch)"},
+        {"all-nan", native([kNaN](Native& s) { std::fill(s.disp.begin(), s.disp.end(), static_cast<float>(kNaN)); }), 1,
+         "none of its 400 input point(s) can be used: 400 no_data (no value in any epoch)"},
         {"two-dates", native([](Native& s) {
              Native t = s;
              s.dates.resize(2);
@@ -425,13 +439,15 @@ TEST(Corpus, EveryBadInputFailsCleanlyAndEveryHandledInputIsHandled) {
          "model.validation_fraction must be > 0"},
         {"holdout-ne-horizon", config({{"run.holdout", "2"}, {"model.horizon", "1"}}), 1,
          "run.holdout (2) must equal model.horizon (1)"},
-        {"missing-config", [&](const std::string& d) {
+        {"missing-config",
+         [&](const std::string& d) {
              Prepared p = config({}, "--config " + d + "/missing.toml ")(d);
              p.named = d + "/missing.toml";
              return p;
          },
          1, "does not exist"},
-        {"config-syntax-error", [&](const std::string& d) {
+        {"config-syntax-error",
+         [&](const std::string& d) {
              const std::string toml = d + "/bad.toml";
              writeBytes(toml, "[train]\nepochs = = 3\n");
              Prepared p = config({}, "--config " + toml + " ")(d);
@@ -442,11 +458,11 @@ TEST(Corpus, EveryBadInputFailsCleanlyAndEveryHandledInputIsHandled) {
          1, "bad.toml:2"},
         {"simulate-points-negative", simulate("--points -5 --epochs 20"), 1, "--points -5 is out of range"},
         {"simulate-epochs-negative", simulate("--points 400 --epochs -3"), 1, "--epochs -3 is out of range"},
-        {"simulate-points-huge", simulate("--points 2000000000 --epochs 20"), 1,
-         "--points 2000000000 is out of range"},
+        {"simulate-points-huge", simulate("--points 2000000000 --epochs 20"), 1, "--points 2000000000 is out of range"},
 
         // --- Output paths ------------------------------------------------------------------------
-        {"out-is-input", [&](const std::string& d) {
+        {"out-is-input",
+         [&](const std::string& d) {
              Prepared p;
              const std::string in = d + "/in.h5";
              copyFile(scene, in);
@@ -457,7 +473,8 @@ TEST(Corpus, EveryBadInputFailsCleanlyAndEveryHandledInputIsHandled) {
              return p;
          },
          1, "the output would replace the input"},
-        {"out-symlink-to-input", [&](const std::string& d) {
+        {"out-symlink-to-input",
+         [&](const std::string& d) {
              Prepared p;
              const std::string in = d + "/in.h5";
              copyFile(scene, in);
@@ -469,7 +486,8 @@ TEST(Corpus, EveryBadInputFailsCleanlyAndEveryHandledInputIsHandled) {
              return p;
          },
          1, "the output would replace the input"},
-        {"out-is-directory", [&](const std::string& d) {
+        {"out-is-directory",
+         [&](const std::string& d) {
              Prepared p;
              const std::string in = d + "/in.h5";
              copyFile(scene, in);
@@ -481,7 +499,8 @@ TEST(Corpus, EveryBadInputFailsCleanlyAndEveryHandledInputIsHandled) {
              return p;
          },
          1, "is a directory"},
-        {"out-in-missing-directory", [&](const std::string& d) {
+        {"out-in-missing-directory",
+         [&](const std::string& d) {
              Prepared p;
              const std::string in = d + "/in.h5";
              copyFile(scene, in);
@@ -494,7 +513,8 @@ TEST(Corpus, EveryBadInputFailsCleanlyAndEveryHandledInputIsHandled) {
          1, "does not exist"},
 
         // --- predict -----------------------------------------------------------------------------
-        {"predict-models-plain-scene", [&](const std::string& d) {
+        {"predict-models-plain-scene",
+         [&](const std::string& d) {
              Prepared p;
              const std::string models = d + "/models.h5", in = d + "/in.h5";
              copyFile(scene, models);
@@ -506,7 +526,8 @@ TEST(Corpus, EveryBadInputFailsCleanlyAndEveryHandledInputIsHandled) {
              return p;
          },
          1, "not an hlstm-output file"},
-        {"predict-models-truncated", [&](const std::string& d) {
+        {"predict-models-truncated",
+         [&](const std::string& d) {
              Prepared p;
              const std::string models = d + "/models.h5", in = d + "/in.h5";
              const std::string bytes = readBytes(runOutput);
@@ -519,7 +540,8 @@ TEST(Corpus, EveryBadInputFailsCleanlyAndEveryHandledInputIsHandled) {
              return p;
          },
          1, "truncated or damaged", true},
-        {"predict-out-is-models", [&](const std::string& d) {
+        {"predict-out-is-models",
+         [&](const std::string& d) {
              Prepared p;
              const std::string models = d + "/models.h5", in = d + "/in.h5";
              copyFile(runOutput, models);
@@ -531,7 +553,8 @@ TEST(Corpus, EveryBadInputFailsCleanlyAndEveryHandledInputIsHandled) {
              return p;
          },
          1, "(the models, --models)"},
-        {"predict-coordinates-differ", [&](const std::string& d) {
+        {"predict-coordinates-differ",
+         [&](const std::string& d) {
              Prepared p;
              const std::string models = d + "/models.h5", in = d + "/in.h5";
              copyFile(runOutput, models);
@@ -563,7 +586,8 @@ TEST(Corpus, EveryBadInputFailsCleanlyAndEveryHandledInputIsHandled) {
          }),
          0, "share their coordinates", true},
         // --- issue 17: every file a command reads is protected -----------------------------------
-        {"out-is-mask", [&](const std::string& d) {
+        {"out-is-mask",
+         [&](const std::string& d) {
              Prepared p = config({})(d);
              const std::string mask = d + "/mask.h5";
              copyFile(scene, mask);
@@ -574,7 +598,8 @@ TEST(Corpus, EveryBadInputFailsCleanlyAndEveryHandledInputIsHandled) {
              return p;
          },
          1, "(the mask, input.mask)"},
-        {"out-is-geometry", [&](const std::string& d) {
+        {"out-is-geometry",
+         [&](const std::string& d) {
              Prepared p = config({})(d);
              const std::string geometry = d + "/geometryRadar.h5";
              copyFile(scene, geometry);
@@ -585,7 +610,8 @@ TEST(Corpus, EveryBadInputFailsCleanlyAndEveryHandledInputIsHandled) {
              return p;
          },
          1, "(the geometry, input.geometry)"},
-        {"out-is-config", [&](const std::string& d) {
+        {"out-is-config",
+         [&](const std::string& d) {
              const std::string toml = d + "/run.toml";
              writeBytes(toml, "[train]\nepochs = 1\n");
              Prepared p = config({}, "--config " + toml + " ")(d);
@@ -596,7 +622,8 @@ TEST(Corpus, EveryBadInputFailsCleanlyAndEveryHandledInputIsHandled) {
              return p;
          },
          1, "(the configuration, --config)"},
-        {"partition-out-is-config", [&](const std::string& d) {
+        {"partition-out-is-config",
+         [&](const std::string& d) {
              const std::string toml = d + "/run.toml", in = d + "/in.h5";
              writeBytes(toml, "[partition]\nmin_points = 50\n");
              copyFile(scene, in);
@@ -608,7 +635,8 @@ TEST(Corpus, EveryBadInputFailsCleanlyAndEveryHandledInputIsHandled) {
              return p;
          },
          1, "(the configuration, --config)"},
-        {"predict-out-is-mask", [&](const std::string& d) {
+        {"predict-out-is-mask",
+         [&](const std::string& d) {
              Prepared p;
              const std::string models = d + "/models.h5", in = d + "/in.h5", mask = d + "/mask.h5";
              copyFile(runOutput, models);
@@ -621,7 +649,8 @@ TEST(Corpus, EveryBadInputFailsCleanlyAndEveryHandledInputIsHandled) {
              return p;
          },
          1, "(the mask, input.mask)"},
-        {"input-is-out-tmp", [&](const std::string& d) {
+        {"input-is-out-tmp",
+         [&](const std::string& d) {
              Prepared p;
              const std::string in = d + "/out.h5.tmp";
              copyFile(scene, in);
@@ -632,7 +661,8 @@ TEST(Corpus, EveryBadInputFailsCleanlyAndEveryHandledInputIsHandled) {
              return p;
          },
          1, "the output's .tmp"},
-        {"input-inside-out-ckpt", [&](const std::string& d) {
+        {"input-inside-out-ckpt",
+         [&](const std::string& d) {
              Prepared p;
              fs::create_directory(d + "/out.h5.ckpt");
              const std::string in = d + "/out.h5.ckpt/in.h5";
@@ -644,7 +674,8 @@ TEST(Corpus, EveryBadInputFailsCleanlyAndEveryHandledInputIsHandled) {
              return p;
          },
          1, "the output's .ckpt"},
-        {"export-input-is-out-tmp", [&](const std::string& d) {
+        {"export-input-is-out-tmp",
+         [&](const std::string& d) {
              Prepared p;
              const std::string in = d + "/A.csv.tmp";
              copyFile(runOutput, in);
@@ -656,7 +687,8 @@ TEST(Corpus, EveryBadInputFailsCleanlyAndEveryHandledInputIsHandled) {
          },
          1, "the output's .tmp"},
         // --- one run per output ------------------------------------------------------------------
-        {"out-locked-by-another-run", [&](const std::string& d) {
+        {"out-locked-by-another-run",
+         [&](const std::string& d) {
              Prepared p = config({})(d);
              p.holdDuringRun = std::make_shared<io::OutputLock>(p.out);  // this test process holds it
              p.named = p.out + ".lock";
@@ -669,7 +701,8 @@ TEST(Corpus, EveryBadInputFailsCleanlyAndEveryHandledInputIsHandled) {
         {"fewer-interval-cuts", config({{"grid.L", "12"}}), 0, "run.interval_cuts = 12: 4 interval cuts are used"},
         {"unknown-crs", native([](Native& s) { s.crs = "EPSG:999999"; }), 1, "CRS 'EPSG:999999'"},
         {"unknown-crs-integer", native([](Native& s) { s.crsCode = 999999; }), 1, "is not known to PROJ"},
-        {"output-directory-not-writable", [&](const std::string& d) {
+        {"output-directory-not-writable",
+         [&](const std::string& d) {
              Prepared p = config({})(d);
              p.out = "/proc/hlstm-corpus-out.h5";  // exists, and no one may create files in it
              p.args = runArgs(d + "/in.h5", p.out);
@@ -679,7 +712,8 @@ TEST(Corpus, EveryBadInputFailsCleanlyAndEveryHandledInputIsHandled) {
          1, "the output directory is not writable"},
         {"threads-huge", config({{"train.threads", "100000"}}), 1, "train.threads = 100000 is out of range"},
         {"grid-shape-out-of-memory", config({{"grid.K", "64"}, {"grid.S", "4096"}}), 1, "GB to train, more than"},
-        {"run-simulate-points-huge-dry-run", [&](const std::string& d) {
+        {"run-simulate-points-huge-dry-run",
+         [&](const std::string& d) {
              Prepared p;
              p.out = d + "/out.h5";
              p.args = "run --dry-run -o " + p.out + " --simulate.points 99999999999" + settings();
@@ -687,7 +721,8 @@ TEST(Corpus, EveryBadInputFailsCleanlyAndEveryHandledInputIsHandled) {
          },
          1, "99999999999 points (--points, simulate.points) is out of range"},
         {"simulate-points-zero", simulate("--points 0 --epochs 20"), 1, "--points 0 is out of range"},
-        {"disk-full-during-write", [&](const std::string& d) {
+        {"disk-full-during-write",
+         [&](const std::string& d) {
              Prepared p = config({})(d);
              const std::string small = d + "/small";
              fs::create_directory(small);
@@ -703,7 +738,8 @@ TEST(Corpus, EveryBadInputFailsCleanlyAndEveryHandledInputIsHandled) {
          },
          2, "writing the output failed"},
         // --- EGMS ----------------------------------------------------------------------------------
-        {"egms-bom-quoted", [&](const std::string& d) {
+        {"egms-bom-quoted",
+         [&](const std::string& d) {
              Prepared p;
              const std::string in = d + "/in.csv";
              p.setupError = egmsCsv(d, in, "quoted");
@@ -713,7 +749,8 @@ TEST(Corpus, EveryBadInputFailsCleanlyAndEveryHandledInputIsHandled) {
              return p;
          },
          0, "coordinates from easting/northing (EPSG:3035), pid"},
-        {"egms-duplicate-pid", [&](const std::string& d) {
+        {"egms-duplicate-pid",
+         [&](const std::string& d) {
              Prepared p;
              const std::string in = d + "/in.csv";
              p.setupError = egmsCsv(d, in, "dup");
@@ -724,7 +761,8 @@ TEST(Corpus, EveryBadInputFailsCleanlyAndEveryHandledInputIsHandled) {
              return p;
          },
          0, "1 point(s) repeat a pid of an earlier line (first: pid 'P0000005' on data line 21)"},
-        {"egms-next-release-one-point-removed", [&](const std::string& d) {
+        {"egms-next-release-one-point-removed",
+         [&](const std::string& d) {
              Prepared p;
              const std::string in = d + "/in.csv", models = d + "/models.h5";
              p.setupError = egmsCsv(d, in, "plain", "10");
@@ -736,8 +774,9 @@ TEST(Corpus, EveryBadInputFailsCleanlyAndEveryHandledInputIsHandled) {
          },
          0, "matched by pid"},
         {"egms-bad-longitude", file([](const std::string& in, const std::string&) {
-             writeBytes(in, "pid,latitude,longitude,20200101,20200113,20200125\n"
-                                       "A1,38.1,116.2,1.0,2.0,3.0\nA2,38.2,abc,1.0,2.0,3.0\n");
+             writeBytes(in,
+                        "pid,latitude,longitude,20200101,20200113,20200125\n"
+                        "A1,38.1,116.2,1.0,2.0,3.0\nA2,38.2,abc,1.0,2.0,3.0\n");
              return std::string();
          }),
          1, "line 3: longitude (column 3) 'abc' is not a number"},
@@ -751,7 +790,8 @@ TEST(Corpus, EveryBadInputFailsCleanlyAndEveryHandledInputIsHandled) {
          }),
          1, "not a regular file (a pipe or a device?)"},
         // --- predict on another scene --------------------------------------------------------------
-        {"predict-scene-300-km-away", [&](const std::string& d) {
+        {"predict-scene-300-km-away",
+         [&](const std::string& d) {
              Prepared p;
              const std::string models = d + "/models.h5", in = d + "/in.h5";
              copyFile(runOutput, models);
@@ -767,7 +807,8 @@ TEST(Corpus, EveryBadInputFailsCleanlyAndEveryHandledInputIsHandled) {
              return p;
          },
          1, "is within the partition's edge threshold"},
-        {"predict-some-points-far", [&](const std::string& d) {
+        {"predict-some-points-far",
+         [&](const std::string& d) {
              Prepared p;
              const std::string models = d + "/models.h5", in = d + "/in.h5";
              copyFile(runOutput, models);
@@ -857,8 +898,8 @@ TEST(Corpus, EveryBadInputFailsCleanlyAndEveryHandledInputIsHandled) {
 
         o.pass = o.problems.empty();
         for (const auto& what : o.problems)
-            ADD_FAILURE() << c.name << (c.pending ? " (pending)" : "") << ": " << what << "\n$ hlstm " << p.args
-                          << "\n" << messageLines(r.output);
+            ADD_FAILURE() << c.name << (c.pending ? " (pending)" : "") << ": " << what << "\n$ hlstm " << p.args << "\n"
+                          << messageLines(r.output);
         outcomes.push_back(o);
     }
 

@@ -40,11 +40,11 @@ constexpr double kMmTolerance = 0.01;
 /// expected.h5: the scene's points (pixels with >= 2 finite epochs, row-major pixel order).
 struct Expected {
     std::vector<std::int64_t> ids, maskIds;
-    std::vector<double> lon, lat;        // pixel centres, degrees
-    std::vector<float> mm;               // n x m, NaN where missing (before gap filling)
+    std::vector<double> lon, lat;  // pixel centres, degrees
+    std::vector<float> mm;         // n x m, NaN where missing (before gap filling)
     std::vector<std::int32_t> dates;
-    std::vector<std::string> pids;       // the EGMS pid of each point
-    std::size_t rows = 0, cols = 0;      // the grid
+    std::vector<std::string> pids;          // the EGMS pid of each point
+    std::size_t rows = 0, cols = 0;         // the grid
     std::vector<std::int8_t> maskedStatus;  // every pixel's PointStatus when read with the mask
 
     [[nodiscard]] std::size_t n() const { return ids.size(); }
@@ -215,9 +215,12 @@ struct Gathered {
 Gathered gather(const LocalBlock& block) {
     const Comm& comm = gFixtures->comm();
     // A braced initialiser evaluates in order: every rank calls the collectives in the same sequence.
-    return {comm.allgatherv(block.points.ids), comm.allgatherv(block.points.rows),
-            comm.allgatherv(block.points.x),   comm.allgatherv(block.points.y),
-            comm.allgatherv(block.points.displacement), comm.allgatherv(block.tailObserved),
+    return {comm.allgatherv(block.points.ids),
+            comm.allgatherv(block.points.rows),
+            comm.allgatherv(block.points.x),
+            comm.allgatherv(block.points.y),
+            comm.allgatherv(block.points.displacement),
+            comm.allgatherv(block.tailObserved),
             allgatherStrings(comm, block.pids)};
 }
 
@@ -256,8 +259,10 @@ testing::AssertionResult sameSequence(const std::string& what, const std::vector
     while (k < got.size() && k < want.size() && got[k] == want[k]) ++k;
     auto show = [k](const std::vector<T>& v) {
         std::ostringstream os;
-        if (k < v.size()) os << v[k];
-        else os << "(none)";
+        if (k < v.size())
+            os << v[k];
+        else
+            os << "(none)";
         return os.str();
     };
     return testing::AssertionFailure() << what << ": " << got.size() << " values (expected " << want.size()
@@ -265,8 +270,7 @@ testing::AssertionResult sameSequence(const std::string& what, const std::vector
                                        << ", expected " << show(want);
 }
 
-template <class T>
-std::vector<T> iota(std::size_t n) {
+template <class T> std::vector<T> iota(std::size_t n) {
     std::vector<T> v(n);
     for (std::size_t k = 0; k < n; ++k) v[k] = static_cast<T>(k);
     return v;
@@ -282,21 +286,21 @@ enum class Split { kFileRows, kGridRows, kCsvBytes };
 
 struct Case {
     const char* file;
-    const char* format;     ///< stats.format
-    const char* unit;       ///< stats.unit
-    const char* crs;        ///< stats.crs
+    const char* format;  ///< stats.format
+    const char* unit;    ///< stats.unit
+    const char* crs;     ///< stats.crs
     Split split;
-    double xyTolerance;     ///< metres, x/y against native.h5's (0: another CRS, not compared)
-    double lonLatTolerance; ///< degrees, geo::toLonLat(stats.crs, x, y) against the pixel centres
-    const char* geometry;   ///< MintPy radar geometry file
+    double xyTolerance;      ///< metres, x/y against native.h5's (0: another CRS, not compared)
+    double lonLatTolerance;  ///< degrees, geo::toLonLat(stats.crs, x, y) against the pixel centres
+    const char* geometry;    ///< MintPy radar geometry file
 };
 
 void PrintTo(const Case& c, std::ostream* os) { *os << c.file; }
 /// The test name of a case: its file name with '_' for '.'.
 std::string caseName(const testing::TestParamInfo<Case>& info) {
     std::string name = info.param.file;
-    std::replace_if(name.begin(), name.end(), [](char ch) { return std::isalnum(static_cast<unsigned char>(ch)) == 0; },
-                    '_');
+    std::replace_if(
+        name.begin(), name.end(), [](char ch) { return std::isalnum(static_cast<unsigned char>(ch)) == 0; }, '_');
     return name;
 }
 
@@ -442,8 +446,9 @@ TEST_F(Formats, EveryPixelIsAKeptOrADroppedPointWithItsReason) {
         EXPECT_EQ(status, wantStatus);
         // Coordinates in the block's CRS like the kept points': finite for a geocoded grid.
         const auto x = comm.allgatherv(d.x);
-        EXPECT_EQ(static_cast<std::size_t>(std::count_if(x.begin(), x.end(), [](double v) { return std::isfinite(v); })),
-                  wantIds.size());
+        EXPECT_EQ(
+            static_cast<std::size_t>(std::count_if(x.begin(), x.end(), [](double v) { return std::isfinite(v); })),
+            wantIds.size());
     }
 }
 
@@ -492,8 +497,8 @@ TEST_F(Formats, EveryFormPartitionsLikeTheNativeFile) {
     };
     const auto [zone, sub, sizes] = labels(read("native.h5"));
     ASSERT_GE(sizes.size(), 2u) << "the scene must split, or the comparison proves little";
-    for (const std::string file : {"mintpy_geo.h5", "mintpy_geo_nodata.h5", "mintpy.he5", "cum.h5", "egms_l2b.csv",
-                                   "egms_l3.csv"}) {
+    for (const std::string file :
+         {"mintpy_geo.h5", "mintpy_geo_nodata.h5", "mintpy.he5", "cum.h5", "egms_l2b.csv", "egms_l3.csv"}) {
         SCOPED_TRACE(file);
         const auto [z, s, n] = labels(read(file));
         EXPECT_EQ(z, zone);

@@ -50,7 +50,8 @@ TEST(Velocity, SlopeInMillimetresPerYearWithIrregularDates) {
     // Point 0: exactly -25 mm/yr; point 1: same with one missing epoch.
     for (double t : years) p.displacement.push_back(static_cast<float>(3.0 - 25.0 * t));
     for (std::size_t t = 0; t < years.size(); ++t)
-        p.displacement.push_back(t == 2 ? std::numeric_limits<float>::quiet_NaN() : static_cast<float>(-25.0 * years[t]));
+        p.displacement.push_back(t == 2 ? std::numeric_limits<float>::quiet_NaN()
+                                        : static_cast<float>(-25.0 * years[t]));
     auto v = velocities(p, years);
     EXPECT_NEAR(v[0], -25.0, 1e-4);
     EXPECT_NEAR(v[1], -25.0, 1e-4);

@@ -13,7 +13,9 @@ using namespace hlstm;
 
 namespace {
 constexpr std::uint64_t kN = 211, kM = 9;
-double metres(std::uint64_t i, std::uint64_t t) { return 0.001 * static_cast<double>(i) + 0.0005 * static_cast<double>(t); }
+double metres(std::uint64_t i, std::uint64_t t) {
+    return 0.001 * static_cast<double>(i) + 0.0005 * static_cast<double>(t);
+}
 bool dropped(std::uint64_t i) { return i % 17 == 5; }
 }  // namespace
 
@@ -27,16 +29,17 @@ TEST(NativeReader, BlocksGatherToTheConvertedFilledFile) {
         std::vector<std::int64_t> id(kN);
         std::vector<float> disp(kN * kM);
         std::vector<std::int32_t> dates;
-        for (std::uint64_t t = 0; t < kM; ++t) dates.push_back(dates::fromDays(dates::toDays(20200101) + 12 * static_cast<std::int64_t>(t)));
+        for (std::uint64_t t = 0; t < kM; ++t)
+            dates.push_back(dates::fromDays(dates::toDays(20200101) + 12 * static_cast<std::int64_t>(t)));
         for (std::uint64_t i = 0; i < kN; ++i) {
             x[i] = 1000.0 + static_cast<double>(i);
             y[i] = -2.0 * static_cast<double>(i);
             id[i] = 5000 + static_cast<std::int64_t>(i);
             for (std::uint64_t t = 0; t < kM; ++t) {
                 float v = static_cast<float>(metres(i, t));
-                if (dropped(i) && t >= 3) v = nan;     // 3 of 9 valid: dropped at 0.5
-                if (i % 7 == 3 && t == 4) v = nan;     // interior gap
-                if (i % 11 == 2 && t == 0) v = nan;    // leading gap
+                if (dropped(i) && t >= 3) v = nan;   // 3 of 9 valid: dropped at 0.5
+                if (i % 7 == 3 && t == 4) v = nan;   // interior gap
+                if (i % 11 == 2 && t == 0) v = nan;  // leading gap
                 disp[i * kM + t] = v;
             }
         }

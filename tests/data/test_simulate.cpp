@@ -4,14 +4,14 @@
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <set>
 
 #include "hlstm/data/point_set.hpp"
-#include "hlstm/model/samples.hpp"
 #include "hlstm/io/hdf5.hpp"
+#include "hlstm/model/samples.hpp"
 #include "test_support.hpp"
 
 using namespace hlstm;
@@ -22,7 +22,8 @@ TEST(Simulate, SameSeedSameFileForAnyRankCount) {
     const std::string args = " simulate --kind scene --points 5000 --epochs 30 --seed 7 -o ";
     auto a = run(hlstmUnderMpi(1) + args + dir.file("n1.h5"));
     auto b = run(hlstmUnderMpi(3) + args + dir.file("n3.h5"));
-    auto c = run(hlstmUnderMpi(2) + " simulate --kind scene --points 5000 --epochs 30 --seed 8 -o " + dir.file("s8.h5"));
+    auto c =
+        run(hlstmUnderMpi(2) + " simulate --kind scene --points 5000 --epochs 30 --seed 8 -o " + dir.file("s8.h5"));
     ASSERT_EQ(a.exitCode, 0) << a.output;
     ASSERT_EQ(b.exitCode, 0) << b.output;
     ASSERT_EQ(c.exitCode, 0) << c.output;
@@ -54,7 +55,10 @@ TEST(Simulate, SceneHasFunnelsGapsAndNoiseAroundTruth) {
     double sq = 0;
     std::size_t cnt = 0;
     for (std::size_t i = 0; i < disp.size(); ++i) {
-        if (!std::isfinite(disp[i])) { ++nan; continue; }
+        if (!std::isfinite(disp[i])) {
+            ++nan;
+            continue;
+        }
         ASSERT_TRUE(std::isfinite(truth[i]));
         sq += (disp[i] - truth[i]) * (disp[i] - truth[i]);
         ++cnt;
@@ -73,7 +77,10 @@ TEST(Simulate, SceneHasFunnelsGapsAndNoiseAroundTruth) {
     p.displacement = truth;
     auto v = velocities(p, dates::yearsSinceFirst(dates));
     double vmin = 0, vmax = 0;
-    for (double x : v) { vmin = std::min(vmin, x); vmax = std::max(vmax, x); }
+    for (double x : v) {
+        vmin = std::min(vmin, x);
+        vmax = std::max(vmax, x);
+    }
     EXPECT_LT(vmin, -20.0);
     EXPECT_GT(vmax, 3.0);
 }
@@ -112,7 +119,12 @@ double neighbourNoiseCorrelation(const Scene& s, const std::set<int>& months, do
             auto e = [&](std::size_t p, std::size_t k) { return s.disp[p * m + k] - s.truth[p * m + k]; };
             const double a = e(i, t) - e(i, t - 1), b = e(j, t) - e(j, t - 1);
             if (!std::isfinite(a) || !std::isfinite(b)) continue;
-            sa += a; sb += b; saa += a * a; sbb += b * b; sab += a * b; cnt += 1;
+            sa += a;
+            sb += b;
+            saa += a * a;
+            sbb += b * b;
+            sab += a * b;
+            cnt += 1;
         }
     const double cov = sab / cnt - sa / cnt * sb / cnt;
     if (covariance != nullptr) *covariance = cov;
@@ -151,8 +163,12 @@ TEST(Simulate, AtmosphereIsSharedByNeighboursStrongerInSummerAndOffAtZero) {
     for (std::size_t i = 0; i < b.x.size(); ++i) {
         double s2 = 0, c = 0;
         for (std::size_t t = 2; t < m; ++t) {
-            const double d = (b.disp[i * m + t] - b.truth[i * m + t]) - (b.disp[i * m + t - 1] - b.truth[i * m + t - 1]);
-            if (std::isfinite(d)) { s2 += d * d; c += 1; }
+            const double d =
+                (b.disp[i * m + t] - b.truth[i * m + t]) - (b.disp[i * m + t - 1] - b.truth[i * m + t - 1]);
+            if (std::isfinite(d)) {
+                s2 += d * d;
+                c += 1;
+            }
         }
         if (c > 40) sd.push_back(std::sqrt(s2 / c / 2.0));
     }
@@ -210,11 +226,11 @@ TEST(Simulate, TableOnePatternsFollowTheirTrends) {
         }
     }
     for (std::size_t p = 0; p + 1 < 5; ++p) EXPECT_LT(xmax[p], xmin[p + 1]);
-    EXPECT_NEAR(meanStep[0], 0.0, 0.05);     // stable
-    EXPECT_NEAR(meanStep[1], 10.0, 0.05);    // uniform uplift, Y = 10X
-    EXPECT_NEAR(meanStep[2], -10.0, 0.05);   // uniform subsidence
-    EXPECT_NEAR(meanStep[3], 18.0, 0.05);    // increased uplift: mean of 3t over t = 1..11
-    EXPECT_NEAR(meanStep[4], -18.0, 0.05);   // increased subsidence
+    EXPECT_NEAR(meanStep[0], 0.0, 0.05);    // stable
+    EXPECT_NEAR(meanStep[1], 10.0, 0.05);   // uniform uplift, Y = 10X
+    EXPECT_NEAR(meanStep[2], -10.0, 0.05);  // uniform subsidence
+    EXPECT_NEAR(meanStep[3], 18.0, 0.05);   // increased uplift: mean of 3t over t = 1..11
+    EXPECT_NEAR(meanStep[4], -18.0, 0.05);  // increased subsidence
 }
 
 TEST(Simulate, DroppedAcquisitionsKeepLinearMotionAtEqualRates) {

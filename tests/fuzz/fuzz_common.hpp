@@ -63,8 +63,7 @@ inline void installTally() {
 
 /// Runs `fn`: true when it returns, false when it throws an hlstm::Error (the expected way to
 /// refuse bad input; counted by its type). Any other exception is a finding (abort).
-template <class F>
-bool expected(const char* step, F&& fn) {
+template <class F> bool expected(const char* step, F&& fn) {
     try {
         fn();
         return true;

@@ -23,7 +23,8 @@
 namespace hlstm::fuzz {
 
 inline int clampToInt(std::int64_t v) {
-    return static_cast<int>(std::clamp<std::int64_t>(v, std::numeric_limits<int>::min(), std::numeric_limits<int>::max()));
+    return static_cast<int>(
+        std::clamp<std::int64_t>(v, std::numeric_limits<int>::min(), std::numeric_limits<int>::max()));
 }
 
 // Same value, doubles up to the 15 significant digits toToml prints (and NaN == NaN).
@@ -153,8 +154,26 @@ inline void maybeWriteSeeds(bool overrides) {
     std::string dict;
     std::vector<std::string> tokens = {"=", "\n", "true", "false", "[", "]", ",", "\"", "'", "#", "-", "."};
     if (!overrides) {
-        for (const char* t : {"[[", "]]", "{", "}", "\"\"\"", "'''", "\\u", "\\U", "\\n", "inf", "nan", "+inf", "-nan",
-                              "0x", "0o", "0b", "1e308", "_", "1979-05-27T07:32:00Z", "9223372036854775807"})
+        for (const char* t : {"[[",
+                              "]]",
+                              "{",
+                              "}",
+                              "\"\"\"",
+                              "'''",
+                              "\\u",
+                              "\\U",
+                              "\\n",
+                              "inf",
+                              "nan",
+                              "+inf",
+                              "-nan",
+                              "0x",
+                              "0o",
+                              "0b",
+                              "1e308",
+                              "_",
+                              "1979-05-27T07:32:00Z",
+                              "9223372036854775807"})
             tokens.emplace_back(t);
     } else {
         for (const char* t : {"\"\"\"", "'''", "\\n", "\\u0000", "inf", "nan", "-9223372036854775808",
@@ -183,7 +202,9 @@ inline void maybeWriteSeeds(bool overrides) {
             }
             writeFile(dir + "/seed-list", std::string("grid.L=[20, 40, 60]"));
             writeFile(dir + "/seed-quoted", std::string("input.path=\"a \\\"b\\\".h5\""));
-            writeFile(dir + "/seed-nul", std::string("train.lr\0" "1e-4", 13));
+            writeFile(dir + "/seed-nul", std::string("train.lr\0"
+                                                     "1e-4",
+                                                     13));
         } else {
             Config defaults;
             writeFile(dir + "/defaults.toml", defaults.toToml());

@@ -165,7 +165,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (v.size() != p.size()) hlstm::fuzz::softFinding("result", data, size, "velocities: wrong length");
 
     const std::string problem = check(block);
-    if (!problem.empty()) hlstm::fuzz::softFinding(problem.find("finite after") != std::string::npos ? "nonfinite" : "result",
-                                                   data, size, problem);
+    if (!problem.empty())
+        hlstm::fuzz::softFinding(problem.find("finite after") != std::string::npos ? "nonfinite" : "result", data, size,
+                                 problem);
     return 0;
 }

@@ -28,9 +28,9 @@ struct Synthetic {
     bool lonLat = true;
     bool lonLatNaN = false;  // present but NaN (the run did not know the CRS)
     bool pid = false;
-    bool status = false;     // /points/status: code i % 7 (absent: files before it, all forecast)
-    std::string crsOnX;      // /points/x attribute crs
-    std::string rootCrs;     // root attribute crs
+    bool status = false;  // /points/status: code i % 7 (absent: files before it, all forecast)
+    std::string crsOnX;   // /points/x attribute crs
+    std::string rootCrs;  // root attribute crs
     int complete = 1;
     std::string format = "hlstm-output";
 };
@@ -44,7 +44,9 @@ double velocityOf(std::size_t i) { return -40.0 + 0.0123456789012345 * static_ca
 float diffOf(std::size_t i, std::size_t k) {
     return (i == 7 && k == 1) ? kNaN : 0.1f * static_cast<float>(i % 97) - 3.3f * static_cast<float>(k) + 0.01f;
 }
-float cumOf(std::size_t i, std::size_t k) { return -12.5f - 0.37f * static_cast<float>(i % 101) + static_cast<float>(k); }
+float cumOf(std::size_t i, std::size_t k) {
+    return -12.5f - 0.37f * static_cast<float>(i % 101) + static_cast<float>(k);
+}
 float trueOf(std::size_t i, std::size_t k) { return 0.7f * static_cast<float>(i % 13) - static_cast<float>(k) / 3.0f; }
 float predOf(std::size_t i, std::size_t k) { return trueOf(i, k) + 0.25f - 0.01f * static_cast<float>(i % 7); }
 std::string pidOf(std::size_t i) { return i == 5 ? "A,\"5\"" : "1Ab" + std::to_string(i * 7); }
@@ -115,8 +117,12 @@ void writeSynthetic(const std::string& path, const Synthetic& s) {
     steps("/forecast/holdout_pred", pred);
     steps("/forecast/abs_error", err);
     steps("/forecast/persistence_pred", tru);  // not exported
-    f.writeSmall<std::int32_t>("/forecast/next_dates", std::vector<std::int32_t>(kNextDates.begin(), kNextDates.begin() + static_cast<std::ptrdiff_t>(s.Y)));
-    f.writeSmall<std::int32_t>("/forecast/holdout_dates", std::vector<std::int32_t>(kHoldoutDates.begin(), kHoldoutDates.begin() + static_cast<std::ptrdiff_t>(s.Y)));
+    f.writeSmall<std::int32_t>(
+        "/forecast/next_dates",
+        std::vector<std::int32_t>(kNextDates.begin(), kNextDates.begin() + static_cast<std::ptrdiff_t>(s.Y)));
+    f.writeSmall<std::int32_t>(
+        "/forecast/holdout_dates",
+        std::vector<std::int32_t>(kHoldoutDates.begin(), kHoldoutDates.begin() + static_cast<std::ptrdiff_t>(s.Y)));
     if (!s.rootCrs.empty()) f.writeAttribute("crs", s.rootCrs);
     if (!s.format.empty()) f.writeAttribute("format", s.format);
     f.writeAttribute("complete", static_cast<std::int32_t>(s.complete));
@@ -161,7 +167,9 @@ struct Csv {
         ADD_FAILURE() << "no column " << name;
         return 0;
     }
-    [[nodiscard]] const std::string& at(std::size_t row, const std::string& name) const { return rows.at(row).at(col(name)); }
+    [[nodiscard]] const std::string& at(std::size_t row, const std::string& name) const {
+        return rows.at(row).at(col(name));
+    }
 };
 
 Csv readCsv(const std::string& path) {
@@ -193,7 +201,8 @@ std::map<std::string, std::string> ogrFeature(const std::string& text) {
         if (eq != std::string::npos && paren != std::string::npos && paren < eq) {
             const auto first = line.find_first_not_of(' ');
             out[line.substr(first, paren - first)] = line.substr(eq + 3);
-            out[line.substr(first, paren - first) + ":type"] = line.substr(paren + 2, line.find(')', paren) - paren - 2);
+            out[line.substr(first, paren - first) + ":type"] =
+                line.substr(paren + 2, line.find(')', paren) - paren - 2);
         } else if (line.find("POINT") != std::string::npos) {
             out["POINT"] = line.substr(line.find("POINT"));
         }
@@ -223,7 +232,8 @@ void expectValidGeoPackage(const std::string& gpkg) {
 }
 
 // Features in a window, as GDAL's spatial filter (the R-tree) finds them.
-std::uint64_t countInWindow(const std::string& gpkg, const std::string& layer, double x0, double y0, double x1, double y1) {
+std::uint64_t countInWindow(const std::string& gpkg, const std::string& layer, double x0, double y0, double x1,
+                            double y1) {
     char spat[200];
     std::snprintf(spat, sizeof spat, " -spat %.10f %.10f %.10f %.10f ", x0, y0, x1, y1);
     auto r = run("ogrinfo -ro -so" + std::string(spat) + gpkg + " " + layer, 60);
@@ -234,8 +244,10 @@ std::uint64_t countInWindow(const std::string& gpkg, const std::string& layer, d
 
 // A CSV field holding a float32 of the file: empty for NaN, else text that reads back as it.
 void expectFloatField(const std::string& field, float value) {
-    if (std::isnan(value)) EXPECT_EQ(field, "");
-    else EXPECT_EQ(std::strtof(field.c_str(), nullptr), value) << field;
+    if (std::isnan(value))
+        EXPECT_EQ(field, "");
+    else
+        EXPECT_EQ(std::strtof(field.c_str(), nullptr), value) << field;
 }
 
 }  // namespace
@@ -273,14 +285,17 @@ TEST(Export, CsvHasOneRowPerPointWithTheDatasetsValues) {
         EXPECT_EQ(csv.at(i, "status"), "forecast");  // a file without /points/status: every point was
         for (std::size_t k = 0; k < 3; ++k) {
             const std::string nd = std::to_string(kNextDates[k]), hd = std::to_string(kHoldoutDates[k]);
-            if (std::isnan(diffOf(i, k))) EXPECT_EQ(csv.at(i, "next_diff_" + nd), "");  // NaN: empty field
-            else EXPECT_EQ(std::strtof(csv.at(i, "next_diff_" + nd).c_str(), nullptr), diffOf(i, k));
+            if (std::isnan(diffOf(i, k)))
+                EXPECT_EQ(csv.at(i, "next_diff_" + nd), "");  // NaN: empty field
+            else
+                EXPECT_EQ(std::strtof(csv.at(i, "next_diff_" + nd).c_str(), nullptr), diffOf(i, k));
             EXPECT_EQ(std::strtof(csv.at(i, "next_cumulative_" + nd).c_str(), nullptr), cumOf(i, k));
             EXPECT_EQ(std::strtof(csv.at(i, "interval_low_" + nd).c_str(), nullptr), cumOf(i, k) - 2.0f);
             EXPECT_EQ(std::strtof(csv.at(i, "interval_high_" + nd).c_str(), nullptr), cumOf(i, k) + 2.0f);
             EXPECT_EQ(std::strtof(csv.at(i, "holdout_true_" + hd).c_str(), nullptr), trueOf(i, k));
             EXPECT_EQ(std::strtof(csv.at(i, "holdout_pred_" + hd).c_str(), nullptr), predOf(i, k));
-            EXPECT_EQ(std::strtof(csv.at(i, "abs_error_" + hd).c_str(), nullptr), std::abs(predOf(i, k) - trueOf(i, k)));
+            EXPECT_EQ(std::strtof(csv.at(i, "abs_error_" + hd).c_str(), nullptr),
+                      std::abs(predOf(i, k) - trueOf(i, k)));
         }
     }
     // Shortest text that reads back as the same float: 0.01f is "0.01", not 0.009999999776.
@@ -302,7 +317,8 @@ TEST(Export, GpkgReadBackThroughOgrinfo) {
     EXPECT_NE(info.output.find("Layer name: subsidence"), std::string::npos) << info.output;
     EXPECT_NE(info.output.find("Geometry: Point"), std::string::npos) << info.output;
     EXPECT_NE(info.output.find("Feature Count: 1000\n"), std::string::npos) << info.output;
-    EXPECT_NE(info.output.find("ID[\"EPSG\",4326]]"), std::string::npos) << info.output;  // the CRS itself, last in its WKT
+    EXPECT_NE(info.output.find("ID[\"EPSG\",4326]]"), std::string::npos)
+        << info.output;  // the CRS itself, last in its WKT
     EXPECT_NE(info.output.find("id: Integer64"), std::string::npos) << info.output;
     EXPECT_NE(info.output.find("zone: Integer "), std::string::npos) << info.output;
     for (const auto& name : expectedHeader(3))
@@ -325,8 +341,10 @@ TEST(Export, GpkgReadBackThroughOgrinfo) {
         EXPECT_NEAR(num(f["velocity"]), velocityOf(i), 1e-12);
         EXPECT_EQ(f["zone"], std::to_string(i % 4));
         EXPECT_EQ(f["split"], i % 3 == 0 ? "1" : "0");
-        if (i == 7) EXPECT_EQ(f["next_diff_20240117"], "(null)");
-        else EXPECT_EQ(static_cast<float>(num(f["next_diff_20240117"])), diffOf(i, 1));
+        if (i == 7)
+            EXPECT_EQ(f["next_diff_20240117"], "(null)");
+        else
+            EXPECT_EQ(static_cast<float>(num(f["next_diff_20240117"])), diffOf(i, 1));
         EXPECT_EQ(static_cast<float>(num(f["next_cumulative_20240129"])), cumOf(i, 2));
         EXPECT_EQ(static_cast<float>(num(f["abs_error_20231224"])), std::abs(predOf(i, 1) - trueOf(i, 1)));
         // POINT (lon lat): x = longitude (traditional GIS order)
@@ -349,7 +367,9 @@ TEST(Export, SpatialIndexAnswersWindowQueries) {
     auto r = run(exportCmd(dir.file("out.h5"), gpkg, "--block-rows 1000"), 60);
     ASSERT_EQ(r.exitCode, 0) << r.output;
     EXPECT_EQ(rtreeCheck(gpkg, "idx"), "ok");
-    auto depth = run("ogrinfo -ro -q " + gpkg + " -sql \"SELECT rtreedepth(data) AS d FROM rtree_idx_geom_node WHERE nodeno = 1\"", 60);
+    auto depth = run(
+        "ogrinfo -ro -q " + gpkg + " -sql \"SELECT rtreedepth(data) AS d FROM rtree_idx_geom_node WHERE nodeno = 1\"",
+        60);
     EXPECT_NE(depth.output.find("d (Integer) = 2"), std::string::npos) << depth.output;
     // Windows over the points' diagonal (lon and lat grow with the row): the rows inside.
     struct Window {
@@ -408,7 +428,8 @@ TEST(Export, WithoutLonLatUsesXyInTheFilesCrs) {
     r = run(exportCmd(dir.file("nan.h5"), dir.file("nan.gpkg")), 60);
     ASSERT_EQ(r.exitCode, 0) << r.output;
     EXPECT_NE(r.output.find("geometry x/y, EPSG:3857"), std::string::npos) << r.output;
-    EXPECT_NE(run("ogrinfo -so " + dir.file("nan.gpkg") + " nan", 60).output.find("ID[\"EPSG\",3857]]"), std::string::npos);
+    EXPECT_NE(run("ogrinfo -so " + dir.file("nan.gpkg") + " nan", 60).output.find("ID[\"EPSG\",3857]]"),
+              std::string::npos);
 }
 
 TEST(Export, WithoutAnyCrsWarnsAndWritesAnUndefinedCartesianSrs) {
@@ -505,7 +526,8 @@ TEST(Export, ReplacesAnExistingFileAndHelpDescribesIt) {
     EXPECT_EQ(readCsv(dir.file("old.csv")).rows.size(), 5u);
     auto r = run(exportCmd(dir.file("out.h5"), dir.file("old.gpkg")), 60);
     ASSERT_EQ(r.exitCode, 0) << r.output;
-    EXPECT_NE(run("ogrinfo -so " + dir.file("old.gpkg") + " old", 60).output.find("Feature Count: 5\n"), std::string::npos);
+    EXPECT_NE(run("ogrinfo -so " + dir.file("old.gpkg") + " old", 60).output.find("Feature Count: 5\n"),
+              std::string::npos);
     EXPECT_FALSE(std::filesystem::exists(dir.file("old.gpkg.tmp")));
     // Exporting again over a GeoPackage replaces it (no layer added to the old file).
     ASSERT_EQ(run(exportCmd(dir.file("out.h5"), dir.file("old.gpkg")), 60).exitCode, 0);
@@ -523,9 +545,10 @@ TEST(Export, ReplacesAnExistingFileAndHelpDescribesIt) {
 TEST(Export, RealRunOutput) {
     TempDir dir;
     const std::string out = dir.file("run.h5");
-    auto r = run("env OMP_NUM_THREADS=1 " + hlstmUnderMpi(2) + " run --config " + std::string(HLSTM_SOURCE_DIR) +
-                     "/configs/demo.toml -o " + out + " --simulate.points 1500 --partition.min_points 300 --train.epochs 2",
-                 300);
+    auto r =
+        run("env OMP_NUM_THREADS=1 " + hlstmUnderMpi(2) + " run --config " + std::string(HLSTM_SOURCE_DIR) +
+                "/configs/demo.toml -o " + out + " --simulate.points 1500 --partition.min_points 300 --train.epochs 2",
+            300);
     ASSERT_EQ(r.exitCode, 0) << r.output;
     auto e = run(hlstmUnderMpi(2) + " export " + out + " -o " + dir.file("run.csv"), 60);
     ASSERT_EQ(e.exitCode, 0) << e.output;
@@ -548,8 +571,10 @@ TEST(Export, RealRunOutput) {
         SCOPED_TRACE(i);
         EXPECT_EQ(csv.at(i, "id"), std::to_string(id[i]));
         EXPECT_NEAR(num(csv.at(i, "x")), x[i], 5e-4);
-        if (std::isnan(vel[i])) EXPECT_EQ(csv.at(i, "velocity"), "");  // a point that was not kept
-        else EXPECT_EQ(num(csv.at(i, "velocity")), vel[i]);
+        if (std::isnan(vel[i]))
+            EXPECT_EQ(csv.at(i, "velocity"), "");  // a point that was not kept
+        else
+            EXPECT_EQ(num(csv.at(i, "velocity")), vel[i]);
         EXPECT_EQ(csv.at(i, "subregion"), std::to_string(sub[i]));
         expectFloatField(csv.at(i, nc), next[i]);
         expectFloatField(csv.at(i, ae), err[i]);
@@ -572,11 +597,14 @@ TEST(Export, TheStatusColumnNamesEachPointsPointStatus) {
     const Csv csv = readCsv(dir.file("points.csv"));
     ASSERT_EQ(csv.rows.size(), s.n);
     const char* names[] = {"forecast", "too_few_epochs", "masked", "no_data", "invalid_coordinates", "far", "no_model"};
-    for (std::size_t i : {0u, 1u, 2u, 3u, 4u, 5u, 6u, 299u, 300u, 999u}) EXPECT_EQ(csv.at(i, "status"), names[i % 7]) << i;
+    for (std::size_t i : {0u, 1u, 2u, 3u, 4u, 5u, 6u, 299u, 300u, 999u})
+        EXPECT_EQ(csv.at(i, "status"), names[i % 7]) << i;
     // The GeoPackage: a text field with the same names.
     auto g = run(exportCmd(dir.file("out.h5"), dir.file("points.gpkg")), 60);
     ASSERT_EQ(g.exitCode, 0) << g.output;
-    auto sql = run("ogrinfo -q " + dir.file("points.gpkg") + " -sql \"SELECT status, COUNT(*) AS n FROM points GROUP BY status ORDER BY status\"", 60);
+    auto sql = run("ogrinfo -q " + dir.file("points.gpkg") +
+                       " -sql \"SELECT status, COUNT(*) AS n FROM points GROUP BY status ORDER BY status\"",
+                   60);
     ASSERT_EQ(sql.exitCode, 0) << sql.output;
     EXPECT_NE(sql.output.find("status (String) = far"), std::string::npos) << sql.output;
     EXPECT_NE(sql.output.find("n (Integer) = 143"), std::string::npos) << sql.output;  // 1000 = 6 x 143 + 142

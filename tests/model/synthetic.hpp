@@ -11,8 +11,7 @@ namespace hlstm::model::test {
 
 /// Cumulative series (mm), `points` x `epochs` row-major, 12-day epochs: a trend of
 /// -30..-5 mm/yr, an annual cycle of 2..6 mm with a random phase and white noise of `sigma` mm.
-inline std::vector<float> syntheticSeries(std::size_t points, std::size_t epochs, double sigma,
-                                          unsigned seed) {
+inline std::vector<float> syntheticSeries(std::size_t points, std::size_t epochs, double sigma, unsigned seed) {
     constexpr double kTwoPi = 6.283185307179586;
     std::mt19937 rng(seed);
     std::uniform_real_distribution<double> velocity(-30.0, -5.0), amplitude(2.0, 6.0), phase(0.0, kTwoPi);

@@ -21,8 +21,8 @@ double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
 // Float64 forward of the stacked cell + dense head on the last step, straight from the
 // definitions (oneDNN gate order i, f, c~, o; layouts of Parameters), with no padding.
-std::vector<double> referencePredict(const ModelConfig& c, const Parameters& p,
-                                     const std::vector<float>& inputs, std::size_t n) {
+std::vector<double> referencePredict(const ModelConfig& c, const Parameters& p, const std::vector<float>& inputs,
+                                     std::size_t n) {
     const int S = c.units, G = gateCount(c.cell), T = c.inputSteps(), Y = c.horizon;
     std::vector<double> out(n * Y);
     for (std::size_t b = 0; b < n; ++b) {
@@ -135,8 +135,7 @@ void gradientCheck(CellKind cell, LossKind loss) {
     Network net(p.config, p.parameters);
     Parameters grad;
     const double engineLoss = net.lossAndGradient(p.inputs.data(), p.labels.data(), p.n, loss, 1.0, grad);
-    EXPECT_NEAR(engineLoss, referenceLoss(p.config, p.parameters, p.inputs, p.labels, p.n, loss),
-                1e-5 * engineLoss);
+    EXPECT_NEAR(engineLoss, referenceLoss(p.config, p.parameters, p.inputs, p.labels, p.n, loss), 1e-5 * engineLoss);
 
     Parameters probe = p.parameters;
     std::vector<ParameterGroup> weights = probe.groups();
@@ -246,8 +245,8 @@ TEST(Network, PredictionsDoNotDependOnBatchComposition) {
     net.predict(inputs.data(), n, all.data());
     for (std::size_t i : {std::size_t{0}, std::size_t{1500}, n - 1}) {
         net.predict(inputs.data() + i * T, 1, one.data());
-        const std::vector<double> ref = referencePredict(p.config, p.parameters,
-                                                         std::vector<float>(inputs.begin() + i * T, inputs.begin() + (i + 1) * T), 1);
+        const std::vector<double> ref = referencePredict(
+            p.config, p.parameters, std::vector<float>(inputs.begin() + i * T, inputs.begin() + (i + 1) * T), 1);
         for (int y = 0; y < Y; ++y) {
             EXPECT_NEAR(all[i * Y + y], ref[y], 2e-6) << i;
             EXPECT_NEAR(one[y], ref[y], 2e-6) << i;

@@ -226,9 +226,9 @@ TEST(Scaling, FloorIsRelativeToTheSubregionsMedianWindowStd) {
     // Three points; latest input windows (L - Y = 3 rates): {0,0,0} (flat, gap-filled) std 0,
     // {0,1,2} std sqrt(2/3), {-1,2,4} std sqrt(114/27): the median is sqrt(2/3), so the floor is
     // 0.1 x sqrt(2/3), not an absolute 1e-3 mm.
-    const std::vector<float> c = {0, 0, 0, 0, 0,                                      // flat
-                                  0, 1, 1, 2, 4,                                      // rates 1 0 1 2
-                                  0, 1, 0, 2, 6};                                     // rates 1 -1 2 4
+    const std::vector<float> c = {0, 0, 0, 0, 0,   // flat
+                                  0, 1, 1, 2, 4,   // rates 1 0 1 2
+                                  0, 1, 0, 2, 6};  // rates 1 -1 2 4
     const TimeAxis axis = TimeAxis::regular(5);
     const SeriesView view{c.data(), 3, 5, &axis};
     ModelConfig m;

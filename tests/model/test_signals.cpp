@@ -48,7 +48,8 @@ TEST(Signals, NoSignalIsHandledInsideAPrimitive) {
     altStack.ss_sp = alternate.data();
     altStack.ss_size = alternate.size();
     ASSERT_EQ(sigaltstack(&altStack, &previousAltStack), 0);
-    struct sigaction action {}, previousAction {};
+    struct sigaction action {
+    }, previousAction{};
     action.sa_sigaction = onAlarm;
     sigemptyset(&action.sa_mask);
     action.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;

@@ -78,11 +78,11 @@ TEST_F(Training, LstmAndRnnBeatPersistence) {
         const SampleSet validation = makeSamples(view_, split.validation, config, train.sampling, train.stride);
         ASSERT_EQ(model.summary.validationSamples, validation.size());
         const double persistence = persistenceMae(validation), windowMean = windowMeanMae(validation);
-        std::printf("%s: validation MAE %.4f mm, persistence %.4f mm (ratio %.3f, bound 0.75), "
-                    "window mean %.4f mm (ratio %.3f, bound 0.9)\n",
-                    toString(cell).c_str(), model.summary.validationMae, persistence,
-                    model.summary.validationMae / persistence, windowMean,
-                    model.summary.validationMae / windowMean);
+        std::printf(
+            "%s: validation MAE %.4f mm, persistence %.4f mm (ratio %.3f, bound 0.75), "
+            "window mean %.4f mm (ratio %.3f, bound 0.9)\n",
+            toString(cell).c_str(), model.summary.validationMae, persistence, model.summary.validationMae / persistence,
+            windowMean, model.summary.validationMae / windowMean);
         EXPECT_LT(model.summary.validationMae, 0.75 * persistence) << toString(cell);
         EXPECT_LT(model.summary.validationMae, 0.9 * windowMean) << toString(cell);
         EXPECT_DOUBLE_EQ(meanAbsoluteError(model, validation, 1), model.summary.validationMae);
@@ -108,7 +108,8 @@ TEST_F(Training, DeterministicForSeedAndThreads) {
         }
         EXPECT_EQ(a.summary.validationMae, b.summary.validationMae);
         const Forecast fa = forecast(a, view_, threads), fb = forecast(b, view_, threads);
-        EXPECT_EQ(std::memcmp(fa.differential.data(), fb.differential.data(), fa.differential.size() * sizeof(float)), 0);
+        EXPECT_EQ(std::memcmp(fa.differential.data(), fb.differential.data(), fa.differential.size() * sizeof(float)),
+                  0);
     }
     train.threads = 1;
     const Model c = fit(view_, smallLstm(), train, 100);
@@ -143,7 +144,8 @@ TEST_F(Training, SaveLoadRoundTripIsBitExact) {
     EXPECT_EQ(back.summary.seed, 4u);
     for (std::size_t l = 0; l < model.parameters.weightsIter.size(); ++l) {
         EXPECT_EQ(std::memcmp(back.parameters.weightsIter[l].data(), model.parameters.weightsIter[l].data(),
-                              model.parameters.weightsIter[l].size() * sizeof(float)), 0);
+                              model.parameters.weightsIter[l].size() * sizeof(float)),
+                  0);
     }
     const Forecast a = forecast(model, view_, 1), b = forecast(back, view_, 1);
     EXPECT_EQ(std::memcmp(a.cumulative.data(), b.cumulative.data(), a.cumulative.size() * sizeof(float)), 0);

@@ -45,9 +45,9 @@ TEST(Kdp, GridHasTheDelaunayEdgeCount) {
 
 TEST(Kdp, SeparatedBlobsSplitAndAreNumberedBySize) {
     Points p;
-    p.grid(10, 10, 0, 0);      // 100 points, indices 0..99
-    p.grid(12, 10, 500, 0);    // 120 points, far away
-    p.grid(10, 10, 0, 500);    // 100 points
+    p.grid(10, 10, 0, 0);    // 100 points, indices 0..99
+    p.grid(12, 10, 500, 0);  // 120 points, far away
+    p.grid(10, 10, 0, 500);  // 100 points
     const KdpResult r = p.kdp(3.0, 50);
     ASSERT_EQ(r.nSubregions, 3);
     EXPECT_EQ(r.noiseId, -1);
@@ -74,8 +74,8 @@ TEST(Kdp, ZoneBoundariesAreCut) {
 TEST(Kdp, TinyClustersJoinTheNoiseSubregionWithTheLastId) {
     Points p;
     p.grid(10, 10, 0, 0, 0);
-    p.add(4.5, 4.5, 1);    // a 1-point cluster inside the blob
-    p.add(20.0, 3.0, 2);   // a 2-point cluster beside it
+    p.add(4.5, 4.5, 1);   // a 1-point cluster inside the blob
+    p.add(20.0, 3.0, 2);  // a 2-point cluster beside it
     p.add(21.0, 3.0, 2);
     const KdpResult r = p.kdp(3.0, 10);
     ASSERT_EQ(r.nSubregions, 2);
@@ -96,12 +96,12 @@ TEST(Kdp, TinyClustersJoinTheNoiseSubregionWithTheLastId) {
 
 TEST(Kdp, DuplicatesFollowTheirTwinWithoutSpuriousComponents) {
     Points p;
-    p.grid(8, 8, 0, 0, 0);           // 0..63
-    p.grid(8, 8, 100, 0, 1);         // 64..127
+    p.grid(8, 8, 0, 0, 0);    // 0..63
+    p.grid(8, 8, 100, 0, 1);  // 64..127
     const std::size_t base = p.x.size();
     for (std::size_t i = 0; i < base; i += 3) p.add(p.x[i], p.y[i], p.zone[i]);  // duplicates
-    p.add(p.x[5], p.y[5], 1);        // a twin in the other zone: the noise subregion
-    p.add(p.x[5], p.y[5], 0);        // a triplicate
+    p.add(p.x[5], p.y[5], 1);  // a twin in the other zone: the noise subregion
+    p.add(p.x[5], p.y[5], 0);  // a triplicate
     const DelaunayGraph g = delaunayGraph(p.x, p.y);
     EXPECT_EQ(g.duplicates, p.x.size() - base);
     for (std::size_t i = base; i < p.x.size(); ++i) {
@@ -129,7 +129,7 @@ TEST(Kdp, DuplicatesFollowTheirTwinWithoutSpuriousComponents) {
 
 TEST(Kdp, CollinearPointsFormAPathCutAtTheGap) {
     Points p;
-    for (int i = 0; i < 10; ++i) p.add(2.0 * i, 1.0 * i);           // 0..9 on a line
+    for (int i = 0; i < 10; ++i) p.add(2.0 * i, 1.0 * i);                  // 0..9 on a line
     for (int i = 0; i < 10; ++i) p.add(2.0 * (i + 100), 1.0 * (i + 100));  // far along it
     const DelaunayGraph g = delaunayGraph(p.x, p.y);
     EXPECT_EQ(g.edges.size(), 19u);

@@ -72,7 +72,8 @@ double lloydSse(const std::vector<double>& v, int k, std::mt19937_64& rng) {
         }
         for (int c = 0; c < k; ++c)
             if (n[static_cast<std::size_t>(c)] > 0)
-                centers[static_cast<std::size_t>(c)] = sum[static_cast<std::size_t>(c)] / n[static_cast<std::size_t>(c)];
+                centers[static_cast<std::size_t>(c)] =
+                    sum[static_cast<std::size_t>(c)] / n[static_cast<std::size_t>(c)];
     }
     std::vector<int> used;
     for (int l : label)

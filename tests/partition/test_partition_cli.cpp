@@ -147,7 +147,7 @@ TEST(PartitionCli, OtherFormatsGiveLonLatAndTheirCrs) {
             ASSERT_GE(got.size(), pids.size());
             got.resize(pids.size());
             EXPECT_EQ(got, pids);
-        }
-        else EXPECT_FALSE(f.exists("/points/pid"));
+        } else
+            EXPECT_FALSE(f.exists("/points/pid"));
     }
 }

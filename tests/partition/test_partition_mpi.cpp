@@ -21,13 +21,13 @@ namespace {
 
 std::vector<std::int32_t> twelveDayDates(std::size_t m) {
     std::vector<std::int32_t> d;
-    for (std::size_t t = 0; t < m; ++t) d.push_back(dates::fromDays(dates::toDays(20200101) + 12 * static_cast<std::int64_t>(t)));
+    for (std::size_t t = 0; t < m; ++t)
+        d.push_back(dates::fromDays(dates::toDays(20200101) + 12 * static_cast<std::int64_t>(t)));
     return d;
 }
 
 // This rank's block of a global point set given by a function of the global index.
-template <class F>
-PointSet blockOf(const Comm& comm, std::size_t n, std::size_t m, F&& pointAt) {
+template <class F> PointSet blockOf(const Comm& comm, std::size_t n, std::size_t m, F&& pointAt) {
     PointSet p;
     p.dates = twelveDayDates(m);
     const BlockRange b = blockRange(n, comm.size(), comm.rank());
@@ -267,7 +267,8 @@ TEST(PartitionMpi, OutlierClustersOfOneAndTwoPointsJoinTheNoise) {
     Comm comm;
     const std::size_t n = 403, m = 30;
     auto rateOf = [](std::size_t i) { return i == 17 ? 80.0 : (i == 200 || i == 201 ? -90.0 : -10.0); };
-    PointSet block = linearScene(comm, n, m, rateOf, [](std::size_t) { return 0.0; }, 0.5);
+    PointSet block = linearScene(
+        comm, n, m, rateOf, [](std::size_t) { return 0.0; }, 0.5);
     PartitionConfig config;
     config.minPoints = 10;
     const PartitionResult r = run(comm, block, config);

@@ -131,8 +131,8 @@ TEST(Plan, LargestFirstToLeastLoadedSpreadsABigSubregionsGrid) {
     // LPT on these costs: the imbalance is below the smallest big-subregion task.
     EXPECT_LT(std::abs(l0 - l1), candidateCost(70000, 10, 1, 8, 1, 30));
     // The biggest task goes to rank 0 (first, least-loaded, lowest rank on ties).
-    auto biggest = std::max_element(p.tasks.begin(), p.tasks.end(),
-                                    [](const Task& a, const Task& b) { return a.cost < b.cost; });
+    auto biggest =
+        std::max_element(p.tasks.begin(), p.tasks.end(), [](const Task& a, const Task& b) { return a.cost < b.cost; });
     EXPECT_EQ(biggest->rank, 0);
 }
 

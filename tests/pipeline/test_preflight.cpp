@@ -3,10 +3,10 @@
 // configs/demo.toml completing alike at 1 and 3 ranks, and two runs with one -o.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
-#include <cstring>
 #include <regex>
 
 #include "hlstm/core/error.hpp"

@@ -80,8 +80,10 @@ TEST_F(ResumeTest, KilledAtTenRandomMomentsAndResumedTheOutputIsTheUninterrupted
         auto resumed = run(command(out, " --resume"), 300);
         ASSERT_EQ(resumed.exitCode, 0) << "kill at " << at << " s:\n" << resumed.output;
         std::string diff;
-        if (identical(reference, out, &diff)) ++identicalRuns;
-        else ADD_FAILURE() << "kill at " << at << " s: the resumed output differs:\n" << diff;
+        if (identical(reference, out, &diff))
+            ++identicalRuns;
+        else
+            ADD_FAILURE() << "kill at " << at << " s: the resumed output differs:\n" << diff;
         EXPECT_FALSE(std::filesystem::exists(out + ".ckpt"));
         EXPECT_FALSE(std::filesystem::exists(out + ".tmp"));
     }
@@ -98,8 +100,9 @@ TEST_F(ResumeTest, SigusrOneStopsWithExitThreeAndTheResumedOutputIsTheUninterrup
     // loaded machine 2 s could still be before the first candidate, which stops cleanly with
     // nothing to checkpoint (seen in a CI run).
     const std::string log = out + ".log";
-    const std::string script = command(out) + " > " + log + " 2>&1 & pid=$!; for i in $(seq 1 1200); do grep -q \"checkpoint: candidate\" " +
-                               log + " && break; sleep 0.05; done; kill -USR1 $pid; wait $pid";
+    const std::string script = command(out) + " > " + log +
+                               " 2>&1 & pid=$!; for i in $(seq 1 1200); do grep -q \"checkpoint: candidate\" " + log +
+                               " && break; sleep 0.05; done; kill -USR1 $pid; wait $pid";
     const auto stop = run("bash -c '" + script + "'", 300);
     EXPECT_EQ(stop.exitCode, 3) << run("cat " + out + ".log").output;
     EXPECT_FALSE(std::filesystem::exists(out)) << "a stopped run writes no output";

@@ -135,7 +135,8 @@ TEST_F(RunTest, DataParallelCandidatesGiveIdenticalOutputsForOneToFourRanks) {
         // ranks there are groups of different sizes, and some run side by side.
         std::set<int> sizes, firsts;
         const std::regex group("data-parallel on ranks ([0-9]+)\\.\\.([0-9]+) \\(");
-        for (auto it = std::sregex_iterator(r.output.begin(), r.output.end(), group); it != std::sregex_iterator(); ++it) {
+        for (auto it = std::sregex_iterator(r.output.begin(), r.output.end(), group); it != std::sregex_iterator();
+             ++it) {
             sizes.insert(std::stoi((*it)[2]) - std::stoi((*it)[1]) + 1);
             firsts.insert(std::stoi((*it)[1]));
         }
@@ -154,8 +155,8 @@ TEST_F(RunTest, DataParallelCandidatesGiveIdenticalOutputsForOneToFourRanks) {
     // can fail): the models differ from a run without data-parallel candidates.
     auto plain = dir_->file("plain.h5");
     ASSERT_EQ(hlstmRun(1, plain, kFast + " --train.shard_share 0").exitCode, 0);
-    EXPECT_EQ(run("h5diff -q --exclude-path /timing " + outs[0] + " " + plain + " /models/bytes /models/bytes").exitCode,
-              1);
+    EXPECT_EQ(
+        run("h5diff -q --exclude-path /timing " + outs[0] + " " + plain + " /models/bytes /models/bytes").exitCode, 1);
 }
 
 TEST_F(RunTest, ASlowRankHandsItsQueuedCandidatesToTheOthersAndTheOutputIsUnchanged) {
@@ -163,8 +164,9 @@ TEST_F(RunTest, ASlowRankHandsItsQueuedCandidatesToTheOthersAndTheOutputIsUnchan
     // a slow node (30 ms per minibatch). The others take its queued candidates, with their rows,
     // and the output is the 1-rank run's.
     // min_points 100: four subregions, so that rank 2 has a second candidate queued to take.
-    const std::string grid = " --partition.min_points 100 --grid.L 8 --grid.K 1 --grid.S 6 --train.epochs 4 "
-                             "--train.batch 64 --train.threads 1 --train.shard_share 0";
+    const std::string grid =
+        " --partition.min_points 100 --grid.L 8 --grid.K 1 --grid.S 6 --train.epochs 4 "
+        "--train.batch 64 --train.threads 1 --train.shard_share 0";
     const std::string one = dir_->file("steal1.h5"), three = dir_->file("steal3.h5");
     ASSERT_EQ(hlstmRun(1, one, grid).exitCode, 0);
     auto r = hlstmRun(3, three, grid, "HLSTM_SLOW_INJECT=2:30");
@@ -189,12 +191,14 @@ TEST_F(RunTest, BadConfigurationIsExitOne) {
     auto r = hlstmRun(2, dir_->file("bad.h5"), " --grid.L 1");
     EXPECT_EQ(r.exitCode, 1) << r.output;
     EXPECT_NE(r.output.find("grid.L"), std::string::npos) << r.output;
-    auto u = run(hlstmBinary() + " run --config " + std::string(HLSTM_SOURCE_DIR) + "/configs/demo.toml --no.such 3 -o x.h5");
+    auto u = run(hlstmBinary() + " run --config " + std::string(HLSTM_SOURCE_DIR) +
+                 "/configs/demo.toml --no.such 3 -o x.h5");
     EXPECT_EQ(u.exitCode, 1) << u.output;
     EXPECT_FALSE(std::filesystem::exists(dir_->file("bad.h5")));
     // Settings that cannot work are refused at once, with one message for all ranks.
-    for (const std::string bad : {" --model.validation_fraction 0", " --model.target signals", " --run.select best",
-                                  " --run.interval 1.5", " --run.baselines arima", " --model.horizon 31 --run.holdout 31"}) {
+    for (const std::string bad :
+         {" --model.validation_fraction 0", " --model.target signals", " --run.select best", " --run.interval 1.5",
+          " --run.baselines arima", " --model.horizon 31 --run.holdout 31"}) {
         auto b = hlstmRun(2, dir_->file("bad.h5"), kFast.substr(0, kFast.find(" --run.baselines")) + bad);
         EXPECT_EQ(b.exitCode, 1) << bad << "\n" << b.output;
         std::size_t messages = 0;
@@ -246,7 +250,8 @@ TEST(PaperMode, WinnerIsTheCandidateWithTheSmallestNextStepValidationMae) {
     const std::string out = dir.file("paper.h5");
     auto r = run("env OMP_NUM_THREADS=1 " + hlstmUnderMpi(2) + " run --config " + std::string(HLSTM_SOURCE_DIR) +
                      "/configs/paper.toml --simulate.points 6000 --partition.min_points 500 --grid.L 20,40 "
-                     "--grid.K 1 --train.epochs 4 -o " + out,
+                     "--grid.K 1 --train.epochs 4 -o " +
+                     out,
                  300);
     ASSERT_EQ(r.exitCode, 0) << r.output;
     h5::File f(out, h5::Access::kReadOnly);
@@ -283,15 +288,18 @@ TEST_F(RunTest, PredictWithSavedModelsReproducesTheRunsForecast) {
     ASSERT_EQ(runNext.size(), predNext.size());
     std::size_t finite = 0;
     for (std::size_t i = 0; i < runNext.size(); ++i) {
-        if (std::isnan(runNext[i])) ASSERT_TRUE(std::isnan(predNext[i])) << i;  // not kept in either
-        else ASSERT_EQ(runNext[i], predNext[i]) << i;
+        if (std::isnan(runNext[i]))
+            ASSERT_TRUE(std::isnan(predNext[i])) << i;  // not kept in either
+        else
+            ASSERT_EQ(runNext[i], predNext[i]) << i;
         finite += std::isfinite(runNext[i]) ? 1 : 0;
     }
     EXPECT_GT(finite, runNext.size() * 9 / 10);
     EXPECT_EQ(b.openDataset("/points/subregion").readAll<std::int32_t>(),
               a.openDataset("/points/subregion").readAll<std::int32_t>());
     // A file that is not an hlstm-output is refused with exit 1.
-    auto bad = run(hlstmBinary() + " predict --models " + scene() + " --input " + scene() + " -o " + dir_->file("x.h5"));
+    auto bad =
+        run(hlstmBinary() + " predict --models " + scene() + " --input " + scene() + " -o " + dir_->file("x.h5"));
     EXPECT_EQ(bad.exitCode, 1) << bad.output;
     EXPECT_NE(bad.output.find("not an hlstm-output file"), std::string::npos) << bad.output;
 }
@@ -303,8 +311,9 @@ TEST_F(RunTest, SlurmWarningSignalStopsAtTheNextMinibatchWithExitThreeAndCheckpo
     // Start the run, wait for the first trained candidate, send USR1 to mpiexec (which
     // forwards it to the ranks, as Slurm's --signal=B:USR1 does through the batch script).
     const std::string script = "env OMP_NUM_THREADS=1 " + hlstmUnderMpi(2) + " run --input " + scene() + " -o " + out +
-                               grid + " > " + log + " 2>&1 & pid=$!; for i in $(seq 1 600); do grep -q 'on this rank:' " +
-                               log + " && break; sleep 0.1; done; kill -USR1 $pid; wait $pid";
+                               grid + " > " + log +
+                               " 2>&1 & pid=$!; for i in $(seq 1 600); do grep -q 'on this rank:' " + log +
+                               " && break; sleep 0.1; done; kill -USR1 $pid; wait $pid";
     const std::string scriptPath = dir_->file("signal.sh");
     if (std::FILE* f = std::fopen(scriptPath.c_str(), "w")) {
         std::fputs(script.c_str(), f);

@@ -95,8 +95,8 @@ int dump(const Args& args) {
     const std::string path = args.get("out", "lstm_bench.bin");
     std::ofstream out(path, std::ios::binary);
     const std::int32_t header[4] = {static_cast<std::int32_t>(d.trainSet.size()),
-                                    static_cast<std::int32_t>(d.validationSet.size()),
-                                    d.config.inputSteps(), d.config.horizon};
+                                    static_cast<std::int32_t>(d.validationSet.size()), d.config.inputSteps(),
+                                    d.config.horizon};
     out.write(reinterpret_cast<const char*>(header), sizeof(header));
     write(out, d.trainSet.inputs);
     write(out, d.trainSet.labels);
@@ -117,9 +117,9 @@ int dump(const Args& args) {
         meanMae += std::abs(v.labelsMm[i * v.horizon] - static_cast<double>(v.mean[i]));
         persistenceMae += std::abs(v.labelsMm[i * v.horizon] - last);
     }
-    std::printf("DUMP %s train=%zu validation=%zu T=%d window_mean_mae=%.6f persistence_mae=%.6f\n",
-                path.c_str(), d.trainSet.size(), v.size(), d.config.inputSteps(),
-                meanMae / static_cast<double>(v.size()), persistenceMae / static_cast<double>(v.size()));
+    std::printf("DUMP %s train=%zu validation=%zu T=%d window_mean_mae=%.6f persistence_mae=%.6f\n", path.c_str(),
+                d.trainSet.size(), v.size(), d.config.inputSteps(), meanMae / static_cast<double>(v.size()),
+                persistenceMae / static_cast<double>(v.size()));
     return 0;
 }
 
@@ -141,9 +141,10 @@ void profile(const DataSet& d) {
     const Network::Timing& t = net.timing();
     const double forward = t.forward - warm.forward, backward = t.backward - warm.backward;
     const double other = t.other - warm.other, total = forward + backward + other;
-    std::printf("PROFILE forward %.1f%% backward %.1f%% other (batching, head, Adam) %.1f%% of %.3f s "
-                "(%d epochs after a warm-up epoch)\n",
-                100 * forward / total, 100 * backward / total, 100 * other / total, total, kProfileEpochs);
+    std::printf(
+        "PROFILE forward %.1f%% backward %.1f%% other (batching, head, Adam) %.1f%% of %.3f s "
+        "(%d epochs after a warm-up epoch)\n",
+        100 * forward / total, 100 * backward / total, 100 * other / total, total, kProfileEpochs);
 }
 
 int train(const Args& args) {
@@ -151,13 +152,14 @@ int train(const Args& args) {
     const Model model = fit(d.trainSet, d.validationSet, d.config, d.train, d.initSeed);
     const double samples = static_cast<double>(d.trainSet.size()) * model.summary.epochs;
     const double rate = samples / model.summary.trainSeconds;
-    std::printf("RESULT engine=hlstm L=%d K=%d S=%d B=%d threads=%d train_samples=%zu epochs=%d "
-                "train_s=%.3f samples_per_s=%.1f gflops=%.2f gflops_executed=%.2f val_mae=%.6f status=%s\n",
-                d.config.window, d.config.layers, d.config.units, d.train.batch, model.summary.threads,
-                d.trainSet.size(), model.summary.epochs, model.summary.trainSeconds, rate,
-                rate * trainingFlopsPerSample(d.config, d.config.units, false) / 1e9,
-                rate * trainingFlopsPerSample(d.config, paddedUnits(d.config.units), true) / 1e9,
-                model.summary.validationMae, toString(model.summary.status).c_str());
+    std::printf(
+        "RESULT engine=hlstm L=%d K=%d S=%d B=%d threads=%d train_samples=%zu epochs=%d "
+        "train_s=%.3f samples_per_s=%.1f gflops=%.2f gflops_executed=%.2f val_mae=%.6f status=%s\n",
+        d.config.window, d.config.layers, d.config.units, d.train.batch, model.summary.threads, d.trainSet.size(),
+        model.summary.epochs, model.summary.trainSeconds, rate,
+        rate * trainingFlopsPerSample(d.config, d.config.units, false) / 1e9,
+        rate * trainingFlopsPerSample(d.config, paddedUnits(d.config.units), true) / 1e9, model.summary.validationMae,
+        toString(model.summary.status).c_str());
     if (args.get("profile", "0") == "1") profile(d);
     return model.summary.ok() ? 0 : 2;
 }
@@ -165,34 +167,44 @@ int train(const Args& args) {
 }  // namespace
 
 // One function per vector width; the intrinsics differ only in their prefix and lane count.
-#define HLSTM_PEAK(NAME, TARGET, VEC, LANES, LOAD, FMA, STORE)                                    \
-    __attribute__((target(TARGET))) double NAME() {                                              \
-        /* Loads instead of set1, which trips GCC 12's -Wuninitialized. */                       \
-        float one[LANES], factor[LANES], term[LANES];                                            \
-        std::fill_n(one, LANES, 1.0f);                                                           \
-        std::fill_n(factor, LANES, 0.999999f);                                                   \
-        std::fill_n(term, LANES, 1e-7f);                                                         \
-        VEC a0 = LOAD(one), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0,     \
-            a8 = a0, a9 = a0, a10 = a0, a11 = a0;                                                \
-        const VEC b = LOAD(factor), c = LOAD(term);                                              \
-        constexpr long kIterations = 20000000;                                                   \
-        const auto start = std::chrono::steady_clock::now();                                     \
-        for (long k = 0; k < kIterations; ++k) {                                                 \
-            a0 = FMA(a0, b, c); a1 = FMA(a1, b, c); a2 = FMA(a2, b, c); a3 = FMA(a3, b, c);      \
-            a4 = FMA(a4, b, c); a5 = FMA(a5, b, c); a6 = FMA(a6, b, c); a7 = FMA(a7, b, c);      \
-            a8 = FMA(a8, b, c); a9 = FMA(a9, b, c); a10 = FMA(a10, b, c); a11 = FMA(a11, b, c);  \
-            /* Keeps the chains in registers (no spills to the stack, no reordering). */         \
-            __asm__ volatile("" : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5),   \
-                             "+v"(a6), "+v"(a7), "+v"(a8), "+v"(a9), "+v"(a10), "+v"(a11));     \
-        }                                                                                        \
-        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); \
-        float sink = 0;                                                                          \
-        const VEC* chains[] = {&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, &a8, &a9, &a10, &a11};  \
-        for (const VEC* v : chains) {                                                            \
-            STORE(one, *v);                                                                      \
-            sink += one[0];                                                                      \
-        }                                                                                        \
-        return std::isfinite(sink) ? kIterations * 12.0 * LANES * 2 / s / 1e9 : 0.0;            \
+#define HLSTM_PEAK(NAME, TARGET, VEC, LANES, LOAD, FMA, STORE)                                                         \
+    __attribute__((target(TARGET))) double NAME() {                                                                    \
+        /* Loads instead of set1, which trips GCC 12's -Wuninitialized. */                                             \
+        float one[LANES], factor[LANES], term[LANES];                                                                  \
+        std::fill_n(one, LANES, 1.0f);                                                                                 \
+        std::fill_n(factor, LANES, 0.999999f);                                                                         \
+        std::fill_n(term, LANES, 1e-7f);                                                                               \
+        VEC a0 = LOAD(one), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, \
+            a11 = a0;                                                                                                  \
+        const VEC b = LOAD(factor), c = LOAD(term);                                                                    \
+        constexpr long kIterations = 20000000;                                                                         \
+        const auto start = std::chrono::steady_clock::now();                                                           \
+        for (long k = 0; k < kIterations; ++k) {                                                                       \
+            a0 = FMA(a0, b, c);                                                                                        \
+            a1 = FMA(a1, b, c);                                                                                        \
+            a2 = FMA(a2, b, c);                                                                                        \
+            a3 = FMA(a3, b, c);                                                                                        \
+            a4 = FMA(a4, b, c);                                                                                        \
+            a5 = FMA(a5, b, c);                                                                                        \
+            a6 = FMA(a6, b, c);                                                                                        \
+            a7 = FMA(a7, b, c);                                                                                        \
+            a8 = FMA(a8, b, c);                                                                                        \
+            a9 = FMA(a9, b, c);                                                                                        \
+            a10 = FMA(a10, b, c);                                                                                      \
+            a11 = FMA(a11, b, c);                                                                                      \
+            /* Keeps the chains in registers (no spills to the stack, no reordering). */                               \
+            __asm__ volatile(""                                                                                        \
+                             : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5), "+v"(a6), "+v"(a7),         \
+                               "+v"(a8), "+v"(a9), "+v"(a10), "+v"(a11));                                              \
+        }                                                                                                              \
+        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();              \
+        float sink = 0;                                                                                                \
+        const VEC* chains[] = {&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, &a8, &a9, &a10, &a11};                          \
+        for (const VEC* v : chains) {                                                                                  \
+            STORE(one, *v);                                                                                            \
+            sink += one[0];                                                                                            \
+        }                                                                                                              \
+        return std::isfinite(sink) ? kIterations * 12.0 * LANES * 2 / s / 1e9 : 0.0;                                   \
     }
 // FP32 peak of one core: 12 independent FMA chains (enough for 2 pipes x 4-6 cycles latency),
 // with AVX-512, or with AVX2 on CPUs without it (oneDNN then runs AVX2 kernels).

@@ -15,8 +15,8 @@ using ConfigValue = std::variant<bool, std::int64_t, double, std::string, std::v
 
 /// A key of the schema.
 struct ConfigKey {
-    std::string name;     ///< dotted "section.key"
-    ConfigValue value;    ///< default (its alternative is the key's type)
+    std::string name;   ///< dotted "section.key"
+    ConfigValue value;  ///< default (its alternative is the key's type)
     std::string help;
 };
 

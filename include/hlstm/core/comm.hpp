@@ -6,16 +6,16 @@
 
 #include <boost/archive/binary_iarchive.hpp>
 #include <boost/archive/binary_oarchive.hpp>
+#include <climits>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
-#include <climits>
-#include <stdexcept>
 #include <vector>
 
 #include "hlstm/core/error.hpp"
@@ -27,8 +27,7 @@ namespace mpi {
 void check(int rc, const char* what);
 
 /// MPI datatype of a fundamental C++ type.
-template <class T>
-MPI_Datatype datatype();
+template <class T> MPI_Datatype datatype();
 }  // namespace mpi
 
 /// Reduction operators for Comm::allreduce.
@@ -65,39 +64,32 @@ public:
     void idleBarrier(const std::function<void()>& whileWaiting = {}) const;
 
     /// Element-wise reduction of a value on every rank (collective).
-    template <class T>
-    [[nodiscard]] T allreduce(T value, Reduce op) const {
+    template <class T> [[nodiscard]] T allreduce(T value, Reduce op) const {
         static_assert(std::is_arithmetic_v<T>);
         T out{};
-        mpi::check(MPI_Allreduce(&value, &out, 1, mpi::datatype<T>(), mpiOp(op), comm_),
-                   "MPI_Allreduce");
+        mpi::check(MPI_Allreduce(&value, &out, 1, mpi::datatype<T>(), mpiOp(op), comm_), "MPI_Allreduce");
         return out;
     }
     /// Element-wise reduction of equally long vectors (collective).
-    template <class T>
-    void allreduceInPlace(std::vector<T>& values, Reduce op) const {
+    template <class T> void allreduceInPlace(std::vector<T>& values, Reduce op) const {
         static_assert(std::is_arithmetic_v<T>);
-        mpi::check(MPI_Allreduce(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()),
-                                 mpi::datatype<T>(), mpiOp(op), comm_),
+        mpi::check(MPI_Allreduce(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()), mpi::datatype<T>(),
+                                 mpiOp(op), comm_),
                    "MPI_Allreduce");
     }
     /// Exclusive prefix sum (0 on rank 0) (collective).
     [[nodiscard]] std::uint64_t exscan(std::uint64_t value) const;
 
     /// Every rank's value, in rank order (collective).
-    template <class T>
-    [[nodiscard]] std::vector<T> allgather(const T& value) const {
+    template <class T> [[nodiscard]] std::vector<T> allgather(const T& value) const {
         static_assert(std::is_trivially_copyable_v<T>);
         std::vector<T> out(static_cast<std::size_t>(size_));
-        mpi::check(MPI_Allgather(&value, sizeof(T), MPI_BYTE, out.data(), sizeof(T), MPI_BYTE,
-                                 comm_),
-                   "MPI_Allgather");
+        mpi::check(MPI_Allgather(&value, sizeof(T), MPI_BYTE, out.data(), sizeof(T), MPI_BYTE, comm_), "MPI_Allgather");
         return out;
     }
 
     /// Concatenation of every rank's vector at `root` (empty elsewhere) (collective).
-    template <class T>
-    [[nodiscard]] std::vector<T> gatherv(const std::vector<T>& local, int root = kRoot) const {
+    template <class T> [[nodiscard]] std::vector<T> gatherv(const std::vector<T>& local, int root = kRoot) const {
         static_assert(std::is_trivially_copyable_v<T>);
         std::vector<T> out;
         std::vector<std::size_t> counts = allgather<std::size_t>(local.size());
@@ -109,8 +101,7 @@ public:
         return out;
     }
     /// Concatenation of every rank's vector on every rank (collective).
-    template <class T>
-    [[nodiscard]] std::vector<T> allgatherv(const std::vector<T>& local) const {
+    template <class T> [[nodiscard]] std::vector<T> allgatherv(const std::vector<T>& local) const {
         auto all = gatherv(local, kRoot);
         bcastVector(all, kRoot);
         return all;
@@ -163,8 +154,7 @@ public:
     }
 
     /// Broadcasts a vector of trivially copyable values from root (collective).
-    template <class T>
-    void bcastVector(std::vector<T>& values, int root = kRoot) const {
+    template <class T> void bcastVector(std::vector<T>& values, int root = kRoot) const {
         static_assert(std::is_trivially_copyable_v<T>);
         std::uint64_t n = values.size();
         mpi::check(MPI_Bcast(&n, 1, MPI_UINT64_T, root, comm_), "MPI_Bcast");
@@ -173,31 +163,27 @@ public:
     }
 
     /// Broadcasts any Boost-serializable object from root (collective).
-    template <class T>
-    void bcast(T& object, int root = kRoot) const {
+    template <class T> void bcast(T& object, int root = kRoot) const {
         std::string bytes;
         if (rank_ == root) bytes = serialize(object);
         bcastString(bytes, root);
         if (rank_ != root) deserialize(bytes, object);
     }
     /// Sends a Boost-serializable object to `dest` (point to point).
-    template <class T>
-    void send(const T& object, int dest, int tag = 0) const {
+    template <class T> void send(const T& object, int dest, int tag = 0) const {
         sendString(serialize(object), dest, tag);
     }
     /// Receives a Boost-serializable object from `source` (point to point).
-    template <class T>
-    void recv(T& object, int source, int tag = 0) const {
+    template <class T> void recv(T& object, int source, int tag = 0) const {
         deserialize(recvString(source, tag), object);
     }
     /// Root holds one object per rank; every rank gets its own (collective).
-    template <class T>
-    [[nodiscard]] T scatter(const std::vector<T>& perRank, int root = kRoot) const {
+    template <class T> [[nodiscard]] T scatter(const std::vector<T>& perRank, int root = kRoot) const {
         std::vector<std::string> parts;
         if (rank_ == root) {
             if (perRank.size() != static_cast<std::size_t>(size_))
-                throw RuntimeError("Comm::scatter: root holds " + std::to_string(perRank.size()) +
-                                   " objects for " + std::to_string(size_) + " ranks");
+                throw RuntimeError("Comm::scatter: root holds " + std::to_string(perRank.size()) + " objects for " +
+                                   std::to_string(size_) + " ranks");
             for (const auto& p : perRank) parts.push_back(serialize(p));
         }
         T out;
@@ -205,8 +191,7 @@ public:
         return out;
     }
 
-    template <class T>
-    static std::string serialize(const T& object) {
+    template <class T> static std::string serialize(const T& object) {
         std::ostringstream os(std::ios::binary);
         {
             boost::archive::binary_oarchive archive(os, boost::archive::no_header);
@@ -214,8 +199,7 @@ public:
         }  // the archive must be destroyed before str()
         return os.str();
     }
-    template <class T>
-    static void deserialize(const std::string& bytes, T& object) {
+    template <class T> static void deserialize(const std::string& bytes, T& object) {
         std::istringstream is(bytes, std::ios::binary);
         boost::archive::binary_iarchive archive(is, boost::archive::no_header);
         archive >> object;
@@ -223,9 +207,8 @@ public:
 
 private:
     static MPI_Op mpiOp(Reduce op);
-    std::vector<char> gathervBytes(const void* data, std::size_t bytes,
-                                   const std::vector<std::size_t>& counts, std::size_t elemSize,
-                                   int root) const;
+    std::vector<char> gathervBytes(const void* data, std::size_t bytes, const std::vector<std::size_t>& counts,
+                                   std::size_t elemSize, int root) const;
     std::vector<char> alltoallvBytes(const char* data, const std::vector<std::size_t>& byteCounts) const;
     /// One MPI_Alltoallv of `elemBytes`-byte elements from `send` into the memory `allocate(n)`
     /// returns for the n received elements; false (nothing exchanged) when some rank's element

@@ -40,8 +40,7 @@ int agreedFailureRank();
 /// one that an injected failure stopped before `fn`), runs `finally(failed)` before the
 /// agreement: e.g. a barrier that keeps answering requests of ranks still at work, which a
 /// failed rank must not leave unanswered.
-template <class F, class G>
-void coordinated(const Comm& comm, const std::string& phase, F&& fn, G&& finally) {
+template <class F, class G> void coordinated(const Comm& comm, const std::string& phase, F&& fn, G&& finally) {
     std::string previous = setCurrentPhase(phase);
     std::exception_ptr failure;
     try {
@@ -60,8 +59,7 @@ void coordinated(const Comm& comm, const std::string& phase, F&& fn, G&& finally
 }
 
 /// The same without a `finally`.
-template <class F>
-void coordinated(const Comm& comm, const std::string& phase, F&& fn) {
+template <class F> void coordinated(const Comm& comm, const std::string& phase, F&& fn) {
     coordinated(comm, phase, std::forward<F>(fn), [](bool) {});
 }
 

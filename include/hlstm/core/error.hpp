@@ -52,8 +52,7 @@ public:
 /// Another rank failed in a coordinated phase; this rank stops too.
 class RemoteError : public Error {
 public:
-    RemoteError(ExitCode code, int rank, const std::string& what)
-        : Error(code, what), rank_(rank) {}
+    RemoteError(ExitCode code, int rank, const std::string& what) : Error(code, what), rank_(rank) {}
     [[nodiscard]] int failedRank() const noexcept { return rank_; }
 
 private:

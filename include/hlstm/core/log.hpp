@@ -36,9 +36,10 @@ public:
     explicit Line(Level level) : level_(level) {}
     Line(const Line&) = delete;
     Line& operator=(const Line&) = delete;
-    ~Line() { if (enabled(level_)) write(level_, stream_.str()); }
-    template <class T>
-    Line& operator<<(const T& value) {
+    ~Line() {
+        if (enabled(level_)) write(level_, stream_.str());
+    }
+    template <class T> Line& operator<<(const T& value) {
         stream_ << value;
         return *this;
     }

@@ -28,8 +28,8 @@ inline constexpr std::uint64_t kShuffle = 3;               ///< minibatch order
 // pipeline (mixKey({model.seed, stream, subregion}))
 inline constexpr std::uint64_t kSubregionSplit = 0x5e11;  ///< the validation points of a subregion
 // simulate (mixKey({simulate.seed, stream, ...}))
-inline constexpr std::uint64_t kSceneLayout = 1;  ///< funnels, uplift, seasonal field
-inline constexpr std::uint64_t kScenePoint = 2;   ///< a point's position and noise
+inline constexpr std::uint64_t kSceneLayout = 1;      ///< funnels, uplift, seasonal field
+inline constexpr std::uint64_t kScenePoint = 2;       ///< a point's position and noise
 inline constexpr std::uint64_t kSceneAtmosphere = 3;  ///< an epoch's atmosphere
 inline constexpr std::uint64_t kScenePatterns = 4;    ///< Table I pattern sequences
 inline constexpr std::uint64_t kSceneDrop = 5;        ///< dropped acquisitions

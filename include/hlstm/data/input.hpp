@@ -12,8 +12,8 @@
 #include "hlstm/config/config.hpp"
 #include "hlstm/core/comm.hpp"
 #include "hlstm/data/native_reader.hpp"
-#include "hlstm/io/output_format.hpp"
 #include "hlstm/io/hdf5.hpp"
+#include "hlstm/io/output_format.hpp"
 
 namespace hlstm {
 

@@ -37,28 +37,28 @@ struct ReadOptions {
 
 /// Counts over all ranks.
 struct ReadStats {
-    std::uint64_t fileRows = 0;      ///< points in the file
+    std::uint64_t fileRows = 0;  ///< points in the file
     std::uint64_t epochs = 0;
-    std::uint64_t dropped = 0;       ///< input points not kept, for any reason (sum of droppedBy)
+    std::uint64_t dropped = 0;  ///< input points not kept, for any reason (sum of droppedBy)
     /// Dropped points per hlstm::output::PointStatus code (index kForecast stays 0).
     std::array<std::uint64_t, output::kPointStatusCount> droppedBy{};
-    std::uint64_t missing = 0;       ///< missing values among kept points (before filling)
-    std::uint64_t outliers = 0;      ///< values beyond +-kOutlierMm, treated as missing
-    std::string unit;                ///< unit found in the file ("mm" or "m")
-    std::string crs;                 ///< CRS of points.x/y ("EPSG:32650"; empty: unknown)
-    std::string sourceCrs;           ///< CRS of the file's coordinates (before any projection)
-    std::string format;              ///< "native", "mintpy", "licsbas", "egms"
-    std::string layout;              ///< what was read, e.g. "geocoded grid 1500 x 1300"
-    bool hasTruth = false;           ///< /truth was read (present and ReadOptions::readTruth)
+    std::uint64_t missing = 0;   ///< missing values among kept points (before filling)
+    std::uint64_t outliers = 0;  ///< values beyond +-kOutlierMm, treated as missing
+    std::string unit;            ///< unit found in the file ("mm" or "m")
+    std::string crs;             ///< CRS of points.x/y ("EPSG:32650"; empty: unknown)
+    std::string sourceCrs;       ///< CRS of the file's coordinates (before any projection)
+    std::string format;          ///< "native", "mintpy", "licsbas", "egms"
+    std::string layout;          ///< what was read, e.g. "geocoded grid 1500 x 1300"
+    bool hasTruth = false;       ///< /truth was read (present and ReadOptions::readTruth)
 };
 
 /// What one rank holds after a collective read: its block of kept points.
 struct LocalBlock {
-    PointSet points;                 ///< points.rows = global index among kept points
-    std::vector<float> truth;        ///< size() x truthEpochs: the last epochs of /truth; empty if absent
-    std::size_t truthEpochs = 0;     ///< epochs per point in `truth` (the last ones; all by default)
-    std::uint64_t keptOffset = 0;    ///< global index of this rank's first kept point
-    std::uint64_t keptTotal = 0;     ///< kept points over all ranks
+    PointSet points;               ///< points.rows = global index among kept points
+    std::vector<float> truth;      ///< size() x truthEpochs: the last epochs of /truth; empty if absent
+    std::size_t truthEpochs = 0;   ///< epochs per point in `truth` (the last ones; all by default)
+    std::uint64_t keptOffset = 0;  ///< global index of this rank's first kept point
+    std::uint64_t keptTotal = 0;   ///< kept points over all ranks
     /// Per kept point: bit k set when epoch m - 1 - k was observed (not gap-filled), k < 32;
     /// the metrics judge held-out epochs only where they were observed.
     std::vector<std::uint32_t> tailObserved;
@@ -68,12 +68,12 @@ struct LocalBlock {
     /// Input points that are not among the kept points, in input order (every input point is a
     /// row of the output: the kept points first, then these).
     struct DroppedPoints {
-        std::vector<double> x, y;              ///< in stats.crs like points.x/y (NaN when unknown)
-        std::vector<std::int64_t> ids;         ///< same id rule as points.ids
-        std::vector<std::string> pids;         ///< EGMS only (else empty)
-        std::vector<std::int8_t> status;       ///< hlstm::output::PointStatus codes
-        std::uint64_t offset = 0;              ///< global index of this rank's first dropped point
-        std::uint64_t total = 0;               ///< dropped points over all ranks
+        std::vector<double> x, y;         ///< in stats.crs like points.x/y (NaN when unknown)
+        std::vector<std::int64_t> ids;    ///< same id rule as points.ids
+        std::vector<std::string> pids;    ///< EGMS only (else empty)
+        std::vector<std::int8_t> status;  ///< hlstm::output::PointStatus codes
+        std::uint64_t offset = 0;         ///< global index of this rank's first dropped point
+        std::uint64_t total = 0;          ///< dropped points over all ranks
         [[nodiscard]] std::size_t size() const noexcept { return x.size(); }
     } dropped;
     ReadStats stats;

@@ -29,19 +29,17 @@ std::vector<std::int32_t> following(const std::vector<std::int32_t>& yyyymmdd, i
 /// A set of points held by one rank: a contiguous block [firstRow, firstRow + size()) of the
 /// global point order, or any gathered subset (then `rows` says which global rows).
 struct PointSet {
-    std::vector<std::int64_t> ids;     ///< point identifiers (input /id or row index)
-    std::vector<std::uint64_t> rows;   ///< global row index of each point
-    std::vector<double> x;             ///< projected metres (or degrees, see crs)
+    std::vector<std::int64_t> ids;    ///< point identifiers (input /id or row index)
+    std::vector<std::uint64_t> rows;  ///< global row index of each point
+    std::vector<double> x;            ///< projected metres (or degrees, see crs)
     std::vector<double> y;
-    std::vector<std::int32_t> dates;   ///< YYYYMMDD, strictly increasing, shared by all points
-    std::vector<float> displacement;   ///< cumulative mm, size() x nEpochs(), row-major
+    std::vector<std::int32_t> dates;  ///< YYYYMMDD, strictly increasing, shared by all points
+    std::vector<float> displacement;  ///< cumulative mm, size() x nEpochs(), row-major
 
     [[nodiscard]] std::size_t size() const noexcept { return x.size(); }
     [[nodiscard]] std::size_t nEpochs() const noexcept { return dates.size(); }
     /// Cumulative displacement series of point i (mm), nEpochs() values.
-    [[nodiscard]] const float* series(std::size_t i) const noexcept {
-        return displacement.data() + i * nEpochs();
-    }
+    [[nodiscard]] const float* series(std::size_t i) const noexcept { return displacement.data() + i * nEpochs(); }
     [[nodiscard]] float* series(std::size_t i) noexcept { return displacement.data() + i * nEpochs(); }
 
     /// Appends point i of `other` (same dates).
@@ -49,9 +47,8 @@ struct PointSet {
     /// Only the first `epochs` epochs (the visible part under the holdout protocol).
     [[nodiscard]] PointSet firstEpochs(std::size_t epochs) const;
 
-    template <class Archive>
-    void serialize(Archive& ar, unsigned /*version*/) {
-        ar & ids & rows & x & y & dates & displacement;
+    template <class Archive> void serialize(Archive& ar, unsigned /*version*/) {
+        ar& ids& rows& x& y& dates& displacement;
     }
 };
 

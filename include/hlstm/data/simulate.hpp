@@ -20,7 +20,7 @@ enum class SceneKind {
 /// Parameters of `hlstm simulate`.
 struct SimulateOptions {
     SceneKind kind = SceneKind::kScene;
-    std::uint64_t points = 430476;   ///< the paper's Cangzhou size
+    std::uint64_t points = 430476;  ///< the paper's Cangzhou size
     std::uint64_t epochs = 89;
     std::uint64_t seed = 1;
     std::int32_t firstDate = 20180101;

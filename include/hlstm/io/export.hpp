@@ -27,10 +27,10 @@ struct ExportOptions {
 /// What an export wrote.
 struct ExportSummary {
     std::uint64_t rows = 0;
-    std::uint64_t columns = 0;   ///< attribute columns (the geometry not counted)
-    std::string layer;           ///< GeoPackage layer name (the output file's stem); empty for CSV
-    std::string geometry;        ///< "lon/lat" (EPSG:4326) or "x/y"
-    std::string crs;             ///< the geometry's CRS as given ("EPSG:4326", the file's crs), empty if unknown
+    std::uint64_t columns = 0;  ///< attribute columns (the geometry not counted)
+    std::string layer;          ///< GeoPackage layer name (the output file's stem); empty for CSV
+    std::string geometry;       ///< "lon/lat" (EPSG:4326) or "x/y"
+    std::string crs;            ///< the geometry's CRS as given ("EPSG:4326", the file's crs), empty if unknown
 };
 
 /// Exports the hlstm output `input` (format hlstm-output or hlstm-prediction, complete = 1)

@@ -42,8 +42,7 @@ private:
 };
 
 /// Native HDF5 memory type of a C++ type.
-template <class T>
-hid_t nativeType();
+template <class T> hid_t nativeType();
 
 /// How transfers are done on a parallel file.
 enum class Transfer { kCollective, kIndependent };
@@ -68,14 +67,12 @@ public:
 
     /// Reads rows [row0, row0+rows) of a 1-D or 2-D dataset (all columns), converting to T.
     /// Collective on a parallel file: every rank calls it, `rows` may be 0.
-    template <class T>
-    std::vector<T> readRows(std::uint64_t row0, std::uint64_t rows) const {
+    template <class T> std::vector<T> readRows(std::uint64_t row0, std::uint64_t rows) const {
         std::vector<T> out(rows * rowLength());
         readRowsRaw(nativeType<T>(), out.data(), row0, rows);
         return out;
     }
-    template <class T>
-    std::vector<T> readAll() const { return readRows<T>(0, dims().empty() ? 1 : dims()[0]); }
+    template <class T> std::vector<T> readAll() const { return readRows<T>(0, dims().empty() ? 1 : dims()[0]); }
     /// Reads the hyperslab [start, start + count) of an n-D dataset, converting to T, in the
     /// dataset's row-major order. Independent I/O: each rank reads its own slabs, any number.
     template <class T>
@@ -94,19 +91,16 @@ public:
     /// spaces of space-padded strings dropped). Collective on a parallel file.
     [[nodiscard]] std::vector<std::string> readStringRows(std::uint64_t row0, std::uint64_t rows) const;
     /// Writes rows [row0, row0+rows) (collective on a parallel file; `rows` may be 0).
-    template <class T>
-    void writeRows(std::uint64_t row0, std::uint64_t rows, const T* data) const {
+    template <class T> void writeRows(std::uint64_t row0, std::uint64_t rows, const T* data) const {
         writeRowsRaw(nativeType<T>(), data, row0, rows);
     }
 
-    template <class T>
-    void writeAttribute(const std::string& name, const T& value) const;
+    template <class T> void writeAttribute(const std::string& name, const T& value) const;
     void writeAttribute(const std::string& name, const std::string& value) const;
     [[nodiscard]] bool hasAttribute(const std::string& name) const;
     [[nodiscard]] std::string readStringAttribute(const std::string& name) const;
     /// A numeric attribute of the dataset, converted to T.
-    template <class T>
-    [[nodiscard]] T readAttribute(const std::string& name) const;
+    template <class T> [[nodiscard]] T readAttribute(const std::string& name) const;
 
     [[nodiscard]] hid_t raw() const noexcept { return id_.get(); }
 
@@ -154,13 +148,14 @@ public:
         return createDatasetRaw(objectPath, nativeType<T>(), dims);
     }
     /// Writes a small dataset whose content every rank holds identically (collective).
-    template <class T>
-    void writeSmall(const std::string& objectPath, const std::vector<T>& values) const {
+    template <class T> void writeSmall(const std::string& objectPath, const std::vector<T>& values) const {
         auto ds = createDataset<T>(objectPath, {values.size()});
         if (values.empty()) return;  // nothing to write (a write to no storage fails: "addr overflow")
         bool writer = !parallel_ || rankOfComm_ == 0;
-        if (writer) ds.writeRows(0, values.size(), values.data());
-        else ds.writeRows(0, 0, values.data());
+        if (writer)
+            ds.writeRows(0, values.size(), values.data());
+        else
+            ds.writeRows(0, 0, values.data());
     }
 
     /// Writes a small 1-D dataset of fixed-length ASCII strings that every rank holds
@@ -183,13 +178,11 @@ public:
     [[nodiscard]] std::vector<std::string> readStrings(const std::string& objectPath) const;
 
     /// Root-group attributes (on a parallel file: every rank writes the same value).
-    template <class T>
-    void writeAttribute(const std::string& name, const T& value) const;
+    template <class T> void writeAttribute(const std::string& name, const T& value) const;
     void writeAttribute(const std::string& name, const std::string& value) const;
     [[nodiscard]] bool hasAttribute(const std::string& name) const;
     [[nodiscard]] std::string readStringAttribute(const std::string& name) const;
-    template <class T>
-    [[nodiscard]] T readAttribute(const std::string& name) const;
+    template <class T> [[nodiscard]] T readAttribute(const std::string& name) const;
     /// Attribute on a group or dataset at `objectPath` (created as a group if missing);
     /// on a parallel file every rank writes the same value (collective).
     template <class T>
@@ -213,10 +206,8 @@ public:
 private:
     void writeObjectAttributeRaw(const std::string& objectPath, const std::string& name, hid_t type,
                                  const void* value) const;
-    void readObjectAttributeRaw(const std::string& objectPath, const std::string& name, hid_t type,
-                                void* value) const;
-    Dataset createDatasetRaw(const std::string& objectPath, hid_t type,
-                             const std::vector<std::uint64_t>& dims) const;
+    void readObjectAttributeRaw(const std::string& objectPath, const std::string& name, hid_t type, void* value) const;
+    Dataset createDatasetRaw(const std::string& objectPath, hid_t type, const std::vector<std::uint64_t>& dims) const;
 
     Id id_;
     std::string path_;
@@ -225,30 +216,23 @@ private:
 };
 
 /// Attribute helpers on any object id.
-void writeAttributeRaw(hid_t object, const std::string& name, hid_t type, const void* value,
-                       const std::string& where);
-void writeStringAttributeRaw(hid_t object, const std::string& name, const std::string& value,
-                             const std::string& where);
+void writeAttributeRaw(hid_t object, const std::string& name, hid_t type, const void* value, const std::string& where);
+void writeStringAttributeRaw(hid_t object, const std::string& name, const std::string& value, const std::string& where);
 std::string readStringAttributeRaw(hid_t object, const std::string& name, const std::string& where);
-void readAttributeRaw(hid_t object, const std::string& name, hid_t type, void* value,
-                      const std::string& where);
+void readAttributeRaw(hid_t object, const std::string& name, hid_t type, void* value, const std::string& where);
 
-template <class T>
-void Dataset::writeAttribute(const std::string& name, const T& value) const {
+template <class T> void Dataset::writeAttribute(const std::string& name, const T& value) const {
     writeAttributeRaw(id_.get(), name, nativeType<T>(), &value, file_ + ":" + path_);
 }
-template <class T>
-void File::writeAttribute(const std::string& name, const T& value) const {
+template <class T> void File::writeAttribute(const std::string& name, const T& value) const {
     writeAttributeRaw(id_.get(), name, nativeType<T>(), &value, path_);
 }
-template <class T>
-T Dataset::readAttribute(const std::string& name) const {
+template <class T> T Dataset::readAttribute(const std::string& name) const {
     T value{};
     readAttributeRaw(id_.get(), name, nativeType<T>(), &value, file_ + ":" + path_);
     return value;
 }
-template <class T>
-T File::readAttribute(const std::string& name) const {
+template <class T> T File::readAttribute(const std::string& name) const {
     T value{};
     readAttributeRaw(id_.get(), name, nativeType<T>(), &value, path_);
     return value;

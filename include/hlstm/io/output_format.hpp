@@ -29,12 +29,12 @@ inline constexpr char kConfig[] = "config";
 inline constexpr char kInput[] = "input";
 inline constexpr char kInputChecksum[] = "input_checksum";
 inline constexpr char kHoldout[] = "holdout";
-inline constexpr char kComplete[] = "complete";  ///< written last: 1 when the file is whole
-inline constexpr char kCrs[] = "crs";              ///< of /points/x: the CRS of x and y
-inline constexpr char kSourceCrs[] = "source_crs";  ///< of /points/x: the input file's CRS
-inline constexpr char kModels[] = "models";          ///< predict: the run output whose models it used
-inline constexpr char kVersion[] = "version";        ///< partition: the hlstm version
-inline constexpr char kProducer[] = "producer";      ///< partition: "hlstm partition"
+inline constexpr char kComplete[] = "complete";       ///< written last: 1 when the file is whole
+inline constexpr char kCrs[] = "crs";                 ///< of /points/x: the CRS of x and y
+inline constexpr char kSourceCrs[] = "source_crs";    ///< of /points/x: the input file's CRS
+inline constexpr char kModels[] = "models";           ///< predict: the run output whose models it used
+inline constexpr char kVersion[] = "version";         ///< partition: the hlstm version
+inline constexpr char kProducer[] = "producer";       ///< partition: "hlstm partition"
 inline constexpr char kDbDistance[] = "db_distance";  ///< of /partition/k_chosen: the distance that chose k
 }  // namespace attr
 
@@ -234,8 +234,7 @@ void writePointRows(const h5::File& file, const std::string& path, std::uint64_t
                     const std::vector<T>& local, std::uint64_t width = 1) {
     std::vector<std::uint64_t> dims{total};
     if (width > 1) dims.push_back(width);
-    file.createDataset<T>(path, dims).writeRows(offset, local.size() / std::max<std::uint64_t>(1, width),
-                                                local.data());
+    file.createDataset<T>(path, dims).writeRows(offset, local.size() / std::max<std::uint64_t>(1, width), local.data());
 }
 
 /// Where one rank's rows of the per-point datasets are: every input point is a row, the kept

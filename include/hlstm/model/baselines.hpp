@@ -68,10 +68,7 @@ struct MlrSums {
     void merge(const MlrSums& other);
 
     /// Boost.Serialization, to send the sums through MPI.
-    template <class Archive>
-    void serialize(Archive& ar, unsigned /*version*/) {
-        ar & lags & n & xtx & xty;
-    }
+    template <class Archive> void serialize(Archive& ar, unsigned /*version*/) { ar& lags& n& xtx& xty; }
 };
 
 /// A fitted global multiple linear regression on lagged rates.

@@ -8,8 +8,8 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
-#include <string>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "hlstm/model/model_config.hpp"
@@ -31,21 +31,20 @@ struct FitSummary {
     FitStatus status = FitStatus::kNoSamples;
     double validationMae = std::numeric_limits<double>::quiet_NaN();  ///< mm (eq. 3); NaN without validation samples
     double trainLoss = std::numeric_limits<double>::quiet_NaN();      ///< last epoch's mean loss, z units
-    int epochs = 0;                  ///< epochs run (fewer with early stopping or divergence)
-    int bestEpoch = 0;               ///< epoch whose weights were kept (1-based)
+    int epochs = 0;     ///< epochs run (fewer with early stopping or divergence)
+    int bestEpoch = 0;  ///< epoch whose weights were kept (1-based)
     std::uint64_t trainSamples = 0;
     std::uint64_t validationSamples = 0;
-    double seconds = 0;              ///< wall time of the whole fit
-    double trainSeconds = 0;         ///< wall time of the epochs (training steps only)
+    double seconds = 0;       ///< wall time of the whole fit
+    double trainSeconds = 0;  ///< wall time of the epochs (training steps only)
     int threads = 1;
     std::uint64_t seed = 0;
 
     [[nodiscard]] bool ok() const noexcept { return status == FitStatus::kOk; }
 
-    template <class Archive>
-    void serialize(Archive& ar, unsigned /*version*/) {
-        ar & status & validationMae & trainLoss & epochs & bestEpoch & trainSamples &
-            validationSamples & seconds & trainSeconds & threads & seed;
+    template <class Archive> void serialize(Archive& ar, unsigned /*version*/) {
+        ar& status& validationMae& trainLoss& epochs& bestEpoch& trainSamples& validationSamples& seconds& trainSeconds&
+            threads& seed;
     }
 };
 
@@ -55,10 +54,7 @@ struct Model {
     Parameters parameters;
     FitSummary summary;
 
-    template <class Archive>
-    void serialize(Archive& ar, unsigned /*version*/) {
-        ar & config & parameters & summary;
-    }
+    template <class Archive> void serialize(Archive& ar, unsigned /*version*/) { ar& config& parameters& summary; }
 };
 
 /// Data-parallel training of one candidate: every minibatch is cut into `shards` fixed shards
@@ -79,23 +75,22 @@ struct ShardedTraining {
 
 /// Where a fit stood at a minibatch boundary: enough to continue it bit for bit.
 struct TrainState {
-    std::int32_t epoch = 1;                ///< epoch in progress (1-based), shuffled already
-    std::uint64_t next = 0;                ///< position in `order` of the next minibatch
-    std::vector<std::uint32_t> order;      ///< this epoch's sample order
-    std::uint64_t rng = 0;                 ///< the shuffle stream after this epoch's shuffle
-    double lossSum = 0;                    ///< this epoch's loss sum so far
-    Parameters parameters;                 ///< current weights
-    std::vector<float> moments;            ///< Adam's m and v (Network::OptimizerState)
+    std::int32_t epoch = 1;            ///< epoch in progress (1-based), shuffled already
+    std::uint64_t next = 0;            ///< position in `order` of the next minibatch
+    std::vector<std::uint32_t> order;  ///< this epoch's sample order
+    std::uint64_t rng = 0;             ///< the shuffle stream after this epoch's shuffle
+    double lossSum = 0;                ///< this epoch's loss sum so far
+    Parameters parameters;             ///< current weights
+    std::vector<float> moments;        ///< Adam's m and v (Network::OptimizerState)
     std::uint64_t adamStep = 0;
-    double bestMae = 0;                    ///< early stopping's best validation MAE so far
+    double bestMae = 0;  ///< early stopping's best validation MAE so far
     std::int32_t sinceBest = 0, bestEpoch = 0, epochsDone = 0;
-    Parameters best;                       ///< weights at bestEpoch (early stopping)
+    Parameters best;  ///< weights at bestEpoch (early stopping)
     double trainLoss = 0, trainSeconds = 0;
 
-    template <class Archive>
-    void serialize(Archive& ar, unsigned /*version*/) {
-        ar & epoch & next & order & rng & lossSum & parameters & moments & adamStep & bestMae & sinceBest &
-            bestEpoch & epochsDone & best & trainLoss & trainSeconds;
+    template <class Archive> void serialize(Archive& ar, unsigned /*version*/) {
+        ar& epoch& next& order& rng& lossSum& parameters& moments& adamStep& bestMae& sinceBest& bestEpoch& epochsDone&
+            best& trainLoss& trainSeconds;
     }
 };
 
@@ -113,14 +108,12 @@ struct Interruption {
 /// (train.validationFraction), samples, initialisation, shuffling all from `seed`. Same
 /// seed and thread count give bit-identical weights. Never throws on divergence.
 /// Throws ConfigError on an invalid config.
-Model fit(const SeriesView& series, const ModelConfig& config, const TrainConfig& train,
-          std::uint64_t seed);
+Model fit(const SeriesView& series, const ModelConfig& config, const TrainConfig& train, std::uint64_t seed);
 
 /// The same with a given split of the points (rows of `series`): grid-search candidates of one
 /// subregion should share one split so that their validation MAEs compare the same points.
-Model fit(const SeriesView& series, const PointSplit& split, const ModelConfig& config,
-          const TrainConfig& train, std::uint64_t seed, const ShardedTraining* sharded = nullptr,
-          const Interruption* interruption = nullptr);
+Model fit(const SeriesView& series, const PointSplit& split, const ModelConfig& config, const TrainConfig& train,
+          std::uint64_t seed, const ShardedTraining* sharded = nullptr, const Interruption* interruption = nullptr);
 
 /// Trains on prepared samples, starting from `start` (nullptr: seeded initialisation).
 Model fit(const SampleSet& trainSet, const SampleSet& validationSet, const ModelConfig& config,
@@ -136,9 +129,9 @@ double meanAbsoluteError(const Model& model, const SampleSet& set, int threads =
 /// finite get NaN and valid = 0.
 struct Forecast {
     int horizon = 0;
-    std::vector<float> differential;   ///< points x Y, mm per nominal step
-    std::vector<float> cumulative;     ///< points x Y, mm
-    std::vector<std::uint8_t> valid;   ///< points
+    std::vector<float> differential;  ///< points x Y, mm per nominal step
+    std::vector<float> cumulative;    ///< points x Y, mm
+    std::vector<std::uint8_t> valid;  ///< points
 
     [[nodiscard]] std::size_t points() const noexcept { return valid.size(); }
 };

@@ -44,8 +44,8 @@ struct ModelConfig {
     int horizon = 1;         ///< Y: differential values predicted (the label's length)
     double stdFloor = 1e-3;  ///< mm per step: floor of a kNext sample's input std in the z-score
     Target target = Target::kNext;
-    int smoothing = 5;       ///< h: rates averaged (centred) in a kSignal label
-    double scale = 1.0;      ///< mm per step: kSignal's fixed scale of residual rates
+    int smoothing = 5;   ///< h: rates averaged (centred) in a kSignal label
+    double scale = 1.0;  ///< mm per step: kSignal's fixed scale of residual rates
     /// > 0: fit() sets stdFloor / scale from the training points (calibrateScaling) with this
     /// fraction; 0: stdFloor and scale are used as given.
     double floorFraction = 0.0;
@@ -69,9 +69,8 @@ struct ModelConfig {
     /// smoothing >= 1.
     void validate() const;
 
-    template <class Archive>
-    void serialize(Archive& ar, unsigned /*version*/) {
-        ar & cell & window & layers & units & horizon & stdFloor & target & smoothing & scale & floorFraction;
+    template <class Archive> void serialize(Archive& ar, unsigned /*version*/) {
+        ar& cell& window& layers& units& horizon& stdFloor& target& smoothing& scale& floorFraction;
     }
 };
 
@@ -87,11 +86,11 @@ struct TrainConfig {
     double beta2 = 0.999;
     double eps = 1e-8;
     LossKind loss = LossKind::kMse;
-    double huberDelta = 1.0;        ///< z-score units, for LossKind::kHuber
-    int earlyStopPatience = 0;      ///< epochs without a validation-MAE gain before stopping; 0: off
-    int threads = 0;                ///< threads per rank; 0: OMP_NUM_THREADS / SLURM_CPUS_PER_TASK / 1
+    double huberDelta = 1.0;    ///< z-score units, for LossKind::kHuber
+    int earlyStopPatience = 0;  ///< epochs without a validation-MAE gain before stopping; 0: off
+    int threads = 0;            ///< threads per rank; 0: OMP_NUM_THREADS / SLURM_CPUS_PER_TASK / 1
     Sampling sampling = Sampling::kLatest;
-    int stride = 1;                 ///< window stride for Sampling::kAll
+    int stride = 1;  ///< window stride for Sampling::kAll
     double validationFraction = 0.3;
 
     /// Throws ConfigError on non-positive epochs/batch/lr, betas outside [0,1), bad fractions.

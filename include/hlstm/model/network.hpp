@@ -15,8 +15,8 @@ namespace hlstm::model {
 /// Mean loss over `count` predictions (double accumulation); when `gradient` is non-null it
 /// receives d(loss)/d(prediction) per value. MSE: mean e^2; MAE: mean |e|; Huber: mean of
 /// e^2/2 (|e| <= delta) or delta (|e| - delta/2).
-double batchLoss(const float* prediction, const float* label, std::size_t count, LossKind loss,
-                 double huberDelta, float* gradient);
+double batchLoss(const float* prediction, const float* label, std::size_t count, LossKind loss, double huberDelta,
+                 float* gradient);
 
 /// Hidden units the engine computes with: S < 16 -> 16, 25..31 -> 32, others unchanged. The
 /// extra units have zero weights, stay exactly zero and get exactly zero gradients, so the
@@ -60,13 +60,12 @@ public:
     void predict(const float* inputs, std::size_t n, float* outputs);
 
     /// Mean loss of one batch and its gradient with respect to every parameter (logical shapes).
-    double lossAndGradient(const float* inputs, const float* labels, std::size_t n,
-                           LossKind loss, double huberDelta, Parameters& gradient);
+    double lossAndGradient(const float* inputs, const float* labels, std::size_t n, LossKind loss, double huberDelta,
+                           Parameters& gradient);
 
     /// One Adam step on the samples `indices[0..n)` of `set`; returns the batch's mean loss
     /// (non-finite once training diverges; the weights are then not usable).
-    double trainStep(const SampleSet& set, const std::uint32_t* indices, std::size_t n,
-                     const TrainConfig& train);
+    double trainStep(const SampleSet& set, const std::uint32_t* indices, std::size_t n, const TrainConfig& train);
 
     /// Floats of one shard's gradient record: the loss, then every parameter's gradient in the
     /// engine's padded layout (padding entries are exactly zero).
@@ -74,8 +73,8 @@ public:
     /// Mean loss of the samples `indices[0..n)` of `set` and its gradient, written to `record`
     /// (gradientRecordSize() floats); the weights do not change. Data-parallel training sums
     /// such records of fixed shards of a minibatch in a fixed order, wherever they were computed.
-    double shardGradient(const SampleSet& set, const std::uint32_t* indices, std::size_t n,
-                         const TrainConfig& train, float* record);
+    double shardGradient(const SampleSet& set, const std::uint32_t* indices, std::size_t n, const TrainConfig& train,
+                         float* record);
     /// One Adam step with the gradient part of `record` (e.g. the weighted sum of shards').
     void applyGradient(const float* record, const TrainConfig& train);
 

@@ -17,7 +17,7 @@ int gateCount(CellKind cell) noexcept;
 
 /// A named block of parameters (for Adam, gradient checks and printing).
 struct ParameterGroup {
-    std::string name;   ///< e.g. "layer1.weights_iter"
+    std::string name;  ///< e.g. "layer1.weights_iter"
     float* data;
     std::size_t size;
 };
@@ -47,9 +47,8 @@ struct Parameters {
     /// Whether every value is finite.
     [[nodiscard]] bool finite() const;
 
-    template <class Archive>
-    void serialize(Archive& ar, unsigned /*version*/) {
-        ar & weightsLayer & weightsIter & bias & dense & denseBias;
+    template <class Archive> void serialize(Archive& ar, unsigned /*version*/) {
+        ar& weightsLayer& weightsIter& bias& dense& denseBias;
     }
 };
 

@@ -55,9 +55,9 @@ struct SampleSet {
     int channels = 1;
     std::vector<float> inputs;
     std::vector<float> labels;
-    std::vector<float> labelsMm;     ///< the labels in mm (exact, for MAE in mm)
-    std::vector<float> mean;         ///< mm, per sample: mean of the input part
-    std::vector<float> scale;        ///< mm, per sample: max(std of the input part, floor)
+    std::vector<float> labelsMm;       ///< the labels in mm (exact, for MAE in mm)
+    std::vector<float> mean;           ///< mm, per sample: mean of the input part
+    std::vector<float> scale;          ///< mm, per sample: max(std of the input part, floor)
     std::vector<std::uint32_t> point;  ///< row of the sample's point in the SeriesView
 
     [[nodiscard]] std::size_t size() const noexcept { return mean.size(); }
@@ -85,11 +85,10 @@ void calibrateScaling(const SeriesView& series, const std::vector<std::size_t>& 
 /// with a non-finite value are skipped. kNext: input L - Y rates z-scored by their own mean
 /// and std, label the next Y rates; kSignal: input the residual rates / scale and sin, cos of
 /// the annual phase, label the centred mean of h rates around each of the next Y steps.
-SampleSet makeSamples(const SeriesView& series, const std::vector<std::size_t>& rows,
-                      const ModelConfig& model, Sampling sampling, int stride);
+SampleSet makeSamples(const SeriesView& series, const std::vector<std::size_t>& rows, const ModelConfig& model,
+                      Sampling sampling, int stride);
 /// Samples of every row of `series`.
-SampleSet makeSamples(const SeriesView& series, const ModelConfig& model, Sampling sampling,
-                      int stride);
+SampleSet makeSamples(const SeriesView& series, const ModelConfig& model, Sampling sampling, int stride);
 
 /// Forecast inputs: the window of every row that ends at its last rate, scaled as in
 /// makeSamples; a row with a non-finite value there gets NaN inputs. `labels` stay empty.

@@ -48,9 +48,9 @@ public:
 
 private:
     std::vector<double> boundaries_;
-    std::size_t steps_ = 0;            // differentials per series (epochs - 1)
+    std::size_t steps_ = 0;               // differentials per series (epochs - 1)
     double scaleD_ = 1.0, scaleU_ = 1.0;  // fixed-point scales of the two sums
-    std::vector<std::int64_t> sums_;   // per bin: count, sumD[steps], sumU[steps]
+    std::vector<std::int64_t> sums_;      // per bin: count, sumD[steps], sumU[steps]
 };
 
 }  // namespace hlstm::partition

@@ -23,11 +23,11 @@ struct SortedSample {
 /// centre ascending. Cluster c holds the values v with starts[c] <= v < starts[c + 1].
 struct Clustering1d {
     int k = 0;
-    std::vector<double> starts;          ///< smallest member value of each cluster (ascending)
-    std::vector<double> centers;         ///< mean of each cluster
-    std::vector<std::uint64_t> sizes;    ///< members of each cluster
+    std::vector<double> starts;              ///< smallest member value of each cluster (ascending)
+    std::vector<double> centers;             ///< mean of each cluster
+    std::vector<std::uint64_t> sizes;        ///< members of each cluster
     std::vector<std::size_t> firstDistinct;  ///< index in SortedSample::values where each cluster starts
-    double sse = 0.0;                    ///< within-cluster sum of squares
+    double sse = 0.0;                        ///< within-cluster sum of squares
 
     /// Cluster of a value (any finite value; below starts[0] counts as cluster 0).
     [[nodiscard]] int clusterOf(double value) const;

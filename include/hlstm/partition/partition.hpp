@@ -25,11 +25,11 @@ enum class DbDistance {
 
 /// Settings of the partition (config section [partition]).
 struct PartitionConfig {
-    int kMin = 2;                       ///< smallest k tried
-    int kMax = 10;                      ///< largest k tried
+    int kMin = 2;   ///< smallest k tried
+    int kMax = 10;  ///< largest k tried
     DbDistance dbDistance = DbDistance::kVelocity;
-    double alpha = 3.0;                 ///< edges longer than mean + alpha * std are cut
-    std::uint64_t minPoints = 1000;     ///< smaller components join the noise subregion
+    double alpha = 3.0;              ///< edges longer than mean + alpha * std are cut
+    std::uint64_t minPoints = 1000;  ///< smaller components join the noise subregion
     /// Only the first `epochs` epochs are used (honest-forecast holdout hides the rest);
     /// 0 = all epochs.
     std::size_t epochs = 0;
@@ -42,49 +42,47 @@ struct PartitionConfig {
 /// One subregion: its points, K-means zone and mean velocity.
 struct SubregionInfo {
     std::int32_t id = 0;
-    std::int32_t zone = -1;             ///< K-means zone; -1 for the noise subregion
+    std::int32_t zone = -1;  ///< K-means zone; -1 for the noise subregion
     std::uint64_t nPoints = 0;
-    double meanVelocity = 0.0;          ///< mm/yr
-    std::uint64_t firstRow = 0;         ///< lowest global row in it
+    double meanVelocity = 0.0;   ///< mm/yr
+    std::uint64_t firstRow = 0;  ///< lowest global row in it
     bool noise = false;
 
-    template <class Archive>
-    void serialize(Archive& ar, unsigned /*version*/) {
-        ar & id & zone & nPoints & meanVelocity & firstRow & noise;
+    template <class Archive> void serialize(Archive& ar, unsigned /*version*/) {
+        ar& id& zone& nPoints& meanVelocity& firstRow& noise;
     }
 };
 
 /// The outcome of a partition that every rank holds identically.
 struct PartitionSummary {
-    std::uint64_t nPoints = 0;                  ///< over all ranks
-    std::vector<std::int32_t> kValues;          ///< k_min..k_max
-    std::vector<double> dbVelocity;             ///< DB index per k (Euclidean velocity), NaN if infeasible
-    std::vector<double> dbPearson;              ///< DB index per k (1 - Pearson r), NaN if undefined
-    std::int32_t kChosen = 0;                   ///< smallest DB of the configured curve (1 if no k is feasible)
-    std::vector<double> zoneCenters;            ///< mean velocity of each zone, ascending (mm/yr)
-    std::vector<double> zoneStarts;             ///< smallest velocity of each zone (mm/yr)
+    std::uint64_t nPoints = 0;          ///< over all ranks
+    std::vector<std::int32_t> kValues;  ///< k_min..k_max
+    std::vector<double> dbVelocity;     ///< DB index per k (Euclidean velocity), NaN if infeasible
+    std::vector<double> dbPearson;      ///< DB index per k (1 - Pearson r), NaN if undefined
+    std::int32_t kChosen = 0;           ///< smallest DB of the configured curve (1 if no k is feasible)
+    std::vector<double> zoneCenters;    ///< mean velocity of each zone, ascending (mm/yr)
+    std::vector<double> zoneStarts;     ///< smallest velocity of each zone (mm/yr)
     std::vector<std::uint64_t> zoneSizes;
     double alpha = 0.0;
     double edgeMean = 0.0, edgeStd = 0.0, edgeThreshold = 0.0;  ///< coordinate units (metres)
     std::uint64_t nEdges = 0, nCutEdges = 0, nCutLong = 0;
     std::uint64_t nComponents = 0, nNoise = 0, nDuplicates = 0;
-    std::int32_t noiseId = -1;                  ///< id of the noise subregion (the last), -1 if none
-    std::vector<SubregionInfo> subregions;      ///< by id
+    std::int32_t noiseId = -1;                            ///< id of the noise subregion (the last), -1 if none
+    std::vector<SubregionInfo> subregions;                ///< by id
     std::vector<std::pair<std::string, double>> timings;  ///< phase -> seconds (root's clock)
 
-    template <class Archive>
-    void serialize(Archive& ar, unsigned /*version*/) {
-        ar & nPoints & kValues & dbVelocity & dbPearson & kChosen & zoneCenters & zoneStarts & zoneSizes & alpha &
-            edgeMean & edgeStd & edgeThreshold & nEdges & nCutEdges & nCutLong & nComponents & nNoise & nDuplicates &
-            noiseId & subregions & timings;
+    template <class Archive> void serialize(Archive& ar, unsigned /*version*/) {
+        ar& nPoints& kValues& dbVelocity& dbPearson& kChosen& zoneCenters& zoneStarts& zoneSizes& alpha& edgeMean&
+            edgeStd& edgeThreshold& nEdges& nCutEdges& nCutLong& nComponents& nNoise& nDuplicates& noiseId& subregions&
+                timings;
     }
 };
 
 /// What the partition gives back: the summary, and this rank's rows in its input order.
 struct PartitionResult {
     PartitionSummary summary;
-    std::vector<double> velocity;               ///< mm/yr
-    std::vector<std::int32_t> zone;             ///< K-means cluster, ordered by centre ascending
+    std::vector<double> velocity;    ///< mm/yr
+    std::vector<std::int32_t> zone;  ///< K-means cluster, ordered by centre ascending
     std::vector<std::int32_t> subregion;
 };
 

@@ -62,16 +62,14 @@ std::string stateRecord(const model::TrainState& state);
 model::TrainState stateFromRecord(const std::string& bytes, const std::string& where);
 
 /// A finished candidate's record: its fixed-size result, then its model's bytes.
-template <class Result>
-std::string finishedRecord(const Result& r, const model::Model& m) {
+template <class Result> std::string finishedRecord(const Result& r, const model::Model& m) {
     static_assert(std::is_trivially_copyable_v<Result>);
     std::string bytes(sizeof r, '\0');
     std::memcpy(bytes.data(), &r, sizeof r);
     return bytes + model::toBytes(m);
 }
 /// The result (into `r`) and the model of a finished candidate's record (longer than the result).
-template <class Result>
-model::Model finishedFrom(const std::string& record, Result& r) {
+template <class Result> model::Model finishedFrom(const std::string& record, Result& r) {
     static_assert(std::is_trivially_copyable_v<Result>);
     std::memcpy(&r, record.data(), sizeof r);
     return model::modelFromBytes(record.substr(sizeof r));

@@ -13,12 +13,12 @@ namespace hlstm::pipeline {
 
 /// One grid-search candidate of one subregion.
 struct Task {
-    std::int32_t index = 0;      ///< position in the plan (subregion-major, then L, K, S)
+    std::int32_t index = 0;  ///< position in the plan (subregion-major, then L, K, S)
     std::int32_t subregion = 0;
     std::int32_t L = 0, K = 0, S = 0;
-    double cost = 0.0;           ///< flop estimate of its training
-    std::int32_t rank = 0;       ///< rank that trains it
-    std::int32_t cell = 0;       ///< model::CellKind (an RNN only for the learned rnn baseline)
+    double cost = 0.0;      ///< flop estimate of its training
+    std::int32_t rank = 0;  ///< rank that trains it
+    std::int32_t cell = 0;  ///< model::CellKind (an RNN only for the learned rnn baseline)
     /// Trained data-parallel (its cost exceeds PlanSettings::shardShare of the plan's): decided
     /// by the data and the configuration only, never by the rank count, so its weights are the
     /// same for any number of ranks. It is trained by the group of ranks
@@ -26,9 +26,8 @@ struct Task {
     bool sharded = false;
     std::int32_t groupSize = 1;
 
-    template <class Archive>
-    void serialize(Archive& ar, unsigned /*version*/) {
-        ar & index & subregion & L & K & S & cost & rank & cell & sharded & groupSize;
+    template <class Archive> void serialize(Archive& ar, unsigned /*version*/) {
+        ar& index& subregion& L& K& S& cost& rank& cell& sharded& groupSize;
     }
 };
 
@@ -48,19 +47,19 @@ struct PlanSettings {
     int horizon = 1;
     int epochs = 30;
     double validationFraction = 0.3;
-    bool allWindows = false;     ///< model.sampling = all: windows per point ~ (epochs - L)/stride
+    bool allWindows = false;  ///< model.sampling = all: windows per point ~ (epochs - L)/stride
     int stride = 1;
     std::size_t visibleEpochs = 0;
-    int labelReach = 0;          ///< rates a sample needs beyond its L (signal target: lead + input gap)
-    double shardShare = 0.3;     ///< a candidate above this share of the total cost is trained data-parallel
-    int shards = 4;              ///< shards per data-parallel minibatch: the largest useful group
+    int labelReach = 0;       ///< rates a sample needs beyond its L (signal target: lead + input gap)
+    double shardShare = 0.3;  ///< a candidate above this share of the total cost is trained data-parallel
+    int shards = 4;           ///< shards per data-parallel minibatch: the largest useful group
 };
 
 /// The whole plan, identical on every rank.
 struct Plan {
-    std::vector<Task> tasks;               ///< by index
-    std::vector<double> loadPerRank;       ///< summed cost per rank
-    std::vector<std::int32_t> subregionRanks;  ///< flattened lists: ranks needing each subregion
+    std::vector<Task> tasks;                         ///< by index
+    std::vector<double> loadPerRank;                 ///< summed cost per rank
+    std::vector<std::int32_t> subregionRanks;        ///< flattened lists: ranks needing each subregion
     std::vector<std::int32_t> subregionRankOffsets;  ///< subregion s: [offsets[s], offsets[s+1])
 
     /// Ranks that train some candidate of subregion `s` (ascending).
@@ -73,9 +72,8 @@ struct Plan {
     /// data-parallel candidate. Every data-parallel candidate of a subregion has the same group.
     [[nodiscard]] std::pair<std::int32_t, std::int32_t> groupOf(std::int32_t s) const;
 
-    template <class Archive>
-    void serialize(Archive& ar, unsigned /*version*/) {
-        ar & tasks & loadPerRank & subregionRanks & subregionRankOffsets;
+    template <class Archive> void serialize(Archive& ar, unsigned /*version*/) {
+        ar& tasks& loadPerRank& subregionRanks& subregionRankOffsets;
     }
 };
 
