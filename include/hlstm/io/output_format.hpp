@@ -59,6 +59,18 @@ inline constexpr char kSubregionSelectionScore[] = "/baselines/subregion_selecti
 inline constexpr char kPositionName[] = "/baselines/position_name";
 inline constexpr char kPositionStepMae[] = "/baselines/position_step_mae";
 inline constexpr char kPositionStepMaeTruth[] = "/baselines/position_step_mae_truth";
+/// Per-method holdout predictions (methods x points x Y, float64, rows in /points order, the
+/// methods in /baselines/name order; NaN where a method made no prediction): Fig. 12 for any
+/// method (issue 20), the best baseline's scatter (issue 21).
+inline constexpr char kHoldoutPred[] = "/baselines/holdout_pred";
+/// Error distribution per method (one value per /baselines/name row), against the observations
+/// and, with /truth, against the truth: share of points with |error| <= attribute `threshold`
+/// of the group (mm; default 0.5 as the paper's section III-E), and |error| max, p50, p90, p99.
+inline constexpr char kAttrErrorThreshold[] = "error_threshold";
+inline constexpr char kWithinThreshold[] = "/baselines/within_threshold";
+inline constexpr char kWithinThresholdTruth[] = "/baselines/within_threshold_truth";
+inline constexpr char kAbsErrorQuantiles[] = "/baselines/abs_error_quantiles";  ///< methods x {max,p50,p90,p99}
+inline constexpr char kAbsErrorQuantilesTruth[] = "/baselines/abs_error_quantiles_truth";
 }  // namespace baselines
 
 /// /forecast
@@ -97,6 +109,10 @@ inline constexpr char kTask[] = "/grid_search/task";
 inline constexpr char kTrainSamples[] = "/grid_search/train_samples";
 inline constexpr char kValidationMae[] = "/grid_search/validation_mae";
 inline constexpr char kValidationSamples[] = "/grid_search/validation_samples";
+/// Training curves (candidates x epochs, NaN after a candidate's last epoch): the training loss
+/// and the validation MAE of every epoch (issue 20 item 3).
+inline constexpr char kTrainLossCurve[] = "/grid_search/train_loss";
+inline constexpr char kValidationMaeCurve[] = "/grid_search/validation_mae_curve";
 }  // namespace grid_search
 
 /// /metrics
@@ -200,6 +216,54 @@ inline constexpr char kZone[] = "/subregions/zone";
 /// Prefix of the eq. (5)-(7) columns <prefix>{n,mae,sd,mse,accuracy}.
 inline constexpr char kColumnPrefix[] = "/subregions/";
 }  // namespace subregions
+
+/// /update: written by `hlstm update` (issue 19): the previous forecast scored against the new
+/// epochs, and the drift of each subregion.
+namespace update {
+inline constexpr char kGroup[] = "/update";
+inline constexpr char kScoredDates[] = "/update/scored_dates";  ///< YYYYMMDD of the new epochs PREV forecast
+inline constexpr char kMethod[] = "/update/method";             ///< names, "hlstm" first, then the baselines
+inline constexpr char kMae[] = "/update/mae";                   ///< methods x scored dates (position error)
+inline constexpr char kMaeTruth[] = "/update/mae_truth";        ///< the same against /truth, when present
+inline constexpr char kCoverage[] = "/update/coverage";         ///< per scored date: share inside PREV's interval
+inline constexpr char kDrift[] = "/update/drift";               ///< per subregion: 1 when a full run is advised
+inline constexpr char kInputs[] = "/update/inputs";             ///< the chain of inputs, oldest first
+inline constexpr char kAttrPrevious[] = "previous";             ///< of /update: the --models file
+}  // namespace update
+
+/// /backtest: written by `hlstm backtest` (issue 23 item 4).
+namespace backtest {
+inline constexpr char kGroup[] = "/backtest";
+inline constexpr char kOriginDates[] = "/backtest/origin_dates";  ///< YYYYMMDD of each origin's last visible epoch
+inline constexpr char kMethod[] = "/backtest/method";             ///< "hlstm" first, then /baselines/name
+inline constexpr char kMae[] = "/backtest/mae";                   ///< methods x origins x Y, position error per step
+inline constexpr char kMaeTruth[] = "/backtest/mae_truth";        ///< the same against /truth, when present
+inline constexpr char kCoverage[] = "/backtest/coverage";         ///< origins x Y
+inline constexpr char kAttrStrategy[] = "strategy";               ///< of /backtest: "refit" or "frozen"
+}  // namespace backtest
+
+/// The file written by `hlstm spatial` (issue 20): format name and groups.
+namespace spatial {
+inline constexpr char kFormatName[] = "hlstm-spatial";
+inline constexpr char kMoranVariable[] =
+    "/moran/variable";  ///< velocity, holdout_observed, holdout_predicted, residual
+inline constexpr char kMoranI[] = "/moran/I";
+inline constexpr char kMoranExpected[] = "/moran/expected";
+inline constexpr char kMoranVariance[] = "/moran/variance";
+inline constexpr char kMoranZ[] = "/moran/z";
+inline constexpr char kMoranP[] = "/moran/p";
+inline constexpr char kMoranN[] = "/moran/n";
+inline constexpr char kGiStarPrefix[] = "/gi_star/";  ///< /gi_star/<variable>: z per point, /points order
+inline constexpr char kGeodetectorVariable[] = "/geodetector/variable";
+inline constexpr char kGeodetectorStrata[] = "/geodetector/strata";
+inline constexpr char kGeodetectorQ[] = "/geodetector/q";
+inline constexpr char kGeodetectorP[] = "/geodetector/p";
+inline constexpr char kNniR[] = "/nni/R";
+inline constexpr char kNniZ[] = "/nni/z";
+inline constexpr char kNniP[] = "/nni/p";
+inline constexpr char kNniArea[] = "/nni/area";
+inline constexpr char kNniN[] = "/nni/n";
+}  // namespace spatial
 
 /// /timing
 namespace timing {
