@@ -196,7 +196,7 @@ Model fit(const SampleSet& trainSet, const SampleSet& validationSet, const Model
         network.setParameters(resume->parameters);
         network.setOptimizerState({resume->moments, resume->adamStep});
         order = resume->order;
-        rng = detail::SplitMix64(resume->rng);
+        rng = Rng::fromState(resume->rng);
         firstEpoch = resume->epoch;
         firstBatch = resume->next;
         resumedLoss = resume->lossSum;

@@ -1,12 +1,15 @@
 // Checkpoint and resume of `hlstm run` (never lose cluster time): runs killed with
 // SIGKILL at seeded random moments, or stopped with SIGUSR1, and continued with --resume must
 // write the uninterrupted run's output bit for bit; a changed configuration is refused.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <thread>
 
 #include "test_support.hpp"
 
@@ -39,7 +42,27 @@ protected:
                            const std::string& extra = "") {
         const std::string script = "setsid " + command(out, extra) + " > " + out + ".log 2>&1 & pid=$!; sleep " +
                                    std::to_string(seconds) + "; kill -" + signal + " -- -$pid 2>/dev/null; wait $pid";
-        return run("bash -c '" + script + "'", 300).exitCode;
+        const int code = run("bash -c '" + script + "'", 300).exitCode;
+        waitUntilUnlocked(out + ".lock");
+        return code;
+    }
+    // The ranks of a run killed through mpiexec die a moment after it (Open MPI gives them their
+    // own process group), holding OUT.lock until then; a --resume started at once would be
+    // refused as a second run (correctly: they are still running). Waits, as a user would,
+    // until no process holds the lock (at most 30 s).
+    static void waitUntilUnlocked(const std::string& lock) {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+        while (std::chrono::steady_clock::now() < deadline) {
+            const int fd = ::open(lock.c_str(), O_RDWR | O_CLOEXEC);
+            if (fd < 0) return;  // no lock file: nobody holds it
+            struct flock fl {};
+            fl.l_type = F_WRLCK;
+            fl.l_whence = SEEK_SET;
+            const bool held = ::fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
+            ::close(fd);
+            if (!held) return;
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
     }
     static bool identical(const std::string& a, const std::string& b, std::string* diff) {
         auto d = run("h5diff --exclude-path /timing " + a + " " + b);

@@ -3,8 +3,11 @@
 #pragma once
 
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <initializer_list>
+#include <utility>
+#include <vector>
 
 namespace hlstm {
 
@@ -42,10 +45,21 @@ inline std::uint64_t mixKey(std::initializer_list<std::uint64_t> parts) noexcept
     return h;
 }
 
-/// A small deterministic generator keyed by a 64-bit value.
+/// The project's one generator (the simulator's scenes, training's splits, initial weights and
+/// minibatch order): SplitMix64 outputs of a counter started at a hash of the key, so a stream
+/// is a pure function of its key and identical on every platform and standard library (std::
+/// distributions are not).
 class Rng {
 public:
     explicit Rng(std::uint64_t key) noexcept : state_(splitmix64(key)) {}
+    /// The generator whose state() was `state`: it continues that stream exactly (checkpoints).
+    [[nodiscard]] static Rng fromState(std::uint64_t state) noexcept {
+        Rng r(0);
+        r.state_ = state;
+        return r;
+    }
+    /// The whole state (see fromState).
+    [[nodiscard]] std::uint64_t state() const noexcept { return state_; }
     std::uint64_t next() noexcept { return splitmix64(state_++); }
     /// Uniform in [0, 1).
     double uniform() noexcept { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
@@ -65,5 +79,16 @@ public:
 private:
     std::uint64_t state_;
 };
+
+/// Independent stream `stream` of a seed: the generator keyed by (seed, stream).
+inline Rng streamOf(std::uint64_t seed, std::uint64_t stream) noexcept { return Rng(mixKey({seed, stream})); }
+
+/// Fisher-Yates shuffle.
+template <class T> void shuffle(std::vector<T>& values, Rng& rng) noexcept {
+    for (std::size_t i = values.size(); i > 1; --i) {
+        const auto j = static_cast<std::size_t>(rng.below(i));
+        std::swap(values[i - 1], values[j]);
+    }
+}
 
 }  // namespace hlstm
