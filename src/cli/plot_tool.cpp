@@ -12,10 +12,10 @@
 #include <sstream>
 
 #include "hlstm/core/error.hpp"
-#include "hlstm/core/hash.hpp"
 #include "hlstm/core/log.hpp"
 #include "hlstm/io/hdf5.hpp"
 #include "hlstm/io/output_format.hpp"
+#include "run_input.hpp"
 
 extern char** environ;
 
@@ -51,7 +51,6 @@ std::string checkFiles(const ToolCall& call) {
     if (!fs::exists(out, ec)) throw InputError(out + ": no such file");
     if (fs::is_directory(out, ec)) throw InputError(out + ": is a directory, not an hlstm output file");
     if (!h5::isHdf5(out)) throw InputError(out + ": not an HDF5 file (expected the output of hlstm run)");
-    std::string input, checksum;
     {
         h5::File f(out, h5::Access::kReadOnly);
         const std::string format = rootString(f, output::attr::kFormat);
@@ -67,30 +66,9 @@ std::string checkFiles(const ToolCall& call) {
         for (const char* needed :
              {output::points::kX, output::points::kY, output::points::kId, output::points::kVelocity})
             if (!f.exists(needed)) throw InputError(out + ": no dataset " + needed);
-        input = rootString(f, output::attr::kInput);
-        checksum = rootString(f, output::attr::kInputChecksum);
     }
     if (call.noHistory) return {};
-    const bool given = !call.input.empty();
-    const std::string path = given ? call.input : input;
-    const std::string origin = given ? "--input" : out + "'s root attribute input";
-    if (path.empty())
-        throw InputError(out +
-                         ": no root attribute input naming the run's input: pass --input FILE (the input the run "
-                         "read), or --no-history to draw without the observed histories");
-    if (!fs::exists(path, ec) || fs::is_directory(path, ec))
-        throw InputError(path + " (" + origin +
-                         "): no such input file; the observed histories come from it: pass "
-                         "--input FILE with the run's input, or --no-history");
-    if (!checksum.empty()) {
-        const std::string actual = fileChecksum(path);
-        if (actual.empty()) throw InputError(path + " (" + origin + "): cannot be read");
-        if (actual != checksum)
-            throw InputError(path + " (" + origin + "): changed since the run: its checksum is " + actual + ", " + out +
-                             " was made from " + checksum +
-                             "; pass --input FILE with the run's input, or --no-history");
-    }
-    return path;
+    return runInputOf(out, call.input, "or --no-history to draw without the observed histories");
 }
 
 std::string pythonPath() {

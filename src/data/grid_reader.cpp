@@ -271,6 +271,24 @@ void checkPlane(const h5::File& f, const std::string& name, const Grid& g, const
 
 }  // namespace
 
+GridGeometry gridGeometryOf(const std::string& path, InputFormat format, const ReadOptions& options) {
+    std::unique_ptr<h5::File> file;
+    try {
+        file = std::make_unique<h5::File>(path, h5::Access::kReadOnly);
+    } catch (const H5Error& err) {
+        throw InputError(path + ": truncated or damaged HDF5 file, cannot open it: " + err.what());
+    }
+    const Grid g = format == InputFormat::kLicsbas ? licsbasGrid(*file) : mintPyGrid(*file, options);
+    GridGeometry out;
+    out.rows = g.rows;
+    out.cols = g.cols;
+    out.regular = g.geometryFile.empty();
+    out.x0 = g.x0, out.dx = g.dx, out.y0 = g.y0, out.dy = g.dy;
+    out.crs = g.crs;
+    out.layout = g.layout;
+    return out;
+}
+
 LocalBlock readGrid(const Comm& comm, const std::string& path, InputFormat format, const ReadOptions& options) {
     std::unique_ptr<h5::File> file, geometry, mask;
     Grid g;

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <sstream>
 
 #include "hlstm/core/coordinated.hpp"
@@ -21,6 +22,7 @@ namespace hlstm {
 
 // Readers of the other formats (grid_reader.cpp, csv_reader.cpp).
 LocalBlock readGrid(const Comm& comm, const std::string& path, InputFormat format, const ReadOptions& options);
+GridGeometry gridGeometryOf(const std::string& path, InputFormat format, const ReadOptions& options);
 LocalBlock readEgmsCsv(const Comm& comm, const std::string& path, const ReadOptions& options);
 
 std::string toString(InputFormat format) {
@@ -107,6 +109,13 @@ LocalBlock readInput(const Comm& comm, const std::string& path, const ReadOption
         case InputFormat::kEgms: return readEgmsCsv(comm, path, options);
         default: return readNative(comm, path, options);
     }
+}
+
+std::optional<GridGeometry> gridGeometry(const std::string& path, const ReadOptions& options) {
+    InputFormat format = options.format;
+    if (format == InputFormat::kAuto) format = detectFormat(path);
+    if (format != InputFormat::kMintPy && format != InputFormat::kLicsbas) return std::nullopt;
+    return gridGeometryOf(path, format, options);
 }
 
 ReadOptions readOptionsFromConfig(const Config& config) {

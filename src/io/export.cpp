@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "export_table.hpp"
+#include "gdal_util.hpp"
 #include "hlstm/core/error.hpp"
 #include "hlstm/core/log.hpp"
 #include "hlstm/io/atomic_file.hpp"
@@ -131,8 +132,9 @@ ExportFormat exportFormatOf(const std::string& path) {
     const std::string ext = lowerExtension(path);
     if (ext == ".csv") return ExportFormat::kCsv;
     if (ext == ".gpkg") return ExportFormat::kGpkg;
+    if (ext == ".tif" || ext == ".tiff") return ExportFormat::kGeoTiff;
     throw ConfigError(path + ": unknown export format \"" + (ext.empty() ? std::string("(no extension)") : ext) +
-                      "\"; give a .csv or .gpkg file");
+                      "\"; give a .csv, .gpkg or .tif file");
 }
 
 ExportSummary exportOutput(const std::string& input, const std::string& output, const ExportOptions& options) {
@@ -140,7 +142,11 @@ ExportSummary exportOutput(const std::string& input, const std::string& output, 
     const ExportFormat format = exportFormatOf(output);
     checkExportPath(input, output);
     const std::uint64_t blockRows = std::max<std::uint64_t>(1, options.blockRows);
-    Table t = openTable(input, blockRows);
+    if (format == ExportFormat::kGeoTiff && options.grid == nullptr)
+        throw ConfigError(output + ": a GeoTIFF needs the input's pixel grid (a MintPy or LiCSBAS input)");
+    if (format == ExportFormat::kGeoTiff && options.history != nullptr)
+        throw ConfigError(output + ": --history adds fields to a .csv or .gpkg, not to a GeoTIFF");
+    Table t = openTable(input, blockRows, options.history);
 
     ExportSummary summary;
     summary.rows = t.n;
@@ -156,6 +162,9 @@ ExportSummary exportOutput(const std::string& input, const std::string& output, 
     try {
         if (format == ExportFormat::kCsv) {
             writeCsv(t, tmp.tmpPath(), blockRows);
+        } else if (format == ExportFormat::kGeoTiff) {
+            ScopedConfig noSideFile("GDAL_PAM_ENABLED", "NO");  // band names go into the TIFF, no .aux.xml
+            writeGeoTiff(t, tmp.tmpPath(), *options.grid, blockRows, summary);
         } else {
             writeGpkg(t, tmp.tmpPath(), fs::path(output).stem().string(), blockRows, summary);
         }
@@ -163,6 +172,7 @@ ExportSummary exportOutput(const std::string& input, const std::string& output, 
         bad(input, std::string("truncated or damaged hlstm output file: ") + err.what());
     }
     tmp.commit();
+    if (format == ExportFormat::kGeoTiff) summary.columns = 0;
     return summary;
 }
 

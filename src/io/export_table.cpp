@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <limits>
 #include <system_error>
 
 #include "hlstm/core/error.hpp"
@@ -88,6 +89,17 @@ bool anyFiniteLonLat(Table& t, std::uint64_t blockRows) {
 void bad(const std::string& file, const std::string& what) { throw InputError(file + ": " + what); }
 
 void load(Source& s, std::uint64_t row0, std::uint64_t rows) {
+    if (s.history != nullptr) {
+        const std::size_t m = s.history->dates.size();
+        s.f32.assign(rows * m, std::numeric_limits<float>::quiet_NaN());
+        for (std::size_t i = 0; i < rows; ++i) {
+            const auto it = s.historyRow.find(s.idsOf->ints[i]);
+            if (it != s.historyRow.end())
+                std::copy_n(s.history->values.begin() + static_cast<std::ptrdiff_t>(it->second * m), m,
+                            s.f32.begin() + static_cast<std::ptrdiff_t>(i * m));
+        }
+        return;
+    }
     if (s.statusNames) {
         const auto codes = s.ds ? s.ds->readRows<std::int64_t>(row0, rows) : std::vector<std::int64_t>(rows, 0);
         s.strs.resize(rows);
@@ -105,7 +117,13 @@ void load(Source& s, std::uint64_t row0, std::uint64_t rows) {
     }
 }
 
-Table openTable(const std::string& input, std::uint64_t blockRows) {
+const Source* sourceOf(const Table& t, const std::string& path) {
+    for (const auto& s : t.sources)
+        if (s->path == path && s->history == nullptr && !s->statusNames) return s.get();
+    return nullptr;
+}
+
+Table openTable(const std::string& input, std::uint64_t blockRows, const History* history) {
     Table t;
     t.path = input;
     std::error_code ec;
@@ -178,6 +196,30 @@ Table openTable(const std::string& input, std::uint64_t blockRows) {
             perStep(name, output::forecast::kNextDates);
         for (const char* name : {"holdout_true", "holdout_pred", "abs_error"})
             perStep(name, output::forecast::kHoldoutDates);
+        if (history != nullptr) {
+            // DYYYYMMDD: the observed positions, then the forecast ones (next_cumulative).
+            const Source* ids = sourceOf(t, output::points::kId);
+            if (ids == nullptr) ids = addSource(t, output::points::kId);
+            if (ids == nullptr || ids->kind != Kind::kInt || ids->width != 1)
+                bad(input, "no integer /points/id to match the input's points with (--history)");
+            auto h = std::make_unique<Source>();
+            h->path = "(history)";
+            h->kind = Kind::kFloat32;
+            h->width = history->dates.size();
+            h->history = history;
+            h->idsOf = ids;
+            h->historyRow.reserve(history->ids.size());
+            for (std::size_t i = 0; i < history->ids.size(); ++i) h->historyRow.emplace(history->ids[i], i);
+            t.sources.push_back(std::move(h));
+            const Source* hs = t.sources.back().get();
+            for (std::uint64_t k = 0; k < hs->width; ++k)
+                t.columns.push_back({"D" + std::to_string(history->dates[k]), hs, k, Style::kShortest});
+            if (const Source* next = sourceOf(t, output::forecast::kNextCumulative)) {
+                const auto suffix = stepSuffixes(t, output::forecast::kNextDates, next->width);
+                for (std::uint64_t k = 0; k < next->width; ++k)
+                    if (suffix[k].rfind("_step", 0) != 0) t.columns.push_back({"D" + suffix[k].substr(1), next, k});
+            }
+        }
     } catch (const H5Error& err) {
         // A copy cut short opens (or not) and then fails in its datasets.
         bad(input, std::string("truncated or damaged hlstm output file: ") + err.what());

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "hlstm/io/export.hpp"
@@ -30,6 +31,11 @@ struct Source {
     // The status column: /points/status codes (ds; none in files before it: every point was
     // forecast) written as their names (output::toString), so kind is kString.
     bool statusNames = false;
+    // The observed history (export --history): f32 of width history->dates.size(), filled from
+    // `history` by the ids of `idsOf` (loaded before this source), NaN for an id not there.
+    const History* history = nullptr;
+    const Source* idsOf = nullptr;
+    std::unordered_map<std::int64_t, std::size_t> historyRow;
 
     [[nodiscard]] bool isNull(std::size_t i) const {
         return (kind == Kind::kFloat32 && std::isnan(f32[i])) || (kind == Kind::kFloat64 && std::isnan(f64[i]));
@@ -80,8 +86,18 @@ struct Table {
 /// InputError "<file>: <what>".
 [[noreturn]] void bad(const std::string& file, const std::string& what);
 
-/// The hlstm output `input` opened and checked (format, complete, shapes), with its columns.
-Table openTable(const std::string& input, std::uint64_t blockRows);
+/// The hlstm output `input` opened and checked (format, complete, shapes), with its columns;
+/// with `history`, the DYYYYMMDD columns of the observed and forecast positions too.
+Table openTable(const std::string& input, std::uint64_t blockRows, const History* history = nullptr);
+
+/// The source of dataset `path` among the table's (nullptr when the file lacks it).
+const Source* sourceOf(const Table& t, const std::string& path);
+
+/// Writes the forecasts on the input's pixel grid as a GeoTIFF at `path` (GDAL), one float32
+/// band each for next_cumulative, interval_low and interval_high per step, abs_error per
+/// holdout step and the subregion; NaN where no point. Fills the summary's bands and crs.
+void writeGeoTiff(Table& t, const std::string& path, const RasterGrid& grid, std::uint64_t blockRows,
+                  ExportSummary& summary);
 
 /// Writes the table as a GeoPackage layer `layerName` at `path` (GDAL), filling the summary's
 /// layer and crs.

@@ -5,6 +5,8 @@
 /// that does not depend on the rank count (pixel order, CSV line order).
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -31,6 +33,22 @@ InputFormat detectFormat(const std::string& path);
 /// distances are metres; stats.crs names the CRS of points.x/y after that ("EPSG:326zz").
 /// Displacement in mm. Throws InputError naming the file, dataset or line on every rank.
 LocalBlock readInput(const Comm& comm, const std::string& path, const ReadOptions& options);
+
+/// The pixel grid of a gridded input (MintPy, LiCSBAS): its points' ids are the pixel indices
+/// row * cols + col.
+struct GridGeometry {
+    std::uint64_t rows = 0, cols = 0;
+    /// Geocoded (a regular grid): pixel (row, col) centre = (x0 + col * dx, y0 + row * dy) in
+    /// crs. False for MintPy radar geometry (coordinates per pixel from a geometry file).
+    bool regular = true;
+    double x0 = 0, dx = 0, y0 = 0, dy = 0;
+    std::string crs;
+    std::string layout;  ///< as ReadStats::layout
+};
+
+/// The grid of `path` when it is a gridded input (InputError naming the file when its grid
+/// attributes are bad); nullopt for point inputs (native, EGMS). Serial: reads metadata only.
+std::optional<GridGeometry> gridGeometry(const std::string& path, const ReadOptions& options);
 
 /// The reader settings of a configuration's input.* keys (ConfigError on a bad value).
 ReadOptions readOptionsFromConfig(const Config& config);
