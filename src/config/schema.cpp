@@ -77,6 +77,9 @@ const std::vector<ConfigKey>& configSchema() {
          "visible epochs and select at one in-time cut"},
         {"run.level_epochs", std::int64_t{8},
          "positions: the current level is a line through the last this many epochs (1: the last value)"},
+        {"run.progress_minutes", 1.0,
+         "training progress: rank 0 prints candidates done / total, the share of the planned cost and the time left "
+         "this often (minutes), and at the start and the end of training (0: only then)"},
         {"run.checkpoint_minutes", 10.0,
          "a candidate in training is checkpointed this often (minutes; finished candidates always; 0: only those)"},
     };

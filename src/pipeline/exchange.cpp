@@ -1,5 +1,9 @@
 #include "exchange.hpp"
 
+#include <unistd.h>
+
+#include <cstdio>
+
 #include <algorithm>
 #include <chrono>
 #include <limits>
@@ -197,6 +201,68 @@ std::vector<std::vector<float>> gatherHalfWidths(const Comm& comm,
     return halfWidths;
 }
 
+// ---------------------------------------------------------------- progress
+ProgressChannel::ProgressChannel(const Comm& comm, const Plan& plan, double intervalSeconds)
+    : comm_(comm), start_(std::chrono::steady_clock::now()) {
+    if (!comm.isRoot()) return;
+    ProgressTotals totals;
+    totals.candidates = plan.tasks.size();
+    for (const auto& t : plan.tasks) totals.cost += t.cost;
+    totals.expectedSeconds = plan.expectedSeconds;
+    // A terminal gets one redrawn line; a file (a Slurm log) gets appended lines. With an
+    // interval of 0 only the first and the last line are printed.
+    const bool terminal = ::isatty(::fileno(stderr)) != 0;
+    progress_ =
+        std::make_unique<TrainProgress>(totals, stderr, terminal, intervalSeconds > 0 ? intervalSeconds : 1e300);
+    progress_->update("train", 0, 0, 0);
+}
+
+void ProgressChannel::count(double cost) {
+    ++done_;
+    costDone_ += cost;
+}
+
+void ProgressChannel::done(double cost) {
+    if (comm_.isRoot()) {
+        count(cost);
+        poll();
+        return;
+    }
+    comm_.send(cost, Comm::kRoot, kDone);
+    ++sent_;
+}
+
+void ProgressChannel::poll() {
+    if (!progress_) return;
+    while (comm_.size() > 1) {
+        const std::optional<int> from = comm_.iprobe(Comm::kAnySource, kDone);
+        if (!from) break;
+        double cost = 0;
+        comm_.recv(cost, *from, kDone);
+        ++received_;
+        count(cost);
+    }
+    const double now = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    progress_->update("train", done_, costDone_, now);
+}
+
+void ProgressChannel::finish() {
+    // Every report sent is received before the last line: rank 0 learns how many there were.
+    const std::vector<std::uint64_t> sent = comm_.allgatherv(std::vector<std::uint64_t>{sent_});
+    if (!progress_) return;
+    std::uint64_t total = 0;
+    for (std::size_t r = 1; r < sent.size(); ++r) total += sent[r];
+    while (received_ < total) {
+        double cost = 0;
+        comm_.recv(cost, Comm::kAnySource, kDone);
+        ++received_;
+        count(cost);
+    }
+    const double now = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    progress_->update("train", done_, costDone_, now);
+    progress_->finish(now);
+}
+
 // ---------------------------------------------------------------- work stealing
 WorkQueue::WorkQueue(const Comm& comm, const Plan& plan, std::int32_t nSub, SubregionMap& rows)
     : comm_(comm), plan_(plan), nSub_(nSub), rows_(rows) {
@@ -207,6 +273,7 @@ WorkQueue::WorkQueue(const Comm& comm, const Plan& plan, std::int32_t nSub, Subr
 }
 
 void WorkQueue::serve() {
+    if (progress_ != nullptr) progress_->poll();
     while (comm_.size() > 1) {
         const std::optional<int> asking = comm_.iprobe(Comm::kAnySource, kAsk);
         if (!asking) return;

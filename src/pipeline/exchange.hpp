@@ -4,6 +4,7 @@
 // messages. MPI only through Comm.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -17,6 +18,7 @@
 #include "hlstm/data/native_reader.hpp"
 #include "hlstm/pipeline/evaluate.hpp"
 #include "hlstm/pipeline/plan.hpp"
+#include "hlstm/pipeline/progress.hpp"
 
 namespace hlstm::pipeline {
 
@@ -79,6 +81,32 @@ std::vector<std::vector<float>> gatherHalfWidths(const Comm& comm,
 // the asking rank does not hold that subregion, its rows. A candidate's seed and split are its
 // own, so the results do not depend on who trains it: the schedule follows the real speeds,
 // not the cost model. Learned baselines (a model of all points) are never handed over.
+// ---------------------------------------------------------------- progress
+// Rank 0 tells the person watching the log how far training is (pipeline/progress.hpp): every
+// rank reports each candidate it finished (one small message to rank 0, cost in flops); rank 0
+// counts them whenever it serves the work queue (between two minibatches, while it waits) and
+// prints at most once per interval. finish() collects every report, however late.
+class ProgressChannel {
+public:
+    ProgressChannel(const Comm& comm, const Plan& plan, double intervalSeconds);
+    /// This rank finished (or restored) a candidate of planned cost `cost`.
+    void done(double cost);
+    /// Rank 0: counts the reports waiting and prints when the interval has passed (non-blocking).
+    void poll();
+    /// Collective: rank 0 receives every report still on its way and prints the last line.
+    void finish();
+
+private:
+    static constexpr int kDone = 31003;
+    const Comm& comm_;
+    std::unique_ptr<TrainProgress> progress_;  // rank 0 only
+    std::chrono::steady_clock::time_point start_;
+    std::size_t done_ = 0;  // rank 0: candidates done over all ranks
+    double costDone_ = 0;
+    std::uint64_t sent_ = 0, received_ = 0;
+    void count(double cost);
+};
+
 class WorkQueue {
 public:
     WorkQueue(const Comm& comm, const Plan& plan, std::int32_t nSub, SubregionMap& rows);
@@ -96,6 +124,12 @@ public:
 
     /// Stops handing out and taking candidates (this rank is stopping).
     void close() { closed_ = true; }
+    /// Progress reports travel with the queue's traffic: serve() lets rank 0 count them.
+    void attach(ProgressChannel* progress) { progress_ = progress; }
+    /// This rank finished a candidate (for the progress line).
+    void candidateDone(double cost) {
+        if (progress_ != nullptr) progress_->done(cost);
+    }
 
     /// Waits for every rank, asleep, answering requests meanwhile (collective).
     void finish() {
@@ -112,6 +146,7 @@ private:
     std::deque<int> victims_;
     std::size_t planned_ = 0;
     bool closed_ = false;
+    ProgressChannel* progress_ = nullptr;
 };
 
 }  // namespace hlstm::pipeline

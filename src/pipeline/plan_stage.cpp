@@ -95,6 +95,7 @@ Plan planStage(const Comm& comm, const RunConfig& rc, const partition::Partition
                 speed.at(std::make_tuple(t.L, t.K, t.S, t.cell, t.sharded ? t.groupSize : 0));
         const double calibration =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - calibrationStart).count();
+        plan.expectedSeconds = expectedSeconds(plan, taskSpeed, comm.size());  // the same on every rank
         if (!comm.isRoot()) return plan;
         double slowest = std::numeric_limits<double>::infinity(), fastest = 0;
         for (const auto& [key, v] : speed) {
@@ -131,10 +132,9 @@ Plan planStage(const Comm& comm, const RunConfig& rc, const partition::Partition
                 os << "\n  data-parallel on ranks " << t.rank << ".." << t.rank + t.groupSize - 1 << " (" << rc.shards
                    << " shards per minibatch): subregion " << t.subregion << " L=" << t.L << " K=" << t.K
                    << " S=" << t.S << ", " << 100.0 * t.cost / total << " % of the cost";
-        os << "\n  expected training wall time: ~" << expectedSeconds(plan, taskSpeed, comm.size())
-           << " s (measured on this machine in " << calibration << " s: " << slowest / 1e9 << " .. " << fastest / 1e9
-           << " GFLOP/s per rank over " << speed.size()
-           << " shape(s); add read/partition/write, and a margin, for sbatch --time)";
+        os << "\n  expected training wall time: ~" << plan.expectedSeconds << " s (measured on this machine in "
+           << calibration << " s: " << slowest / 1e9 << " .. " << fastest / 1e9 << " GFLOP/s per rank over "
+           << speed.size() << " shape(s); add read/partition/write, and a margin, for sbatch --time)";
         if (dryRun || log::enabled(log::Level::kInfo)) log::info() << os.str();
     }
     return plan;

@@ -59,6 +59,9 @@ RunConfig RunConfig::from(const Config& config, const RunArgs& args) {
     const double minutes = config.getDouble("run.checkpoint_minutes");
     if (!(minutes >= 0 && minutes <= 1e6)) throw ConfigError("run.checkpoint_minutes must be in [0, 1e6]");
     rc.checkpointSeconds = 60.0 * minutes;
+    const double progress = config.getDouble("run.progress_minutes");
+    if (!(progress >= 0 && progress <= 1e6)) throw ConfigError("run.progress_minutes must be in [0, 1e6]");
+    rc.progressSeconds = 60.0 * progress;
     if (args.resume && args.dryRun) throw ConfigError("run: --resume and --dry-run exclude each other");
     rc.input = args.input.empty() ? config.getString("input.path") : args.input;
     rc.read = readOptionsFromConfig(config);

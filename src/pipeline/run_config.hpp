@@ -32,6 +32,7 @@ struct RunConfig {
     int selectionCuts = 8;           // run.selection_cuts: out-of-time cuts of the selection (0: one, in time)
     int levelEpochs = 8;             // run.level_epochs: the positions' level is a line through these
     double checkpointSeconds = 600;  // run.checkpoint_minutes
+    double progressSeconds = 60;     // run.progress_minutes
     std::string inputChecksum;       // of the input file, computed once (rank 0, broadcast)
     std::string input;
     SimulateOptions simulate;

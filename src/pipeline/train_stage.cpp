@@ -38,7 +38,10 @@ public:
         const log::Context context("train subregion " + std::to_string(task_.subregion) +
                                    " L=" + std::to_string(task_.L) + " K=" + std::to_string(task_.K) +
                                    " S=" + std::to_string(task_.S));
-        if (restore(out)) return;
+        if (restore(out)) {
+            if (keeper_) queue_.candidateDone(task_.cost);
+            return;
+        }
         model::Model fitted = fit();
         const auto& sm = fitted.summary;
         const RunConfig& rc = ctx_.rc;
@@ -69,6 +72,7 @@ public:
         store_.put(name_ + ".done", finishedRecord(r, fitted));
         store_.remove(name_ + ".state");
         out.models.emplace(task_.index, std::move(fitted));
+        queue_.candidateDone(task_.cost);
     }
 
 private:
@@ -209,6 +213,8 @@ TrainOutcome trainStage(const RunContext& ctx, SubregionMap& rows, HeldMap& held
     const RunConfig& rc = ctx.rc;
     TrainOutcome out;
     WorkQueue queue(comm, ctx.plan, ctx.nSub, rows);
+    ProgressChannel progress(comm, ctx.plan, rc.progressSeconds);
+    queue.attach(&progress);
     const int slowdownMs = injectedSlowdownMs(comm.rank());
     auto trainOne = [&](const Task& task, const Comm& team, const model::ShardedTraining* sharded,
                         const std::string& position) {
@@ -287,7 +293,8 @@ TrainOutcome trainStage(const RunContext& ctx, SubregionMap& rows, HeldMap& held
                 for (std::size_t k = visited + (inGroupTask ? 1 : 0); k < groupTasks.size(); ++k)
                     (void)ctx.groups.at(groupTasks[k].subregion)->allreduce(static_cast<int>(kFailed), Reduce::kMax);
             }
-            queue.finish();  // ranks done early (or failed) sleep here, answering those still working
+            queue.finish();     // ranks done early (or failed) sleep here, answering those still working
+            progress.finish();  // collective: every report reaches rank 0, which prints the last line
         });
     return out;
 }

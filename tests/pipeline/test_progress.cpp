@@ -6,7 +6,12 @@
 #include <cstdio>
 #include <string>
 
+#include <regex>
+#include <sstream>
+#include <vector>
+
 #include "hlstm/pipeline/progress.hpp"
+#include "test_support.hpp"
 
 namespace hlstm::pipeline {
 namespace {
@@ -70,4 +75,61 @@ TEST(Progress, RedrawsOneLineOnATerminalAndKeepsEachPhasesLast) {
 }
 
 }  // namespace
+
+// The wiring in a real run (3 ranks, candidates on every rank, a data-parallel one among them):
+// rank 0 prints the first line at 0, lines between as reports arrive, and a last line with
+// every candidate of the plan; with run.progress_minutes = 0 only the first and the last.
+struct ProgressLine {
+    std::size_t done, total;
+    double share;
+};
+std::vector<ProgressLine> progressLines(const std::string& log, std::size_t* planned) {
+    std::smatch m;
+    if (std::regex_search(log, m, std::regex(R"(plan: [0-9]+ subregion\(s\), ([0-9]+) candidate\(s\))")))
+        *planned = std::stoul(m[1]);
+    std::vector<ProgressLine> out;
+    std::istringstream in(log);
+    const std::regex line(R"(^\[train\] ([0-9]+)/([0-9]+) candidates, ([0-9.]+) % of the planned cost)");
+    for (std::string l; std::getline(in, l);)
+        if (std::regex_search(l, m, line)) out.push_back({std::stoul(m[1]), std::stoul(m[2]), std::stod(m[3])});
+    return out;
+}
+
+TEST(Progress, ARunAtThreeRanksReportsEveryCandidateOnRankZero) {
+    test::TempDir dir;
+    const std::string scene = dir.file("scene.h5");
+    auto s = test::run(test::hlstmUnderMpi(2) + " simulate --points 3000 --epochs 40 --seed 5 -o " + scene, 120);
+    ASSERT_EQ(s.exitCode, 0) << s.output;
+    const std::string common = "env OMP_NUM_THREADS=1 " + test::hlstmUnderMpi(3) + " run --input " + scene +
+                               " --partition.min_points 300 --grid.L 6,8 --grid.K 1 --grid.S 4,8 --train.epochs 20"
+                               " --train.threads 1 --train.shard_share 0.3 --run.checkpoint_minutes 0";
+    auto r = test::run(common + " -o " + dir.file("often.h5") + " --run.progress_minutes 0.0002", 300);
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    std::size_t planned = 0;
+    const auto lines = progressLines(r.output, &planned);
+    ASSERT_GT(planned, 6u) << r.output;
+    ASSERT_GE(lines.size(), 3u) << r.output;
+    EXPECT_EQ(lines.front().done, 0u);
+    EXPECT_EQ(lines.front().share, 0.0);
+    EXPECT_EQ(lines.back().done, planned);
+    EXPECT_EQ(lines.back().share, 100.0);
+    for (std::size_t k = 0; k < lines.size(); ++k) {
+        EXPECT_EQ(lines[k].total, planned) << k;
+        EXPECT_LE(lines[k].done, planned) << k;
+        if (k == 0) continue;
+        EXPECT_GE(lines[k].done, lines[k - 1].done) << k;
+        EXPECT_GE(lines[k].share, lines[k - 1].share) << k;
+    }
+    std::size_t between = 0;
+    for (const auto& l : lines) between += l.done > 0 && l.done < planned ? 1 : 0;
+    EXPECT_GT(between, 0u) << "reports from the ranks arrive while they train:\n" << r.output;
+
+    auto q = test::run(common + " -o " + dir.file("quiet.h5") + " --run.progress_minutes 0", 300);
+    ASSERT_EQ(q.exitCode, 0) << q.output;
+    const auto quiet = progressLines(q.output, &planned);
+    ASSERT_EQ(quiet.size(), 2u) << q.output;
+    EXPECT_EQ(quiet[0].done, 0u);
+    EXPECT_EQ(quiet[1].done, planned);
+}
+
 }  // namespace hlstm::pipeline

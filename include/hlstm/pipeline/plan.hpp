@@ -61,6 +61,9 @@ struct Plan {
     std::vector<double> loadPerRank;                 ///< summed cost per rank
     std::vector<std::int32_t> subregionRanks;        ///< flattened lists: ranks needing each subregion
     std::vector<std::int32_t> subregionRankOffsets;  ///< subregion s: [offsets[s], offsets[s+1])
+    /// The calibrated expected training wall time (s; 0: not calibrated). Set by the run's
+    /// planning for the progress line; not part of the plan's identity (not serialized).
+    double expectedSeconds = 0;
 
     /// Ranks that train some candidate of subregion `s` (ascending).
     [[nodiscard]] std::vector<std::int32_t> ranksOf(std::int32_t s) const;
