@@ -120,8 +120,12 @@ void logTable(const Table& t, bool hasTruth) {
     const std::vector<double>& v = hasTruth ? t.maeTruth : t.mae;
     std::ostringstream os;
     os << "backtest: position MAE per step against the " << (hasTruth ? "truth" : "observations")
-       << " (mm), coverage of the intervals\n  origin  last date ";
-    for (std::size_t h : steps) os << "  h=" << h << " hlstm / best baseline      ";
+       << " (mm), coverage of the intervals\n  origin  last date";
+    for (std::size_t h : steps) {
+        char head[64];
+        std::snprintf(head, sizeof head, "  h=%-2zu hlstm / best baseline          ", h);
+        os << head;
+    }
     os << " coverage\n";
     for (std::size_t o = 0; o < t.origins; ++o) {
         os << "  " << o + 1 << "/" << t.origins << "     " << t.dates[o] << " ";
@@ -130,7 +134,7 @@ void logTable(const Table& t, bool hasTruth) {
             for (std::size_t k = 2; k < t.methods.size(); ++k)
                 if (v[(k * t.origins + o) * t.Y + h - 1] < v[(best * t.origins + o) * t.Y + h - 1]) best = k;
             char cell[96];
-            std::snprintf(cell, sizeof cell, "  %6.3f / %6.3f %-14s", v[o * t.Y + h - 1],
+            std::snprintf(cell, sizeof cell, "  %6.3f / %6.3f %-20s", v[o * t.Y + h - 1],
                           v[(best * t.origins + o) * t.Y + h - 1], t.methods[best].c_str());
             os << cell;
         }

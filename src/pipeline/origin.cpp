@@ -27,8 +27,7 @@ void forecastOrigin(const Comm& comm, const Config& config, RunConfig& rc, Local
 
     timer.start("plan");
     // The candidates train on the epochs before the out-of-time selection's (run.selection_cuts).
-    const Plan plan =
-        planStage(comm, rc, part.summary, block.keptTotal, rc.trainEpochs(visibleEpochs), options.dryRun);
+    const Plan plan = planStage(comm, rc, part.summary, block.keptTotal, rc.trainEpochs(visibleEpochs), options.dryRun);
     if (options.dryRun) return;
     std::vector<std::int32_t> pseudo;  // learned baselines: pseudo subregions of all points
     for (std::size_t j = 0; j < rc.learned().size(); ++j) pseudo.push_back(nSub + static_cast<std::int32_t>(j));

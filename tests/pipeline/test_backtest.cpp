@@ -83,8 +83,8 @@ TEST_F(BacktestTest, LastOriginIsTheRunsHoldoutAndTheTableIsTheSameAtOneAndThree
         ASSERT_EQ(mae.size(), M * kOrigins * kY);
         const auto runMae =
             doubles(runOut, truth ? output::metrics::kPositionStepMaeTruth : output::metrics::kPositionStepMae);
-        const auto runBase = doubles(
-            runOut, truth ? output::baselines::kPositionStepMaeTruth : output::baselines::kPositionStepMae);
+        const auto runBase =
+            doubles(runOut, truth ? output::baselines::kPositionStepMaeTruth : output::baselines::kPositionStepMae);
         ASSERT_EQ(runMae.size(), static_cast<std::size_t>(kY));
         const auto at = [&](std::size_t k, int o, int y) {
             return mae[(k * kOrigins + static_cast<std::size_t>(o)) * kY + static_cast<std::size_t>(y)];
