@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <map>
 #include <memory>
@@ -268,5 +269,19 @@ private:
 void writeStage(const RunContext& ctx, const Config& config, const RunOutputs& r, h5::File& out);
 /// The console report of the run (root).
 void report(const RunContext& ctx, const RunOutputs& r, const std::string& output);
+
+// ---------------------------------------------------------------- one origin (origin.cpp)
+struct OriginOptions {
+    bool dryRun = false;    // stop after the plan
+    std::string freeSpace;  // a warning logged with the preflight's, when not empty
+};
+/// Sees an origin's outputs while they live (run: write and report; backtest: collect).
+using OriginUse = std::function<void(const RunContext&, const RunOutputs&)>;
+/// Fits the grid to the visible epochs (rc.L, rc.intervalCuts), partitions them, plans,
+/// trains, selects, forecasts the last rc.horizon epochs of `block` and judges them, then
+/// calls `use` (collective). Releases block.points' series (sent to the trainers).
+void forecastOrigin(const Comm& comm, const Config& config, RunConfig& rc, LocalBlock& block,
+                    const CheckpointStore& store, const OriginOptions& options, PhaseTimer& timer,
+                    const OriginUse& use);
 
 }  // namespace hlstm::pipeline

@@ -1,0 +1,63 @@
+// One holdout origin: the stages of `hlstm run` from the partition to the metrics, on a block
+// whose last rc.horizon epochs are hidden. `hlstm run` calls it once on the whole input,
+// `hlstm backtest` once per origin on the input cut after that origin's hidden epochs.
+#include "hlstm/pipeline/preflight.hpp"
+#include "stages.hpp"
+
+namespace hlstm::pipeline {
+
+void forecastOrigin(const Comm& comm, const Config& config, RunConfig& rc, LocalBlock& block,
+                    const CheckpointStore& store, const OriginOptions& options, PhaseTimer& timer,
+                    const OriginUse& use) {
+    const std::size_t m = block.points.nEpochs();
+    const std::size_t visibleEpochs = m - static_cast<std::size_t>(rc.horizon);
+    const model::TimeAxis axis = model::TimeAxis::fromDates(block.points.dates);
+    // Before any training (preflight.hpp): only the L values and interval cuts the archive allows.
+    const GridFit fit = fitGridToEpochs(rc.L, rc.shape.inputGap(), rc.shape.labelLead(), rc.intervalCuts, visibleEpochs,
+                                        rc.trainEpochs(visibleEpochs), rc.horizon, rc.input);
+    rc.L = fit.L, rc.intervalCuts = fit.intervalCuts;
+    logPreflight(comm, fit.warnings, options.freeSpace);
+
+    // Partition on the visible epochs only (holdout protocol).
+    timer.start("partition");
+    partition::PartitionConfig pcfg = partition::PartitionConfig::fromConfig(config);
+    pcfg.epochs = visibleEpochs;
+    const partition::PartitionResult part = partition::run(comm, block.points, pcfg);
+    const auto nSub = static_cast<std::int32_t>(part.summary.subregions.size());
+
+    timer.start("plan");
+    // The candidates train on the epochs before the out-of-time selection's (run.selection_cuts).
+    const Plan plan = planStage(comm, rc, part.summary, block.keptTotal, rc.trainEpochs(visibleEpochs), options.dryRun);
+    if (options.dryRun) return;
+    std::vector<std::int32_t> pseudo;  // learned baselines: pseudo subregions of all points
+    for (std::size_t j = 0; j < rc.learned().size(); ++j) pseudo.push_back(nSub + static_cast<std::int32_t>(j));
+
+    timer.start("redistribute");
+    // The owners keep only the held-out tail of their series; the rows go to the trainers.
+    const HoldoutTail tail = holdoutTail(block.points, visibleEpochs);
+    // Both grow when this rank takes a candidate of a subregion it does not hold (training).
+    SubregionMap mine = redistribute(comm, block.points, part.subregion, plan, pseudo);
+    HeldMap held = holdSubregions(mine, rc, axis, visibleEpochs);
+    const Groups groups = makeGroups(comm, plan);
+    const RunContext ctx{comm, rc, plan, groups, axis, visibleEpochs, m, nSub};
+
+    timer.start("baselines");
+    const BaselineSet baselines = makeBaselines(ctx, held);
+    BaselineOutcome baselineOut = baselineStage(ctx, held, baselines);
+
+    timer.start("train");
+    TrainOutcome trained = trainStage(ctx, mine, held, store);
+
+    // Select each subregion's winner among its candidates and the baselines.
+    timer.start("select");
+    const Selection selection = selectStage(ctx, trained, baselineOut, baselines);
+
+    timer.start("forecast");
+    const Returned back = forecastStage(ctx, block, held, selection, trained, baselineOut, baselines);
+
+    timer.start("metrics");
+    const Evaluation eval = metricsStage(ctx, block, tail, part, back, baselineNames(rc, baselines));
+    use(ctx, RunOutputs{block, part, pcfg.dbDistance, selection, baselines, back, eval});
+}
+
+}  // namespace hlstm::pipeline

@@ -1,0 +1,119 @@
+// hlstm backtest end to end, through the real program under mpiexec: its last origin is the
+// run's own holdout, and its table does not depend on the number of ranks.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "hlstm/io/hdf5.hpp"
+#include "hlstm/io/output_format.hpp"
+#include "test_support.hpp"
+
+using namespace hlstm;
+using namespace hlstm::test;
+
+namespace {
+
+// A small scene and a fast grid, Y = 3 hidden epochs per origin.
+const std::string kFast =
+    " --partition.min_points 300 --grid.L 8,12 --grid.K 1 --grid.S 6 --train.epochs 4 --train.batch 64 "
+    "--train.threads 1 --run.baselines all --run.holdout 3 --model.horizon 3";
+constexpr int kOrigins = 3, kY = 3, kEpochs = 50;
+
+class BacktestTest : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() {
+        dir_ = new TempDir();
+        auto r = run(hlstmUnderMpi(2) + " simulate --points 3000 --epochs " + std::to_string(kEpochs) +
+                     " --seed 5 -o " + scene());
+        ASSERT_EQ(r.exitCode, 0) << r.output;
+    }
+    static void TearDownTestSuite() { delete dir_; }
+    static std::string scene() { return dir_->file("scene.h5"); }
+    static CommandResult hlstm(int ranks, const std::string& command, const std::string& out,
+                               const std::string& extra = kFast) {
+        return run("env OMP_NUM_THREADS=1 " + hlstmUnderMpi(ranks) + " " + command + " --input " + scene() + " -o " +
+                       out + extra,
+                   300);
+    }
+    static TempDir* dir_;
+};
+TempDir* BacktestTest::dir_ = nullptr;
+
+std::vector<double> doubles(const std::string& file, const std::string& ds) {
+    h5::File f(file, h5::Access::kReadOnly);
+    return f.openDataset(ds).readAll<double>();
+}
+
+}  // namespace
+
+TEST_F(BacktestTest, LastOriginIsTheRunsHoldoutAndTheTableIsTheSameAtOneAndThreeRanks) {
+    const std::string runOut = dir_->file("run.h5"), bt1 = dir_->file("bt1.h5"), bt3 = dir_->file("bt3.h5");
+    auto r = hlstm(2, "run", runOut);
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    r = hlstm(1, "backtest --origins " + std::to_string(kOrigins), bt1);
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    EXPECT_NE(r.output.find("mean +- sd over 3 origins"), std::string::npos) << r.output;
+    r = hlstm(3, "backtest --origins " + std::to_string(kOrigins), bt3);
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+
+    h5::File bt(bt1, h5::Access::kReadOnly);
+    const auto methods = bt.readStrings(output::backtest::kMethod);
+    h5::File ro(runOut, h5::Access::kReadOnly);
+    const auto positionNames = ro.readStrings(output::baselines::kPositionName);
+    ASSERT_EQ(methods.size(), positionNames.size() + 1);
+    EXPECT_EQ(methods[0], "hlstm");
+    for (std::size_t k = 0; k < positionNames.size(); ++k) EXPECT_EQ(methods[k + 1], positionNames[k]);
+    const std::size_t M = methods.size();
+
+    // Origins S = Y epochs apart, the last one's last visible epoch the run's.
+    const auto dates = bt.openDataset(output::backtest::kOriginDates).readAll<std::int32_t>();
+    const auto inputDates = [&] {
+        h5::File in(scene(), h5::Access::kReadOnly);
+        return in.openDataset("/dates").readAll<std::int32_t>();
+    }();
+    ASSERT_EQ(dates.size(), static_cast<std::size_t>(kOrigins));
+    for (int o = 0; o < kOrigins; ++o)
+        EXPECT_EQ(dates[static_cast<std::size_t>(o)],
+                  inputDates[static_cast<std::size_t>(kEpochs - kY - 1 - (kOrigins - 1 - o) * kY)]);
+
+    // The last origin's per-step position MAE of HLSTM and of every baseline: the run's /metrics.
+    for (const bool truth : {false, true}) {
+        const auto mae = doubles(bt1, truth ? output::backtest::kMaeTruth : output::backtest::kMae);
+        ASSERT_EQ(mae.size(), M * kOrigins * kY);
+        const auto runMae =
+            doubles(runOut, truth ? output::metrics::kPositionStepMaeTruth : output::metrics::kPositionStepMae);
+        const auto runBase =
+            doubles(runOut, truth ? output::baselines::kPositionStepMaeTruth : output::baselines::kPositionStepMae);
+        ASSERT_EQ(runMae.size(), static_cast<std::size_t>(kY));
+        const auto at = [&](std::size_t k, int o, int y) {
+            return mae[(k * kOrigins + static_cast<std::size_t>(o)) * kY + static_cast<std::size_t>(y)];
+        };
+        for (int y = 0; y < kY; ++y) {
+            EXPECT_NEAR(at(0, kOrigins - 1, y), runMae[static_cast<std::size_t>(y)], 1e-6) << "step " << y + 1;
+            for (std::size_t k = 1; k < M; ++k)
+                EXPECT_NEAR(at(k, kOrigins - 1, y), runBase[(k - 1) * kY + static_cast<std::size_t>(y)], 1e-6)
+                    << methods[k] << " step " << y + 1;
+            // An earlier origin is another forecast: its error is not the last one's.
+            EXPECT_GT(std::abs(at(0, 0, y) - at(0, kOrigins - 1, y)), 1e-6);
+            EXPECT_TRUE(std::isfinite(at(0, 0, y)) && at(0, 0, y) > 0);
+        }
+    }
+    const auto coverage = doubles(bt1, output::backtest::kCoverage);
+    ASSERT_EQ(coverage.size(), static_cast<std::size_t>(kOrigins * kY));
+    for (double c : coverage) EXPECT_TRUE(c > 0.5 && c <= 1.0) << c;
+
+    // Identical at 1 and 3 ranks.
+    for (const char* ds : {output::backtest::kMae, output::backtest::kMaeTruth, output::backtest::kCoverage})
+        EXPECT_EQ(doubles(bt1, ds), doubles(bt3, ds)) << ds;
+}
+
+TEST_F(BacktestTest, TooManyOriginsAreRefusedNamingTheInputAndLeaveNoOutput) {
+    const std::string out = dir_->file("too_many.h5");
+    auto r = hlstm(2, "backtest --origins 20", out);  // 19 x 3 + 3 epochs > 50
+    EXPECT_EQ(r.exitCode, 1) << r.output;
+    EXPECT_NE(r.output.find(scene()), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("cannot hold 20 origins"), std::string::npos) << r.output;
+    EXPECT_FALSE(std::filesystem::exists(out));
+    EXPECT_FALSE(std::filesystem::exists(out + ".tmp"));
+}
