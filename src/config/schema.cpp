@@ -79,6 +79,11 @@ const std::vector<ConfigKey>& configSchema() {
          "positions: the current level is a line through the last this many epochs (1: the last value)"},
         {"run.checkpoint_minutes", 10.0,
          "a candidate in training is checkpointed this often (minutes; finished candidates always; 0: only those)"},
+        // spatial (hlstm spatial, and the end of hlstm run when enabled)
+        {"spatial.enabled", false, "hlstm run also writes OUT.spatial.h5 (hlstm spatial: Tables II and V) at its end"},
+        {"spatial.k", std::int64_t{8}, "nearest neighbours of the Moran's I and Gi* weights"},
+        {"spatial.cell", 1000.0, "side of the geodetector's regular grid strata (metres)"},
+        {"spatial.alpha", 0.05, "significance level of the Gi* hot/cold spots and of the q and Moran tests"},
     };
     return kSchema;
 }
