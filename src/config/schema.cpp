@@ -79,6 +79,9 @@ const std::vector<ConfigKey>& configSchema() {
          "positions: the current level is a line through the last this many epochs (1: the last value)"},
         {"run.checkpoint_minutes", 10.0,
          "a candidate in training is checkpointed this often (minutes; finished candidates always; 0: only those)"},
+        {"run.error_threshold", 0.5, "error distribution: the share of points with |error| <= this (mm; paper: 0.5)"},
+        {"run.bootstrap_block", 10000.0,
+         "side (metres) of the square blocks resampled for the CI of HLSTM's MAE minus the best baseline's"},
         // spatial (hlstm spatial, and the end of hlstm run when enabled)
         {"spatial.enabled", false, "hlstm run also writes OUT.spatial.h5 (hlstm spatial: Tables II and V) at its end"},
         {"spatial.k", std::int64_t{8}, "nearest neighbours of the Moran's I and Gi* weights"},

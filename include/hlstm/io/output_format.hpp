@@ -138,6 +138,23 @@ inline constexpr char kAttrIntervalCoverage[] = "interval_coverage";
 inline constexpr char kAttrMaeTruth[] = "mae_truth";
 inline constexpr char kAttrAccuracyTruth[] = "accuracy_truth";
 inline constexpr char kAttrMaeTruthPersistence[] = "mae_truth_persistence";
+/// HLSTM's error distribution (as /baselines' per method): attributes within_threshold(_truth)
+/// (share of |error| <= the /baselines attribute error_threshold) and {max, p50, p90, p99} of
+/// |error| in abs_error_quantiles(_truth).
+inline constexpr char kAttrWithinThreshold[] = "within_threshold";
+inline constexpr char kAttrWithinThresholdTruth[] = "within_threshold_truth";
+inline constexpr char kAbsErrorQuantiles[] = "/metrics/abs_error_quantiles";
+inline constexpr char kAbsErrorQuantilesTruth[] = "/metrics/abs_error_quantiles_truth";
+/// Paired comparison (attributes of /metrics): HLSTM's MAE minus the best baseline's over the same
+/// points, with the 95 % CI of a bootstrap over square blocks of run.bootstrap_block metres; the
+/// same against the truth with the suffix _truth.
+inline constexpr char kAttrPairedBaseline[] = "paired_baseline";
+inline constexpr char kAttrPairedDifference[] = "paired_mae_difference";
+inline constexpr char kAttrPairedLow[] = "paired_ci_low";
+inline constexpr char kAttrPairedHigh[] = "paired_ci_high";
+inline constexpr char kAttrPairedN[] = "paired_n";
+inline constexpr char kAttrPairedBlocks[] = "paired_blocks";
+inline constexpr char kTruthSuffix[] = "_truth";
 }  // namespace metrics
 
 /// /models
