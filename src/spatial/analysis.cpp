@@ -6,6 +6,7 @@
 #include <boost/serialization/string.hpp>
 #include <boost/serialization/vector.hpp>
 #include <cmath>
+#include <exception>
 #include <filesystem>
 #include <limits>
 #include <map>
@@ -251,8 +252,17 @@ SpatialResult compute(const Columns& c, const SpatialOptions& o) {
 
 SpatialResult analyse(const Comm& comm, const std::string& input, const SpatialOptions& options) {
     SpatialResult result;
+    // Root computes while the others sleep (idleBarrier) instead of spinning in MPI; a failure
+    // on root then reaches every rank.
+    std::exception_ptr failure;
+    if (comm.isRoot()) try {
+            result = compute(readColumns(input), options);
+        } catch (...) {
+            failure = std::current_exception();
+        }
+    comm.idleBarrier();
     coordinated(comm, "spatial", [&] {
-        if (comm.isRoot()) result = compute(readColumns(input), options);
+        if (failure) std::rethrow_exception(failure);
     });
     comm.bcast(result.summary);
     return result;
