@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages hlstm needs (idempotent; silent when nothing is missing).
-# Usage: tools/setup.sh [--with-slurm] [--with-fixtures] [--with-python] [--with-format] [--with-plot] [--with-browser]
+# Usage: tools/setup.sh [--with-slurm] [--with-fixtures] [--with-python] [--with-format] [--with-plot] [--with-browser] [--with-spatial]
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libeigen3-dev libdnnl-dev
@@ -15,6 +15,7 @@ for arg in "$@"; do
     --with-browser)  # test_report: the report in Debian's headless Chromium, driven by puppeteer-core from npm
       packages+=(chromium)
       command -v npm >/dev/null || packages+=(nodejs npm) ;;  # a node that ships its own npm is kept
+    --with-spatial) packages+=(r-base-core r-cran-spdep) ;;  # test_spatial: R's spdep is the reference of Moran's I and Gi*
     --with-python) packages+=(python3-torch python3-sklearn python3-scipy python3-h5py python3-matplotlib python3-pandas
                               libopenblas0-pthread) ;;
     *) echo "setup.sh: unknown option $arg" >&2; exit 1 ;;

@@ -3,7 +3,7 @@
 # (and the model and pipeline tests a second time on oneDNN's AVX2 kernels).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools/setup.sh --with-slurm --with-fixtures --with-plot --with-browser --with-format   # Slurm (real-Slurm test), h5py (fixtures), matplotlib (plot/report), chromium (report in a browser); not the Python peers
+tools/setup.sh --with-slurm --with-fixtures --with-plot --with-browser --with-format --with-spatial   # Slurm (real-Slurm test), h5py (fixtures), matplotlib (plot/report), chromium (report in a browser), R spdep (spatial reference); not the Python peers
 tools/format.sh --check   # every C++ file as .clang-format formats it
 cmake --preset default >/dev/null
 cmake --build --preset default -j "$(nproc)"

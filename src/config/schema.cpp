@@ -82,6 +82,14 @@ const std::vector<ConfigKey>& configSchema() {
          "this often (minutes), and at the start and the end of training (0: only then)"},
         {"run.checkpoint_minutes", 10.0,
          "a candidate in training is checkpointed this often (minutes; finished candidates always; 0: only those)"},
+        {"run.error_threshold", 0.5, "error distribution: the share of points with |error| <= this (mm; paper: 0.5)"},
+        {"run.bootstrap_block", 10000.0,
+         "side (metres) of the square blocks resampled for the CI of HLSTM's MAE minus the best baseline's"},
+        // spatial (hlstm spatial, and the end of hlstm run when enabled)
+        {"spatial.enabled", false, "hlstm run also writes OUT.spatial.h5 (hlstm spatial: Tables II and V) at its end"},
+        {"spatial.k", std::int64_t{8}, "nearest neighbours of the Moran's I and Gi* weights"},
+        {"spatial.cell", 1000.0, "side of the geodetector's regular grid strata (metres)"},
+        {"spatial.alpha", 0.05, "significance level of the Gi* hot/cold spots and of the q and Moran tests"},
     };
     return kSchema;
 }

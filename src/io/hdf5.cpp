@@ -186,6 +186,18 @@ void Dataset::readSlabRaw(hid_t memType, void* data, const std::vector<std::uint
     transferRaw(false, memType, data, start, count, Transfer::kIndependent);
 }
 
+void Dataset::writeSlabRaw(hid_t memType, const void* data, const std::vector<std::uint64_t>& start,
+                           const std::vector<std::uint64_t>& count) const {
+    const auto d = dims();
+    if (start.size() != d.size() || count.size() != d.size())
+        throw H5Error(file_ + ":" + path_ + ": a " + std::to_string(start.size()) + "-D slab of a " +
+                      std::to_string(d.size()) + "-D dataset");
+    for (std::size_t k = 0; k < d.size(); ++k)
+        if (start[k] + count[k] > d[k])
+            throw H5Error(file_ + ":" + path_ + ": slab outside the dataset (dimension " + std::to_string(k) + ")");
+    transferRaw(true, memType, const_cast<void*>(data), start, count, Transfer::kCollective);
+}
+
 void Dataset::writeRowsRaw(hid_t memType, const void* data, std::uint64_t row0, std::uint64_t rows) const {
     const auto d = dims();
     if (d.empty() || row0 + rows > d[0]) throw H5Error(file_ + ":" + path_ + ": write rows beyond the dataset");

@@ -194,6 +194,7 @@ Evaluation metricsStage(const RunContext& ctx, const LocalBlock& block, const Ho
     e.book = tables(comm, e.owned, part.subregion, part.zone, Y, ctx.nSub,
                     static_cast<std::int32_t>(part.summary.zoneCenters.size()), names, e.positionNames, hasTruth,
                     &e.coverage);
+    e.errors = errorDistribution(ctx, block, e.owned, e.book, names, hasTruth);
     e.names = std::move(names);
     return e;
 }

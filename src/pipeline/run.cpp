@@ -58,6 +58,11 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
                        if (comm.isRoot()) store.removeAll();  // complete: nothing to resume
                        timer.stop();
                        if (comm.isRoot()) report(ctx, outputs, args.output);
+                       if (rc.spatial.enabled) {  // Tables II and V of this output (hlstm spatial)
+                           timer.start("spatial");
+                           spatial::runSpatial(comm, args.output, spatial::defaultSpatialPath(args.output), rc.spatial);
+                           timer.stop();
+                       }
                    });
     timer.report(comm);
     return 0;

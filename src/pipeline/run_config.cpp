@@ -56,6 +56,11 @@ RunConfig RunConfig::from(const Config& config, const RunArgs& args) {
     const auto levelEpochs = config.getInt("run.level_epochs");
     if (levelEpochs < 1 || levelEpochs > 1000) throw ConfigError("run.level_epochs must be in 1..1000");
     rc.levelEpochs = static_cast<int>(levelEpochs);
+    rc.spatial = spatial::SpatialOptions::fromConfig(config);
+    rc.errorThreshold = config.getDouble("run.error_threshold");
+    if (!(rc.errorThreshold > 0)) throw ConfigError("run.error_threshold must be > 0 (mm)");
+    rc.bootstrapBlock = config.getDouble("run.bootstrap_block");
+    if (!(rc.bootstrapBlock > 0)) throw ConfigError("run.bootstrap_block must be > 0 (metres)");
     const double minutes = config.getDouble("run.checkpoint_minutes");
     if (!(minutes >= 0 && minutes <= 1e6)) throw ConfigError("run.checkpoint_minutes must be in [0, 1e6]");
     rc.checkpointSeconds = 60.0 * minutes;

@@ -13,6 +13,7 @@
 #include "hlstm/pipeline/evaluate.hpp"
 #include "hlstm/pipeline/plan.hpp"
 #include "hlstm/pipeline/run.hpp"
+#include "hlstm/spatial/analysis.hpp"
 
 namespace hlstm::pipeline {
 
@@ -37,7 +38,10 @@ struct RunConfig {
     std::string input;
     SimulateOptions simulate;
     std::string simulateKind;
-    ReadOptions read;  // input.*
+    ReadOptions read;                 // input.*
+    double errorThreshold = 0.5;      // run.error_threshold: |error| share within it (mm)
+    double bootstrapBlock = 10000;    // run.bootstrap_block: side of the paired bootstrap's blocks (metres)
+    spatial::SpatialOptions spatial;  // spatial.*: OUT.spatial.h5 at the end when enabled
 
     /// Parses and validates every key; throws ConfigError naming the key.
     static RunConfig from(const Config& config, const RunArgs& args);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -226,9 +227,36 @@ struct OwnerForecasts {
 };
 
 /// The judged forecasts: metric tables of HLSTM and every baseline, interval coverage.
+/// HLSTM's MAE minus a baseline's over the same points, with a 95 % block-bootstrap CI.
+struct PairedComparison {
+    std::string baseline;
+    double difference = std::nan(""), low = std::nan(""), high = std::nan("");
+    std::uint64_t n = 0, blocks = 0;  // point-steps compared, spatial blocks resampled
+};
+/// Error distribution per method (row 0 HLSTM, then the baselines in name order): share of
+/// |error| <= threshold and {max, p50, p90, p99} of |error| (rows x 4), against the observed
+/// values and the truth; the paired comparison with the best baseline against each.
+struct ErrorDistribution {
+    double threshold = 0.5;
+    std::vector<double> within, withinTruth, quantiles, quantilesTruth;
+    PairedComparison paired, pairedTruth;
+};
+/// Computed on root from the gathered rows, shared with every rank (collective).
+ErrorDistribution errorDistribution(const RunContext& ctx, const LocalBlock& block, const OwnerForecasts& f,
+                                    const MetricBook& book, const std::vector<std::string>& names, bool hasTruth);
+
+/// /baselines/holdout_pred (methods x points x Y), the error distributions in /baselines and
+/// /metrics, and the paired comparison as attributes of /metrics (collective).
+void writeErrorDistribution(h5::File& out, const ErrorDistribution& e, const OwnerForecasts& f,
+                            const output::PointRows& rows, std::size_t nB, std::uint64_t Y, bool hasTruth, bool root);
+
+/// The error-distribution table and the paired comparison, for the run's log.
+std::string errorTable(const ErrorDistribution& e, const std::vector<std::string>& names, bool hasTruth);
+
 struct Evaluation {
     OwnerForecasts owned;
     MetricBook book;
+    ErrorDistribution errors;
     double coverage = 0;
     std::vector<std::string> names;          // baselines, as in the book
     std::vector<std::string> positionNames;  // names, then the position baselines

@@ -353,6 +353,8 @@ void writeStage(const RunContext& ctx, const Config& config, const RunOutputs& r
     w.models();
     w.metrics();
     w.positions();
+    writeErrorDistribution(out, r.eval.errors, r.eval.owned, pointRowsOf(r.block), r.eval.names.size(),
+                           static_cast<std::uint64_t>(ctx.rc.horizon), r.block.stats.hasTruth, ctx.comm.isRoot());
     w.provenance();  // complete = 1 last
 }
 

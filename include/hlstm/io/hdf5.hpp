@@ -95,6 +95,13 @@ public:
         writeRowsRaw(nativeType<T>(), data, row0, rows);
     }
 
+    /// Writes the hyperslab `count` at `start` from contiguous `data` (collective on a parallel
+    /// file; a rank with nothing to write passes a zero count).
+    template <class T>
+    void writeSlab(const std::vector<std::uint64_t>& start, const std::vector<std::uint64_t>& count,
+                   const T* data) const {
+        writeSlabRaw(nativeType<T>(), data, start, count);
+    }
     template <class T> void writeAttribute(const std::string& name, const T& value) const;
     void writeAttribute(const std::string& name, const std::string& value) const;
     [[nodiscard]] bool hasAttribute(const std::string& name) const;
@@ -113,6 +120,8 @@ private:
                      const std::vector<std::uint64_t>& count, Transfer transfer) const;
     void readRowsRaw(hid_t memType, void* data, std::uint64_t row0, std::uint64_t rows) const;
     void writeRowsRaw(hid_t memType, const void* data, std::uint64_t row0, std::uint64_t rows) const;
+    void writeSlabRaw(hid_t memType, const void* data, const std::vector<std::uint64_t>& start,
+                      const std::vector<std::uint64_t>& count) const;
     void readSlabRaw(hid_t memType, void* data, const std::vector<std::uint64_t>& start,
                      const std::vector<std::uint64_t>& count) const;
 

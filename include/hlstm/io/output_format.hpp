@@ -138,6 +138,23 @@ inline constexpr char kAttrIntervalCoverage[] = "interval_coverage";
 inline constexpr char kAttrMaeTruth[] = "mae_truth";
 inline constexpr char kAttrAccuracyTruth[] = "accuracy_truth";
 inline constexpr char kAttrMaeTruthPersistence[] = "mae_truth_persistence";
+/// HLSTM's error distribution (as /baselines' per method): attributes within_threshold(_truth)
+/// (share of |error| <= the /baselines attribute error_threshold) and {max, p50, p90, p99} of
+/// |error| in abs_error_quantiles(_truth).
+inline constexpr char kAttrWithinThreshold[] = "within_threshold";
+inline constexpr char kAttrWithinThresholdTruth[] = "within_threshold_truth";
+inline constexpr char kAbsErrorQuantiles[] = "/metrics/abs_error_quantiles";
+inline constexpr char kAbsErrorQuantilesTruth[] = "/metrics/abs_error_quantiles_truth";
+/// Paired comparison (attributes of /metrics): HLSTM's MAE minus the best baseline's over the same
+/// points, with the 95 % CI of a bootstrap over square blocks of run.bootstrap_block metres; the
+/// same against the truth with the suffix _truth.
+inline constexpr char kAttrPairedBaseline[] = "paired_baseline";
+inline constexpr char kAttrPairedDifference[] = "paired_mae_difference";
+inline constexpr char kAttrPairedLow[] = "paired_ci_low";
+inline constexpr char kAttrPairedHigh[] = "paired_ci_high";
+inline constexpr char kAttrPairedN[] = "paired_n";
+inline constexpr char kAttrPairedBlocks[] = "paired_blocks";
+inline constexpr char kTruthSuffix[] = "_truth";
 }  // namespace metrics
 
 /// /models
@@ -263,6 +280,41 @@ inline constexpr char kNniZ[] = "/nni/z";
 inline constexpr char kNniP[] = "/nni/p";
 inline constexpr char kNniArea[] = "/nni/area";
 inline constexpr char kNniN[] = "/nni/n";
+inline constexpr int kFormatVersion = 1;  ///< root attribute format_version of the spatial file
+/// Gi* per variable (one value per /moran/variable row): hot and cold points at |z| beyond the
+/// two-sided alpha (1.96 for 0.05), and with the Benjamini-Hochberg false discovery rate alpha.
+inline constexpr char kGiStarGroup[] = "/gi_star";
+inline constexpr char kGiStarVariable[] = "/gi_star/variable";
+inline constexpr char kGiStarHot[] = "/gi_star/hot";
+inline constexpr char kGiStarCold[] = "/gi_star/cold";
+inline constexpr char kGiStarHotFdr[] = "/gi_star/hot_fdr";
+inline constexpr char kGiStarColdFdr[] = "/gi_star/cold_fdr";
+/// Attributes of /gi_star: the observed and predicted holdout maps' classes compared.
+inline constexpr char kAttrAgreement[] = "agreement";
+inline constexpr char kAttrKappa[] = "kappa";
+inline constexpr char kAttrAgreementFdr[] = "agreement_fdr";
+inline constexpr char kAttrKappaFdr[] = "kappa_fdr";
+/// One row per geodetector test: the subregion it is computed inside (-1: the whole scene), its
+/// points and strata.
+inline constexpr char kGeodetectorSubregion[] = "/geodetector/subregion";
+inline constexpr char kGeodetectorN[] = "/geodetector/n";
+inline constexpr char kGeodetectorNStrata[] = "/geodetector/n_strata";
+/// Clark-Evans: the hull's perimeter, the mean nearest distance, and R, z, p without Donnelly's
+/// edge correction (ArcGIS' Average Nearest Neighbor, the paper's tool).
+inline constexpr char kNniPerimeter[] = "/nni/perimeter";
+inline constexpr char kNniMeanDistance[] = "/nni/mean_distance";
+inline constexpr char kNniRPlain[] = "/nni/R_plain";
+inline constexpr char kNniZPlain[] = "/nni/z_plain";
+inline constexpr char kNniPPlain[] = "/nni/p_plain";
+/// Root attributes: the weights and parameters.
+inline constexpr char kAttrK[] = "k";
+inline constexpr char kAttrCell[] = "cell";
+inline constexpr char kAttrAlpha[] = "alpha";
+inline constexpr char kAttrHoldoutSteps[] = "holdout_steps";
+inline constexpr char kAttrMoranWeights[] = "moran_weights";
+inline constexpr char kAttrGiStarWeights[] = "gi_star_weights";
+inline constexpr char kAttrNniCorrection[] = "nni_correction";
+inline constexpr char kAttrPoints[] = "points";
 }  // namespace spatial
 
 /// /timing

@@ -1,5 +1,6 @@
-/// Forecast accuracy (paper eq. 5-7): MAE, SD of |error|, MSE = MAE^2 + SD^2 and accuracy
-/// mu = 100 (1 - MAE / MAD), MAD = mean |true value|; per group and overall.
+/// Forecast accuracy (paper eq. 5-7): accuracy mu = 100 (1 - MAE / MAD) (eq. 5), MAE (eq. 6),
+/// MAD = mean |true value| (eq. 7); beside them the SD of |error| and MSE = MAE^2 + SD^2 (not
+/// numbered in the paper); per group and overall.
 #pragma once
 
 #include <cstdint>
@@ -10,10 +11,10 @@ namespace hlstm::pipeline {
 /// Accuracy figures of a set of forecasts (mm, mm^2, %).
 struct Metrics {
     std::uint64_t n = 0;
-    double mae = 0.0;       ///< eq. (5): mean |pred - true|
+    double mae = 0.0;       ///< eq. (6): mean |pred - true|
     double sd = 0.0;        ///< standard deviation of |pred - true|
-    double mse = 0.0;       ///< eq. (6): mean (pred - true)^2
-    double accuracy = 0.0;  ///< eq. (7): 100 (1 - MAE / MAD)
+    double mse = 0.0;       ///< mean (pred - true)^2
+    double accuracy = 0.0;  ///< eq. (5): 100 (1 - MAE / MAD), MAD (eq. 7) = mean |true|
 };
 
 /// Metrics of `pred` against `truth`, over the entries where `group[i] == g` for each g in
