@@ -44,10 +44,12 @@ private:
     std::shared_ptr<std::vector<std::pair<std::string, std::string>>> overrides_;
 };
 
-/// `--format`, `--geometry`, `--mask` of a command that reads an input file (info, predict).
+/// `--format`, `--geometry`, `--mask`, `--input.until`, `--input.exclude_dates` of a command that reads an input file (info, predict).
 struct InputOptions {
     std::string format = "auto";
     std::string geometry, mask;
+    std::int64_t until = 0;                  ///< --input.until
+    std::vector<std::int64_t> excludeDates;  ///< --input.exclude_dates
     /// Adds the options to `sub`.
     void add(CLI::App& sub);
     /// The reader settings (ConfigError on an unknown format).

@@ -16,6 +16,9 @@ const std::vector<ConfigKey>& configSchema() {
         {"input.mask", std::string(""),
          "gridded inputs: mask file with /mask, non-zero = keep (e.g. MintPy maskTempCoh.h5)"},
         {"input.min_valid_fraction", 0.5, "drop points with fewer valid epochs than this fraction"},
+        {"input.until", std::int64_t{0},
+         "YYYYMMDD: cut the input after this date (inclusive), as if the archive ended there; 0 = no cut"},
+        {"input.exclude_dates", L{0}, "YYYYMMDD acquisitions left out at read (list); 0 = none"},
         // simulated scene used when input.path is empty
         {"simulate.kind", std::string("scene"), "scene | patterns"},
         {"simulate.points", std::int64_t{20000}, "points of the simulated scene"},
