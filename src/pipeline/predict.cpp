@@ -9,6 +9,7 @@
 #include <limits>
 #include <unordered_map>
 
+#include "hlstm/config/config.hpp"
 #include "hlstm/core/coordinated.hpp"
 #include "hlstm/core/log.hpp"
 #include "hlstm/data/input.hpp"
@@ -98,6 +99,8 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
     std::vector<std::uint8_t> modelBytes;
     std::vector<std::int32_t> subIds;
     std::vector<std::string> subMethod;
+    std::vector<float> halfWidth;  // subregions x Y: the run's interval half-widths (mm)
+    int levelEpochs = 0;           // the run's run.level_epochs (0: a file without its config)
     BaselineSet baselines;
     coordinated(comm, "predict:models", [&] {
         try {
@@ -130,6 +133,13 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
                 throw InputError(modelsPath + ": hlstm-output format version 1; re-run hlstm run with this version");
             subIds = f.openDataset(output::subregions::kId).readAll<std::int32_t>();
             subMethod = f.readStrings(output::subregions::kMethod);
+            if (f.exists(output::subregions::kIntervalHalfwidth))
+                halfWidth = f.openDataset(output::subregions::kIntervalHalfwidth).readAll<float>();
+            if (f.hasAttribute(output::attr::kConfig)) {
+                Config runConfig;
+                runConfig.loadTomlText(f.readStringAttribute(output::attr::kConfig), modelsPath);
+                levelEpochs = static_cast<int>(runConfig.getInt("run.level_epochs"));
+            }
             baselines.kinds = model::allBaselines();
             baselines.window =
                 f.readObjectAttribute<std::int32_t>(output::baselines::kGroup, output::baselines::kAttrWindow);
@@ -170,7 +180,7 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
 
     std::vector<std::int32_t> sub(n, -1);
     std::vector<float> nextDiff(n * static_cast<std::size_t>(horizon), std::numeric_limits<float>::quiet_NaN());
-    std::vector<float> nextCum = nextDiff;
+    std::vector<float> nextCum = nextDiff, low = nextDiff, high = nextDiff;
     std::uint64_t byNearest = 0, farCount = 0;
     // Per kept point: forecast, or far from every trained point (NaN forecasts).
     std::vector<std::int8_t> status(n, static_cast<std::int8_t>(output::PointStatus::kForecast));
@@ -241,15 +251,26 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
             std::vector<float> series;
             for (std::size_t i : rows) series.insert(series.end(), block.points.series(i), block.points.series(i) + m);
             const std::vector<float> rates = method({series.data(), rows.size(), m, &axis, m});
+            const auto Y = static_cast<std::size_t>(horizon);
+            const std::size_t sIndex = static_cast<std::size_t>(std::find(subIds.begin(), subIds.end(), s) -
+                                                                subIds.begin());  // row of /subregions/*
+            const float* half = halfWidth.size() >= (sIndex + 1) * Y ? halfWidth.data() + sIndex * Y : nullptr;
             for (std::size_t r = 0; r < rows.size(); ++r) {
-                // Forecast epochs follow the nominal spacing: rates are the differentials.
-                double cum = series[r * m + m - 1];
-                for (int y = 0; y < horizon; ++y) {
-                    const std::size_t dst = rows[r] * static_cast<std::size_t>(horizon) + static_cast<std::size_t>(y);
-                    const float d = rates[r * static_cast<std::size_t>(horizon) + static_cast<std::size_t>(y)];
+                // Forecast epochs follow the nominal spacing: rates are the differentials. Positions
+                // start from the run's robust level (run.level_epochs), as the run's next_cumulative
+                // and its intervals do; from the last value for a file without its configuration.
+                double cum = levelEpochs > 0 ? localLevel(series.data() + r * m, axis.steps.data(), m, levelEpochs)
+                                             : series[r * m + m - 1];
+                for (std::size_t y = 0; y < Y; ++y) {
+                    const std::size_t dst = rows[r] * Y + y;
+                    const float d = rates[r * Y + y];
                     cum += d;
                     nextDiff[dst] = d;
                     nextCum[dst] = std::isfinite(d) ? static_cast<float>(cum) : std::numeric_limits<float>::quiet_NaN();
+                    if (half != nullptr && std::isfinite(half[y])) {
+                        low[dst] = nextCum[dst] - half[y];
+                        high[dst] = nextCum[dst] + half[y];
+                    }
                 }
             }
         }
@@ -283,6 +304,9 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
         output::writePointRows(out, output::points::kStatus, rows, status, block.dropped.status);
         output::writePointRows(out, output::forecast::kNextDiff, rows, nextDiff, kMissing, Y);
         output::writePointRows(out, output::forecast::kNextCumulative, rows, nextCum, kMissing, Y);
+        // The run's split-conformal half-widths per subregion and step around next_cumulative.
+        output::writePointRows(out, output::forecast::kIntervalLow, rows, low, kMissing, Y);
+        output::writePointRows(out, output::forecast::kIntervalHigh, rows, high, kMissing, Y);
         out.writeSmall<std::int32_t>(output::forecast::kNextDates, dates::following(block.points.dates, horizon));
         out.writeAttribute(output::attr::kFormat, std::string(output::kPredictionFormatName));
         out.writeAttribute(output::attr::kHlstmVersion, std::string(kVersion));

@@ -36,7 +36,8 @@ void writeTruncated(const std::string& in, const std::string& out, std::size_t e
         for (std::uint64_t i = 0; i < n; ++i) cut.insert(cut.end(), all.begin() + i * m, all.begin() + i * m + epochs);
         dst.createDataset<float>(name, {n, epochs}).writeRows(0, n, cut.data());
     }
-    dst.writeObjectStringAttribute("/displacement", "unit", src.openDataset("/displacement").readStringAttribute("unit"));
+    dst.writeObjectStringAttribute("/displacement", "unit",
+                                   src.openDataset("/displacement").readStringAttribute("unit"));
     if (src.hasAttribute("crs")) dst.writeAttribute("crs", src.readStringAttribute("crs"));
 }
 
@@ -111,4 +112,32 @@ TEST_F(UpdateTest, UntilOutsideTheArchiveOrTooFewEpochsIsRefused) {
     r = hlstm(1, "info " + scene() + " --input.until " + std::to_string(dates_[30]));
     EXPECT_EQ(r.exitCode, 0) << r.output;
     EXPECT_NE(r.output.find("31 of 48 acquisitions kept"), std::string::npos) << r.output;
+}
+
+TEST_F(UpdateTest, PredictWritesTheRunsIntervals) {
+    // Predict with a run's models on the run's own input: the run's positions and intervals.
+    const std::string prev = dir_->file("interval-run.h5"), pred = dir_->file("interval-pred.h5");
+    auto r = hlstm(1, "run --input " + scene() + " -o " + prev + kFast);
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    r = hlstm(3, "predict --models " + prev + " --input " + scene() + " -o " + pred);
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    h5::File a(prev, h5::Access::kReadOnly), b(pred, h5::Access::kReadOnly);
+    std::size_t finite = 0;
+    for (const char* name : {"/forecast/next_cumulative", "/forecast/interval_low", "/forecast/interval_high"}) {
+        const auto want = a.openDataset(name).readAll<float>(), got = b.openDataset(name).readAll<float>();
+        ASSERT_EQ(want.size(), got.size()) << name;
+        for (std::size_t i = 0; i < want.size(); ++i) {
+            if (std::isnan(want[i])) {
+                ASSERT_TRUE(std::isnan(got[i])) << name << " " << i;
+                continue;
+            }
+            ASSERT_EQ(want[i], got[i]) << name << " " << i;
+            ++finite;
+        }
+    }
+    EXPECT_GT(finite, 3u * 2900u);
+    // The width is the subregion's half-width: low < next < high where the run has an interval.
+    const auto lo = b.openDataset("/forecast/interval_low").readAll<float>();
+    const auto hi = b.openDataset("/forecast/interval_high").readAll<float>();
+    EXPECT_LT(lo[0], hi[0]);
 }
