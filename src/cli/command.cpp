@@ -22,8 +22,9 @@ ConfigOptions::ConfigOptions(CLI::App& sub, bool requireFile)
     }
 }
 
-Config ConfigOptions::resolve() const {
-    Config config;
+Config ConfigOptions::resolve() const { return resolve(Config()); }
+
+Config ConfigOptions::resolve(Config config) const {
     if (!file_.empty()) config.loadToml(file_);
     for (const auto& [key, value] : *overrides_) config.set(key, value, "--" + key);
     return config;

@@ -38,6 +38,8 @@ public:
     explicit ConfigOptions(CLI::App& sub, bool requireFile = false);
     /// The resolved configuration; ConfigError on a bad file, key or value.
     [[nodiscard]] Config resolve() const;
+    /// The same on top of `base` instead of the defaults (update: the earlier run's configuration).
+    [[nodiscard]] Config resolve(Config base) const;
 
 private:
     std::string file_;

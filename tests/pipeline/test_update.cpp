@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -140,4 +141,145 @@ TEST_F(UpdateTest, PredictWritesTheRunsIntervals) {
     const auto lo = b.openDataset("/forecast/interval_low").readAll<float>();
     const auto hi = b.openDataset("/forecast/interval_high").readAll<float>();
     EXPECT_LT(lo[0], hi[0]);
+}
+
+namespace {
+
+std::vector<std::int64_t> ids(const std::string& file) {
+    h5::File f(file, h5::Access::kReadOnly);
+    return f.openDataset(f.exists("/points/id") ? "/points/id" : "/id").readAll<std::int64_t>();
+}
+std::vector<float> floats(const std::string& file, const std::string& ds) {
+    h5::File f(file, h5::Access::kReadOnly);
+    return f.openDataset(ds).readAll<float>();
+}
+std::vector<double> doubles(const std::string& file, const std::string& ds) {
+    h5::File f(file, h5::Access::kReadOnly);
+    return f.openDataset(ds).readAll<double>();
+}
+
+}  // namespace
+
+class UpdateChainTest : public UpdateTest {
+protected:
+    // PREV: a run as of epoch 44 (of 48); NEW: the scene up to epoch 45 (one new acquisition).
+    static void SetUpTestSuite() {
+        UpdateTest::SetUpTestSuite();
+        auto r = hlstm(1, "run --input " + scene() + " -o " + prev() + kFast + " --input.until " + until(44));
+        ASSERT_EQ(r.exitCode, 0) << r.output;
+    }
+    static std::string prev() { return dir_->file("prev.h5"); }
+    static std::string until(std::size_t epoch) { return std::to_string(dates_[epoch]); }
+    static CommandResult update(int ranks, const std::string& out, const std::string& extra = "",
+                                const std::string& models = prev()) {
+        return hlstm(ranks, "update --models " + models + " --input " + scene() + " -o " + out + " --input.until " +
+                                until(45) + " --train.threads 1" + extra);
+    }
+};
+
+TEST_F(UpdateChainTest, ScoresThePreviousForecastAsRecomputedFromItsFile) {
+    const std::string next = dir_->file("next-score.h5");
+    auto r = update(2, next);
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    h5::File f(next, h5::Access::kReadOnly);
+    ASSERT_EQ(f.openDataset("/update/scored_dates").readAll<std::int32_t>(), std::vector<std::int32_t>{dates_[45]});
+    const auto methods = f.readStrings("/update/method");
+    ASSERT_GT(methods.size(), 3u);
+    EXPECT_EQ(methods[0], "hlstm");
+    // Recompute HLSTM's from PREV's next_cumulative and intervals and NEW's values at epoch 45.
+    const auto prevIds = ids(prev()), newIds = ids(scene());
+    const auto nextCum = floats(prev(), "/forecast/next_cumulative");
+    const auto low = floats(prev(), "/forecast/interval_low"), high = floats(prev(), "/forecast/interval_high");
+    const auto disp = floats(scene(), "/displacement"), truth = floats(scene(), "/truth");
+    const std::size_t m = dates_.size();
+    std::map<std::int64_t, std::size_t> rowOf;
+    for (std::size_t i = 0; i < newIds.size(); ++i) rowOf[newIds[i]] = i;
+    double sum = 0, sumTruth = 0;
+    std::size_t count = 0, countTruth = 0, inside = 0, judged = 0;
+    for (std::size_t k = 0; k < prevIds.size(); ++k) {
+        if (!std::isfinite(nextCum[k])) continue;
+        const std::size_t i = rowOf.at(prevIds[k]);
+        const float obs = disp[i * m + 45];
+        sumTruth += std::abs(nextCum[k] - truth[i * m + 45]), ++countTruth;
+        if (!std::isfinite(obs)) continue;
+        sum += std::abs(nextCum[k] - obs), ++count;
+        if (std::isfinite(low[k])) ++judged, inside += low[k] <= obs && obs <= high[k] ? 1 : 0;
+    }
+    ASSERT_GT(count, 2500u);
+    const auto mae = doubles(next, "/update/mae"), maeTruth = doubles(next, "/update/mae_truth");
+    EXPECT_NEAR(mae[0], sum / static_cast<double>(count), 1e-5);
+    EXPECT_NEAR(maeTruth[0], sumTruth / static_cast<double>(countTruth), 1e-5);
+    EXPECT_NEAR(doubles(next, "/update/coverage")[0], static_cast<double>(inside) / static_cast<double>(judged), 1e-12);
+    // Each baseline has its own error (not a copy of HLSTM's).
+    EXPECT_NE(mae[1], mae[0]);
+    EXPECT_EQ(f.readStrings("/update/inputs").size(), 2u);
+}
+
+TEST_F(UpdateChainTest, WithoutTrainingOrReselectionItForecastsWhatPredictDoes) {
+    const std::string next = dir_->file("next-frozen.h5"), pred = dir_->file("pred-frozen.h5");
+    auto r = update(2, next, " --update.epochs 0 --update.reselect false");
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    r = hlstm(3, "predict --models " + prev() + " --input " + scene() + " -o " + pred + " --input.until " + until(45));
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    for (const char* name : {"/forecast/next_diff", "/forecast/next_cumulative"}) {
+        const auto a = floats(next, name), b = floats(pred, name);
+        ASSERT_EQ(a.size(), b.size()) << name;
+        std::size_t finite = 0;
+        for (std::size_t i = 0; i < a.size(); ++i) {
+            if (std::isnan(b[i])) {
+                ASSERT_TRUE(std::isnan(a[i])) << name << " " << i;
+                continue;
+            }
+            ASSERT_EQ(a[i], b[i]) << name << " " << i;
+            ++finite;
+        }
+        EXPECT_GT(finite, 2900u) << name;
+    }
+    // Fine-tuning changes the forecast (the comparison above can fail).
+    const std::string tuned = dir_->file("next-tuned.h5");
+    ASSERT_EQ(update(1, tuned, " --update.epochs 3 --update.reselect false").exitCode, 0);
+    EXPECT_EQ(run("h5diff -q " + tuned + " " + next + " /forecast/next_diff /forecast/next_diff").exitCode, 1);
+}
+
+TEST_F(UpdateChainTest, DatesThatDoNotExtendTheEarlierOnesAreRefused) {
+    const std::string out = dir_->file("refused.h5");
+    // The same epochs as PREV: nothing new.
+    auto r =
+        hlstm(2, "update --models " + prev() + " --input " + scene() + " -o " + out + " --input.until " + until(44));
+    EXPECT_EQ(r.exitCode, 1) << r.output;
+    EXPECT_NE(r.output.find("adds no epoch after " + until(44)), std::string::npos) << r.output;
+    // A gap in the middle: epoch 20 missing.
+    r = hlstm(2, "update --models " + prev() + " --input " + scene() + " -o " + out + " --input.until " + until(45) +
+                     " --input.exclude_dates " + until(20));
+    EXPECT_EQ(r.exitCode, 1) << r.output;
+    EXPECT_NE(r.output.find("date " + until(20) + " of " + prev() + " is missing"), std::string::npos) << r.output;
+    // Ending before PREV's last date.
+    r = hlstm(1, "update --models " + prev() + " --input " + scene() + " -o " + out + " --input.until " + until(40));
+    EXPECT_EQ(r.exitCode, 1) << r.output;
+    EXPECT_NE(r.output.find("ends at " + until(40)), std::string::npos) << r.output;
+    EXPECT_FALSE(std::filesystem::exists(out));
+    EXPECT_FALSE(std::filesystem::exists(out + ".tmp"));
+}
+
+TEST_F(UpdateChainTest, UpdatesAreIdenticalForOneToThreeRanksAndChain) {
+    std::vector<std::string> outs;
+    for (int ranks = 1; ranks <= 3; ++ranks) {
+        outs.push_back(dir_->file("next" + std::to_string(ranks) + ".h5"));
+        auto r = update(ranks, outs.back());
+        ASSERT_EQ(r.exitCode, 0) << r.output;
+    }
+    for (std::size_t k = 1; k < outs.size(); ++k) {
+        auto d = run("h5diff --exclude-path /timing " + outs[0] + " " + outs[k]);
+        EXPECT_EQ(d.exitCode, 0) << "1 vs " << k + 1 << " ranks:\n" << d.output;
+    }
+    // NEXT is an hlstm-output that the next update takes as --models.
+    const std::string second = dir_->file("second.h5");
+    auto r = hlstm(
+        2, "update --models " + outs[0] + " --input " + scene() + " -o " + second + " --input.until " + until(46));
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    h5::File f(second, h5::Access::kReadOnly);
+    EXPECT_EQ(f.readStrings("/update/inputs").size(), 3u);
+    EXPECT_EQ(f.openDataset("/update/scored_dates").readAll<std::int32_t>(), std::vector<std::int32_t>{dates_[46]});
+    EXPECT_EQ(f.openDataset("/forecast/input_dates").readAll<std::int32_t>().size(), 47u);
+    EXPECT_TRUE(f.exists("/models/bytes"));
 }
