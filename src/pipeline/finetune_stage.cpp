@@ -67,13 +67,12 @@ TrainOutcome fineTuneStage(const RunContext& ctx, const HeldMap& held, const Pre
                 const std::uint64_t seed = mixKey({rc.seed, static_cast<std::uint64_t>(task.subregion),
                                                    static_cast<std::uint64_t>(ctx.epochs), 0x75706474ULL});
                 if (trainSet.size() > 0) {
-                    model::Model fitted =
-                        model::fit(trainSet, validationSet, config, tc, seed, &it->second.parameters);
+                    model::Model fitted = model::fit(trainSet, validationSet, config, tc, seed, &it->second.parameters);
                     if (fitted.summary.ok()) tuned = std::move(fitted);
                     log::info() << "subregion " << task.subregion << ": fine-tuned on " << trainSet.size()
                                 << " new window(s) for " << tuned.summary.epochs << " epoch(s), validation MAE "
-                                << tuned.summary.validationMae << " mm ("
-                                << model::toString(fitted.summary.status) << ")";
+                                << tuned.summary.validationMae << " mm (" << model::toString(fitted.summary.status)
+                                << ")";
                 }
             }
             r.status = 0;

@@ -24,11 +24,11 @@ struct KnownPoints {
 
 /// Where each kept point of a block lies among the known points.
 struct PointMatch {
-    bool byPid = false;                 ///< matched by EGMS pid (else by id)
-    std::vector<std::int32_t> subregion;  ///< per kept point; -1 when far
-    std::vector<std::int64_t> known;      ///< the same point in the earlier output, or -1
-    std::vector<std::int64_t> nearest;    ///< `known`, or the nearest known point (-1 when far)
-    std::vector<std::int8_t> status;      ///< output::PointStatus: kForecast or kFar
+    bool byPid = false;                    ///< matched by EGMS pid (else by id)
+    std::vector<std::int32_t> subregion;   ///< per kept point; -1 when far
+    std::vector<std::int64_t> known;       ///< the same point in the earlier output, or -1
+    std::vector<std::int64_t> nearest;     ///< `known`, or the nearest known point (-1 when far)
+    std::vector<std::int8_t> status;       ///< output::PointStatus: kForecast or kFar
     std::uint64_t byNearest = 0, far = 0;  ///< this rank's counts
 };
 

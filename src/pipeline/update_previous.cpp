@@ -37,8 +37,8 @@ h5::File openPrevious(const std::string& path) {
 }  // namespace
 
 std::string inputEntry(const std::string& path, const std::vector<std::int32_t>& dates) {
-    return path + " (" + std::to_string(dates.size()) + " epochs to " + std::to_string(dates.empty() ? 0 : dates.back()) +
-           ")";
+    return path + " (" + std::to_string(dates.size()) + " epochs to " +
+           std::to_string(dates.empty() ? 0 : dates.back()) + ")";
 }
 
 UpdateConfig UpdateConfig::from(const Config& config) {
@@ -161,8 +161,8 @@ void checkExtends(const Previous& prev, const std::vector<std::int32_t>& dates, 
             const bool missing = dates[t] > old[t];
             throw InputError(input + ": " +
                              (missing ? "date " + std::to_string(old[t]) + " of " + prev.path + " is missing"
-                                      : "date " + std::to_string(dates[t]) + " is not among the dates of " +
-                                            prev.path + " (next there: " + std::to_string(old[t]) + ")") +
+                                      : "date " + std::to_string(dates[t]) + " is not among the dates of " + prev.path +
+                                            " (next there: " + std::to_string(old[t]) + ")") +
                              " (epoch " + std::to_string(t) +
                              "): the new input must repeat every earlier epoch, without a gap, and add later ones");
         }
@@ -256,10 +256,10 @@ Plan updatePlan(const Comm& comm, const RunConfig& rc, const Previous& prev, con
         const auto it = prev.models.find(s.id);
         // A subregion a baseline won has no model: its task only holds its rows for the baselines.
         const model::ModelConfig shape =
-            it != prev.models.end() ? it->second.config
-                                    : rc.shapeOf(Task{0, s.id, static_cast<std::int32_t>(rc.L.front()),
-                                                      static_cast<std::int32_t>(rc.K.front()),
-                                                      static_cast<std::int32_t>(rc.S.front())});
+            it != prev.models.end()
+                ? it->second.config
+                : rc.shapeOf(Task{0, s.id, static_cast<std::int32_t>(rc.L.front()),
+                                  static_cast<std::int32_t>(rc.K.front()), static_cast<std::int32_t>(rc.S.front())});
         ps.L = shape.window, ps.K = shape.layers, ps.S = shape.units, ps.cell = static_cast<std::int32_t>(shape.cell);
         fixed.push_back(ps);
     }

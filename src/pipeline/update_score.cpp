@@ -82,9 +82,10 @@ UpdateScore scorePrevious(const Comm& comm, const Previous& prev, const LocalBlo
     for (auto* v : {&sum, &count, &sumT, &countT, &inside, &judged}) comm.allreduceInPlace(*v, Reduce::kSum);
     const double nan = std::nan("");
     for (std::size_t j = 0; j < nM * nD; ++j) {
-        out.mae.push_back(count[j] > 0 ? static_cast<double>(sum[j]) / kUnitsPerMm / static_cast<double>(count[j]) : nan);
-        out.maeTruth.push_back(countT[j] > 0 ? static_cast<double>(sumT[j]) / kUnitsPerMm / static_cast<double>(countT[j])
-                                             : nan);
+        out.mae.push_back(count[j] > 0 ? static_cast<double>(sum[j]) / kUnitsPerMm / static_cast<double>(count[j])
+                                       : nan);
+        out.maeTruth.push_back(
+            countT[j] > 0 ? static_cast<double>(sumT[j]) / kUnitsPerMm / static_cast<double>(countT[j]) : nan);
     }
     for (std::size_t d = 0; d < nD; ++d) {
         out.coverage.push_back(judged[d] > 0 ? static_cast<double>(inside[d]) / static_cast<double>(judged[d]) : nan);
@@ -156,8 +157,10 @@ void writeUpdate(const h5::File& out, bool root, const Previous& prev, const Upd
     out.createGroup(output::update::kGroup);
     out.writeSmall<std::int32_t>(output::update::kScoredDates, score.dates);
     out.writeStrings(output::update::kMethod, score.methods);
-    for (const auto& [path, values] : nD == 0 ? std::vector<std::pair<const char*, const std::vector<double>*>>{} : std::vector<std::pair<const char*, const std::vector<double>*>>{{output::update::kMae, &score.mae},
-                                       {output::update::kMaeTruth, &score.maeTruth}})
+    for (const auto& [path, values] :
+         nD == 0 ? std::vector<std::pair<const char*, const std::vector<double>*>>{}
+                 : std::vector<std::pair<const char*, const std::vector<double>*>>{
+                       {output::update::kMae, &score.mae}, {output::update::kMaeTruth, &score.maeTruth}})
         out.createDataset<double>(path, {nM, nD}).writeRows(0, root ? nM : 0, values->data());
     out.writeSmall<double>(output::update::kCoverage, score.coverage);
     out.writeSmall<std::int8_t>(output::update::kDrift, drift.flag);

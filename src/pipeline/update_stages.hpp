@@ -18,10 +18,10 @@ namespace hlstm::pipeline {
 
 /// Settings of the update (config section [update]).
 struct UpdateConfig {
-    int epochs = 3;             ///< update.epochs: fine-tuning epochs (0: the models as they are)
-    bool reselect = true;       ///< update.reselect: judge the models against the baselines again
-    double driftFactor = 1.5;   ///< update.drift_factor: validation error after / at the selection
-    double zoneShare = 0.5;     ///< update.zone_share: share of a subregion's points in another zone
+    int epochs = 3;            ///< update.epochs: fine-tuning epochs (0: the models as they are)
+    bool reselect = true;      ///< update.reselect: judge the models against the baselines again
+    double driftFactor = 1.5;  ///< update.drift_factor: validation error after / at the selection
+    double zoneShare = 0.5;    ///< update.zone_share: share of a subregion's points in another zone
     static UpdateConfig from(const Config& config);
 };
 
@@ -30,18 +30,18 @@ struct UpdateConfig {
 struct Previous {
     std::string path, configText, input;
     KnownPoints known;
-    std::vector<std::int32_t> knownZone;           ///< per known point
-    std::vector<float> nextCum, low, high;         ///< known points x Y: its forecast and interval (mm)
-    std::vector<std::int32_t> inputDates;          ///< every epoch it read (empty in older files)
+    std::vector<std::int32_t> knownZone;    ///< per known point
+    std::vector<float> nextCum, low, high;  ///< known points x Y: its forecast and interval (mm)
+    std::vector<std::int32_t> inputDates;   ///< every epoch it read (empty in older files)
     std::vector<std::int32_t> holdoutDates, nextDates;
     int horizon = 1;
-    std::map<std::int32_t, model::Model> models;   ///< by subregion
+    std::map<std::int32_t, model::Model> models;  ///< by subregion
     std::vector<std::int32_t> subIds;
     std::vector<std::string> subMethod;
-    std::vector<double> subScore;                  ///< selection score of each subregion's winner
+    std::vector<double> subScore;  ///< selection score of each subregion's winner
     partition::PartitionSummary summary;
     std::vector<double> mlrCoefficients;
-    std::vector<std::string> chain;                ///< inputs it was made from, oldest first
+    std::vector<std::string> chain;  ///< inputs it was made from, oldest first
 
     /// Index of subregion `s` in the /subregions tables, or -1.
     [[nodiscard]] int subIndex(std::int32_t s) const;
@@ -75,10 +75,10 @@ partition::PartitionResult previousPartition(const Comm& comm, const Previous& p
 /// the same level), against the observed values and the truth, and the interval coverage.
 struct UpdateScore {
     std::vector<std::int32_t> dates;
-    std::vector<std::string> methods;      ///< "hlstm" first
-    std::vector<double> mae, maeTruth;     ///< methods x dates, mm (NaN: nothing to judge)
-    std::vector<double> coverage;          ///< per date
-    std::vector<std::uint64_t> points;     ///< per date: points judged
+    std::vector<std::string> methods;   ///< "hlstm" first
+    std::vector<double> mae, maeTruth;  ///< methods x dates, mm (NaN: nothing to judge)
+    std::vector<double> coverage;       ///< per date
+    std::vector<std::uint64_t> points;  ///< per date: points judged
 };
 /// Collective; the sums are exact in 1e-6 mm units, so the result does not depend on the ranks.
 UpdateScore scorePrevious(const Comm& comm, const Previous& prev, const LocalBlock& block, const PointMatch& match,
