@@ -22,8 +22,9 @@ ConfigOptions::ConfigOptions(CLI::App& sub, bool requireFile)
     }
 }
 
-Config ConfigOptions::resolve() const {
-    Config config;
+Config ConfigOptions::resolve() const { return resolve(Config()); }
+
+Config ConfigOptions::resolve(Config config) const {
     if (!file_.empty()) config.loadToml(file_);
     for (const auto& [key, value] : *overrides_) config.set(key, value, "--" + key);
     return config;
@@ -33,6 +34,8 @@ void InputOptions::add(CLI::App& sub) {
     sub.add_option("--format", format, "auto | native | mintpy | licsbas | egms (default: detected by content)");
     sub.add_option("--geometry", geometry, "MintPy radar geometry: geometryRadar.h5 with /latitude, /longitude");
     sub.add_option("--mask", mask, "gridded inputs: mask file with /mask, non-zero = keep (e.g. maskTempCoh.h5)");
+    sub.add_option("--input.until", until, "YYYYMMDD: cut the input after this date (inclusive)");
+    sub.add_option("--input.exclude_dates", excludeDates, "YYYYMMDD acquisitions left out at read")->delimiter(',');
 }
 
 ReadOptions InputOptions::readOptions(double minValidFraction, bool readTruth) const {
@@ -42,6 +45,7 @@ ReadOptions InputOptions::readOptions(double minValidFraction, bool readTruth) c
     o.mask = mask;
     o.minValidFraction = minValidFraction;
     o.readTruth = readTruth;
+    setEpochCut(o, until, excludeDates);
     return o;
 }
 

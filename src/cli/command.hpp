@@ -38,16 +38,20 @@ public:
     explicit ConfigOptions(CLI::App& sub, bool requireFile = false);
     /// The resolved configuration; ConfigError on a bad file, key or value.
     [[nodiscard]] Config resolve() const;
+    /// The same on top of `base` instead of the defaults (update: the earlier run's configuration).
+    [[nodiscard]] Config resolve(Config base) const;
 
 private:
     std::string file_;
     std::shared_ptr<std::vector<std::pair<std::string, std::string>>> overrides_;
 };
 
-/// `--format`, `--geometry`, `--mask` of a command that reads an input file (info, predict).
+/// `--format`, `--geometry`, `--mask`, `--input.until`, `--input.exclude_dates` of a command that reads an input file (info, predict).
 struct InputOptions {
     std::string format = "auto";
     std::string geometry, mask;
+    std::int64_t until = 0;                  ///< --input.until
+    std::vector<std::int64_t> excludeDates;  ///< --input.exclude_dates
     /// Adds the options to `sub`.
     void add(CLI::App& sub);
     /// The reader settings (ConfigError on an unknown format).

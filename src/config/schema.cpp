@@ -16,6 +16,9 @@ const std::vector<ConfigKey>& configSchema() {
         {"input.mask", std::string(""),
          "gridded inputs: mask file with /mask, non-zero = keep (e.g. MintPy maskTempCoh.h5)"},
         {"input.min_valid_fraction", 0.5, "drop points with fewer valid epochs than this fraction"},
+        {"input.until", std::int64_t{0},
+         "YYYYMMDD: cut the input after this date (inclusive), as if the archive ended there; 0 = no cut"},
+        {"input.exclude_dates", L{0}, "YYYYMMDD acquisitions left out at read (list); 0 = none"},
         // simulated scene used when input.path is empty
         {"simulate.kind", std::string("scene"), "scene | patterns"},
         {"simulate.points", std::int64_t{20000}, "points of the simulated scene"},
@@ -24,6 +27,12 @@ const std::vector<ConfigKey>& configSchema() {
         {"simulate.drop", std::int64_t{0}, "acquisitions lost at seeded positions (24-day gaps)"},
         {"simulate.atmosphere_mm", 5.0,
          "scene: per-epoch atmosphere strength (mm; blobs of 3-15 km, stronger in summer); 0 = off"},
+        // update (hlstm update: a new acquisition scored, learned and forecast)
+        {"update.epochs", std::int64_t{3}, "fine-tuning epochs of each model on the windows the new epochs complete"},
+        {"update.reselect", true, "judge the fine-tuned models against the baselines again (false: keep PREV's)"},
+        {"update.drift_factor", 1.5,
+         "drift: a subregion's validation error after the update above this factor x its error at the selection"},
+        {"update.zone_share", 0.5, "drift: share of a subregion's points whose velocity now lies in another zone"},
         // partition (paper II-A, KDP)
         {"partition.k_min", std::int64_t{2}, "smallest number of K-means clusters tried"},
         {"partition.k_max", std::int64_t{10}, "largest number of K-means clusters tried"},

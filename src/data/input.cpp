@@ -118,6 +118,18 @@ std::optional<GridGeometry> gridGeometry(const std::string& path, const ReadOpti
     return gridGeometryOf(path, format, options);
 }
 
+void setEpochCut(ReadOptions& options, std::int64_t until, const std::vector<std::int64_t>& excludeDates) {
+    auto date = [](std::int64_t v, const std::string& key) {
+        if (v != 0 && (v < 10000101 || v > 99991231 || !dates::valid(static_cast<std::int32_t>(v))))
+            throw ConfigError(key + ": " + std::to_string(v) + " is not a YYYYMMDD date");
+        return static_cast<std::int32_t>(v);
+    };
+    options.until = date(until, "input.until");
+    options.excludeDates.clear();
+    for (const std::int64_t d : excludeDates)
+        if (d != 0) options.excludeDates.push_back(date(d, "input.exclude_dates"));
+}
+
 ReadOptions readOptionsFromConfig(const Config& config) {
     ReadOptions o;
     o.minValidFraction = config.getDouble("input.min_valid_fraction");
@@ -126,6 +138,7 @@ ReadOptions readOptionsFromConfig(const Config& config) {
     o.format = inputFormatFromString(config.getString("input.format"));
     o.geometry = config.getString("input.geometry");
     o.mask = config.getString("input.mask");
+    setEpochCut(o, config.getInt("input.until"), config.getIntList("input.exclude_dates"));
     return o;
 }
 

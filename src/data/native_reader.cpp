@@ -166,7 +166,10 @@ LocalBlock readNative(const Comm& comm, const std::string& path, const ReadOptio
         });
     });
 
-    const std::uint64_t truthEpochs = options.truthEpochs == 0 ? m : std::min<std::uint64_t>(m, options.truthEpochs);
+    // A cut at read (input.until, input.exclude_dates) needs every epoch of /truth: finishBlock
+    // cuts it with the displacement and keeps its last options.truthEpochs.
+    const std::uint64_t truthEpochs =
+        options.truthEpochs == 0 || options.cutsEpochs() ? m : std::min<std::uint64_t>(m, options.truthEpochs);
     // Collective block reads: each rank its rows.
     const BlockRange block = blockRange(n, comm.size(), comm.rank());
     std::vector<double> x, y;
@@ -240,9 +243,68 @@ void checkDates(const std::vector<std::int32_t>& d, const std::string& where) {
     }
 }
 
+void cutEpochs(const Comm& comm, const std::string& path, RawPoints& raw, std::vector<std::int32_t>& dates,
+               const ReadOptions& options) {
+    if (!options.cutsEpochs()) return;
+    const std::size_t m0 = dates.size();
+    std::vector<std::size_t> keep;
+    // Every rank has the same dates: the checks agree; coordinated() names the failure once.
+    coordinated(comm, "read:until", [&] {
+        const std::string range = " (" + path + " has " + std::to_string(m0) + " acquisitions, " +
+                                  std::to_string(dates.front()) + " .. " + std::to_string(dates.back()) + ")";
+        if (options.until != 0) {
+            if (!dates::valid(options.until))
+                throw InputError("input.until = " + std::to_string(options.until) + " is not a YYYYMMDD date");
+            if (options.until < dates.front() || options.until > dates.back())
+                throw InputError("input.until = " + std::to_string(options.until) + " lies outside the archive" +
+                                 range);
+        }
+        for (const std::int32_t d : options.excludeDates)
+            if (std::find(dates.begin(), dates.end(), d) == dates.end())
+                throw InputError("input.exclude_dates: " + std::to_string(d) + " is not an acquisition date" + range);
+        for (std::size_t t = 0; t < m0; ++t)
+            if ((options.until == 0 || dates[t] <= options.until) &&
+                std::find(options.excludeDates.begin(), options.excludeDates.end(), dates[t]) ==
+                    options.excludeDates.end())
+                keep.push_back(t);
+        if (keep.size() < 2)
+            throw InputError("input.until / input.exclude_dates leave " + std::to_string(keep.size()) +
+                             " acquisition(s) of " + path + "; need at least 2" + range);
+    });
+    const std::size_t m = keep.size();
+    if (m == m0) return;
+    // Rows compacted in place (a kept column never lies after its source).
+    const std::size_t rows = m0 == 0 ? 0 : raw.values.size() / m0;
+    for (std::size_t r = 0; r < rows; ++r)
+        for (std::size_t c = 0; c < m; ++c) raw.values[r * m + c] = raw.values[r * m0 + keep[c]];
+    raw.values.resize(rows * m);
+    if (!raw.truth.empty()) {
+        // The reader read every epoch of /truth (see readNative); keep the last truthEpochs of the cut.
+        const std::size_t tw = options.truthEpochs == 0 ? m : std::min(m, options.truthEpochs);
+        const std::size_t tr = raw.truthEpochs == 0 ? 0 : raw.truth.size() / raw.truthEpochs;
+        for (std::size_t r = 0; r < tr; ++r)
+            for (std::size_t c = 0; c < tw; ++c)
+                raw.truth[r * tw + c] = raw.truth[r * raw.truthEpochs + keep[m - tw + c]];
+        raw.truth.resize(tr * tw);
+        raw.truthEpochs = tw;
+    }
+    std::vector<std::int32_t> kept(m);
+    for (std::size_t c = 0; c < m; ++c) kept[c] = dates[keep[c]];
+    if (comm.isRoot()) {
+        std::string why;
+        if (options.until != 0) why += ", input.until = " + std::to_string(options.until);
+        if (!options.excludeDates.empty())
+            why += ", " + std::to_string(options.excludeDates.size()) + " left out by input.exclude_dates";
+        log::info() << path << ": " << m << " of " << m0 << " acquisitions kept (" << kept.front() << " .. "
+                    << kept.back() << why << ")";
+    }
+    dates = std::move(kept);
+}
+
 LocalBlock finishBlock(const Comm& comm, const std::string& path, RawPoints&& raw, std::vector<std::int32_t> dates,
                        ReadStats stats, const ReadOptions& options) {
     using output::PointStatus;
+    cutEpochs(comm, path, raw, dates, options);
     LocalBlock out;
     out.points.dates = std::move(dates);
     const std::size_t m = out.points.dates.size();

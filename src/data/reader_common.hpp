@@ -44,6 +44,12 @@ struct RawPoints {
 /// held-out mask kept; global row numbers and totals; then geographic coordinates (stats.crs
 /// geographic) are projected to the UTM zone of the scene centre. `stats` carries what the
 /// reader found (format, unit, crs, layout); fileRows, dropped, missing, outliers are set here.
+/// Cuts the epochs after options.until and those of options.excludeDates from every row of
+/// `raw` (and its /truth) and from `dates` (collective: InputError naming the file when a date
+/// lies outside the archive or fewer than 2 epochs are left). Called first by finishBlock.
+void cutEpochs(const Comm& comm, const std::string& path, RawPoints& raw, std::vector<std::int32_t>& dates,
+               const ReadOptions& options);
+
 LocalBlock finishBlock(const Comm& comm, const std::string& path, RawPoints&& raw, std::vector<std::int32_t> dates,
                        ReadStats stats, const ReadOptions& options);
 

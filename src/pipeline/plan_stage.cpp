@@ -19,7 +19,8 @@ constexpr double kFlopsPerSecondPerRank = 6.3e10;
 }  // namespace
 
 Plan planStage(const Comm& comm, const RunConfig& rc, const partition::PartitionSummary& summary,
-               std::uint64_t totalPoints, std::size_t visibleEpochs, bool dryRun) {
+               std::uint64_t totalPoints, std::size_t visibleEpochs, bool dryRun,
+               const std::vector<PlanSubregion>* fixed) {
     const auto& subs = summary.subregions;
     PlanSettings settings;
     settings.L = rc.L;
@@ -45,6 +46,7 @@ Plan planStage(const Comm& comm, const RunConfig& rc, const partition::Partition
         for (const auto& l : rc.learned())
             ps.push_back({static_cast<std::int32_t>(ps.size()), totalPoints, true, maxOf(rc.L), maxOf(rc.K),
                           maxOf(rc.S), static_cast<std::int32_t>(l.cell)});
+        if (fixed != nullptr) ps = *fixed;
         plan = buildPlan(ps, settings, comm.size());
     }
     comm.bcast(plan);

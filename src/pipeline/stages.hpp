@@ -116,9 +116,11 @@ std::string fileSizeText(const std::string& path);
 
 // ---------------------------------------------------------------- plan (plan_stage.cpp)
 /// Builds the plan on root, broadcasts it, calibrates the cost model on this machine and
-/// logs the plan with its expected wall time (collective).
+/// logs the plan with its expected wall time (collective). `fixed` (update): one given shape
+/// per subregion instead of the grid and the learned baselines.
 Plan planStage(const Comm& comm, const RunConfig& rc, const partition::PartitionSummary& summary,
-               std::uint64_t totalPoints, std::size_t visibleEpochs, bool dryRun);
+               std::uint64_t totalPoints, std::size_t visibleEpochs, bool dryRun,
+               const std::vector<PlanSubregion>* fixed = nullptr);
 
 // ---------------------------------------------------------------- baselines (baseline_stage.cpp)
 /// A baseline's selection score on one subregion (all-gathered, trivially copyable).

@@ -122,6 +122,7 @@ void OutputWriter::points() const {
     output::writePointRows(out, output::forecast::kNextCumulative, rows, f.nextCum, kNaN, Y);
     output::writePointRows(out, output::forecast::kIntervalLow, rows, f.nextLow, kNaN, Y);
     output::writePointRows(out, output::forecast::kIntervalHigh, rows, f.nextHigh, kNaN, Y);
+    out.writeSmall<std::int32_t>(output::forecast::kInputDates, block.points.dates);
     out.writeSmall<std::int32_t>(output::forecast::kNextDates, dates::following(block.points.dates, rc.horizon));
     out.writeSmall<std::int32_t>(
         output::forecast::kHoldoutDates,

@@ -50,6 +50,10 @@ struct GridGeometry {
 /// attributes are bad); nullopt for point inputs (native, EGMS). Serial: reads metadata only.
 std::optional<GridGeometry> gridGeometry(const std::string& path, const ReadOptions& options);
 
+/// Sets the epoch cut of `options` (input.until, input.exclude_dates; 0 = none); ConfigError
+/// naming the key on a value that is not a YYYYMMDD date.
+void setEpochCut(ReadOptions& options, std::int64_t until, const std::vector<std::int64_t>& excludeDates);
+
 /// The reader settings of a configuration's input.* keys (ConfigError on a bad value).
 ReadOptions readOptionsFromConfig(const Config& config);
 

@@ -33,6 +33,14 @@ struct ReadOptions {
     /// Gridded inputs: a mask file (MintPy maskTempCoh.h5, dataset /mask; input.mask); only
     /// pixels where it is non-zero become points.
     std::string mask;
+    /// Epochs after this YYYYMMDD (inclusive bound) are cut at read, as if the archive ended
+    /// there (input.until); 0: none.
+    std::int32_t until = 0;
+    /// Acquisitions left out at read (input.exclude_dates, YYYYMMDD; each must be one of the
+    /// archive's dates).
+    std::vector<std::int32_t> excludeDates;
+    /// Whether the epochs are cut (until or excludeDates set).
+    [[nodiscard]] bool cutsEpochs() const noexcept { return until != 0 || !excludeDates.empty(); }
 };
 
 /// Counts over all ranks.

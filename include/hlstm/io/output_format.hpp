@@ -78,6 +78,8 @@ namespace forecast {
 inline constexpr char kGroup[] = "/forecast";
 inline constexpr char kAbsError[] = "/forecast/abs_error";
 inline constexpr char kHoldoutDates[] = "/forecast/holdout_dates";
+inline constexpr char kInputDates[] =
+    "/forecast/input_dates";  ///< YYYYMMDD of every epoch read (update checks NEW extends them)
 inline constexpr char kHoldoutIntervalHigh[] = "/forecast/holdout_interval_high";
 inline constexpr char kHoldoutIntervalLow[] = "/forecast/holdout_interval_low";
 inline constexpr char kHoldoutPred[] = "/forecast/holdout_pred";

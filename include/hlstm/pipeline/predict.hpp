@@ -20,7 +20,9 @@ enum class FarPoints {
 /// collectively, forecasts every point with its subregion's model (points matched by pid for
 /// EGMS inputs, else by id; unknown points take the subregion of the nearest known point
 /// unless they are far, see FarPoints; InputError when every point is far) and writes
-/// `outputPath` (via <out>.tmp, complete = 1 last). Collective. Returns the exit code.
+/// `outputPath` (via <out>.tmp, complete = 1 last): next_cumulative from the run's robust level
+/// (run.level_epochs), interval_low/high from its /subregions/interval_halfwidth. Collective.
+/// Returns the exit code.
 int predict(const Comm& comm, const std::string& modelsPath, const std::string& inputPath,
             const std::string& outputPath, const ReadOptions& readOptions, FarPoints far = FarPoints::kNaN);
 

@@ -1,0 +1,112 @@
+// `hlstm update`: the fine-tuning that takes the place of run's grid search.
+#include <chrono>
+
+#include "hlstm/core/coordinated.hpp"
+#include "hlstm/core/log.hpp"
+#include "hlstm/core/random.hpp"
+#include "update_stages.hpp"
+
+namespace hlstm::pipeline {
+namespace {
+
+// Appends `b`'s samples to `a` (same model shape).
+void append(model::SampleSet& a, const model::SampleSet& b) {
+    if (a.size() == 0) {
+        a = b;
+        return;
+    }
+    a.inputs.insert(a.inputs.end(), b.inputs.begin(), b.inputs.end());
+    a.labels.insert(a.labels.end(), b.labels.begin(), b.labels.end());
+    a.labelsMm.insert(a.labelsMm.end(), b.labelsMm.begin(), b.labelsMm.end());
+    a.mean.insert(a.mean.end(), b.mean.begin(), b.mean.end());
+    a.scale.insert(a.scale.end(), b.scale.begin(), b.scale.end());
+    a.point.insert(a.point.end(), b.point.begin(), b.point.end());
+}
+
+// The latest window of each point whose label ends in the first `epochs` epochs, for every
+// epoch count in (from, to]: the windows the epochs made visible since PREV complete.
+model::SampleSet newWindows(const Held& h, const model::TimeAxis& axis, const model::ModelConfig& config,
+                            const std::vector<std::size_t>& rows, std::size_t from, std::size_t to) {
+    model::SampleSet out;
+    for (std::size_t e = from + 1; e <= to; ++e)
+        append(out, model::makeSamples(h.visible(axis, e), rows, config, model::Sampling::kLatest, 1));
+    return out;
+}
+
+}  // namespace
+
+TrainOutcome fineTuneStage(const RunContext& ctx, const HeldMap& held, const Previous& prev, const UpdateConfig& uc) {
+    const RunConfig& rc = ctx.rc;
+    TrainOutcome out;
+    // PREV's models trained on the epochs before its selection cuts; those since are new.
+    const std::size_t before = rc.trainEpochs(prev.epochs() - static_cast<std::size_t>(prev.horizon));
+    const std::size_t now = rc.trainEpochs(ctx.visibleEpochs);
+    coordinated(ctx.comm, "train", [&] {
+        for (const Task& task : ctx.plan.tasksOf(ctx.comm.rank())) {
+            const log::Context context("update subregion " + std::to_string(task.subregion));
+            const Held& h = held.at(task.subregion);
+            TaskResult r;
+            r.index = task.index;
+            r.rank = ctx.comm.rank();
+            r.status = static_cast<std::int32_t>(model::FitStatus::kNoSamples);
+            r.validationMae = r.score = std::numeric_limits<double>::quiet_NaN();
+            const auto it = prev.models.find(task.subregion);
+            if (it == prev.models.end()) {  // a baseline won it: nothing to fine-tune
+                out.local.push_back(r);
+                continue;
+            }
+            model::Model tuned = it->second;
+            const auto t0 = std::chrono::steady_clock::now();
+            if (uc.epochs > 0) {
+                const model::ModelConfig& config = it->second.config;  // its scaling stays PREV's
+                const auto trainSet = newWindows(h, ctx.axis, config, h.split.train, before, now);
+                const auto validationSet = newWindows(h, ctx.axis, config, h.split.validation, before, now);
+                model::TrainConfig tc = rc.train;
+                tc.threads = rc.threads;
+                tc.epochs = uc.epochs;
+                const std::uint64_t seed = mixKey({rc.seed, static_cast<std::uint64_t>(task.subregion),
+                                                   static_cast<std::uint64_t>(ctx.epochs), 0x75706474ULL});
+                if (trainSet.size() > 0) {
+                    model::Model fitted = model::fit(trainSet, validationSet, config, tc, seed, &it->second.parameters);
+                    if (fitted.summary.ok()) tuned = std::move(fitted);
+                    log::info() << "subregion " << task.subregion << ": fine-tuned on " << trainSet.size()
+                                << " new window(s) for " << tuned.summary.epochs << " epoch(s), validation MAE "
+                                << tuned.summary.validationMae << " mm (" << model::toString(fitted.summary.status)
+                                << ")";
+                }
+            }
+            r.status = 0;
+            r.epochs = uc.epochs;
+            r.validationMae = tuned.summary.validationMae;
+            r.score = h.cut->score(modelForecaster(tuned, rc.threads));
+            r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            r.trainSamples = tuned.summary.trainSamples;
+            r.validationSamples = tuned.summary.validationSamples;
+            out.local.push_back(r);
+            out.models.emplace(task.index, std::move(tuned));
+        }
+    });
+    return out;
+}
+
+void keepPreviousChoice(const RunContext& ctx, const Previous& prev, const BaselineSet& baselines, Selection& sel) {
+    for (const Task& t : ctx.plan.tasks) {
+        if (t.subregion >= ctx.nSub) continue;
+        const int si = prev.subIndex(t.subregion);
+        if (si < 0) continue;
+        Choice& c = sel.choice[static_cast<std::size_t>(t.subregion)];
+        const std::string& method = prev.subMethod[static_cast<std::size_t>(si)];
+        if (prev.models.count(t.subregion) != 0) {
+            c.task = t.index, c.baseline = -1;
+            c.score = sel.results[static_cast<std::size_t>(t.index)].score;
+        } else if (method != "none") {
+            const auto kind = model::baselineFromString(method);
+            const auto b = std::find(baselines.kinds.begin(), baselines.kinds.end(), kind);
+            if (b == baselines.kinds.end()) continue;
+            c.task = -1, c.baseline = static_cast<std::int32_t>(b - baselines.kinds.begin());
+        }
+        c.why = "update.reselect = false: " + method + " of " + prev.path + " kept";
+    }
+}
+
+}  // namespace hlstm::pipeline

@@ -1,0 +1,111 @@
+// `hlstm update`: run's stages (stages.hpp) on the new input with the earlier output's
+// partition, its models fine-tuned in place of the grid search (update_stages.hpp).
+#include "hlstm/pipeline/update.hpp"
+
+#include <filesystem>
+
+#include "hlstm/core/coordinated.hpp"
+#include "hlstm/core/hash.hpp"
+#include "hlstm/core/log.hpp"
+#include "hlstm/data/input.hpp"
+#include "hlstm/io/output_file.hpp"
+#include "update_stages.hpp"
+
+namespace hlstm::pipeline {
+
+Config updateBaseConfig(const Comm& comm, const std::string& models) {
+    Config config;
+    const std::string text = previousConfig(comm, models);
+    coordinated(comm, "config", [&] {
+        config.loadTomlText(text, models);
+        // PREV may have been made as of an earlier date: NEW is read whole unless told otherwise.
+        config.set("input.until", "0", models);
+        config.set("input.exclude_dates", "0", models);
+    });
+    return config;
+}
+
+int update(const Comm& comm, const Config& config, const UpdateArgs& args) {
+    PhaseTimer timer;
+    timer.start("read");
+    RunConfig rc;
+    UpdateConfig uc;
+    const RunArgs runArgs{args.input, args.output, false, false};
+    coordinated(comm, "config", [&] {
+        rc = RunConfig::from(config, runArgs);
+        uc = UpdateConfig::from(config);
+    });
+    // An update refits no learned baseline (global LSTM, RNN) and trains nothing data-parallel.
+    rc.baselines.globalLstm = rc.baselines.rnn = false;
+    rc.shardShare = 0;
+    rc.read.truthEpochs = 0;  // the new epochs are judged against the truth too
+    FilesRead reads = filesRead(rc.input, rc.read, &config);
+    reads.add(args.models, "the models, --models");
+    h5::AtomicOutput output(comm, args.output, reads.paths, reads.options);
+    const Previous prev = readPrevious(comm, args.models);
+    if (comm.isRoot()) {
+        rc.inputChecksum = fileChecksum(rc.input);
+        log::info() << "update of " << args.models << " (" << prev.models.size() << " model(s), "
+                    << prev.inputDates.size() << " epochs to " << prev.inputDates.back() << ") with " << rc.input;
+    }
+    comm.bcast(rc.inputChecksum);
+
+    LocalBlock block = readStage(comm, rc, runArgs);
+    coordinated(comm, "update:dates", [&] { checkExtends(prev, block.points.dates, rc.input); });
+    PointMatch match;
+    coordinated(comm, "update:match", [&] { match = matchPoints(prev.known, block, args.far, rc.input, args.models); });
+    const UpdateScore score = scorePrevious(comm, prev, block, match, rc);
+    coordinated(comm, "update:match", [&] { dropFar(comm, block, match); });
+
+    const std::size_t m = block.points.nEpochs();
+    const std::size_t visibleEpochs = m - static_cast<std::size_t>(rc.horizon);
+    const model::TimeAxis axis = model::TimeAxis::fromDates(block.points.dates);
+    timer.start("partition");
+    const partition::PartitionResult part = previousPartition(comm, prev, block, match, visibleEpochs);
+    const auto nSub = static_cast<std::int32_t>(part.summary.subregions.size());
+    timer.start("plan");
+    const Plan plan = updatePlan(comm, rc, prev, part.summary, visibleEpochs);
+
+    timer.start("redistribute");
+    const HoldoutTail tail = holdoutTail(block.points, visibleEpochs);
+    SubregionMap mine = redistribute(comm, block.points, part.subregion, plan, {});
+    const HeldMap held = holdSubregions(mine, rc, axis, visibleEpochs);
+    const Groups groups = makeGroups(comm, plan);
+    const RunContext ctx{comm, rc, plan, groups, axis, visibleEpochs, m, nSub};
+
+    timer.start("baselines");
+    BaselineSet baselines = makeBaselines(ctx, held);
+    if (!uc.reselect) {  // the baselines PREV chose forecast as PREV's did (predict's MLR)
+        baselines.mlr.coefficients = prev.mlrCoefficients;
+        baselines.mlr.lags = static_cast<int>(prev.mlrCoefficients.size()) - 1;
+    }
+    BaselineOutcome baselineOut = baselineStage(ctx, held, baselines);
+
+    timer.start("train");
+    TrainOutcome trained = fineTuneStage(ctx, held, prev, uc);
+
+    timer.start("select");
+    Selection selection = selectStage(ctx, trained, baselineOut, baselines);
+    if (!uc.reselect) keepPreviousChoice(ctx, prev, baselines, selection);
+    const Drift drift = driftOf(comm, prev, uc, selection, part);
+
+    timer.start("forecast");
+    const Returned back = forecastStage(ctx, block, held, selection, trained, baselineOut, baselines);
+    timer.start("metrics");
+    const Evaluation eval = metricsStage(ctx, block, tail, part, back, baselineNames(rc, baselines));
+
+    timer.start("write");
+    const partition::PartitionConfig pcfg = partition::PartitionConfig::fromConfig(config);
+    const RunOutputs outputs{block, part, pcfg.dbDistance, selection, baselines, back, eval};
+    const std::string input = inputEntry(std::filesystem::absolute(rc.input).string(), block.points.dates);
+    output.write("write", [&](h5::File& out) {
+        writeUpdate(out, comm.isRoot(), prev, score, drift, input);
+        writeStage(ctx, config, outputs, out);
+    });
+    timer.stop();
+    if (comm.isRoot()) report(ctx, outputs, args.output);
+    timer.report(comm);
+    return 0;
+}
+
+}  // namespace hlstm::pipeline

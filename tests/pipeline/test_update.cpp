@@ -1,0 +1,285 @@
+// input.until / input.exclude_dates and hlstm update, end to end through the real program
+// under mpiexec.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "hlstm/io/hdf5.hpp"
+#include "test_support.hpp"
+
+using namespace hlstm;
+using namespace hlstm::test;
+
+namespace {
+
+// A small scene and a fast grid (as test_run).
+const std::string kFast =
+    " --partition.min_points 300 --grid.L 8,12 --grid.K 1 --grid.S 6 --train.epochs 4 --train.batch 64 "
+    "--train.threads 1";
+
+// Writes the first `epochs` epochs of a native scene (every dataset, /truth too) to `out`.
+void writeTruncated(const std::string& in, const std::string& out, std::size_t epochs) {
+    h5::File src(in, h5::Access::kReadOnly);
+    const auto dates = src.openDataset("/dates").readAll<std::int32_t>();
+    const std::uint64_t n = src.openDataset("/x").dims()[0], m = dates.size();
+    h5::File dst(out, h5::Access::kCreate);
+    dst.writeSmall<double>("/x", src.openDataset("/x").readAll<double>());
+    dst.writeSmall<double>("/y", src.openDataset("/y").readAll<double>());
+    dst.writeSmall<std::int64_t>("/id", src.openDataset("/id").readAll<std::int64_t>());
+    dst.writeSmall<std::int32_t>("/dates", std::vector<std::int32_t>(dates.begin(), dates.begin() + epochs));
+    for (const std::string name : {"/displacement", "/truth"}) {
+        const auto all = src.openDataset(name).readAll<float>();
+        std::vector<float> cut;
+        for (std::uint64_t i = 0; i < n; ++i) cut.insert(cut.end(), all.begin() + i * m, all.begin() + i * m + epochs);
+        dst.createDataset<float>(name, {n, epochs}).writeRows(0, n, cut.data());
+    }
+    dst.writeObjectStringAttribute("/displacement", "unit",
+                                   src.openDataset("/displacement").readStringAttribute("unit"));
+    if (src.hasAttribute("crs")) dst.writeAttribute("crs", src.readStringAttribute("crs"));
+}
+
+class UpdateTest : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() {
+        dir_ = new TempDir();
+        auto r = run(hlstmUnderMpi(2) + " simulate --points 3000 --epochs 48 --seed 5 -o " + scene());
+        ASSERT_EQ(r.exitCode, 0) << r.output;
+        h5::File f(scene(), h5::Access::kReadOnly);
+        dates_ = f.openDataset("/dates").readAll<std::int32_t>();
+    }
+    static void TearDownTestSuite() { delete dir_; }
+    static std::string scene() { return dir_->file("scene.h5"); }
+    static CommandResult hlstm(int ranks, const std::string& args, int timeout = 300) {
+        return run("env OMP_NUM_THREADS=1 " + hlstmUnderMpi(ranks) + " " + args, timeout);
+    }
+    static TempDir* dir_;
+    static std::vector<std::int32_t> dates_;
+};
+TempDir* UpdateTest::dir_ = nullptr;
+std::vector<std::int32_t> UpdateTest::dates_;
+
+}  // namespace
+
+TEST_F(UpdateTest, UntilEqualsARunOnTheTruncatedFile) {
+    const std::size_t keep = 44;
+    const std::string cut = dir_->file("cut44.h5");
+    writeTruncated(scene(), cut, keep);
+    const std::string ref = dir_->file("ref44.h5");
+    auto r = hlstm(1, "run --input " + cut + " -o " + ref + kFast);
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    for (int ranks : {1, 3}) {
+        const std::string out = dir_->file("until" + std::to_string(ranks) + ".h5");
+        r = hlstm(ranks, "run --input " + scene() + " -o " + out + kFast + " --input.until " +
+                             std::to_string(dates_[keep - 1]));
+        ASSERT_EQ(r.exitCode, 0) << r.output;
+        EXPECT_NE(r.output.find("44 of 48 acquisitions kept"), std::string::npos) << r.output;
+        for (const char* group : {"/forecast", "/points", "/subregions", "/baselines"}) {
+            auto d = run(std::string("h5diff ") + ref + " " + out + " " + group + " " + group);
+            EXPECT_EQ(d.exitCode, 0) << group << " at " << ranks << " rank(s):\n" << d.output;
+        }
+    }
+    // The comparison can fail: a run on the whole scene forecasts other dates.
+    const std::string whole = dir_->file("whole.h5");
+    ASSERT_EQ(hlstm(1, "run --input " + scene() + " -o " + whole + kFast).exitCode, 0);
+    EXPECT_EQ(run("h5diff -q " + ref + " " + whole + " /forecast /forecast").exitCode, 1);
+    // Leaving out an acquisition is the same as a file without it: predict on both.
+    const std::string p1 = dir_->file("p1.h5"), p2 = dir_->file("p2.h5");
+    r = hlstm(2, "predict --models " + ref + " --input " + scene() + " -o " + p1 + " --input.until " +
+                     std::to_string(dates_[45]) + " --input.exclude_dates " + std::to_string(dates_[44]) + "," +
+                     std::to_string(dates_[45]));
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    r = hlstm(2, "predict --models " + ref + " --input " + cut + " -o " + p2);
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    auto d = run("h5diff " + p1 + " " + p2 + " /forecast /forecast");
+    EXPECT_EQ(d.exitCode, 0) << d.output;
+}
+
+TEST_F(UpdateTest, UntilOutsideTheArchiveOrTooFewEpochsIsRefused) {
+    const std::string out = dir_->file("bad.h5");
+    auto r = hlstm(2, "run --input " + scene() + " -o " + out + kFast + " --input.until 20990101");
+    EXPECT_EQ(r.exitCode, 1) << r.output;
+    EXPECT_NE(r.output.find("input.until = 20990101 lies outside the archive"), std::string::npos) << r.output;
+    EXPECT_FALSE(std::filesystem::exists(out));
+    r = hlstm(1, "info " + scene() + " --input.until " + std::to_string(dates_[0]));
+    EXPECT_EQ(r.exitCode, 1) << r.output;
+    EXPECT_NE(r.output.find("leave 1 acquisition(s)"), std::string::npos) << r.output;
+    r = hlstm(1, "info " + scene() + " --input.exclude_dates 20000102");
+    EXPECT_EQ(r.exitCode, 1) << r.output;
+    EXPECT_NE(r.output.find("20000102 is not an acquisition date"), std::string::npos) << r.output;
+    r = hlstm(1, "info " + scene() + " --input.until " + std::to_string(dates_[30]));
+    EXPECT_EQ(r.exitCode, 0) << r.output;
+    EXPECT_NE(r.output.find("31 of 48 acquisitions kept"), std::string::npos) << r.output;
+}
+
+TEST_F(UpdateTest, PredictWritesTheRunsIntervals) {
+    // Predict with a run's models on the run's own input: the run's positions and intervals.
+    const std::string prev = dir_->file("interval-run.h5"), pred = dir_->file("interval-pred.h5");
+    auto r = hlstm(1, "run --input " + scene() + " -o " + prev + kFast);
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    r = hlstm(3, "predict --models " + prev + " --input " + scene() + " -o " + pred);
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    h5::File a(prev, h5::Access::kReadOnly), b(pred, h5::Access::kReadOnly);
+    std::size_t finite = 0;
+    for (const char* name : {"/forecast/next_cumulative", "/forecast/interval_low", "/forecast/interval_high"}) {
+        const auto want = a.openDataset(name).readAll<float>(), got = b.openDataset(name).readAll<float>();
+        ASSERT_EQ(want.size(), got.size()) << name;
+        for (std::size_t i = 0; i < want.size(); ++i) {
+            if (std::isnan(want[i])) {
+                ASSERT_TRUE(std::isnan(got[i])) << name << " " << i;
+                continue;
+            }
+            ASSERT_EQ(want[i], got[i]) << name << " " << i;
+            ++finite;
+        }
+    }
+    EXPECT_GT(finite, 3u * 2900u);
+    // The width is the subregion's half-width: low < next < high where the run has an interval.
+    const auto lo = b.openDataset("/forecast/interval_low").readAll<float>();
+    const auto hi = b.openDataset("/forecast/interval_high").readAll<float>();
+    EXPECT_LT(lo[0], hi[0]);
+}
+
+namespace {
+
+std::vector<std::int64_t> ids(const std::string& file) {
+    h5::File f(file, h5::Access::kReadOnly);
+    return f.openDataset(f.exists("/points/id") ? "/points/id" : "/id").readAll<std::int64_t>();
+}
+std::vector<float> floats(const std::string& file, const std::string& ds) {
+    h5::File f(file, h5::Access::kReadOnly);
+    return f.openDataset(ds).readAll<float>();
+}
+std::vector<double> doubles(const std::string& file, const std::string& ds) {
+    h5::File f(file, h5::Access::kReadOnly);
+    return f.openDataset(ds).readAll<double>();
+}
+
+}  // namespace
+
+class UpdateChainTest : public UpdateTest {
+protected:
+    // PREV: a run as of epoch 44 (of 48); NEW: the scene up to epoch 45 (one new acquisition).
+    static void SetUpTestSuite() {
+        UpdateTest::SetUpTestSuite();
+        auto r = hlstm(1, "run --input " + scene() + " -o " + prev() + kFast + " --input.until " + until(44));
+        ASSERT_EQ(r.exitCode, 0) << r.output;
+    }
+    static std::string prev() { return dir_->file("prev.h5"); }
+    static std::string until(std::size_t epoch) { return std::to_string(dates_[epoch]); }
+    static CommandResult update(int ranks, const std::string& out, const std::string& extra = "",
+                                const std::string& models = prev()) {
+        return hlstm(ranks, "update --models " + models + " --input " + scene() + " -o " + out + " --input.until " +
+                                until(45) + " --train.threads 1" + extra);
+    }
+};
+
+TEST_F(UpdateChainTest, ScoresThePreviousForecastAsRecomputedFromItsFile) {
+    const std::string next = dir_->file("next-score.h5");
+    auto r = update(2, next);
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    h5::File f(next, h5::Access::kReadOnly);
+    ASSERT_EQ(f.openDataset("/update/scored_dates").readAll<std::int32_t>(), std::vector<std::int32_t>{dates_[45]});
+    const auto methods = f.readStrings("/update/method");
+    ASSERT_GT(methods.size(), 3u);
+    EXPECT_EQ(methods[0], "hlstm");
+    // Recompute HLSTM's from PREV's next_cumulative and intervals and NEW's values at epoch 45.
+    const auto prevIds = ids(prev()), newIds = ids(scene());
+    const auto nextCum = floats(prev(), "/forecast/next_cumulative");
+    const auto low = floats(prev(), "/forecast/interval_low"), high = floats(prev(), "/forecast/interval_high");
+    const auto disp = floats(scene(), "/displacement"), truth = floats(scene(), "/truth");
+    const std::size_t m = dates_.size();
+    std::map<std::int64_t, std::size_t> rowOf;
+    for (std::size_t i = 0; i < newIds.size(); ++i) rowOf[newIds[i]] = i;
+    double sum = 0, sumTruth = 0;
+    std::size_t count = 0, countTruth = 0, inside = 0, judged = 0;
+    for (std::size_t k = 0; k < prevIds.size(); ++k) {
+        if (!std::isfinite(nextCum[k])) continue;
+        const std::size_t i = rowOf.at(prevIds[k]);
+        const float obs = disp[i * m + 45];
+        sumTruth += std::abs(nextCum[k] - truth[i * m + 45]), ++countTruth;
+        if (!std::isfinite(obs)) continue;
+        sum += std::abs(nextCum[k] - obs), ++count;
+        if (std::isfinite(low[k])) ++judged, inside += low[k] <= obs && obs <= high[k] ? 1 : 0;
+    }
+    ASSERT_GT(count, 2500u);
+    const auto mae = doubles(next, "/update/mae"), maeTruth = doubles(next, "/update/mae_truth");
+    EXPECT_NEAR(mae[0], sum / static_cast<double>(count), 1e-5);
+    EXPECT_NEAR(maeTruth[0], sumTruth / static_cast<double>(countTruth), 1e-5);
+    EXPECT_NEAR(doubles(next, "/update/coverage")[0], static_cast<double>(inside) / static_cast<double>(judged), 1e-12);
+    // Each baseline has its own error (not a copy of HLSTM's).
+    EXPECT_NE(mae[1], mae[0]);
+    EXPECT_EQ(f.readStrings("/update/inputs").size(), 2u);
+}
+
+TEST_F(UpdateChainTest, WithoutTrainingOrReselectionItForecastsWhatPredictDoes) {
+    const std::string next = dir_->file("next-frozen.h5"), pred = dir_->file("pred-frozen.h5");
+    auto r = update(2, next, " --update.epochs 0 --update.reselect false");
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    r = hlstm(3, "predict --models " + prev() + " --input " + scene() + " -o " + pred + " --input.until " + until(45));
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    for (const char* name : {"/forecast/next_diff", "/forecast/next_cumulative"}) {
+        const auto a = floats(next, name), b = floats(pred, name);
+        ASSERT_EQ(a.size(), b.size()) << name;
+        std::size_t finite = 0;
+        for (std::size_t i = 0; i < a.size(); ++i) {
+            if (std::isnan(b[i])) {
+                ASSERT_TRUE(std::isnan(a[i])) << name << " " << i;
+                continue;
+            }
+            ASSERT_EQ(a[i], b[i]) << name << " " << i;
+            ++finite;
+        }
+        EXPECT_GT(finite, 2900u) << name;
+    }
+    // Fine-tuning changes the forecast (the comparison above can fail).
+    const std::string tuned = dir_->file("next-tuned.h5");
+    ASSERT_EQ(update(1, tuned, " --update.epochs 3 --update.reselect false").exitCode, 0);
+    EXPECT_EQ(run("h5diff -q " + tuned + " " + next + " /forecast/next_diff /forecast/next_diff").exitCode, 1);
+}
+
+TEST_F(UpdateChainTest, DatesThatDoNotExtendTheEarlierOnesAreRefused) {
+    const std::string out = dir_->file("refused.h5");
+    // The same epochs as PREV: nothing new.
+    auto r =
+        hlstm(2, "update --models " + prev() + " --input " + scene() + " -o " + out + " --input.until " + until(44));
+    EXPECT_EQ(r.exitCode, 1) << r.output;
+    EXPECT_NE(r.output.find("adds no epoch after " + until(44)), std::string::npos) << r.output;
+    // A gap in the middle: epoch 20 missing.
+    r = hlstm(2, "update --models " + prev() + " --input " + scene() + " -o " + out + " --input.until " + until(45) +
+                     " --input.exclude_dates " + until(20));
+    EXPECT_EQ(r.exitCode, 1) << r.output;
+    EXPECT_NE(r.output.find("date " + until(20) + " of " + prev() + " is missing"), std::string::npos) << r.output;
+    // Ending before PREV's last date.
+    r = hlstm(1, "update --models " + prev() + " --input " + scene() + " -o " + out + " --input.until " + until(40));
+    EXPECT_EQ(r.exitCode, 1) << r.output;
+    EXPECT_NE(r.output.find("ends at " + until(40)), std::string::npos) << r.output;
+    EXPECT_FALSE(std::filesystem::exists(out));
+    EXPECT_FALSE(std::filesystem::exists(out + ".tmp"));
+}
+
+TEST_F(UpdateChainTest, UpdatesAreIdenticalForOneToThreeRanksAndChain) {
+    std::vector<std::string> outs;
+    for (int ranks = 1; ranks <= 3; ++ranks) {
+        outs.push_back(dir_->file("next" + std::to_string(ranks) + ".h5"));
+        auto r = update(ranks, outs.back());
+        ASSERT_EQ(r.exitCode, 0) << r.output;
+    }
+    for (std::size_t k = 1; k < outs.size(); ++k) {
+        auto d = run("h5diff --exclude-path /timing " + outs[0] + " " + outs[k]);
+        EXPECT_EQ(d.exitCode, 0) << "1 vs " << k + 1 << " ranks:\n" << d.output;
+    }
+    // NEXT is an hlstm-output that the next update takes as --models.
+    const std::string second = dir_->file("second.h5");
+    auto r = hlstm(
+        2, "update --models " + outs[0] + " --input " + scene() + " -o " + second + " --input.until " + until(46));
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    h5::File f(second, h5::Access::kReadOnly);
+    EXPECT_EQ(f.readStrings("/update/inputs").size(), 3u);
+    EXPECT_EQ(f.openDataset("/update/scored_dates").readAll<std::int32_t>(), std::vector<std::int32_t>{dates_[46]});
+    EXPECT_EQ(f.openDataset("/forecast/input_dates").readAll<std::int32_t>().size(), 47u);
+    EXPECT_TRUE(f.exists("/models/bytes"));
+}
