@@ -446,7 +446,9 @@ std::string droppedText(const ReadStats& stats, const ReadOptions& options) {
     add(PointStatus::kNoData, "no value in any epoch");
     add(PointStatus::kTooFewEpochs, std::string("fewer valid epochs than input.min_valid_fraction = ") + fraction +
                                         " of " + std::to_string(stats.epochs) + ", or fewer than 2");
-    add(PointStatus::kInvalidCoordinates, "no finite coordinates");
+    add(PointStatus::kInvalidCoordinates, options.geometry.empty()
+                                              ? std::string("no finite coordinates")
+                                              : "no finite latitude/longitude in input.geometry " + options.geometry);
     return text.empty() ? "none" : text;
 }
 

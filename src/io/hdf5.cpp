@@ -1,8 +1,10 @@
 #include "hlstm/io/hdf5.hpp"
 
 #include <algorithm>
+#include <boost/serialization/string.hpp>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <filesystem>
 
 #include "hlstm/core/log.hpp"
@@ -54,6 +56,35 @@ Id stringType(std::size_t length) {
     return type;
 }
 
+// Runs `call`, a collective call that writes into a parallel file over `comm` (nullptr: a
+// serial file, no agreement), and agrees on its outcome: if any rank's part failed, every rank
+// throws, the failing ranks their own error, the others an H5Error with the lowest failing
+// rank's message. Without it a full disk, often met only by the rank whose MPI-IO wrote the
+// bytes, sent that rank out of the writer while the others went on into the next collective
+// call and waited there for ever.
+template <class F> void agreed(const Comm* comm, F&& call) {
+    std::exception_ptr failure;
+    std::string message;
+    try {
+        std::forward<F>(call)();
+    } catch (const std::exception& e) {
+        failure = std::current_exception();
+        message = e.what();
+    } catch (...) {
+        failure = std::current_exception();
+        message = "unknown exception";
+    }
+    if (comm == nullptr) {
+        if (failure) std::rethrow_exception(failure);
+        return;
+    }
+    const int first = comm->allreduce(failure ? comm->rank() : comm->size(), Reduce::kMin);
+    if (first == comm->size()) return;
+    comm->bcast(message, first);
+    if (failure) std::rethrow_exception(failure);
+    throw H5Error(message + " (on rank " + std::to_string(first) + ")");
+}
+
 }  // namespace
 
 hid_t check(hid_t status, const std::string& what) {
@@ -86,8 +117,8 @@ template <> hid_t nativeType<std::int64_t>() { return H5T_NATIVE_INT64; }
 template <> hid_t nativeType<std::uint64_t>() { return H5T_NATIVE_UINT64; }
 
 // ---------------------------------------------------------------- Dataset
-Dataset::Dataset(Id id, std::string path, std::string file, bool parallel)
-    : id_(std::move(id)), path_(std::move(path)), file_(std::move(file)), parallel_(parallel) {}
+Dataset::Dataset(Id id, std::string path, std::string file, bool parallel, const Comm* comm)
+    : id_(std::move(id)), path_(std::move(path)), file_(std::move(file)), parallel_(parallel), comm_(comm) {}
 
 std::vector<std::uint64_t> Dataset::dims() const {
     Id space(check(H5Dget_space(id_.get()), "H5Dget_space " + path_));
@@ -145,8 +176,10 @@ void Dataset::transferRaw(bool write, hid_t memType, void* data, const std::vect
     }
     Id dxpl = transferList(parallel_, transfer);
     if (write)
-        check(H5Dwrite(id_.get(), memType, memSpace.get(), fileSpace.get(), dxpl.get(), data),
-              "H5Dwrite " + file_ + ":" + path_);
+        agreed(parallel_ && transfer == Transfer::kCollective ? comm_ : nullptr, [&] {
+            check(H5Dwrite(id_.get(), memType, memSpace.get(), fileSpace.get(), dxpl.get(), data),
+                  "H5Dwrite " + file_ + ":" + path_);
+        });
     else
         check(H5Dread(id_.get(), memType, memSpace.get(), fileSpace.get(), dxpl.get(), data),
               "H5Dread " + file_ + ":" + path_);
@@ -255,7 +288,10 @@ std::vector<std::string> Dataset::readStringRows(std::uint64_t row0, std::uint64
 }
 
 void Dataset::writeAttribute(const std::string& name, const std::string& value) const {
-    writeStringAttributeRaw(id_.get(), name, value, file_ + ":" + path_);
+    agreed(comm_, [&] { writeStringAttributeRaw(id_.get(), name, value, file_ + ":" + path_); });
+}
+void Dataset::attributeRaw(const std::string& name, hid_t type, const void* value) const {
+    agreed(comm_, [&] { writeAttributeRaw(id_.get(), name, type, value, file_ + ":" + path_); });
 }
 bool Dataset::hasAttribute(const std::string& name) const {
     return check(H5Aexists(id_.get(), name.c_str()), "H5Aexists " + name) > 0;
@@ -266,7 +302,7 @@ std::string Dataset::readStringAttribute(const std::string& name) const {
 
 // ---------------------------------------------------------------- File
 File::File(const std::string& path, Access access, const Comm* comm)
-    : path_(path), parallel_(comm != nullptr), rankOfComm_(comm ? comm->rank() : 0) {
+    : path_(path), parallel_(comm != nullptr), rankOfComm_(comm ? comm->rank() : 0), comm_(comm) {
     silenceAutoPrint();
     Id fapl(check(H5Pcreate(H5P_FILE_ACCESS), "H5Pcreate(fapl)"));
     if (comm != nullptr) check(H5Pset_fapl_mpio(fapl.get(), comm->raw(), MPI_INFO_NULL), "H5Pset_fapl_mpio");
@@ -311,15 +347,17 @@ Dataset File::openDataset(const std::string& objectPath) const {
                          ", which this HDF5 library cannot read; recompress it, e.g. h5repack -f GZIP=4 " + path_ +
                          " recompressed.h5");
     }
-    return Dataset(std::move(id), objectPath, path_, parallel_);
+    return Dataset(std::move(id), objectPath, path_, parallel_, comm_);
 }
 
 void File::createGroup(const std::string& objectPath) const {
     if (exists(objectPath)) return;
     Id lcpl(check(H5Pcreate(H5P_LINK_CREATE), "H5Pcreate(lcpl)"));
     check(H5Pset_create_intermediate_group(lcpl.get(), 1), "H5Pset_create_intermediate_group");
-    Id g(check(H5Gcreate2(id_.get(), objectPath.c_str(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT),
-               path_ + ": cannot create group " + objectPath));
+    agreed(comm_, [&] {
+        Id g(check(H5Gcreate2(id_.get(), objectPath.c_str(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT),
+                   path_ + ": cannot create group " + objectPath));
+    });
 }
 
 Dataset File::createDatasetRaw(const std::string& objectPath, hid_t type,
@@ -338,13 +376,19 @@ Dataset File::createDatasetRaw(const std::string& objectPath, hid_t type,
         }
     }
     check(H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_NEVER), "H5Pset_fill_time");
-    Id id(check(H5Dcreate2(id_.get(), objectPath.c_str(), type, space.get(), lcpl.get(), dcpl.get(), H5P_DEFAULT),
-                path_ + ": cannot create dataset " + objectPath));
-    return Dataset(std::move(id), objectPath, path_, parallel_);
+    Id id;
+    agreed(comm_, [&] {
+        id = Id(check(H5Dcreate2(id_.get(), objectPath.c_str(), type, space.get(), lcpl.get(), dcpl.get(), H5P_DEFAULT),
+                      path_ + ": cannot create dataset " + objectPath));
+    });
+    return Dataset(std::move(id), objectPath, path_, parallel_, comm_);
 }
 
 void File::writeAttribute(const std::string& name, const std::string& value) const {
-    writeStringAttributeRaw(id_.get(), name, value, path_);
+    agreed(comm_, [&] { writeStringAttributeRaw(id_.get(), name, value, path_); });
+}
+void File::attributeRaw(const std::string& name, hid_t type, const void* value) const {
+    agreed(comm_, [&] { writeAttributeRaw(id_.get(), name, type, value, path_); });
 }
 
 void File::writeStrings(const std::string& objectPath, const std::vector<std::string>& values) const {
@@ -391,7 +435,7 @@ void File::writeStringRows(const std::string& objectPath, std::uint64_t total, s
 void File::writeObjectStringAttribute(const std::string& objectPath, const std::string& name,
                                       const std::string& value) const {
     Id object(check(H5Oopen(id_.get(), objectPath.c_str(), H5P_DEFAULT), path_ + ": cannot open " + objectPath));
-    writeStringAttributeRaw(object.get(), name, value, path_ + ":" + objectPath);
+    agreed(comm_, [&] { writeStringAttributeRaw(object.get(), name, value, path_ + ":" + objectPath); });
 }
 
 std::vector<std::string> File::readStrings(const std::string& objectPath) const {
@@ -410,7 +454,7 @@ void File::writeObjectAttributeRaw(const std::string& objectPath, const std::str
                                    const void* value) const {
     if (!exists(objectPath)) createGroup(objectPath);
     Id object(check(H5Oopen(id_.get(), objectPath.c_str(), H5P_DEFAULT), path_ + ": cannot open " + objectPath));
-    writeAttributeRaw(object.get(), name, type, value, path_ + ":" + objectPath);
+    agreed(comm_, [&] { writeAttributeRaw(object.get(), name, type, value, path_ + ":" + objectPath); });
 }
 
 void File::readObjectAttributeRaw(const std::string& objectPath, const std::string& name, hid_t type,
@@ -421,10 +465,13 @@ void File::readObjectAttributeRaw(const std::string& objectPath, const std::stri
 
 void File::abandon() noexcept { (void)id_.release(); }
 
-void File::close() {
+void File::close(Close how) {
     if (!id_.valid()) return;
     const hid_t id = id_.release();
-    const herr_t flushed = H5Fflush(id, H5F_SCOPE_GLOBAL);
+    // After a failed write, no explicit flush: its MPI_File_sync fails on a rank whose write
+    // failed before that rank joins the sync's barrier, and the others wait there for ever
+    // (Open MPI 4.1). H5Fclose flushes the cached metadata without that sync.
+    const herr_t flushed = how == Close::kAfterFailedWrite ? herr_t{0} : H5Fflush(id, H5F_SCOPE_GLOBAL);
     const std::string flushError = flushed < 0 ? errorStack() : std::string();
     // A parallel file closes only when nothing in it is open (H5F_CLOSE_SEMI): with datasets
     // still held by the caller, the close happens with the last of them (after this checked

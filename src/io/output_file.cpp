@@ -21,6 +21,10 @@ namespace {
 // barrier, one in a broadcast, for ever) or crashes MPI_Finalize (SIGSEGV). With the
 // reserve given back, the close has room even when the data filled the disk.
 constexpr off_t kCloseReserveBytes = 8 << 20;
+// Free space below which, with the reserve held, the output's writes are taken to have met a
+// full disk (a write that failed with ENOSPC leaves less than a page; an output that fits
+// exactly can leave one page, measured on tmpfs).
+constexpr double kFullBytes = 4096;
 
 // The reserve file; root only. Removing it gives the space back.
 class Reserve {
@@ -100,12 +104,20 @@ void AtomicOutput::write(const std::string& phase, const std::function<void(File
         }
         // Every rank closes (collective), with the reserve given back first, after a failed
         // fill too: a file left open in HDF5 crashes MPI_Finalize.
-        const bool failed = comm_.allreduce(failure.empty() ? 0 : 1, Reduce::kMax) != 0;
         const double free = comm_.isRoot() ? io::freeBytes(path_) : 0.0;  // before the reserve goes
+        // A full disk can also pass unseen: Open MPI's collective writes (fcoll vulcan) print
+        // "No space left on device" and return success, and only one rank's later MPI_File_sync
+        // fails (alone, while the others wait in its barrier). With the reserve still held, a
+        // file system with (almost) nothing left filled up while the rows were written.
+        const bool full = comm_.isRoot() && free < kFullBytes;
+        if (full && failure.empty())
+            failure = "the file system filled up while the rows were written (" +
+                      std::to_string(static_cast<long long>(free)) + " bytes left)";
+        const bool failed = comm_.allreduce(failure.empty() ? 0 : 1, Reduce::kMax) != 0;
         if (reserve) reserve->release();
         comm_.barrier();
         try {
-            out.close();
+            out.close(failed ? File::Close::kAfterFailedWrite : File::Close::kFlush);
         } catch (const std::exception& e) {
             out.abandon();
             if (failure.empty()) failure = e.what();

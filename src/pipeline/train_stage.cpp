@@ -175,8 +175,9 @@ private:
 };
 
 // Data-parallel training by `team`: shard k of each minibatch is computed by group rank
-// k % size, the shard records are all-gathered and summed in shard order.
-model::ShardedTraining shardedOver(const Comm& team, int shards) {
+// k % size, the shard records are all-gathered and summed in shard order. `worldRank` names
+// this rank for HLSTM_FAIL_INJECT=train:data-parallel@<rank> (a failure inside the exchange).
+model::ShardedTraining shardedOver(const Comm& team, int shards, int worldRank) {
     const int ranks = team.size();
     model::ShardedTraining sharded;
     sharded.shards = shards;
@@ -184,7 +185,9 @@ model::ShardedTraining shardedOver(const Comm& team, int shards) {
     sharded.part = team.rank();
     sharded.parts = ranks;
     sharded.gather = [&team](const std::vector<float>& mine) { return team.allgatherv(mine); };
-    sharded.exchange = [&team, ranks, shards](const std::vector<float>& mine, std::size_t R, std::vector<float>& all) {
+    sharded.exchange = [&team, ranks, shards, worldRank](const std::vector<float>& mine, std::size_t R,
+                                                         std::vector<float>& all) {
+        maybeInjectFailure("train:data-parallel", worldRank);
         // Rank r holds shards r, r + ranks, ...: every rank knows every rank's count.
         const std::size_t P = static_cast<std::size_t>(shards);
         std::vector<std::size_t> counts(static_cast<std::size_t>(ranks));
@@ -232,6 +235,7 @@ TrainOutcome trainStage(const RunContext& ctx, SubregionMap& rows, HeldMap& held
     enum Verdict : int { kGo = 0, kStop = 1, kFailed = 2 };
     std::size_t visited = 0;  // group tasks whose agreement this rank has joined
     bool inGroupTask = false, abandoned = false;
+    int groupSize = 0;  // of the data-parallel candidate in training
     coordinated(
         comm, "train",
         [&] {
@@ -240,7 +244,7 @@ TrainOutcome trainStage(const RunContext& ctx, SubregionMap& rows, HeldMap& held
             for (; visited < groupTasks.size(); ++visited) {
                 const Task& task = groupTasks[visited];
                 const Comm& team = *ctx.groups.at(task.subregion);
-                const model::ShardedTraining sharded = shardedOver(team, rc.shards);
+                const model::ShardedTraining sharded = shardedOver(team, rc.shards, comm.rank());
                 const int verdict = team.allreduce(static_cast<int>(abandoned                      ? kFailed
                                                                     : stopped || stopSignal() != 0 ? kStop
                                                                                                    : kGo),
@@ -251,6 +255,7 @@ TrainOutcome trainStage(const RunContext& ctx, SubregionMap& rows, HeldMap& held
                 if (verdict != kGo) continue;
                 ++done;
                 inGroupTask = true;
+                groupSize = team.size();
                 try {
                     trainOne(task, team, &sharded,
                              std::to_string(done) + "/" + std::to_string(planned) +
@@ -286,10 +291,13 @@ TrainOutcome trainStage(const RunContext& ctx, SubregionMap& rows, HeldMap& held
             }
         },
         [&](bool failed) {
+            // A failure inside a data-parallel candidate leaves the rest of its group in that
+            // candidate's collectives, which can never complete: no agreement can reach them, so
+            // the job ends from here (main reports this rank's message once and aborts MPI).
+            if (failed && inGroupTask && groupSize > 1) throw AgreementImpossible{};
             if (failed) {
                 queue.close();  // hands out nothing more
-                // Tell this rank's later groups (a failure inside a data-parallel candidate leaves
-                // its group in that candidate's collectives: not recoverable here).
+                // Tell this rank's later groups.
                 for (std::size_t k = visited + (inGroupTask ? 1 : 0); k < groupTasks.size(); ++k)
                     (void)ctx.groups.at(groupTasks[k].subregion)->allreduce(static_cast<int>(kFailed), Reduce::kMax);
             }

@@ -1,6 +1,8 @@
 // An exception injected on rank 1 only: every rank exits non-zero, quickly, no output.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <chrono>
 #include <filesystem>
 
@@ -30,4 +32,81 @@ TEST(FailureExit, BadCommandLineIsExitOne) {
     auto h = run(hlstmBinary() + " --help");
     EXPECT_EQ(h.exitCode, 0);
     EXPECT_NE(h.output.find("simulate"), std::string::npos);
+}
+
+namespace {
+
+std::size_t countMessages(const std::string& output) {
+    std::size_t count = 0;
+    for (auto pos = output.find("hlstm: "); pos != std::string::npos; pos = output.find("hlstm: ", pos + 1)) ++count;
+    return count;
+}
+
+// The run settings of the tests below: one candidate per subregion, one epoch.
+const std::string kQuickRun =
+    " --train.epochs 1 --grid.L 8 --grid.K 1 --grid.S 4 --partition.min_points 50"
+    " --train.threads 1 --run.selection_cuts 0";
+
+}  // namespace
+
+TEST(FailureExit, DiskFillingDuringTheDataWritesIsExitTwoAtEverySizeAndRankCount) {
+    // A small file system that holds the 8 MB close reserve, the checkpoints and part of the
+    // output: the disk fills while the rows are written. It hung (one rank saw the HDF5 error,
+    // the others waited in the next collective, or one rank's MPI_File_sync failed alone).
+    if (geteuid() != 0) GTEST_SKIP() << "mounting a tmpfs needs root";
+    TempDir dir;
+    const std::string scene = dir.file("scene.h5");
+    ASSERT_EQ(run(hlstmUnderMpi(2) + " simulate --points 400 --epochs 20 --seed 3 -o " + scene, 120).exitCode, 0);
+    const std::string small = dir.file("small");
+    std::filesystem::create_directory(small);
+    const std::string out = small + "/out.h5";
+    // 8192 KB is the reserve; this scene's output needs about 120 KB more (8312 KB passed).
+    for (int ranks : {2, 3}) {
+        for (int kb : {8216, 8240, 8264, 8288, 8300}) {
+            SCOPED_TRACE(std::to_string(ranks) + " ranks, a " + std::to_string(kb) + " KB file system");
+            ASSERT_EQ(run("mount -t tmpfs -o size=" + std::to_string(kb) + "k tmpfs " + small, 10).exitCode, 0);
+            const auto t0 = std::chrono::steady_clock::now();
+            auto r = run(
+                "env OMP_NUM_THREADS=1 " + hlstmUnderMpi(ranks) + " run --input " + scene + " -o " + out + kQuickRun,
+                60);
+            const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            EXPECT_EQ(r.exitCode, 2) << r.output;
+            EXPECT_LT(seconds, 30.0);
+            EXPECT_EQ(countMessages(r.output), 1u) << r.output;
+            EXPECT_NE(r.output.find(out + ": writing the output failed"), std::string::npos) << r.output;
+            EXPECT_NE(r.output.find("nothing was written at " + out), std::string::npos) << r.output;
+            if (kb >= 8240)  // past the reserve: the rows' writes met the full disk
+                EXPECT_EQ(r.output.find("cannot reserve"), std::string::npos) << r.output;
+            EXPECT_FALSE(std::filesystem::exists(out));
+            EXPECT_FALSE(std::filesystem::exists(out + ".tmp"));
+            EXPECT_FALSE(std::filesystem::exists(out + ".tmp.reserve"));
+            EXPECT_FALSE(std::filesystem::exists(out + ".lock"));
+            std::filesystem::remove_all(out + ".ckpt");  // kept for --resume after a runtime failure
+            EXPECT_EQ(run("umount " + small, 10).exitCode, 0);
+        }
+    }
+}
+
+TEST(FailureExit, FailureInsideADataParallelCandidateEndsTheJobWithinAMinute) {
+    // Every candidate data-parallel (shard share 0.01) with one subregion: 3 ranks train it
+    // as one group. Rank 1 fails inside the gradient exchange of a training step while ranks 0
+    // and 2 are in it: the job ends (MPI_Abort from rank 1's main) with rank 1's one message.
+    TempDir dir;
+    const std::string scene = dir.file("scene.h5"), out = dir.file("out.h5");
+    ASSERT_EQ(run(hlstmUnderMpi(2) + " simulate --points 400 --epochs 20 --seed 3 -o " + scene, 120).exitCode, 0);
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = run("env OMP_NUM_THREADS=1 HLSTM_FAIL_INJECT=train:data-parallel@1 " + hlstmUnderMpi(3) + " run --input " +
+                     scene + " -o " + out + kQuickRun.substr(0, kQuickRun.find(" --partition")) +
+                     " --partition.min_points 5000 --train.threads 1 --run.selection_cuts 0 --train.shard_share 0.01",
+                 90);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_EQ(r.exitCode, 2) << r.output;  // MPI_Abort's code, returned by mpiexec
+    EXPECT_LT(seconds, 60.0);
+    EXPECT_EQ(countMessages(r.output), 1u) << r.output;
+    EXPECT_NE(r.output.find("hlstm: error [rank 1 of 3, phase train]: injected failure"), std::string::npos)
+        << r.output;
+    EXPECT_NE(r.output.find("data-parallel on ranks 0..2"), std::string::npos) << "precondition: one group\n"
+                                                                               << r.output;
+    EXPECT_FALSE(std::filesystem::exists(out));
+    EXPECT_FALSE(std::filesystem::exists(out + ".tmp"));
 }

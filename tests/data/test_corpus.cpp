@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -349,6 +350,58 @@ TEST(Corpus, EveryBadInputFailsCleanlyAndEveryHandledInputIsHandled) {
             Prepared p;
             p.out = d + "/sim.h5";
             p.args = "simulate " + flags + " --seed 3 -o " + p.out;
+            return p;
+        };
+    };
+    // A 20 x 20 MintPy timeseries.h5 (metres, 20 dates) with `kind`'s spoil: "zero-mask" (a
+    // maskTempCoh.h5 of zeros as input.mask), "nan-geometry" (a radar-coded file whose
+    // geometryRadar.h5 has NaN latitude and longitude), "epsg-99999" (EPSG = "99999").
+    const std::string mintpyScript =
+        "import h5py, sys, datetime, numpy as np\n"
+        "kind, d = sys.argv[1], sys.argv[2]\n"
+        "rows, cols, m = 20, 20, 20\n"
+        "rng = np.random.default_rng(1)\n"
+        "ds = [(datetime.date(2020, 1, 1) + datetime.timedelta(days=12 * k)).strftime('%Y%m%d') for k in range(m)]\n"
+        "t = np.arange(m)[:, None, None] / 30.0\n"
+        "ts = (-0.01 * t * (1 + rng.random((1, rows, cols))) + rng.normal(0, 0.001, (m, rows, cols))).astype('f4')\n"
+        "radar = kind == 'nan-geometry'\n"
+        "with h5py.File(d + '/timeseries.h5', 'w') as f:\n"
+        "    f['timeseries'] = ts\n"
+        "    f['date'] = np.array(ds, dtype=np.bytes_)\n"
+        "    a = {'FILE_TYPE': 'timeseries', 'LENGTH': str(rows), 'WIDTH': str(cols), 'UNIT': 'm', 'REF_DATE': ds[0]}\n"
+        "    if not radar:\n"
+        "        a.update({'X_FIRST': '116.0', 'Y_FIRST': '38.5', 'X_STEP': '0.001', 'Y_STEP': '-0.001',\n"
+        "                  'EPSG': '99999' if kind == 'epsg-99999' else '4326'})\n"
+        "    for k, v in a.items(): f.attrs[k] = v\n"
+        "if kind == 'zero-mask':\n"
+        "    with h5py.File(d + '/maskTempCoh.h5', 'w') as f:\n"
+        "        f['mask'] = np.zeros((rows, cols), dtype=bool)\n"
+        "        f.attrs['FILE_TYPE'] = 'mask'\n"
+        "if radar:\n"
+        "    with h5py.File(d + '/geometryRadar.h5', 'w') as f:\n"
+        "        f['latitude'] = np.full((rows, cols), np.nan, dtype='f4')\n"
+        "        f['longitude'] = np.full((rows, cols), np.nan, dtype='f4')\n"
+        "        f.attrs['FILE_TYPE'] = 'geometry'\n";
+    auto mintpy = [&](const std::string& kind) {
+        return [&mintpyScript, kind](const std::string& d) {
+            Prepared p;
+            p.setupError = python(d, mintpyScript, kind + " " + d);
+            const std::string in = d + "/timeseries.h5";
+            p.out = d + "/out.h5";
+            p.inputs = {in};
+            Overrides extra;
+            if (kind == "zero-mask") {
+                extra = {{"input.mask", d + "/maskTempCoh.h5"}};
+                p.inputs.push_back(d + "/maskTempCoh.h5");
+                p.named = d + "/maskTempCoh.h5";
+            } else if (kind == "nan-geometry") {
+                extra = {{"input.geometry", d + "/geometryRadar.h5"}};
+                p.inputs.push_back(d + "/geometryRadar.h5");
+                p.named = d + "/geometryRadar.h5";
+            } else {
+                p.named = in;
+            }
+            p.args = runArgs(in, p.out, extra);
             return p;
         };
     };
@@ -826,8 +879,15 @@ TEST(Corpus, EveryBadInputFailsCleanlyAndEveryHandledInputIsHandled) {
              return p;
          },
          0, "10 point(s) of"},
+        // --- MintPy grids: an all-zero mask, NaN geometry, an unknown EPSG ----------------------------
+        {"mintpy-mask-all-zero", mintpy("zero-mask"), 1,
+         "none of its 400 input point(s) can be used: 400 masked (mask = 0 in input.mask"},
+        {"mintpy-geometry-all-nan", mintpy("nan-geometry"), 1,
+         "400 invalid_coordinates (no finite latitude/longitude in input.geometry"},
+        {"mintpy-epsg-99999", mintpy("epsg-99999"), 1,
+         "CRS 'EPSG:99999' (the file's EPSG/crs attribute) is not known to PROJ"},
     };
-    ASSERT_GE(cases.size(), 67u);
+    ASSERT_GE(cases.size(), 72u);
 
     std::vector<Outcome> outcomes;
     for (std::size_t k = 0; k < cases.size(); ++k) {
@@ -914,4 +974,41 @@ TEST(Corpus, EveryBadInputFailsCleanlyAndEveryHandledInputIsHandled) {
                     o.pending && !o.pass ? "(pending) " : "", problems.c_str());
     }
     std::printf("%zu of %zu cases pass\n", passed, outcomes.size());
+}
+
+// /points/status on a MintPy grid (tests/data/make_fixtures.py: timeseries with no-data pixels,
+// maskTempCoh.h5 masking the right quarter): `hlstm run` writes one row per pixel, and the
+// counts per status equal those of the fixture's pixels (3 no data, 2 masked, 1 too few
+// valid epochs, 0 forecast); the read log line names each count.
+TEST(Corpus, MintPyGridStatusCountsEqualTheMaskedAndNoDataPixels) {
+    TempDir dir;
+    auto fx = run("/usr/bin/python3 " HLSTM_SOURCE_DIR "/tests/data/make_fixtures.py " + dir.path(), 120);
+    ASSERT_EQ(fx.exitCode, 0) << fx.output;
+    std::vector<std::int8_t> expected;
+    {
+        h5::File f(dir.file("expected.h5"), h5::Access::kReadOnly);
+        expected = f.openDataset("/masked_status").readAll<std::int8_t>();
+    }
+    const std::string out = dir.file("out.h5");
+    auto r = run(underMpi(runArgs(dir.file("mintpy_geo.h5"), out,
+                                  {{"input.mask", dir.file("maskTempCoh.h5")}, {"input.min_valid_fraction", "0"}})),
+                 300);
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    std::vector<std::int8_t> status;
+    {
+        h5::File f(out, h5::Access::kReadOnly);
+        status = f.openDataset("/points/status").readAll<std::int8_t>();
+    }
+    ASSERT_EQ(status.size(), expected.size());  // every pixel is a row
+    std::array<std::size_t, 8> want{}, got{};
+    for (auto s : expected) ++want.at(static_cast<std::size_t>(s));
+    for (auto s : status) ++got.at(static_cast<std::size_t>(s));
+    EXPECT_EQ(got, want);
+    ASSERT_GT(want[2], 0u);
+    ASSERT_GT(want[3], 0u);
+    const std::string line = std::to_string(want[2]) + " masked (mask = 0 in input.mask " + dir.file("maskTempCoh.h5") +
+                             "), " + std::to_string(want[3]) + " no_data (no value in any epoch)";
+    EXPECT_NE(r.output.find(line), std::string::npos) << r.output;
+    std::printf("status counts: forecast %zu, too_few_epochs %zu, masked %zu, no_data %zu of %zu pixels\n", got[0],
+                got[1], got[2], got[3], status.size());
 }

@@ -17,8 +17,17 @@ const std::string& currentPhase();
 std::string setCurrentPhase(std::string phase);
 
 /// Throws an injected RuntimeError when the environment variable HLSTM_FAIL_INJECT is
-/// "<phase>@<rank>" and matches (tests use it to fail one rank on purpose).
+/// "<phase>@<rank>" and matches (tests use it to fail one rank on purpose). Phases: every
+/// coordinated() phase name (at its start), and "train:data-parallel" (inside the gradient
+/// exchange of a data-parallel candidate's training step, while its group waits in it).
 void maybeInjectFailure(const std::string& phase, int rank);
+
+/// Thrown by a `finally` of coordinated() when the failure left other ranks inside collectives
+/// of a smaller communicator that can never complete (a data-parallel group in a candidate's
+/// training step): coordinated() then rethrows the failure without the agreement (the others
+/// would never reach it), so main, finding it not agreed, reports it once from this rank and
+/// ends the whole job (MpiSession::abort).
+struct AgreementImpossible {};
 
 namespace detail {
 /// Collective: agrees on whether any rank failed; rethrows here if so.
@@ -51,6 +60,8 @@ template <class F, class G> void coordinated(const Comm& comm, const std::string
     }
     try {
         std::forward<G>(finally)(failure != nullptr);
+    } catch (const AgreementImpossible&) {
+        if (failure) std::rethrow_exception(failure);
     } catch (...) {
         if (!failure) failure = std::current_exception();
     }

@@ -56,7 +56,8 @@ bool isHdf5(const std::string& path);
 /// A dataset: shape queries and row-block (hyperslab over the first dimension) I/O.
 class Dataset {
 public:
-    Dataset(Id id, std::string path, std::string file, bool parallel);
+    /// `comm`: the communicator of a parallel file (its collective writes agree on failure).
+    Dataset(Id id, std::string path, std::string file, bool parallel, const Comm* comm = nullptr);
 
     [[nodiscard]] const std::string& path() const noexcept { return path_; }
     [[nodiscard]] std::vector<std::uint64_t> dims() const;
@@ -124,17 +125,25 @@ private:
                       const std::vector<std::uint64_t>& count) const;
     void readSlabRaw(hid_t memType, void* data, const std::vector<std::uint64_t>& start,
                      const std::vector<std::uint64_t>& count) const;
+    // An attribute of the dataset (collective on a parallel file, failures agreed).
+    void attributeRaw(const std::string& name, hid_t type, const void* value) const;
 
     Id id_;
     std::string path_;
     std::string file_;
     bool parallel_;
+    const Comm* comm_ = nullptr;  // a parallel file's communicator
 };
 
 /// How to open a file.
 enum class Access { kReadOnly, kReadWrite, kCreate };
 
 /// An HDF5 file; parallel (MPI-IO, every open/create/close collective) when given a Comm.
+/// On a parallel file every collective call that writes (dataset and group creation, dataset
+/// and attribute writes) agrees on its outcome over the communicator: when any rank's part
+/// fails (a full disk is often met by the one rank whose MPI-IO wrote the bytes), every rank
+/// throws an H5Error with the lowest failing rank's message, so none goes on into the next
+/// collective call alone.
 class File {
 public:
     /// Opens or creates `path`. With `comm`, the file uses MPI-IO over that communicator.
@@ -205,9 +214,13 @@ public:
         return value;
     }
 
+    /// How close() ends the file.
+    enum class Close { kFlush, kAfterFailedWrite };
     /// Flushes and closes now (collective on a parallel file); H5Error naming the file when
-    /// either fails (e.g. a full disk). The destructor closes otherwise.
-    void close();
+    /// either fails (e.g. a full disk). The destructor closes otherwise. kAfterFailedWrite
+    /// (every rank, after a write that failed on any rank): closes without the explicit flush
+    /// and its MPI_File_sync, which a rank whose write failed leaves early.
+    void close(Close how = Close::kFlush);
     /// After a failed write (a full disk): drops the file without flushing or closing it, so no
     /// second failing close runs here; HDF5 closes it once at MPI_Finalize.
     void abandon() noexcept;
@@ -217,11 +230,14 @@ private:
                                  const void* value) const;
     void readObjectAttributeRaw(const std::string& objectPath, const std::string& name, hid_t type, void* value) const;
     Dataset createDatasetRaw(const std::string& objectPath, hid_t type, const std::vector<std::uint64_t>& dims) const;
+    // A root-group attribute (collective on a parallel file, failures agreed).
+    void attributeRaw(const std::string& name, hid_t type, const void* value) const;
 
     Id id_;
     std::string path_;
     bool parallel_ = false;
     int rankOfComm_ = 0;
+    const Comm* comm_ = nullptr;  // a parallel file's communicator
 };
 
 /// Attribute helpers on any object id.
@@ -231,10 +247,10 @@ std::string readStringAttributeRaw(hid_t object, const std::string& name, const 
 void readAttributeRaw(hid_t object, const std::string& name, hid_t type, void* value, const std::string& where);
 
 template <class T> void Dataset::writeAttribute(const std::string& name, const T& value) const {
-    writeAttributeRaw(id_.get(), name, nativeType<T>(), &value, file_ + ":" + path_);
+    attributeRaw(name, nativeType<T>(), &value);
 }
 template <class T> void File::writeAttribute(const std::string& name, const T& value) const {
-    writeAttributeRaw(id_.get(), name, nativeType<T>(), &value, path_);
+    attributeRaw(name, nativeType<T>(), &value);
 }
 template <class T> T Dataset::readAttribute(const std::string& name) const {
     T value{};
