@@ -94,6 +94,44 @@ TEST(Plot, EveryFigureIsANonBlankPngOfAtLeast800x600AndThePointLineEndsAtTheFore
     const auto holdoutDates = f.openDataset(output::forecast::kHoldoutDates).readAll<std::int32_t>();
     const std::size_t hsteps = holdoutDates.size();
 
+    // scatter.png: HLSTM beside the best baseline (lowest /baselines/mae), its MAE from /baselines/holdout_pred
+    {
+        const std::string json = data + "/scatter.json";
+        ASSERT_TRUE(fs::exists(json)) << json;
+        auto q =
+            run(std::string(kPython) + " -c \"import json; d=json.load(open('" + json +
+                    "')); p=[x for x in d['panels'] if x['reference']=='observed']; "
+                    "print(len(p), p[0]['method'], p[1]['method'].replace(' ', '_'), repr(p[1]['mae']), p[1]['n'])\"",
+                60);
+        ASSERT_EQ(q.exitCode, 0) << q.output;
+        std::istringstream in(q.output);
+        int panels = 0;
+        std::string first, second;
+        double mae = NAN;
+        std::size_t n = 0;
+        in >> panels >> first >> second >> mae >> n;
+        const auto names = f.openDataset(output::baselines::kName)
+                               .readStringRows(0, f.openDataset(output::baselines::kName).dims()[0]);
+        const auto baseMae = f.openDataset(output::baselines::kMae).readAll<double>();
+        std::size_t best = 0;
+        for (std::size_t k = 1; k < names.size(); ++k)
+            if (baseMae[k] < baseMae[best]) best = k;
+        EXPECT_EQ(panels, 2) << q.output;
+        EXPECT_EQ(first, "HLSTM");
+        EXPECT_EQ(second, "best_baseline_(" + names[best] + ")") << q.output;
+        const auto pred = f.openDataset(output::baselines::kHoldoutPred).readAll<double>();  // methods x points x Y
+        const auto obs = f.openDataset(output::forecast::kHoldoutTrue).readAll<float>();
+        const std::size_t Y = obs.size() / ids.size();
+        double sum = 0;
+        std::size_t count = 0;
+        for (std::size_t i = 0; i < ids.size(); ++i) {
+            const double p = pred[(best * ids.size() + i) * Y], o = obs[i * Y];
+            if (std::isfinite(p) && std::isfinite(o)) sum += std::fabs(p - o), ++count;
+        }
+        EXPECT_EQ(n, count);
+        EXPECT_NEAR(mae, sum / static_cast<double>(count), 1e-9);
+    }
+
     // three representative points by default, each with its drawn arrays
     int points = 0;
     for (const auto& e : fs::directory_iterator(figs)) {

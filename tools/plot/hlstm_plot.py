@@ -460,14 +460,33 @@ def fig_abs_error(out):
     return fig
 
 
+def best_baseline(out):
+    """(label, first-step holdout predictions per point) of the baseline with the lowest holdout MAE
+    (/baselines/mae), from /baselines/holdout_pred; None for files without per-method predictions."""
+    if not all(out.has(n) for n in ("/baselines/holdout_pred", "/baselines/name", "/baselines/mae")):
+        return None
+    names = out.strings("/baselines/name")
+    mae = np.asarray(out.get("/baselines/mae"), dtype=np.float64).reshape(-1)
+    ok = np.isfinite(mae[:len(names)])
+    if not ok.any():
+        return None
+    k = int(np.nanargmin(np.where(ok, mae[:len(names)], np.inf)))
+    pred = np.asarray(out.f["/baselines/holdout_pred"][k], dtype=np.float64).reshape(out.n, -1)[:, 0]
+    return f"best baseline ({names[k]})", pred
+
+
 def fig_scatter(out):
     obs = out.fc("holdout_true")[:, 0]
     series = [("HLSTM", out.fc("holdout_pred")[:, 0])]
-    if out.has("/forecast/persistence_pred"):
+    best = best_baseline(out)
+    if best is not None:
+        series.append(best)
+    elif out.has("/forecast/persistence_pred"):
         series.append(("persistence baseline", out.fc("persistence_pred")[:, 0]))
     truth = out.fc("holdout_truth")[:, 0] if out.has("/forecast/holdout_truth") else None
     refs = [("observed", obs)] + ([("noise-free truth", truth)] if truth is not None and np.isfinite(truth).any() else [])
     fig, axes = plt.subplots(len(refs), len(series), figsize=(7 * len(series), 6 * len(refs)), squeeze=False)
+    fig.sidecar = {"panels": []}  # what each panel shows (HLSTM_PLOT_DATA), for the tests
     for r, (rname, ref) in enumerate(refs):
         for c, (name, pred) in enumerate(series):
             ax = axes[r][c]
@@ -476,6 +495,7 @@ def fig_scatter(out):
             hb = ax.hexbin(ref[ok], pred[ok], gridsize=70, extent=(-lim, lim, -lim, lim), bins="log", mincnt=1, cmap="viridis")
             ax.plot([-lim, lim], [-lim, lim], "k--", lw=1, label="1:1")
             mae = float(np.mean(np.abs(ref[ok] - pred[ok]))) if ok.any() else float("nan")
+            fig.sidecar["panels"].append({"method": name, "reference": rname, "mae": mae, "n": int(ok.sum())})
             ax.set_title(f"{name} vs {rname} (first holdout step): MAE {mae:.3f} mm")
             ax.set_xlabel(f"{rname} displacement (mm)")
             ax.set_ylabel(f"{name} forecast (mm)")
@@ -484,8 +504,8 @@ def fig_scatter(out):
             ax.set_aspect("equal")
             fig.colorbar(hb, ax=ax, shrink=0.85).set_label("points per cell")
             ax.legend(loc="upper left")
-    fig.suptitle("Predicted against observed (paper Fig. 12); the file stores per-point predictions of HLSTM "
-                 "and persistence only")
+    fig.suptitle("Predicted against observed (paper Fig. 12): HLSTM and " +
+                 (series[1][0] if len(series) > 1 else "no baseline"))
     fig.tight_layout()
     return fig
 
@@ -716,7 +736,8 @@ def cmd_plot(args):
     hist = open_history(out, args)
     written = []
     for name, fn in FIGURES:
-        written.append(save(fn(out), args.output, name, args.format))
+        fig = fn(out)
+        written.append(save(fig, args.output, name, args.format, getattr(fig, "sidecar", None)))
     rows = choose_rows(out, args)
     for s in point_series(out, hist, rows):
         fig = fig_point(out, s, lonlat_of(out, s["row"]))
