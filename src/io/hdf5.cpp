@@ -207,27 +207,26 @@ void Dataset::readRowsRaw(hid_t memType, void* data, std::uint64_t row0, std::ui
     transferRaw(false, memType, data, start, count, Transfer::kCollective);
 }
 
-void Dataset::readSlabRaw(hid_t memType, void* data, const std::vector<std::uint64_t>& start,
-                          const std::vector<std::uint64_t>& count) const {
+void Dataset::checkSlab(const std::vector<std::uint64_t>& start, const std::vector<std::uint64_t>& count,
+                        bool emptyAllowed) const {
     const auto d = dims();
     if (start.size() != d.size() || count.size() != d.size())
         throw H5Error(file_ + ":" + path_ + ": a " + std::to_string(start.size()) + "-D slab of a " +
                       std::to_string(d.size()) + "-D dataset");
     for (std::size_t k = 0; k < d.size(); ++k)
-        if (start[k] + count[k] > d[k] || count[k] == 0)
+        if (start[k] + count[k] > d[k] || (count[k] == 0 && !emptyAllowed))
             throw H5Error(file_ + ":" + path_ + ": slab outside the dataset (dimension " + std::to_string(k) + ")");
+}
+
+void Dataset::readSlabRaw(hid_t memType, void* data, const std::vector<std::uint64_t>& start,
+                          const std::vector<std::uint64_t>& count) const {
+    checkSlab(start, count, false);
     transferRaw(false, memType, data, start, count, Transfer::kIndependent);
 }
 
 void Dataset::writeSlabRaw(hid_t memType, const void* data, const std::vector<std::uint64_t>& start,
                            const std::vector<std::uint64_t>& count) const {
-    const auto d = dims();
-    if (start.size() != d.size() || count.size() != d.size())
-        throw H5Error(file_ + ":" + path_ + ": a " + std::to_string(start.size()) + "-D slab of a " +
-                      std::to_string(d.size()) + "-D dataset");
-    for (std::size_t k = 0; k < d.size(); ++k)
-        if (start[k] + count[k] > d[k])
-            throw H5Error(file_ + ":" + path_ + ": slab outside the dataset (dimension " + std::to_string(k) + ")");
+    checkSlab(start, count, true);
     transferRaw(true, memType, const_cast<void*>(data), start, count, Transfer::kCollective);
 }
 

@@ -121,6 +121,9 @@ private:
                      const std::vector<std::uint64_t>& count, Transfer transfer) const;
     void readRowsRaw(hid_t memType, void* data, std::uint64_t row0, std::uint64_t rows) const;
     void writeRowsRaw(hid_t memType, const void* data, std::uint64_t row0, std::uint64_t rows) const;
+    /// H5Error naming the dataset when start/count is not a slab inside it (empty only when allowed).
+    void checkSlab(const std::vector<std::uint64_t>& start, const std::vector<std::uint64_t>& count,
+                   bool emptyAllowed) const;
     void writeSlabRaw(hid_t memType, const void* data, const std::vector<std::uint64_t>& start,
                       const std::vector<std::uint64_t>& count) const;
     void readSlabRaw(hid_t memType, void* data, const std::vector<std::uint64_t>& start,
