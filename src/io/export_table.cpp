@@ -56,22 +56,6 @@ std::string attributeOrEmpty(const Table& t, const std::string& objectPath, cons
     }
 }
 
-// Column-name suffixes of a per-step dataset: its dates ("_20240105") when `datesPath` holds
-// one per step, otherwise the step number ("_step1").
-std::vector<std::string> stepSuffixes(const Table& t, const std::string& datesPath, std::uint64_t steps) {
-    std::vector<std::int32_t> dates;
-    if (t.file->exists(datesPath)) {
-        const h5::Dataset ds = t.file->openDataset(datesPath);
-        const auto dims = ds.dims();
-        if (dims.size() == 1 && dims[0] == steps && ds.typeClass() == h5::TypeClass::kInteger)
-            dates = ds.readAll<std::int32_t>();
-    }
-    std::vector<std::string> out;
-    for (std::uint64_t k = 0; k < steps; ++k)
-        out.push_back(dates.size() == steps ? "_" + std::to_string(dates[k]) : "_step" + std::to_string(k + 1));
-    return out;
-}
-
 // Whether any point has finite lon and lat (a file whose CRS was unknown holds NaN).
 bool anyFiniteLonLat(Table& t, std::uint64_t blockRows) {
     for (std::uint64_t row0 = 0; row0 < t.n; row0 += blockRows) {
@@ -117,11 +101,29 @@ void load(Source& s, std::uint64_t row0, std::uint64_t rows) {
     }
 }
 
-const Source* sourceOf(const Table& t, const std::string& path) {
-    for (const auto& s : t.sources)
+// Column-name suffixes of a per-step dataset: its dates ("_20240105") when `datesPath` holds
+// one per step, otherwise the step number ("_step1").
+std::vector<std::string> stepSuffixes(const Table& t, const std::string& datesPath, std::uint64_t steps) {
+    std::vector<std::int32_t> dates;
+    if (t.file->exists(datesPath)) {
+        const h5::Dataset ds = t.file->openDataset(datesPath);
+        const auto dims = ds.dims();
+        if (dims.size() == 1 && dims[0] == steps && ds.typeClass() == h5::TypeClass::kInteger)
+            dates = ds.readAll<std::int32_t>();
+    }
+    std::vector<std::string> out;
+    for (std::uint64_t k = 0; k < steps; ++k)
+        out.push_back(dates.size() == steps ? "_" + std::to_string(dates[k]) : "_step" + std::to_string(k + 1));
+    return out;
+}
+
+Source* sourceOf(Table& t, const std::string& path) {
+    for (auto& s : t.sources)
         if (s->path == path && s->history == nullptr && !s->statusNames) return s.get();
     return nullptr;
 }
+
+const Source* sourceOf(const Table& t, const std::string& path) { return sourceOf(const_cast<Table&>(t), path); }
 
 Table openTable(const std::string& input, std::uint64_t blockRows, const History* history) {
     Table t;

@@ -91,7 +91,12 @@ struct Table {
 Table openTable(const std::string& input, std::uint64_t blockRows, const History* history = nullptr);
 
 /// The source of dataset `path` among the table's (nullptr when the file lacks it).
+Source* sourceOf(Table& t, const std::string& path);
 const Source* sourceOf(const Table& t, const std::string& path);
+
+/// Column-name suffixes of a per-step dataset: its dates ("_20240105") when `datesPath` holds
+/// one per step, otherwise the step number ("_step1").
+std::vector<std::string> stepSuffixes(const Table& t, const std::string& datesPath, std::uint64_t steps);
 
 /// Writes the forecasts on the input's pixel grid as a GeoTIFF at `path` (GDAL), one float32
 /// band each for next_cumulative, interval_low and interval_high per step, abs_error per

@@ -17,7 +17,7 @@ namespace {
 // One band: a per-point dataset's value `k` of each row, placed at its point's pixel.
 struct Band {
     std::string name;  // band description, e.g. next_cumulative_20240105
-    const Source* src;
+    Source* src;
     std::uint64_t k;
 };
 
@@ -27,25 +27,21 @@ void writeGeoTiff(Table& t, const std::string& path, const RasterGrid& grid, std
                   ExportSummary& summary) {
     GdalErrors errors;
     const auto fail = [&](const std::string& what) { throw RuntimeError(path + ": " + what + ": " + errors.last()); };
-    Source* ids = const_cast<Source*>(sourceOf(t, output::points::kId));
+    Source* ids = sourceOf(t, output::points::kId);
     if (ids == nullptr || ids->kind != Kind::kInt)
         bad(t.path, "no integer /points/id: cannot place points on the grid");
 
     std::vector<Band> bands;
     const auto perStep = [&](const char* name, const char* datesPath) {
-        const Source* s = sourceOf(t, std::string(output::forecast::kGroup) + "/" + name);
+        Source* s = sourceOf(t, std::string(output::forecast::kGroup) + "/" + name);
         if (s == nullptr || s->kind == Kind::kString) return;
-        std::vector<std::int32_t> dates;
-        if (t.file->exists(datesPath)) dates = t.file->openDataset(datesPath).readAll<std::int32_t>();
-        for (std::uint64_t k = 0; k < s->width; ++k)
-            bands.push_back({std::string(name) + "_" +
-                                 (dates.size() == s->width ? std::to_string(dates[k]) : "step" + std::to_string(k + 1)),
-                             s, k});
+        const auto suffix = stepSuffixes(t, datesPath, s->width);
+        for (std::uint64_t k = 0; k < s->width; ++k) bands.push_back({name + suffix[k], s, k});
     };
     for (const char* name : {"next_cumulative", "interval_low", "interval_high"})
         perStep(name, output::forecast::kNextDates);
     perStep("abs_error", output::forecast::kHoldoutDates);
-    if (const Source* s = sourceOf(t, output::points::kSubregion)) bands.push_back({"subregion", s, 0});
+    if (Source* s = sourceOf(t, output::points::kSubregion)) bands.push_back({"subregion", s, 0});
     if (bands.empty()) bad(t.path, "no forecast datasets to write as bands");
 
     GDALAllRegister();
@@ -80,7 +76,7 @@ void writeGeoTiff(Table& t, const std::string& path, const RasterGrid& grid, std
     std::uint64_t outside = 0;
     for (std::size_t b = 0; b < bands.size(); ++b) {
         raster.assign(cells, std::numeric_limits<float>::quiet_NaN());
-        auto* src = const_cast<Source*>(bands[b].src);
+        Source* src = bands[b].src;
         for (std::uint64_t row0 = 0; row0 < t.n; row0 += blockRows) {
             const std::uint64_t rows = std::min(blockRows, t.n - row0);
             load(*ids, row0, rows);

@@ -6,6 +6,7 @@
 #include "hlstm/core/coordinated.hpp"
 #include "hlstm/core/hash.hpp"
 #include "hlstm/data/input.hpp"
+#include "hlstm/io/atomic_file.hpp"
 #include "hlstm/io/output_file.hpp"
 #include "hlstm/pipeline/preflight.hpp"
 #include "hlstm/version.hpp"
@@ -43,6 +44,11 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
     std::optional<h5::AtomicOutput> output;
     const FilesRead reads = filesRead(rc.input, rc.read, &config);  // input, mask, geometry, --config
     if (!args.dryRun) output.emplace(comm, args.output, reads.paths, reads.options);
+    if (!args.dryRun && rc.spatial.enabled)  // OUT.spatial.h5 is written at the end: checked now too
+        coordinated(comm, "output", [&] {
+            if (comm.isRoot())
+                io::checkOutputPath(spatial::defaultSpatialPath(args.output), reads.paths, reads.options);
+        });
     const CheckpointStore store = args.dryRun ? CheckpointStore() : openCheckpoints(comm, config, rc, args);
 
     timer.start("read");
