@@ -149,7 +149,7 @@ Model fit(const SeriesView& series, const PointSplit& split, const ModelConfig& 
 }
 
 Model fit(const SampleSet& trainSet, const SampleSet& validationSet, const ModelConfig& config,
-          const TrainConfig& train, std::uint64_t seed, const Parameters* start, const ShardedTraining* sharded,
+          const TrainConfig& train, std::uint64_t seed, const Model* start, const ShardedTraining* sharded,
           const Interruption* interruption) {
     const auto startTime = std::chrono::steady_clock::now();
     config.validate();
@@ -162,7 +162,7 @@ Model fit(const SampleSet& trainSet, const SampleSet& validationSet, const Model
     model.summary.threads = resolveThreads(train.threads);
     model.summary.trainSamples = trainSet.size();
     model.summary.validationSamples = validationSet.size();
-    model.parameters = start != nullptr ? *start : Parameters::initial(config, seed);
+    model.parameters = start != nullptr ? start->parameters : Parameters::initial(config, seed);
     if (trainSet.size() == 0) {
         model.summary.status = FitStatus::kNoSamples;
         model.summary.validationMae = kInf;
@@ -180,6 +180,11 @@ Model fit(const SampleSet& trainSet, const SampleSet& validationSet, const Model
     std::vector<std::uint32_t> order(trainSet.size());
     std::iota(order.begin(), order.end(), 0u);
     auto rng = detail::streamOf(seed, detail::kShuffleStream);
+    if (start != nullptr && !start->optimizer.empty()) {
+        // Warm start: Adam and the shuffle stream continue where the earlier fit stopped.
+        network.setOptimizerState({start->optimizer.moments, start->optimizer.step});
+        rng = Rng::fromState(start->optimizer.shuffle);
+    }
     const bool earlyStop = train.earlyStopPatience > 0 && validationSet.size() > 0;
     double bestMae = kInf;
     int sinceBest = 0;
@@ -305,6 +310,11 @@ Model fit(const SampleSet& trainSet, const SampleSet& validationSet, const Model
                 model.summary.validationMae = kInf;
             }
         }
+    }
+    if (!diverged) {
+        // Where training stopped (with early stopping the weights are the best epoch's).
+        const Network::OptimizerState opt = network.optimizerState();
+        model.optimizer = {opt.moments, opt.step, rng.state()};
     }
     model.summary.trainSeconds = trainSeconds;
     model.summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - startTime).count();

@@ -57,7 +57,7 @@ std::pair<std::size_t, std::size_t> sliceOf(const Comm& comm, std::size_t n);
 /// every rank gets exactly what `f` gives for the whole block (collective).
 Forecaster sharedAmong(const Comm& comm, Forecaster f);
 
-/// Serialized models of the winners, gathered on every rank in subregion order.
+/// Serialized models (each subregion's best candidate), gathered on every rank in subregion order.
 struct GatheredModels {
     std::vector<std::int32_t> subregion;
     std::vector<std::uint64_t> offset, size;

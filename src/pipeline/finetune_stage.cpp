@@ -67,7 +67,7 @@ TrainOutcome fineTuneStage(const RunContext& ctx, const HeldMap& held, const Pre
                 const std::uint64_t seed = mixKey({rc.seed, static_cast<std::uint64_t>(task.subregion),
                                                    static_cast<std::uint64_t>(ctx.epochs), 0x75706474ULL});
                 if (trainSet.size() > 0) {
-                    model::Model fitted = model::fit(trainSet, validationSet, config, tc, seed, &it->second.parameters);
+                    model::Model fitted = model::fit(trainSet, validationSet, config, tc, seed, &it->second);
                     if (fitted.summary.ok()) tuned = std::move(fitted);
                     log::info() << "subregion " << task.subregion << ": fine-tuned on " << trainSet.size()
                                 << " new window(s) for " << tuned.summary.epochs << " epoch(s), validation MAE "
@@ -96,7 +96,7 @@ void keepPreviousChoice(const RunContext& ctx, const Previous& prev, const Basel
         if (si < 0) continue;
         Choice& c = sel.choice[static_cast<std::size_t>(t.subregion)];
         const std::string& method = prev.subMethod[static_cast<std::size_t>(si)];
-        if (prev.models.count(t.subregion) != 0) {
+        if (prev.modelWon(t.subregion)) {
             c.task = t.index, c.baseline = -1;
             c.score = sel.results[static_cast<std::size_t>(t.index)].score;
         } else if (method != "none") {

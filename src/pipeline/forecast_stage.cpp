@@ -16,6 +16,15 @@ struct WinnerForecasts {
     std::vector<std::pair<std::int32_t, std::vector<float>>> halfWidths;  // subregion -> per step
 };
 
+// The stored model holds what prediction and a warm start need; its wall time lives in /timing,
+// so that the file does not depend on the machine or rank count.
+std::string storedBytes(const model::Model& m) {
+    model::Model stored = m;
+    stored.summary.seconds = 0;
+    stored.summary.trainSeconds = 0;
+    return model::toBytes(stored);
+}
+
 // The rank holding each subregion's winner forecasts all its points: the hidden epochs (from
 // the visible part), the Y epochs beyond the archive, and the conformal interval half-widths.
 WinnerForecasts forecastWinners(const RunContext& ctx, const HeldMap& held, const std::vector<Choice>& choice,
@@ -43,6 +52,15 @@ WinnerForecasts forecastWinners(const RunContext& ctx, const HeldMap& held, cons
             bool shared = spread(plan, s) && group != nullptr;
             bool owner = leads(plan, s, comm.rank());  // keeps the intervals (and the model)
             Forecaster f;
+            if (c.task < 0 && c.learned >= 0) {
+                // A baseline won: the best candidate is stored all the same (for hlstm update).
+                const Task& task = plan.tasks[static_cast<std::size_t>(c.learned)];
+                const auto it = models.find(c.learned);
+                if (it != models.end() && (!task.sharded || task.rank == comm.rank())) {
+                    out.modelSubregions.push_back(s);
+                    out.modelBytes.push_back(storedBytes(it->second));
+                }
+            }
             if (c.task >= 0) {
                 auto it = models.find(c.task);
                 if (it == models.end()) continue;
@@ -54,13 +72,8 @@ WinnerForecasts forecastWinners(const RunContext& ctx, const HeldMap& held, cons
                 const model::Model& mdl = it->second;
                 f = modelForecaster(mdl, rc.threads);
                 if (owner) {
-                    // The stored model holds what prediction needs; its wall time lives in
-                    // /timing, so that the file does not depend on the machine or rank count.
-                    model::Model stored = mdl;
-                    stored.summary.seconds = 0;
-                    stored.summary.trainSeconds = 0;
                     out.modelSubregions.push_back(s);
-                    out.modelBytes.push_back(model::toBytes(stored));
+                    out.modelBytes.push_back(storedBytes(mdl));
                 }
             } else if (c.baseline >= 0 && (shared || owner)) {
                 f = baselines.forecaster(static_cast<std::size_t>(c.baseline), rc.horizon);
@@ -141,10 +154,11 @@ Returned forecastStage(const RunContext& ctx, const LocalBlock& block, const Hel
     const Comm& comm = ctx.comm;
     const std::vector<std::uint64_t> offsets = ownerOffsets(comm, block.points.size());
     const std::vector<float> learnedVals = forecastLearned(ctx, held, trained.models, offsets, block);
-    for (auto it = trained.models.begin(); it != trained.models.end();) {  // keep winners only
+    for (auto it = trained.models.begin(); it != trained.models.end();) {  // keep each subregion's best
         const auto& t = ctx.plan.tasks[static_cast<std::size_t>(it->first)];
-        const bool wins = t.subregion < ctx.nSub && sel.choice[static_cast<std::size_t>(t.subregion)].task == it->first;
-        it = wins ? std::next(it) : trained.models.erase(it);
+        const bool kept =
+            t.subregion < ctx.nSub && sel.choice[static_cast<std::size_t>(t.subregion)].learned == it->first;
+        it = kept ? std::next(it) : trained.models.erase(it);
     }
     const WinnerForecasts fc = forecastWinners(ctx, held, sel.choice, trained.models, baselines);
     const std::size_t Y = static_cast<std::size_t>(ctx.rc.horizon);

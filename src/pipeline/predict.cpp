@@ -131,11 +131,12 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
             Forecaster method;
             auto mit = models.find(s);
             auto bit = baselineOf.find(s);
-            if (mit != models.end()) {
+            // A baseline that won forecasts though /models may keep the subregion's best candidate.
+            if (bit != baselineOf.end()) {
+                method = baselines.forecaster(bit->second, horizon);
+            } else if (mit != models.end()) {
                 const model::Model& mdl = mit->second;
                 method = [&mdl](const model::SeriesView& v) { return model::forecast(mdl, v).differential; };
-            } else if (bit != baselineOf.end()) {
-                method = baselines.forecaster(bit->second, horizon);
             } else {
                 continue;  // subregion without a model: NaN
             }

@@ -21,7 +21,7 @@ std::vector<Choice> choose(const RunConfig& rc, const Plan& plan, const std::vec
         const double key = rc.selectSmoothed ? r.score : r.validationMae;
         if (r.status != 0) continue;
         if (better(key, c.task < 0 ? std::nan("") : c.score)) {
-            c.task = r.index;
+            c.task = c.learned = r.index;
             c.score = key;
         }
         if (better(r.score, c.bestCandidate)) c.bestCandidate = r.score;

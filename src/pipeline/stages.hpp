@@ -160,6 +160,9 @@ TrainOutcome trainStage(const RunContext& ctx, SubregionMap& rows, HeldMap& held
 struct Choice {
     std::int32_t task = -1;
     std::int32_t baseline = -1;
+    /// The best grid candidate, winner or not: /models keeps it, so that `hlstm update` can
+    /// fine-tune it and let it compete again when a baseline won (-1: none trained).
+    std::int32_t learned = -1;
     double score = std::numeric_limits<double>::quiet_NaN();
     double bestCandidate = std::numeric_limits<double>::quiet_NaN();
     std::int32_t bestBaseline = -1;
@@ -181,7 +184,7 @@ Selection selectStage(const RunContext& ctx, const TrainOutcome& trained, const 
 /// next rates | next positions | split | level at the last epoch] (3 Y + 2), every baseline's
 /// holdout differentials (baselines x Y), the level at the last visible epoch and the
 /// position baselines' holdout positions (1 + kPositionBaselines x Y), the interval
-/// half-widths per subregion and the winners' models.
+/// half-widths per subregion and each subregion's best candidate's model (the winner, or kept beside a winning baseline).
 struct Returned {
     std::vector<float> winner;
     std::vector<float> baselines;
@@ -192,7 +195,7 @@ struct Returned {
 };
 /// The learned baselines' forecasts, the winners' forecasts (hidden epochs, next epochs,
 /// intervals) and the baselines' holdout forecasts, all sent to the points' owners
-/// (collective). Drops the models that did not win from `trained` and releases `baselineOut`.
+/// (collective). Keeps in `trained` only each subregion's best candidate (Choice::learned) and releases `baselineOut`.
 Returned forecastStage(const RunContext& ctx, const LocalBlock& block, const HeldMap& held, const Selection& sel,
                        TrainOutcome& trained, BaselineOutcome& baselineOut, const BaselineSet& baselines);
 

@@ -59,6 +59,13 @@ int Previous::subIndex(std::int32_t s) const {
     return it == subIds.end() ? -1 : static_cast<int>(it - subIds.begin());
 }
 
+bool Previous::modelWon(std::int32_t s) const {
+    const int si = subIndex(s);
+    if (si < 0 || models.count(s) == 0 || static_cast<std::size_t>(si) >= subMethod.size()) return false;
+    const std::string& m = subMethod[static_cast<std::size_t>(si)];
+    return m == model::toString(models.at(s).config.cell);
+}
+
 std::string previousConfig(const Comm& comm, const std::string& path) {
     std::string text;
     coordinated(comm, "update:models", [&] {

@@ -35,7 +35,7 @@ struct Previous {
     std::vector<std::int32_t> inputDates;   ///< every epoch it read (empty in older files)
     std::vector<std::int32_t> holdoutDates, nextDates;
     int horizon = 1;
-    std::map<std::int32_t, model::Model> models;  ///< by subregion
+    std::map<std::int32_t, model::Model> models;  ///< by subregion: each one's best candidate, winner or not
     std::vector<std::int32_t> subIds;
     std::vector<std::string> subMethod;
     std::vector<double> subScore;  ///< selection score of each subregion's winner
@@ -45,6 +45,8 @@ struct Previous {
 
     /// Index of subregion `s` in the /subregions tables, or -1.
     [[nodiscard]] int subIndex(std::int32_t s) const;
+    /// Whether subregion `s`'s model won its selection (else a baseline did, or it has no model).
+    [[nodiscard]] bool modelWon(std::int32_t s) const;
     /// Epochs of the archive it was made from (inputDates, else its last holdout date's count).
     [[nodiscard]] std::size_t epochs() const { return inputDates.size(); }
 };
@@ -102,8 +104,8 @@ void writeUpdate(const h5::File& out, bool root, const Previous& prev, const Upd
 Plan updatePlan(const Comm& comm, const RunConfig& rc, const Previous& prev, const partition::PartitionSummary& summary,
                 std::size_t visibleEpochs);
 
-/// Fine-tunes each subregion's model of this rank, warm-started from PREV's weights (a fresh
-/// Adam: /models keeps no optimizer state) for update.epochs epochs on the windows that the
+/// Fine-tunes each subregion's model of this rank (the winner or the candidate kept beside a
+/// winning baseline), warm-started from PREV's weights and optimizer state for update.epochs epochs on the windows that the
 /// epochs made visible since PREV complete; scores it on the validation cut. A subregion without
 /// a model of PREV gets a failed result (its baselines compete alone).
 TrainOutcome fineTuneStage(const RunContext& ctx, const HeldMap& held, const Previous& prev, const UpdateConfig& uc);

@@ -70,7 +70,8 @@ public:
     void gridSearch() const;
     /// /baselines: one row per baseline (Table III), per subregion and per step as 2-D datasets.
     void baselines() const;
-    /// /models: the winners' serialized models, in subregion order.
+    /// /models: each subregion's best candidate's model (/subregions/method says whether it won), in
+    /// subregion order.
     void models() const;
     /// /metrics: the global figures as attributes, per-zone and per-step datasets.
     void metrics() const;

@@ -233,6 +233,51 @@ TEST_F(Training, StoppedAndResumedFitEqualsTheUninterruptedOne) {
     }
 }
 
+// Warm start (hlstm update): a fit of N epochs continued for M more from its model (weights,
+// Adam's moments and step, the shuffle stream, all kept in the model and its bytes) ends with
+// the weights of one fit of N + M epochs on the same samples, bit for bit; continued with a
+// fresh Adam it does not. One training window, so that the minibatch order (which the model
+// does not keep: an update trains on other windows) is the same in both.
+TEST_F(Training, WarmStartContinuesTheFitBitForBit) {
+    TrainConfig train = quickTraining();
+    ModelConfig config = smallLstm();
+    const std::vector<std::size_t> trainRows{7}, validationRows{1, 2, 3, 4, 5};
+    calibrateScaling(view_, trainRows, config);
+    const SampleSet trainSet = makeSamples(view_, trainRows, config, Sampling::kLatest, 1);
+    const SampleSet validationSet = makeSamples(view_, validationRows, config, Sampling::kLatest, 1);
+    ASSERT_EQ(trainSet.size(), 1u);
+    train.epochs = 6;
+    const Model whole = fit(trainSet, validationSet, config, train, 5);
+    train.epochs = 4;
+    const Model first = fit(trainSet, validationSet, config, train, 5);
+    ASSERT_TRUE(whole.summary.ok() && first.summary.ok());
+    ASSERT_FALSE(first.optimizer.empty());
+    EXPECT_EQ(first.optimizer.step, 4u);  // one minibatch per epoch
+    // The optimizer state survives the bytes stored in /models.
+    const Model loaded = modelFromBytes(toBytes(first));
+    EXPECT_EQ(loaded.optimizer.moments, first.optimizer.moments);
+    EXPECT_EQ(loaded.optimizer.step, first.optimizer.step);
+    EXPECT_EQ(loaded.optimizer.shuffle, first.optimizer.shuffle);
+
+    train.epochs = 2;
+    const Model continued = fit(trainSet, validationSet, config, train, 77, &loaded);
+    ASSERT_TRUE(continued.summary.ok());
+    EXPECT_EQ(continued.parameters.weightsLayer, whole.parameters.weightsLayer);
+    EXPECT_EQ(continued.parameters.weightsIter, whole.parameters.weightsIter);
+    EXPECT_EQ(continued.parameters.dense, whole.parameters.dense);
+    EXPECT_EQ(continued.parameters.denseBias, whole.parameters.denseBias);
+    EXPECT_EQ(continued.summary.validationMae, whole.summary.validationMae);
+    EXPECT_EQ(continued.optimizer.step, 6u);
+    EXPECT_EQ(continued.optimizer.moments, whole.optimizer.moments);
+
+    // The same weights with a fresh Adam (what an update did before the state was kept) differ.
+    Model fresh = loaded;
+    fresh.optimizer = {};
+    const Model restarted = fit(trainSet, validationSet, config, train, 5, &fresh);
+    EXPECT_NE(restarted.parameters.weightsLayer, whole.parameters.weightsLayer);
+    EXPECT_EQ(restarted.optimizer.step, 2u);
+}
+
 // Honest protocol: the last epoch is hidden, the model forecasts it from the visible part.
 TEST_F(Training, ForecastOfAHiddenEpochBeatsPersistence) {
     const std::vector<float> full = syntheticSeries(kPoints, kEpochs + 1, 0.5, 3);

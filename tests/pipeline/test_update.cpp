@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "hlstm/io/hdf5.hpp"
+#include "hlstm/model/model.hpp"
 #include "test_support.hpp"
 
 using namespace hlstm;
@@ -282,4 +283,71 @@ TEST_F(UpdateChainTest, UpdatesAreIdenticalForOneToThreeRanksAndChain) {
     EXPECT_EQ(f.openDataset("/update/scored_dates").readAll<std::int32_t>(), std::vector<std::int32_t>{dates_[46]});
     EXPECT_EQ(f.openDataset("/forecast/input_dates").readAll<std::int32_t>().size(), 47u);
     EXPECT_TRUE(f.exists("/models/bytes"));
+}
+
+namespace {
+
+// The models of an hlstm-output, by subregion.
+std::map<std::int32_t, model::Model> modelsOf(const std::string& file) {
+    h5::File f(file, h5::Access::kReadOnly);
+    const auto sub = f.openDataset("/models/subregion").readAll<std::int32_t>();
+    const auto offset = f.openDataset("/models/offset").readAll<std::uint64_t>();
+    const auto size = f.openDataset("/models/size").readAll<std::uint64_t>();
+    const auto bytes = f.openDataset("/models/bytes").readAll<std::uint8_t>();
+    std::map<std::int32_t, model::Model> out;
+    for (std::size_t i = 0; i < sub.size(); ++i)
+        out.emplace(sub[i], model::modelFromBytes(
+                                std::string(reinterpret_cast<const char*>(bytes.data()) + offset[i], size[i])));
+    return out;
+}
+
+}  // namespace
+
+// The chain keeps every subregion's model, winner or not, with its optimizer state: PREV's
+// models are fine-tuned by update 1 and update 1's by update 2 (Adam's step count grows by
+// update.epochs minibatch passes over each update's new windows, from where the earlier fit
+// stopped), and NEXT is a models file that predict and the next update read.
+TEST_F(UpdateChainTest, TheChainKeepsAndFineTunesEveryModel) {
+    const std::string next1 = dir_->file("chain1.h5"), next2 = dir_->file("chain2.h5");
+    auto r = update(2, next1);  // default: update.epochs 3, reselection
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    r = hlstm(2, "update --models " + next1 + " --input " + scene() + " -o " + next2 + " --input.until " + until(46) +
+                     " --train.threads 1");
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    const auto m0 = modelsOf(prev()), m1 = modelsOf(next1), m2 = modelsOf(next2);
+    ASSERT_FALSE(m0.empty());
+    const std::uint64_t batch = 64;  // kFast
+    for (const auto& [s, a] : m0) {
+        ASSERT_EQ(m1.count(s), 1u) << "subregion " << s << " lost its model in update 1";
+        ASSERT_EQ(m2.count(s), 1u) << "subregion " << s << " lost its model in update 2";
+        const model::Model& b = m1.at(s);
+        const model::Model& c = m2.at(s);
+        ASSERT_FALSE(a.optimizer.empty()) << s;
+        ASSERT_GT(b.summary.trainSamples, 0u) << s;
+        ASSERT_GT(c.summary.trainSamples, 0u) << s;
+        EXPECT_EQ(b.optimizer.step, a.optimizer.step + 3 * ((b.summary.trainSamples + batch - 1) / batch)) << s;
+        EXPECT_EQ(c.optimizer.step, b.optimizer.step + 3 * ((c.summary.trainSamples + batch - 1) / batch)) << s;
+        EXPECT_NE(b.parameters.weightsLayer, a.parameters.weightsLayer) << s;
+        EXPECT_NE(c.parameters.weightsLayer, b.parameters.weightsLayer) << s;
+    }
+    EXPECT_EQ(m2.size(), m0.size());
+    // NEXT as --models: an update without training or reselection forecasts what predict does.
+    const std::string frozen = dir_->file("chain-frozen.h5"), pred = dir_->file("chain-pred.h5");
+    r = hlstm(1, "update --models " + next1 + " --input " + scene() + " -o " + frozen + " --input.until " + until(46) +
+                     " --update.epochs 0 --update.reselect false");
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    r = hlstm(2, "predict --models " + next1 + " --input " + scene() + " -o " + pred + " --input.until " + until(46));
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    const auto a = floats(frozen, "/forecast/next_cumulative"), b = floats(pred, "/forecast/next_cumulative");
+    ASSERT_EQ(a.size(), b.size());
+    std::size_t finite = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        if (std::isnan(b[i])) {
+            ASSERT_TRUE(std::isnan(a[i])) << i;
+            continue;
+        }
+        ASSERT_EQ(a[i], b[i]) << i;
+        ++finite;
+    }
+    EXPECT_GT(finite, 2900u);
 }

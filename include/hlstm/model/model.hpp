@@ -4,6 +4,7 @@
 /// rank-local (no collective); threads per call from TrainConfig::threads / resolveThreads.
 #pragma once
 
+#include <boost/serialization/version.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -48,13 +49,30 @@ struct FitSummary {
     }
 };
 
-/// A trained model: everything prediction needs.
+/// Where the optimizer stood when a fit ended, so that a later fit (hlstm update) continues it:
+/// Adam's first and second moments (Network::OptimizerState), its step count and the state of
+/// the minibatch shuffle stream. Empty (`moments` empty) in models saved before it existed.
+struct OptimizerState {
+    std::vector<float> moments;
+    std::uint64_t step = 0;
+    std::uint64_t shuffle = 0;
+
+    [[nodiscard]] bool empty() const noexcept { return moments.empty(); }
+    template <class Archive> void serialize(Archive& ar, unsigned /*version*/) { ar& moments& step& shuffle; }
+};
+
+/// A trained model: everything prediction needs, and the optimizer state a warm start needs.
 struct Model {
     ModelConfig config;
     Parameters parameters;
     FitSummary summary;
+    OptimizerState optimizer;
 
-    template <class Archive> void serialize(Archive& ar, unsigned /*version*/) { ar& config& parameters& summary; }
+    // Class version 1 added the optimizer state; version 0 bytes (older files) read without it.
+    template <class Archive> void serialize(Archive& ar, unsigned version) {
+        ar& config& parameters& summary;
+        if (version >= 1) ar& optimizer;
+    }
 };
 
 /// Data-parallel training of one candidate: every minibatch is cut into `shards` fixed shards
@@ -115,9 +133,12 @@ Model fit(const SeriesView& series, const ModelConfig& config, const TrainConfig
 Model fit(const SeriesView& series, const PointSplit& split, const ModelConfig& config, const TrainConfig& train,
           std::uint64_t seed, const ShardedTraining* sharded = nullptr, const Interruption* interruption = nullptr);
 
-/// Trains on prepared samples, starting from `start` (nullptr: seeded initialisation).
+/// Trains on prepared samples, starting from `start` (nullptr: seeded initialisation): its
+/// weights and, when it has one, its optimizer state (Adam's moments and step, the shuffle
+/// stream), so that N epochs and then M more from the result give the weights of N + M epochs
+/// on the same samples.
 Model fit(const SampleSet& trainSet, const SampleSet& validationSet, const ModelConfig& config,
-          const TrainConfig& train, std::uint64_t seed, const Parameters* start = nullptr,
+          const TrainConfig& train, std::uint64_t seed, const Model* start = nullptr,
           const ShardedTraining* sharded = nullptr, const Interruption* interruption = nullptr);
 
 /// Mean absolute error in mm of the model's predictions of `set`'s labels (after mapping back).
@@ -167,3 +188,5 @@ std::string toBytes(const Model& model);
 Model modelFromBytes(const std::string& bytes);
 
 }  // namespace hlstm::model
+
+BOOST_CLASS_VERSION(hlstm::model::Model, 1)
