@@ -22,8 +22,10 @@ const std::string kFast =
     " --partition.min_points 300 --grid.L 8,12 --grid.K 1 --grid.S 6 --train.epochs 4 --train.batch 64 "
     "--train.threads 1";
 
-// Writes the first `epochs` epochs of a native scene (every dataset, /truth too) to `out`.
-void writeTruncated(const std::string& in, const std::string& out, std::size_t epochs) {
+// Writes the first `epochs` epochs of a native scene (every dataset, /truth too) to `out`; the
+// displacement of the points `jump` selects moves by `jumpMm` from epoch `jumpFrom` on.
+void writeTruncated(const std::string& in, const std::string& out, std::size_t epochs,
+                    const std::vector<bool>& jump = {}, std::size_t jumpFrom = 0, float jumpMm = 0) {
     h5::File src(in, h5::Access::kReadOnly);
     const auto dates = src.openDataset("/dates").readAll<std::int32_t>();
     const std::uint64_t n = src.openDataset("/x").dims()[0], m = dates.size();
@@ -36,6 +38,9 @@ void writeTruncated(const std::string& in, const std::string& out, std::size_t e
         const auto all = src.openDataset(name).readAll<float>();
         std::vector<float> cut;
         for (std::uint64_t i = 0; i < n; ++i) cut.insert(cut.end(), all.begin() + i * m, all.begin() + i * m + epochs);
+        if (name == std::string("/displacement"))
+            for (std::uint64_t i = 0; i < n && !jump.empty(); ++i)
+                for (std::size_t t = jumpFrom; t < epochs && jump[i]; ++t) cut[i * epochs + t] += jumpMm;
         dst.createDataset<float>(name, {n, epochs}).writeRows(0, n, cut.data());
     }
     dst.writeObjectStringAttribute("/displacement", "unit",
@@ -350,4 +355,55 @@ TEST_F(UpdateChainTest, TheChainKeepsAndFineTunesEveryModel) {
         ++finite;
     }
     EXPECT_GT(finite, 2900u);
+}
+
+// Drift: NEW moves every point of PREV's largest subregion by 1 m from its first new epoch (a
+// visible one, so its velocity over the visible epochs changes by ~88 mm/yr, into another velocity
+// zone, and its validation error grows far beyond update.drift_factor): that subregion must
+// be flagged in /update/drift with the log's advice; the plain update (the same scene one epoch
+// later) must flag none.
+TEST_F(UpdateChainTest, DriftIsFlaggedWhereTheSubregionMovedAndNowhereElse) {
+    const std::string plain = dir_->file("drift-none.h5");
+    auto r = update(2, plain);
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    h5::File f(plain, h5::Access::kReadOnly);
+    const auto none = f.openDataset("/update/drift").readAll<std::int8_t>();
+    const auto subIds = f.openDataset("/subregions/id").readAll<std::int32_t>();
+    ASSERT_EQ(none.size(), subIds.size());
+    for (std::size_t k = 0; k < none.size(); ++k) EXPECT_EQ(none[k], 0) << "subregion " << subIds[k];
+    EXPECT_EQ(r.output.find("a full hlstm run is advised"), std::string::npos) << r.output;
+
+    // PREV's largest subregion that is not the noise set, and its points' rows in the scene.
+    h5::File p(prev(), h5::Access::kReadOnly);
+    const auto counts = p.openDataset("/subregions/n_points").readAll<std::uint64_t>();
+    const auto noise = p.openDataset("/partition/noise_id").readAll<std::int32_t>();
+    std::size_t big = 0;
+    for (std::size_t k = 0; k < counts.size(); ++k)
+        if (subIds[k] != noise[0] && (subIds[big] == noise[0] || counts[k] > counts[big])) big = k;
+    const std::int32_t moved = subIds[big];
+    const auto prevIds = ids(prev()), sceneIds = ids(scene());
+    const auto prevSub = p.openDataset("/points/subregion").readAll<std::int32_t>();
+    std::map<std::int64_t, std::size_t> rowOf;
+    for (std::size_t i = 0; i < sceneIds.size(); ++i) rowOf[sceneIds[i]] = i;
+    std::vector<bool> jump(sceneIds.size(), false);
+    std::size_t nJump = 0;
+    for (std::size_t k = 0; k < prevIds.size(); ++k)
+        if (prevSub[k] == moved) jump[rowOf.at(prevIds[k])] = true, ++nJump;
+    ASSERT_GT(nJump, 300u);
+    const std::string jumped = dir_->file("jumped.h5"), out = dir_->file("drift-moved.h5");
+    // Zones are in increasing velocity: up to the top zone, or from it down to the lowest.
+    const auto zone = p.openDataset("/subregions/zone").readAll<std::int32_t>();
+    const auto nZones = p.openDataset("/partition/zone_center").readAll<double>().size();
+    ASSERT_GT(nZones, 1u);
+    const float mm = zone[big] + 1 == static_cast<std::int32_t>(nZones) ? -1000.0f : 1000.0f;
+    writeTruncated(scene(), jumped, 46, jump, 44, mm);
+    r = hlstm(2, "update --models " + prev() + " --input " + jumped + " -o " + out + " --train.threads 1");
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    h5::File g(out, h5::Access::kReadOnly);
+    const auto flags = g.openDataset("/update/drift").readAll<std::int8_t>();
+    ASSERT_EQ(flags.size(), subIds.size());
+    EXPECT_EQ(flags[big], 1) << r.output;
+    EXPECT_NE(r.output.find("drift in subregion " + std::to_string(moved) + ": "), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("in another velocity zone now; a full hlstm run is advised"), std::string::npos)
+        << r.output;
 }
