@@ -30,6 +30,9 @@ const std::vector<ConfigKey>& configSchema() {
         // update (hlstm update: a new acquisition scored, learned and forecast)
         {"update.epochs", std::int64_t{3}, "fine-tuning epochs of each model on the windows the new epochs complete"},
         {"update.reselect", true, "judge the fine-tuned models against the baselines again (false: keep PREV's)"},
+        {"update.repartition", false,
+         "partition the new input again; each new subregion fine-tunes the model of the PREV subregion most of its "
+         "points were in"},
         {"update.drift_factor", 1.5,
          "drift: a subregion's validation error after the update above this factor x its error at the selection"},
         {"update.zone_share", 0.5, "drift: share of a subregion's points whose velocity now lies in another zone"},

@@ -35,7 +35,8 @@ model::SampleSet newWindows(const Held& h, const model::TimeAxis& axis, const mo
 
 }  // namespace
 
-TrainOutcome fineTuneStage(const RunContext& ctx, const HeldMap& held, const Previous& prev, const UpdateConfig& uc) {
+TrainOutcome fineTuneStage(const RunContext& ctx, const HeldMap& held, const Previous& prev, const UpdateConfig& uc,
+                           const Origins& origins) {
     const RunConfig& rc = ctx.rc;
     TrainOutcome out;
     // PREV's models trained on the epochs before its selection cuts; those since are new.
@@ -50,7 +51,7 @@ TrainOutcome fineTuneStage(const RunContext& ctx, const HeldMap& held, const Pre
             r.rank = ctx.comm.rank();
             r.status = static_cast<std::int32_t>(model::FitStatus::kNoSamples);
             r.validationMae = r.score = std::numeric_limits<double>::quiet_NaN();
-            const auto it = prev.models.find(task.subregion);
+            const auto it = prev.models.find(origins.at(task.subregion));
             if (it == prev.models.end()) {  // a baseline won it: nothing to fine-tune
                 out.local.push_back(r);
                 continue;
@@ -89,14 +90,16 @@ TrainOutcome fineTuneStage(const RunContext& ctx, const HeldMap& held, const Pre
     return out;
 }
 
-void keepPreviousChoice(const RunContext& ctx, const Previous& prev, const BaselineSet& baselines, Selection& sel) {
+void keepPreviousChoice(const RunContext& ctx, const Previous& prev, const BaselineSet& baselines,
+                        const Origins& origins, Selection& sel) {
     for (const Task& t : ctx.plan.tasks) {
         if (t.subregion >= ctx.nSub) continue;
-        const int si = prev.subIndex(t.subregion);
+        const std::int32_t origin = origins.at(t.subregion);
+        const int si = prev.subIndex(origin);
         if (si < 0) continue;
         Choice& c = sel.choice[static_cast<std::size_t>(t.subregion)];
         const std::string& method = prev.subMethod[static_cast<std::size_t>(si)];
-        if (prev.modelWon(t.subregion)) {
+        if (prev.modelWon(origin)) {
             c.task = t.index, c.baseline = -1;
             c.score = sel.results[static_cast<std::size_t>(t.index)].score;
         } else if (method != "none") {

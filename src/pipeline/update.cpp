@@ -1,5 +1,6 @@
 // `hlstm update`: run's stages (stages.hpp) on the new input with the earlier output's
-// partition, its models fine-tuned in place of the grid search (update_stages.hpp).
+// partition (or a new one, update.repartition), its models fine-tuned in place of the grid
+// search (update_stages.hpp).
 #include "hlstm/pipeline/update.hpp"
 
 #include <filesystem>
@@ -61,10 +62,15 @@ int update(const Comm& comm, const Config& config, const UpdateArgs& args) {
     const std::size_t visibleEpochs = m - static_cast<std::size_t>(rc.horizon);
     const model::TimeAxis axis = model::TimeAxis::fromDates(block.points.dates);
     timer.start("partition");
-    const partition::PartitionResult part = previousPartition(comm, prev, block, match, visibleEpochs);
+    partition::PartitionConfig pcfg = partition::PartitionConfig::fromConfig(config);
+    pcfg.epochs = visibleEpochs;
+    // PREV's partition, or (update.repartition) NEW's own, as a run would make it.
+    const partition::PartitionResult part = uc.repartition ? partition::run(comm, block.points, pcfg)
+                                                           : previousPartition(comm, prev, block, match, visibleEpochs);
+    const Origins origins = originsOf(comm, prev, part, match, uc.repartition);
     const auto nSub = static_cast<std::int32_t>(part.summary.subregions.size());
     timer.start("plan");
-    const Plan plan = updatePlan(comm, rc, prev, part.summary, visibleEpochs);
+    const Plan plan = updatePlan(comm, rc, prev, part.summary, visibleEpochs, origins);
 
     timer.start("redistribute");
     const HoldoutTail tail = holdoutTail(block.points, visibleEpochs);
@@ -82,12 +88,12 @@ int update(const Comm& comm, const Config& config, const UpdateArgs& args) {
     BaselineOutcome baselineOut = baselineStage(ctx, held, baselines);
 
     timer.start("train");
-    TrainOutcome trained = fineTuneStage(ctx, held, prev, uc);
+    TrainOutcome trained = fineTuneStage(ctx, held, prev, uc, origins);
 
     timer.start("select");
     Selection selection = selectStage(ctx, trained, baselineOut, baselines);
-    if (!uc.reselect) keepPreviousChoice(ctx, prev, baselines, selection);
-    const Drift drift = driftOf(comm, prev, uc, selection, part);
+    if (!uc.reselect) keepPreviousChoice(ctx, prev, baselines, origins, selection);
+    const Drift drift = driftOf(comm, prev, uc, selection, part, origins);
 
     timer.start("forecast");
     const Returned back = forecastStage(ctx, block, held, selection, trained, baselineOut, baselines);
@@ -95,7 +101,6 @@ int update(const Comm& comm, const Config& config, const UpdateArgs& args) {
     const Evaluation eval = metricsStage(ctx, block, tail, part, back, baselineNames(rc, baselines));
 
     timer.start("write");
-    const partition::PartitionConfig pcfg = partition::PartitionConfig::fromConfig(config);
     const RunOutputs outputs{block, part, pcfg.dbDistance, selection, baselines, back, eval};
     const std::string input = inputEntry(std::filesystem::absolute(rc.input).string(), block.points.dates);
     output.write("write", [&](h5::File& out) {

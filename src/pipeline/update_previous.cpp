@@ -47,6 +47,7 @@ UpdateConfig UpdateConfig::from(const Config& config) {
     if (epochs < 0 || epochs > 10000) throw ConfigError("update.epochs must be in 0..10000");
     u.epochs = static_cast<int>(epochs);
     u.reselect = config.getBool("update.reselect");
+    u.repartition = config.getBool("update.repartition");
     u.driftFactor = config.getDouble("update.drift_factor");
     if (!(u.driftFactor >= 1)) throw ConfigError("update.drift_factor must be >= 1");
     u.zoneShare = config.getDouble("update.zone_share");
@@ -255,12 +256,42 @@ partition::PartitionResult previousPartition(const Comm& comm, const Previous& p
     return r;
 }
 
+Origins originsOf(const Comm& comm, const Previous& prev, const partition::PartitionResult& part,
+                  const PointMatch& match, bool repartitioned) {
+    Origins origins;
+    const auto& subs = part.summary.subregions;
+    if (!repartitioned) {
+        for (const auto& s : subs) origins[s.id] = s.id;
+        return origins;
+    }
+    // Points of each new subregion (rows) by PREV subregion (columns), summed over the ranks.
+    const std::size_t nPrev = prev.subIds.size();
+    std::vector<std::uint64_t> count(subs.size() * nPrev, 0);
+    std::map<std::int32_t, std::size_t> rowOf;
+    for (std::size_t k = 0; k < subs.size(); ++k) rowOf[subs[k].id] = k;
+    for (std::size_t i = 0; i < part.subregion.size(); ++i) {
+        const auto row = rowOf.find(part.subregion[i]);
+        const int si = prev.subIndex(match.subregion[i]);
+        if (row != rowOf.end() && si >= 0) ++count[row->second * nPrev + static_cast<std::size_t>(si)];
+    }
+    comm.allreduceInPlace(count, Reduce::kSum);
+    for (std::size_t k = 0; k < subs.size(); ++k) {
+        std::size_t best = 0;
+        for (std::size_t j = 1; j < nPrev; ++j) {
+            const auto c = count[k * nPrev + j], b = count[k * nPrev + best];
+            if (c > b || (c == b && prev.subIds[j] < prev.subIds[best])) best = j;
+        }
+        origins[subs[k].id] = nPrev > 0 ? prev.subIds[best] : -1;
+    }
+    return origins;
+}
+
 Plan updatePlan(const Comm& comm, const RunConfig& rc, const Previous& prev, const partition::PartitionSummary& summary,
-                std::size_t visibleEpochs) {
+                std::size_t visibleEpochs, const Origins& origins) {
     std::vector<PlanSubregion> fixed;
     for (const auto& s : summary.subregions) {
         PlanSubregion ps{s.id, std::max<std::uint64_t>(s.nPoints, 1), true};
-        const auto it = prev.models.find(s.id);
+        const auto it = prev.models.find(origins.at(s.id));
         // A subregion a baseline won has no model: its task only holds its rows for the baselines.
         const model::ModelConfig shape =
             it != prev.models.end()

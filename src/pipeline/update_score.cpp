@@ -1,6 +1,7 @@
 // `hlstm update`: the previous forecast judged on the new epochs, the drift check and /update.
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <sstream>
 
 #include "hlstm/core/log.hpp"
@@ -110,12 +111,15 @@ UpdateScore scorePrevious(const Comm& comm, const Previous& prev, const LocalBlo
 }
 
 Drift driftOf(const Comm& comm, const Previous& prev, const UpdateConfig& uc, const Selection& sel,
-              const partition::PartitionResult& part) {
+              const partition::PartitionResult& part, const Origins& origins) {
     const auto& subs = part.summary.subregions;
     const auto& starts = part.summary.zoneStarts;
+    std::map<std::int32_t, int> rowOf;  // subregion id -> row of subs
+    for (std::size_t k = 0; k < subs.size(); ++k) rowOf[subs[k].id] = static_cast<int>(k);
     std::vector<std::uint64_t> moved(subs.size(), 0);
     for (std::size_t i = 0; i < part.velocity.size(); ++i) {
-        const int si = prev.subIndex(part.subregion[i]);
+        const auto row = rowOf.find(part.subregion[i]);
+        const int si = row == rowOf.end() ? -1 : row->second;
         if (si < 0 || starts.empty() || !std::isfinite(part.velocity[i])) continue;
         std::int32_t zone = 0;
         while (static_cast<std::size_t>(zone + 1) < starts.size() &&
@@ -127,7 +131,7 @@ Drift driftOf(const Comm& comm, const Previous& prev, const UpdateConfig& uc, co
     comm.allreduceInPlace(moved, Reduce::kSum);
     Drift d;
     for (std::size_t k = 0; k < subs.size(); ++k) {
-        const int si = prev.subIndex(subs[k].id);
+        const int si = prev.subIndex(origins.at(subs[k].id));  // the score its model had in PREV
         const double before = si >= 0 && static_cast<std::size_t>(si) < prev.subScore.size()
                                   ? prev.subScore[static_cast<std::size_t>(si)]
                                   : std::nan("");

@@ -16,10 +16,14 @@
 
 namespace hlstm::pipeline {
 
+/// Update subregion -> the PREV subregion whose model and method it starts from (originsOf).
+using Origins = std::map<std::int32_t, std::int32_t>;
+
 /// Settings of the update (config section [update]).
 struct UpdateConfig {
     int epochs = 3;            ///< update.epochs: fine-tuning epochs (0: the models as they are)
     bool reselect = true;      ///< update.reselect: judge the models against the baselines again
+    bool repartition = false;  ///< update.repartition: partition NEW again instead of keeping PREV's
     double driftFactor = 1.5;  ///< update.drift_factor: validation error after / at the selection
     double zoneShare = 0.5;    ///< update.zone_share: share of a subregion's points in another zone
     static UpdateConfig from(const Config& config);
@@ -93,24 +97,32 @@ struct Drift {
     std::vector<std::string> why;
 };
 Drift driftOf(const Comm& comm, const Previous& prev, const UpdateConfig& uc, const Selection& sel,
-              const partition::PartitionResult& part);
+              const partition::PartitionResult& part, const Origins& origins);
 
 /// Writes /update/* (before writeStage, in the same file).
 void writeUpdate(const h5::File& out, bool root, const Previous& prev, const UpdateScore& score, const Drift& drift,
                  const std::string& input);
 
-/// Plan of the update: one task per subregion with PREV's model shape (L, K, S), never
+/// For each subregion of the update's partition, the PREV subregion whose model (and method)
+/// it starts from: itself with PREV's partition; with update.repartition the PREV subregion of
+/// most of its points (ties: the smaller id). Collective.
+Origins originsOf(const Comm& comm, const Previous& prev, const partition::PartitionResult& part,
+                  const PointMatch& match, bool repartitioned);
+
+/// Plan of the update: one task per subregion with its origin's model shape (L, K, S), never
 /// data-parallel (collective; logs it).
 Plan updatePlan(const Comm& comm, const RunConfig& rc, const Previous& prev, const partition::PartitionSummary& summary,
-                std::size_t visibleEpochs);
+                std::size_t visibleEpochs, const Origins& origins);
 
 /// Fine-tunes each subregion's model of this rank (the winner or the candidate kept beside a
 /// winning baseline), warm-started from PREV's weights and optimizer state for update.epochs epochs on the windows that the
 /// epochs made visible since PREV complete; scores it on the validation cut. A subregion without
 /// a model of PREV gets a failed result (its baselines compete alone).
-TrainOutcome fineTuneStage(const RunContext& ctx, const HeldMap& held, const Previous& prev, const UpdateConfig& uc);
+TrainOutcome fineTuneStage(const RunContext& ctx, const HeldMap& held, const Previous& prev, const UpdateConfig& uc,
+                           const Origins& origins);
 
-/// update.reselect = false: every subregion keeps PREV's method.
-void keepPreviousChoice(const RunContext& ctx, const Previous& prev, const BaselineSet& baselines, Selection& sel);
+/// update.reselect = false: every subregion keeps its origin's method.
+void keepPreviousChoice(const RunContext& ctx, const Previous& prev, const BaselineSet& baselines,
+                        const Origins& origins, Selection& sel);
 
 }  // namespace hlstm::pipeline

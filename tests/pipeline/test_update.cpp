@@ -408,3 +408,46 @@ TEST_F(UpdateChainTest, DriftIsFlaggedWhereTheSubregionMovedAndNowhereElse) {
     EXPECT_NE(r.output.find("in another velocity zone now; a full hlstm run is advised"), std::string::npos)
         << r.output;
 }
+
+// update.repartition: NEXT's partition is the one a run on NEW makes (the same points, zones and
+// subregions), and each new subregion's model is fine-tuned from the model of the PREV subregion
+// most of its points were in (its shape, and Adam's step count continuing that model's).
+TEST_F(UpdateChainTest, RepartitionPartitionsAsARunAndStartsFromTheMajoritysModel) {
+    const std::string next = dir_->file("repartitioned.h5"), ref = dir_->file("run47.h5");
+    auto r = hlstm(2, "update --models " + prev() + " --input " + scene() + " -o " + next + " --input.until " +
+                          until(47) + " --train.threads 1 --update.repartition true");
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    r = hlstm(2, "run --input " + scene() + " -o " + ref + kFast + " --input.until " + until(47));
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    for (const char* name : {"/points/subregion", "/points/zone", "/partition/k_chosen", "/partition/subregion_id"}) {
+        auto d = run(std::string("h5diff ") + ref + " " + next + " " + name + " " + name);
+        EXPECT_EQ(d.exitCode, 0) << name << ":\n" << d.output;
+    }
+    // The expected origin of each new subregion: the PREV subregion of most of its points.
+    const auto prevIds = ids(prev()), nextIds = ids(next);
+    h5::File p(prev(), h5::Access::kReadOnly), n(next, h5::Access::kReadOnly);
+    const auto prevSub = p.openDataset("/points/subregion").readAll<std::int32_t>();
+    const auto nextSub = n.openDataset("/points/subregion").readAll<std::int32_t>();
+    std::map<std::int64_t, std::int32_t> prevOf;
+    for (std::size_t k = 0; k < prevIds.size(); ++k) prevOf[prevIds[k]] = prevSub[k];
+    std::map<std::int32_t, std::map<std::int32_t, std::size_t>> votes;
+    for (std::size_t k = 0; k < nextIds.size(); ++k)
+        if (nextSub[k] >= 0 && prevOf.count(nextIds[k]) != 0 && prevOf[nextIds[k]] >= 0)
+            ++votes[nextSub[k]][prevOf[nextIds[k]]];
+    const auto m0 = modelsOf(prev()), m1 = modelsOf(next);
+    ASSERT_FALSE(m1.empty());
+    const std::uint64_t batch = 64;  // kFast
+    for (const auto& [s, model] : m1) {
+        std::int32_t origin = -1;
+        std::size_t most = 0;
+        for (const auto& [o, c] : votes.at(s))
+            if (c > most) origin = o, most = c;  // ascending ids: ties keep the smaller
+        ASSERT_EQ(m0.count(origin), 1u) << "subregion " << s << " from " << origin;
+        const model::Model& from = m0.at(origin);
+        EXPECT_EQ(model.config.window, from.config.window) << s;
+        EXPECT_EQ(model.config.layers, from.config.layers) << s;
+        ASSERT_GT(model.summary.trainSamples, 0u) << s;
+        EXPECT_EQ(model.optimizer.step, from.optimizer.step + 3 * ((model.summary.trainSamples + batch - 1) / batch))
+            << s;
+    }
+}
