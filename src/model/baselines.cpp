@@ -57,6 +57,29 @@ double sesPass(const std::vector<double>& r, double a, double& level) {
     return sse;
 }
 
+// Every a of the grid in one pass over the rates: the kSesGrid passes side by side, one lane each.
+// A lane does sesPass's operations in sesPass's order (no fused multiply-add: neither build enables
+// FMA), so its sum is bit for bit the one a pass of its own gives; the lanes are independent, so
+// the loop over a vectorises (AVX2 where the CPU has it) instead of waiting on one level's chain.
+__attribute__((target_clones("avx2", "default"))) void sesScan(const double* r, std::size_t m, double* __restrict sse) {
+    alignas(64) double level[kSesGrid];
+    alignas(64) double a[kSesGrid];
+    for (int k = 0; k < kSesGrid; ++k) {
+        a[k] = static_cast<double>(k + 1) / kSesGrid;
+        level[k] = r[0];
+        sse[k] = 0;
+    }
+    for (std::size_t t = 1; t < m; ++t) {
+        const double x = r[t];
+#pragma GCC ivdep
+        for (int k = 0; k < kSesGrid; ++k) {
+            const double e = x - level[k];
+            sse[k] += e * e;
+            level[k] += a[k] * e;
+        }
+    }
+}
+
 // y[t] = c_0 + sum_k c_k y[t-k], fed back `horizon` times from the last `lags` values of `r`.
 void iterate(const std::vector<double>& coefficients, int lags, const std::vector<double>& r, int horizon, float* out) {
     if (r.size() < static_cast<std::size_t>(lags) || coefficients.empty()) {
@@ -105,39 +128,26 @@ std::vector<double> rates(const History& h) {
 
 double sesAlpha(const std::vector<double>& r) {
     if (r.size() < 2) return 1.0 / kSesGrid;  // no one-step error: every a ties
-    // The kSesGrid passes of sesPass advance together, one rate at a time: each a sees the same
-    // operations in the same order (so the same sums, bit for bit), but the passes no longer
-    // wait on one chain of dependent additions (SES was most of the baselines' time).
-    std::array<double, kSesGrid> a{}, level{}, sse{};
-    for (int k = 0; k < kSesGrid; ++k) {
-        a[static_cast<std::size_t>(k)] = static_cast<double>(k + 1) / kSesGrid;
-        level[static_cast<std::size_t>(k)] = r[0];
-    }
-    for (std::size_t t = 1; t < r.size(); ++t) {
-        const double rt = r[t];
-        for (std::size_t k = 0; k < a.size(); ++k) {
-            const double e = rt - level[k];
-            sse[k] += e * e;
-            level[k] += a[k] * e;
-        }
-    }
+    alignas(64) double sse[kSesGrid];
+    sesScan(r.data(), r.size(), sse);
     double best = 0, bestSse = std::numeric_limits<double>::infinity();
-    for (std::size_t k = 0; k < a.size(); ++k) {
-        if (sse[k] < bestSse) {  // strict: ties keep the smaller a
-            bestSse = sse[k];
-            best = a[k];
+    for (int k = 1; k <= kSesGrid; ++k) {
+        if (sse[k - 1] < bestSse) {  // strict: ties keep the smaller a
+            bestSse = sse[k - 1];
+            best = static_cast<double>(k) / kSesGrid;
         }
     }
     return best;
 }
 
-ArFit fitAr(const std::vector<double>& r, int maxOrder) {
-    if (maxOrder < 0) throw std::invalid_argument("fitAr: maxOrder must be >= 0");
+namespace {
+
+// fitAr for a given P, with matrices of at most MaxDim rows and columns (Eigen::Dynamic: any): the
+// usual orders (P <= 5) keep them on the stack, with the same operations as the heap-allocated ones.
+template <int MaxDim> ArFit fitArOrders(const std::vector<double>& r, int P) {
+    using Matrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, 0, MaxDim, MaxDim>;
+    using Vector = Eigen::Matrix<double, Eigen::Dynamic, 1, 0, MaxDim, 1>;
     const auto m = static_cast<int>(r.size());
-    if (m == 0) return {0, {kNaN}};
-    // Common targets t = P..m-1 for every order p <= P, with P limited so that they number at least P + 2
-    // (P + 1 parameters and one residual degree of freedom): AICs then compare the same sample.
-    const int P = std::min(maxOrder, std::max(0, (m - 2) / 2));
     const int count = m - P;
     // Centre the rates (conditioning: lags stay nearly orthogonal to the intercept); any constant works.
     double mu = 0;
@@ -146,8 +156,8 @@ ArFit fitAr(const std::vector<double>& r, int maxOrder) {
     // Gram matrix of z = (1, x[t-1], ..., x[t-P], x[t]) over the targets, accumulated once (lower triangle,
     // then mirrored): every order's normal equations are its leading block and last column.
     const int dim = P + 2;
-    Eigen::MatrixXd gram = Eigen::MatrixXd::Zero(dim, dim);
-    std::vector<double> z(dim, 1.0);
+    Matrix gram = Matrix::Zero(dim, dim);
+    Vector z = Vector::Ones(dim);
     for (int t = P; t < m; ++t) {
         for (int k = 1; k <= P; ++k) z[k] = r[t - k] - mu;
         z[P + 1] = r[t] - mu;
@@ -165,15 +175,15 @@ ArFit fitAr(const std::vector<double>& r, int maxOrder) {
     double bestAic = count * std::log(std::max(tss, rssFloor) / count) + 2.0;
     for (int p = 1; p <= P; ++p) {
         // Unit-diagonal scaling makes the LDLT pivots scale-free (1 - R^2 of a column on the earlier ones).
-        const Eigen::VectorXd diag = gram.diagonal().head(p + 1);
+        const Vector diag = gram.diagonal().head(p + 1);
         if (!(diag.minCoeff() > 0)) break;  // a constant lag column
-        const Eigen::VectorXd s = diag.cwiseSqrt().cwiseInverse();
-        const Eigen::MatrixXd a = s.asDiagonal() * gram.topLeftCorner(p + 1, p + 1) * s.asDiagonal();
-        const Eigen::VectorXd b = gram.col(P + 1).head(p + 1);
-        const Eigen::LDLT<Eigen::MatrixXd> ldlt(a);
+        const Vector s = diag.cwiseSqrt().cwiseInverse();
+        const Matrix a = s.asDiagonal() * gram.topLeftCorner(p + 1, p + 1) * s.asDiagonal();
+        const Vector b = gram.col(P + 1).head(p + 1);
+        const Eigen::LDLT<Matrix> ldlt(a);
         // Singular (a lag collinear with the intercept and earlier lags): this and every higher order fail.
         if (ldlt.info() != Eigen::Success || !(ldlt.vectorD().minCoeff() > kPivotTol)) break;
-        const Eigen::VectorXd coef = s.asDiagonal() * ldlt.solve(s.asDiagonal() * b);
+        const Vector coef = s.asDiagonal() * ldlt.solve(s.asDiagonal() * b);
         const double rss = std::max(yy - coef.dot(b), rssFloor);           // at the solution RSS = y'y - b'X'y
         const double aic = count * std::log(rss / count) + 2.0 * (p + 1);  // AIC = N ln(RSS/N) + 2(p+1)
         if (aic < bestAic) {                                               // strict: ties keep the smaller p
@@ -185,6 +195,19 @@ ArFit fitAr(const std::vector<double>& r, int maxOrder) {
         }
     }
     return best;
+}
+
+}  // namespace
+
+ArFit fitAr(const std::vector<double>& r, int maxOrder) {
+    if (maxOrder < 0) throw std::invalid_argument("fitAr: maxOrder must be >= 0");
+    const auto m = static_cast<int>(r.size());
+    if (m == 0) return {0, {kNaN}};
+    // Common targets t = P..m-1 for every order p <= P, with P limited so that they number at least P + 2
+    // (P + 1 parameters and one residual degree of freedom): AICs then compare the same sample.
+    const int P = std::min(maxOrder, std::max(0, (m - 2) / 2));
+    constexpr int kStackDim = 7;  // maxOrder + 2 for the default maxOrder 5
+    return maxOrder + 2 <= kStackDim ? fitArOrders<kStackDim>(r, P) : fitArOrders<Eigen::Dynamic>(r, P);
 }
 
 void forecastAr(const ArFit& fit, const std::vector<double>& r, int horizon, float* out) {

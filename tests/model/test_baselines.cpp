@@ -4,6 +4,8 @@
 #include <boost/archive/binary_iarchive.hpp>
 #include <boost/archive/binary_oarchive.hpp>
 #include <cmath>
+#include <cstdint>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -100,6 +102,55 @@ TEST(Baselines, SesOfAConstantRateIsThatRate) {
     // Rates all 2: every a has SSE 0, the tie keeps the smallest a = 0.01, and the level stays 2.
     EXPECT_NEAR(sesAlpha({2, 2, 2, 2}), 0.01, 1e-12);
     expectAll(run(BaselineKind::kSes, {0, 2, 4, 6, 8}, 4, 2), 2.0);
+}
+
+TEST(Baselines, SesAlphaEqualsOneScalarPassPerAlpha) {
+    // sesAlpha scans the 100 constants side by side in one vectorised pass; each lane must give
+    // the sum of squared one-step errors that a pass of its own gives, bit for bit, so the chosen
+    // a is the scalar scan's on noisy series of every length (near-ties included).
+    std::uint64_t state = 12345;
+    auto uniform = [&state] {
+        state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+        return static_cast<double>(state >> 11) / 9007199254740992.0 - 0.5;
+    };
+    int differentFromFirst = 0;
+    for (int series = 0; series < 300; ++series) {
+        std::vector<double> r(2 + static_cast<std::size_t>(series) % 250);
+        const double trend = uniform(), persistence = uniform() + 0.5;
+        double x = 0;
+        for (auto& v : r) v = x = persistence * x + trend + uniform();
+        double best = 0, bestSse = std::numeric_limits<double>::infinity();
+        for (int k = 1; k <= 100; ++k) {
+            const double a = static_cast<double>(k) / 100;
+            double level = r[0], sse = 0;
+            for (std::size_t t = 1; t < r.size(); ++t) {
+                const double e = r[t] - level;
+                sse += e * e;
+                level += a * e;
+            }
+            if (sse < bestSse) bestSse = sse, best = a;
+        }
+        EXPECT_EQ(sesAlpha(r), best) << "series " << series;
+        differentFromFirst += best != 0.01 ? 1 : 0;
+    }
+    EXPECT_GT(differentFromFirst, 100);  // the series exercise the whole grid, not one corner
+}
+
+TEST(Baselines, ArOnTheStackEqualsTheDynamicPath) {
+    // Orders up to 5 use stack matrices, higher ones heap matrices: on the same series with
+    // P = 5 both paths must choose the same order and coefficients (maxOrder 6 on a series too
+    // short for P = 6 takes the heap path with P = 5).
+    std::vector<double> r;
+    double x = 0.3, y = -0.2;
+    for (int t = 0; t < 12; ++t) {
+        const double next = 0.4 + 0.5 * x - 0.3 * y + 0.05 * ((t * 7919) % 13 - 6);
+        y = x, x = next;
+        r.push_back(next);
+    }
+    const ArFit stack = fitAr(r, 5), heap = fitAr(r, 6);  // m = 12: P = min(6, 5) = 5 for both
+    EXPECT_EQ(stack.p, heap.p);
+    EXPECT_GE(stack.p, 1);
+    EXPECT_EQ(stack.coefficients, heap.coefficients);
 }
 
 TEST(Baselines, ArRecoversANoiselessAr1) {
