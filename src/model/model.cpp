@@ -335,7 +335,6 @@ Predictor::Predictor(const Model& model, int threads) : model_(model), threads_(
 Predictor::~Predictor() = default;
 
 Forecast Predictor::operator()(const SeriesView& series) {
-    const SampleSet inputs = makeForecastInputs(series, model_.config);
     const int horizon = model_.config.horizon;
     Forecast out;
     out.horizon = horizon;
@@ -343,29 +342,42 @@ Forecast Predictor::operator()(const SeriesView& series) {
     out.cumulative.assign(out.differential.size(), std::numeric_limits<float>::quiet_NaN());
     out.valid.assign(series.points, 0);
     if (series.points == 0) return out;
-    std::vector<float> z(out.differential.size());
-    {
-        const ThreadScope scope(resolveThreads(threads_));
-        if (!network_) network_ = std::make_unique<Network>(model_.config, model_.parameters);
-        network_->predict(inputs.inputs.data(), series.points, z.data());
-    }
-    for (std::size_t i = 0; i < series.points; ++i) {
-        // The last cumulative value anchors the running sum of the predicted differentials.
-        double cumulative = series.row(i)[series.epochs - 1];
-        bool valid = std::isfinite(inputs.scale[i]) && std::isfinite(cumulative);
-        for (int y = 0; y < horizon && valid; ++y) {
-            const std::size_t k = i * horizon + y;
-            const double d = static_cast<double>(z[k]) * inputs.scale[i] + inputs.mean[i];
-            valid = std::isfinite(d);
-            cumulative += d;
-            out.differential[k] = static_cast<float>(d);
-            out.cumulative[k] = static_cast<float>(cumulative);
+    // The network's inputs are built a chunk of points at a time (whole inference batches), not
+    // for every point at once: a national block's windows would be another copy of its series.
+    // Batches have one shape whatever the chunk, so a point's forecast does not depend on it.
+    constexpr std::size_t kChunkPoints = 64 * 1024;
+    std::vector<float> z;
+    for (std::size_t first = 0; first < series.points; first += kChunkPoints) {
+        SeriesView part = series;
+        part.cumulative = series.row(first);
+        part.points = std::min(kChunkPoints, series.points - first);
+        part.stride = series.stride != 0 ? series.stride : series.epochs;
+        const SampleSet inputs = makeForecastInputs(part, model_.config);
+        z.assign(part.points * horizon, 0.0f);
+        {
+            const ThreadScope scope(resolveThreads(threads_));
+            if (!network_) network_ = std::make_unique<Network>(model_.config, model_.parameters);
+            network_->predict(inputs.inputs.data(), part.points, z.data());
         }
-        if (!valid) {
-            std::fill_n(out.differential.begin() + i * horizon, horizon, std::numeric_limits<float>::quiet_NaN());
-            std::fill_n(out.cumulative.begin() + i * horizon, horizon, std::numeric_limits<float>::quiet_NaN());
+        for (std::size_t j = 0; j < part.points; ++j) {
+            const std::size_t i = first + j;
+            // The last cumulative value anchors the running sum of the predicted differentials.
+            double cumulative = series.row(i)[series.epochs - 1];
+            bool valid = std::isfinite(inputs.scale[j]) && std::isfinite(cumulative);
+            for (int y = 0; y < horizon && valid; ++y) {
+                const std::size_t k = i * horizon + y;
+                const double d = static_cast<double>(z[j * horizon + y]) * inputs.scale[j] + inputs.mean[j];
+                valid = std::isfinite(d);
+                cumulative += d;
+                out.differential[k] = static_cast<float>(d);
+                out.cumulative[k] = static_cast<float>(cumulative);
+            }
+            if (!valid) {
+                std::fill_n(out.differential.begin() + i * horizon, horizon, std::numeric_limits<float>::quiet_NaN());
+                std::fill_n(out.cumulative.begin() + i * horizon, horizon, std::numeric_limits<float>::quiet_NaN());
+            }
+            out.valid[i] = valid ? 1 : 0;
         }
-        out.valid[i] = valid ? 1 : 0;
     }
     return out;
 }

@@ -78,7 +78,9 @@ double localLevel(const float* c, const double* steps, std::size_t epochs, int n
 
 ValidationCut::ValidationCut(const model::SeriesView& visible, std::vector<std::size_t> rows, int horizon,
                              int smoothing, std::size_t trainEpochs, int selectionCuts)
-    : epochs_(visible.epochs),
+    : data_(visible.cumulative),
+      stride_(visible.stride != 0 ? visible.stride : visible.epochs),
+      epochs_(visible.epochs),
       time_(visible.time),
       rows_(std::move(rows)),
       horizon_(horizon),
@@ -102,8 +104,6 @@ ValidationCut::ValidationCut(const model::SeriesView& visible, std::vector<std::
              --c)
             cuts_.push_back(c);
     }
-    block_.reserve(rows_.size() * epochs_);
-    for (std::size_t r : rows_) block_.insert(block_.end(), visible.row(r), visible.row(r) + epochs_);
 }
 
 double ValidationCut::futureSlope(const float* c, std::size_t lo, std::size_t count) const {
@@ -127,33 +127,45 @@ double ValidationCut::futureSlope(const float* c, std::size_t lo, std::size_t co
 
 double ValidationCut::score(const Forecaster& method) const {
     if (cuts_.empty() || rows_.empty()) return std::nan("");
-    const model::SeriesView whole{block_.data(), rows_.size(), epochs_, time_, epochs_};
-    std::vector<std::vector<float>> rates(rows_.size());
-    for (std::size_t i = 0; i < rows_.size(); ++i) rates[i] = model::seriesRates(whole, i);
+    // The validation rows are forecast a chunk at a time (a copy of the chunk's epochs before the
+    // cut), not gathered whole: the held rows are not held twice. Every forecaster gives a row
+    // the same values whatever rows share its call, and the sum runs in the same order (cut,
+    // then row), so the score does not depend on the chunk size.
+    constexpr std::size_t kChunkRows = 16384;
     const int a = (smoothing_ - 1) / 2, b = smoothing_ - 1 - a;  // a: also the later steps' shift
     double sum = 0;
     std::uint64_t n = 0;
+    std::vector<float> chunk, r;
     for (const std::size_t cut : cuts_) {
-        const model::SeriesView view{block_.data(), rows_.size(), cut, time_, epochs_};
-        const std::vector<float> pred = method(view);
-        for (std::size_t i = 0; i < rows_.size(); ++i) {
-            const std::vector<float>& r = rates[i];
-            for (int y = 1; y <= horizon_; ++y) {
-                double ref = 0;
-                if (future_) {
-                    const std::size_t lo = cut + static_cast<std::size_t>(std::max(0, y - 1 - a));
-                    ref = futureSlope(block_.data() + i * epochs_, lo, static_cast<std::size_t>(smoothing_));
-                } else {
-                    // Rate index of forecast step y: the cut's last rate is cut - 2.
-                    const std::size_t k = cut - 2 + static_cast<std::size_t>(y);
-                    for (std::size_t j = k - static_cast<std::size_t>(a); j <= k + static_cast<std::size_t>(b); ++j)
-                        ref += r[j];
-                    ref /= smoothing_;
+        for (std::size_t first = 0; first < rows_.size(); first += kChunkRows) {
+            const std::size_t count = std::min(kChunkRows, rows_.size() - first);
+            chunk.resize(count * cut);
+            for (std::size_t j = 0; j < count; ++j) std::copy_n(row(first + j), cut, chunk.data() + j * cut);
+            const model::SeriesView view{chunk.data(), count, cut, time_, cut};
+            const std::vector<float> pred = method(view);
+            for (std::size_t j = 0; j < count; ++j) {
+                const float* c = row(first + j);
+                if (!future_) {
+                    const model::SeriesView one{c, 1, epochs_, time_, epochs_};
+                    r = model::seriesRates(one, 0);
                 }
-                const float p = pred[i * static_cast<std::size_t>(horizon_) + static_cast<std::size_t>(y - 1)];
-                if (!std::isfinite(p) || !std::isfinite(ref)) continue;
-                sum += std::abs(p - ref);
-                ++n;
+                for (int y = 1; y <= horizon_; ++y) {
+                    double ref = 0;
+                    if (future_) {
+                        const std::size_t lo = cut + static_cast<std::size_t>(std::max(0, y - 1 - a));
+                        ref = futureSlope(c, lo, static_cast<std::size_t>(smoothing_));
+                    } else {
+                        // Rate index of forecast step y: the cut's last rate is cut - 2.
+                        const std::size_t k = cut - 2 + static_cast<std::size_t>(y);
+                        for (std::size_t i = k - static_cast<std::size_t>(a); i <= k + static_cast<std::size_t>(b); ++i)
+                            ref += r[i];
+                        ref /= smoothing_;
+                    }
+                    const float p = pred[j * static_cast<std::size_t>(horizon_) + static_cast<std::size_t>(y - 1)];
+                    if (!std::isfinite(p) || !std::isfinite(ref)) continue;
+                    sum += std::abs(p - ref);
+                    ++n;
+                }
             }
         }
     }
@@ -172,8 +184,8 @@ std::vector<float> ValidationCut::intervalHalfWidths(const Forecaster& method, d
     std::vector<float> subset;
     subset.reserve(take * epochs_);
     for (std::size_t j = 0; j < take; ++j) {
-        const float* row = block_.data() + (j * rows_.size() / take) * epochs_;
-        subset.insert(subset.end(), row, row + epochs_);
+        const float* c = row(j * rows_.size() / take);
+        subset.insert(subset.end(), c, c + epochs_);
     }
     std::vector<std::vector<float>> residuals(Y);
     for (int c = 0; c < cuts; ++c) {

@@ -1,5 +1,6 @@
 #include "exchange.hpp"
 
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -23,6 +24,15 @@ struct RowHeader {
     std::int32_t pad = 0;
 };
 
+// Gives the whole pages inside [data, data + bytes) back to the system (their contents are not
+// read again; the allocation itself stays valid and is freed as usual). Peak memory, not speed.
+void releasePages(const void* data, std::size_t bytes) {
+    const auto page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
+    const auto begin = reinterpret_cast<std::uintptr_t>(data);
+    const std::uintptr_t first = (begin + page - 1) / page * page, last = (begin + bytes) / page * page;
+    if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
 }  // namespace
 
 SubregionMap redistribute(const Comm& comm, PointSet& points, const std::vector<std::int32_t>& subregion,
@@ -41,27 +51,15 @@ SubregionMap redistribute(const Comm& comm, PointSet& points, const std::vector<
             for (auto r : pseudoRanks[k]) toRank[static_cast<std::size_t>(r)].emplace_back(i, pseudo[k]);
     }
     std::vector<RowHeader> sendHead;
-    std::vector<float> sendSeries;
-    std::vector<std::size_t> headCounts(ranks, 0), seriesCounts(ranks, 0);
+    std::vector<std::size_t> headCounts(ranks, 0);
     for (std::size_t r = 0; r < ranks; ++r) {
-        for (const auto& [i, s] : toRank[r]) {
-            sendHead.push_back({points.rows[i], s, 0});
-            sendSeries.insert(sendSeries.end(), points.series(i), points.series(i) + m);
-        }
+        for (const auto& [i, s] : toRank[r]) sendHead.push_back({points.rows[i], s, 0});
         headCounts[r] = toRank[r].size();
-        seriesCounts[r] = toRank[r].size() * m;
     }
-    toRank.clear();
-    // The owners' series are in the send buffer now and nobody reads them again (the held-out
-    // tail was kept before): release them, so the exchange holds the archive's share twice, not
-    // three times.
-    std::vector<float>().swap(points.displacement);
     const std::vector<RowHeader> recvHead = comm.alltoallv(sendHead, headCounts);
     sendHead = {};
-    std::vector<float> recv = comm.alltoallv(sendSeries, seriesCounts);
-    std::vector<float>().swap(sendSeries);
-    // Subregion-major order, stable (rank order, each rank's rows ascending), by permuting the
-    // received rows in place: row k goes to position dest[k].
+    // Subregion-major order, stable (rank order, each rank's rows ascending): received row k
+    // goes to row dest[k] of the one buffer of this rank's subregions.
     const std::size_t nRecv = recvHead.size();
     std::map<std::int32_t, std::size_t> start;
     for (const auto& h : recvHead) ++start[h.subregion];
@@ -70,32 +68,62 @@ SubregionMap redistribute(const Comm& comm, PointSet& points, const std::vector<
     std::map<std::int32_t, std::size_t> next = start;
     std::vector<std::size_t> dest(nRecv);
     for (std::size_t k = 0; k < nRecv; ++k) dest[k] = next[recvHead[k].subregion]++;
-    {
-        std::vector<float> tmp(m), carry(m);
-        std::vector<bool> placed(nRecv, false);
-        for (std::size_t k = 0; k < nRecv; ++k) {
-            if (placed[k] || dest[k] == k) continue;
-            // Follow the cycle k -> dest[k] -> ...: carry row k to its place, take what was there on.
-            std::copy(recv.begin() + static_cast<std::ptrdiff_t>(k * m),
-                      recv.begin() + static_cast<std::ptrdiff_t>((k + 1) * m), carry.begin());
-            std::size_t j = k;
-            do {
-                const std::size_t d = dest[j];
-                std::copy(recv.begin() + static_cast<std::ptrdiff_t>(d * m),
-                          recv.begin() + static_cast<std::ptrdiff_t>((d + 1) * m), tmp.begin());
-                std::copy(carry.begin(), carry.end(), recv.begin() + static_cast<std::ptrdiff_t>(d * m));
-                placed[j] = true;
-                std::swap(carry, tmp);
-                j = d;
-            } while (j != k);
-        }
+    // Not value-initialised: a page of it is resident only once rows are written into it.
+    std::shared_ptr<float> buffer(new float[std::max<std::size_t>(nRecv * m, 1)], std::default_delete<float[]>());
+    // The series travel in rounds: in round j every rank sends the rows of the j-th of R equal
+    // slices of its block, then releases their pages; the receivers place them at once. So a
+    // rank holds its unsent rows, what it received so far and one round in flight: about its
+    // share, not its share twice. A received row's round follows from its owner's slices.
+    constexpr std::size_t kRoundBytes = std::size_t{64} << 20;
+    const std::vector<std::uint64_t> offsets = ownerOffsets(comm, points.size());
+    const std::size_t rounds = std::max<std::size_t>(
+        1, comm.allreduce<std::uint64_t>((points.size() * m * sizeof(float) + kRoundBytes - 1) / kRoundBytes,
+                                         Reduce::kMax));
+    auto sliceEnd = [rounds](std::size_t n, std::size_t j) { return n * (j + 1) / rounds; };
+    std::vector<std::size_t> roundOf(nRecv);
+    for (std::size_t k = 0; k < nRecv; ++k) {
+        const std::uint64_t row = recvHead[k].row;
+        const auto q =
+            static_cast<std::size_t>(std::upper_bound(offsets.begin(), offsets.end(), row) - offsets.begin() - 1);
+        const std::size_t n = offsets[q + 1] - offsets[q], i = row - offsets[q];
+        std::size_t j = i * rounds / std::max<std::size_t>(n, 1);  // then the exact slice of i
+        while (j > 0 && i < n * j / rounds) --j;
+        while (i >= sliceEnd(n, j)) ++j;
+        roundOf[k] = j;
     }
-    auto buffer = std::make_shared<const std::vector<float>>(std::move(recv));
+    std::vector<std::size_t> cursor(ranks, 0);  // next entry of toRank[r] to send
+    std::vector<float> sendSeries;
+    std::size_t received = 0;
+    for (std::size_t j = 0; j < rounds; ++j) {
+        const std::size_t lo = points.size() * j / rounds, hi = sliceEnd(points.size(), j);
+        sendSeries.clear();
+        std::vector<std::size_t> seriesCounts(ranks, 0);
+        for (std::size_t r = 0; r < ranks; ++r) {
+            std::size_t& c = cursor[r];
+            const std::size_t from = c;
+            for (; c < toRank[r].size() && toRank[r][c].first < hi; ++c)
+                sendSeries.insert(sendSeries.end(), points.series(toRank[r][c].first),
+                                  points.series(toRank[r][c].first) + m);
+            seriesCounts[r] = (c - from) * m;
+        }
+        if (hi > lo) releasePages(points.series(lo), (hi - lo) * m * sizeof(float));  // sent: never read again
+        const std::vector<float> got = comm.alltoallv(sendSeries, seriesCounts);
+        std::size_t g = 0;
+        for (std::size_t k = 0; k < nRecv; ++k) {
+            if (roundOf[k] != j) continue;
+            std::copy_n(got.data() + g * m, m, buffer.get() + dest[k] * m);
+            ++g;
+        }
+        received += g;
+    }
+    if (received != nRecv) throw std::logic_error("redistribute: rows received in rounds do not match the headers");
+    toRank.clear();
+    std::vector<float>().swap(points.displacement);
     std::map<std::int32_t, SubregionRows> mine;
     for (const auto& [s, first] : start) {
         auto& sr = mine[s];
         sr.buffer = buffer;
-        sr.full = buffer->data() + first * m;
+        sr.full = buffer.get() + first * m;
         sr.epochs = m;
     }
     for (const auto& h : recvHead) mine[h.subregion].rows.push_back(h.row);

@@ -26,9 +26,9 @@ namespace hlstm::pipeline {
 /// subregions a rank holds are one received buffer (subregion-major), so they are held once.
 struct SubregionRows {
     std::vector<std::uint64_t> rows;
-    std::shared_ptr<const std::vector<float>> buffer;  // the received rows of every subregion
-    const float* full = nullptr;  // this subregion's rows x epochs (all epochs) inside `buffer`; the
-                                  // visible part is its first visible epochs (a strided view)
+    std::shared_ptr<const void> buffer;  // owns the received rows of every subregion
+    const float* full = nullptr;         // this subregion's rows x epochs (all epochs) inside `buffer`; the
+                                         // visible part is its first visible epochs (a strided view)
     std::size_t epochs = 0;
 };
 using SubregionMap = std::map<std::int32_t, SubregionRows>;
@@ -36,7 +36,8 @@ using SubregionMap = std::map<std::int32_t, SubregionRows>;
 // Block owners send each subregion's rows to the ranks that train it (two Alltoallv: row
 // headers, then series). Rows arrive in rank order, each rank's ascending, so every
 // subregion's rows are in global row order whatever the rank count (collective).
-/// Releases the owners' series (points.displacement) once they are sent.
+/// Releases the owners' series (points.displacement) as they are sent, a slice of rows per round,
+/// so that a rank holds little more than its share of the archive during the exchange.
 SubregionMap redistribute(const Comm& comm, PointSet& points, const std::vector<std::int32_t>& subregion,
                           const Plan& plan, const std::vector<std::int32_t>& pseudo);
 

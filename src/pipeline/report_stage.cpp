@@ -19,6 +19,9 @@ void PhaseTimer::start(const std::string& name) {
 void PhaseTimer::stop() {
     if (name_.empty()) return;
     phases_.emplace_back(name_, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count());
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    highWater_.push_back(usage.ru_maxrss);
     name_.clear();
 }
 
@@ -43,6 +46,23 @@ void PhaseTimer::report(const Comm& comm) {
     const auto peaks = comm.allgather<long>(usage.ru_maxrss);
     os << "\npeak memory per rank (MiB):";
     for (std::size_t r = 0; r < peaks.size(); ++r) os << (r ? ", " : " ") << "r" << r << " " << peaks[r] / 1024;
+    // The phase in which each rank's high-water mark was reached (the first that ended at it),
+    // and the mark after every phase: where memory grows, not only how far.
+    const std::vector<long> marks = comm.allgatherv(highWater_);
+    const std::size_t nPhases = highWater_.size();
+    if (marks.size() == nPhases * peaks.size()) {
+        os << "\npeak memory phase per rank:";
+        for (std::size_t r = 0; r < peaks.size(); ++r) {
+            std::size_t at = 0;
+            while (at + 1 < nPhases && marks[r * nPhases + at] < marks[r * nPhases + nPhases - 1]) ++at;
+            os << (r ? ", " : " ") << "r" << r << " " << (nPhases > 0 ? phases_[at].first : std::string("none"));
+        }
+        os << "\nmemory high-water mark after each phase (MiB, per rank):";
+        for (std::size_t p = 0; p < nPhases; ++p) {
+            os << (p ? "; " : " ") << phases_[p].first;
+            for (std::size_t r = 0; r < peaks.size(); ++r) os << (r ? "/" : " ") << marks[r * nPhases + p] / 1024;
+        }
+    }
     if (comm.isRoot()) log::info() << os.str();
 }
 

@@ -296,6 +296,7 @@ private:
     std::string name_;
     std::chrono::steady_clock::time_point t0_;
     std::vector<std::pair<std::string, double>> phases_;
+    std::vector<long> highWater_;  // ru_maxrss (KiB) at the end of each phase
 };
 
 /// Writes the whole hlstm-output file (collective; complete = 1 last).

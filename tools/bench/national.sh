@@ -62,13 +62,13 @@ t2=$(date +%s.%N)
 printf "run (%d ranks): wall %.1f s\n" "$RANKS" "$(echo "$t2 - $t1" | bc -l)"
 grep -E "points kept|dropped" "$LOG" | head -3 | sed 's/^/    /' || true
 grep -A 12 "^  method .*MAE truth" "$LOG" | sed 's/^/    /' || true
-grep -E "peak memory phase" "$LOG" | sed 's/^/    /' || true
+grep -E "peak memory phase|memory high-water" "$LOG" | sed 's/^/    /' || true
 sed -n '/phase timings/,/peak memory per rank/p' "$LOG" | sed 's/^/    /'
 # The displacement share: N x M float32 spread over the ranks (what a real archive holds).
 share=$(awk -v n="$POINTS" -v m="$EPOCHS" -v r="$RANKS" 'BEGIN{printf "%.0f", n * m * 4 / r / 1048576}')
 peaks=$(grep -o "peak memory per rank (MiB):.*" "$LOG" | sed 's/.*: //')
 echo "displacement share per rank: $share MiB; peak / share:" \
-    "$(echo "$peaks" | tr ',' '\n' | awk -v s="$share" '{printf "%s%s %.2f", NR > 1 ? "," : "", $1, $2 / s}')"
+    "$(echo "$peaks" | tr ',' '\n' | awk -v s="$share" '{printf "%s%s %.2f", (NR > 1 ? "," : ""), $1, $2 / s}')"
 awk '/phase timings/ {on = 1; next}
      on && $NF == "s" && NF >= 3 {
          name = $(NF - 2); sec = $(NF - 1)

@@ -36,7 +36,8 @@ struct BaselineSet {
 /// atmosphere (every point of a subregion has it, validation points too) gains nothing here.
 class ValidationCut {
 public:
-    /// `visible`: the subregion's rows (visible epochs); `rows`: its validation rows.
+    /// `visible`: the subregion's rows (visible epochs), read where they are (not copied: they
+    /// must outlive the cut); `rows`: its validation rows.
     /// `selectionCuts` = N > 0: the score is the mean over the N latest cuts c >= trainEpochs,
     /// each step judged against the OLS slope of the observed positions of `smoothing` epochs
     /// from c on (from c + y - 1 - (smoothing - 1) / 2 for later steps y): epochs no forecast
@@ -62,8 +63,9 @@ public:
     [[nodiscard]] const std::vector<std::size_t>& cuts() const noexcept { return cuts_; }
 
 private:
-    // The validation rows gathered into one block of the visible epochs.
-    std::vector<float> block_;
+    // The subregion's rows; the validation rows are gathered a chunk at a time when forecast.
+    const float* data_ = nullptr;
+    std::size_t stride_ = 0;
     std::size_t epochs_ = 0;
     const model::TimeAxis* time_ = nullptr;
     std::vector<std::size_t> rows_;
@@ -71,6 +73,7 @@ private:
     std::size_t trainEpochs_ = 0;
     std::vector<std::size_t> cuts_;
     bool future_ = false;  // out of time: references from epochs after the cut only
+    [[nodiscard]] const float* row(std::size_t j) const { return data_ + rows_[j] * stride_; }
     // OLS slope (mm per nominal step) of c over epochs lo .. lo + count - 1.
     [[nodiscard]] double futureSlope(const float* c, std::size_t lo, std::size_t count) const;
 };
