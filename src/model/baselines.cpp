@@ -60,8 +60,9 @@ double sesPass(const std::vector<double>& r, double a, double& level) {
 // Every a of the grid in one pass over the rates: the kSesGrid passes side by side, one lane each.
 // A lane does sesPass's operations in sesPass's order (no fused multiply-add: neither build enables
 // FMA), so its sum is bit for bit the one a pass of its own gives; the lanes are independent, so
-// the loop over a vectorises (AVX2 where the CPU has it) instead of waiting on one level's chain.
-__attribute__((target_clones("avx2", "default"))) void sesScan(const double* r, std::size_t m, double* __restrict sse) {
+// the loop over a vectorises (AVX-512 or AVX2 where the CPU has it) instead of waiting on one level's chain.
+__attribute__((target_clones("avx512f", "avx2", "default"))) void sesScan(const double* r, std::size_t m,
+                                                                          double* __restrict sse) {
     alignas(64) double level[kSesGrid];
     alignas(64) double a[kSesGrid];
     for (int k = 0; k < kSesGrid; ++k) {

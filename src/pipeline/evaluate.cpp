@@ -223,16 +223,19 @@ const std::vector<std::string>& positionBaselineNames() {
 
 namespace {
 
-// Least squares of c against the columns of `design` (k columns), over finite c; false when
-// singular. Normal equations with Gaussian elimination and partial pivoting (k <= 4).
-bool leastSquares(const std::vector<std::array<double, 4>>& design, const std::vector<double>& c, int k,
-                  std::array<double, 4>& beta) {
+// Normal equations of c against the columns (1, step, sin, cos), summed over the finite epochs in
+// epoch order: a[i][j] for i, j < 4, a[i][4] the right-hand side. The 2-column fit (a line)
+// uses the leading block of the same sums.
+using NormalSums = std::array<std::array<double, 5>, 4>;
+
+// Solves the leading k x k block of `sums` (k <= 4) with Gaussian elimination and partial
+// pivoting; false when singular.
+bool leastSquares(const NormalSums& sums, int k, std::array<double, 4>& beta) {
     std::array<std::array<double, 5>, 4> a{};
-    for (std::size_t t = 0; t < c.size(); ++t)
-        for (int i = 0; i < k; ++i) {
-            for (int j = 0; j < k; ++j) a[i][j] += design[t][i] * design[t][j];
-            a[i][4] += design[t][i] * c[t];
-        }
+    for (int i = 0; i < k; ++i) {
+        for (int j = 0; j < k; ++j) a[i][j] = sums[i][j];
+        a[i][4] = sums[i][4];
+    }
     for (int col = 0; col < k; ++col) {
         int pivot = col;
         for (int r = col + 1; r < k; ++r)
@@ -249,6 +252,21 @@ bool leastSquares(const std::vector<std::array<double, 4>>& design, const std::v
     return true;
 }
 
+// sin and cos of the axis's annual phase for the first `epochs` epochs: the same for every point,
+// so computed once per axis (per thread), not 2 x epochs library calls per point.
+struct AnnualTerms {
+    std::vector<double> phase, sin, cos;
+    const AnnualTerms& of(const model::TimeAxis& time, std::size_t epochs) {
+        if (phase.size() != epochs || !std::equal(phase.begin(), phase.end(), time.phase.begin())) {
+            phase.assign(time.phase.begin(), time.phase.begin() + static_cast<std::ptrdiff_t>(epochs));
+            sin.resize(epochs);
+            cos.resize(epochs);
+            for (std::size_t t = 0; t < epochs; ++t) sin[t] = std::sin(phase[t]), cos[t] = std::cos(phase[t]);
+        }
+        return *this;
+    }
+};
+
 }  // namespace
 
 void forecastPositions(const float* c, const model::TimeAxis& time, std::size_t epochs, int horizon, int levelEpochs,
@@ -258,16 +276,24 @@ void forecastPositions(const float* c, const model::TimeAxis& time, std::size_t 
     if (epochs < 2) return;
     const double* steps = time.steps.data();
     // Whole-history OLS velocity and the line + annual terms.
-    std::vector<std::array<double, 4>> design;
-    std::vector<double> values;
+    // Summed as they come (no per-point design matrix): each sum in epoch order, as before.
+    thread_local AnnualTerms cache;
+    const AnnualTerms& annualTerms = cache.of(time, epochs);
+    NormalSums sums{};
+    std::size_t finite = 0;
     for (std::size_t t = 0; t < epochs; ++t) {
         if (!std::isfinite(c[t])) continue;
-        design.push_back({1.0, steps[t], std::sin(time.phase[t]), std::cos(time.phase[t])});
-        values.push_back(c[t]);
+        const std::array<double, 4> d{1.0, steps[t], annualTerms.sin[t], annualTerms.cos[t]};
+        const double v = c[t];
+        for (int i = 0; i < 4; ++i) {
+            for (int j = 0; j < 4; ++j) sums[i][j] += d[i] * d[j];
+            sums[i][4] += d[i] * v;
+        }
+        ++finite;
     }
     std::array<double, 4> line{}, annual{};
-    const bool hasLine = values.size() >= 2 && leastSquares(design, values, 2, line);
-    const bool hasAnnual = values.size() >= 5 && leastSquares(design, values, 4, annual);
+    const bool hasLine = finite >= 2 && leastSquares(sums, 2, line);
+    const bool hasAnnual = finite >= 5 && leastSquares(sums, 4, annual);
     // The last finite value and the local line (level at the last epoch, slope).
     std::size_t lastT = epochs;
     for (std::size_t t = epochs; t-- > 0;)
