@@ -49,7 +49,8 @@ Action setupPlot(CLI::App& sub) {
     sub.add_flag("--no-history", a->call.noHistory,
                  "do not read the input: point figures without the observed history");
     sub.footer(
-        "Writes into DIR: velocity, subregions, db_index, grid_mae, forecast, abs_error, scatter, step_mae and\n"
+        "Writes into DIR: velocity, subregions, db_index, grid_mae, forecast, abs_error, scatter, step_mae, curves\n"
+        "(the winners' training curves) and\n"
         "point_<id> (three representative points - 1st, 50th, 99th velocity percentile - unless --points or --lalo)\n"
         "as PNG (120 dpi, at least 1200 x 720) or PDF. Maps use lon/lat when the output has them, else x/y in its\n"
         "CRS, and aggregate the points on a raster (mean per cell), so a national scene draws as fast as a small one.\n"

@@ -11,6 +11,7 @@
 #include <boost/serialization/vector.hpp>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <numeric>
 #include <sstream>
@@ -30,6 +31,7 @@ constexpr std::uint32_t kFormatVersion =
 // (a huge learning rate saturates the cells and blows the head up without ever giving NaN).
 constexpr double kBlowUpFactor = 1e4;
 constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // Sets the OpenMP (hence oneDNN) thread count for a scope and restores it after.
 class ThreadScope {
@@ -211,6 +213,8 @@ Model fit(const SampleSet& trainSet, const SampleSet& validationSet, const Model
         model.summary.bestEpoch = resume->bestEpoch;
         model.summary.epochs = resume->epochsDone;
         model.summary.trainLoss = resume->trainLoss;
+        model.summary.lossCurve = resume->lossCurve;
+        model.summary.maeCurve = resume->maeCurve;
         if (earlyStop && resume->bestEpoch > 0) model.parameters = resume->best;
     }
     // The state at a minibatch boundary, for Interruption::save.
@@ -231,6 +235,8 @@ Model fit(const SampleSet& trainSet, const SampleSet& validationSet, const Model
         st.epochsDone = model.summary.epochs;
         if (earlyStop && model.summary.bestEpoch > 0) st.best = model.parameters;
         st.trainLoss = model.summary.trainLoss;
+        st.lossCurve = model.summary.lossCurve;
+        st.maeCurve = model.summary.maeCurve;
         st.trainSeconds = seconds;
         return st;
     };
@@ -266,12 +272,17 @@ Model fit(const SampleSet& trainSet, const SampleSet& validationSet, const Model
         trainSeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - epochStart).count();
         model.summary.epochs = epoch;
         model.summary.trainLoss = diverged ? kInf : lossSum / static_cast<double>(order.size());
+        model.summary.lossCurve.push_back(model.summary.trainLoss);
         if (diverged || model.summary.trainLoss > blowUp) {
             diverged = true;
             break;
         }
+        // The validation curve costs one forward pass over the validation samples per epoch.
+        const bool curve = train.curves && validationSet.size() > 0;
+        const double epochMae = earlyStop || curve ? maeMm(network, validationSet, sharded) : kNaN;
+        model.summary.maeCurve.push_back(epochMae);
         if (earlyStop) {
-            const double mae = maeMm(network, validationSet, sharded);
+            const double mae = epochMae;
             log::debug() << "fit epoch " << epoch << " loss " << model.summary.trainLoss << " validation MAE " << mae
                          << " mm";
             if (!std::isfinite(mae)) {
@@ -321,6 +332,43 @@ Model fit(const SampleSet& trainSet, const SampleSet& validationSet, const Model
     log::debug() << "fit: " << model.summary.epochs << " epochs in " << trainSeconds << " s of "
                  << model.summary.seconds << " s";
     return model;
+}
+
+Convergence convergence(const std::vector<double>& lossCurve, const std::vector<double>& maeCurve, double tolerance) {
+    const std::size_t n = lossCurve.size();
+    const std::size_t w = std::max<std::size_t>(2, n / 5);
+    Convergence c;
+    char line[200];
+    if (n < 2 * w) {
+        std::snprintf(line, sizeof line, "%zu epochs are too few to show convergence (at least %zu)", n, 2 * w);
+        c.why = line;
+        return c;
+    }
+    auto judge = [&](const std::vector<double>& curve, const char* name) {
+        if (curve.size() != n) return true;
+        double before = 0, last = 0, lo = kInf, hi = -kInf;
+        for (std::size_t e = n - 2 * w; e < n - w; ++e) before += curve[e];
+        for (std::size_t e = n - w; e < n; ++e) {
+            last += curve[e];
+            lo = std::min(lo, curve[e]);
+            hi = std::max(hi, curve[e]);
+        }
+        before /= static_cast<double>(w);
+        last /= static_cast<double>(w);
+        if (std::isnan(before) && std::isnan(last)) return true;  // not computed
+        const double change = std::abs(last - before) / std::abs(before);
+        const double spread = (hi - lo) / std::abs(last);
+        if (std::isfinite(change) && std::isfinite(spread) && change <= tolerance && spread <= 2 * tolerance)
+            return true;
+        std::snprintf(line, sizeof line,
+                      "%s: mean of the last %zu epochs %.4g vs %.4g before (change %.1f %%), spread %.1f %% "
+                      "(limits %.1f %%, %.1f %%)",
+                      name, w, last, before, 100 * change, 100 * spread, 100 * tolerance, 200 * tolerance);
+        c.why = line;
+        return false;
+    };
+    c.converged = judge(lossCurve, "train loss") && judge(maeCurve, "validation MAE");
+    return c;
 }
 
 double meanAbsoluteError(const Model& model, const SampleSet& set, int threads) {

@@ -51,6 +51,7 @@ void TrainConfig::validate() const {
     if (!(eps > 0)) throw ConfigError("train.eps must be > 0");
     if (!(huberDelta > 0)) throw ConfigError("Huber delta must be > 0");
     if (earlyStopPatience < 0) throw ConfigError("train.early_stop_patience must be >= 0");
+    if (!(convergenceTol > 0 && convergenceTol < 1)) throw ConfigError("train.convergence_tol must be in (0, 1)");
     if (threads < 0 || threads > kMaxThreads)
         throw ConfigError("train.threads = " + std::to_string(threads) + " is out of range 0.." +
                           std::to_string(kMaxThreads) +
@@ -109,6 +110,8 @@ TrainConfig trainConfigFrom(const Config& config) {
     }
     t.earlyStopPatience = checkedInt(config.getInt("train.early_stop_patience"), "train.early_stop_patience");
     t.threads = checkedInt(config.getInt("train.threads"), "train.threads");
+    t.curves = config.getBool("train.curves");
+    t.convergenceTol = config.getDouble("train.convergence_tol");
     const std::string& sampling = config.getString("model.sampling");
     if (sampling == "latest") {
         t.sampling = Sampling::kLatest;

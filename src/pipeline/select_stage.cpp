@@ -1,6 +1,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
+#include <string>
 
 #include "hlstm/core/log.hpp"
 #include "stages.hpp"
@@ -79,19 +81,67 @@ std::vector<Choice> choose(const RunConfig& rc, const Plan& plan, const std::vec
     return choice;
 }
 
+// Paper II-C accepts a model when its train and test error curves have converged: every
+// candidate is judged (model::convergence: 1 converged, 0 not, -1 no curve recorded), and a
+// learned winner that has not converged is a warning on the log (root).
+void judgeCurves(const RunContext& ctx, Selection& sel) {
+    const std::size_t epochs = static_cast<std::size_t>(ctx.rc.train.epochs), width = curveWidth(ctx.rc);
+    std::vector<std::string> why(sel.results.size());
+    for (std::size_t i = 0; i < sel.results.size(); ++i) {
+        const double* row = sel.curves.data() + i * width;
+        const std::size_t n = std::min(epochs, static_cast<std::size_t>(std::max(sel.results[i].epochs, 0)));
+        if (n == 0 || std::isnan(row[0])) {  // no curve recorded: not judged
+            sel.converged.push_back(-1);
+            continue;
+        }
+        const model::Convergence c =
+            model::convergence({row, row + n}, {row + epochs, row + epochs + n}, ctx.rc.train.convergenceTol);
+        sel.converged.push_back(sel.results[i].status == 0 && c.converged ? 1 : 0);
+        why[i] = sel.results[i].status == 0 ? c.why : std::string("the candidate failed");
+    }
+    if (!ctx.comm.isRoot()) return;
+    for (std::size_t s = 0; s < sel.choice.size(); ++s) {
+        const std::int32_t task = sel.choice[s].task;
+        if (task < 0) continue;
+        for (std::size_t i = 0; i < sel.results.size(); ++i) {
+            if (sel.results[i].index != task || sel.converged[i] != 0) continue;
+            const Task& t = ctx.plan.tasks[static_cast<std::size_t>(task)];
+            log::warn() << "subregion " << s << ": the winner (L=" << t.L << " K=" << t.K << " S=" << t.S
+                        << ") has not converged after " << sel.results[i].epochs << " epochs: " << why[i]
+                        << " (/grid_search/converged; more train.epochs or a smaller train.lr may help)";
+        }
+    }
+}
+
 }  // namespace
 
 Selection selectStage(const RunContext& ctx, const TrainOutcome& trained, const BaselineOutcome& baselineOut,
                       const BaselineSet& baselines) {
     Selection sel;
-    sel.results = ctx.comm.allgatherv(trained.local);
-    std::sort(sel.results.begin(), sel.results.end(),
-              [](const TaskResult& a, const TaskResult& b) { return a.index < b.index; });
+    {
+        // Results and their curve rows arrive in the same (rank) order; both go to task order.
+        const std::vector<TaskResult> results = ctx.comm.allgatherv(trained.local);
+        const std::size_t width = curveWidth(ctx.rc);
+        // Results without curves (update's fine-tuning records none) get NaN rows.
+        std::vector<double> mine = trained.curves;
+        mine.resize(trained.local.size() * width, std::numeric_limits<double>::quiet_NaN());
+        const std::vector<double> curves = ctx.comm.allgatherv(mine);
+        std::vector<std::size_t> order(results.size());
+        for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+        std::sort(order.begin(), order.end(),
+                  [&](std::size_t a, std::size_t b) { return results[a].index < results[b].index; });
+        for (std::size_t i : order) {
+            sel.results.push_back(results[i]);
+            sel.curves.insert(sel.curves.end(), curves.begin() + static_cast<std::ptrdiff_t>(i * width),
+                              curves.begin() + static_cast<std::ptrdiff_t>((i + 1) * width));
+        }
+    }
     sel.baselineScores = ctx.comm.allgatherv(baselineOut.local);
     std::sort(sel.baselineScores.begin(), sel.baselineScores.end(), [](const BaselineScore& a, const BaselineScore& b) {
         return a.subregion != b.subregion ? a.subregion < b.subregion : a.baseline < b.baseline;
     });
     sel.choice = choose(ctx.rc, ctx.plan, sel.results, sel.baselineScores, baselines, ctx.nSub);
+    judgeCurves(ctx, sel);
     return sel;
 }
 

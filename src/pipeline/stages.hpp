@@ -45,6 +45,8 @@ struct TaskResult {
     double seconds = 0;
     std::uint64_t trainSamples = 0;
     std::uint64_t validationSamples = 0;
+    double trainLoss = 0;        // the last epoch's mean training loss (z units)
+    std::int32_t bestEpoch = 0;  // the epoch whose weights were kept (1-based)
 };
 
 /// What the owners of the points keep of their series once the subregions' rows are with the
@@ -149,8 +151,13 @@ std::vector<std::string> baselineNames(const RunConfig& rc, const BaselineSet& b
 // ---------------------------------------------------------------- train (train_stage.cpp)
 struct TrainOutcome {
     std::vector<TaskResult> local;
+    std::vector<double> curves;                   // per result in `local`: curveWidth(rc) values (curvesOf)
     std::map<std::int32_t, model::Model> models;  // task index -> model
 };
+/// A candidate's training curves as one row: train.epochs training losses, then train.epochs
+/// validation MAEs (mm), NaN after its last epoch.
+std::size_t curveWidth(const RunConfig& rc);
+std::vector<double> curvesOf(const RunConfig& rc, const model::FitSummary& summary);
 /// Trains this rank's candidates (its data-parallel groups' first, then its own and what it
 /// takes from others), checkpointing each; `rows` and `held` grow with taken candidates.
 TrainOutcome trainStage(const RunContext& ctx, SubregionMap& rows, HeldMap& held, const CheckpointStore& store);
@@ -172,6 +179,8 @@ struct Choice {
 /// Every rank's results, in task and (subregion, baseline) order, and each subregion's winner.
 struct Selection {
     std::vector<TaskResult> results;
+    std::vector<double> curves;          // per result: the training curves (curvesOf)
+    std::vector<std::int8_t> converged;  // per result: model::convergence of its curves
     std::vector<BaselineScore> baselineScores;
     std::vector<Choice> choice;
 };

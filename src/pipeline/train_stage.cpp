@@ -65,7 +65,11 @@ public:
         r.seconds = sm.seconds;
         r.trainSamples = sm.trainSamples;
         r.validationSamples = sm.validationSamples;
+        r.trainLoss = sm.trainLoss;
+        r.bestEpoch = sm.bestEpoch;
         out.local.push_back(r);
+        const auto curves = curvesOf(rc, sm);
+        out.curves.insert(out.curves.end(), curves.begin(), curves.end());
         log::info() << "candidate " << position_ << ": " << model::toString(sm.status) << ", validation MAE "
                     << r.validationMae << " mm, selection score " << r.score << " mm, " << sm.epochs
                     << " epochs, train loss " << sm.trainLoss << ", " << sm.seconds << " s";
@@ -99,6 +103,8 @@ private:
         if (keeper_) {
             r.rank = ctx_.comm.rank();
             out.local.push_back(r);
+            const auto curves = curvesOf(ctx_.rc, restored.summary);
+            out.curves.insert(out.curves.end(), curves.begin(), curves.end());
             log::info() << "candidate " << position_ << ": restored from its checkpoint (selection score " << r.score
                         << " mm)";
         }
@@ -210,6 +216,16 @@ std::string stopMessage(const CheckpointStore& store, std::size_t done, std::siz
 }
 
 }  // namespace
+
+std::size_t curveWidth(const RunConfig& rc) { return 2 * static_cast<std::size_t>(rc.train.epochs); }
+
+std::vector<double> curvesOf(const RunConfig& rc, const model::FitSummary& summary) {
+    const std::size_t epochs = static_cast<std::size_t>(rc.train.epochs);
+    std::vector<double> row(curveWidth(rc), std::numeric_limits<double>::quiet_NaN());
+    std::copy_n(summary.lossCurve.begin(), std::min(epochs, summary.lossCurve.size()), row.begin());
+    std::copy_n(summary.maeCurve.begin(), std::min(epochs, summary.maeCurve.size()), row.begin() + epochs);
+    return row;
+}
 
 TrainOutcome trainStage(const RunContext& ctx, SubregionMap& rows, HeldMap& held, const CheckpointStore& store) {
     const Comm& comm = ctx.comm;

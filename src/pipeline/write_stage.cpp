@@ -68,6 +68,7 @@ public:
     void subregions() const;
     /// /grid_search: one row per candidate; its timing in /timing.
     void gridSearch() const;
+    void gridSearchCurves() const;
     /// /baselines: one row per baseline (Table III), per subregion and per step as 2-D datasets.
     void baselines() const;
     /// /models: each subregion's best candidate's model (/subregions/method says whether it won), in
@@ -222,8 +223,32 @@ void OutputWriter::gridSearch() const {
     out.writeSmall(output::grid_search::kTrainSamples, gtr);
     out.writeSmall(output::grid_search::kValidationSamples, gva);
     out.writeSmall(output::grid_search::kCost, gcost);
+    gridSearchCurves();
     out.writeSmall(output::timing::kCandidateSeconds, gsec);
     out.writeSmall(output::timing::kCandidateRank, grank);
+}
+
+void OutputWriter::gridSearchCurves() const {
+    // Candidates x epochs (issue 20 item 3), the last loss, the kept epoch and the verdict.
+    const std::size_t n = r.selection.results.size(), E = static_cast<std::size_t>(rc.train.epochs);
+    std::vector<double> loss(n * E), mae(n * E), last;
+    std::vector<std::int32_t> best;
+    for (std::size_t i = 0; i < n; ++i) {
+        const double* row = r.selection.curves.data() + i * 2 * E;
+        std::copy_n(row, E, loss.begin() + static_cast<std::ptrdiff_t>(i * E));
+        std::copy_n(row + E, E, mae.begin() + static_cast<std::ptrdiff_t>(i * E));
+        last.push_back(r.selection.results[i].trainLoss);
+        best.push_back(r.selection.results[i].bestEpoch);
+    }
+    writeSmall2D(out, output::grid_search::kTrainLossCurve, loss, n, E, root);
+    writeSmall2D(out, output::grid_search::kValidationMaeCurve, mae, n, E, root);
+    out.writeSmall(output::grid_search::kFinalTrainLoss, last);
+    out.writeSmall(output::grid_search::kBestEpoch, best);
+    out.writeSmall(output::grid_search::kConverged, r.selection.converged);
+    const h5::Dataset conv = out.openDataset(output::grid_search::kConverged);
+    conv.writeAttribute(output::grid_search::kAttrConvergenceTol, rc.train.convergenceTol);
+    conv.writeAttribute(output::grid_search::kAttrConvergenceWindow,
+                        std::string("last w = max(2, epochs / 5) epochs vs the w before"));
 }
 
 void OutputWriter::baselines() const {

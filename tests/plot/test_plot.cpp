@@ -20,8 +20,8 @@ namespace hlstm::test {
 namespace {
 namespace fs = std::filesystem;
 
-const char* const kFigures[] = {"velocity", "subregions", "db_index", "grid_mae",
-                                "forecast", "abs_error",  "scatter",  "step_mae"};
+const char* const kFigures[] = {"velocity",  "subregions", "db_index", "grid_mae", "forecast",
+                                "abs_error", "scatter",    "step_mae", "curves"};
 
 std::string plotCmd(const std::string& args) { return hlstmBinary() + " plot " + args; }
 
@@ -130,6 +130,44 @@ TEST(Plot, EveryFigureIsANonBlankPngOfAtLeast800x600AndThePointLineEndsAtTheFore
         }
         EXPECT_EQ(n, count);
         EXPECT_NEAR(mae, sum / static_cast<double>(count), 1e-9);
+    }
+
+    // curves.png: one line per subregion (its learned winner or best candidate), the file's curve rows
+    {
+        const std::string json = data + "/curves.json";
+        ASSERT_TRUE(fs::exists(json)) << json;
+        auto q = run(std::string(kPython) + " -c \"import json; d=json.load(open('" + json +
+                         "'))['curves']; print(len(d)); [print(c['subregion'], c['task'], int(c['converged']), "
+                         "' '.join(repr(v) for v in c['loss'] + c['mae'])) for c in d]\"",
+                     60);
+        ASSERT_EQ(q.exitCode, 0) << q.output;
+        const auto loss = f.openDataset(output::grid_search::kTrainLossCurve).readAll<double>();
+        const auto mae = f.openDataset(output::grid_search::kValidationMaeCurve).readAll<double>();
+        const auto gsub = f.openDataset(output::grid_search::kSubregion).readAll<std::int32_t>();
+        const auto conv = f.openDataset(output::grid_search::kConverged).readAll<std::int8_t>();
+        const std::size_t E = f.openDataset(output::grid_search::kTrainLossCurve).dims()[1];
+        const std::size_t subs = f.openDataset(output::subregions::kId).dims()[0];
+        std::istringstream in(q.output);
+        std::size_t drawn = 0;
+        in >> drawn;
+        EXPECT_EQ(drawn, std::min<std::size_t>(subs, 12)) << q.output;
+        for (std::size_t k = 0; k < drawn; ++k) {
+            int sub = -1, conv01 = -1;
+            std::size_t task = 0;
+            in >> sub >> task >> conv01;
+            ASSERT_LT(task, gsub.size());
+            EXPECT_EQ(gsub[task], sub);
+            EXPECT_EQ(conv01, conv[task]);
+            for (std::size_t e = 0; e < 2 * E; ++e) {
+                std::string v;
+                in >> v;
+                const double want = e < E ? loss[task * E + e] : mae[task * E + e - E];
+                if (std::isfinite(want))
+                    EXPECT_DOUBLE_EQ(std::stod(v), want) << "task " << task << " value " << e;
+                else
+                    EXPECT_EQ(v, "None");
+            }
+        }
     }
 
     // three representative points by default, each with its drawn arrays

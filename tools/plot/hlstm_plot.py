@@ -524,6 +524,72 @@ def method_rows(out):
     return rows
 
 
+def curve_rows(out):
+    """Grid-search rows whose curves curves.png draws: each subregion's learned winner (its
+    /subregions L, K, S), else (a baseline won) its candidate with the lowest selection score."""
+    gsub = np.asarray(out.get("/grid_search/subregion"))
+    gL, gK, gS = (np.asarray(out.get("/grid_search/" + p)) for p in ("L", "K", "S"))
+    score = np.asarray(out.get("/grid_search/selection_score"), float)
+    ids = np.asarray(out.get("/subregions/id")).tolist()
+    sL, sK, sS = (np.asarray(out.get("/subregions/" + p)).tolist() for p in ("L", "K", "S"))
+    size = np.asarray(out.get("/subregions/n_points")).tolist()
+    rows = []
+    for i in sorted(range(len(ids)), key=lambda i: -size[i])[:12]:
+        mine = np.flatnonzero(gsub == ids[i])
+        won = [r for r in mine if (gL[r], gK[r], gS[r]) == (sL[i], sK[i], sS[i])]
+        if won:
+            rows.append((int(ids[i]), int(won[0]), True))
+        elif mine.size and np.isfinite(score[mine]).any():
+            rows.append((int(ids[i]), int(mine[np.nanargmin(score[mine])]), False))
+    return rows
+
+
+def fig_curves(out):
+    """Training curves of the winners (paper II-C: a model is accepted when its train and test
+    error curves converge), from /grid_search/train_loss and validation_mae_curve."""
+    fig, axes = plt.subplots(1, 2, figsize=(16, 6.5))
+    drawn = []
+    if not out.has("/grid_search/train_loss"):
+        for ax in axes:
+            ax.text(0.5, 0.5, "no training curves in this file\n(written before /grid_search/train_loss)",
+                    ha="center", va="center", transform=ax.transAxes)
+        fig.sidecar = {"curves": drawn}
+        return fig
+    loss = np.asarray(out.get("/grid_search/train_loss"), float)
+    mae = np.asarray(out.get("/grid_search/validation_mae_curve"), float)
+    conv = np.asarray(out.get("/grid_search/converged")) if out.has("/grid_search/converged") else None
+    best = np.asarray(out.get("/grid_search/best_epoch")) if out.has("/grid_search/best_epoch") else None
+    gL, gK, gS = (np.asarray(out.get("/grid_search/" + p)) for p in ("L", "K", "S"))
+    epochs = np.arange(1, loss.shape[1] + 1)
+    for sub, r, won in curve_rows(out):
+        ok = conv is None or int(conv[r]) != 0
+        label = (f"subregion {sub}: L={gL[r]} K={gK[r]} S={gS[r]}" + ("" if won else " (best candidate; a baseline won)")
+                 + ("" if ok else " - NOT converged"))
+        style = "-" if won else ":"
+        (ln,) = axes[0].plot(epochs, loss[r], style, marker="o", ms=3, label=label)
+        axes[1].plot(epochs, mae[r], style, marker="o", ms=3, color=ln.get_color(), label=label)
+        if best is not None and best[r] >= 1 and np.isfinite(mae[r][best[r] - 1]):
+            axes[1].plot([best[r]], [mae[r][best[r] - 1]], "*", ms=12, color=ln.get_color())
+        drawn.append({"subregion": sub, "task": r, "won": won, "converged": ok,
+                      "loss": [None if not np.isfinite(v) else float(v) for v in loss[r]],
+                      "mae": [None if not np.isfinite(v) else float(v) for v in mae[r]]})
+    axes[0].set_yscale("log")
+    axes[0].set_ylabel("training loss per epoch (z units, log scale)")
+    axes[1].set_ylabel("validation MAE per epoch (mm/step); * = the kept epoch")
+    for ax, title in zip(axes, ("training loss", "validation MAE")):
+        ax.set_xlabel("epoch")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    if drawn:
+        axes[1].legend(fontsize=8)
+    tol = out.attr("tolerance", None, obj="/grid_search/converged") if conv is not None else None
+    fig.suptitle("Training curves of the winners (paper II-C: accepted when both converge" +
+                 (f"; tolerance {float(tol):.0%} over the last epochs)" if tol is not None else ")"))
+    fig.tight_layout()
+    fig.sidecar = {"curves": drawn}
+    return fig
+
+
 def fig_step_mae(out):
     pos = out.has("/metrics/position_step_mae") and out.has("/baselines/position_name")
     fig, axes = plt.subplots(1, 2 if pos else 1, figsize=(20 if pos else 11, 6.5), squeeze=False)
@@ -718,7 +784,7 @@ def lonlat_of(out, r):
 # -------------------------------------------------------------------------------------- commands
 FIGURES = [("velocity", fig_velocity), ("subregions", fig_subregions), ("db_index", fig_db_index),
            ("grid_mae", fig_grid_mae), ("forecast", fig_forecast), ("abs_error", fig_abs_error),
-           ("scatter", fig_scatter), ("step_mae", fig_step_mae)]
+           ("scatter", fig_scatter), ("step_mae", fig_step_mae), ("curves", fig_curves)]
 
 
 def open_history(out, args):

@@ -115,6 +115,13 @@ inline constexpr char kValidationSamples[] = "/grid_search/validation_samples";
 /// and the validation MAE of every epoch (issue 20 item 3).
 inline constexpr char kTrainLossCurve[] = "/grid_search/train_loss";
 inline constexpr char kValidationMaeCurve[] = "/grid_search/validation_mae_curve";
+inline constexpr char kFinalTrainLoss[] = "/grid_search/final_train_loss";  ///< the last epoch's training loss
+inline constexpr char kBestEpoch[] = "/grid_search/best_epoch";             ///< epoch of the kept weights (1-based)
+/// 1 when the candidate's curves have converged (model::convergence), 0 not, -1 no curve
+/// recorded (update's fine-tuning).
+inline constexpr char kConverged[] = "/grid_search/converged";
+inline constexpr char kAttrConvergenceTol[] = "tolerance";  ///< of /grid_search/converged: train.convergence_tol
+inline constexpr char kAttrConvergenceWindow[] = "window";  ///< of /grid_search/converged: how w is chosen
 }  // namespace grid_search
 
 /// /metrics

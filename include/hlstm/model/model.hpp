@@ -40,12 +40,17 @@ struct FitSummary {
     double trainSeconds = 0;  ///< wall time of the epochs (training steps only)
     int threads = 1;
     std::uint64_t seed = 0;
+    /// Training curves, one value per epoch run: the mean training loss (z units; the last one
+    /// is trainLoss) and the validation MAE in mm (NaN when TrainConfig::curves is off and no
+    /// early stopping asked for it). Paper II-C: a model is accepted when both have converged.
+    std::vector<double> lossCurve, maeCurve;
 
     [[nodiscard]] bool ok() const noexcept { return status == FitStatus::kOk; }
 
-    template <class Archive> void serialize(Archive& ar, unsigned /*version*/) {
+    template <class Archive> void serialize(Archive& ar, unsigned version) {
         ar& status& validationMae& trainLoss& epochs& bestEpoch& trainSamples& validationSamples& seconds& trainSeconds&
             threads& seed;
+        if (version >= 1) ar& lossCurve& maeCurve;  // models saved before the curves load without them
     }
 };
 
@@ -105,10 +110,12 @@ struct TrainState {
     std::int32_t sinceBest = 0, bestEpoch = 0, epochsDone = 0;
     Parameters best;  ///< weights at bestEpoch (early stopping)
     double trainLoss = 0, trainSeconds = 0;
+    std::vector<double> lossCurve, maeCurve;  ///< the finished epochs' curves (FitSummary)
 
-    template <class Archive> void serialize(Archive& ar, unsigned /*version*/) {
+    template <class Archive> void serialize(Archive& ar, unsigned version) {
         ar& epoch& next& order& rng& lossSum& parameters& moments& adamStep& bestMae& sinceBest& bestEpoch& epochsDone&
             best& trainLoss& trainSeconds;
+        if (version >= 1) ar& lossCurve& maeCurve;
     }
 };
 
@@ -140,6 +147,18 @@ Model fit(const SeriesView& series, const PointSplit& split, const ModelConfig& 
 Model fit(const SampleSet& trainSet, const SampleSet& validationSet, const ModelConfig& config,
           const TrainConfig& train, std::uint64_t seed, const Model* start = nullptr,
           const ShardedTraining* sharded = nullptr, const Interruption* interruption = nullptr);
+
+/// Whether a fit's training curves have converged (paper II-C: training is accepted when the
+/// train and test error curves converge). With w = max(2, n / 5) of the n epochs run, each
+/// finite curve (the validation MAE is skipped when it was not computed) must (a) change by at
+/// most `tolerance` (relative) between the mean of its last w epochs and the mean of the w
+/// before, and (b) spread by at most 2 x tolerance (max - min over the last w, relative to
+/// their mean). Fewer than 2 w = 4 epochs cannot show convergence: not converged.
+struct Convergence {
+    bool converged = false;
+    std::string why;  ///< which test failed, with its numbers; empty when converged
+};
+Convergence convergence(const std::vector<double>& lossCurve, const std::vector<double>& maeCurve, double tolerance);
 
 /// Mean absolute error in mm of the model's predictions of `set`'s labels (after mapping back).
 double meanAbsoluteError(const Model& model, const SampleSet& set, int threads = 0);
@@ -190,3 +209,5 @@ Model modelFromBytes(const std::string& bytes);
 }  // namespace hlstm::model
 
 BOOST_CLASS_VERSION(hlstm::model::Model, 1)
+BOOST_CLASS_VERSION(hlstm::model::FitSummary, 1)
+BOOST_CLASS_VERSION(hlstm::model::TrainState, 1)

@@ -92,6 +92,8 @@ struct TrainConfig {
     Sampling sampling = Sampling::kLatest;
     int stride = 1;  ///< window stride for Sampling::kAll
     double validationFraction = 0.3;
+    bool curves = true;            ///< the validation MAE of every epoch (FitSummary::maeCurve)
+    double convergenceTol = 0.05;  ///< model::convergence's relative tolerance
 
     /// Throws ConfigError on non-positive epochs/batch/lr, betas outside [0,1), bad fractions.
     void validate() const;
