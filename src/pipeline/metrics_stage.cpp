@@ -132,6 +132,9 @@ MetricBook tables(const Comm& comm, const OwnerForecasts& f, const std::vector<s
     if (hasTruth) {
         book.add("global_truth", table(pred, truth, {}, 1));
         book.add("sub_truth", table(pred, truth, sub, nSub));
+        // The noise floor: the truth's own error against the observations (Table IV).
+        book.add("noise", table(truth, obs, {}, 1));
+        book.add("noise/sub", table(truth, obs, sub, nSub));
         book.add("zone_truth", table(pred, truth, zn, nZones));
         book.add("step_truth", table(pCum, tCum, step, static_cast<std::int32_t>(Y)));
     }

@@ -119,6 +119,7 @@ void report(const RunContext& ctx, const RunOutputs& r, const std::string& outpu
         row(name, book[name][0], hasTruth ? book[name + "/truth"][0].mae : std::nan(""), baselineSeconds[b]);
     }
     os << errorTable(r.eval.errors, r.eval.names, hasTruth) << "\n";
+    os << tableFour(ctx, r);
     std::size_t learned = 0, fallback = 0;
     std::uint64_t learnedPoints = 0, fallbackPoints = 0;
     for (std::size_t s = 0; s < subs.size(); ++s) {

@@ -312,6 +312,9 @@ private:
 void writeStage(const RunContext& ctx, const Config& config, const RunOutputs& r, h5::File& out);
 /// The console report of the run (root).
 void report(const RunContext& ctx, const RunOutputs& r, const std::string& output);
+/// The paper's Table IV (global LSTM against HLSTM per subregion, with the noise floor and the
+/// times) when the run has the learned global_lstm baseline, else empty (table4_report.cpp).
+std::string tableFour(const RunContext& ctx, const RunOutputs& r);
 
 // ---------------------------------------------------------------- one origin (origin.cpp)
 struct OriginOptions {
