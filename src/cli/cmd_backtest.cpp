@@ -15,6 +15,10 @@ Action setupBacktest(CLI::App& sub) {
         ->capture_default_str();
     sub.add_option("--origin-stride", args->stride, "S epochs between origins (0: model.horizon)")
         ->capture_default_str();
+    sub.add_option("--strategy", args->strategy,
+                   "refit: the method refitted at every origin | frozen: fitted at the first origin only, its "
+                   "models forecast the later origins (a model in service)")
+        ->capture_default_str();
     sub.footer(
         "At each origin the run's method is refitted on the epochs before it (partition, grid search, selection)\n"
         "and its positions are scored at the model.horizon epochs after it, beside every baseline.\n"

@@ -92,6 +92,10 @@ const std::vector<ConfigKey>& configSchema() {
          "visible epochs and select at one in-time cut"},
         {"run.level_epochs", std::int64_t{8},
          "positions: the current level is a line through the last this many epochs (1: the last value)"},
+        {"run.combine", std::string("scored"),
+         "where a learned model won a subregion: scored = its forecast mixed with the best baseline's at weights "
+         "0.75, 0.5, 0.25, each judged out of time like the candidates, a mix wins when its score is lower; mean = "
+         "0.5 only; off = the model alone"},
         {"run.progress_minutes", 1.0,
          "training progress: rank 0 prints candidates done / total, the share of the planned cost and the time left "
          "this often (minutes), and at the start and the end of training (0: only then)"},

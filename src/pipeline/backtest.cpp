@@ -4,8 +4,10 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <sstream>
 
+#include "frozen.hpp"
 #include "hlstm/core/coordinated.hpp"
 #include "hlstm/core/log.hpp"
 #include "hlstm/data/input.hpp"
@@ -66,8 +68,7 @@ std::vector<double> maeOf(const std::vector<Metrics>& v) {
 }
 
 // Fills origin o of the table from a judged origin (collective: the coverage counts).
-void collect(const Comm& comm, const RunOutputs& r, bool hasTruth, std::size_t o, Table& t) {
-    const Evaluation& e = r.eval;
+void collect(const Comm& comm, const Evaluation& e, bool hasTruth, std::size_t o, Table& t) {
     if (t.methods.empty()) {
         t.methods.push_back("hlstm");
         t.methods.insert(t.methods.end(), e.positionNames.begin(), e.positionNames.end());
@@ -177,7 +178,7 @@ void logTable(const Table& t, bool hasTruth) {
 }
 
 void writeTable(h5::File& out, const Comm& comm, const Config& config, const RunConfig& rc, const Table& t,
-                bool hasTruth) {
+                bool hasTruth, const std::string& strategy) {
     const bool root = comm.isRoot();
     const std::uint64_t M = t.methods.size(), N = t.origins, Y = t.Y;
     out.writeSmall(output::backtest::kOriginDates, t.dates);
@@ -190,7 +191,7 @@ void writeTable(h5::File& out, const Comm& comm, const Config& config, const Run
     if (hasTruth) cube(output::backtest::kMaeTruth, t.maeTruth);
     auto cov = out.createDataset<double>(output::backtest::kCoverage, {N, Y});
     cov.writeRows(0, root ? N : 0, t.coverage.data());
-    out.writeObjectStringAttribute(output::backtest::kGroup, output::backtest::kAttrStrategy, "refit");
+    out.writeObjectStringAttribute(output::backtest::kGroup, output::backtest::kAttrStrategy, strategy);
     out.writeAttribute(output::attr::kHlstmVersion, std::string(kVersion));
     out.writeAttribute(output::attr::kConfig, config.toToml());
     out.writeAttribute(output::attr::kInput, std::filesystem::absolute(rc.input).string());
@@ -210,6 +211,8 @@ int backtest(const Comm& comm, const Config& config, const BacktestArgs& args) {
             throw ConfigError("--origins must be at least 1 (got " + std::to_string(args.origins) + ")");
         if (args.stride < 0)
             throw ConfigError("--origin-stride must be at least 1 (got " + std::to_string(args.stride) + ")");
+        if (args.strategy != "refit" && args.strategy != "frozen")
+            throw ConfigError("--strategy " + args.strategy + ": expected refit or frozen");
     });
     rc.read.truthEpochs = 0;  // every origin is judged against its own epochs of /truth
     const FilesRead reads = filesRead(rc.input, rc.read, &config);
@@ -230,22 +233,40 @@ int backtest(const Comm& comm, const Config& config, const BacktestArgs& args) {
     Table table;
     table.origins = N, table.Y = Y;
     table.coverage.assign(N * Y, std::nan(""));
+    const bool frozen = args.strategy == "frozen";
+    std::unique_ptr<FrozenService> service;  // frozen: the first origin's methods
     for (std::size_t o = 0; o < N; ++o) {
         const std::size_t visible = m - Y - (N - 1 - o) * S;
         table.dates.push_back(block.points.dates[visible - 1]);
         if (comm.isRoot())
             log::info() << "backtest origin " << o + 1 << "/" << N << ": " << visible << " visible epochs (last "
-                        << table.dates.back() << "), " << Y << " hidden";
+                        << table.dates.back() << "), " << Y << " hidden"
+                        << (frozen && o > 0 ? ", the first origin's methods (frozen)" : "");
         timer.start("origin " + std::to_string(o + 1));
         LocalBlock cut = firstEpochs(block, visible + Y);
+        if (service) {
+            // Frozen: forecast with what the first origin selected, judged like a refitted origin.
+            const model::TimeAxis axis = model::TimeAxis::fromDates(cut.points.dates);
+            const HoldoutTail tail = holdoutTail(cut.points, visible);
+            const Returned back = service->forecast(comm, rc, cut, axis, visible);
+            const Plan plan;
+            const Groups groups;
+            const RunContext ctx{comm, rc, plan, groups, axis, visible, visible + Y, service->subregions()};
+            const Evaluation eval = metricsStage(ctx, cut, tail, service->partition(), back, service->names());
+            collect(comm, eval, hasTruth, o, table);
+            continue;
+        }
         RunConfig rco = rc;  // the grid fitted to this origin's epochs
         PhaseTimer stages;   // the origin's stages are timed as one phase
         forecastOrigin(comm, config, rco, cut, CheckpointStore(), {}, stages,
-                       [&](const RunContext&, const RunOutputs& r) { collect(comm, r, hasTruth, o, table); });
+                       [&](const RunContext& ctx, const RunOutputs& r) {
+                           collect(comm, r.eval, hasTruth, o, table);
+                           if (frozen) service = std::make_unique<FrozenService>(FrozenService::capture(ctx, r));
+                       });
     }
     if (comm.isRoot()) logTable(table, hasTruth);
     timer.start("write");
-    output.write("write", [&](h5::File& out) { writeTable(out, comm, config, rc, table, hasTruth); });
+    output.write("write", [&](h5::File& out) { writeTable(out, comm, config, rc, table, hasTruth, args.strategy); });
     timer.report(comm);
     return 0;
 }

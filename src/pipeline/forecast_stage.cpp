@@ -71,6 +71,10 @@ WinnerForecasts forecastWinners(const RunContext& ctx, const HeldMap& held, cons
                 shared = task.sharded;
                 const model::Model& mdl = it->second;
                 f = modelForecaster(mdl, rc.threads);
+                if (c.combineBaseline >= 0)  // combine_stage.cpp
+                    f = combinedForecaster(
+                        f, baselines.forecaster(static_cast<std::size_t>(c.combineBaseline), rc.horizon),
+                        c.combineWeight);
                 if (owner) {
                     out.modelSubregions.push_back(s);
                     out.modelBytes.push_back(storedBytes(mdl));

@@ -50,7 +50,8 @@ void forecastOrigin(const Comm& comm, const Config& config, RunConfig& rc, Local
 
     // Select each subregion's winner among its candidates and the baselines.
     timer.start("select");
-    const Selection selection = selectStage(ctx, trained, baselineOut, baselines);
+    Selection selection = selectStage(ctx, trained, baselineOut, baselines);
+    combineStage(ctx, held, trained, baselines, selection);
 
     timer.start("forecast");
     const Returned back = forecastStage(ctx, block, held, selection, trained, baselineOut, baselines);

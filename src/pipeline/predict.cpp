@@ -36,9 +36,10 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
     std::vector<std::uint64_t> modelOffset, modelSize;
     std::vector<std::uint8_t> modelBytes;
     std::vector<std::int32_t> subIds;
-    std::vector<std::string> subMethod;
-    std::vector<float> halfWidth;  // subregions x Y: the run's interval half-widths (mm)
-    int levelEpochs = 0;           // the run's run.level_epochs (0: a file without its config)
+    std::vector<std::string> subMethod, subCombined;  // the baseline mixed into a model's forecast ("": none)
+    std::vector<double> subWeight;                    // the model's weight in that mix
+    std::vector<float> halfWidth;                     // subregions x Y: the run's interval half-widths (mm)
+    int levelEpochs = 0;                              // the run's run.level_epochs (0: a file without its config)
     BaselineSet baselines;
     coordinated(comm, "predict:models", [&] {
         try {
@@ -71,6 +72,10 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
                 throw InputError(modelsPath + ": hlstm-output format version 1; re-run hlstm run with this version");
             subIds = f.openDataset(output::subregions::kId).readAll<std::int32_t>();
             subMethod = f.readStrings(output::subregions::kMethod);
+            if (f.exists(output::subregions::kCombinedWith)) {  // run.combine (combine_stage.cpp)
+                subCombined = f.readStrings(output::subregions::kCombinedWith);
+                subWeight = f.openDataset(output::subregions::kCombinedWeight).readAll<double>();
+            }
             if (f.exists(output::subregions::kIntervalHalfwidth))
                 halfWidth = f.openDataset(output::subregions::kIntervalHalfwidth).readAll<float>();
             if (f.hasAttribute(output::attr::kConfig)) {
@@ -137,6 +142,18 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
             } else if (mit != models.end()) {
                 const model::Model& mdl = mit->second;
                 method = [&mdl](const model::SeriesView& v) { return model::forecast(mdl, v).differential; };
+                const std::size_t k =
+                    static_cast<std::size_t>(std::find(subIds.begin(), subIds.end(), s) - subIds.begin());
+                if (k < subCombined.size() && k < subWeight.size() && !subCombined[k].empty()) {
+                    const auto kind = model::baselineFromString(subCombined[k]);
+                    method = combinedForecaster(
+                        method,
+                        baselines.forecaster(
+                            static_cast<std::size_t>(std::find(baselines.kinds.begin(), baselines.kinds.end(), kind) -
+                                                     baselines.kinds.begin()),
+                            horizon),
+                        subWeight[k]);
+                }
             } else {
                 continue;  // subregion without a model: NaN
             }

@@ -56,6 +56,13 @@ RunConfig RunConfig::from(const Config& config, const RunArgs& args) {
     const auto levelEpochs = config.getInt("run.level_epochs");
     if (levelEpochs < 1 || levelEpochs > 1000) throw ConfigError("run.level_epochs must be in 1..1000");
     rc.levelEpochs = static_cast<int>(levelEpochs);
+    const std::string& combine = config.getString("run.combine");
+    if (combine == "scored")
+        rc.combineWeights = {0.75, 0.5, 0.25};
+    else if (combine == "mean")
+        rc.combineWeights = {0.5};
+    else if (combine != "off")
+        throw ConfigError("run.combine = \"" + combine + "\": expected scored, mean or off");
     rc.spatial = spatial::SpatialOptions::fromConfig(config);
     rc.errorThreshold = config.getDouble("run.error_threshold");
     if (!(rc.errorThreshold > 0)) throw ConfigError("run.error_threshold must be > 0 (mm)");

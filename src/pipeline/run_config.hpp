@@ -27,14 +27,15 @@ struct RunConfig {
     BaselineRequest baselines;
     bool selectSmoothed = true;
     double interval = 0.9;
-    int shards = 4;                  // train.shards
-    double shardShare = 0.3;         // train.shard_share
-    int intervalCuts = 12;           // validation cut epochs pooled for the conformal residuals (run.interval_cuts)
-    int selectionCuts = 8;           // run.selection_cuts: out-of-time cuts of the selection (0: one, in time)
-    int levelEpochs = 8;             // run.level_epochs: the positions' level is a line through these
-    double checkpointSeconds = 600;  // run.checkpoint_minutes
-    double progressSeconds = 60;     // run.progress_minutes
-    std::string inputChecksum;       // of the input file, computed once (rank 0, broadcast)
+    int shards = 4;                      // train.shards
+    double shardShare = 0.3;             // train.shard_share
+    int intervalCuts = 12;               // validation cut epochs pooled for the conformal residuals (run.interval_cuts)
+    int selectionCuts = 8;               // run.selection_cuts: out-of-time cuts of the selection (0: one, in time)
+    int levelEpochs = 8;                 // run.level_epochs: the positions' level is a line through these
+    std::vector<double> combineWeights;  // run.combine: the learned model's weights tried in a mix (combine_stage)
+    double checkpointSeconds = 600;      // run.checkpoint_minutes
+    double progressSeconds = 60;         // run.progress_minutes
+    std::string inputChecksum;           // of the input file, computed once (rank 0, broadcast)
     std::string input;
     SimulateOptions simulate;
     std::string simulateKind;

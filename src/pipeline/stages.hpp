@@ -175,6 +175,11 @@ struct Choice {
     std::int32_t bestBaseline = -1;
     double bestBaselineScore = std::numeric_limits<double>::quiet_NaN();
     std::string why;
+    // Forecast combination (combine_stage.cpp): the task's forecast x combineWeight + baseline
+    // combineBaseline's x (1 - combineWeight); -1: the task alone (learnedScore: its score).
+    std::int32_t combineBaseline = -1;
+    double combineWeight = 1;
+    double learnedScore = std::numeric_limits<double>::quiet_NaN();
 };
 /// Every rank's results, in task and (subregion, baseline) order, and each subregion's winner.
 struct Selection {
@@ -187,6 +192,13 @@ struct Selection {
 /// Gathers the candidates' and baselines' scores and picks each subregion's winner (collective).
 Selection selectStage(const RunContext& ctx, const TrainOutcome& trained, const BaselineOutcome& baselineOut,
                       const BaselineSet& baselines);
+
+// ---------------------------------------------------------------- combine (combine_stage.cpp)
+/// Where a grid candidate won: its forecast mixed with the subregion's best baseline at each of
+/// rc.combineWeights, judged on the same out-of-time cuts; a mix with a lower score wins
+/// (collective; every rank's choice changes the same way).
+void combineStage(const RunContext& ctx, const HeldMap& held, const TrainOutcome& trained, const BaselineSet& baselines,
+                  Selection& sel);
 
 // ---------------------------------------------------------------- forecast (forecast_stage.cpp)
 /// What the owners of the points receive: per owned row the winner's [holdout differentials |

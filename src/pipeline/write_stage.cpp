@@ -137,7 +137,8 @@ void OutputWriter::subregions() const {
     std::vector<std::int32_t> sid, szone, sL, sK, sS, srank, sstatus;
     std::vector<std::uint64_t> sn;
     std::vector<double> svmae, ssec, sscore, scand, sbscore;
-    std::vector<std::string> smethod, swhy, sbest;
+    std::vector<std::string> smethod, swhy, sbest, scombined;
+    std::vector<double> sweight;
     std::vector<float> shalf;
     for (std::int32_t s = 0; s < nSub; ++s) {
         const auto& info = subs[static_cast<std::size_t>(s)];
@@ -161,6 +162,10 @@ void OutputWriter::subregions() const {
                           : c.baseline >= 0 ? model::toString(r.baselines.kinds[static_cast<std::size_t>(c.baseline)])
                                             : "none");
         swhy.push_back(c.why);
+        scombined.push_back(c.combineBaseline >= 0
+                                ? model::toString(r.baselines.kinds[static_cast<std::size_t>(c.combineBaseline)])
+                                : "");
+        sweight.push_back(c.combineBaseline >= 0 ? c.combineWeight : 1.0);
         sbest.push_back(
             c.bestBaseline >= 0 ? model::toString(r.baselines.kinds[static_cast<std::size_t>(c.bestBaseline)]) : "");
         const auto& hw = r.back.halfWidths[static_cast<std::size_t>(s)];
@@ -175,6 +180,8 @@ void OutputWriter::subregions() const {
     out.writeSmall(output::subregions::kFailed, sstatus);
     out.writeStrings(output::subregions::kMethod, smethod);
     out.writeStrings(output::subregions::kWhy, swhy);
+    out.writeStrings(output::subregions::kCombinedWith, scombined);
+    out.writeSmall(output::subregions::kCombinedWeight, sweight);
     out.writeSmall(output::subregions::kSelectionScore, sscore);
     out.writeSmall(output::subregions::kBestCandidateScore, scand);
     out.writeStrings(output::subregions::kBestBaseline, sbest);

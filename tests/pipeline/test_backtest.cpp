@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <map>
 
 #include "hlstm/io/hdf5.hpp"
 #include "hlstm/io/output_format.hpp"
@@ -43,6 +44,28 @@ TempDir* BacktestTest::dir_ = nullptr;
 std::vector<double> doubles(const std::string& file, const std::string& ds) {
     h5::File f(file, h5::Access::kReadOnly);
     return f.openDataset(ds).readAll<double>();
+}
+
+// A copy of a native scene with every missing value replaced by the truth's: a run as of a past
+// epoch then reads what the backtest's cut of the whole archive holds (no gap is filled from
+// epochs after the cut).
+void writeGapFree(const std::string& in, const std::string& out) {
+    h5::File src(in, h5::Access::kReadOnly);
+    h5::File dst(out, h5::Access::kCreate);
+    dst.writeSmall<double>("/x", src.openDataset("/x").readAll<double>());
+    dst.writeSmall<double>("/y", src.openDataset("/y").readAll<double>());
+    dst.writeSmall<std::int64_t>("/id", src.openDataset("/id").readAll<std::int64_t>());
+    dst.writeSmall<std::int32_t>("/dates", src.openDataset("/dates").readAll<std::int32_t>());
+    const auto dims = src.openDataset("/displacement").dims();
+    auto d = src.openDataset("/displacement").readAll<float>();
+    const auto t = src.openDataset("/truth").readAll<float>();
+    for (std::size_t k = 0; k < d.size(); ++k)
+        if (!std::isfinite(d[k])) d[k] = t[k];
+    dst.createDataset<float>("/displacement", {dims[0], dims[1]}).writeRows(0, dims[0], d.data());
+    dst.createDataset<float>("/truth", {dims[0], dims[1]}).writeRows(0, dims[0], t.data());
+    dst.writeObjectStringAttribute("/displacement", "unit",
+                                   src.openDataset("/displacement").readStringAttribute("unit"));
+    if (src.hasAttribute("crs")) dst.writeAttribute("crs", src.readStringAttribute("crs"));
 }
 
 }  // namespace
@@ -116,4 +139,88 @@ TEST_F(BacktestTest, TooManyOriginsAreRefusedNamingTheInputAndLeaveNoOutput) {
     EXPECT_NE(r.output.find("cannot hold 20 origins"), std::string::npos) << r.output;
     EXPECT_FALSE(std::filesystem::exists(out));
     EXPECT_FALSE(std::filesystem::exists(out + ".tmp"));
+}
+
+// --strategy frozen: the first origin is the refit one; a later origin is forecast by the first
+// origin's methods as `hlstm predict` with that origin's run forecasts it (no refitting).
+TEST_F(BacktestTest, FrozenFirstOriginIsRefitsAndLaterOnesArePredictWithTheFirstOriginsModels) {
+    // The default baselines: the learned ones (global LSTM, RNN) are not refitted by frozen.
+    const std::string flags =
+        " --partition.min_points 300 --grid.L 8,12 --grid.K 1 --grid.S 6 --train.epochs 4 --train.batch 64 "
+        "--train.threads 1 --run.holdout 3 --model.horizon 3";
+    constexpr int kN = 2, kStride = 4;
+    const std::string common =
+        "backtest --origins " + std::to_string(kN) + " --origin-stride " + std::to_string(kStride);
+    const std::string input = dir_->file("gap_free.h5");
+    writeGapFree(scene(), input);
+    const auto hl = [&](int ranks, const std::string& command, const std::string& out) {
+        return run("env OMP_NUM_THREADS=1 " + hlstmUnderMpi(ranks) + " " + command + " --input " + input + " -o " +
+                       out + flags,
+                   300);
+    };
+    const std::string refit = dir_->file("refit.h5"), frozen1 = dir_->file("frozen1.h5"),
+                      frozen3 = dir_->file("frozen3.h5"), first = dir_->file("first.h5"), pred = dir_->file("pred.h5");
+    auto r = hl(2, common, refit);
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    r = hl(1, common + " --strategy frozen", frozen1);
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    r = hl(3, common + " --strategy frozen", frozen3);
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    r = run(std::string("h5dump -a ") + output::backtest::kGroup + "/" + output::backtest::kAttrStrategy + " " +
+            frozen1);
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    EXPECT_NE(r.output.find("\"frozen\""), std::string::npos) << r.output;
+    const auto methods = [&] {
+        h5::File f(frozen1, h5::Access::kReadOnly);
+        return f.readStrings(output::backtest::kMethod);
+    }();
+    const std::size_t M = methods.size();
+    const auto at = [&](const std::vector<double>& v, std::size_t k, int o, int y) {
+        return v[(k * kN + static_cast<std::size_t>(o)) * kY + static_cast<std::size_t>(y)];
+    };
+    const auto fz = doubles(frozen1, output::backtest::kMaeTruth), rf = doubles(refit, output::backtest::kMaeTruth);
+    ASSERT_EQ(fz.size(), M * kN * kY);
+    ASSERT_EQ(rf.size(), fz.size());
+    bool differs = false;
+    for (int y = 0; y < kY; ++y) {
+        // The first origin: the same fit as refit's.
+        for (std::size_t k = 0; k < M; ++k)
+            EXPECT_NEAR(at(fz, k, 0, y), at(rf, k, 0, y), 1e-6) << methods[k] << " step " << y + 1;
+        differs = differs || std::abs(at(fz, 0, 1, y) - at(rf, 0, 1, y)) > 1e-6;
+    }
+    EXPECT_TRUE(differs) << "the frozen later origin equals the refitted one: was it refitted?";
+    for (const char* ds : {output::backtest::kMae, output::backtest::kMaeTruth, output::backtest::kCoverage})
+        EXPECT_EQ(doubles(frozen1, ds), doubles(frozen3, ds)) << ds;
+
+    // The first origin as a run (its hidden epochs the input's last), then predict with its models
+    // on the input as of the second origin: HLSTM's position MAE there is the frozen one.
+    h5::File in(input, h5::Access::kReadOnly);
+    const auto dates = in.openDataset("/dates").readAll<std::int32_t>();
+    const std::size_t m = dates.size(), v2 = m - kY, v1 = v2 - kStride;
+    r = hl(2, "run --input.until " + std::to_string(dates[v1 + kY - 1]), first);
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    r = run("env OMP_NUM_THREADS=1 " + hlstmUnderMpi(2) + " predict --models " + first + " --input " + input + " -o " +
+                pred + " --input.until " + std::to_string(dates[v2 - 1]),
+            300);
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    const auto ids = in.openDataset("/id").readAll<std::int64_t>();
+    const auto truth = in.openDataset("/truth").readAll<float>();
+    h5::File p(pred, h5::Access::kReadOnly);
+    const auto pid = p.openDataset(output::points::kId).readAll<std::int64_t>();
+    const auto next = p.openDataset(output::forecast::kNextCumulative).readAll<float>();
+    std::map<std::int64_t, std::size_t> rowOf;
+    for (std::size_t i = 0; i < ids.size(); ++i) rowOf[ids[i]] = i;
+    for (int y = 0; y < kY; ++y) {
+        double sum = 0;
+        std::size_t n = 0;
+        for (std::size_t i = 0; i < pid.size(); ++i) {
+            const float v = next[i * kY + static_cast<std::size_t>(y)];
+            const float t = truth[rowOf.at(pid[i]) * m + v2 + static_cast<std::size_t>(y)];
+            if (!std::isfinite(v) || !std::isfinite(t)) continue;
+            sum += std::abs(static_cast<double>(v) - t);
+            ++n;
+        }
+        ASSERT_GT(n, 1000u);
+        EXPECT_NEAR(at(fz, 0, 1, y), sum / static_cast<double>(n), 1e-4) << "step " << y + 1;
+    }
 }

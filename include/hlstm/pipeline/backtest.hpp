@@ -16,6 +16,9 @@ struct BacktestArgs {
     std::string output;  ///< BT.h5; written as <output>.tmp, then renamed
     int origins = 6;     ///< N: the last is the run's own holdout
     int stride = 0;      ///< S epochs between origins (0: Y = model.horizon)
+    /// refit: the method is refitted at every origin; frozen: fitted at the first origin only,
+    /// whose methods forecast the later ones (a model in service).
+    std::string strategy = "refit";
 };
 
 /// Runs the backtest (collective). Returns the exit code (0); throws InputError/ConfigError

@@ -16,6 +16,10 @@ namespace hlstm::pipeline {
 /// Y forecast rates (mm per nominal step) for every row of a block of series.
 using Forecaster = std::function<std::vector<float>(const model::SeriesView&)>;
 
+/// The weighted mean of two forecasters' rates, learned x weight + baseline x (1 - weight): the
+/// forecast combination of run.combine (src/pipeline/combine_stage.cpp), in run and predict.
+Forecaster combinedForecaster(Forecaster learned, Forecaster baseline, double weight);
+
 /// A method of the run besides the grid candidates: a baseline and, for mlr, its global fit.
 struct BaselineSet {
     std::vector<model::BaselineKind> kinds;  ///< computed in every run, in this order
