@@ -94,8 +94,9 @@ const std::vector<ConfigKey>& configSchema() {
          "positions: the current level is a line through the last this many epochs (1: the last value)"},
         {"run.combine", std::string("scored"),
          "where a learned model won a subregion: scored = its forecast mixed with the best baseline's at weights "
-         "0.75, 0.5, 0.25, each judged out of time like the candidates, a mix wins when its score is lower; mean = "
-         "0.5 only; off = the model alone"},
+         "0.75, 0.5, 0.25, each judged out of time like the candidates, a mix wins when its score is lower; step = "
+         "per step the weight (1, 0.75, 0.5, 0.25, 0) with the lowest out-of-time error at that step; mean = 0.5 "
+         "only; off = the model alone"},
         {"run.progress_minutes", 1.0,
          "training progress: rank 0 prints candidates done / total, the share of the planned cost and the time left "
          "this often (minutes), and at the start and the end of training (0: only then)"},

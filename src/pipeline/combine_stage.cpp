@@ -6,28 +6,63 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <map>
+#include <memory>
+#include <tuple>
 
 #include "hlstm/core/coordinated.hpp"
 #include "stages.hpp"
 
 namespace hlstm::pipeline {
+namespace {
 
-Forecaster combinedForecaster(Forecaster learned, Forecaster baseline, double weight) {
-    return [learned = std::move(learned), baseline = std::move(baseline), weight](const model::SeriesView& v) {
+// The same forecasts for the same block of series: every mix judged at the cuts reuses the
+// model's and the baseline's forecasts instead of recomputing them.
+Forecaster cached(Forecaster f) {
+    using Key = std::tuple<const float*, std::size_t, std::size_t, std::size_t>;
+    auto memo = std::make_shared<std::map<Key, std::vector<float>>>();
+    return [f = std::move(f), memo](const model::SeriesView& v) {
+        const Key key{v.cumulative, v.points, v.epochs, v.stride};
+        auto it = memo->find(key);
+        if (it == memo->end()) it = memo->emplace(key, f(v)).first;
+        return it->second;
+    };
+}
+
+std::string weightsText(const std::vector<double>& w) {
+    std::string s;
+    for (std::size_t y = 0; y < w.size(); ++y) {
+        char buf[16];
+        std::snprintf(buf, sizeof buf, "%s%.2f", y > 0 ? "," : "", w[y]);
+        s += buf;
+    }
+    return s;
+}
+
+}  // namespace
+
+Forecaster combinedForecaster(Forecaster learned, Forecaster baseline, std::vector<double> weights) {
+    return [learned = std::move(learned), baseline = std::move(baseline),
+            weights = std::move(weights)](const model::SeriesView& v) {
         std::vector<float> a = learned(v);
         const std::vector<float> b = baseline(v);
-        for (std::size_t i = 0; i < a.size() && i < b.size(); ++i)
-            a[i] = static_cast<float>(weight * a[i] + (1 - weight) * b[i]);
+        const std::size_t Y = v.points > 0 ? a.size() / v.points : 1;
+        for (std::size_t i = 0; i < a.size() && i < b.size(); ++i) {
+            const double w = weights.size() == 1 ? weights[0] : weights[std::min(i % Y, weights.size() - 1)];
+            a[i] = static_cast<float>(w * a[i] + (1 - w) * b[i]);
+        }
         return a;
     };
 }
 
-void combineStage(const RunContext& ctx, const HeldMap& held, const TrainOutcome& trained,
-                  const BaselineSet& baselines, Selection& sel) {
+void combineStage(const RunContext& ctx, const HeldMap& held, const TrainOutcome& trained, const BaselineSet& baselines,
+                  Selection& sel) {
     const Comm& comm = ctx.comm;
     const RunConfig& rc = ctx.rc;
     if (rc.combineWeights.empty() || !rc.selectSmoothed) return;
-    // (subregion, weight index, score) of the combinations this rank judged; one reporter each.
+    const std::size_t Y = static_cast<std::size_t>(rc.horizon), R = 3 + Y;
+    // Records of R doubles: subregion, mix index, its score, its Y per-step weights; one
+    // reporting rank per subregion.
     std::vector<double> local;
     coordinated(comm, "combine", [&] {
         for (std::int32_t s = 0; s < ctx.nSub; ++s) {
@@ -43,38 +78,60 @@ void combineStage(const RunContext& ctx, const HeldMap& held, const TrainOutcome
             const Comm* group = task.sharded ? groupOf(ctx.groups, s) : nullptr;
             if (task.sharded && group == nullptr) continue;
             const bool reports = !task.sharded || task.rank == comm.rank();
-            const Forecaster learned = modelForecaster(it->second, rc.threads);
-            const Forecaster baseline = baselines.forecaster(static_cast<std::size_t>(c.bestBaseline), rc.horizon);
-            for (std::size_t w = 0; w < rc.combineWeights.size(); ++w) {
-                const Forecaster f = combinedForecaster(learned, baseline, rc.combineWeights[w]);
-                const double score = h->second.cut->score(group != nullptr ? sharedAmong(*group, f) : f);
-                if (reports) local.insert(local.end(), {static_cast<double>(s), static_cast<double>(w), score});
+            const Forecaster learned = cached(modelForecaster(it->second, rc.threads));
+            const Forecaster baseline =
+                cached(baselines.forecaster(static_cast<std::size_t>(c.bestBaseline), rc.horizon));
+            auto judged = [&](const std::vector<double>& w) {
+                const Forecaster f = combinedForecaster(learned, baseline, w);
+                return group != nullptr ? sharedAmong(*group, f) : f;
+            };
+            std::vector<std::vector<double>> mixes;
+            if (rc.combinePerStep) {
+                // Per step, the weight with the smallest out-of-time error at that step (the
+                // model's own weight 1 first, so a tie keeps more of the model).
+                std::vector<double> best(Y, 1.0), bestScore(Y, std::nan(""));
+                for (double w : rc.combineWeights) {
+                    const std::vector<double> steps = h->second.cut->stepScores(judged({w}));
+                    for (std::size_t y = 0; y < Y && y < steps.size(); ++y)
+                        if (std::isfinite(steps[y]) && !(steps[y] >= bestScore[y]))
+                            best[y] = w, bestScore[y] = steps[y];
+                }
+                mixes.push_back(best);
+            } else {
+                for (double w : rc.combineWeights) mixes.emplace_back(Y, w);
+            }
+            for (std::size_t k = 0; k < mixes.size(); ++k) {
+                const double score = h->second.cut->score(judged(mixes[k]));
+                if (!reports) continue;
+                local.insert(local.end(), {static_cast<double>(s), static_cast<double>(k), score});
+                local.insert(local.end(), mixes[k].begin(), mixes[k].end());
             }
         }
     });
     const std::vector<double> all = comm.allgatherv(local);
-    // In (subregion, weight) order whatever rank judged what, so the choice does not depend on ranks.
+    // In (subregion, mix) order whatever rank judged what, so the choice does not depend on ranks.
     std::vector<std::size_t> order;
-    for (std::size_t o = 0; o + 3 <= all.size(); o += 3) order.push_back(o);
+    for (std::size_t o = 0; o + R <= all.size(); o += R) order.push_back(o);
     std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
         return all[a] != all[b] ? all[a] < all[b] : all[a + 1] < all[b + 1];
     });
     auto better = [](double a, double b) { return std::isfinite(a) && (!std::isfinite(b) || a < b); };
     for (std::size_t o : order) {
         Choice& c = sel.choice[static_cast<std::size_t>(all[o])];
-        const double weight = rc.combineWeights[static_cast<std::size_t>(all[o + 1])];
         if (c.combineBaseline < 0) c.learnedScore = c.score;
         // Strictly lower than the plain model's score and than the mixes before it.
         if (!better(all[o + 2], c.score)) continue;
+        const std::vector<double> weights(all.begin() + static_cast<std::ptrdiff_t>(o + 3),
+                                          all.begin() + static_cast<std::ptrdiff_t>(o + R));
         const std::string bname = model::toString(baselines.kinds[static_cast<std::size_t>(c.bestBaseline)]);
-        char line[256];
+        char line[512];
         std::snprintf(line, sizeof line,
-                      "%s x %.2f + %s x %.2f: out-of-time error vs smoothed rates %.4f < the model's alone %.4f "
-                      "(best baseline's %.4f) mm/step",
-                      model::toString(rc.shape.cell).c_str(), weight, bname.c_str(), 1 - weight, all[o + 2],
+                      "%s mixed with %s (the model's weight per step %s): out-of-time error vs smoothed rates %.4f "
+                      "< the model's alone %.4f (best baseline's %.4f) mm/step",
+                      model::toString(rc.shape.cell).c_str(), bname.c_str(), weightsText(weights).c_str(), all[o + 2],
                       c.learnedScore, c.bestBaselineScore);
         c.combineBaseline = c.bestBaseline;
-        c.combineWeight = weight;
+        c.combineWeights = weights;
         c.score = all[o + 2];
         c.why = line;
     }

@@ -126,15 +126,35 @@ double ValidationCut::futureSlope(const float* c, std::size_t lo, std::size_t co
 }
 
 double ValidationCut::score(const Forecaster& method) const {
-    if (cuts_.empty() || rows_.empty()) return std::nan("");
+    std::vector<double> sum;
+    std::vector<std::uint64_t> n;
+    double total = 0;
+    std::uint64_t count = 0;
+    judge(method, sum, n, total, count);
+    return count > 0 ? total / static_cast<double>(count) : std::nan("");
+}
+
+std::vector<double> ValidationCut::stepScores(const Forecaster& method) const {
+    std::vector<double> sum;
+    std::vector<std::uint64_t> n;
+    double total = 0;
+    std::uint64_t count = 0;
+    judge(method, sum, n, total, count);
+    for (std::size_t y = 0; y < sum.size(); ++y) sum[y] = n[y] > 0 ? sum[y] / static_cast<double>(n[y]) : std::nan("");
+    return sum;
+}
+
+void ValidationCut::judge(const Forecaster& method, std::vector<double>& stepSum, std::vector<std::uint64_t>& stepN,
+                          double& sum, std::uint64_t& n) const {
+    stepSum.assign(static_cast<std::size_t>(horizon_), 0.0);
+    stepN.assign(static_cast<std::size_t>(horizon_), 0);
+    if (cuts_.empty() || rows_.empty()) return;
     // The validation rows are forecast a chunk at a time (a copy of the chunk's epochs before the
     // cut), not gathered whole: the held rows are not held twice. Every forecaster gives a row
     // the same values whatever rows share its call, and the sum runs in the same order (cut,
     // then row), so the score does not depend on the chunk size.
     constexpr std::size_t kChunkRows = 16384;
     const int a = (smoothing_ - 1) / 2, b = smoothing_ - 1 - a;  // a: also the later steps' shift
-    double sum = 0;
-    std::uint64_t n = 0;
     std::vector<float> chunk, r;
     for (const std::size_t cut : cuts_) {
         for (std::size_t first = 0; first < rows_.size(); first += kChunkRows) {
@@ -163,13 +183,15 @@ double ValidationCut::score(const Forecaster& method) const {
                     }
                     const float p = pred[j * static_cast<std::size_t>(horizon_) + static_cast<std::size_t>(y - 1)];
                     if (!std::isfinite(p) || !std::isfinite(ref)) continue;
-                    sum += std::abs(p - ref);
+                    const double e = std::abs(p - ref);
+                    sum += e;  // in the order above, as before the per-step sums existed
                     ++n;
+                    stepSum[static_cast<std::size_t>(y - 1)] += e;
+                    ++stepN[static_cast<std::size_t>(y - 1)];
                 }
             }
         }
     }
-    return n > 0 ? sum / static_cast<double>(n) : std::nan("");
 }
 
 std::vector<float> ValidationCut::intervalHalfWidths(const Forecaster& method, double level, int cuts,

@@ -74,7 +74,7 @@ WinnerForecasts forecastWinners(const RunContext& ctx, const HeldMap& held, cons
                 if (c.combineBaseline >= 0)  // combine_stage.cpp
                     f = combinedForecaster(
                         f, baselines.forecaster(static_cast<std::size_t>(c.combineBaseline), rc.horizon),
-                        c.combineWeight);
+                        c.combineWeights);
                 if (owner) {
                     out.modelSubregions.push_back(s);
                     out.modelBytes.push_back(storedBytes(mdl));

@@ -37,7 +37,7 @@ Forecaster FrozenService::method(std::int32_t s, const RunConfig& rc) const {
         Forecaster f = modelForecaster(it->second, rc.threads);
         if (c.combineBaseline >= 0)
             f = combinedForecaster(f, baselines_.forecaster(static_cast<std::size_t>(c.combineBaseline), rc.horizon),
-                                   c.combineWeight);
+                                   c.combineWeights);
         return f;
     }
     if (c.baseline >= 0) return baselines_.forecaster(static_cast<std::size_t>(c.baseline), rc.horizon);

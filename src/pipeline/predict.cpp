@@ -144,7 +144,8 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
                 method = [&mdl](const model::SeriesView& v) { return model::forecast(mdl, v).differential; };
                 const std::size_t k =
                     static_cast<std::size_t>(std::find(subIds.begin(), subIds.end(), s) - subIds.begin());
-                if (k < subCombined.size() && k < subWeight.size() && !subCombined[k].empty()) {
+                const auto Y = static_cast<std::size_t>(horizon);  // subWeight: subregions x Y
+                if (k < subCombined.size() && (k + 1) * Y <= subWeight.size() && !subCombined[k].empty()) {
                     const auto kind = model::baselineFromString(subCombined[k]);
                     method = combinedForecaster(
                         method,
@@ -152,7 +153,8 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
                             static_cast<std::size_t>(std::find(baselines.kinds.begin(), baselines.kinds.end(), kind) -
                                                      baselines.kinds.begin()),
                             horizon),
-                        subWeight[k]);
+                        std::vector<double>(subWeight.begin() + static_cast<std::ptrdiff_t>(k * Y),
+                                            subWeight.begin() + static_cast<std::ptrdiff_t>((k + 1) * Y)));
                 }
             } else {
                 continue;  // subregion without a model: NaN

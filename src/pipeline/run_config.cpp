@@ -59,10 +59,12 @@ RunConfig RunConfig::from(const Config& config, const RunArgs& args) {
     const std::string& combine = config.getString("run.combine");
     if (combine == "scored")
         rc.combineWeights = {0.75, 0.5, 0.25};
+    else if (combine == "step")
+        rc.combineWeights = {1, 0.75, 0.5, 0.25, 0}, rc.combinePerStep = true;
     else if (combine == "mean")
         rc.combineWeights = {0.5};
     else if (combine != "off")
-        throw ConfigError("run.combine = \"" + combine + "\": expected scored, mean or off");
+        throw ConfigError("run.combine = \"" + combine + "\": expected scored, step, mean or off");
     rc.spatial = spatial::SpatialOptions::fromConfig(config);
     rc.errorThreshold = config.getDouble("run.error_threshold");
     if (!(rc.errorThreshold > 0)) throw ConfigError("run.error_threshold must be > 0 (mm)");

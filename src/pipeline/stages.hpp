@@ -175,10 +175,10 @@ struct Choice {
     std::int32_t bestBaseline = -1;
     double bestBaselineScore = std::numeric_limits<double>::quiet_NaN();
     std::string why;
-    // Forecast combination (combine_stage.cpp): the task's forecast x combineWeight + baseline
+    // Forecast combination (combine_stage.cpp): the task's forecast x combineWeights + baseline
     // combineBaseline's x (1 - combineWeight); -1: the task alone (learnedScore: its score).
     std::int32_t combineBaseline = -1;
-    double combineWeight = 1;
+    std::vector<double> combineWeights;  // the model's weight per step
     double learnedScore = std::numeric_limits<double>::quiet_NaN();
 };
 /// Every rank's results, in task and (subregion, baseline) order, and each subregion's winner.

@@ -165,7 +165,8 @@ void OutputWriter::subregions() const {
         scombined.push_back(c.combineBaseline >= 0
                                 ? model::toString(r.baselines.kinds[static_cast<std::size_t>(c.combineBaseline)])
                                 : "");
-        sweight.push_back(c.combineBaseline >= 0 ? c.combineWeight : 1.0);
+        for (std::size_t y = 0; y < static_cast<std::size_t>(rc.horizon); ++y)
+            sweight.push_back(c.combineBaseline >= 0 && y < c.combineWeights.size() ? c.combineWeights[y] : 1.0);
         sbest.push_back(
             c.bestBaseline >= 0 ? model::toString(r.baselines.kinds[static_cast<std::size_t>(c.bestBaseline)]) : "");
         const auto& hw = r.back.halfWidths[static_cast<std::size_t>(s)];
@@ -181,13 +182,13 @@ void OutputWriter::subregions() const {
     out.writeStrings(output::subregions::kMethod, smethod);
     out.writeStrings(output::subregions::kWhy, swhy);
     out.writeStrings(output::subregions::kCombinedWith, scombined);
-    out.writeSmall(output::subregions::kCombinedWeight, sweight);
     out.writeSmall(output::subregions::kSelectionScore, sscore);
     out.writeSmall(output::subregions::kBestCandidateScore, scand);
     out.writeStrings(output::subregions::kBestBaseline, sbest);
     out.writeSmall(output::subregions::kBestBaselineScore, sbscore);
     out.writeSmall(output::subregions::kValidationMae, svmae);
     writeSmall2D(out, output::subregions::kIntervalHalfwidth, shalf, static_cast<std::uint64_t>(nSub), Y, root);
+    writeSmall2D(out, output::subregions::kCombinedWeight, sweight, static_cast<std::uint64_t>(nSub), Y, root);
     writeMetricColumns(out, output::subregions::kColumnPrefix, book["sub"]);
     out.writeSmall(output::subregions::kMaePersistence, maeOf(book["persistence/sub"]));
     if (hasTruth) out.writeSmall(output::subregions::kMaeTruth, maeOf(book["sub_truth"]));

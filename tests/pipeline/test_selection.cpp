@@ -139,3 +139,43 @@ TEST(Positions, TheLevelIsALineThroughTheLastEpochsNotTheLastNoisyValue) {
             EXPECT_NEAR(out[static_cast<std::size_t>(b) * 3 + y], 3.0 - 0.25 * (m + y), 1e-3)
                 << positionBaselineNames()[static_cast<std::size_t>(b)] << " step " << y + 1;
 }
+
+// Forecast combination (run.combine, src/pipeline/combine_stage.cpp), judged at the out-of-time
+// cuts. Two methods whose errors cancel: the "model" forecasts the velocity + 1 mm/step, the
+// "baseline" the velocity - 1: their equal mix is the velocity and beats both. Per step: a model
+// off by + 1 at step 1 only and a baseline off by - 1 after step 1: the per-step mix (the
+// baseline at step 1, the model after) is the velocity, which no single weight reaches.
+TEST(Combination, AMixOfMethodsWhoseErrorsCancelBeatsBothAndPerStepWeightsPickEachStepsBest) {
+    const Scene s;
+    std::vector<std::size_t> rows(kPoints);
+    for (std::size_t i = 0; i < kPoints; ++i) rows[i] = i;
+    const int Y = 3, h = 5, N = 8;
+    const ValidationCut cut(s.view(), rows, Y, h, selectionTrainEpochs(kEpochs, Y, h, N), N);
+    const auto shifted = [](float step1, float later) -> Forecaster {
+        return [step1, later](const model::SeriesView& v) {
+            std::vector<float> out = velocityForecaster(Y)(v);
+            for (std::size_t k = 0; k < out.size(); ++k) out[k] += k % Y == 0 ? step1 : later;
+            return out;
+        };
+    };
+    const double exact = cut.score(velocityForecaster(Y));
+    const Forecaster above = shifted(1.0F, 1.0F), below = shifted(-1.0F, -1.0F);
+    const double half = cut.score(combinedForecaster(above, below, {0.5}));
+    EXPECT_NEAR(half, exact, 1e-6);
+    EXPECT_LT(half, cut.score(above) - 0.05);
+    EXPECT_LT(half, cut.score(below) - 0.05);
+    EXPECT_GT(cut.score(combinedForecaster(above, below, {0.75})), exact + 0.05);  // the weight matters
+
+    const Forecaster learned = shifted(1.0F, 0.0F), baseline = shifted(0.0F, -1.0F);
+    EXPECT_NEAR(cut.score(combinedForecaster(learned, baseline, {0.0, 1.0, 1.0})), exact, 1e-6);
+    for (double w : {0.0, 0.25, 0.5, 0.75, 1.0})
+        EXPECT_GT(cut.score(combinedForecaster(learned, baseline, {w})), exact + 0.02) << w;
+    // stepScores: each step's part of the score (every step has the same count here).
+    const std::vector<double> stepL = cut.stepScores(learned), stepB = cut.stepScores(baseline);
+    const std::vector<double> stepExact = cut.stepScores(velocityForecaster(Y));
+    ASSERT_EQ(stepL.size(), 3U);
+    EXPECT_NEAR((stepL[0] + stepL[1] + stepL[2]) / 3, cut.score(learned), 1e-9);
+    EXPECT_GT(stepL[0], stepB[0] + 0.05);  // the model loses step 1 ...
+    EXPECT_NEAR(stepL[1], stepExact[1], 1e-6);
+    EXPECT_GT(stepB[1], stepL[1] + 0.05);  // ... and wins the later steps
+}

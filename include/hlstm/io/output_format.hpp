@@ -239,7 +239,8 @@ inline constexpr char kSelectionScore[] = "/subregions/selection_score";
 inline constexpr char kValidationMae[] = "/subregions/validation_mae";
 inline constexpr char kWhy[] = "/subregions/why";
 /// Forecast combination (run.combine): the baseline mixed into the learned model's forecast
-/// ("" for none) and the model's weight (1: the model alone); predict applies the same mix.
+/// ("" for none) and the model's weight per step (subregions x Y; 1: the model alone); predict
+/// applies the same mix.
 inline constexpr char kCombinedWith[] = "/subregions/combined_with";
 inline constexpr char kCombinedWeight[] = "/subregions/combined_weight";
 inline constexpr char kZone[] = "/subregions/zone";

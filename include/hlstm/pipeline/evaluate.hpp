@@ -16,9 +16,10 @@ namespace hlstm::pipeline {
 /// Y forecast rates (mm per nominal step) for every row of a block of series.
 using Forecaster = std::function<std::vector<float>(const model::SeriesView&)>;
 
-/// The weighted mean of two forecasters' rates, learned x weight + baseline x (1 - weight): the
-/// forecast combination of run.combine (src/pipeline/combine_stage.cpp), in run and predict.
-Forecaster combinedForecaster(Forecaster learned, Forecaster baseline, double weight);
+/// The weighted mean of two forecasters' rates, learned x w + baseline x (1 - w), w = weights[y]
+/// at step y (one value: every step): the forecast combination of run.combine
+/// (src/pipeline/combine_stage.cpp), in run and predict.
+Forecaster combinedForecaster(Forecaster learned, Forecaster baseline, std::vector<double> weights);
 
 /// A method of the run besides the grid candidates: a baseline and, for mlr, its global fit.
 struct BaselineSet {
@@ -53,6 +54,8 @@ public:
     /// Mean |forecast rate - centred mean of `smoothing` observed rates| over the validation
     /// points, the Y steps and the cuts (mm per nominal step); NaN without any finite pair.
     [[nodiscard]] double score(const Forecaster& method) const;
+    /// The same error per forecast step (Y values; NaN for a step without any finite pair).
+    [[nodiscard]] std::vector<double> stepScores(const Forecaster& method) const;
 
     /// Split-conformal half-widths per step (mm) at coverage `level`, from the residuals
     /// |level + forecast increments - observed position| of forecasts made at up to `cuts`
@@ -78,6 +81,10 @@ private:
     std::vector<std::size_t> cuts_;
     bool future_ = false;  // out of time: references from epochs after the cut only
     [[nodiscard]] const float* row(std::size_t j) const { return data_ + rows_[j] * stride_; }
+    // Sums of |forecast rate - reference| and their counts, per step and in all, over the points
+    // and cuts.
+    void judge(const Forecaster& method, std::vector<double>& stepSum, std::vector<std::uint64_t>& stepN,
+               double& sum, std::uint64_t& n) const;
     // OLS slope (mm per nominal step) of c over epochs lo .. lo + count - 1.
     [[nodiscard]] double futureSlope(const float* c, std::size_t lo, std::size_t count) const;
 };
