@@ -102,6 +102,17 @@ void keepPreviousChoice(const RunContext& ctx, const Previous& prev, const Basel
         if (prev.modelWon(origin)) {
             c.task = t.index, c.baseline = -1;
             c.score = sel.results[static_cast<std::size_t>(t.index)].score;
+            // PREV's forecast combination too, as predict applies it (combine_stage.cpp).
+            const auto i = static_cast<std::size_t>(si), Y = static_cast<std::size_t>(ctx.rc.horizon);
+            if (i < prev.subCombined.size() && !prev.subCombined[i].empty() && (i + 1) * Y <= prev.subWeight.size()) {
+                const auto b = std::find(baselines.kinds.begin(), baselines.kinds.end(),
+                                         model::baselineFromString(prev.subCombined[i]));
+                if (b != baselines.kinds.end()) {
+                    c.combineBaseline = static_cast<std::int32_t>(b - baselines.kinds.begin());
+                    c.combineWeights.assign(prev.subWeight.begin() + static_cast<std::ptrdiff_t>(i * Y),
+                                            prev.subWeight.begin() + static_cast<std::ptrdiff_t>((i + 1) * Y));
+                }
+            }
         } else if (method != "none") {
             const auto kind = model::baselineFromString(method);
             const auto b = std::find(baselines.kinds.begin(), baselines.kinds.end(), kind);

@@ -92,6 +92,7 @@ int update(const Comm& comm, const Config& config, const UpdateArgs& args) {
 
     timer.start("select");
     Selection selection = selectStage(ctx, trained, baselineOut, baselines);
+    if (uc.reselect) combineStage(ctx, held, trained, baselines, selection);  // as run's (origin.cpp)
     if (!uc.reselect) keepPreviousChoice(ctx, prev, baselines, origins, selection);
     const Drift drift = driftOf(comm, prev, uc, selection, part, origins);
 

@@ -110,6 +110,10 @@ Previous readPrevious(const Comm& comm, const std::string& path) {
             p.subIds = all<std::int32_t>(f, output::subregions::kId);
             p.subMethod = f.readStrings(output::subregions::kMethod);
             p.subScore = all<double>(f, output::subregions::kSelectionScore);
+            if (f.exists(output::subregions::kCombinedWith)) {  // run.combine (combine_stage.cpp)
+                p.subCombined = f.readStrings(output::subregions::kCombinedWith);
+                p.subWeight = all<double>(f, output::subregions::kCombinedWeight);
+            }
             p.mlrCoefficients = all<double>(f, output::baselines::kMlrCoefficients);
             const auto modelSub = all<std::int32_t>(f, output::models::kSubregion);
             const auto offset = all<std::uint64_t>(f, output::models::kOffset);

@@ -42,7 +42,9 @@ struct Previous {
     std::map<std::int32_t, model::Model> models;  ///< by subregion: each one's best candidate, winner or not
     std::vector<std::int32_t> subIds;
     std::vector<std::string> subMethod;
-    std::vector<double> subScore;  ///< selection score of each subregion's winner
+    std::vector<double> subScore;          ///< selection score of each subregion's winner
+    std::vector<std::string> subCombined;  ///< the baseline mixed into a model's forecast ("": none)
+    std::vector<double> subWeight;         ///< the model's weight in that mix, subregions x Y
     partition::PartitionSummary summary;
     std::vector<double> mlrCoefficients;
     std::vector<std::string> chain;  ///< inputs it was made from, oldest first
