@@ -6,28 +6,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <map>
-#include <memory>
-#include <tuple>
 
 #include "hlstm/core/coordinated.hpp"
 #include "stages.hpp"
 
 namespace hlstm::pipeline {
 namespace {
-
-// The same forecasts for the same block of series: every mix judged at the cuts reuses the
-// model's and the baseline's forecasts instead of recomputing them.
-Forecaster cached(Forecaster f) {
-    using Key = std::tuple<const float*, std::size_t, std::size_t, std::size_t>;
-    auto memo = std::make_shared<std::map<Key, std::vector<float>>>();
-    return [f = std::move(f), memo](const model::SeriesView& v) {
-        const Key key{v.cumulative, v.points, v.epochs, v.stride};
-        auto it = memo->find(key);
-        if (it == memo->end()) it = memo->emplace(key, f(v)).first;
-        return it->second;
-    };
-}
 
 std::string weightsText(const std::vector<double>& w) {
     std::string s;
@@ -78,9 +62,8 @@ void combineStage(const RunContext& ctx, const HeldMap& held, const TrainOutcome
             const Comm* group = task.sharded ? groupOf(ctx.groups, s) : nullptr;
             if (task.sharded && group == nullptr) continue;
             const bool reports = !task.sharded || task.rank == comm.rank();
-            const Forecaster learned = cached(modelForecaster(it->second, rc.threads));
-            const Forecaster baseline =
-                cached(baselines.forecaster(static_cast<std::size_t>(c.bestBaseline), rc.horizon));
+            const Forecaster learned = modelForecaster(it->second, rc.threads);
+            const Forecaster baseline = baselines.forecaster(static_cast<std::size_t>(c.bestBaseline), rc.horizon);
             auto judged = [&](const std::vector<double>& w) {
                 const Forecaster f = combinedForecaster(learned, baseline, w);
                 return group != nullptr ? sharedAmong(*group, f) : f;

@@ -83,8 +83,8 @@ private:
     [[nodiscard]] const float* row(std::size_t j) const { return data_ + rows_[j] * stride_; }
     // Sums of |forecast rate - reference| and their counts, per step and in all, over the points
     // and cuts.
-    void judge(const Forecaster& method, std::vector<double>& stepSum, std::vector<std::uint64_t>& stepN,
-               double& sum, std::uint64_t& n) const;
+    void judge(const Forecaster& method, std::vector<double>& stepSum, std::vector<std::uint64_t>& stepN, double& sum,
+               std::uint64_t& n) const;
     // OLS slope (mm per nominal step) of c over epochs lo .. lo + count - 1.
     [[nodiscard]] double futureSlope(const float* c, std::size_t lo, std::size_t count) const;
 };
