@@ -36,11 +36,8 @@ while [[ $# -gt 0 ]]; do
         *) echo "unknown option $1" >&2; exit 1 ;;
     esac
 done
-mkdir -p "$WORK"
-flock "$LOCK" cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-flock "$LOCK" cmake --build "$BUILD" -j 2 --target hlstm >/dev/null
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
-HLSTM=$BUILD/hlstm
+source "$ROOT/tools/bench/bench_build.sh"
+build_hlstm
 MPI="mpiexec -n $RANKS --oversubscribe --bind-to none"
 SCENE=$WORK/scene.h5
 OUT=$WORK/out.h5

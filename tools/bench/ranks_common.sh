@@ -8,6 +8,7 @@ POINTS=${POINTS:-40000}
 REPEAT=${REPEAT:-3}
 BUILD=${HLSTM_BUILD:-$ROOT/build-bench}
 LOCK=/tmp/hlstm-build.lock
+source "$ROOT/tools/bench/bench_build.sh"
 
 parse_options() {
   while [[ $# -gt 0 ]]; do
@@ -26,11 +27,8 @@ parse_options() {
 median() { tr ' ' '\n' | sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
 
 run_alternating() {
-  mkdir -p "$WORK"
-  flock "$LOCK" cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-  flock "$LOCK" cmake --build "$BUILD" -j 2 --target hlstm >/dev/null
-  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
-  local hlstm="$BUILD/hlstm"
+  build_hlstm
+  local hlstm="$HLSTM"
   # Hold the machine for the whole measurement: both timed runs must see the same idle cores.
   exec 9>"$LOCK"
   flock 9
