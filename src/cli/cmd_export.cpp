@@ -23,7 +23,7 @@ struct ExportArgs {
 };
 
 // The observed series of the run's input (serial: `self` is a one-rank communicator): every
-// kept point's displacement, NaN where the reader filled a gap it knows of (the last 32 epochs).
+// kept point's displacement, NaN where the reader filled a gap.
 io::History historyOf(const Comm& self, const std::string& path, const ReadOptions& options) {
     ReadOptions o = options;
     o.readTruth = false;

@@ -360,10 +360,7 @@ LocalBlock finishBlock(const Comm& comm, const std::string& path, RawPoints&& ra
             }
             if (scale != 1.0f)
                 for (std::size_t t = 0; t < m; ++t) s[t] *= scale;
-            std::uint32_t tail = 0;
-            for (std::size_t k = 0; k < std::min<std::size_t>(m, 32); ++k)
-                tail |= std::isfinite(s[m - 1 - k]) ? (1u << k) : 0u;
-            out.tailObserved.push_back(tail);
+            out.observedMask.append(s, m);
             missing += fillGaps(s, days.data(), m);
             if (kept != row) {
                 std::copy(s, s + m, disp.data() + kept * m);

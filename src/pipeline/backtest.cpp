@@ -19,11 +19,8 @@
 namespace hlstm::pipeline {
 namespace {
 
-constexpr std::size_t kMaskBits = 32;  // LocalBlock::tailObserved bits per point
-
 // The block as if its archive ended after `epochs` epochs (the points' first epochs, the
-// truth's and the observation mask's matching ones). Mask bits shifted out of the 32 the reader
-// keeps count as observed, as LocalBlock::observed counts every epoch before the last 32.
+// truth's and the observation mask's matching ones).
 LocalBlock firstEpochs(const LocalBlock& b, std::size_t epochs) {
     LocalBlock c;
     const std::size_t m = b.points.nEpochs(), drop = m - epochs;
@@ -38,11 +35,7 @@ LocalBlock firstEpochs(const LocalBlock& b, std::size_t epochs) {
     }
     c.keptOffset = b.keptOffset;
     c.keptTotal = b.keptTotal;
-    c.tailObserved.reserve(b.tailObserved.size());
-    for (std::uint32_t bits : b.tailObserved)
-        c.tailObserved.push_back(drop == 0           ? bits
-                                 : drop >= kMaskBits ? ~0u
-                                                     : (bits >> drop) | (~0u << (kMaskBits - drop)));
+    c.observedMask = b.observedMask.firstEpochs(epochs);
     c.pids = b.pids;
     c.dropped = b.dropped;
     c.stats = b.stats;
@@ -247,11 +240,12 @@ int backtest(const Comm& comm, const Config& config, const BacktestArgs& args) {
         if (service) {
             // Frozen: forecast with what the first origin selected, judged like a refitted origin.
             const model::TimeAxis axis = model::TimeAxis::fromDates(cut.points.dates);
+            fillFromLeft(cut, visible);  // as forecastOrigin does (visible_fill.hpp)
             const HoldoutTail tail = holdoutTail(cut.points, visible);
             const Returned back = service->forecast(comm, rc, cut, axis, visible);
             const Plan plan;
             const Groups groups;
-            const RunContext ctx{comm, rc, plan, groups, axis, visible, visible + Y, service->subregions()};
+            const RunContext ctx{comm, rc, plan, groups, axis, visible, visible + Y, service->subregions(), nullptr};
             const Evaluation eval = metricsStage(ctx, cut, tail, service->partition(), back, service->names());
             collect(comm, eval, hasTruth, o, table);
             continue;

@@ -95,6 +95,8 @@ WinnerForecasts forecastWinners(const RunContext& ctx, const HeldMap& held, cons
             const std::size_t V = visibleEpochs;
             std::vector<float> holdout;
             ratesToDifferentials(f({h.rows->full + first * m, count, V, &axis, m}), rc.horizon, axis, V - 1, holdout);
+            if (ctx.readerFill != nullptr)  // the next epochs see every epoch: the reader's fill (visible_fill.hpp)
+                ctx.readerFill->restore(h.rows->rows, const_cast<float*>(h.rows->full), m);
             const std::vector<float> next = f({h.rows->full + first * m, count, m, &axis, m});
             std::vector<std::int8_t> isValidation(n, 0);
             for (auto v : h.split.validation) isValidation[v] = 1;

@@ -72,8 +72,9 @@ OwnerForecasts ownerForecasts(const LocalBlock& block, const HoldoutTail& tail, 
         for (std::size_t y = 0; y < Y; ++y) {
             const std::size_t t = visibleEpochs + y, k = i * Y + y;
             f.pred[k] = w[y];
-            // A held-out value missing from the input is not judged (gap filling would invent it).
-            const bool seen = block.observed(i, t) && (t - 1 < visibleEpochs || block.observed(i, t - 1));
+            // A held-out value missing from the input is not judged (gap filling would invent it), nor
+            // a differential from a last visible value refilled from the left (visible_fill.hpp).
+            const bool seen = block.observed(i, t) && block.observed(i, t - 1);
             f.observed[k] = seen ? c(t) - c(t - 1) : kNaN;
             if (hasTruth) {
                 f.truth[k] = block.truth[i * tw + t - t0] - block.truth[i * tw + t - 1 - t0];

@@ -17,6 +17,9 @@ void forecastOrigin(const Comm& comm, const Config& config, RunConfig& rc, Local
                                         rc.trainEpochs(visibleEpochs), rc.horizon, rc.input);
     rc.L = fit.L, rc.intervalCuts = fit.intervalCuts;
     logPreflight(comm, fit.warnings, options.freeSpace);
+    // A gap across the cut was filled towards a hidden epoch: refill it from the left.
+    ReaderFill readerFill = fillFromLeft(block, visibleEpochs);
+    readerFill.share(comm);
 
     // Partition on the visible epochs only (holdout protocol).
     timer.start("partition");
@@ -39,7 +42,7 @@ void forecastOrigin(const Comm& comm, const Config& config, RunConfig& rc, Local
     SubregionMap mine = redistribute(comm, block.points, part.subregion, plan, pseudo);
     HeldMap held = holdSubregions(mine, rc, axis, visibleEpochs);
     const Groups groups = makeGroups(comm, plan);
-    const RunContext ctx{comm, rc, plan, groups, axis, visibleEpochs, m, nSub};
+    const RunContext ctx{comm, rc, plan, groups, axis, visibleEpochs, m, nSub, &readerFill};
 
     timer.start("baselines");
     const BaselineSet baselines = makeBaselines(ctx, held);

@@ -19,6 +19,7 @@
 #include "hlstm/config/config.hpp"
 #include "hlstm/core/comm.hpp"
 #include "hlstm/data/native_reader.hpp"
+#include "hlstm/data/visible_fill.hpp"
 #include "hlstm/io/hdf5.hpp"
 #include "hlstm/model/model.hpp"
 #include "hlstm/partition/partition.hpp"
@@ -87,6 +88,9 @@ struct RunContext {
     std::size_t visibleEpochs = 0;  // V: epochs before the holdout
     std::size_t epochs = 0;         // m: all epochs
     std::int32_t nSub = 0;          // real subregions (learned baselines' pseudo subregions follow)
+    /// The reader's values of the gaps refilled from the left at the cut (visible_fill.hpp): the
+    /// forecast of the epochs beyond the archive, which sees every epoch, restores them.
+    const ReaderFill* readerFill = nullptr;
 };
 
 /// One split and validation cut per subregion: every candidate and baseline is judged on the

@@ -55,12 +55,17 @@ int update(const Comm& comm, const Config& config, const UpdateArgs& args) {
     coordinated(comm, "update:dates", [&] { checkExtends(prev, block.points.dates, rc.input); });
     PointMatch match;
     coordinated(comm, "update:match", [&] { match = matchPoints(prev.known, block, args.far, rc.input, args.models); });
+    // PREV's baselines are recomputed on the epochs PREV saw, filled as PREV's read filled them.
+    const ReaderFill prevFill = fillFromLeft(block, prev.epochs());
     const UpdateScore score = scorePrevious(comm, prev, block, match, rc);
+    prevFill.restore(block.points.rows, block.points.displacement.data(), block.points.nEpochs());
     coordinated(comm, "update:match", [&] { dropFar(comm, block, match); });
 
     const std::size_t m = block.points.nEpochs();
     const std::size_t visibleEpochs = m - static_cast<std::size_t>(rc.horizon);
     const model::TimeAxis axis = model::TimeAxis::fromDates(block.points.dates);
+    ReaderFill readerFill = fillFromLeft(block, visibleEpochs);  // as forecastOrigin does
+    readerFill.share(comm);
     timer.start("partition");
     partition::PartitionConfig pcfg = partition::PartitionConfig::fromConfig(config);
     pcfg.epochs = visibleEpochs;
@@ -77,7 +82,7 @@ int update(const Comm& comm, const Config& config, const UpdateArgs& args) {
     SubregionMap mine = redistribute(comm, block.points, part.subregion, plan, {});
     const HeldMap held = holdSubregions(mine, rc, axis, visibleEpochs);
     const Groups groups = makeGroups(comm, plan);
-    const RunContext ctx{comm, rc, plan, groups, axis, visibleEpochs, m, nSub};
+    const RunContext ctx{comm, rc, plan, groups, axis, visibleEpochs, m, nSub, &readerFill};
 
     timer.start("baselines");
     BaselineSet baselines = makeBaselines(ctx, held);

@@ -206,7 +206,7 @@ void dropFar(const Comm& comm, LocalBlock& block, PointMatch& match) {
             p.x[kept] = p.x[i], p.y[kept] = p.y[i], p.ids[kept] = p.ids[i];
             std::copy(p.series(i), p.series(i) + m, p.displacement.data() + kept * m);
             if (tw > 0) std::copy_n(block.truth.data() + i * tw, tw, block.truth.data() + kept * tw);
-            if (!block.tailObserved.empty()) block.tailObserved[kept] = block.tailObserved[i];
+            if (!block.observedMask.empty()) block.observedMask.move(kept, i);
             if (!block.pids.empty()) block.pids[kept] = block.pids[i];
             match.subregion[kept] = match.subregion[i], match.known[kept] = match.known[i];
             match.nearest[kept] = match.nearest[i], match.status[kept] = match.status[i];
@@ -215,7 +215,7 @@ void dropFar(const Comm& comm, LocalBlock& block, PointMatch& match) {
     }
     p.x.resize(kept), p.y.resize(kept), p.ids.resize(kept), p.displacement.resize(kept * m);
     if (tw > 0) block.truth.resize(kept * tw);
-    if (!block.tailObserved.empty()) block.tailObserved.resize(kept);
+    if (!block.observedMask.empty()) block.observedMask.resize(kept);
     if (!block.pids.empty()) block.pids.resize(kept);
     for (auto* v : {&match.known, &match.nearest}) v->resize(kept);
     match.subregion.resize(kept), match.status.resize(kept);

@@ -198,7 +198,8 @@ struct Gathered {
     std::vector<std::uint64_t> rows;
     std::vector<double> x, y;
     std::vector<float> mm;
-    std::vector<std::uint32_t> tailObserved;
+    std::vector<std::uint64_t> observedWords;  // ObservationMask words, point after point
+    std::size_t wordsPerPoint = 0;
     std::vector<std::string> pids;
 
     [[nodiscard]] std::size_t size() const { return x.size(); }
@@ -207,7 +208,7 @@ struct Gathered {
         std::vector<int> out;
         for (std::size_t i = 0; i < size(); ++i)
             for (std::size_t t = 0; t < m; ++t)
-                out.push_back(t + 32 < m || i >= tailObserved.size() || ((tailObserved[i] >> (m - 1 - t)) & 1u) != 0);
+                out.push_back(static_cast<int>((observedWords[i * wordsPerPoint + t / 64] >> (t % 64)) & 1u));
         return out;
     }
 };
@@ -220,7 +221,8 @@ Gathered gather(const LocalBlock& block) {
             comm.allgatherv(block.points.x),
             comm.allgatherv(block.points.y),
             comm.allgatherv(block.points.displacement),
-            comm.allgatherv(block.tailObserved),
+            comm.allgatherv(block.observedMask.words()),
+            (block.points.nEpochs() + 63) / 64,
             allgatherStrings(comm, block.pids)};
 }
 
@@ -384,7 +386,7 @@ TEST_P(FormatRead, GathersToTheScenesPointsValuesAndPlaces) {
     }
 
     EXPECT_TRUE(allNear("displacement (mm)", g.mm, e.filled(), kMmTolerance, e.m()));
-    EXPECT_EQ(g.tailObserved.size(), e.n());
+    ASSERT_EQ(g.observedWords.size(), e.n() * g.wordsPerPoint);
     EXPECT_TRUE(sameSequence("observed", g.observed(e.m()), e.observed(), e.m()));
 
     const auto [lon, lat] = geo::toLonLat(block.stats.crs, g.x, g.y);

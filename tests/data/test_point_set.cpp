@@ -5,6 +5,7 @@
 
 #include "hlstm/data/native_reader.hpp"
 #include "hlstm/data/point_set.hpp"
+#include "hlstm/data/visible_fill.hpp"
 
 using namespace hlstm;
 
@@ -39,6 +40,78 @@ TEST(FillGaps, LinearInTimeNotInIndex) {
     EXPECT_EQ(fillGaps(edge.data(), days.data(), edge.size()), 2u);
     EXPECT_FLOAT_EQ(edge[0], 3.0f);
     EXPECT_FLOAT_EQ(edge[2], 3.0f);
+}
+
+// A cut after 4 of 7 epochs (days 0 .. 72, one lost acquisition): the gaps that run across it
+// take, before the cut, the last observed value before them (what a read cut by input.until gives:
+// fillGaps on the first 4 epochs); earlier gaps, the values after the cut and points observed at
+// the cut keep the reader's both-sided fill, which restore() puts back.
+TEST(FillFromLeft, GapsAcrossTheCutAreFilledAsAReadCutThereAndRestored) {
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    const std::vector<std::int64_t> days{0, 12, 24, 36, 60, 72, 84};
+    const std::vector<std::vector<float>> raw{
+        {1, nan, 3, nan, nan, 6, 7},    // gap 3..4 across the cut (epoch 3 is the last visible)
+        {1, 2, nan, nan, 5, 6, 7},      // gap 2..3 ends at the last visible epoch
+        {1, nan, 3, 4, nan, nan, 70},   // observed at the cut: unchanged
+        {nan, nan, nan, nan, 5, 6, 7},  // nothing observed before the cut: the reader's values stay
+    };
+    constexpr std::size_t m = 7, V = 4;
+    LocalBlock block;
+    for (std::int64_t d : days) block.points.dates.push_back(dates::fromDays(dates::toDays(20200101) + d));
+    for (std::size_t i = 0; i < raw.size(); ++i) {
+        std::vector<float> s = raw[i];
+        block.observedMask.append(s.data(), m);
+        fillGaps(s.data(), days.data(), m);
+        block.points.displacement.insert(block.points.displacement.end(), s.begin(), s.end());
+        block.points.x.push_back(0), block.points.y.push_back(0), block.points.rows.push_back(100 + i);
+    }
+    const std::vector<float> reader = block.points.displacement;
+    EXPECT_FALSE(block.observed(0, 3));
+    EXPECT_TRUE(block.observed(0, 5));
+    EXPECT_FALSE(block.observed(3, 0));
+    std::size_t leftover = 0;
+    const ReaderFill fill = fillFromLeft(block, V, &leftover);
+    EXPECT_EQ(fill.rows, (std::vector<std::uint64_t>{100, 101}));
+    EXPECT_EQ(leftover, 1u);
+    for (std::size_t i = 0; i < raw.size(); ++i) {
+        std::vector<float> cut(raw[i].begin(), raw[i].begin() + V);
+        if (i < 3) fillGaps(cut.data(), days.data(), V);  // the point a read cut after V epochs keeps
+        for (std::size_t t = 0; t < m; ++t) {
+            const float got = block.points.displacement[i * m + t];
+            if (t < V && i < 3)
+                EXPECT_FLOAT_EQ(got, cut[t]) << "point " << i << " epoch " << t;
+            else
+                EXPECT_FLOAT_EQ(got, reader[i * m + t]) << "point " << i << " epoch " << t;
+        }
+    }
+    EXPECT_FLOAT_EQ(block.points.displacement[3], 3.0f);  // not 3 + (6 - 3) / 4
+    EXPECT_FLOAT_EQ(block.points.displacement[m + 3], 2.0f);
+    // The reader's values come back for the rows given, in any order.
+    std::vector<float> twoRows(block.points.displacement.begin() + m, block.points.displacement.begin() + 2 * m);
+    twoRows.insert(twoRows.end(), block.points.displacement.begin(), block.points.displacement.begin() + m);
+    EXPECT_EQ(fill.restore({101, 100}, twoRows.data(), m), 2u);
+    for (std::size_t t = 0; t < m; ++t) {
+        EXPECT_FLOAT_EQ(twoRows[t], reader[m + t]);
+        EXPECT_FLOAT_EQ(twoRows[m + t], reader[t]);
+    }
+}
+
+// The mask keeps every epoch (here 70, two words per point), and the first epochs of a cut.
+TEST(ObservationMask, EveryEpochAndTheFirstEpochsOfACut) {
+    std::vector<float> s(70, 1.0f);
+    s[3] = s[64] = s[69] = std::numeric_limits<float>::quiet_NaN();
+    ObservationMask one;
+    one.append(s.data(), s.size());
+    EXPECT_EQ(one.wordsPerPoint(), 2u);
+    for (std::size_t t = 0; t < s.size(); ++t) EXPECT_EQ(one.at(0, t), std::isfinite(s[t])) << t;
+    const ObservationMask cut = one.firstEpochs(65);
+    EXPECT_EQ(cut.wordsPerPoint(), 2u);
+    for (std::size_t t = 0; t < 65; ++t) EXPECT_EQ(cut.at(0, t), std::isfinite(s[t])) << t;
+    const ObservationMask shorter = one.firstEpochs(40);
+    EXPECT_EQ(shorter.wordsPerPoint(), 1u);
+    EXPECT_FALSE(shorter.at(0, 3));
+    EXPECT_TRUE(shorter.at(0, 39));
+    EXPECT_TRUE(shorter.at(1, 3));  // beyond the mask: observed
 }
 
 TEST(Velocity, SlopeInMillimetresPerYearWithIrregularDates) {

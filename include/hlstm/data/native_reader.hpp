@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "hlstm/core/comm.hpp"
+#include "hlstm/data/observation_mask.hpp"
 #include "hlstm/data/point_set.hpp"
 #include "hlstm/io/output_format.hpp"
 
@@ -67,9 +68,9 @@ struct LocalBlock {
     std::size_t truthEpochs = 0;   ///< epochs per point in `truth` (the last ones; all by default)
     std::uint64_t keptOffset = 0;  ///< global index of this rank's first kept point
     std::uint64_t keptTotal = 0;   ///< kept points over all ranks
-    /// Per kept point: bit k set when epoch m - 1 - k was observed (not gap-filled), k < 32;
-    /// the metrics judge held-out epochs only where they were observed.
-    std::vector<std::uint32_t> tailObserved;
+    /// Per kept point and epoch: observed (not gap-filled); the metrics judge held-out epochs
+    /// only where they were observed, and a cut refills its gaps from the left (visible_fill.hpp).
+    ObservationMask observedMask;
     /// EGMS point ids (`pid` strings) per kept point; empty for the other formats, whose ids
     /// are numbers (native /id, or the pixel index row * width + col of a grid).
     std::vector<std::string> pids;
@@ -86,11 +87,8 @@ struct LocalBlock {
     } dropped;
     ReadStats stats;
 
-    /// Whether epoch t of local point i was observed; epochs before the last 32 count as observed.
-    [[nodiscard]] bool observed(std::size_t i, std::size_t t) const noexcept {
-        const std::size_t m = points.nEpochs();
-        return t + 32 < m || i >= tailObserved.size() || ((tailObserved[i] >> (m - 1 - t)) & 1u) != 0;
-    }
+    /// Whether epoch t of local point i was observed (true for a block read without a mask).
+    [[nodiscard]] bool observed(std::size_t i, std::size_t t) const noexcept { return observedMask.at(i, t); }
 };
 
 /// A displacement beyond this (mm, i.e. 100 m) is not ground motion: it is treated as a missing
