@@ -319,7 +319,9 @@ LocalBlock finishBlock(const Comm& comm, const std::string& path, RawPoints&& ra
     coordinated(comm, "read:check", [&] {
         std::vector<std::int64_t> days(m);
         for (std::size_t t = 0; t < m; ++t) days[t] = dates::toDays(out.points.dates[t]);
-        const double minValid = options.minValidFraction * static_cast<double>(m);
+        // The visible epochs; an archive too short for the holdout is refused by the caller, naming it.
+        const std::size_t counted = options.hiddenEpochs + 3 <= m ? m - options.hiddenEpochs : m;
+        const double minValid = options.minValidFraction * static_cast<double>(counted);
         auto& x = raw.x;
         auto& y = raw.y;
         auto& disp = raw.values;
@@ -342,19 +344,20 @@ LocalBlock finishBlock(const Comm& comm, const std::string& path, RawPoints&& ra
             }
             const std::size_t row = v++;
             float* s = disp.data() + row * m;
-            std::size_t valid = 0;
+            std::size_t valid = 0, visible = 0;
             for (std::size_t t = 0; t < m; ++t) {
                 if (std::isfinite(s[t]) && std::abs(static_cast<double>(s[t]) * scale) > kOutlierMm) {
                     s[t] = std::numeric_limits<float>::quiet_NaN();
                     ++outliers;
                 }
                 valid += std::isfinite(s[t]) ? 1 : 0;
+                visible += t < counted && std::isfinite(s[t]) ? 1 : 0;
             }
             if (valid == 0) {
                 drop(i, PointStatus::kNoData);
                 continue;
             }
-            if (valid < 2 || static_cast<double>(valid) < minValid) {
+            if (visible < 2 || static_cast<double>(visible) < minValid) {
                 drop(i, PointStatus::kTooFewEpochs);
                 continue;
             }
@@ -441,8 +444,11 @@ std::string droppedText(const ReadStats& stats, const ReadOptions& options) {
     std::snprintf(fraction, sizeof fraction, "%g", options.minValidFraction);
     add(PointStatus::kMasked, "mask = 0 in input.mask " + options.mask);
     add(PointStatus::kNoData, "no value in any epoch");
+    const std::uint64_t counted =
+        options.hiddenEpochs + 3 <= stats.epochs ? stats.epochs - options.hiddenEpochs : stats.epochs;
     add(PointStatus::kTooFewEpochs, std::string("fewer valid epochs than input.min_valid_fraction = ") + fraction +
-                                        " of " + std::to_string(stats.epochs) + ", or fewer than 2");
+                                        " of " + std::to_string(counted) + (counted < stats.epochs ? " visible" : "") +
+                                        ", or fewer than 2");
     add(PointStatus::kInvalidCoordinates, options.geometry.empty()
                                               ? std::string("no finite coordinates")
                                               : "no finite latitude/longitude in input.geometry " + options.geometry);

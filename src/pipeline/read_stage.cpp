@@ -36,7 +36,9 @@ LocalBlock readStage(const Comm& comm, RunConfig& rc, const RunArgs& args) {
                         << " points x " << rc.simulate.epochs << " epochs -> " << rc.input;
         simulate(comm, rc.simulate, rc.input);
     }
-    LocalBlock block = readInput(comm, rc.input, rc.read);
+    ReadOptions read = rc.read;
+    read.hiddenEpochs = static_cast<std::size_t>(rc.horizon);  // kept on the visible epochs, as a read cut there
+    LocalBlock block = readInput(comm, rc.input, read);
     if (comm.isRoot())
         log::info() << "read " << rc.input << " (" << fileSizeText(rc.input) << ", " << block.stats.layout
                     << "): " << block.keptTotal << " points x " << block.points.nEpochs() << " epochs, "

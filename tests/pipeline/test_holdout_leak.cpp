@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -59,6 +60,9 @@ void addGaps(std::vector<float>& d, std::size_t n, std::size_t m) {
             case 7: s[kVisible - 1] = nan; break;
             case 10: s[kFirstOrigin - 2] = s[kFirstOrigin - 1] = s[kFirstOrigin] = nan; break;
             case 13: s[kFirstOrigin - 1] = nan; break;
+            case 17:  // 18 of 37 visible values, under input.min_valid_fraction 0.5 but for the hidden ones
+                for (std::size_t t = 0; t < kVisible - 18; ++t) s[t] = nan;
+                break;
             default: break;
         }
     }
@@ -142,19 +146,86 @@ TEST_F(HoldoutLeakTest, RunsHoldoutForecastsDoNotDependOnTheHeldOutValues) {
     ASSERT_EQ(r.exitCode, 0) << r.output;
     const std::string a = file("base_run.h5"), b = file("held_run.h5");
     using namespace output;
-    for (const char* ds :
-         {forecast::kHoldoutPred, forecast::kHoldoutCumulative, forecast::kHoldoutIntervalLow,
-          forecast::kHoldoutIntervalHigh, forecast::kPersistencePred, baselines::kHoldoutPred, points::kVelocity,
-          points::kZone, points::kSubregion, points::kSplit, subregions::kSelectionScore,
-          subregions::kBestCandidateScore, subregions::kBestBaselineScore, subregions::kIntervalHalfwidth,
-          subregions::kValidationMae, subregions::kL, subregions::kS, grid_search::kSelectionScore,
-          grid_search::kValidationMae, baselines::kSubregionSelectionScore, metrics::kPositionStepMaeTruth,
-          baselines::kPositionStepMaeTruth, metrics::kStepMaeTruth, baselines::kStepMaeTruth})
+    for (const char* ds : {forecast::kHoldoutPred,
+                           forecast::kHoldoutCumulative,
+                           forecast::kHoldoutIntervalLow,
+                           forecast::kHoldoutIntervalHigh,
+                           forecast::kPersistencePred,
+                           baselines::kHoldoutPred,
+                           points::kVelocity,
+                           points::kZone,
+                           points::kSubregion,
+                           points::kSplit,
+                           subregions::kSelectionScore,
+                           subregions::kBestCandidateScore,
+                           subregions::kBestBaselineScore,
+                           subregions::kIntervalHalfwidth,
+                           subregions::kValidationMae,
+                           subregions::kL,
+                           subregions::kS,
+                           grid_search::kSelectionScore,
+                           grid_search::kValidationMae,
+                           baselines::kSubregionSelectionScore,
+                           metrics::kPositionStepMaeTruth,
+                           baselines::kPositionStepMaeTruth,
+                           metrics::kStepMaeTruth,
+                           baselines::kStepMaeTruth})
         expectSame(a, b, ds);
     {
         h5::File fa(a, h5::Access::kReadOnly), fb(b, h5::Access::kReadOnly);
         EXPECT_EQ(fa.readStrings(subregions::kMethod), fb.readStrings(subregions::kMethod));
         EXPECT_EQ(fa.readStrings(subregions::kCombinedWith), fb.readStrings(subregions::kCombinedWith));
+    }
+    // A point is kept on its visible epochs (input.min_valid_fraction 0.5 of 37), not on the
+    // hidden ones, as a read cut there would keep it.
+    {
+        h5::File in(file("base.h5"), h5::Access::kReadOnly), out(a, h5::Access::kReadOnly);
+        const auto d = in.openDataset("/displacement").readAll<float>();
+        const auto inIds = in.openDataset("/id").readAll<std::int64_t>();
+        const auto ids = out.openDataset(points::kId).readAll<std::int64_t>();
+        const auto status = out.openDataset(points::kStatus).readAll<std::int8_t>();
+        ASSERT_EQ(ids.size(), inIds.size());
+        std::map<std::int64_t, std::size_t> rowOf;
+        for (std::size_t i = 0; i < inIds.size(); ++i) rowOf[inIds[i]] = i;
+        std::size_t dropped = 0, keptBefore = 0;  // keptBefore: enough values counting the hidden epochs
+        for (std::size_t k = 0; k < ids.size(); ++k) {
+            const std::size_t i = rowOf.at(ids[k]);
+            std::size_t visible = 0, all = 0;
+            for (std::size_t t = 0; t < static_cast<std::size_t>(kEpochs); ++t) {
+                const bool valid = std::isfinite(d[i * kEpochs + t]);
+                visible += valid && t < kVisible ? 1 : 0;
+                all += valid ? 1 : 0;
+            }
+            const bool tooFew = 2 * visible < kVisible;
+            EXPECT_EQ(status[k], tooFew ? 1 : 0) << "id " << ids[k] << ": " << visible << " visible values";
+            dropped += tooFew ? 1 : 0;
+            keptBefore += tooFew && 2 * all >= static_cast<std::size_t>(kEpochs) ? 1 : 0;
+        }
+        EXPECT_GE(dropped, 100u);
+        EXPECT_GE(keptBefore, 50u);
+    }
+    // The forecast beyond the archive sees every epoch, gaps filled from both sides as the reader
+    // fills them: `hlstm predict` with the run's models forecasts the same next differentials.
+    r = run("env OMP_NUM_THREADS=1 " + hlstmUnderMpi(2) + " predict --models " + a + " --input " + file("base.h5") +
+            " -o " + file("base_pred.h5"));
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    {
+        // predict keeps the points the run dropped for too few visible values: compare by id.
+        const std::string p = file("base_pred.h5");
+        const auto runIds = values<std::int64_t>(a, points::kId), predIds = values<std::int64_t>(p, points::kId);
+        const auto runNext = values<float>(a, forecast::kNextDiff), predNext = values<float>(p, forecast::kNextDiff);
+        std::map<std::int64_t, std::size_t> predRow;
+        for (std::size_t k = 0; k < predIds.size(); ++k) predRow[predIds[k]] = k;
+        std::size_t compared = 0, differ = 0;
+        for (std::size_t k = 0; k < runIds.size(); ++k)
+            for (std::size_t y = 0; y < static_cast<std::size_t>(kY); ++y) {
+                const float x = runNext[k * kY + y], z = predNext[predRow.at(runIds[k]) * kY + y];
+                if (!std::isfinite(x)) continue;
+                ++compared;
+                differ += x == z ? 0 : 1;
+            }
+        EXPECT_GT(compared, 5000u);
+        EXPECT_EQ(differ, 0u) << "of " << compared << " next differentials";
     }
     // The edit reached the held-out observations and the forecast beyond the archive.
     expectDiffer(a, b, forecast::kHoldoutTrue);
@@ -188,4 +259,25 @@ TEST_F(HoldoutLeakTest, BacktestOriginsForecastsDoNotDependOnLaterValues) {
                 EXPECT_GT(std::abs(obsA[first] - obsB[first]), 1.0) << strategy << " method " << k;
             }
     }
+}
+
+// hlstm update scores the previous forecast on the new epochs beside the baselines recomputed on
+// the epochs PREV saw: those are filled as PREV's read filled them (from the left at PREV's last
+// epoch), so moving every new value by 50 mm leaves every method's error against the truth as it
+// was, and moves the errors against the observations.
+TEST_F(HoldoutLeakTest, UpdateScoresThePreviousForecastWithoutTheNewValuesInTheBaselines) {
+    const auto dates = values<std::int32_t>(file("base.h5"), "/dates");
+    // PREV ends at the first origin's last visible epoch, across which base.h5 has gaps.
+    auto r = hlstm(2, "run --input.until " + std::to_string(dates[kFirstOrigin - 1]), "base.h5", "prev.h5");
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    const std::string until =
+        " --input.until " + std::to_string(dates[kFirstOrigin + 1]) + " --models " + file("prev.h5");
+    r = hlstm(2, "update" + until, "base.h5", "update_base.h5");
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    r = hlstm(3, "update" + until, "origin.h5", "update_moved.h5");  // every value from PREV's end on moved
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    const std::string a = file("update_base.h5"), b = file("update_moved.h5");
+    ASSERT_EQ(values<std::int32_t>(a, output::update::kScoredDates).size(), 2u);
+    expectSame(a, b, output::update::kMaeTruth);
+    expectDiffer(a, b, output::update::kMae);
 }

@@ -22,6 +22,10 @@ enum class InputFormat { kAuto, kNative, kMintPy, kLicsbas, kEgms };
 struct ReadOptions {
     /// Points with fewer valid (finite) epochs than this fraction of all epochs are dropped.
     double minValidFraction = 0.5;
+    /// The last epochs held out (run.holdout): they do not count towards minValidFraction, so
+    /// that a point is kept on its visible epochs, as a read cut there (input.until) keeps it
+    /// (ignored when fewer than 3 epochs would be visible: the holdout is refused then).
+    std::size_t hiddenEpochs = 0;
     /// Whether /truth (simulated scenes' noise-free signal) is read too, when present.
     bool readTruth = true;
     /// Only the last `truthEpochs` epochs of /truth are read (0: all); `run` judges the held-out
