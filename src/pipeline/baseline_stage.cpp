@@ -61,52 +61,56 @@ std::vector<std::string> baselineNames(const RunConfig& rc, const BaselineSet& b
 // Each subregion's first rank scores every baseline on the validation cut and forecasts the
 // hidden epochs of all the subregion's points with each (for the metrics beside HLSTM).
 BaselineOutcome baselineStage(const RunContext& ctx, const HeldMap& held, const BaselineSet& baselines) {
+    BaselineOutcome out;
+    coordinated(ctx.comm, "baselines", [&] { out = baselineWork(ctx, held, baselines); });
+    return out;
+}
+
+BaselineOutcome baselineWork(const RunContext& ctx, const HeldMap& held, const BaselineSet& baselines) {
     const Comm& comm = ctx.comm;
     const RunConfig& rc = ctx.rc;
     const model::TimeAxis& axis = ctx.axis;
     const std::size_t visibleEpochs = ctx.visibleEpochs;
     BaselineOutcome out;
     const std::size_t nB = baselines.kinds.size(), Y = static_cast<std::size_t>(rc.horizon);
-    coordinated(comm, "baselines", [&] {
-        for (const auto& [s, h] : held) {
-            if (s >= ctx.nSub) continue;
-            // A data-parallel subregion's rows are on every rank of its group: each takes a slice
-            // of them (a rank outside the group holds them for a candidate of its own only).
-            const bool shared = spread(ctx.plan, s);
-            const Comm* group = groupOf(ctx.groups, s);
-            const bool lead = leads(ctx.plan, s, comm.rank());
-            if (shared ? group == nullptr : !lead) continue;
-            const auto [from, to] =
-                shared ? sliceOf(*group, h.rows->rows.size()) : std::pair{std::size_t{0}, h.rows->rows.size()};
-            const std::size_t n = to - from;
-            const std::size_t first = out.holdout.size();
-            out.holdout.resize(first + n * nB * Y);
-            const std::size_t P = 1 + static_cast<std::size_t>(kPositionBaselines) * Y;
-            const std::size_t firstPos = out.positions.size();
-            out.positions.resize(firstPos + n * P);
-            out.rows.insert(out.rows.end(), h.rows->rows.begin() + static_cast<std::ptrdiff_t>(from),
-                            h.rows->rows.begin() + static_cast<std::ptrdiff_t>(to));
-            const model::SeriesView all = h.visible(axis, visibleEpochs);
-            const model::SeriesView mine{all.row(from), n, all.epochs, all.time, all.stride};
-            for (std::size_t i = 0; i < n; ++i) {
-                float* o = out.positions.data() + firstPos + i * P;
-                o[0] = static_cast<float>(localLevel(mine.row(i), axis.steps.data(), visibleEpochs, rc.levelEpochs));
-                forecastPositions(mine.row(i), axis, visibleEpochs, rc.horizon, rc.levelEpochs, o + 1);
-            }
-            for (std::size_t b = 0; b < nB; ++b) {
-                const auto start = std::chrono::steady_clock::now();
-                const Forecaster f = baselines.forecaster(b, rc.horizon);
-                const double score = h.cut->score(shared ? sharedAmong(*group, f) : f);
-                std::vector<float> diff;
-                if (n > 0) ratesToDifferentials(f(mine), rc.horizon, axis, visibleEpochs - 1, diff);
-                for (std::size_t i = 0; i < n; ++i)
-                    std::copy_n(diff.data() + i * Y, Y, out.holdout.data() + first + (i * nB + b) * Y);
-                const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-                // Every participant's time counts; the score once (the others' is NaN).
-                out.local.push_back({s, static_cast<std::int32_t>(b), lead ? score : std::nan(""), seconds});
-            }
+    for (const auto& [s, h] : held) {
+        if (s >= ctx.nSub) continue;
+        // A data-parallel subregion's rows are on every rank of its group: each takes a slice
+        // of them (a rank outside the group holds them for a candidate of its own only).
+        const bool shared = spread(ctx.plan, s);
+        const Comm* group = groupOf(ctx.groups, s);
+        const bool lead = leads(ctx.plan, s, comm.rank());
+        if (shared ? group == nullptr : !lead) continue;
+        const auto [from, to] =
+            shared ? sliceOf(*group, h.rows->rows.size()) : std::pair{std::size_t{0}, h.rows->rows.size()};
+        const std::size_t n = to - from;
+        const std::size_t first = out.holdout.size();
+        out.holdout.resize(first + n * nB * Y);
+        const std::size_t P = 1 + static_cast<std::size_t>(kPositionBaselines) * Y;
+        const std::size_t firstPos = out.positions.size();
+        out.positions.resize(firstPos + n * P);
+        out.rows.insert(out.rows.end(), h.rows->rows.begin() + static_cast<std::ptrdiff_t>(from),
+                        h.rows->rows.begin() + static_cast<std::ptrdiff_t>(to));
+        const model::SeriesView all = h.visible(axis, visibleEpochs);
+        const model::SeriesView mine{all.row(from), n, all.epochs, all.time, all.stride};
+        for (std::size_t i = 0; i < n; ++i) {
+            float* o = out.positions.data() + firstPos + i * P;
+            o[0] = static_cast<float>(localLevel(mine.row(i), axis.steps.data(), visibleEpochs, rc.levelEpochs));
+            forecastPositions(mine.row(i), axis, visibleEpochs, rc.horizon, rc.levelEpochs, o + 1);
         }
-    });
+        for (std::size_t b = 0; b < nB; ++b) {
+            const auto start = std::chrono::steady_clock::now();
+            const Forecaster f = baselines.forecaster(b, rc.horizon);
+            const double score = h.cut->score(shared ? sharedAmong(*group, f) : f);
+            std::vector<float> diff;
+            if (n > 0) ratesToDifferentials(f(mine), rc.horizon, axis, visibleEpochs - 1, diff);
+            for (std::size_t i = 0; i < n; ++i)
+                std::copy_n(diff.data() + i * Y, Y, out.holdout.data() + first + (i * nB + b) * Y);
+            const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+            // Every participant's time counts; the score once (the others' is NaN).
+            out.local.push_back({s, static_cast<std::int32_t>(b), lead ? score : std::nan(""), seconds});
+        }
+    }
     return out;
 }
 

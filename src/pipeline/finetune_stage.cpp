@@ -42,51 +42,48 @@ TrainOutcome fineTuneStage(const RunContext& ctx, const HeldMap& held, const Pre
     // PREV's models trained on the epochs before its selection cuts; those since are new.
     const std::size_t before = rc.trainEpochs(prev.epochs() - static_cast<std::size_t>(prev.horizon));
     const std::size_t now = rc.trainEpochs(ctx.visibleEpochs);
-    coordinated(ctx.comm, "train", [&] {
-        for (const Task& task : ctx.plan.tasksOf(ctx.comm.rank())) {
-            const log::Context context("update subregion " + std::to_string(task.subregion));
-            const Held& h = held.at(task.subregion);
-            TaskResult r;
-            r.index = task.index;
-            r.rank = ctx.comm.rank();
-            r.status = static_cast<std::int32_t>(model::FitStatus::kNoSamples);
-            r.validationMae = r.score = std::numeric_limits<double>::quiet_NaN();
-            const auto it = prev.models.find(origins.at(task.subregion));
-            if (it == prev.models.end()) {  // a baseline won it: nothing to fine-tune
-                out.local.push_back(r);
-                continue;
-            }
-            model::Model tuned = it->second;
-            const auto t0 = std::chrono::steady_clock::now();
-            if (uc.epochs > 0) {
-                const model::ModelConfig& config = it->second.config;  // its scaling stays PREV's
-                const auto trainSet = newWindows(h, ctx.axis, config, h.split.train, before, now);
-                const auto validationSet = newWindows(h, ctx.axis, config, h.split.validation, before, now);
-                model::TrainConfig tc = rc.train;
-                tc.threads = rc.threads;
-                tc.epochs = uc.epochs;
-                const std::uint64_t seed = mixKey({rc.seed, static_cast<std::uint64_t>(task.subregion),
-                                                   static_cast<std::uint64_t>(ctx.epochs), 0x75706474ULL});
-                if (trainSet.size() > 0) {
-                    model::Model fitted = model::fit(trainSet, validationSet, config, tc, seed, &it->second);
-                    if (fitted.summary.ok()) tuned = std::move(fitted);
-                    log::info() << "subregion " << task.subregion << ": fine-tuned on " << trainSet.size()
-                                << " new window(s) for " << tuned.summary.epochs << " epoch(s), validation MAE "
-                                << tuned.summary.validationMae << " mm (" << model::toString(fitted.summary.status)
-                                << ")";
-                }
-            }
-            r.status = 0;
-            r.epochs = uc.epochs;
-            r.validationMae = tuned.summary.validationMae;
-            r.score = h.cut->score(modelForecaster(tuned, rc.threads));
-            r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-            r.trainSamples = tuned.summary.trainSamples;
-            r.validationSamples = tuned.summary.validationSamples;
+    for (const Task& task : ctx.plan.tasksOf(ctx.comm.rank())) {
+        const log::Context context("update subregion " + std::to_string(task.subregion));
+        const Held& h = held.at(task.subregion);
+        TaskResult r;
+        r.index = task.index;
+        r.rank = ctx.comm.rank();
+        r.status = static_cast<std::int32_t>(model::FitStatus::kNoSamples);
+        r.validationMae = r.score = std::numeric_limits<double>::quiet_NaN();
+        const auto it = prev.models.find(origins.at(task.subregion));
+        if (it == prev.models.end()) {  // a baseline won it: nothing to fine-tune
             out.local.push_back(r);
-            out.models.emplace(task.index, std::move(tuned));
+            continue;
         }
-    });
+        model::Model tuned = it->second;
+        const auto t0 = std::chrono::steady_clock::now();
+        if (uc.epochs > 0) {
+            const model::ModelConfig& config = it->second.config;  // its scaling stays PREV's
+            const auto trainSet = newWindows(h, ctx.axis, config, h.split.train, before, now);
+            const auto validationSet = newWindows(h, ctx.axis, config, h.split.validation, before, now);
+            model::TrainConfig tc = rc.train;
+            tc.threads = rc.threads;
+            tc.epochs = uc.epochs;
+            const std::uint64_t seed = mixKey({rc.seed, static_cast<std::uint64_t>(task.subregion),
+                                               static_cast<std::uint64_t>(ctx.epochs), 0x75706474ULL});
+            if (trainSet.size() > 0) {
+                model::Model fitted = model::fit(trainSet, validationSet, config, tc, seed, &it->second);
+                if (fitted.summary.ok()) tuned = std::move(fitted);
+                log::info() << "subregion " << task.subregion << ": fine-tuned on " << trainSet.size()
+                            << " new window(s) for " << tuned.summary.epochs << " epoch(s), validation MAE "
+                            << tuned.summary.validationMae << " mm (" << model::toString(fitted.summary.status) << ")";
+            }
+        }
+        r.status = 0;
+        r.epochs = uc.epochs;
+        r.validationMae = tuned.summary.validationMae;
+        r.score = h.cut->score(modelForecaster(tuned, rc.threads));
+        r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        r.trainSamples = tuned.summary.trainSamples;
+        r.validationSamples = tuned.summary.validationSamples;
+        out.local.push_back(r);
+        out.models.emplace(task.index, std::move(tuned));
+    }
     return out;
 }
 

@@ -44,7 +44,7 @@ Plan buildPlan(const std::vector<PlanSubregion>& subregions, const PlanSettings&
                             1.0;
                     const auto train = static_cast<std::uint64_t>(
                         std::ceil(static_cast<double>(sub.points) * (1.0 - s.validationFraction) * windows));
-                    t.cost = candidateCost(train, t.L, t.K, t.S, s.horizon, s.epochs);
+                    t.cost = sub.cost > 0 ? sub.cost : candidateCost(train, t.L, t.K, t.S, s.horizon, s.epochs);
                     plan.tasks.push_back(t);
                 }
     // A candidate that dominates the plan is trained data-parallel by a group of ranks sized

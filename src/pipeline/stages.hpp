@@ -149,6 +149,8 @@ BaselineSet makeBaselines(const RunContext& ctx, const HeldMap& held);
 /// Each subregion's first rank scores every baseline on the validation cut and forecasts the
 /// hidden epochs of all the subregion's points with each (collective).
 BaselineOutcome baselineStage(const RunContext& ctx, const HeldMap& held, const BaselineSet& baselines);
+/// baselineStage's rank-local work, for a caller that coordinates it with other work (update).
+BaselineOutcome baselineWork(const RunContext& ctx, const HeldMap& held, const BaselineSet& baselines);
 /// Names of every baseline: the per-point ones, then the learned ones.
 std::vector<std::string> baselineNames(const RunConfig& rc, const BaselineSet& baselines);
 

@@ -75,7 +75,7 @@ int update(const Comm& comm, const Config& config, const UpdateArgs& args) {
     const Origins origins = originsOf(comm, prev, part, match, uc.repartition);
     const auto nSub = static_cast<std::int32_t>(part.summary.subregions.size());
     timer.start("plan");
-    const Plan plan = updatePlan(comm, rc, prev, part.summary, visibleEpochs, origins);
+    const Plan plan = updatePlan(comm, rc, uc, prev, part.summary, visibleEpochs, origins);
 
     timer.start("redistribute");
     const HoldoutTail tail = holdoutTail(block.points, visibleEpochs);
@@ -90,10 +90,15 @@ int update(const Comm& comm, const Config& config, const UpdateArgs& args) {
         baselines.mlr.coefficients = prev.mlrCoefficients;
         baselines.mlr.lags = static_cast<int>(prev.mlrCoefficients.size()) - 1;
     }
-    BaselineOutcome baselineOut = baselineStage(ctx, held, baselines);
-
-    timer.start("train");
-    TrainOutcome trained = fineTuneStage(ctx, held, prev, uc, origins);
+    // Each rank's baselines and fine-tuning in one phase, with no wait between them: the plan
+    // balances their sum over the ranks (updatePlan).
+    BaselineOutcome baselineOut;
+    TrainOutcome trained;
+    coordinated(comm, "train", [&] {
+        baselineOut = baselineWork(ctx, held, baselines);
+        timer.start("train");
+        trained = fineTuneStage(ctx, held, prev, uc, origins);
+    });
 
     timer.start("select");
     Selection selection = selectStage(ctx, trained, baselineOut, baselines);

@@ -12,6 +12,12 @@
 namespace hlstm::pipeline {
 namespace {
 
+// A point's per-point baselines (fitted at every selection cut and for the holdout) per epoch of
+// its series, in candidateCost's flop units: rank 0's 17,335 points x 84 epochs took 0.41 s of
+// baselines (24 us a point) where a fine-tuning window of L 24, K 2, S 10 (565,000 units) took
+// 14 us (the 30,000-point scene of tools/bench/update_chain.sh, 2 ranks).
+constexpr double kBaselineCostPerPointEpoch = 11000;
+
 template <class T> T scalar(const h5::File& f, const std::string& path, T fallback) {
     if (!f.exists(path)) return fallback;
     const auto v = f.openDataset(path).readAll<T>();
@@ -290,8 +296,18 @@ Origins originsOf(const Comm& comm, const Previous& prev, const partition::Parti
     return origins;
 }
 
-Plan updatePlan(const Comm& comm, const RunConfig& rc, const Previous& prev, const partition::PartitionSummary& summary,
-                std::size_t visibleEpochs, const Origins& origins) {
+Plan updatePlan(const Comm& comm, const RunConfig& rc, const UpdateConfig& uc, const Previous& prev,
+                const partition::PartitionSummary& summary, std::size_t visibleEpochs, const Origins& origins) {
+    // What a subregion's rank does in the update (candidateCost's flop units): every per-point
+    // baseline fitted at each cut, then the model fine-tuned on the windows the new epochs complete
+    // (forward and backward, update.epochs times, with one forward pass of the validation windows
+    // per epoch) and forecast at the selection's cuts. A grid training's cost (more windows, more
+    // epochs, no baselines) put 5 of 7 subregions on rank 0 at 30,000 points, which finished 0.45 s
+    // after rank 1 (tools/bench/update_chain.sh). Balanced by cost, never by timing.
+    const std::size_t before = rc.trainEpochs(prev.epochs() - static_cast<std::size_t>(prev.horizon));
+    const std::size_t now = rc.trainEpochs(visibleEpochs);
+    const double newEpochs = uc.epochs > 0 && now > before ? static_cast<double>(now - before) : 0.0;
+    const double cuts = std::max(1, rc.selectionCuts);
     std::vector<PlanSubregion> fixed;
     for (const auto& s : summary.subregions) {
         PlanSubregion ps{s.id, std::max<std::uint64_t>(s.nPoints, 1), true};
@@ -303,6 +319,17 @@ Plan updatePlan(const Comm& comm, const RunConfig& rc, const Previous& prev, con
                 : rc.shapeOf(Task{0, s.id, static_cast<std::int32_t>(rc.L.front()),
                                   static_cast<std::int32_t>(rc.K.front()), static_cast<std::int32_t>(rc.S.front())});
         ps.L = shape.window, ps.K = shape.layers, ps.S = shape.units, ps.cell = static_cast<std::int32_t>(shape.cell);
+        const double points = static_cast<double>(ps.points);
+        const double validation = std::ceil(points * rc.train.validationFraction);
+        ps.cost = points * static_cast<double>(visibleEpochs) * kBaselineCostPerPointEpoch;
+        if (it != prev.models.end()) {
+            const auto flops = [&](double samples, int epochs) {
+                return candidateCost(static_cast<std::uint64_t>(samples), ps.L, ps.K, ps.S, rc.horizon, epochs);
+            };
+            constexpr double kForwardShare = 1.0 / 3.0;  // candidateCost counts forward + backward
+            if (newEpochs > 0) ps.cost += flops((points - validation) * newEpochs, uc.epochs);
+            ps.cost += kForwardShare * flops(validation * (newEpochs * uc.epochs + cuts), 1);
+        }
         fixed.push_back(ps);
     }
     return planStage(comm, rc, summary, summary.nPoints, rc.trainEpochs(visibleEpochs), false, &fixed);

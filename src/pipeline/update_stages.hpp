@@ -112,11 +112,13 @@ Origins originsOf(const Comm& comm, const Previous& prev, const partition::Parti
                   const PointMatch& match, bool repartitioned);
 
 /// Plan of the update: one task per subregion with its origin's model shape (L, K, S), never
-/// data-parallel (collective; logs it).
-Plan updatePlan(const Comm& comm, const RunConfig& rc, const Previous& prev, const partition::PartitionSummary& summary,
-                std::size_t visibleEpochs, const Origins& origins);
+/// data-parallel, costed as what the update does with it (its baselines, the fine-tuning on the
+/// new windows and the scoring on the validation cut) and assigned longest first to the least
+/// loaded rank (collective; logs it).
+Plan updatePlan(const Comm& comm, const RunConfig& rc, const UpdateConfig& uc, const Previous& prev,
+                const partition::PartitionSummary& summary, std::size_t visibleEpochs, const Origins& origins);
 
-/// Fine-tunes each subregion's model of this rank (the winner or the candidate kept beside a
+/// Rank-local (update.cpp coordinates it with the baselines' work): fine-tunes each subregion's model of this rank (the winner or the candidate kept beside a
 /// winning baseline), warm-started from PREV's weights and optimizer state for update.epochs epochs on the windows that the
 /// epochs made visible since PREV complete; scores it on the validation cut. A subregion without
 /// a model of PREV gets a failed result (its baselines compete alone).

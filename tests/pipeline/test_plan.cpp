@@ -164,3 +164,21 @@ TEST(Plan, IndependentOfRankCountExceptPlacement) {
         EXPECT_DOUBLE_EQ(a.tasks[i].cost, b.tasks[i].cost);
     }
 }
+
+TEST(Plan, AGivenCostReplacesTheTrainingsAndIsPlacedLongestFirst) {
+    // An update's fixed tasks carry their own cost (updatePlan): the points no longer decide it.
+    // Costs 10, 3, 3, 2, 2 on 2 ranks: 10 alone on one rank, the four others (10) on the other.
+    std::vector<PlanSubregion> subs;
+    const std::vector<double> cost{3, 10, 2, 3, 2};
+    for (std::size_t i = 0; i < cost.size(); ++i) {
+        PlanSubregion ps{static_cast<std::int32_t>(i), 1000 * (cost.size() - i), true, 24, 2, 10};
+        ps.cost = cost[i];
+        subs.push_back(ps);
+    }
+    Plan p = buildPlan(subs, grid({8}, {1}, {6}), 2);
+    ASSERT_EQ(p.tasks.size(), cost.size());
+    for (std::size_t i = 0; i < cost.size(); ++i) EXPECT_EQ(p.tasks[i].cost, cost[i]);
+    EXPECT_EQ(p.tasks[1].rank, 0);
+    for (std::size_t i : {0, 2, 3, 4}) EXPECT_EQ(p.tasks[i].rank, 1) << i;
+    EXPECT_EQ(p.loadPerRank, (std::vector<double>{10, 10}));
+}

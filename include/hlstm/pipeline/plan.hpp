@@ -39,6 +39,9 @@ struct PlanSubregion {
     /// candidate instead of the grid.
     bool fixed = false;
     std::int32_t L = 0, K = 0, S = 0, cell = 0;
+    /// The fixed candidate's cost when it is not a grid training (an update's fine-tuning and
+    /// scoring); 0: candidateCost of a training on the subregion's windows.
+    double cost = 0;
 };
 
 /// Grid and training settings that enter the cost.
