@@ -1,9 +1,11 @@
 // `hlstm update`: the fine-tuning that takes the place of run's grid search.
 #include <chrono>
+#include <cmath>
 
 #include "hlstm/core/coordinated.hpp"
 #include "hlstm/core/log.hpp"
 #include "hlstm/core/random.hpp"
+#include "hlstm/core/signals.hpp"
 #include "update_stages.hpp"
 
 namespace hlstm::pipeline {
@@ -36,13 +38,23 @@ model::SampleSet newWindows(const Held& h, const model::TimeAxis& axis, const mo
 }  // namespace
 
 TrainOutcome fineTuneStage(const RunContext& ctx, const HeldMap& held, const Previous& prev, const UpdateConfig& uc,
-                           const Origins& origins) {
+                           const Origins& origins, const CheckpointStore& store) {
     const RunConfig& rc = ctx.rc;
     TrainOutcome out;
     // PREV's models trained on the epochs before its selection cuts; those since are new.
     const std::size_t before = rc.trainEpochs(prev.epochs() - static_cast<std::size_t>(prev.horizon));
     const std::size_t now = rc.trainEpochs(ctx.visibleEpochs);
-    for (const Task& task : ctx.plan.tasksOf(ctx.comm.rank())) {
+    const auto tasks = ctx.plan.tasksOf(ctx.comm.rank());
+    std::size_t done = 0;
+    const std::vector<double> noCurve(curveWidth(rc), std::numeric_limits<double>::quiet_NaN());
+    for (const Task& task : tasks) {
+        // Slurm's warning (USR1) or TERM: stop at this subregion's boundary, before the output
+        // exists; the finished ones are checkpoints (exit code 3, as run's training).
+        if (stopSignal() != 0)
+            throw StopRequested(stopReason() + ": update stopped before subregion " + std::to_string(done + 1) + "/" +
+                                std::to_string(tasks.size()) + " of this rank; the finished ones are in " +
+                                store.dir() + ": rerun the same command with --resume to continue");
+        ++done;
         const log::Context context("update subregion " + std::to_string(task.subregion));
         const Held& h = held.at(task.subregion);
         TaskResult r;
@@ -53,9 +65,22 @@ TrainOutcome fineTuneStage(const RunContext& ctx, const HeldMap& held, const Pre
         const auto it = prev.models.find(origins.at(task.subregion));
         if (it == prev.models.end()) {  // a baseline won it: nothing to fine-tune
             out.local.push_back(r);
+            out.curves.insert(out.curves.end(), noCurve.begin(), noCurve.end());
+            continue;
+        }
+        const std::string record = "update-" + std::to_string(task.subregion) + ".done";
+        if (const auto got = store.get(record)) {  // --resume: this subregion was finished
+            model::Model restored = finishedFrom(*got, r);
+            log::info() << "subregion " << task.subregion << ": restored from its checkpoint (selection score "
+                        << r.score << ")";
+            const auto curves = std::isnan(r.trainLoss) ? noCurve : curvesOf(rc, restored.summary);
+            out.curves.insert(out.curves.end(), curves.begin(), curves.end());
+            out.local.push_back(r);
+            out.models.emplace(task.index, std::move(restored));
             continue;
         }
         model::Model tuned = it->second;
+        bool fineTuned = false;  // else the model is PREV's, with PREV's training summary
         const auto t0 = std::chrono::steady_clock::now();
         if (uc.epochs > 0) {
             const model::ModelConfig& config = it->second.config;  // its scaling stays PREV's
@@ -68,7 +93,10 @@ TrainOutcome fineTuneStage(const RunContext& ctx, const HeldMap& held, const Pre
                                                static_cast<std::uint64_t>(ctx.epochs), 0x75706474ULL});
             if (trainSet.size() > 0) {
                 model::Model fitted = model::fit(trainSet, validationSet, config, tc, seed, &it->second);
-                if (fitted.summary.ok()) tuned = std::move(fitted);
+                if (fitted.summary.ok()) {
+                    tuned = std::move(fitted);
+                    fineTuned = true;
+                }
                 log::info() << "subregion " << task.subregion << ": fine-tuned on " << trainSet.size()
                             << " new window(s) for " << tuned.summary.epochs << " epoch(s), validation MAE "
                             << tuned.summary.validationMae << " mm (" << model::toString(fitted.summary.status) << ")";
@@ -81,6 +109,13 @@ TrainOutcome fineTuneStage(const RunContext& ctx, const HeldMap& held, const Pre
         r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         r.trainSamples = tuned.summary.trainSamples;
         r.validationSamples = tuned.summary.validationSamples;
+        // The fine-tuning's curves, as a grid candidate's (/grid_search/train_loss, ...; cut at
+        // train.epochs); none when the model was not trained here.
+        r.trainLoss = fineTuned ? tuned.summary.trainLoss : std::numeric_limits<double>::quiet_NaN();
+        r.bestEpoch = fineTuned ? tuned.summary.bestEpoch : 0;
+        const auto curves = fineTuned ? curvesOf(rc, tuned.summary) : noCurve;
+        out.curves.insert(out.curves.end(), curves.begin(), curves.end());
+        store.put(record, finishedRecord(r, tuned));
         out.local.push_back(r);
         out.models.emplace(task.index, std::move(tuned));
     }

@@ -13,26 +13,21 @@
 #include "stages.hpp"
 
 namespace hlstm::pipeline {
-namespace {
-
-// Checkpoints next to the output, tied to this configuration, input and thread count; a
-// rerun without --resume while they exist is refused (collective).
-CheckpointStore openCheckpoints(const Comm& comm, const Config& config, RunConfig& rc, const RunArgs& args) {
+CheckpointStore openCheckpoints(const Comm& comm, const Config& config, RunConfig& rc, const std::string& output,
+                                bool resume, const std::string& also) {
     std::string fingerprint;
     coordinated(comm, "checkpoints", [&] {
         if (!comm.isRoot()) return;
         if (!rc.input.empty()) rc.inputChecksum = fileChecksum(rc.input);
         fingerprint = fnv1a64Hex(config.toToml() + "\nthreads=" + std::to_string(rc.threads) +
                                  "\ninput=" + (rc.input.empty() ? std::string("simulated") : rc.inputChecksum) +
-                                 "\nversion=" + kVersion);
-        fingerprint = CheckpointStore::begin(args.output, fingerprint, args.resume);  // + this run's id
+                                 "\nversion=" + kVersion + also);
+        fingerprint = CheckpointStore::begin(output, fingerprint, resume);  // + this run's id
     });
     comm.bcast(fingerprint);
     comm.bcast(rc.inputChecksum);
-    return CheckpointStore(args.output, fingerprint);
+    return CheckpointStore(output, fingerprint);
 }
-
-}  // namespace
 
 int run(const Comm& comm, const Config& config, const RunArgs& args) {
     PhaseTimer timer;
@@ -49,7 +44,8 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
             if (comm.isRoot())
                 io::checkOutputPath(spatial::defaultSpatialPath(args.output), reads.paths, reads.options);
         });
-    const CheckpointStore store = args.dryRun ? CheckpointStore() : openCheckpoints(comm, config, rc, args);
+    const CheckpointStore store =
+        args.dryRun ? CheckpointStore() : openCheckpoints(comm, config, rc, args.output, args.resume);
 
     timer.start("read");
     LocalBlock block = readStage(comm, rc, args);

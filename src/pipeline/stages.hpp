@@ -114,6 +114,12 @@ const Comm* groupOf(const Groups& groups, std::int32_t s);
 /// A grid model's forecaster; its network is built once for all the blocks it forecasts.
 Forecaster modelForecaster(const model::Model& m, int threads);
 
+/// Checkpoints next to `output`, tied to this configuration, input (rc.inputChecksum is set),
+/// thread count, version and `also` (update: its models file); a rerun without `resume` while
+/// they exist is refused (collective; run.cpp).
+CheckpointStore openCheckpoints(const Comm& comm, const Config& config, RunConfig& rc, const std::string& output,
+                                bool resume, const std::string& also = "");
+
 // ---------------------------------------------------------------- read (read_stage.cpp)
 /// Reads the input (simulating it first when input.path is empty; rc.input is then set).
 LocalBlock readStage(const Comm& comm, RunConfig& rc, const RunArgs& args);

@@ -43,13 +43,16 @@ int update(const Comm& comm, const Config& config, const UpdateArgs& args) {
     FilesRead reads = filesRead(rc.input, rc.read, &config);
     reads.add(args.models, "the models, --models");
     h5::AtomicOutput output(comm, args.output, reads.paths, reads.options);
+    // As run's: each fine-tuned subregion is a checkpoint of this update (same PREV, input and
+    // configuration), and --resume continues from them.
+    std::string models;
+    if (comm.isRoot()) models = "\nmodels=" + fileChecksum(args.models);
+    const CheckpointStore store = openCheckpoints(comm, config, rc, args.output, args.resume, models);
     const Previous prev = readPrevious(comm, args.models);
     if (comm.isRoot()) {
-        rc.inputChecksum = fileChecksum(rc.input);
         log::info() << "update of " << args.models << " (" << prev.models.size() << " model(s), "
                     << prev.inputDates.size() << " epochs to " << prev.inputDates.back() << ") with " << rc.input;
     }
-    comm.bcast(rc.inputChecksum);
 
     LocalBlock block = readStage(comm, rc, runArgs);
     coordinated(comm, "update:dates", [&] { checkExtends(prev, block.points.dates, rc.input); });
@@ -97,7 +100,7 @@ int update(const Comm& comm, const Config& config, const UpdateArgs& args) {
     coordinated(comm, "train", [&] {
         baselineOut = baselineWork(ctx, held, baselines);
         timer.start("train");
-        trained = fineTuneStage(ctx, held, prev, uc, origins);
+        trained = fineTuneStage(ctx, held, prev, uc, origins, store);
     });
 
     timer.start("select");
@@ -118,6 +121,7 @@ int update(const Comm& comm, const Config& config, const UpdateArgs& args) {
         writeUpdate(out, comm.isRoot(), prev, score, drift, input);
         writeStage(ctx, config, outputs, out);
     });
+    if (comm.isRoot()) store.removeAll();  // complete: nothing to resume
     timer.stop();
     if (comm.isRoot()) report(ctx, outputs, args.output);
     timer.report(comm);

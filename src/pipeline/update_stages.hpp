@@ -122,8 +122,10 @@ Plan updatePlan(const Comm& comm, const RunConfig& rc, const UpdateConfig& uc, c
 /// winning baseline), warm-started from PREV's weights and optimizer state for update.epochs epochs on the windows that the
 /// epochs made visible since PREV complete; scores it on the validation cut. A subregion without
 /// a model of PREV gets a failed result (its baselines compete alone).
+/// Each finished subregion is checkpointed in `store` and restored from it on --resume; a stop
+/// signal stops it before the next subregion (StopRequested, exit code 3).
 TrainOutcome fineTuneStage(const RunContext& ctx, const HeldMap& held, const Previous& prev, const UpdateConfig& uc,
-                           const Origins& origins);
+                           const Origins& origins, const CheckpointStore& store);
 
 /// update.reselect = false: every subregion keeps its origin's method.
 void keepPreviousChoice(const RunContext& ctx, const Previous& prev, const BaselineSet& baselines,

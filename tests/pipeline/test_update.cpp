@@ -451,3 +451,79 @@ TEST_F(UpdateChainTest, RepartitionPartitionsAsARunAndStartsFromTheMajoritysMode
             << s;
     }
 }
+
+// As run's checkpoints (tests/pipeline/test_resume.cpp): each fine-tuned subregion is a
+// checkpoint, a failure after the fine-tuning leaves them (exit 2, no NEXT), a rerun without
+// --resume or with another configuration is refused, and --resume writes the uninterrupted
+// update's file, restoring every fine-tuned subregion instead of training it again.
+TEST_F(UpdateChainTest, ResumedAfterAFailureItWritesTheUninterruptedUpdate) {
+    const std::string reference = dir_->file("resume-reference.h5");
+    ASSERT_EQ(update(2, reference).exitCode, 0);
+    const std::size_t models = modelsOf(reference).size();
+    ASSERT_GT(models, 0u);
+    for (int ranks : {2, 3}) {
+        const std::string out = dir_->file("resumed" + std::to_string(ranks) + ".h5");
+        const std::string args = "update --models " + prev() + " --input " + scene() + " -o " + out +
+                                 " --input.until " + until(45) + " --train.threads 1";
+        auto r = run("env OMP_NUM_THREADS=1 HLSTM_FAIL_INJECT=forecast@1 " + hlstmUnderMpi(ranks) + " " + args, 300);
+        ASSERT_EQ(r.exitCode, 2) << r.output;
+        EXPECT_FALSE(std::filesystem::exists(out));
+        EXPECT_FALSE(std::filesystem::exists(out + ".tmp"));
+        std::size_t records = 0;
+        for (const auto& e : std::filesystem::directory_iterator(out + ".ckpt"))
+            records += e.path().filename().string().rfind("update-", 0) == 0 ? 1 : 0;
+        EXPECT_EQ(records, models);
+        r = hlstm(ranks, args);
+        EXPECT_EQ(r.exitCode, 1) << r.output;
+        EXPECT_NE(r.output.find("add --resume"), std::string::npos) << r.output;
+        r = hlstm(ranks, args + " --update.epochs 2 --resume");
+        EXPECT_EQ(r.exitCode, 1) << r.output;
+        EXPECT_NE(r.output.find("another configuration"), std::string::npos) << r.output;
+        r = hlstm(ranks, args + " --resume");
+        ASSERT_EQ(r.exitCode, 0) << r.output;
+        std::size_t restored = 0;
+        for (std::size_t at = 0; (at = r.output.find("restored from its checkpoint", at)) != std::string::npos; ++at)
+            ++restored;
+        EXPECT_EQ(restored, models) << r.output;
+        EXPECT_EQ(r.output.find("fine-tuned on"), std::string::npos) << r.output;
+        EXPECT_FALSE(std::filesystem::exists(out + ".ckpt"));
+        auto d = run("h5diff --exclude-path /timing " + reference + " " + out);
+        EXPECT_EQ(d.exitCode, 0) << ranks << " ranks:\n" << d.output;
+    }
+}
+
+// The fine-tuning's training curves, as a grid candidate's (/grid_search/train_loss, ...): one
+// value per fine-tuning epoch (update.epochs 3 of train.epochs 4 columns, then NaN), the last
+// loss is final_train_loss and the validation curve at best_epoch is the kept weights' MAE.
+TEST_F(UpdateChainTest, TheFineTuningWritesItsTrainingCurves) {
+    const std::string next = dir_->file("next-curves.h5");
+    ASSERT_EQ(update(2, next).exitCode, 0);
+    h5::File f(next, h5::Access::kReadOnly);
+    const auto loss = f.openDataset("/grid_search/train_loss").readAll<double>();
+    const auto mae = f.openDataset("/grid_search/validation_mae_curve").readAll<double>();
+    const auto last = f.openDataset("/grid_search/final_train_loss").readAll<double>();
+    const auto best = f.openDataset("/grid_search/best_epoch").readAll<std::int32_t>();
+    const auto validation = f.openDataset("/grid_search/validation_mae").readAll<double>();
+    const auto status = f.openDataset("/grid_search/status").readAll<std::int32_t>();
+    const std::size_t n = last.size(), E = 4;  // kFast: train.epochs 4
+    ASSERT_EQ(loss.size(), n * E);
+    std::size_t tuned = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        if (status[i] != 0) continue;
+        ++tuned;
+        for (std::size_t e = 0; e < 3; ++e) {
+            EXPECT_TRUE(std::isfinite(loss[i * E + e])) << i << " " << e;
+            EXPECT_TRUE(std::isfinite(mae[i * E + e])) << i << " " << e;
+        }
+        EXPECT_TRUE(std::isnan(loss[i * E + 3])) << i;
+        EXPECT_EQ(last[i], loss[i * E + 2]) << i;
+        ASSERT_GE(best[i], 1) << i;
+        ASSERT_LE(best[i], 3) << i;
+        EXPECT_EQ(mae[i * E + static_cast<std::size_t>(best[i]) - 1], validation[i]) << i;
+    }
+    EXPECT_EQ(tuned, modelsOf(next).size());
+    // update.epochs 0: nothing trained, no curve (PREV's training is not the update's).
+    const std::string frozen = dir_->file("next-curves-frozen.h5");
+    ASSERT_EQ(update(1, frozen, " --update.epochs 0").exitCode, 0);
+    for (double v : doubles(frozen, "/grid_search/train_loss")) EXPECT_TRUE(std::isnan(v));
+}

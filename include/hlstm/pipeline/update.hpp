@@ -18,6 +18,7 @@ struct UpdateArgs {
     std::string input;   ///< NEW: PREV's epochs and later ones, any input format
     std::string output;  ///< NEXT
     FarPoints far = FarPoints::kNaN;
+    bool resume = false;  ///< continue from NEXT's checkpoints (NEXT.ckpt), as run --resume
 };
 
 /// The configuration an update starts from: the one stored in `models` with input.until and
