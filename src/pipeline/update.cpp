@@ -46,7 +46,9 @@ int update(const Comm& comm, const Config& config, const UpdateArgs& args) {
     // As run's: each fine-tuned subregion is a checkpoint of this update (same PREV, input and
     // configuration), and --resume continues from them.
     std::string models;
-    if (comm.isRoot()) models = "\nmodels=" + fileChecksum(args.models);
+    coordinated(comm, "checkpoints", [&] {
+        if (comm.isRoot()) models = "\nmodels=" + fileChecksum(args.models);
+    });
     const CheckpointStore store = openCheckpoints(comm, config, rc, args.output, args.resume, models);
     const Previous prev = readPrevious(comm, args.models);
     if (comm.isRoot()) {
