@@ -81,13 +81,59 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void sesScan(const 
     }
 }
 
+// sesScan with snapshots: after the first lens[s] rates (lens ascending, each >= 1), every lane's sum
+// and level are stored in sse/level[s * kSesGrid + k]. A lane's operations and their order are
+// sesPass's on the first lens[s] rates, so one scan gives the alpha and the final level of every
+// prefix bit for bit (the validation cuts of one point are prefixes of its series).
+__attribute__((target_clones("avx512f", "avx2", "default"))) void sesScanPrefixes(const double* r,
+                                                                                  const std::size_t* lens,
+                                                                                  std::size_t nLens,
+                                                                                  double* __restrict sseOut,
+                                                                                  double* __restrict levelOut) {
+    alignas(64) double level[kSesGrid];
+    alignas(64) double sse[kSesGrid];
+    alignas(64) double a[kSesGrid];
+    for (int k = 0; k < kSesGrid; ++k) {
+        a[k] = static_cast<double>(k + 1) / kSesGrid;
+        level[k] = r[0];
+        sse[k] = 0;
+    }
+    std::size_t t = 1;
+    for (std::size_t s = 0; s < nLens; ++s) {
+        for (; t < lens[s]; ++t) {
+            const double x = r[t];
+#pragma GCC ivdep
+            for (int k = 0; k < kSesGrid; ++k) {
+                const double e = x - level[k];
+                sse[k] += e * e;
+                level[k] += a[k] * e;
+            }
+        }
+        std::copy_n(sse, kSesGrid, sseOut + s * kSesGrid);
+        std::copy_n(level, kSesGrid, levelOut + s * kSesGrid);
+    }
+}
+
+// sesAlpha's choice among the sums of one scan: the smallest sum, ties to the smaller a; its lane.
+int bestSesLane(const double* sse) {
+    int best = 0;
+    double bestSse = std::numeric_limits<double>::infinity();
+    for (int k = 0; k < kSesGrid; ++k)
+        if (sse[k] < bestSse) {  // strict: ties keep the smaller a
+            bestSse = sse[k];
+            best = k;
+        }
+    return best;
+}
+
 // y[t] = c_0 + sum_k c_k y[t-k], fed back `horizon` times from the last `lags` values of `r`.
-void iterate(const std::vector<double>& coefficients, int lags, const std::vector<double>& r, int horizon, float* out) {
-    if (r.size() < static_cast<std::size_t>(lags) || coefficients.empty()) {
+void iterate(const std::vector<double>& coefficients, int lags, const double* r, std::size_t m, int horizon,
+             float* out) {
+    if (m < static_cast<std::size_t>(lags) || coefficients.empty()) {
         fill(out, horizon, kNaN);
         return;
     }
-    std::vector<double> y(r.end() - lags, r.end());  // y.back() is the latest value
+    std::vector<double> y(r + m - lags, r + m);  // y.back() is the latest value
     for (int h = 0; h < horizon; ++h) {
         double next = coefficients[0];
         for (int k = 1; k <= lags; ++k) next += coefficients[k] * y[y.size() - k];
@@ -145,28 +191,39 @@ namespace {
 
 // fitAr for a given P, with matrices of at most MaxDim rows and columns (Eigen::Dynamic: any): the
 // usual orders (P <= 5) keep them on the stack, with the same operations as the heap-allocated ones.
-template <int MaxDim> ArFit fitArOrders(const std::vector<double>& r, int P) {
+template <int MaxDim> ArFit fitArOrders(const double* r, int m, int P) {
     using Matrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, 0, MaxDim, MaxDim>;
     using Vector = Eigen::Matrix<double, Eigen::Dynamic, 1, 0, MaxDim, 1>;
-    const auto m = static_cast<int>(r.size());
     const int count = m - P;
     // Centre the rates (conditioning: lags stay nearly orthogonal to the intercept); any constant works.
     double mu = 0;
-    for (double v : r) mu += v;
+    for (int t = 0; t < m; ++t) mu += r[t];
     mu /= m;
     // Gram matrix of z = (1, x[t-1], ..., x[t-P], x[t]) over the targets, accumulated once (lower triangle,
-    // then mirrored): every order's normal equations are its leading block and last column.
+    // then mirrored): every order's normal equations are its leading block and last column. Summed in a
+    // plain array (each entry in t order, as before), then handed to Eigen.
     const int dim = P + 2;
-    Matrix gram = Matrix::Zero(dim, dim);
-    Vector z = Vector::Ones(dim);
+    constexpr int kStack = MaxDim == Eigen::Dynamic ? 1 : MaxDim;
+    double stackGram[kStack * kStack] = {}, stackZ[kStack] = {};
+    std::vector<double> heapGram, heapZ;
+    double* g = stackGram;
+    double* z = stackZ;
+    if (MaxDim == Eigen::Dynamic) {
+        heapGram.assign(static_cast<std::size_t>(dim) * dim, 0.0);
+        heapZ.assign(static_cast<std::size_t>(dim), 0.0);
+        g = heapGram.data();
+        z = heapZ.data();
+    }
+    z[0] = 1.0;
     for (int t = P; t < m; ++t) {
         for (int k = 1; k <= P; ++k) z[k] = r[t - k] - mu;
         z[P + 1] = r[t] - mu;
         for (int i = 0; i < dim; ++i)
-            for (int j = 0; j <= i; ++j) gram(i, j) += z[i] * z[j];
+            for (int j = 0; j <= i; ++j) g[i * dim + j] += z[i] * z[j];
     }
+    Matrix gram(dim, dim);
     for (int i = 0; i < dim; ++i)
-        for (int j = i + 1; j < dim; ++j) gram(i, j) = gram(j, i);
+        for (int j = 0; j <= i; ++j) gram(i, j) = gram(j, i) = g[i * dim + j];
     const double yy = gram(P + 1, P + 1);
     const double sumY = gram(0, P + 1);
     const double tss = yy - sumY * sumY / count;  // RSS of p = 0
@@ -198,21 +255,23 @@ template <int MaxDim> ArFit fitArOrders(const std::vector<double>& r, int P) {
     return best;
 }
 
-}  // namespace
-
-ArFit fitAr(const std::vector<double>& r, int maxOrder) {
+ArFit fitArPrefix(const double* r, std::size_t size, int maxOrder) {
     if (maxOrder < 0) throw std::invalid_argument("fitAr: maxOrder must be >= 0");
-    const auto m = static_cast<int>(r.size());
+    const auto m = static_cast<int>(size);
     if (m == 0) return {0, {kNaN}};
     // Common targets t = P..m-1 for every order p <= P, with P limited so that they number at least P + 2
     // (P + 1 parameters and one residual degree of freedom): AICs then compare the same sample.
     const int P = std::min(maxOrder, std::max(0, (m - 2) / 2));
     constexpr int kStackDim = 7;  // maxOrder + 2 for the default maxOrder 5
-    return maxOrder + 2 <= kStackDim ? fitArOrders<kStackDim>(r, P) : fitArOrders<Eigen::Dynamic>(r, P);
+    return maxOrder + 2 <= kStackDim ? fitArOrders<kStackDim>(r, m, P) : fitArOrders<Eigen::Dynamic>(r, m, P);
 }
 
+}  // namespace
+
+ArFit fitAr(const std::vector<double>& r, int maxOrder) { return fitArPrefix(r.data(), r.size(), maxOrder); }
+
 void forecastAr(const ArFit& fit, const std::vector<double>& r, int horizon, float* out) {
-    iterate(fit.coefficients, fit.p, r, horizon, out);
+    iterate(fit.coefficients, fit.p, r.data(), r.size(), horizon, out);
 }
 
 MlrSums::MlrSums(int lagCount) : lags(lagCount) {
@@ -222,18 +281,37 @@ MlrSums::MlrSums(int lagCount) : lags(lagCount) {
     xty.assign(size, 0.0);
 }
 
+namespace {
+
+// MlrSums::addPoint's accumulation: samples in t order, each entry of the upper triangle summed in
+// that order as before; the entries of a row are independent lanes, so the row vectorises. No fused
+// multiply-add (the AVX-512 clone would contract x_i x_j + sum otherwise): the sums stay bit for bit.
+__attribute__((target_clones("avx512f", "avx2", "default"), optimize("fp-contract=off", "tree-vectorize"))) void
+addMlrSamples(const double* r, std::size_t m, int lags, double* __restrict x, double* __restrict xtx,
+              double* __restrict xty) {
+    const int size = lags + 1;
+    x[0] = 1.0;  // (1, r[t-1], ..., r[t-lags])
+    for (std::size_t t = static_cast<std::size_t>(lags); t < m; ++t) {
+        for (int k = 1; k <= lags; ++k) x[k] = r[t - static_cast<std::size_t>(k)];
+        const double y = r[t];
+        for (int i = 0; i < size; ++i) {
+            const double xi = x[i];
+            double* row = xtx + static_cast<std::ptrdiff_t>(i) * size;
+#pragma GCC ivdep
+            for (int j = i; j < size; ++j) row[j] += xi * x[j];
+            xty[i] += xi * y;
+        }
+    }
+}
+
+}  // namespace
+
 void MlrSums::addPoint(const std::vector<double>& r) {
     const int size = lags + 1;
     // Samples in t order; only the upper triangle is accumulated and mirrored once at the end.
-    std::vector<double> x(size, 1.0);  // (1, r[t-1], ..., r[t-lags])
-    for (std::size_t t = lags; t < r.size(); ++t) {
-        for (int k = 1; k <= lags; ++k) x[k] = r[t - k];
-        for (int i = 0; i < size; ++i) {
-            for (int j = i; j < size; ++j) xtx[i * size + j] += x[i] * x[j];
-            xty[i] += x[i] * r[t];
-        }
-        ++n;
-    }
+    std::vector<double> x(static_cast<std::size_t>(size), 1.0);
+    addMlrSamples(r.data(), r.size(), lags, x.data(), xtx.data(), xty.data());
+    if (r.size() > static_cast<std::size_t>(lags)) n += r.size() - static_cast<std::size_t>(lags);
     for (int i = 0; i < size; ++i)
         for (int j = 0; j < i; ++j) xtx[i * size + j] = xtx[j * size + i];
 }
@@ -261,7 +339,7 @@ MlrModel solveMlr(const MlrSums& sums) {
 }
 
 void forecastMlr(const MlrModel& model, const std::vector<double>& r, int horizon, float* out) {
-    iterate(model.coefficients, model.lags, r, horizon, out);
+    iterate(model.coefficients, model.lags, r.data(), r.size(), horizon, out);
 }
 
 void forecastBaseline(BaselineKind kind, const History& h, int window, int horizon, float* out) {
@@ -307,6 +385,70 @@ void forecastBaseline(BaselineKind kind, const History& h, int window, int horiz
         case BaselineKind::kMlr: break;
     }
     throw std::invalid_argument("forecastBaseline: invalid BaselineKind");
+}
+
+void forecastAtCuts(BaselineKind kind, const History& h, const std::size_t* cuts, std::size_t nCuts, int window,
+                    int horizon, const MlrModel* mlr, float* out) {
+    if (kind == BaselineKind::kMlr && mlr == nullptr)
+        throw std::invalid_argument("forecastAtCuts: mlr needs its model");
+    if (kind != BaselineKind::kMlr && (window < 2 || horizon < 0))
+        throw std::invalid_argument("forecastAtCuts: needs window >= 2 and horizon >= 0");
+    const auto Y = static_cast<std::size_t>(std::max(horizon, 0));
+    // Every cut's rates are a prefix of the longest cut's: r[t] depends on epochs t and t + 1 only.
+    std::size_t longest = 0;
+    for (std::size_t c = 0; c < nCuts; ++c) longest = std::max(longest, std::min(cuts[c], h.n));
+    const std::vector<double> r = rates({h.cumulative, h.steps, longest});
+    // SES: one scan over the longest prefix with a snapshot at every cut (sesScanPrefixes).
+    std::vector<double> sesSse, sesLevel;
+    std::vector<std::size_t> sesLens;
+    if (kind == BaselineKind::kSes) {
+        for (std::size_t c = 0; c < nCuts; ++c)
+            if (std::min(cuts[c], h.n) >= 2) sesLens.push_back(std::min(cuts[c], h.n) - 1);
+        std::sort(sesLens.begin(), sesLens.end());
+        sesLens.erase(std::unique(sesLens.begin(), sesLens.end()), sesLens.end());
+        sesSse.resize(sesLens.size() * kSesGrid);
+        sesLevel.resize(sesSse.size());
+        if (!sesLens.empty()) sesScanPrefixes(r.data(), sesLens.data(), sesLens.size(), sesSse.data(), sesLevel.data());
+    }
+    for (std::size_t c = 0; c < nCuts; ++c) {
+        float* o = out + c * Y;
+        const std::size_t n = std::min(cuts[c], h.n);
+        const std::size_t m = n < 2 ? 0 : n - 1;  // rates of the prefix
+        if (kind == BaselineKind::kMlr) {         // as forecastMlr on rates() of the prefix
+            iterate(mlr->coefficients, mlr->lags, r.data(), m, horizon, o);
+            continue;
+        }
+        if (n < 2) {  // no rate is defined
+            fill(o, horizon, kNaN);
+            continue;
+        }
+        const auto L = static_cast<std::size_t>(window);
+        const History prefix{h.cumulative, h.steps, n};
+        switch (kind) {
+            case BaselineKind::kPersistence: fill(o, horizon, r[m - 1]); break;
+            case BaselineKind::kWindowMean: {
+                const std::size_t first = m > L - 1 ? m - (L - 1) : 0;
+                double sum = 0;
+                for (std::size_t t = first; t < m; ++t) sum += r[t];
+                fill(o, horizon, sum / static_cast<double>(m - first));
+                break;
+            }
+            case BaselineKind::kVelocity: fill(o, horizon, olsSlope(prefix, 0)); break;
+            case BaselineKind::kLinearTrend: fill(o, horizon, olsSlope(prefix, n > L ? n - L : 0)); break;
+            case BaselineKind::kSes: {
+                const std::size_t s =
+                    static_cast<std::size_t>(std::lower_bound(sesLens.begin(), sesLens.end(), m) - sesLens.begin());
+                fill(o, horizon, sesLevel[s * kSesGrid + static_cast<std::size_t>(bestSesLane(&sesSse[s * kSesGrid]))]);
+                break;
+            }
+            case BaselineKind::kAr: {
+                const ArFit fit = fitArPrefix(r.data(), m, 5);
+                iterate(fit.coefficients, fit.p, r.data(), m, horizon, o);
+                break;
+            }
+            case BaselineKind::kMlr: break;
+        }
+    }
 }
 
 }  // namespace hlstm::model

@@ -101,7 +101,9 @@ BaselineOutcome baselineWork(const RunContext& ctx, const HeldMap& held, const B
         for (std::size_t b = 0; b < nB; ++b) {
             const auto start = std::chrono::steady_clock::now();
             const Forecaster f = baselines.forecaster(b, rc.horizon);
-            const double score = h.cut->score(shared ? sharedAmong(*group, f) : f);
+            // Every cut of a validation row from one pass over it (bit for bit the per-cut score).
+            const CutForecaster atCuts = baselines.cutForecaster(b, rc.horizon);
+            const double score = h.cut->scoreAtCuts(shared ? sharedCutsAmong(*group, atCuts) : atCuts);
             std::vector<float> diff;
             if (n > 0) ratesToDifferentials(f(mine), rc.horizon, axis, visibleEpochs - 1, diff);
             for (std::size_t i = 0; i < n; ++i)

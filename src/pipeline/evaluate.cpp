@@ -38,6 +38,18 @@ Forecaster BaselineSet::forecaster(std::size_t b, int horizon) const {
     };
 }
 
+CutForecaster BaselineSet::cutForecaster(std::size_t b, int horizon) const {
+    const model::BaselineKind kind = kinds.at(b);
+    return [this, kind, horizon](const model::SeriesView& view, const std::vector<std::size_t>& cuts) {
+        const std::size_t perRow = cuts.size() * static_cast<std::size_t>(horizon);
+        std::vector<float> out(view.points * perRow, kNaN);
+        for (std::size_t i = 0; i < view.points; ++i)
+            model::forecastAtCuts(kind, historyOf(view, i), cuts.data(), cuts.size(), window, horizon,
+                                  kind == model::BaselineKind::kMlr ? &mlr : nullptr, out.data() + i * perRow);
+        return out;
+    };
+}
+
 namespace {
 // Epochs after a cut that the out-of-time reference of the last step reaches.
 std::size_t referenceReach(int horizon, int smoothing) {
@@ -144,17 +156,19 @@ std::vector<double> ValidationCut::stepScores(const Forecaster& method) const {
     return sum;
 }
 
+// The validation rows are forecast a chunk at a time (a copy of the chunk's epochs before the cut),
+// not gathered whole: the held rows are not held twice. Every forecaster gives a row the same values
+// whatever rows share its call, and the sum runs in the same order (cut, then row), so the score does
+// not depend on the chunk size.
+namespace {
+constexpr std::size_t kChunkRows = 16384;
+}  // namespace
+
 void ValidationCut::judge(const Forecaster& method, std::vector<double>& stepSum, std::vector<std::uint64_t>& stepN,
                           double& sum, std::uint64_t& n) const {
     stepSum.assign(static_cast<std::size_t>(horizon_), 0.0);
     stepN.assign(static_cast<std::size_t>(horizon_), 0);
     if (cuts_.empty() || rows_.empty()) return;
-    // The validation rows are forecast a chunk at a time (a copy of the chunk's epochs before the
-    // cut), not gathered whole: the held rows are not held twice. Every forecaster gives a row
-    // the same values whatever rows share its call, and the sum runs in the same order (cut,
-    // then row), so the score does not depend on the chunk size.
-    constexpr std::size_t kChunkRows = 16384;
-    const int a = (smoothing_ - 1) / 2, b = smoothing_ - 1 - a;  // a: also the later steps' shift
     std::vector<float> chunk, r;
     for (const std::size_t cut : cuts_) {
         for (std::size_t first = 0; first < rows_.size(); first += kChunkRows) {
@@ -163,34 +177,65 @@ void ValidationCut::judge(const Forecaster& method, std::vector<double>& stepSum
             for (std::size_t j = 0; j < count; ++j) std::copy_n(row(first + j), cut, chunk.data() + j * cut);
             const model::SeriesView view{chunk.data(), count, cut, time_, cut};
             const std::vector<float> pred = method(view);
-            for (std::size_t j = 0; j < count; ++j) {
-                const float* c = row(first + j);
-                if (!future_) {
-                    const model::SeriesView one{c, 1, epochs_, time_, epochs_};
-                    r = model::seriesRates(one, 0);
-                }
-                for (int y = 1; y <= horizon_; ++y) {
-                    double ref = 0;
-                    if (future_) {
-                        const std::size_t lo = cut + static_cast<std::size_t>(std::max(0, y - 1 - a));
-                        ref = futureSlope(c, lo, static_cast<std::size_t>(smoothing_));
-                    } else {
-                        // Rate index of forecast step y: the cut's last rate is cut - 2.
-                        const std::size_t k = cut - 2 + static_cast<std::size_t>(y);
-                        for (std::size_t i = k - static_cast<std::size_t>(a); i <= k + static_cast<std::size_t>(b); ++i)
-                            ref += r[i];
-                        ref /= smoothing_;
-                    }
-                    const float p = pred[j * static_cast<std::size_t>(horizon_) + static_cast<std::size_t>(y - 1)];
-                    if (!std::isfinite(p) || !std::isfinite(ref)) continue;
-                    const double e = std::abs(p - ref);
-                    sum += e;  // in the order above, as before the per-step sums existed
-                    ++n;
-                    stepSum[static_cast<std::size_t>(y - 1)] += e;
-                    ++stepN[static_cast<std::size_t>(y - 1)];
-                }
-            }
+            for (std::size_t j = 0; j < count; ++j)
+                addRow(cut, first + j, pred.data() + j * static_cast<std::size_t>(horizon_), r, stepSum, stepN, sum, n);
         }
+    }
+}
+
+double ValidationCut::scoreAtCuts(const CutForecaster& method) const {
+    std::vector<double> stepSum(static_cast<std::size_t>(horizon_), 0.0);
+    std::vector<std::uint64_t> stepN(static_cast<std::size_t>(horizon_), 0);
+    double sum = 0;
+    std::uint64_t n = 0;
+    if (!cuts_.empty() && !rows_.empty()) {
+        // Each chunk's rows are forecast at every cut in one call; the errors are then added in
+        // judge's order (cut, then row), so the score is score()'s bit for bit.
+        const std::size_t C = cuts_.size(), Y = static_cast<std::size_t>(horizon_);
+        const std::size_t longest = *std::max_element(cuts_.begin(), cuts_.end());
+        std::vector<float> pred(rows_.size() * C * Y), chunk, r;
+        for (std::size_t first = 0; first < rows_.size(); first += kChunkRows) {
+            const std::size_t count = std::min(kChunkRows, rows_.size() - first);
+            chunk.resize(count * longest);
+            for (std::size_t j = 0; j < count; ++j) std::copy_n(row(first + j), longest, chunk.data() + j * longest);
+            const std::vector<float> got = method({chunk.data(), count, longest, time_, longest}, cuts_);
+            std::copy(got.begin(), got.end(), pred.begin() + static_cast<std::ptrdiff_t>(first * C * Y));
+        }
+        for (std::size_t c = 0; c < C; ++c)
+            for (std::size_t j = 0; j < rows_.size(); ++j)
+                addRow(cuts_[c], j, pred.data() + (j * C + c) * Y, r, stepSum, stepN, sum, n);
+    }
+    return n > 0 ? sum / static_cast<double>(n) : std::nan("");
+}
+
+void ValidationCut::addRow(std::size_t cut, std::size_t j, const float* pred, std::vector<float>& r,
+                           std::vector<double>& stepSum, std::vector<std::uint64_t>& stepN, double& sum,
+                           std::uint64_t& n) const {
+    const int a = (smoothing_ - 1) / 2, b = smoothing_ - 1 - a;  // a: also the later steps' shift
+    const float* c = row(j);
+    if (!future_) {
+        const model::SeriesView one{c, 1, epochs_, time_, epochs_};
+        r = model::seriesRates(one, 0);
+    }
+    for (int y = 1; y <= horizon_; ++y) {
+        double ref = 0;
+        if (future_) {
+            const std::size_t lo = cut + static_cast<std::size_t>(std::max(0, y - 1 - a));
+            ref = futureSlope(c, lo, static_cast<std::size_t>(smoothing_));
+        } else {
+            // Rate index of forecast step y: the cut's last rate is cut - 2.
+            const std::size_t k = cut - 2 + static_cast<std::size_t>(y);
+            for (std::size_t i = k - static_cast<std::size_t>(a); i <= k + static_cast<std::size_t>(b); ++i)
+                ref += r[i];
+            ref /= smoothing_;
+        }
+        const float p = pred[y - 1];
+        if (!std::isfinite(p) || !std::isfinite(ref)) continue;
+        const double e = std::abs(p - ref);
+        sum += e;  // in the order above, as before the per-step sums existed
+        ++n;
+        stepSum[static_cast<std::size_t>(y - 1)] += e;
+        ++stepN[static_cast<std::size_t>(y - 1)];
     }
 }
 

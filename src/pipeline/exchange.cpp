@@ -186,6 +186,17 @@ Forecaster sharedAmong(const Comm& comm, Forecaster f) {
     };
 }
 
+CutForecaster sharedCutsAmong(const Comm& comm, CutForecaster f) {
+    return [&comm, f = std::move(f)](const model::SeriesView& v, const std::vector<std::size_t>& cuts) {
+        const auto [first, last] = sliceOf(comm, v.points);
+        model::SeriesView slice = v;
+        slice.cumulative = v.row(first);
+        slice.points = last - first;
+        slice.stride = v.stride != 0 ? v.stride : v.epochs;
+        return comm.allgatherv(slice.points > 0 ? f(slice, cuts) : std::vector<float>{});
+    };
+}
+
 GatheredModels gatherModels(const Comm& comm, const std::vector<std::int32_t>& subregions,
                             const std::vector<std::string>& bytes) {
     GatheredModels out;

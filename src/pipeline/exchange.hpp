@@ -57,6 +57,8 @@ std::pair<std::size_t, std::size_t> sliceOf(const Comm& comm, std::size_t n);
 /// are all-gathered in rank order. Rows are forecast independently (fixed batch shapes), so
 /// every rank gets exactly what `f` gives for the whole block (collective).
 Forecaster sharedAmong(const Comm& comm, Forecaster f);
+/// The same for a CutForecaster (every cut of a row stays with the row's slice; collective).
+CutForecaster sharedCutsAmong(const Comm& comm, CutForecaster f);
 
 /// Serialized models (each subregion's best candidate), gathered on every rank in subregion order.
 struct GatheredModels {

@@ -1,6 +1,7 @@
 // Per-point forecasting baselines: every expected value is computed by hand in the comments.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <boost/archive/binary_iarchive.hpp>
 #include <boost/archive/binary_oarchive.hpp>
 #include <cmath>
@@ -256,6 +257,89 @@ TEST(Baselines, MlrForecastIsIterated) {
     // Fewer rates than lags: NaN.
     forecastMlr(model, {3.0}, 1, out.data());
     EXPECT_TRUE(std::isnan(out[0]));
+}
+
+TEST(Baselines, ForecastAtCutsEqualsOneCallPerCut) {
+    // The validation cuts of a point are prefixes of one series: forecastAtCuts forecasts every cut
+    // in one pass (the rates once, SES's scan once with a snapshot per cut) and must give each
+    // cut exactly what a call on the first `cut` epochs gives, for every kind, on noisy series
+    // with uneven steps, unsorted and repeated cuts, cuts below 2 epochs and beyond the series.
+    std::uint64_t state = 777;
+    auto uniform = [&state] {
+        state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+        return static_cast<double>(state >> 11) / 9007199254740992.0 - 0.5;
+    };
+    const MlrModel mlr{3, {0.1, 0.5, -0.2, 0.1}};
+    int sesDiffers = 0, arOrders = 0;
+    for (int series = 0; series < 200; ++series) {
+        const std::size_t n = 3 + static_cast<std::size_t>(series) % 180;
+        std::vector<float> c(n);
+        std::vector<double> steps(n);
+        double x = 0, level = 0;
+        const double trend = uniform(), persistence = uniform() + 0.5;
+        for (std::size_t t = 0; t < n; ++t) {
+            steps[t] = (t == 0 ? 0.0 : steps[t - 1]) + (uniform() > 0.4 ? 1.0 : 2.0);
+            x = persistence * x + trend + uniform();
+            level += x;
+            c[t] = static_cast<float>(level);
+        }
+        const std::vector<std::size_t> cuts = {n, n - 1, 1, n / 2, n + 5, n - 1, 2, 0};
+        for (BaselineKind kind : allBaselines()) {
+            std::vector<float> got(cuts.size() * 2, -999.0f);
+            forecastAtCuts(kind, {c.data(), steps.data(), n}, cuts.data(), cuts.size(), 20, 2, &mlr, got.data());
+            for (std::size_t k = 0; k < cuts.size(); ++k) {
+                const History prefix{c.data(), steps.data(), std::min(cuts[k], n)};
+                std::vector<float> want(2, -999.0f);
+                if (kind == BaselineKind::kMlr)
+                    forecastMlr(mlr, rates(prefix), 2, want.data());
+                else
+                    forecastBaseline(kind, prefix, 20, 2, want.data());
+                for (std::size_t y = 0; y < 2; ++y) {
+                    const float g = got[k * 2 + y], w = want[y];
+                    EXPECT_TRUE(std::isnan(g) ? std::isnan(w) : g == w)
+                        << toString(kind) << " series " << series << " cut " << cuts[k] << ": " << g << " vs " << w;
+                }
+                if (kind == BaselineKind::kSes && cuts[k] >= 3 && cuts[k] <= n && got[k * 2] != got[0]) ++sesDiffers;
+                if (kind == BaselineKind::kAr && cuts[k] == n) arOrders += fitAr(rates(prefix)).p > 0 ? 1 : 0;
+            }
+        }
+    }
+    EXPECT_GT(sesDiffers, 100);  // the cuts' forecasts differ: each cut's own alpha and level
+    EXPECT_GT(arOrders, 20);     // AR fits of order >= 1 are among the cases
+    EXPECT_THROW(forecastAtCuts(BaselineKind::kMlr, history(kSeries), nullptr, 0, 20, 1, nullptr, nullptr),
+                 std::invalid_argument);
+}
+
+TEST(Baselines, MlrSumsEqualTheScalarAccumulation) {
+    // addPoint sums a row of the upper triangle side by side (vectorised): every entry must still
+    // be the plain sum in t order, bit for bit, so the global MLR does not change.
+    std::uint64_t state = 99;
+    auto uniform = [&state] {
+        state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+        return static_cast<double>(state >> 11) / 9007199254740992.0 - 0.5;
+    };
+    const int lags = 12, size = lags + 1;
+    MlrSums sums(lags);
+    std::vector<double> xtx(size * size, 0.0), xty(size, 0.0);
+    std::uint64_t n = 0;
+    for (int point = 0; point < 50; ++point) {
+        std::vector<double> r(5 + static_cast<std::size_t>(point) * 3);
+        for (auto& v : r) v = 3 * uniform() + 0.1 * point;
+        sums.addPoint(r);
+        for (std::size_t t = lags; t < r.size(); ++t, ++n) {
+            std::vector<double> x(size, 1.0);
+            for (int k = 1; k <= lags; ++k) x[k] = r[t - k];
+            for (int i = 0; i < size; ++i) {
+                for (int j = i; j < size; ++j) xtx[i * size + j] += x[i] * x[j];
+                xty[i] += x[i] * r[t];
+            }
+        }
+    }
+    for (int i = 0; i < size; ++i)
+        for (int j = 0; j < i; ++j) xtx[i * size + j] = xtx[j * size + i];
+    EXPECT_EQ(sums.n, n);
+    EXPECT_EQ(sums.xtx, xtx);
+    EXPECT_EQ(sums.xty, xty);
 }
 
 TEST(Baselines, NamesRoundTripAndUnknownNamesAreConfigErrors) {

@@ -37,6 +37,14 @@ std::vector<double> rates(const History& h);
 /// gives NaN. Not for kMlr (throws std::invalid_argument), nor for window < 2 or horizon < 0.
 void forecastBaseline(BaselineKind kind, const History& h, int window, int horizon, float* out);
 
+struct MlrModel;
+/// forecastBaseline (or, for kMlr, forecastMlr of `mlr` on rates()) on the first cuts[c] epochs of `h`, for
+/// each of the nCuts cuts: `out` gets horizon rates per cut, bit for bit the single calls' values. One pass
+/// serves every cut (the rates once; SES's scan once, with a snapshot per cut): the validation cuts of a
+/// point are prefixes of one series.
+void forecastAtCuts(BaselineKind kind, const History& h, const std::size_t* cuts, std::size_t nCuts, int window,
+                    int horizon, const MlrModel* mlr, float* out);
+
 /// The smoothing constant a in {0.01, ..., 1.00} of simple exponential smoothing that minimises the sum of
 /// squared one-step errors of `rates` (ties, e.g. fewer than 2 rates: the smallest a).
 double sesAlpha(const std::vector<double>& rates);

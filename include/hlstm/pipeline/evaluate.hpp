@@ -16,6 +16,10 @@ namespace hlstm::pipeline {
 /// Y forecast rates (mm per nominal step) for every row of a block of series.
 using Forecaster = std::function<std::vector<float>(const model::SeriesView&)>;
 
+/// Y forecast rates at each of several cuts for every row of a block of series whose epochs reach the
+/// largest cut: rows x cuts x Y; a row's values at cut c are a Forecaster's on its first c epochs.
+using CutForecaster = std::function<std::vector<float>(const model::SeriesView&, const std::vector<std::size_t>&)>;
+
 /// The weighted mean of two forecasters' rates, learned x w + baseline x (1 - w), w = weights[y]
 /// at step y (one value: every step): the forecast combination of run.combine
 /// (src/pipeline/combine_stage.cpp), in run and predict.
@@ -29,6 +33,9 @@ struct BaselineSet {
 
     /// Forecaster of baseline `kinds[b]` for `horizon` steps.
     [[nodiscard]] Forecaster forecaster(std::size_t b, int horizon) const;
+    /// The same baseline at several cuts in one pass per row (model::forecastAtCuts): for
+    /// ValidationCut::scoreAtCuts, the same values as forecaster() at each cut.
+    [[nodiscard]] CutForecaster cutForecaster(std::size_t b, int horizon) const;
 };
 
 /// The validation points of one subregion, cut so that every method forecasts from the same
@@ -54,6 +61,9 @@ public:
     /// Mean |forecast rate - centred mean of `smoothing` observed rates| over the validation
     /// points, the Y steps and the cuts (mm per nominal step); NaN without any finite pair.
     [[nodiscard]] double score(const Forecaster& method) const;
+    /// score() of a method that forecasts every cut of a row in one call (a baseline: its
+    /// rows are forecast once, not once per cut); the same value bit for bit.
+    [[nodiscard]] double scoreAtCuts(const CutForecaster& method) const;
     /// The same error per forecast step (Y values; NaN for a step without any finite pair).
     [[nodiscard]] std::vector<double> stepScores(const Forecaster& method) const;
 
@@ -85,6 +95,9 @@ private:
     // and cuts.
     void judge(const Forecaster& method, std::vector<double>& stepSum, std::vector<std::uint64_t>& stepN, double& sum,
                std::uint64_t& n) const;
+    // Adds the errors of validation row j's forecast `pred` (Y rates) made at `cut` (judge's body).
+    void addRow(std::size_t cut, std::size_t j, const float* pred, std::vector<float>& r, std::vector<double>& stepSum,
+                std::vector<std::uint64_t>& stepN, double& sum, std::uint64_t& n) const;
     // OLS slope (mm per nominal step) of c over epochs lo .. lo + count - 1.
     [[nodiscard]] double futureSlope(const float* c, std::size_t lo, std::size_t count) const;
 };
