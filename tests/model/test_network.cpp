@@ -233,7 +233,7 @@ TEST(Network, UnpaddedShapesMatchTheReferenceToo) {
 }
 
 TEST(Network, PredictionsDoNotDependOnBatchComposition) {
-    // 2500 samples go through batches of 1024, 1024 and 452: each sample's prediction equals
+    // 2500 samples go through nine batches of 256 and a tail of 196: each sample's prediction equals
     // its prediction alone, so the pipeline may pass any subset of points.
     Problem p = tinyProblem(CellKind::kLstm);
     const int T = p.config.inputSteps(), Y = p.config.horizon;
