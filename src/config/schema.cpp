@@ -97,6 +97,10 @@ const std::vector<ConfigKey>& configSchema() {
          "0.75, 0.5, 0.25, each judged out of time like the candidates, a mix wins when its score is lower; step = "
          "per step the weight (1, 0.75, 0.5, 0.25, 0) with the lowest out-of-time error at that step; mean = 0.5 "
          "only; off = the model alone"},
+        {"run.positions", std::string("choose"),
+         "positions per subregion and step: choose = the lowest out-of-time position error among the subregion's "
+         "method on the level, every baseline on the same level and the position baselines (ties to the method); "
+         "own = the subregion's method on the level at every step"},
         {"run.progress_minutes", 1.0,
          "training progress: rank 0 prints candidates done / total, the share of the planned cost and the time left "
          "this often (minutes), and at the start and the end of training (0: only then)"},

@@ -137,6 +137,27 @@ double ValidationCut::futureSlope(const float* c, std::size_t lo, std::size_t co
     return stt > 0 ? stc / stt : std::nan("");
 }
 
+double ValidationCut::futureValue(const float* c, std::size_t lo, std::size_t count, std::size_t at) const {
+    if (count <= 1) return at < epochs_ ? c[at] : std::nan("");
+    const double* steps = time_->steps.data();
+    double k = 0, st = 0, sc = 0;
+    for (std::size_t t = lo; t < lo + count && t < epochs_; ++t)
+        if (std::isfinite(c[t])) {
+            k += 1;
+            st += steps[t];
+            sc += c[t];
+        }
+    if (k < 2) return std::nan("");
+    double stt = 0, stc = 0;
+    for (std::size_t t = lo; t < lo + count && t < epochs_; ++t)
+        if (std::isfinite(c[t])) {
+            stt += (steps[t] - st / k) * (steps[t] - st / k);
+            stc += (steps[t] - st / k) * (c[t] - sc / k);
+        }
+    const double slope = stt > 0 ? stc / stt : 0.0;
+    return sc / k + slope * (steps[at] - st / k);
+}
+
 double ValidationCut::score(const Forecaster& method) const {
     std::vector<double> sum;
     std::vector<std::uint64_t> n;
@@ -276,6 +297,82 @@ std::vector<float> ValidationCut::intervalHalfWidths(const Forecaster& method, d
                 if (std::isfinite(e)) residuals[y].push_back(static_cast<float>(e));
             }
         }
+    }
+    std::vector<float> half(Y, kNaN);
+    for (std::size_t y = 0; y < Y; ++y) half[y] = conformalQuantile(std::move(residuals[y]), level);
+    return half;
+}
+
+std::vector<double> ValidationCut::positionStepScores(const std::vector<PositionForecaster>& methods) const {
+    const std::size_t Y = static_cast<std::size_t>(horizon_), M = methods.size();
+    std::vector<double> sum(M * Y, 0.0);
+    std::vector<std::uint64_t> n(M * Y, 0);
+    // As judge(): a chunk of validation rows at a time, cut by cut, in the same order for every
+    // method, so the scores do not depend on the chunk size.
+    constexpr std::size_t kChunkRows = 16384;
+    std::vector<float> chunk;
+    std::vector<double> ref;
+    for (const std::size_t cut : cuts_) {
+        if (cut + Y > epochs_) continue;  // step Y's epoch must be visible
+        for (std::size_t first = 0; first < rows_.size(); first += kChunkRows) {
+            const std::size_t count = std::min(kChunkRows, rows_.size() - first);
+            chunk.resize(count * cut);
+            for (std::size_t j = 0; j < count; ++j) std::copy_n(row(first + j), cut, chunk.data() + j * cut);
+            const model::SeriesView view{chunk.data(), count, cut, time_, cut};
+            // Each step's reference: the observed position at its epoch e = cut + y, smoothed as the
+            // score's rates are: the value at e of the OLS line through the observed positions of
+            // `smoothing` epochs from max(cut, e - (smoothing - 1) / 2) on (after the cut only), so
+            // one epoch's shared atmosphere weighs less in the judge.
+            ref.assign(count * Y, std::nan(""));
+            for (std::size_t j = 0; j < count; ++j)
+                for (std::size_t y = 0; y < Y; ++y) {
+                    const std::size_t e = cut + y, a = static_cast<std::size_t>((smoothing_ - 1) / 2);
+                    ref[j * Y + y] = futureValue(row(first + j), std::max(cut, e >= a ? e - a : 0),
+                                                 static_cast<std::size_t>(smoothing_), e);
+                }
+            for (std::size_t k = 0; k < M; ++k) {
+                const std::vector<float> pos = methods[k](view);
+                for (std::size_t j = 0; j < count; ++j) {
+                    const float* c = row(first + j);
+                    for (std::size_t y = 0; y < Y; ++y) {
+                        const float p = pos[j * Y + y];
+                        const double o = ref[j * Y + y];
+                        if (!std::isfinite(p) || !std::isfinite(o)) continue;
+                        sum[k * Y + y] += std::abs(static_cast<double>(p) - o);
+                        ++n[k * Y + y];
+                    }
+                }
+            }
+        }
+    }
+    for (std::size_t i = 0; i < sum.size(); ++i) sum[i] = n[i] > 0 ? sum[i] / static_cast<double>(n[i]) : std::nan("");
+    return sum;
+}
+
+std::vector<float> ValidationCut::positionHalfWidths(const PositionForecaster& method, double level, int cuts) const {
+    if (!(level > 0) || rows_.empty()) return {};
+    const std::size_t Y = static_cast<std::size_t>(horizon_);
+    // The same subset of validation points and the same cuts as intervalHalfWidths.
+    constexpr std::size_t kIntervalPoints = 2000;
+    const std::size_t take = std::min(rows_.size(), kIntervalPoints);
+    std::vector<float> subset;
+    subset.reserve(take * epochs_);
+    for (std::size_t j = 0; j < take; ++j) {
+        const float* c = row(j * rows_.size() / take);
+        subset.insert(subset.end(), c, c + epochs_);
+    }
+    std::vector<std::vector<float>> residuals(Y);
+    for (int c = 0; c < cuts; ++c) {
+        if (epochs_ < Y + static_cast<std::size_t>(c) + 3) break;
+        const std::size_t cut = epochs_ - Y - static_cast<std::size_t>(c);
+        if (trainEpochs_ < epochs_ && cut < trainEpochs_ + 1) break;
+        const std::vector<float> pos = method({subset.data(), take, cut, time_, epochs_});
+        for (std::size_t i = 0; i < take; ++i)
+            for (std::size_t y = 0; y < Y; ++y) {
+                const double e =
+                    std::abs(static_cast<double>(pos[i * Y + y]) - static_cast<double>(subset[i * epochs_ + cut + y]));
+                if (std::isfinite(e)) residuals[y].push_back(static_cast<float>(e));
+            }
     }
     std::vector<float> half(Y, kNaN);
     for (std::size_t y = 0; y < Y; ++y) half[y] = conformalQuantile(std::move(residuals[y]), level);

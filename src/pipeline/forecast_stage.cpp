@@ -3,6 +3,7 @@
 #include <iterator>
 
 #include "hlstm/core/coordinated.hpp"
+#include "hlstm/pipeline/position_choice.hpp"
 #include "stages.hpp"
 
 namespace hlstm::pipeline {
@@ -10,7 +11,7 @@ namespace {
 
 struct WinnerForecasts {
     std::vector<std::uint64_t> rows;
-    std::vector<float> values;  // rows x (3 Y + 2), see forecastWinners
+    std::vector<float> values;  // rows x (4 Y + 2), see forecastWinners
     std::vector<std::int32_t> modelSubregions;
     std::vector<std::string> modelBytes;
     std::vector<std::pair<std::int32_t, std::vector<float>>> halfWidths;  // subregion -> per step
@@ -37,9 +38,10 @@ WinnerForecasts forecastWinners(const RunContext& ctx, const HeldMap& held, cons
     WinnerForecasts out;
     const std::size_t Y = static_cast<std::size_t>(rc.horizon);
     // A winner's row for its owner: [holdout differentials | next rates | next positions |
-    // split | level at the last epoch], 3 Y + 2 floats; the interval half-widths travel per
-    // subregion. Positions are the level (a line through the last run.level_epochs epochs, not
-    // the last noisy value) plus the forecast increments.
+    // split | level at the last epoch | holdout positions], 4 Y + 2 floats; the interval
+    // half-widths travel per subregion. Positions are the level (a line through the last
+    // run.level_epochs epochs, not the last noisy value) plus the forecast increments, or at a
+    // step the position method chosen out of time (position_choice.cpp).
     coordinated(comm, "forecast", [&] {
         for (const auto& [s, h] : held) {
             if (s >= static_cast<std::int32_t>(choice.size())) continue;  // learned baselines: see learnedStage
@@ -85,8 +87,10 @@ WinnerForecasts forecastWinners(const RunContext& ctx, const HeldMap& held, cons
                 continue;
             }
             if (owner || shared) {
-                const std::vector<float> half = h.cut->intervalHalfWidths(shared ? sharedAmong(*group, f) : f,
-                                                                          rc.interval, rc.intervalCuts, rc.levelEpochs);
+                // The chosen position methods' own out-of-time residuals per step.
+                PositionForecaster p = positionForecaster(c.positionSteps, f, baselines, rc.levelEpochs, rc.horizon);
+                const std::vector<float> half = h.cut->positionHalfWidths(
+                    shared ? sharedAmong(*group, std::move(p)) : p, rc.interval, rc.intervalCuts);
                 if (owner) out.halfWidths.emplace_back(s, half.empty() ? std::vector<float>(Y, kNaN) : half);
             }
             const auto [first, last] = shared ? sliceOf(*group, n) : std::pair{std::size_t{0}, n};
@@ -94,25 +98,29 @@ WinnerForecasts forecastWinners(const RunContext& ctx, const HeldMap& held, cons
             if (count == 0) continue;
             const std::size_t V = visibleEpochs;
             std::vector<float> holdout;
-            ratesToDifferentials(f({h.rows->full + first * m, count, V, &axis, m}), rc.horizon, axis, V - 1, holdout);
+            const model::SeriesView seen{h.rows->full + first * m, count, V, &axis, m};
+            const model::SeriesView whole{h.rows->full + first * m, count, m, &axis, m};
+            const std::vector<float> holdoutRates = f(seen);
+            ratesToDifferentials(holdoutRates, rc.horizon, axis, V - 1, holdout);
+            const std::vector<float> holdoutPos =
+                positionsOf(c.positionSteps, seen, holdoutRates, baselines, rc.levelEpochs, rc.horizon);
             if (ctx.readerFill != nullptr)  // the next epochs see every epoch: the reader's fill (visible_fill.hpp)
                 ctx.readerFill->restore(h.rows->rows, const_cast<float*>(h.rows->full), m);
-            const std::vector<float> next = f({h.rows->full + first * m, count, m, &axis, m});
+            const std::vector<float> next = f(whole);
+            const std::vector<float> nextPos =
+                positionsOf(c.positionSteps, whole, next, baselines, rc.levelEpochs, rc.horizon);
             std::vector<std::int8_t> isValidation(n, 0);
             for (auto v : h.split.validation) isValidation[v] = 1;
             for (std::size_t i = first; i < last; ++i) {
                 const std::size_t k = i - first;
                 out.rows.push_back(h.rows->rows[i]);
                 const double level = localLevel(h.rows->full + i * m, axis.steps.data(), m, rc.levelEpochs);
-                double cum = level;
                 for (std::size_t y = 0; y < Y; ++y) out.values.push_back(holdout[k * Y + y]);
                 for (std::size_t y = 0; y < Y; ++y) out.values.push_back(next[k * Y + y]);
-                for (std::size_t y = 0; y < Y; ++y) {
-                    cum += next[k * Y + y];
-                    out.values.push_back(static_cast<float>(cum));
-                }
+                for (std::size_t y = 0; y < Y; ++y) out.values.push_back(nextPos[k * Y + y]);
                 out.values.push_back(isValidation[i]);
                 out.values.push_back(static_cast<float>(level));
+                for (std::size_t y = 0; y < Y; ++y) out.values.push_back(holdoutPos[k * Y + y]);
             }
         }
     });
@@ -171,7 +179,7 @@ Returned forecastStage(const RunContext& ctx, const LocalBlock& block, const Hel
     const std::size_t nPerPoint = baselines.kinds.size(), nL = ctx.rc.learned().size(), nB = nPerPoint + nL;
     Returned back;
     back.nBaselines = nB;
-    back.winner = toOwners(comm, offsets, block, fc.rows, fc.values, 3 * Y + 2);
+    back.winner = toOwners(comm, offsets, block, fc.rows, fc.values, 4 * Y + 2);
     back.positions = toOwners(comm, offsets, block, baselineOut.rows, baselineOut.positions,
                               1 + static_cast<std::size_t>(kPositionBaselines) * Y);
     // Every baseline's holdout differentials per owned row: the per-point ones, then the learned.

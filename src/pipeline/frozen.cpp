@@ -8,6 +8,7 @@
 #include <map>
 
 #include "hlstm/core/coordinated.hpp"
+#include "hlstm/pipeline/position_choice.hpp"
 
 namespace hlstm::pipeline {
 
@@ -20,7 +21,7 @@ FrozenService FrozenService::capture(const RunContext& ctx, const RunOutputs& r)
     s.nBaselines_ = r.back.nBaselines;
     s.names_ = r.eval.names;
     s.nSub_ = ctx.nSub;
-    const std::size_t Y = static_cast<std::size_t>(ctx.rc.horizon), W = 3 * Y + 2;
+    const std::size_t Y = static_cast<std::size_t>(ctx.rc.horizon), W = 4 * Y + 2;
     for (std::size_t i = 0; i < r.block.points.size(); ++i) s.split_.push_back(r.back.winner[i * W + 3 * Y]);
     const GatheredModels& g = r.back.models;
     for (std::size_t k = 0; k < g.subregion.size(); ++k)
@@ -47,7 +48,7 @@ Forecaster FrozenService::method(std::int32_t s, const RunConfig& rc) const {
 Returned FrozenService::forecast(const Comm& comm, const RunConfig& rc, const LocalBlock& block,
                                  const model::TimeAxis& axis, std::size_t visibleEpochs) const {
     const std::size_t n = block.points.size(), m = block.points.nEpochs(), V = visibleEpochs;
-    const std::size_t Y = static_cast<std::size_t>(rc.horizon), W = 3 * Y + 2;
+    const std::size_t Y = static_cast<std::size_t>(rc.horizon), W = 4 * Y + 2;
     const std::size_t nP = static_cast<std::size_t>(kPositionBaselines), P = 1 + nP * Y;
     const std::size_t nPerPoint = baselines_.kinds.size(), nB = nBaselines_;
     Returned back;
@@ -65,13 +66,20 @@ Returned FrozenService::forecast(const Comm& comm, const RunConfig& rc, const Lo
             series.reserve(rows.size() * m);
             for (std::size_t i : rows) series.insert(series.end(), block.points.series(i), block.points.series(i) + m);
             const model::SeriesView view{series.data(), rows.size(), V, &axis, m};
-            std::vector<float> diff;
+            std::vector<float> diff, chosen;
             if (s >= 0 && s < nSub_) {
-                if (const Forecaster f = method(s, rc)) ratesToDifferentials(f(view), rc.horizon, axis, V - 1, diff);
+                if (const Forecaster f = method(s, rc)) {
+                    const std::vector<float> rates = f(view);
+                    ratesToDifferentials(rates, rc.horizon, axis, V - 1, diff);
+                    // The first origin's position choice, as predict applies it (position_choice.cpp).
+                    chosen = positionsOf(choice_[static_cast<std::size_t>(s)].positionSteps, view, rates, baselines_,
+                                         rc.levelEpochs, rc.horizon);
+                }
             }
             for (std::size_t k = 0; k < rows.size(); ++k) {
                 float* w = back.winner.data() + rows[k] * W;
                 for (std::size_t y = 0; y < Y && !diff.empty(); ++y) w[y] = diff[k * Y + y];
+                for (std::size_t y = 0; y < Y && !chosen.empty(); ++y) w[3 * Y + 2 + y] = chosen[k * Y + y];
                 w[3 * Y] = split_[rows[k]];
                 w[3 * Y + 1] = static_cast<float>(localLevel(view.row(k), axis.steps.data(), m, rc.levelEpochs));
                 float* pos = back.positions.data() + rows[k] * P;

@@ -45,7 +45,7 @@ OwnerForecasts ownerForecasts(const LocalBlock& block, const HoldoutTail& tail, 
                               const std::vector<std::int32_t>& subregion, const std::vector<float>& baselineVals,
                               std::size_t nB, const std::vector<float>& positions, std::size_t Y,
                               std::size_t visibleEpochs, bool hasTruth) {
-    const std::size_t n = block.points.size(), m = block.points.nEpochs(), W = 3 * Y + 2;
+    const std::size_t n = block.points.size(), m = block.points.nEpochs(), W = 4 * Y + 2;
     const std::size_t nP = static_cast<std::size_t>(kPositionBaselines), P = 1 + nP * Y;
     const std::size_t tw = block.truthEpochs, t0 = m - tw;  // truth holds the last tw epochs
     OwnerForecasts f;
@@ -84,11 +84,11 @@ OwnerForecasts ownerForecasts(const LocalBlock& block, const HoldoutTail& tail, 
             cum += w[y];
             f.predCum[k] = static_cast<float>(cum);
             f.observedCum[k] = block.observed(i, t) ? c(t) - last : kNaN;
-            f.predPos[k] = static_cast<float>(level + cum);
+            f.predPos[k] = w[3 * Y + 2 + y];  // the position method of the step (position_choice.cpp)
             f.observedPos[k] = block.observed(i, t) ? c(t) : kNaN;
             if (hasTruth) f.truthPos[k] = block.truth[i * tw + t - t0];
-            f.low[k] = static_cast<float>(level + cum - half[y]);
-            f.high[k] = static_cast<float>(level + cum + half[y]);
+            f.low[k] = f.predPos[k] - half[y];
+            f.high[k] = f.predPos[k] + half[y];
             if (std::isfinite(half[y]) && std::isfinite(f.predPos[k]) && std::isfinite(f.observedPos[k]))
                 f.covered[k] = std::abs(f.observedPos[k] - f.predPos[k]) <= half[y] ? 1 : 0;
             for (std::size_t j = 0; j < nP; ++j) f.baselinePos[nB + j][k] = pos[1 + j * Y + y];

@@ -55,6 +55,7 @@ void forecastOrigin(const Comm& comm, const Config& config, RunConfig& rc, Local
     timer.start("select");
     Selection selection = selectStage(ctx, trained, baselineOut, baselines);
     combineStage(ctx, held, trained, baselines, selection);
+    positionStage(ctx, held, trained, baselines, selection);
 
     timer.start("forecast");
     const Returned back = forecastStage(ctx, block, held, selection, trained, baselineOut, baselines);

@@ -17,6 +17,7 @@
 #include "hlstm/io/output_file.hpp"
 #include "hlstm/io/output_format.hpp"
 #include "hlstm/model/model.hpp"
+#include "hlstm/pipeline/position_choice.hpp"
 #include "hlstm/version.hpp"
 #include "match.hpp"
 
@@ -39,6 +40,8 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
     std::vector<std::string> subMethod, subCombined;  // the baseline mixed into a model's forecast ("": none)
     std::vector<double> subWeight;                    // the model's weight in that mix
     std::vector<float> halfWidth;                     // subregions x Y: the run's interval half-widths (mm)
+    std::vector<std::int32_t> positionChoice;         // subregions x Y (position_choice.cpp; empty: own)
+    std::vector<std::string> positionNames;           // /baselines/position_name, what it indexes
     int levelEpochs = 0;                              // the run's run.level_epochs (0: a file without its config)
     BaselineSet baselines;
     coordinated(comm, "predict:models", [&] {
@@ -75,6 +78,10 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
             if (f.exists(output::subregions::kCombinedWith)) {  // run.combine (combine_stage.cpp)
                 subCombined = f.readStrings(output::subregions::kCombinedWith);
                 subWeight = f.openDataset(output::subregions::kCombinedWeight).readAll<double>();
+            }
+            if (f.exists(output::subregions::kPositionChoice)) {
+                positionChoice = f.openDataset(output::subregions::kPositionChoice).readAll<std::int32_t>();
+                positionNames = f.readStrings(output::baselines::kPositionName);
             }
             if (f.exists(output::subregions::kIntervalHalfwidth))
                 halfWidth = f.openDataset(output::subregions::kIntervalHalfwidth).readAll<float>();
@@ -166,18 +173,22 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
             const std::size_t sIndex = static_cast<std::size_t>(std::find(subIds.begin(), subIds.end(), s) -
                                                                 subIds.begin());  // row of /subregions/*
             const float* half = halfWidth.size() >= (sIndex + 1) * Y ? halfWidth.data() + sIndex * Y : nullptr;
+            // Forecast epochs follow the nominal spacing: rates are the differentials. Positions
+            // start from the run's robust level (run.level_epochs), as the run's next_cumulative
+            // and its intervals do (from the last value for a file without its configuration), or
+            // come at a step from the method the run chose for it (position_choice.cpp).
+            const std::vector<std::int32_t> steps =
+                positionChoice.size() >= (sIndex + 1) * Y
+                    ? positionStepsFromFile(positionChoice.data() + sIndex * Y, Y, positionNames, baselines)
+                    : std::vector<std::int32_t>{};
+            const std::vector<float> positions =
+                positionsOf(steps, {series.data(), rows.size(), m, &axis, m}, rates, baselines, levelEpochs, horizon);
             for (std::size_t r = 0; r < rows.size(); ++r) {
-                // Forecast epochs follow the nominal spacing: rates are the differentials. Positions
-                // start from the run's robust level (run.level_epochs), as the run's next_cumulative
-                // and its intervals do; from the last value for a file without its configuration.
-                double cum = levelEpochs > 0 ? localLevel(series.data() + r * m, axis.steps.data(), m, levelEpochs)
-                                             : series[r * m + m - 1];
                 for (std::size_t y = 0; y < Y; ++y) {
                     const std::size_t dst = rows[r] * Y + y;
                     const float d = rates[r * Y + y];
-                    cum += d;
                     nextDiff[dst] = d;
-                    nextCum[dst] = std::isfinite(d) ? static_cast<float>(cum) : std::numeric_limits<float>::quiet_NaN();
+                    nextCum[dst] = positions[r * Y + y];
                     if (half != nullptr && std::isfinite(half[y])) {
                         low[dst] = nextCum[dst] - half[y];
                         high[dst] = nextCum[dst] + half[y];

@@ -65,6 +65,10 @@ RunConfig RunConfig::from(const Config& config, const RunArgs& args) {
         rc.combineWeights = {0.5};
     else if (combine != "off")
         throw ConfigError("run.combine = \"" + combine + "\": expected scored, step, mean or off");
+    const std::string& positions = config.getString("run.positions");
+    if (positions != "choose" && positions != "own")
+        throw ConfigError("run.positions = \"" + positions + "\": expected choose or own");
+    rc.choosePositions = positions == "choose";
     rc.spatial = spatial::SpatialOptions::fromConfig(config);
     rc.errorThreshold = config.getDouble("run.error_threshold");
     if (!(rc.errorThreshold > 0)) throw ConfigError("run.error_threshold must be > 0 (mm)");

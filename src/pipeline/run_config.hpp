@@ -33,6 +33,7 @@ struct RunConfig {
     int selectionCuts = 8;               // run.selection_cuts: out-of-time cuts of the selection (0: one, in time)
     int levelEpochs = 8;                 // run.level_epochs: the positions' level is a line through these
     std::vector<double> combineWeights;  // run.combine: the learned model's weights tried in a mix (combine_stage)
+    bool choosePositions = true;         // run.positions = choose (position_choice.cpp)
     bool combinePerStep = false;         // run.combine = step: one weight per step
     double checkpointSeconds = 600;      // run.checkpoint_minutes
     double progressSeconds = 60;         // run.progress_minutes

@@ -192,6 +192,9 @@ struct Choice {
     std::int32_t combineBaseline = -1;
     std::vector<double> combineWeights;  // the model's weight per step
     double learnedScore = std::numeric_limits<double>::quiet_NaN();
+    // Position choice (position_choice.cpp): per step, which method's position forecasts the
+    // subregion (kOwnPosition: this choice's method on the level); empty: the own at every step.
+    std::vector<std::int32_t> positionSteps;
 };
 /// Every rank's results, in task and (subregion, baseline) order, and each subregion's winner.
 struct Selection {
@@ -212,9 +215,22 @@ Selection selectStage(const RunContext& ctx, const TrainOutcome& trained, const 
 void combineStage(const RunContext& ctx, const HeldMap& held, const TrainOutcome& trained, const BaselineSet& baselines,
                   Selection& sel);
 
+// ---------------------------------------------------------------- positions (position_choice.cpp)
+/// Each subregion's position method per step (choosePositionSteps on its validation cut, by
+/// the ranks that hold its winner, as forecast_stage.cpp forecasts it): sets
+/// Choice::positionSteps and adds it to Choice::why (collective; every rank's choice changes the
+/// same way). Nothing when run.positions = own.
+void positionStage(const RunContext& ctx, const HeldMap& held, const TrainOutcome& trained,
+                   const BaselineSet& baselines, Selection& sel);
+/// /subregions/position_choice (subregions x Y): -1 for the own method, else the method's row
+/// in /baselines/position_name (`nNames` baselines, learned ones included, come before the
+/// position baselines).
+std::vector<std::int32_t> positionChoiceColumn(const std::vector<Choice>& choice, std::size_t nNames,
+                                               std::size_t horizon);
+
 // ---------------------------------------------------------------- forecast (forecast_stage.cpp)
 /// What the owners of the points receive: per owned row the winner's [holdout differentials |
-/// next rates | next positions | split | level at the last epoch] (3 Y + 2), every baseline's
+/// next rates | next positions | split | level at the last epoch | holdout positions] (4 Y + 2), every baseline's
 /// holdout differentials (baselines x Y), the level at the last visible epoch and the
 /// position baselines' holdout positions (1 + kPositionBaselines x Y), the interval
 /// half-widths per subregion and each subregion's best candidate's model (the winner, or kept beside a winning baseline).

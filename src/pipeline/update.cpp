@@ -109,6 +109,10 @@ int update(const Comm& comm, const Config& config, const UpdateArgs& args) {
     Selection selection = selectStage(ctx, trained, baselineOut, baselines);
     if (uc.reselect) combineStage(ctx, held, trained, baselines, selection);  // as run's (origin.cpp)
     if (!uc.reselect) keepPreviousChoice(ctx, prev, baselines, origins, selection);
+    if (uc.reselect)  // as run's (origin.cpp), else PREV's
+        positionStage(ctx, held, trained, baselines, selection);
+    else
+        keepPreviousPositions(ctx, prev, baselines, origins, selection);
     const Drift drift = driftOf(comm, prev, uc, selection, part, origins);
 
     timer.start("forecast");

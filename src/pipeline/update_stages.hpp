@@ -127,6 +127,10 @@ Plan updatePlan(const Comm& comm, const RunConfig& rc, const UpdateConfig& uc, c
 TrainOutcome fineTuneStage(const RunContext& ctx, const HeldMap& held, const Previous& prev, const UpdateConfig& uc,
                            const Origins& origins, const CheckpointStore& store);
 
+/// update.reselect = false: every subregion keeps its origin's position choice per step
+/// (/subregions/position_choice of PREV; position_choice.cpp). Collective.
+void keepPreviousPositions(const RunContext& ctx, const Previous& prev, const BaselineSet& baselines,
+                           const Origins& origins, Selection& sel);
 /// update.reselect = false: every subregion keeps its origin's method.
 void keepPreviousChoice(const RunContext& ctx, const Previous& prev, const BaselineSet& baselines,
                         const Origins& origins, Selection& sel);

@@ -189,6 +189,9 @@ void OutputWriter::subregions() const {
     out.writeSmall(output::subregions::kValidationMae, svmae);
     writeSmall2D(out, output::subregions::kIntervalHalfwidth, shalf, static_cast<std::uint64_t>(nSub), Y, root);
     writeSmall2D(out, output::subregions::kCombinedWeight, sweight, static_cast<std::uint64_t>(nSub), Y, root);
+    writeSmall2D(out, output::subregions::kPositionChoice,
+                 positionChoiceColumn(r.selection.choice, r.eval.names.size(), Y), static_cast<std::uint64_t>(nSub), Y,
+                 root);
     writeMetricColumns(out, output::subregions::kColumnPrefix, book["sub"]);
     out.writeSmall(output::subregions::kMaePersistence, maeOf(book["persistence/sub"]));
     if (hasTruth) out.writeSmall(output::subregions::kMaeTruth, maeOf(book["sub_truth"]));

@@ -295,6 +295,18 @@ TEST_F(RunTest, PredictWithSavedModelsReproducesTheRunsForecast) {
         finite += std::isfinite(runNext[i]) ? 1 : 0;
     }
     EXPECT_GT(finite, runNext.size() * 9 / 10);
+    // And the same next positions: the run's per-step position choice (/subregions/position_choice,
+    // src/pipeline/position_choice.cpp) applied to the same level and forecasts.
+    const auto runPos = a.openDataset("/forecast/next_cumulative").readAll<float>();
+    const auto predPos = b.openDataset("/forecast/next_cumulative").readAll<float>();
+    ASSERT_EQ(runPos.size(), predPos.size());
+    for (std::size_t i = 0; i < runPos.size(); ++i) {
+        if (std::isnan(runPos[i]))
+            ASSERT_TRUE(std::isnan(predPos[i])) << i;
+        else
+            ASSERT_NEAR(runPos[i], predPos[i], 1e-4) << i;
+    }
+    EXPECT_EQ(a.openDataset("/subregions/position_choice").dims()[0], a.openDataset("/subregions/id").dims()[0]);
     EXPECT_EQ(b.openDataset("/points/subregion").readAll<std::int32_t>(),
               a.openDataset("/points/subregion").readAll<std::int32_t>());
     // A file that is not an hlstm-output is refused with exit 1.

@@ -243,6 +243,10 @@ inline constexpr char kWhy[] = "/subregions/why";
 /// applies the same mix.
 inline constexpr char kCombinedWith[] = "/subregions/combined_with";
 inline constexpr char kCombinedWeight[] = "/subregions/combined_weight";
+/// Positions per step (run.positions, src/pipeline/position_choice.cpp): subregions x Y, -1 for
+/// the subregion's method on the level, else the row of /baselines/position_name whose position
+/// forecasts that step; predict, backtest --strategy frozen and update apply it.
+inline constexpr char kPositionChoice[] = "/subregions/position_choice";
 inline constexpr char kZone[] = "/subregions/zone";
 /// Prefix of the eq. (5)-(7) columns <prefix>{n,mae,sd,mse,accuracy}.
 inline constexpr char kColumnPrefix[] = "/subregions/";

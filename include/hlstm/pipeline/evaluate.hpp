@@ -20,6 +20,10 @@ using Forecaster = std::function<std::vector<float>(const model::SeriesView&)>;
 /// largest cut: rows x cuts x Y; a row's values at cut c are a Forecaster's on its first c epochs.
 using CutForecaster = std::function<std::vector<float>(const model::SeriesView&, const std::vector<std::size_t>&)>;
 
+/// Y forecast positions (absolute, mm, on the series' reference) for every row of a block of
+/// series, at the Y epochs after its last (position choice, src/pipeline/position_choice.cpp).
+using PositionForecaster = std::function<std::vector<float>(const model::SeriesView&)>;
+
 /// The weighted mean of two forecasters' rates, learned x w + baseline x (1 - w), w = weights[y]
 /// at step y (one value: every step): the forecast combination of run.combine
 /// (src/pipeline/combine_stage.cpp), in run and predict.
@@ -75,6 +79,16 @@ public:
     [[nodiscard]] std::vector<float> intervalHalfWidths(const Forecaster& method, double level, int cuts,
                                                         int levelEpochs = 0) const;
 
+    /// Position error per method and step (methods x Y, mm): mean |forecast position - observed
+    /// position| over the validation points at the score's cuts (step y judged at epoch cut + y -
+    /// 1, out of time like the score), the observed position smoothed like the score's rates (a
+    /// line through `smoothing` epochs after the cut, around that epoch); NaN for a step without
+    /// any finite pair.
+    [[nodiscard]] std::vector<double> positionStepScores(const std::vector<PositionForecaster>& methods) const;
+    /// intervalHalfWidths for a forecaster of positions: the residuals |forecast position -
+    /// observed position| at the same cuts (out of time), per step.
+    [[nodiscard]] std::vector<float> positionHalfWidths(const PositionForecaster& method, double level, int cuts) const;
+
     [[nodiscard]] std::size_t points() const noexcept { return rows_.size(); }
     /// The cut epochs of the score (each: the forecasts see epochs 0..cut-1).
     [[nodiscard]] const std::vector<std::size_t>& cuts() const noexcept { return cuts_; }
@@ -100,6 +114,8 @@ private:
                 std::vector<std::uint64_t>& stepN, double& sum, std::uint64_t& n) const;
     // OLS slope (mm per nominal step) of c over epochs lo .. lo + count - 1.
     [[nodiscard]] double futureSlope(const float* c, std::size_t lo, std::size_t count) const;
+    // The value at epoch `at` of the OLS line of c over epochs lo .. lo + count - 1 (count 1: c[at]).
+    [[nodiscard]] double futureValue(const float* c, std::size_t lo, std::size_t count, std::size_t at) const;
 };
 
 /// Epochs the grid candidates (and the global MLR) train on: all `visibleEpochs` when

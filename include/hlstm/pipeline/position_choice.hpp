@@ -1,0 +1,58 @@
+/// Positions chosen the way positions are judged (issue 23): per subregion and forecast step,
+/// the position forecast is chosen out of time among the subregion's own method (its rates on
+/// the robust level), every per-point baseline on the same level and the position baselines, by
+/// the position error at the selection's cuts. The run (src/pipeline/position_choice.cpp),
+/// `hlstm predict`, `hlstm backtest --strategy frozen` and `hlstm update` apply the choice
+/// through positionsOf. Rank-local unless a group is given.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "hlstm/core/comm.hpp"
+#include "hlstm/pipeline/evaluate.hpp"
+
+namespace hlstm::pipeline {
+
+/// A step's position method: kOwnPosition (the subregion's own method on the level), a
+/// per-point baseline (its index in BaselineSet::kinds, on the same level) or position
+/// baseline j (kPositionBaselineCode + j, positionBaselineNames()).
+inline constexpr std::int32_t kOwnPosition = -1;
+inline constexpr std::int32_t kPositionBaselineCode = 1 << 16;
+
+/// Positions (rows x Y, absolute, mm) of the rows of `v` at the Y epochs after its last: at
+/// step y the method steps[y] (empty: the own method at every step). `ownRates` are the own
+/// method's rates for the same rows (needed only when a step uses it); the level is localLevel
+/// of `levelEpochs` epochs, as the product's positions.
+std::vector<float> positionsOf(const std::vector<std::int32_t>& steps, const model::SeriesView& v,
+                               const std::vector<float>& ownRates, const BaselineSet& baselines, int levelEpochs,
+                               int horizon);
+/// The same as a forecaster of positions; `own` is called only when a step uses it. `baselines`
+/// must outlive it.
+PositionForecaster positionForecaster(std::vector<std::int32_t> steps, Forecaster own, const BaselineSet& baselines,
+                                      int levelEpochs, int horizon);
+
+/// One subregion's choice: the method per step and the out-of-time position errors (mm) of the
+/// own method and of the chosen one per step.
+struct PositionVerdict {
+    std::vector<std::int32_t> steps;
+    std::vector<double> ownError, chosenError;
+};
+/// Judges the own method, every per-point baseline of `baselines` and every position baseline
+/// on `cut` (ValidationCut::positionStepScores) and takes per step the lowest error, ties to the
+/// own method. `group` (not null): the rows are forecast by its ranks together (collective over
+/// it; the same verdict on every member and for any group size).
+PositionVerdict choosePositionSteps(const ValidationCut& cut, const Forecaster& own, const BaselineSet& baselines,
+                                    int levelEpochs, int horizon, const Comm* group = nullptr);
+
+/// The inverse of /subregions/position_choice for a reader (predict): one subregion's Y values
+/// (-1: own, else a row of /baselines/position_name) decoded by name against `baselines`
+/// (RuntimeError naming an unknown one).
+std::vector<std::int32_t> positionStepsFromFile(const std::int32_t* values, std::size_t horizon,
+                                                const std::vector<std::string>& positionNames,
+                                                const BaselineSet& baselines);
+/// "own", a baseline's name or a position baseline's name.
+std::string positionStepName(std::int32_t code, const BaselineSet& baselines);
+
+}  // namespace hlstm::pipeline

@@ -1,0 +1,265 @@
+// Positions chosen the way positions are judged (issue 23, position_choice.hpp). The learned
+// model's increments on the robust level compete, step by step, with every baseline's position
+// at the same out-of-time cuts and validation points as the selection; it forecasts a step only
+// where it is at least as good there.
+#include "hlstm/pipeline/position_choice.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+
+#include "hlstm/core/coordinated.hpp"
+#include "hlstm/core/error.hpp"
+#include "hlstm/core/log.hpp"
+#include "hlstm/io/hdf5.hpp"
+#include "hlstm/io/output_format.hpp"
+#include "stages.hpp"
+#include "update_stages.hpp"
+
+namespace hlstm::pipeline {
+namespace {
+
+std::int32_t codeAt(const std::vector<std::int32_t>& steps, std::size_t y) {
+    return steps.empty() ? kOwnPosition : steps[std::min(y, steps.size() - 1)];
+}
+
+}  // namespace
+
+std::vector<float> positionsOf(const std::vector<std::int32_t>& steps, const model::SeriesView& v,
+                               const std::vector<float>& ownRates, const BaselineSet& baselines, int levelEpochs,
+                               int horizon) {
+    const std::size_t Y = static_cast<std::size_t>(horizon), P = v.points, E = v.epochs;
+    std::vector<float> out(P * Y, kNaN);
+    if (P == 0 || E == 0) return out;
+    const model::TimeAxis& axis = *v.time;
+    std::vector<std::int32_t> used;
+    for (std::size_t y = 0; y < Y; ++y)
+        if (std::find(used.begin(), used.end(), codeAt(steps, y)) == used.end()) used.push_back(codeAt(steps, y));
+    std::vector<float> pos(P * Y), all(static_cast<std::size_t>(kPositionBaselines) * Y), diff;
+    for (const std::int32_t code : used) {
+        std::fill(pos.begin(), pos.end(), kNaN);
+        if (code < kPositionBaselineCode) {
+            // A method of rates: its increments on the level (the product's positions).
+            const std::vector<float> rates =
+                code == kOwnPosition ? ownRates : baselines.forecaster(static_cast<std::size_t>(code), horizon)(v);
+            if (rates.size() == P * Y) {
+                ratesToDifferentials(rates, horizon, axis, E - 1, diff);
+                for (std::size_t i = 0; i < P; ++i) {
+                    double cum = localLevel(v.row(i), axis.steps.data(), E, levelEpochs);
+                    for (std::size_t y = 0; y < Y; ++y) {
+                        cum += diff[i * Y + y];
+                        pos[i * Y + y] = static_cast<float>(cum);
+                    }
+                }
+            }
+        } else {
+            const auto j = static_cast<std::size_t>(code - kPositionBaselineCode);
+            for (std::size_t i = 0; i < P; ++i) {
+                forecastPositions(v.row(i), axis, E, horizon, levelEpochs, all.data());
+                std::copy_n(all.data() + j * Y, Y, pos.data() + i * Y);
+            }
+        }
+        for (std::size_t y = 0; y < Y; ++y)
+            if (codeAt(steps, y) == code)
+                for (std::size_t i = 0; i < P; ++i) out[i * Y + y] = pos[i * Y + y];
+    }
+    return out;
+}
+
+PositionForecaster positionForecaster(std::vector<std::int32_t> steps, Forecaster own, const BaselineSet& baselines,
+                                      int levelEpochs, int horizon) {
+    return [steps = std::move(steps), own = std::move(own), &baselines, levelEpochs,
+            horizon](const model::SeriesView& v) {
+        bool usesOwn = false;
+        for (std::size_t y = 0; y < static_cast<std::size_t>(horizon); ++y)
+            usesOwn = usesOwn || codeAt(steps, y) == kOwnPosition;
+        const std::vector<float> rates = usesOwn && own ? own(v) : std::vector<float>{};
+        return positionsOf(steps, v, rates, baselines, levelEpochs, horizon);
+    };
+}
+
+std::string positionStepName(std::int32_t code, const BaselineSet& baselines) {
+    if (code == kOwnPosition) return "own";
+    if (code >= kPositionBaselineCode)
+        return positionBaselineNames().at(static_cast<std::size_t>(code - kPositionBaselineCode));
+    return model::toString(baselines.kinds.at(static_cast<std::size_t>(code)));
+}
+
+std::vector<std::int32_t> positionChoiceColumn(const std::vector<Choice>& choice, std::size_t nNames,
+                                               std::size_t horizon) {
+    std::vector<std::int32_t> out;
+    for (const Choice& c : choice)
+        for (std::size_t y = 0; y < horizon; ++y) {
+            const std::int32_t code = codeAt(c.positionSteps, y);
+            out.push_back(code >= kPositionBaselineCode
+                              ? static_cast<std::int32_t>(nNames) + (code - kPositionBaselineCode)
+                              : code);
+        }
+    return out;
+}
+
+std::vector<std::int32_t> positionStepsFromFile(const std::int32_t* values, std::size_t horizon,
+                                                const std::vector<std::string>& positionNames,
+                                                const BaselineSet& baselines) {
+    std::vector<std::int32_t> steps;
+    const auto& pnames = positionBaselineNames();
+    for (std::size_t y = 0; y < horizon; ++y) {
+        const std::int32_t v = values[y];
+        if (v < 0) {
+            steps.push_back(kOwnPosition);
+            continue;
+        }
+        if (static_cast<std::size_t>(v) >= positionNames.size())
+            throw RuntimeError("position_choice " + std::to_string(v) + " is not a row of /baselines/position_name");
+        const std::string& name = positionNames[static_cast<std::size_t>(v)];
+        const auto p = std::find(pnames.begin(), pnames.end(), name);
+        if (p != pnames.end()) {
+            steps.push_back(kPositionBaselineCode + static_cast<std::int32_t>(p - pnames.begin()));
+            continue;
+        }
+        const auto b = std::find(baselines.kinds.begin(), baselines.kinds.end(), model::baselineFromString(name));
+        if (b == baselines.kinds.end()) throw RuntimeError("position_choice names an unknown method " + name);
+        steps.push_back(static_cast<std::int32_t>(b - baselines.kinds.begin()));
+    }
+    return steps;
+}
+
+PositionVerdict choosePositionSteps(const ValidationCut& cut, const Forecaster& own, const BaselineSet& baselines,
+                                    int levelEpochs, int horizon, const Comm* group) {
+    const std::size_t Y = static_cast<std::size_t>(horizon);
+    // The candidates: the own method first (ties keep it), every per-point baseline, the
+    // position baselines.
+    std::vector<std::int32_t> codes{kOwnPosition};
+    for (std::size_t b = 0; b < baselines.kinds.size(); ++b) codes.push_back(static_cast<std::int32_t>(b));
+    for (int j = 0; j < kPositionBaselines; ++j) codes.push_back(kPositionBaselineCode + j);
+    std::vector<PositionForecaster> methods;
+    for (const std::int32_t code : codes) {
+        PositionForecaster p = positionForecaster(std::vector<std::int32_t>(Y, code), own, baselines, levelEpochs, horizon);
+        methods.push_back(group != nullptr ? sharedAmong(*group, std::move(p)) : std::move(p));
+    }
+    const std::vector<double> err = cut.positionStepScores(methods);
+    PositionVerdict v;
+    for (std::size_t y = 0; y < Y; ++y) {
+        std::size_t best = 0;  // strictly lower than the own method and the ones before
+        for (std::size_t k = 1; k < codes.size(); ++k)
+            if (std::isfinite(err[k * Y + y]) && !(err[k * Y + y] >= err[best * Y + y])) best = k;
+        v.steps.push_back(codes[best]);
+        v.ownError.push_back(err[y]);
+        v.chosenError.push_back(err[best * Y + y]);
+    }
+    return v;
+}
+
+void positionStage(const RunContext& ctx, const HeldMap& held, const TrainOutcome& trained,
+                   const BaselineSet& baselines, Selection& sel) {
+    const Comm& comm = ctx.comm;
+    const RunConfig& rc = ctx.rc;
+    if (!rc.choosePositions) return;
+    const std::size_t Y = static_cast<std::size_t>(rc.horizon), R = 1 + 3 * Y;
+    // Records of R doubles: subregion, the chosen code per step, the own method's and the
+    // chosen one's error per step; one reporting rank per subregion.
+    std::vector<double> local;
+    coordinated(comm, "positions", [&] {
+        for (std::int32_t s = 0; s < ctx.nSub; ++s) {
+            const Choice& c = sel.choice[static_cast<std::size_t>(s)];
+            const auto h = held.find(s);
+            if (h == held.end()) continue;
+            // The subregion's own method where it is held, as forecast_stage.cpp forecasts it.
+            Forecaster own;
+            const Comm* group = nullptr;
+            bool reports = false;
+            if (c.task >= 0) {
+                const auto it = trained.models.find(c.task);
+                if (it == trained.models.end()) continue;
+                const Task& task = ctx.plan.tasks[static_cast<std::size_t>(c.task)];
+                if (task.sharded && (group = groupOf(ctx.groups, s)) == nullptr) continue;
+                reports = !task.sharded || task.rank == comm.rank();
+                own = modelForecaster(it->second, rc.threads);
+                if (c.combineBaseline >= 0)
+                    own = combinedForecaster(
+                        own, baselines.forecaster(static_cast<std::size_t>(c.combineBaseline), rc.horizon),
+                        c.combineWeights);
+            } else if (c.baseline >= 0) {
+                const Comm* g = groupOf(ctx.groups, s);
+                const bool shared = spread(ctx.plan, s) && g != nullptr;
+                reports = leads(ctx.plan, s, comm.rank());
+                if (!shared && !reports) continue;
+                group = shared ? g : nullptr;
+                own = baselines.forecaster(static_cast<std::size_t>(c.baseline), rc.horizon);
+            } else {
+                continue;
+            }
+            const PositionVerdict v = choosePositionSteps(*h->second.cut, own, baselines, rc.levelEpochs, rc.horizon, group);
+            if (!reports) continue;
+            std::vector<double> rec{static_cast<double>(s)};
+            rec.insert(rec.end(), v.steps.begin(), v.steps.end());
+            rec.insert(rec.end(), v.ownError.begin(), v.ownError.end());
+            rec.insert(rec.end(), v.chosenError.begin(), v.chosenError.end());
+            local.insert(local.end(), rec.begin(), rec.end());
+        }
+    });
+    const std::vector<double> all = comm.allgatherv(local);
+    std::size_t kept = 0, keptLearned = 0, learnedSteps = 0, steps = 0;
+    std::map<std::string, std::size_t> others;
+    for (std::size_t o = 0; o + R <= all.size(); o += R) {
+        Choice& c = sel.choice[static_cast<std::size_t>(all[o])];
+        c.positionSteps.assign(Y, kOwnPosition);
+        std::map<std::string, std::size_t> byName;
+        for (std::size_t y = 0; y < Y; ++y) {
+            c.positionSteps[y] = static_cast<std::int32_t>(all[o + 1 + y]);
+            const std::string name = positionStepName(c.positionSteps[y], baselines);
+            ++byName[name];
+            ++steps;
+            learnedSteps += c.task >= 0 ? 1 : 0;
+            if (c.positionSteps[y] == kOwnPosition) {
+                ++kept;
+                keptLearned += c.task >= 0 ? 1 : 0;
+            } else {
+                ++others[name];
+            }
+        }
+        double ownErr = 0, chosenErr = 0;
+        for (std::size_t y = 0; y < Y; ++y) ownErr += all[o + 1 + Y + y] / Y, chosenErr += all[o + 1 + 2 * Y + y] / Y;
+        std::string text = "; positions (out-of-time position error, mean over steps " + std::to_string(ownErr) +
+                           " own -> " + std::to_string(chosenErr) + " mm):";
+        for (const auto& [name, count] : byName) text += " " + name + " x" + std::to_string(count);
+        c.why += text;
+    }
+    if (comm.isRoot()) {
+        auto l = log::info();
+        l << "positions chosen out of time: the subregion's own method kept " << kept << " of " << steps
+          << " subregion-steps (the learned model " << keptLearned << " of the " << learnedSteps
+          << " where it won the selection)";
+        if (!others.empty()) {
+            l << "; instead:";
+            for (const auto& [name, count] : others) l << " " << name << " x" << count;
+        }
+    }
+}
+
+void keepPreviousPositions(const RunContext& ctx, const Previous& prev, const BaselineSet& baselines,
+                           const Origins& origins, Selection& sel) {
+    const std::size_t Y = static_cast<std::size_t>(ctx.rc.horizon);
+    std::vector<std::int32_t> values;
+    std::vector<std::string> names;
+    coordinated(ctx.comm, "positions", [&] {
+        const h5::File f(prev.path, h5::Access::kReadOnly);
+        if (!f.exists(output::subregions::kPositionChoice)) return;  // older file: the own method
+        values = f.openDataset(output::subregions::kPositionChoice).readAll<std::int32_t>();
+        names = f.readStrings(output::baselines::kPositionName);
+    });
+    if (values.empty()) return;
+    coordinated(ctx.comm, "positions", [&] {
+        for (std::int32_t s = 0; s < ctx.nSub; ++s) {
+            const auto o = origins.find(s);
+            const int si = o == origins.end() ? -1 : prev.subIndex(o->second);
+            if (si < 0 || (static_cast<std::size_t>(si) + 1) * Y > values.size()) continue;
+            Choice& c = sel.choice[static_cast<std::size_t>(s)];
+            c.positionSteps =
+                positionStepsFromFile(values.data() + static_cast<std::size_t>(si) * Y, Y, names, baselines);
+        }
+    });
+}
+
+}  // namespace hlstm::pipeline

@@ -1,0 +1,137 @@
+// Issue 23: positions chosen per step out of time among the subregion's own method (its rates on
+// the robust level), the per-point baselines on the same level and the position baselines.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "hlstm/core/comm.hpp"
+#include "hlstm/pipeline/position_choice.hpp"
+
+using namespace hlstm;
+using namespace hlstm::pipeline;
+
+namespace {
+
+constexpr std::size_t kPoints = 50, kEpochs = 60, kY = 4, kCut = kEpochs - kY;
+constexpr double kJump = 2.0;  // the first future epoch lies this far above the line (mm)
+
+// Each point moves on a line of v_i mm/step. Its history (before the cut) carries +-0.4 mm of
+// alternating noise that leaves the whole-history OLS slope exactly v_i and the last value on
+// the line, so "last value + OLS velocity" is exact wherever the future stays on the line, and
+// nothing that uses a level, a window or the last differentials is. The future is on the line
+// except the first epoch, kJump above it.
+struct Scene {
+    model::TimeAxis axis = model::TimeAxis::regular(kEpochs);
+    std::vector<float> c = std::vector<float>(kPoints * kEpochs);
+    std::vector<double> future = std::vector<double>(kPoints * kY);  // the exact positions after the cut
+    static double rate(std::size_t i) { return 0.3 + 0.01 * static_cast<double>(i); }
+    Scene() {
+        std::vector<double> noise(kCut, 0.0);
+        for (std::size_t t = 0; t + 1 < kCut; ++t) noise[t] = t % 2 == 0 ? 0.4 : -0.4;
+        // Remove the noise's OLS slope through its first epoch: sum (t - mean) n_t = 0, n_last = 0.
+        const double mean = (static_cast<double>(kCut) - 1) / 2;
+        double s = 0;
+        for (std::size_t t = 0; t < kCut; ++t) s += (static_cast<double>(t) - mean) * noise[t];
+        noise[0] -= s / (0.0 - mean);
+        for (std::size_t i = 0; i < kPoints; ++i) {
+            for (std::size_t t = 0; t < kEpochs; ++t) {
+                double v = rate(i) * static_cast<double>(t);
+                if (t < kCut) v += noise[t];
+                if (t == kCut) v += kJump;
+                c[i * kEpochs + t] = static_cast<float>(v);
+            }
+            for (std::size_t y = 0; y < kY; ++y) future[i * kY + y] = c[i * kEpochs + kCut + y];
+        }
+    }
+    [[nodiscard]] model::SeriesView view() const { return {c.data(), kPoints, kEpochs, &axis, kEpochs}; }
+};
+
+// A "learned model" exact at step 1 (it knows the jump) and 1.5 mm/step too fast after it.
+Forecaster jumpKnower() {
+    return [](const model::SeriesView& v) {
+        std::vector<float> out(v.points * kY);
+        for (std::size_t i = 0; i < v.points; ++i) {
+            const float* r = v.row(i);
+            const double level = localLevel(r, v.time->steps.data(), v.epochs, 8);
+            const double slope = model::seriesVelocity(v, i);
+            out[i * kY] = static_cast<float>(r[v.epochs - 1] + slope + kJump - level);
+            for (std::size_t y = 1; y < kY; ++y) out[i * kY + y] = static_cast<float>(slope + 1.5);
+        }
+        return out;
+    };
+}
+
+BaselineSet someBaselines() {
+    BaselineSet b;
+    b.kinds = {model::BaselineKind::kPersistence, model::BaselineKind::kWindowMean, model::BaselineKind::kVelocity,
+               model::BaselineKind::kLinearTrend, model::BaselineKind::kSes};
+    b.window = 20;
+    return b;
+}
+
+}  // namespace
+
+TEST(PositionChoice, EachStepTakesTheMethodThatIsExactThereAndTheForecastIsTheExactFuture) {
+    const Scene s;
+    std::vector<std::size_t> rows(kPoints);
+    for (std::size_t i = 0; i < kPoints; ++i) rows[i] = i;
+    // One cut, the reference the observed position itself (smoothing 1): the Y epochs after it.
+    const ValidationCut cut(s.view(), rows, static_cast<int>(kY), 1, 0, 1);
+    ASSERT_EQ(cut.cuts(), std::vector<std::size_t>{kCut});
+    const BaselineSet baselines = someBaselines();
+    const PositionVerdict v = choosePositionSteps(cut, jumpKnower(), baselines, 8, static_cast<int>(kY));
+    ASSERT_EQ(v.steps.size(), kY);
+    EXPECT_EQ(v.steps[0], kOwnPosition) << positionStepName(v.steps[0], baselines);
+    EXPECT_LT(v.chosenError[0], 1e-4);
+    EXPECT_GT(v.ownError[1], 1.0);  // the model is 1.5 mm off at step 2
+    for (std::size_t y = 1; y < kY; ++y) {
+        EXPECT_EQ(positionStepName(v.steps[y], baselines), "last_value+velocity") << "step " << y + 1;
+        EXPECT_LT(v.chosenError[y], 1e-4) << "step " << y + 1;
+    }
+    // The per-step forecast from the cut equals the exact future.
+    const model::SeriesView seen = s.view().firstEpochs(kCut);
+    const std::vector<float> pos =
+        positionsOf(v.steps, seen, jumpKnower()(seen), baselines, 8, static_cast<int>(kY));
+    for (std::size_t k = 0; k < kPoints * kY; ++k) EXPECT_NEAR(pos[k], s.future[k], 1e-5) << k;
+    // Every method alone misses somewhere: the own method after step 1, the line at step 1.
+    for (std::int32_t code : {kOwnPosition, kPositionBaselineCode + 0}) {
+        const std::vector<float> alone =
+            positionsOf(std::vector<std::int32_t>(kY, code), seen, jumpKnower()(seen), baselines, 8, static_cast<int>(kY));
+        double worst = 0;
+        for (std::size_t k = 0; k < kPoints * kY; ++k) worst = std::max(worst, std::abs(alone[k] - s.future[k]));
+        EXPECT_GT(worst, 1.0) << positionStepName(code, baselines);
+    }
+}
+
+TEST(PositionChoice, TheChoiceIsTheSameWhateverRanksForecastTheRows) {
+    Comm comm;
+    const Scene s;
+    std::vector<std::size_t> rows(kPoints);
+    for (std::size_t i = 0; i < kPoints; ++i) rows[i] = i;
+    // The out-of-time cuts of a run (5 epochs smoothing, 3 cuts) on the same scene.
+    const ValidationCut cut(s.view(), rows, static_cast<int>(kY), 5, 40, 3);
+    const BaselineSet baselines = someBaselines();
+    const PositionVerdict alone = choosePositionSteps(cut, jumpKnower(), baselines, 8, static_cast<int>(kY));
+    const PositionVerdict shared = choosePositionSteps(cut, jumpKnower(), baselines, 8, static_cast<int>(kY), &comm);
+    EXPECT_EQ(shared.steps, alone.steps);
+    EXPECT_EQ(shared.ownError, alone.ownError);
+    EXPECT_EQ(shared.chosenError, alone.chosenError);
+    // Every rank has the same verdict as rank 0.
+    std::vector<std::int32_t> first = shared.steps;
+    comm.bcastVector(first);
+    EXPECT_EQ(first, shared.steps);
+    for (double e : shared.chosenError) EXPECT_TRUE(std::isfinite(e));
+}
+
+TEST(PositionChoice, TheFileColumnDecodesByName) {
+    const BaselineSet baselines = someBaselines();
+    // /baselines/position_name: the baselines (learned ones too), then the position baselines.
+    std::vector<std::string> names{"persistence", "window_mean", "velocity", "linear_trend", "ses", "global_lstm"};
+    for (const auto& n : positionBaselineNames()) names.push_back(n);
+    const std::vector<std::int32_t> values{-1, 2, 6, 9};
+    const auto steps = positionStepsFromFile(values.data(), 4, names, baselines);
+    EXPECT_EQ(steps, (std::vector<std::int32_t>{kOwnPosition, 2, kPositionBaselineCode + 0, kPositionBaselineCode + 3}));
+    EXPECT_EQ(positionStepName(steps[3], baselines), "line+annual");
+    const std::vector<std::int32_t> bad{5, -1, -1, -1};  // global_lstm: not a per-point baseline
+    EXPECT_THROW(positionStepsFromFile(bad.data(), 4, names, baselines), std::exception);
+}
