@@ -12,6 +12,7 @@ namespace hlstm::pipeline {
 namespace {
 
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+constexpr double kTwoPi = 6.283185307179586;  // radians per year of the annual phase
 
 // One point's visible history as the baselines take it.
 model::History historyOf(const model::SeriesView& view, std::size_t i) {
@@ -333,7 +334,6 @@ std::vector<double> ValidationCut::positionStepScores(const std::vector<Position
             for (std::size_t k = 0; k < M; ++k) {
                 const std::vector<float> pos = methods[k](view);
                 for (std::size_t j = 0; j < count; ++j) {
-                    const float* c = row(first + j);
                     for (std::size_t y = 0; y < Y; ++y) {
                         const float p = pos[j * Y + y];
                         const double o = ref[j * Y + y];
@@ -494,7 +494,11 @@ void forecastPositions(const float* c, const model::TimeAxis& time, std::size_t 
     for (std::size_t y = 0; y < Y; ++y) {
         const std::size_t t = epochs + y;
         const double s = t < time.steps.size() ? steps[t] : tEnd + static_cast<double>(y + 1);
-        const double ph = t < time.phase.size() ? time.phase[t] : std::nan("");
+        // Beyond the axis (the next epochs) the annual phase goes on at the nominal spacing.
+        const double ph = t < time.phase.size() ? time.phase[t]
+                          : time.phase.empty()
+                              ? std::nan("")
+                              : time.phase.back() + kTwoPi * time.spacingDays / 365.25 * (s - time.steps.back());
         out[0 * Y + y] = static_cast<float>(c[lastT] + velocity * (s - steps[lastT]));
         out[1 * Y + y] = static_cast<float>(level + localSlope * (s - tEnd));
         out[2 * Y + y] = static_cast<float>(level + velocity * (s - tEnd));

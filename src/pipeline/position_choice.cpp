@@ -36,7 +36,7 @@ std::vector<float> positionsOf(const std::vector<std::int32_t>& steps, const mod
     std::vector<std::int32_t> used;
     for (std::size_t y = 0; y < Y; ++y)
         if (std::find(used.begin(), used.end(), codeAt(steps, y)) == used.end()) used.push_back(codeAt(steps, y));
-    std::vector<float> pos(P * Y), all(static_cast<std::size_t>(kPositionBaselines) * Y), diff;
+    std::vector<float> pos(P * Y), all(static_cast<std::size_t>(kPositionBaselines) * Y), diff, own;
     for (const std::int32_t code : used) {
         std::fill(pos.begin(), pos.end(), kNaN);
         if (code < kPositionBaselineCode) {
@@ -63,20 +63,35 @@ std::vector<float> positionsOf(const std::vector<std::int32_t>& steps, const mod
         for (std::size_t y = 0; y < Y; ++y)
             if (codeAt(steps, y) == code)
                 for (std::size_t i = 0; i < P; ++i) out[i * Y + y] = pos[i * Y + y];
+        if (code == kOwnPosition) own = pos;
+    }
+    // A row the chosen method cannot forecast (too few values for it) keeps the own method's
+    // position where it has one.
+    if (ownRates.size() == P * Y) {
+        if (own.empty()) {
+            ratesToDifferentials(ownRates, horizon, axis, E - 1, diff);
+            own.assign(P * Y, kNaN);
+            for (std::size_t i = 0; i < P; ++i) {
+                double cum = localLevel(v.row(i), axis.steps.data(), E, levelEpochs);
+                for (std::size_t y = 0; y < Y; ++y) own[i * Y + y] = static_cast<float>(cum += diff[i * Y + y]);
+            }
+        }
+        for (std::size_t k = 0; k < out.size(); ++k)
+            if (!std::isfinite(out[k])) out[k] = own[k];
     }
     return out;
 }
 
 PositionForecaster positionForecaster(std::vector<std::int32_t> steps, Forecaster own, const BaselineSet& baselines,
                                       int levelEpochs, int horizon) {
-    return [steps = std::move(steps), own = std::move(own), &baselines, levelEpochs,
-            horizon](const model::SeriesView& v) {
-        bool usesOwn = false;
-        for (std::size_t y = 0; y < static_cast<std::size_t>(horizon); ++y)
-            usesOwn = usesOwn || codeAt(steps, y) == kOwnPosition;
-        const std::vector<float> rates = usesOwn && own ? own(v) : std::vector<float>{};
-        return positionsOf(steps, v, rates, baselines, levelEpochs, horizon);
-    };
+    return
+        [steps = std::move(steps), own = std::move(own), &baselines, levelEpochs, horizon](const model::SeriesView& v) {
+            bool usesOwn = false;
+            for (std::size_t y = 0; y < static_cast<std::size_t>(horizon); ++y)
+                usesOwn = usesOwn || codeAt(steps, y) == kOwnPosition;
+            const std::vector<float> rates = usesOwn && own ? own(v) : std::vector<float>{};
+            return positionsOf(steps, v, rates, baselines, levelEpochs, horizon);
+        };
 }
 
 std::string positionStepName(std::int32_t code, const BaselineSet& baselines) {
@@ -135,7 +150,8 @@ PositionVerdict choosePositionSteps(const ValidationCut& cut, const Forecaster& 
     for (int j = 0; j < kPositionBaselines; ++j) codes.push_back(kPositionBaselineCode + j);
     std::vector<PositionForecaster> methods;
     for (const std::int32_t code : codes) {
-        PositionForecaster p = positionForecaster(std::vector<std::int32_t>(Y, code), own, baselines, levelEpochs, horizon);
+        PositionForecaster p =
+            positionForecaster(std::vector<std::int32_t>(Y, code), own, baselines, levelEpochs, horizon);
         methods.push_back(group != nullptr ? sharedAmong(*group, std::move(p)) : std::move(p));
     }
     const std::vector<double> err = cut.positionStepScores(methods);
@@ -190,7 +206,8 @@ void positionStage(const RunContext& ctx, const HeldMap& held, const TrainOutcom
             } else {
                 continue;
             }
-            const PositionVerdict v = choosePositionSteps(*h->second.cut, own, baselines, rc.levelEpochs, rc.horizon, group);
+            const PositionVerdict v =
+                choosePositionSteps(*h->second.cut, own, baselines, rc.levelEpochs, rc.horizon, group);
             if (!reports) continue;
             std::vector<double> rec{static_cast<double>(s)};
             rec.insert(rec.end(), v.steps.begin(), v.steps.end());

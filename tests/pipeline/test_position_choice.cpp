@@ -90,13 +90,12 @@ TEST(PositionChoice, EachStepTakesTheMethodThatIsExactThereAndTheForecastIsTheEx
     }
     // The per-step forecast from the cut equals the exact future.
     const model::SeriesView seen = s.view().firstEpochs(kCut);
-    const std::vector<float> pos =
-        positionsOf(v.steps, seen, jumpKnower()(seen), baselines, 8, static_cast<int>(kY));
+    const std::vector<float> pos = positionsOf(v.steps, seen, jumpKnower()(seen), baselines, 8, static_cast<int>(kY));
     for (std::size_t k = 0; k < kPoints * kY; ++k) EXPECT_NEAR(pos[k], s.future[k], 1e-5) << k;
     // Every method alone misses somewhere: the own method after step 1, the line at step 1.
     for (std::int32_t code : {kOwnPosition, kPositionBaselineCode + 0}) {
-        const std::vector<float> alone =
-            positionsOf(std::vector<std::int32_t>(kY, code), seen, jumpKnower()(seen), baselines, 8, static_cast<int>(kY));
+        const std::vector<float> alone = positionsOf(std::vector<std::int32_t>(kY, code), seen, jumpKnower()(seen),
+                                                     baselines, 8, static_cast<int>(kY));
         double worst = 0;
         for (std::size_t k = 0; k < kPoints * kY; ++k) worst = std::max(worst, std::abs(alone[k] - s.future[k]));
         EXPECT_GT(worst, 1.0) << positionStepName(code, baselines);
@@ -130,7 +129,8 @@ TEST(PositionChoice, TheFileColumnDecodesByName) {
     for (const auto& n : positionBaselineNames()) names.push_back(n);
     const std::vector<std::int32_t> values{-1, 2, 6, 9};
     const auto steps = positionStepsFromFile(values.data(), 4, names, baselines);
-    EXPECT_EQ(steps, (std::vector<std::int32_t>{kOwnPosition, 2, kPositionBaselineCode + 0, kPositionBaselineCode + 3}));
+    EXPECT_EQ(steps,
+              (std::vector<std::int32_t>{kOwnPosition, 2, kPositionBaselineCode + 0, kPositionBaselineCode + 3}));
     EXPECT_EQ(positionStepName(steps[3], baselines), "line+annual");
     const std::vector<std::int32_t> bad{5, -1, -1, -1};  // global_lstm: not a per-point baseline
     EXPECT_THROW(positionStepsFromFile(bad.data(), 4, names, baselines), std::exception);
