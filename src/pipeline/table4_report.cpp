@@ -40,7 +40,7 @@ std::string tableFour(const RunContext& ctx, const RunOutputs& r) {
     os << line;
     auto row = [&](const char* model, const std::string& region, const Task* t, const Metrics& m, double vsTruth,
                    double floor, double globalHere, double winnerSeconds, double gridSeconds) {
-        std::snprintf(line, sizeof line, "  %-14s %9s %3d %3d %3d %8.4f %8.4f %7.2f %10.4f %8.4f %10.4f %8.2f %8.2f\n",
+        std::snprintf(line, sizeof line, "  %-14s %9s %3d %3d %3d %8.4f %8.4f %7.2f %10.4f %8.4f %10.4f %8.3f %8.3f\n",
                       model, region.c_str(), t ? t->L : -1, t ? t->K : -1, t ? t->S : -1, m.mae, m.sd, m.accuracy,
                       vsTruth, floor, globalHere, winnerSeconds, gridSeconds);
         os << line;

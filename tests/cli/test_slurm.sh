@@ -283,28 +283,29 @@ submit() {
     echo "$name: job $job_id finished with exit code 0 in $((SECONDS - t0)) s"
 }
 
-# kept_points FILE MIN_VALID_FRACTION: the reader's rule (>= 2 valid epochs and at least
-# that fraction), counted from h5dump's text, independently of hlstm.
+# kept_points FILE MIN_VALID_FRACTION [HIDDEN]: the reader's rule (>= 2 valid epochs and at least
+# that fraction, both counted on the visible epochs: all but the last HIDDEN = run.holdout, default
+# 1), counted from h5dump's text, independently of hlstm.
 kept_points() {
     local dims epochs
     dims="$(h5dump -H -d /displacement "$1" | sed -n 's/.*DATASPACE *SIMPLE { ( *\([0-9]*\), *\([0-9]*\) ).*/\1 \2/p')"
     epochs="${dims#* }"
     [[ -n "$dims" && "$epochs" -gt 0 ]] || return 1
-    h5dump -A 0 -d /displacement -y -w 0 -m %.9g "$1" | awk -v m="$epochs" -v frac="$2" '
+    h5dump -A 0 -d /displacement -y -w 0 -m %.9g "$1" | awk -v m="$epochs" -v frac="$2" -v hidden="${3:-1}" '
         /DATA *\{/ && !done { inside = 1; next }
         inside && /^ *\}/ { inside = 0; done = 1 }
         inside {
             n = split($0, a, /[ ,]+/)
             for (j = 1; j <= n; j++) {
                 if (a[j] == "") continue
-                if (tolower(a[j]) !~ /nan/) valid[int(i / m)]++
+                if (i % m < m - hidden && tolower(a[j]) !~ /nan/) valid[int(i / m)]++
                 i++
             }
         }
         END {
             rows = i / m
             if (i == 0 || rows != int(rows)) exit 1
-            for (r = 0; r < rows; r++) if (valid[r] >= 2 && valid[r] >= frac * m) kept++
+            for (r = 0; r < rows; r++) if (valid[r] >= 2 && valid[r] >= frac * (m - hidden)) kept++
             print kept + 0
         }'
 }

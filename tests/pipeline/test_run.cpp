@@ -461,8 +461,11 @@ TEST_F(RunTest, EveryInputPointIsARowWithItsStatusAndTheOthersHaveNaNForecasts) 
               std::multiset<std::int64_t>(inputIds.begin(), inputIds.end()));
     std::map<std::int64_t, std::size_t> inputRow;
     for (std::size_t i = 0; i < inputIds.size(); ++i) inputRow[inputIds[i]] = i;
-    for (std::size_t i = 1; i < ids.size(); ++i)
-        if (i != kept) EXPECT_LT(inputRow[ids[i - 1]], inputRow[ids[i]]) << i;
+    for (std::size_t i = 1; i < ids.size(); ++i) {
+        if (i != kept) {
+            EXPECT_LT(inputRow[ids[i - 1]], inputRow[ids[i]]) << i;
+        }
+    }
     std::map<std::int64_t, int> statusOf;
     for (std::size_t i = 0; i < ids.size(); ++i) statusOf[ids[i]] = status[i];
     EXPECT_EQ(statusOf[inputIds[7]], 3);
