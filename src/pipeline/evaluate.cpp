@@ -261,28 +261,41 @@ void ValidationCut::addRow(std::size_t cut, std::size_t j, const float* pred, st
     }
 }
 
-std::vector<float> ValidationCut::intervalHalfWidths(const Forecaster& method, double level, int cuts,
-                                                     int levelEpochs) const {
-    if (!(level > 0) || rows_.empty()) return {};
-    const std::size_t Y = static_cast<std::size_t>(horizon_);
+std::vector<float> ValidationCut::intervalSubset(std::size_t& take) const {
     // An evenly spaced subset of at most kIntervalPoints validation points: cuts x 2000
     // residuals per step pin a 90 % quantile well, and forecasting every validation point at
     // every cut was the slowest serial part of a large run.
     constexpr std::size_t kIntervalPoints = 2000;
-    const std::size_t take = std::min(rows_.size(), kIntervalPoints);
+    take = std::min(rows_.size(), kIntervalPoints);
     std::vector<float> subset;
     subset.reserve(take * epochs_);
     for (std::size_t j = 0; j < take; ++j) {
         const float* c = row(j * rows_.size() / take);
         subset.insert(subset.end(), c, c + epochs_);
     }
+    return subset;
+}
+
+std::size_t ValidationCut::intervalCut(int c) const {
+    // Cut at epochs_ - Y - c: the Y epochs after it are observed; the epoch before it (the
+    // anchor) and everything judged lie after the training epochs.
+    const std::size_t Y = static_cast<std::size_t>(horizon_);
+    if (epochs_ < Y + static_cast<std::size_t>(c) + 3) return 0;
+    const std::size_t cut = epochs_ - Y - static_cast<std::size_t>(c);
+    if (trainEpochs_ < epochs_ && cut < trainEpochs_ + 1) return 0;
+    return cut;
+}
+
+std::vector<float> ValidationCut::intervalHalfWidths(const Forecaster& method, double level, int cuts,
+                                                     int levelEpochs) const {
+    if (!(level > 0) || rows_.empty()) return {};
+    const std::size_t Y = static_cast<std::size_t>(horizon_);
+    std::size_t take = 0;
+    const std::vector<float> subset = intervalSubset(take);
     std::vector<std::vector<float>> residuals(Y);
     for (int c = 0; c < cuts; ++c) {
-        // Cut at epochs_ - Y - c: the Y epochs after it are observed; the epoch before it (the
-        // anchor) and everything judged lie after the training epochs.
-        if (epochs_ < Y + static_cast<std::size_t>(c) + 3) break;
-        const std::size_t cut = epochs_ - Y - static_cast<std::size_t>(c);
-        if (trainEpochs_ < epochs_ && cut < trainEpochs_ + 1) break;
+        const std::size_t cut = intervalCut(c);
+        if (cut == 0) break;
         const model::SeriesView view{subset.data(), take, cut, time_, epochs_};
         const std::vector<float> pred = method(view);
         std::vector<float> diff;
@@ -353,19 +366,12 @@ std::vector<float> ValidationCut::positionHalfWidths(const PositionForecaster& m
     if (!(level > 0) || rows_.empty()) return {};
     const std::size_t Y = static_cast<std::size_t>(horizon_);
     // The same subset of validation points and the same cuts as intervalHalfWidths.
-    constexpr std::size_t kIntervalPoints = 2000;
-    const std::size_t take = std::min(rows_.size(), kIntervalPoints);
-    std::vector<float> subset;
-    subset.reserve(take * epochs_);
-    for (std::size_t j = 0; j < take; ++j) {
-        const float* c = row(j * rows_.size() / take);
-        subset.insert(subset.end(), c, c + epochs_);
-    }
+    std::size_t take = 0;
+    const std::vector<float> subset = intervalSubset(take);
     std::vector<std::vector<float>> residuals(Y);
     for (int c = 0; c < cuts; ++c) {
-        if (epochs_ < Y + static_cast<std::size_t>(c) + 3) break;
-        const std::size_t cut = epochs_ - Y - static_cast<std::size_t>(c);
-        if (trainEpochs_ < epochs_ && cut < trainEpochs_ + 1) break;
+        const std::size_t cut = intervalCut(c);
+        if (cut == 0) break;
         const std::vector<float> pos = method({subset.data(), take, cut, time_, epochs_});
         for (std::size_t i = 0; i < take; ++i)
             for (std::size_t y = 0; y < Y; ++y) {

@@ -33,26 +33,28 @@ std::vector<float> positionsOf(const std::vector<std::int32_t>& steps, const mod
     std::vector<float> out(P * Y, kNaN);
     if (P == 0 || E == 0) return out;
     const model::TimeAxis& axis = *v.time;
+    std::vector<float> diff;
+    // A method of rates: its increments on the level (the product's positions).
+    const auto onLevel = [&](const std::vector<float>& rates, std::vector<float>& pos) {
+        ratesToDifferentials(rates, horizon, axis, E - 1, diff);
+        for (std::size_t i = 0; i < P; ++i) {
+            double cum = localLevel(v.row(i), axis.steps.data(), E, levelEpochs);
+            for (std::size_t y = 0; y < Y; ++y) {
+                cum += diff[i * Y + y];
+                pos[i * Y + y] = static_cast<float>(cum);
+            }
+        }
+    };
     std::vector<std::int32_t> used;
     for (std::size_t y = 0; y < Y; ++y)
         if (std::find(used.begin(), used.end(), codeAt(steps, y)) == used.end()) used.push_back(codeAt(steps, y));
-    std::vector<float> pos(P * Y), all(static_cast<std::size_t>(kPositionBaselines) * Y), diff, own;
+    std::vector<float> pos(P * Y), all(static_cast<std::size_t>(kPositionBaselines) * Y), own;
     for (const std::int32_t code : used) {
         std::fill(pos.begin(), pos.end(), kNaN);
         if (code < kPositionBaselineCode) {
-            // A method of rates: its increments on the level (the product's positions).
             const std::vector<float> rates =
                 code == kOwnPosition ? ownRates : baselines.forecaster(static_cast<std::size_t>(code), horizon)(v);
-            if (rates.size() == P * Y) {
-                ratesToDifferentials(rates, horizon, axis, E - 1, diff);
-                for (std::size_t i = 0; i < P; ++i) {
-                    double cum = localLevel(v.row(i), axis.steps.data(), E, levelEpochs);
-                    for (std::size_t y = 0; y < Y; ++y) {
-                        cum += diff[i * Y + y];
-                        pos[i * Y + y] = static_cast<float>(cum);
-                    }
-                }
-            }
+            if (rates.size() == P * Y) onLevel(rates, pos);
         } else {
             const auto j = static_cast<std::size_t>(code - kPositionBaselineCode);
             for (std::size_t i = 0; i < P; ++i) {
@@ -69,12 +71,8 @@ std::vector<float> positionsOf(const std::vector<std::int32_t>& steps, const mod
     // position where it has one.
     if (ownRates.size() == P * Y) {
         if (own.empty()) {
-            ratesToDifferentials(ownRates, horizon, axis, E - 1, diff);
             own.assign(P * Y, kNaN);
-            for (std::size_t i = 0; i < P; ++i) {
-                double cum = localLevel(v.row(i), axis.steps.data(), E, levelEpochs);
-                for (std::size_t y = 0; y < Y; ++y) own[i * Y + y] = static_cast<float>(cum += diff[i * Y + y]);
-            }
+            onLevel(ownRates, own);
         }
         for (std::size_t k = 0; k < out.size(); ++k)
             if (!std::isfinite(out[k])) out[k] = own[k];

@@ -105,6 +105,12 @@ private:
     std::vector<std::size_t> cuts_;
     bool future_ = false;  // out of time: references from epochs after the cut only
     [[nodiscard]] const float* row(std::size_t j) const { return data_ + rows_[j] * stride_; }
+    /// The interval calibration's evenly spaced subset of at most 2,000 validation points
+    /// (take x epochs_ values), shared by intervalHalfWidths and positionHalfWidths.
+    [[nodiscard]] std::vector<float> intervalSubset(std::size_t& take) const;
+    /// The interval calibration's c-th cut (epochs_ - Y - c), or 0 once the cuts run out: the Y
+    /// epochs after it are observed and it lies after the training epochs.
+    [[nodiscard]] std::size_t intervalCut(int c) const;
     // Sums of |forecast rate - reference| and their counts, per step and in all, over the points
     // and cuts.
     void judge(const Forecaster& method, std::vector<double>& stepSum, std::vector<std::uint64_t>& stepN, double& sum,
