@@ -2,10 +2,15 @@
 #include <cmath>
 
 #include "hlstm/core/coordinated.hpp"
+#include "hlstm/core/log.hpp"
 #include "stages.hpp"
 
 namespace hlstm::pipeline {
 namespace {
+
+double secondsSince(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
 
 // Each subregion's first rank sums the normal equations of its training points (row order);
 // the sums are added in subregion order, so the fit does not depend on the rank count.
@@ -93,22 +98,30 @@ BaselineOutcome baselineWork(const RunContext& ctx, const HeldMap& held, const B
                         h.rows->rows.begin() + static_cast<std::ptrdiff_t>(to));
         const model::SeriesView all = h.visible(axis, visibleEpochs);
         const model::SeriesView mine{all.row(from), n, all.epochs, all.time, all.stride};
+        const auto positionsStart = std::chrono::steady_clock::now();
         for (std::size_t i = 0; i < n; ++i) {
             float* o = out.positions.data() + firstPos + i * P;
             o[0] = static_cast<float>(localLevel(mine.row(i), axis.steps.data(), visibleEpochs, rc.levelEpochs));
             forecastPositions(mine.row(i), axis, visibleEpochs, rc.horizon, rc.levelEpochs, o + 1);
         }
+        // Where the seconds go (HLSTM_LOG=debug): the positions, then each baseline's score and holdout.
+        auto timing = log::debug();
+        timing << "baselines of subregion " << s << " (" << n << " rows, " << h.cut->points()
+               << " validation rows): positions " << secondsSince(positionsStart) << " s";
         for (std::size_t b = 0; b < nB; ++b) {
             const auto start = std::chrono::steady_clock::now();
             const Forecaster f = baselines.forecaster(b, rc.horizon);
             // Every cut of a validation row from one pass over it (bit for bit the per-cut score).
             const CutForecaster atCuts = baselines.cutForecaster(b, rc.horizon);
             const double score = h.cut->scoreAtCuts(shared ? sharedCutsAmong(*group, atCuts) : atCuts);
+            const double scoreSeconds = secondsSince(start);
             std::vector<float> diff;
             if (n > 0) ratesToDifferentials(f(mine), rc.horizon, axis, visibleEpochs - 1, diff);
             for (std::size_t i = 0; i < n; ++i)
                 std::copy_n(diff.data() + i * Y, Y, out.holdout.data() + first + (i * nB + b) * Y);
-            const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+            const double seconds = secondsSince(start);
+            timing << "; " << model::toString(baselines.kinds[b]) << " score " << scoreSeconds << " s, holdout "
+                   << seconds - scoreSeconds << " s";
             // Every participant's time counts; the score once (the others' is NaN).
             out.local.push_back({s, static_cast<std::int32_t>(b), lead ? score : std::nan(""), seconds});
         }

@@ -29,14 +29,16 @@ Forecaster combinedForecaster(Forecaster learned, Forecaster baseline, std::vect
     return [learned = std::move(learned), baseline = std::move(baseline),
             weights = std::move(weights)](const model::SeriesView& v) {
         std::vector<float> a = learned(v);
-        const std::vector<float> b = baseline(v);
-        const std::size_t Y = v.points > 0 ? a.size() / v.points : 1;
-        for (std::size_t i = 0; i < a.size() && i < b.size(); ++i) {
-            const double w = weights.size() == 1 ? weights[0] : weights[std::min(i % Y, weights.size() - 1)];
-            a[i] = static_cast<float>(w * a[i] + (1 - w) * b[i]);
-        }
+        mixRates(a, baseline(v), weights, v.points > 0 ? a.size() / v.points : 1);
         return a;
     };
+}
+
+void mixRates(std::vector<float>& a, const std::vector<float>& b, const std::vector<double>& weights, std::size_t Y) {
+    for (std::size_t i = 0; i < a.size() && i < b.size(); ++i) {
+        const double w = weights.size() == 1 ? weights[0] : weights[std::min(i % Y, weights.size() - 1)];
+        a[i] = static_cast<float>(w * a[i] + (1 - w) * b[i]);
+    }
 }
 
 void combineStage(const RunContext& ctx, const HeldMap& held, const TrainOutcome& trained, const BaselineSet& baselines,

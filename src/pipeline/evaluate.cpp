@@ -206,27 +206,57 @@ void ValidationCut::judge(const Forecaster& method, std::vector<double>& stepSum
 }
 
 double ValidationCut::scoreAtCuts(const CutForecaster& method) const {
+    return scoreOfRates(ratesAtCutsInOnePass(method));
+}
+
+std::vector<float> ValidationCut::ratesAtCutsInOnePass(const CutForecaster& method) const {
+    const std::size_t C = cuts_.size(), Y = static_cast<std::size_t>(horizon_);
+    std::vector<float> pred(rows_.size() * C * Y);
+    if (cuts_.empty() || rows_.empty()) return pred;
+    // Each chunk's rows are forecast at every cut in one call.
+    const std::size_t longest = *std::max_element(cuts_.begin(), cuts_.end());
+    std::vector<float> chunk;
+    for (std::size_t first = 0; first < rows_.size(); first += kChunkRows) {
+        const std::size_t count = std::min(kChunkRows, rows_.size() - first);
+        chunk.resize(count * longest);
+        for (std::size_t j = 0; j < count; ++j) std::copy_n(row(first + j), longest, chunk.data() + j * longest);
+        const std::vector<float> got = method({chunk.data(), count, longest, time_, longest}, cuts_);
+        std::copy(got.begin(), got.end(), pred.begin() + static_cast<std::ptrdiff_t>(first * C * Y));
+    }
+    return pred;
+}
+
+std::vector<float> ValidationCut::ratesAtCuts(const Forecaster& method) const {
+    const std::size_t C = cuts_.size(), Y = static_cast<std::size_t>(horizon_);
+    std::vector<float> pred(rows_.size() * C * Y);
+    // judge's calls: cut by cut, a chunk of rows at a time, each with the cut's epochs only.
+    std::vector<float> chunk;
+    for (std::size_t c = 0; c < C; ++c) {
+        const std::size_t cut = cuts_[c];
+        for (std::size_t first = 0; first < rows_.size(); first += kChunkRows) {
+            const std::size_t count = std::min(kChunkRows, rows_.size() - first);
+            chunk.resize(count * cut);
+            for (std::size_t j = 0; j < count; ++j) std::copy_n(row(first + j), cut, chunk.data() + j * cut);
+            const std::vector<float> got = method({chunk.data(), count, cut, time_, cut});
+            for (std::size_t j = 0; j < count; ++j)
+                std::copy_n(got.data() + j * Y, Y, pred.data() + ((first + j) * C + c) * Y);
+        }
+    }
+    return pred;
+}
+
+double ValidationCut::scoreOfRates(const std::vector<float>& pred) const {
     std::vector<double> stepSum(static_cast<std::size_t>(horizon_), 0.0);
     std::vector<std::uint64_t> stepN(static_cast<std::size_t>(horizon_), 0);
     double sum = 0;
     std::uint64_t n = 0;
-    if (!cuts_.empty() && !rows_.empty()) {
-        // Each chunk's rows are forecast at every cut in one call; the errors are then added in
-        // judge's order (cut, then row), so the score is score()'s bit for bit.
-        const std::size_t C = cuts_.size(), Y = static_cast<std::size_t>(horizon_);
-        const std::size_t longest = *std::max_element(cuts_.begin(), cuts_.end());
-        std::vector<float> pred(rows_.size() * C * Y), chunk, r;
-        for (std::size_t first = 0; first < rows_.size(); first += kChunkRows) {
-            const std::size_t count = std::min(kChunkRows, rows_.size() - first);
-            chunk.resize(count * longest);
-            for (std::size_t j = 0; j < count; ++j) std::copy_n(row(first + j), longest, chunk.data() + j * longest);
-            const std::vector<float> got = method({chunk.data(), count, longest, time_, longest}, cuts_);
-            std::copy(got.begin(), got.end(), pred.begin() + static_cast<std::ptrdiff_t>(first * C * Y));
-        }
+    // The errors in judge's order (cut, then row): the score is score()'s bit for bit.
+    const std::size_t C = cuts_.size(), Y = static_cast<std::size_t>(horizon_);
+    std::vector<float> r;
+    if (pred.size() == rows_.size() * C * Y)
         for (std::size_t c = 0; c < C; ++c)
             for (std::size_t j = 0; j < rows_.size(); ++j)
                 addRow(cuts_[c], j, pred.data() + (j * C + c) * Y, r, stepSum, stepN, sum, n);
-    }
     return n > 0 ? sum / static_cast<double>(n) : std::nan("");
 }
 
@@ -318,15 +348,22 @@ std::vector<float> ValidationCut::intervalHalfWidths(const Forecaster& method, d
 }
 
 std::vector<double> ValidationCut::positionStepScores(const std::vector<PositionForecaster>& methods) const {
-    const std::size_t Y = static_cast<std::size_t>(horizon_), M = methods.size();
+    return positionStepScores(methods, {}, {});
+}
+
+std::vector<double> ValidationCut::positionStepScores(const std::vector<PositionForecaster>& methods,
+                                                      const std::vector<const std::vector<float>*>& known,
+                                                      const RatesToPositions& onLevel) const {
+    const std::size_t Y = static_cast<std::size_t>(horizon_), M = methods.size(), C = cuts_.size();
     std::vector<double> sum(M * Y, 0.0);
     std::vector<std::uint64_t> n(M * Y, 0);
     // As judge(): a chunk of validation rows at a time, cut by cut, in the same order for every
     // method, so the scores do not depend on the chunk size.
     constexpr std::size_t kChunkRows = 16384;
-    std::vector<float> chunk;
+    std::vector<float> chunk, rates;
     std::vector<double> ref;
-    for (const std::size_t cut : cuts_) {
+    for (std::size_t c = 0; c < C; ++c) {
+        const std::size_t cut = cuts_[c];
         if (cut + Y > epochs_) continue;  // step Y's epoch must be visible
         for (std::size_t first = 0; first < rows_.size(); first += kChunkRows) {
             const std::size_t count = std::min(kChunkRows, rows_.size() - first);
@@ -345,7 +382,13 @@ std::vector<double> ValidationCut::positionStepScores(const std::vector<Position
                                                  static_cast<std::size_t>(smoothing_), e);
                 }
             for (std::size_t k = 0; k < M; ++k) {
-                const std::vector<float> pos = methods[k](view);
+                const std::vector<float>* got = k < known.size() ? known[k] : nullptr;
+                if (got != nullptr) {  // this chunk's rates at this cut (ratesAtCuts' layout)
+                    rates.resize(count * Y);
+                    for (std::size_t j = 0; j < count; ++j)
+                        std::copy_n(got->data() + ((first + j) * C + c) * Y, Y, rates.data() + j * Y);
+                }
+                const std::vector<float> pos = got != nullptr ? onLevel(view, rates) : methods[k](view);
                 for (std::size_t j = 0; j < count; ++j) {
                     for (std::size_t y = 0; y < Y; ++y) {
                         const float p = pos[j * Y + y];

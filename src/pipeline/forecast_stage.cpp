@@ -1,13 +1,19 @@
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <iterator>
 
 #include "hlstm/core/coordinated.hpp"
+#include "hlstm/core/log.hpp"
 #include "hlstm/pipeline/position_choice.hpp"
 #include "stages.hpp"
 
 namespace hlstm::pipeline {
 namespace {
+
+double secondsSince(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
 
 struct WinnerForecasts {
     std::vector<std::uint64_t> rows;
@@ -86,12 +92,17 @@ WinnerForecasts forecastWinners(const RunContext& ctx, const HeldMap& held, cons
             } else {
                 continue;
             }
+            auto timing = log::debug();  // where the seconds go (HLSTM_LOG=debug)
+            timing << "forecast of subregion " << s << " (" << n << " rows):";
+            auto start = std::chrono::steady_clock::now();
             if (owner || shared) {
                 // The chosen position methods' own out-of-time residuals per step.
                 PositionForecaster p = positionForecaster(c.positionSteps, f, baselines, rc.levelEpochs, rc.horizon);
                 const std::vector<float> half = h.cut->positionHalfWidths(
                     shared ? sharedAmong(*group, std::move(p)) : p, rc.interval, rc.intervalCuts);
                 if (owner) out.halfWidths.emplace_back(s, half.empty() ? std::vector<float>(Y, kNaN) : half);
+                timing << " intervals " << secondsSince(start) << " s";
+                start = std::chrono::steady_clock::now();
             }
             const auto [first, last] = shared ? sliceOf(*group, n) : std::pair{std::size_t{0}, n};
             const std::size_t count = last - first;
@@ -102,13 +113,20 @@ WinnerForecasts forecastWinners(const RunContext& ctx, const HeldMap& held, cons
             const model::SeriesView whole{h.rows->full + first * m, count, m, &axis, m};
             const std::vector<float> holdoutRates = f(seen);
             ratesToDifferentials(holdoutRates, rc.horizon, axis, V - 1, holdout);
+            timing << ", holdout " << secondsSince(start) << " s";
+            start = std::chrono::steady_clock::now();
             const std::vector<float> holdoutPos =
                 positionsOf(c.positionSteps, seen, holdoutRates, baselines, rc.levelEpochs, rc.horizon);
+            timing << ", holdout positions " << secondsSince(start) << " s";
+            start = std::chrono::steady_clock::now();
             if (ctx.readerFill != nullptr)  // the next epochs see every epoch: the reader's fill (visible_fill.hpp)
                 ctx.readerFill->restore(h.rows->rows, const_cast<float*>(h.rows->full), m);
             const std::vector<float> next = f(whole);
+            timing << ", next " << secondsSince(start) << " s";
+            start = std::chrono::steady_clock::now();
             const std::vector<float> nextPos =
                 positionsOf(c.positionSteps, whole, next, baselines, rc.levelEpochs, rc.horizon);
+            timing << ", next positions " << secondsSince(start) << " s";
             std::vector<std::int8_t> isValidation(n, 0);
             for (auto v : h.split.validation) isValidation[v] = 1;
             for (std::size_t i = first; i < last; ++i) {
@@ -166,6 +184,7 @@ std::vector<float> forecastLearned(const RunContext& ctx, const HeldMap& held,
 Returned forecastStage(const RunContext& ctx, const LocalBlock& block, const HeldMap& held, const Selection& sel,
                        TrainOutcome& trained, BaselineOutcome& baselineOut, const BaselineSet& baselines) {
     const Comm& comm = ctx.comm;
+    trained.cutRates = {};  // the position choice is made
     const std::vector<std::uint64_t> offsets = ownerOffsets(comm, block.points.size());
     const std::vector<float> learnedVals = forecastLearned(ctx, held, trained.models, offsets, block);
     for (auto it = trained.models.begin(); it != trained.models.end();) {  // keep each subregion's best

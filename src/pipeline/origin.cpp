@@ -1,6 +1,7 @@
 // One holdout origin: the stages of `hlstm run` from the partition to the metrics, on a block
 // whose last rc.horizon epochs are hidden. `hlstm run` calls it once on the whole input,
 // `hlstm backtest` once per origin on the input cut after that origin's hidden epochs.
+#include "hlstm/core/log.hpp"
 #include "hlstm/pipeline/preflight.hpp"
 #include "stages.hpp"
 
@@ -53,9 +54,14 @@ void forecastOrigin(const Comm& comm, const Config& config, RunConfig& rc, Local
 
     // Select each subregion's winner among its candidates and the baselines.
     timer.start("select");
+    const double selectStart = log::elapsed();
     Selection selection = selectStage(ctx, trained, baselineOut, baselines);
+    const double selected = log::elapsed();
     combineStage(ctx, held, trained, baselines, selection);
+    const double combined = log::elapsed();
     positionStage(ctx, held, trained, baselines, selection);
+    log::debug() << "select: winners " << selected - selectStart << " s, combination " << combined - selected
+                 << " s, positions " << log::elapsed() - combined << " s";
 
     timer.start("forecast");
     const Returned back = forecastStage(ctx, block, held, selection, trained, baselineOut, baselines);

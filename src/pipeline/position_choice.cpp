@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <memory>
 
 #include "hlstm/core/coordinated.hpp"
 #include "hlstm/core/error.hpp"
@@ -138,21 +139,75 @@ std::vector<std::int32_t> positionStepsFromFile(const std::int32_t* values, std:
     return steps;
 }
 
+namespace {
+
+// The position baselines of a block's rows, all kPositionBaselines of them per row from one
+// forecastPositions call (rows x kPositionBaselines x Y), shared by the forecasters of
+// positionBaselineForecasters: positionStepScores calls them in order on the same block, the
+// first computes, the others read (a block of other rows or epochs is computed anew).
+struct PositionBaselineBlock {
+    const float* data = nullptr;
+    std::size_t points = 0, epochs = 0, stride = 0;
+    std::vector<float> all;
+};
+
+std::vector<PositionForecaster> positionBaselineForecasters(int levelEpochs, int horizon) {
+    const auto block = std::make_shared<PositionBaselineBlock>();
+    std::vector<PositionForecaster> out;
+    for (int j = 0; j < kPositionBaselines; ++j)
+        out.emplace_back([block, j, levelEpochs, horizon](const model::SeriesView& v) {
+            const std::size_t Y = static_cast<std::size_t>(horizon), J = kPositionBaselines;
+            PositionBaselineBlock& b = *block;
+            if (j == 0 || b.data != v.cumulative || b.points != v.points || b.epochs != v.epochs ||
+                b.stride != v.stride) {
+                b = {v.cumulative, v.points, v.epochs, v.stride, std::vector<float>(v.points * J * Y)};
+                for (std::size_t i = 0; i < v.points; ++i)
+                    forecastPositions(v.row(i), *v.time, v.epochs, horizon, levelEpochs, b.all.data() + i * J * Y);
+            }
+            std::vector<float> pos(v.points * Y);
+            for (std::size_t i = 0; i < v.points; ++i)
+                std::copy_n(b.all.data() + (i * J + static_cast<std::size_t>(j)) * Y, Y, pos.data() + i * Y);
+            return pos;
+        });
+    return out;
+}
+
+}  // namespace
+
 PositionVerdict choosePositionSteps(const ValidationCut& cut, const Forecaster& own, const BaselineSet& baselines,
-                                    int levelEpochs, int horizon, const Comm* group) {
+                                    int levelEpochs, int horizon, const Comm* group, const KnownOwnRates* known) {
     const std::size_t Y = static_cast<std::size_t>(horizon);
     // The candidates: the own method first (ties keep it), every per-point baseline, the
     // position baselines.
     std::vector<std::int32_t> codes{kOwnPosition};
     for (std::size_t b = 0; b < baselines.kinds.size(); ++b) codes.push_back(static_cast<std::int32_t>(b));
     for (int j = 0; j < kPositionBaselines; ++j) codes.push_back(kPositionBaselineCode + j);
-    std::vector<PositionForecaster> methods;
-    for (const std::int32_t code : codes) {
-        PositionForecaster p =
-            positionForecaster(std::vector<std::int32_t>(Y, code), own, baselines, levelEpochs, horizon);
-        methods.push_back(group != nullptr ? sharedAmong(*group, std::move(p)) : std::move(p));
+    // The methods of rates are forecast once per cut and row: every baseline in one pass per row
+    // over its cuts (the values of a forecast per cut), the own method's rates taken from the
+    // selection score's forecasts where they are known; their positions are those rates on the
+    // level (positionsOf), as a forecast per method gives them.
+    const std::size_t nB = baselines.kinds.size();
+    std::vector<std::vector<float>> rates(1 + nB);
+    for (std::size_t b = 0; b < nB; ++b) {
+        const CutForecaster f = baselines.cutForecaster(b, horizon);
+        rates[1 + b] = cut.ratesAtCutsInOnePass(group != nullptr ? sharedCutsAmong(*group, f) : f);
     }
-    const std::vector<double> err = cut.positionStepScores(methods);
+    if (known != nullptr && known->model != nullptr) {
+        rates[0] = *known->model;
+        if (known->combineBaseline >= 0)  // as combinedForecaster mixes them
+            mixRates(rates[0], rates[1 + static_cast<std::size_t>(known->combineBaseline)], known->weights, Y);
+    } else {
+        rates[0] = cut.ratesAtCuts(group != nullptr ? sharedAmong(*group, own) : own);
+    }
+    std::vector<PositionForecaster> methods(1 + nB);
+    std::vector<const std::vector<float>*> knownRates;
+    for (const auto& r : rates) knownRates.push_back(&r);
+    for (PositionForecaster& p : positionBaselineForecasters(levelEpochs, horizon))
+        methods.push_back(group != nullptr ? sharedAmong(*group, std::move(p)) : std::move(p));
+    const std::vector<double> err =
+        cut.positionStepScores(methods, knownRates, [&](const model::SeriesView& v, const std::vector<float>& r) {
+            return positionsOf({}, v, r, baselines, levelEpochs, horizon);
+        });
     PositionVerdict v;
     for (std::size_t y = 0; y < Y; ++y) {
         std::size_t best = 0;  // strictly lower than the own method and the ones before
@@ -204,8 +259,14 @@ void positionStage(const RunContext& ctx, const HeldMap& held, const TrainOutcom
             } else {
                 continue;
             }
+            // The winner's rates at the cuts as its selection score forecast them (train_stage.cpp).
+            KnownOwnRates known;
+            if (c.task >= 0) {
+                const auto r = trained.cutRates.find(c.task);
+                if (r != trained.cutRates.end()) known = {&r->second, c.combineBaseline, c.combineWeights};
+            }
             const PositionVerdict v =
-                choosePositionSteps(*h->second.cut, own, baselines, rc.levelEpochs, rc.horizon, group);
+                choosePositionSteps(*h->second.cut, own, baselines, rc.levelEpochs, rc.horizon, group, &known);
             if (!reports) continue;
             std::vector<double> rec{static_cast<double>(s)};
             rec.insert(rec.end(), v.steps.begin(), v.steps.end());

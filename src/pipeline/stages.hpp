@@ -165,6 +165,9 @@ struct TrainOutcome {
     std::vector<TaskResult> local;
     std::vector<double> curves;                   // per result in `local`: curveWidth(rc) values (curvesOf)
     std::map<std::int32_t, model::Model> models;  // task index -> model
+    // Task index -> its selection score's forecasts (ValidationCut::ratesAtCuts), where scored:
+    // the position choice judges them again instead of forecasting them twice.
+    std::map<std::int32_t, std::vector<float>> cutRates;
 };
 /// A candidate's training curves as one row: train.epochs training losses, then train.epochs
 /// validation MAEs (mm), NaN after its last epoch.

@@ -45,12 +45,19 @@ public:
         model::Model fitted = fit();
         const auto& sm = fitted.summary;
         const RunConfig& rc = ctx_.rc;
+        const auto scoreStart = std::chrono::steady_clock::now();
         // Every rank holds a data-parallel model: they score it and forecast its points together.
-        const double score = !sm.ok() ? std::numeric_limits<double>::quiet_NaN()
-                             : sharded_ != nullptr
-                                 ? h_.cut->score(sharedAmong(team_, modelForecaster(fitted, rc.threads)))
-                             : keeper_ ? h_.cut->score(modelForecaster(fitted, rc.threads))
-                                       : std::numeric_limits<double>::quiet_NaN();
+        // The forecasts at the cuts are kept for the position choice (position_choice.cpp).
+        double score = std::numeric_limits<double>::quiet_NaN();
+        if (sm.ok() && (sharded_ != nullptr || keeper_)) {
+            const Forecaster f = modelForecaster(fitted, rc.threads);
+            std::vector<float> rates = h_.cut->ratesAtCuts(sharded_ != nullptr ? sharedAmong(team_, f) : f);
+            score = h_.cut->scoreOfRates(rates);
+            out.cutRates[task_.index] = std::move(rates);
+        }
+        log::debug() << "candidate " << position_ << ": selection score over " << h_.cut->points()
+                     << " validation rows x " << h_.cut->cuts().size() << " cuts in "
+                     << std::chrono::duration<double>(std::chrono::steady_clock::now() - scoreStart).count() << " s";
         if (!keeper_) {
             if (sharded_ != nullptr) out.models.emplace(task_.index, std::move(fitted));
             return;

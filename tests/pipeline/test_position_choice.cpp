@@ -135,3 +135,47 @@ TEST(PositionChoice, TheFileColumnDecodesByName) {
     const std::vector<std::int32_t> bad{5, -1, -1, -1};  // global_lstm: not a per-point baseline
     EXPECT_THROW(positionStepsFromFile(bad.data(), 4, names, baselines), std::exception);
 }
+
+// Issue 22: the choice forecasts every method's rates once per cut and row (the baselines in one
+// pass over a row's cuts, the own method's taken from its selection score where known). Its
+// errors must be those of forecasting every method at every cut anew, bit for bit.
+TEST(PositionChoice, RatesKnownOrForecastOnceGiveTheErrorsOfAForecastPerMethod) {
+    Scene s;
+    std::uint64_t state = 7;  // noise, so that no two methods tie
+    for (float& v : s.c) {
+        state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+        v += static_cast<float>(static_cast<double>(state >> 40) / static_cast<double>(1ULL << 24) - 0.5);
+    }
+    std::vector<std::size_t> rows;
+    for (std::size_t i = 0; i < kPoints; i += 2) rows.push_back(i);
+    const ValidationCut cut(s.view(), rows, static_cast<int>(kY), 5, 40, 3);
+    BaselineSet baselines = someBaselines();
+    baselines.kinds.push_back(model::BaselineKind::kAr);
+    const int Y = static_cast<int>(kY);
+    const Forecaster own = combinedForecaster(jumpKnower(), baselines.forecaster(5, Y), {0.75, 0.5, 0.25, 0.5});
+    // The selection score from kept rates is score()'s.
+    EXPECT_EQ(cut.scoreOfRates(cut.ratesAtCuts(own)), cut.score(own));
+    EXPECT_EQ(cut.scoreOfRates(cut.ratesAtCutsInOnePass(baselines.cutForecaster(5, Y))),
+              cut.score(baselines.forecaster(5, Y)));
+    // Every method forecast anew at every cut, as the choice did before.
+    std::vector<PositionForecaster> methods{
+        positionForecaster(std::vector<std::int32_t>(kY, kOwnPosition), own, baselines, 8, Y)};
+    for (std::int32_t b = 0; b < static_cast<std::int32_t>(baselines.kinds.size()); ++b)
+        methods.push_back(positionForecaster(std::vector<std::int32_t>(kY, b), own, baselines, 8, Y));
+    for (std::int32_t j = 0; j < kPositionBaselines; ++j)
+        methods.push_back(
+            positionForecaster(std::vector<std::int32_t>(kY, kPositionBaselineCode + j), own, baselines, 8, Y));
+    const std::vector<double> err = cut.positionStepScores(methods);
+    const std::vector<float> modelRates = cut.ratesAtCuts(jumpKnower());
+    const KnownOwnRates known{&modelRates, 5, {0.75, 0.5, 0.25, 0.5}};
+    for (const KnownOwnRates* k : {static_cast<const KnownOwnRates*>(nullptr), &known}) {
+        const PositionVerdict v = choosePositionSteps(cut, own, baselines, 8, Y, nullptr, k);
+        for (std::size_t y = 0; y < kY; ++y) {
+            std::size_t best = 0;
+            for (std::size_t m = 1; m < methods.size(); ++m)
+                if (std::isfinite(err[m * kY + y]) && !(err[m * kY + y] >= err[best * kY + y])) best = m;
+            EXPECT_EQ(v.ownError[y], err[y]) << "step " << y + 1;
+            EXPECT_EQ(v.chosenError[y], err[best * kY + y]) << "step " << y + 1;
+        }
+    }
+}

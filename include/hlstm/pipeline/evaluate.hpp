@@ -28,6 +28,9 @@ using PositionForecaster = std::function<std::vector<float>(const model::SeriesV
 /// at step y (one value: every step): the forecast combination of run.combine
 /// (src/pipeline/combine_stage.cpp), in run and predict.
 Forecaster combinedForecaster(Forecaster learned, Forecaster baseline, std::vector<double> weights);
+/// combinedForecaster's mix of two methods' rates (Y per forecast, in place in `learned`).
+void mixRates(std::vector<float>& learned, const std::vector<float>& baseline, const std::vector<double>& weights,
+              std::size_t Y);
 
 /// A method of the run besides the grid candidates: a baseline and, for mlr, its global fit.
 struct BaselineSet {
@@ -68,6 +71,14 @@ public:
     /// score() of a method that forecasts every cut of a row in one call (a baseline: its
     /// rows are forecast once, not once per cut); the same value bit for bit.
     [[nodiscard]] double scoreAtCuts(const CutForecaster& method) const;
+    /// Every validation row's Y rates at every cut of the score (rows x cuts x Y), forecast as
+    /// score() forecasts them (the same chunks of rows, each cut's epochs only): a method's
+    /// forecasts kept for another judge of the same cuts (the position choice).
+    [[nodiscard]] std::vector<float> ratesAtCuts(const Forecaster& method) const;
+    /// The same from a method that forecasts every cut of a row in one call (scoreAtCuts's).
+    [[nodiscard]] std::vector<float> ratesAtCutsInOnePass(const CutForecaster& method) const;
+    /// score() of rates from ratesAtCuts (or ratesAtCutsInOnePass): the same value bit for bit.
+    [[nodiscard]] double scoreOfRates(const std::vector<float>& rates) const;
     /// The same error per forecast step (Y values; NaN for a step without any finite pair).
     [[nodiscard]] std::vector<double> stepScores(const Forecaster& method) const;
 
@@ -85,6 +96,14 @@ public:
     /// line through `smoothing` epochs after the cut, around that epoch); NaN for a step without
     /// any finite pair.
     [[nodiscard]] std::vector<double> positionStepScores(const std::vector<PositionForecaster>& methods) const;
+    /// Positions from a method's rates for the rows of a block (the level plus the increments).
+    using RatesToPositions = std::function<std::vector<float>(const model::SeriesView&, const std::vector<float>&)>;
+    /// positionStepScores where method k's rates at the score's cuts are already known
+    /// (`known[k]` not null: rows x cuts x Y from ratesAtCuts): its positions are onLevel of
+    /// them, not a new forecast; the same values as forecasting them again.
+    [[nodiscard]] std::vector<double> positionStepScores(const std::vector<PositionForecaster>& methods,
+                                                         const std::vector<const std::vector<float>*>& known,
+                                                         const RatesToPositions& onLevel) const;
     /// intervalHalfWidths for a forecaster of positions: the residuals |forecast position -
     /// observed position| at the same cuts (out of time), per step.
     [[nodiscard]] std::vector<float> positionHalfWidths(const PositionForecaster& method, double level, int cuts) const;

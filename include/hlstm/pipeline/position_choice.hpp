@@ -39,12 +39,22 @@ struct PositionVerdict {
     std::vector<std::int32_t> steps;
     std::vector<double> ownError, chosenError;
 };
+/// The own method's rates at the cut's score cuts when they are already known (rows x cuts x Y,
+/// ValidationCut::ratesAtCuts; the train stage's selection score): the model's, mixed with
+/// baseline `combineBaseline` (>= 0) by `weights` as combinedForecaster mixes them.
+struct KnownOwnRates {
+    const std::vector<float>* model = nullptr;
+    int combineBaseline = -1;
+    std::vector<double> weights;
+};
 /// Judges the own method, every per-point baseline of `baselines` and every position baseline
 /// on `cut` (ValidationCut::positionStepScores) and takes per step the lowest error, ties to the
 /// own method. `group` (not null): the rows are forecast by its ranks together (collective over
-/// it; the same verdict on every member and for any group size).
+/// it; the same verdict on every member and for any group size). `known`: the own method's
+/// rates at the cuts, not forecast again (the same verdict).
 PositionVerdict choosePositionSteps(const ValidationCut& cut, const Forecaster& own, const BaselineSet& baselines,
-                                    int levelEpochs, int horizon, const Comm* group = nullptr);
+                                    int levelEpochs, int horizon, const Comm* group = nullptr,
+                                    const KnownOwnRates* known = nullptr);
 
 /// The inverse of /subregions/position_choice for a reader (predict): one subregion's Y values
 /// (-1: own, else a row of /baselines/position_name) decoded by name against `baselines`
