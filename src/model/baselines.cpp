@@ -20,6 +20,7 @@ constexpr std::array<const char*, 7> kNames = {"persistence", "window_mean", "ve
 constexpr int kSesGrid = 100;        // a = 1/100, 2/100, ..., 100/100
 constexpr double kPivotTol = 1e-10;  // a lag column with 1 - R^2 below this on the others is collinear
 constexpr double kRssFloor = 1e-10;  // an AR fit better than this fraction of the variance is exact
+constexpr int kArOrder = 5;          // forecastBaseline's AR: p <= 5 by AIC
 
 void fill(float* out, int horizon, double value) { std::fill(out, out + horizon, static_cast<float>(value)); }
 
@@ -189,38 +190,35 @@ double sesAlpha(const std::vector<double>& r) {
 
 namespace {
 
-// fitAr for a given P, with matrices of at most MaxDim rows and columns (Eigen::Dynamic: any): the
-// usual orders (P <= 5) keep them on the stack, with the same operations as the heap-allocated ones.
-template <int MaxDim> ArFit fitArOrders(const double* r, int m, int P) {
-    using Matrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, 0, MaxDim, MaxDim>;
-    using Vector = Eigen::Matrix<double, Eigen::Dynamic, 1, 0, MaxDim, 1>;
-    const int count = m - P;
-    // Centre the rates (conditioning: lags stay nearly orthogonal to the intercept); any constant works.
-    double mu = 0;
-    for (int t = 0; t < m; ++t) mu += r[t];
-    mu /= m;
-    // Gram matrix of z = (1, x[t-1], ..., x[t-P], x[t]) over the targets, accumulated once (lower triangle,
-    // then mirrored): every order's normal equations are its leading block and last column. Summed in a
-    // plain array (each entry in t order, as before), then handed to Eigen.
+// Adds the Gram matrix of z = (1, x[t-1], ..., x[t-P], x[t]) over the targets t = from..to-1, x = r - mu,
+// to g (lower triangle of dim = P + 2 rows, each entry in t order): every order's normal equations are
+// its leading block and last column.
+void addArGram(const double* r, int from, int to, int P, double mu, double* __restrict g) {
     const int dim = P + 2;
-    constexpr int kStack = MaxDim == Eigen::Dynamic ? 1 : MaxDim;
-    double stackGram[kStack * kStack] = {}, stackZ[kStack] = {};
-    std::vector<double> heapGram, heapZ;
-    double* g = stackGram;
+    constexpr int kMaxStack = 64;
+    double stackZ[kMaxStack];
+    std::vector<double> heapZ;
     double* z = stackZ;
-    if (MaxDim == Eigen::Dynamic) {
-        heapGram.assign(static_cast<std::size_t>(dim) * dim, 0.0);
-        heapZ.assign(static_cast<std::size_t>(dim), 0.0);
-        g = heapGram.data();
+    if (dim > kMaxStack) {
+        heapZ.resize(static_cast<std::size_t>(dim));
         z = heapZ.data();
     }
     z[0] = 1.0;
-    for (int t = P; t < m; ++t) {
+    for (int t = from; t < to; ++t) {
         for (int k = 1; k <= P; ++k) z[k] = r[t - k] - mu;
         z[P + 1] = r[t] - mu;
         for (int i = 0; i < dim; ++i)
             for (int j = 0; j <= i; ++j) g[i * dim + j] += z[i] * z[j];
     }
+}
+
+// The AR(p) fits p = 0..P from the Gram matrix g of addArGram (count targets, rates centred on mu), the
+// smallest AIC kept; matrices of at most MaxDim rows and columns (Eigen::Dynamic: any): the usual
+// orders (P <= 5) keep them on the stack, with the same operations as the heap-allocated ones.
+template <int MaxDim> ArFit solveArOrders(const double* g, int P, int count, double mu) {
+    using Matrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, 0, MaxDim, MaxDim>;
+    using Vector = Eigen::Matrix<double, Eigen::Dynamic, 1, 0, MaxDim, 1>;
+    const int dim = P + 2;
     Matrix gram(dim, dim);
     for (int i = 0; i < dim; ++i)
         for (int j = 0; j <= i; ++j) gram(i, j) = gram(j, i) = g[i * dim + j];
@@ -255,15 +253,65 @@ template <int MaxDim> ArFit fitArOrders(const double* r, int m, int P) {
     return best;
 }
 
+constexpr int kStackDim = 7;  // maxOrder + 2 for the default maxOrder 5
+
+ArFit solveAr(const double* g, int P, int count, double mu) {
+    return P + 2 <= kStackDim ? solveArOrders<kStackDim>(g, P, count, mu)
+                              : solveArOrders<Eigen::Dynamic>(g, P, count, mu);
+}
+
+// A zeroed Gram matrix for order bound P: on the stack for the usual orders.
+struct GramBuffer {
+    double stack[kStackDim * kStackDim] = {};
+    std::vector<double> heap;
+    double* data = stack;
+    explicit GramBuffer(int P) {
+        if (P + 2 > kStackDim) {
+            heap.assign(static_cast<std::size_t>(P + 2) * (P + 2), 0.0);
+            data = heap.data();
+        }
+    }
+    GramBuffer(const GramBuffer&) = delete;
+    GramBuffer& operator=(const GramBuffer&) = delete;
+};
+
+// Common targets t = P..m-1 for every order p <= P, with P limited so that they number at least P + 2
+// (P + 1 parameters and one residual degree of freedom): AICs then compare the same sample.
+int arOrderBound(int m, int maxOrder) { return std::min(maxOrder, std::max(0, (m - 2) / 2)); }
+
 ArFit fitArPrefix(const double* r, std::size_t size, int maxOrder) {
     if (maxOrder < 0) throw std::invalid_argument("fitAr: maxOrder must be >= 0");
     const auto m = static_cast<int>(size);
     if (m == 0) return {0, {kNaN}};
-    // Common targets t = P..m-1 for every order p <= P, with P limited so that they number at least P + 2
-    // (P + 1 parameters and one residual degree of freedom): AICs then compare the same sample.
-    const int P = std::min(maxOrder, std::max(0, (m - 2) / 2));
-    constexpr int kStackDim = 7;  // maxOrder + 2 for the default maxOrder 5
-    return maxOrder + 2 <= kStackDim ? fitArOrders<kStackDim>(r, m, P) : fitArOrders<Eigen::Dynamic>(r, m, P);
+    const int P = arOrderBound(m, maxOrder);
+    // Centre the rates (conditioning: lags stay nearly orthogonal to the intercept); any constant works.
+    double mu = 0;
+    for (int t = 0; t < m; ++t) mu += r[t];
+    mu /= m;
+    GramBuffer g(P);
+    addArGram(r, P, m, P, mu, g.data);
+    return solveAr(g.data, P, m - P, mu);
+}
+
+// fitArPrefix of every prefix r[0..m-1], m in `sizes` (ascending, each with the same order bound P = maxOrder),
+// by incremental normal equations: one Gram matrix summed over the targets as the prefix grows, a
+// snapshot solved at each size. The rates are centred on one constant for all prefixes (the mean of the
+// shortest): the fits are the per-prefix fits up to rounding (each prefix centred on its own mean).
+std::vector<ArFit> fitArPrefixes(const double* r, const std::vector<int>& sizes, int maxOrder) {
+    std::vector<ArFit> fits;
+    if (sizes.empty()) return fits;
+    const int P = maxOrder;
+    double mu = 0;
+    for (int t = 0; t < sizes.front(); ++t) mu += r[t];
+    mu /= sizes.front();
+    GramBuffer g(P);
+    int done = P;
+    for (const int m : sizes) {
+        addArGram(r, done, m, P, mu, g.data);
+        done = m;
+        fits.push_back(solveAr(g.data, P, m - P, mu));
+    }
+    return fits;
 }
 
 }  // namespace
@@ -410,6 +458,19 @@ void forecastAtCuts(BaselineKind kind, const History& h, const std::size_t* cuts
         sesLevel.resize(sesSse.size());
         if (!sesLens.empty()) sesScanPrefixes(r.data(), sesLens.data(), sesLens.size(), sesSse.data(), sesLevel.data());
     }
+    // AR: the prefixes with the full order bound share incremental normal equations (fitArPrefixes).
+    std::vector<int> arSizes;
+    std::vector<ArFit> arFits;
+    if (kind == BaselineKind::kAr) {
+        for (std::size_t c = 0; c < nCuts; ++c) {
+            const std::size_t n = std::min(cuts[c], h.n);
+            const int m = n < 2 ? 0 : static_cast<int>(n - 1);
+            if (m > 0 && arOrderBound(m, kArOrder) == kArOrder) arSizes.push_back(m);
+        }
+        std::sort(arSizes.begin(), arSizes.end());
+        arSizes.erase(std::unique(arSizes.begin(), arSizes.end()), arSizes.end());
+        arFits = fitArPrefixes(r.data(), arSizes, kArOrder);
+    }
     for (std::size_t c = 0; c < nCuts; ++c) {
         float* o = out + c * Y;
         const std::size_t n = std::min(cuts[c], h.n);
@@ -442,7 +503,10 @@ void forecastAtCuts(BaselineKind kind, const History& h, const std::size_t* cuts
                 break;
             }
             case BaselineKind::kAr: {
-                const ArFit fit = fitArPrefix(r.data(), m, 5);
+                const auto at = std::lower_bound(arSizes.begin(), arSizes.end(), static_cast<int>(m));
+                const ArFit fit = at != arSizes.end() && *at == static_cast<int>(m)
+                                      ? arFits[static_cast<std::size_t>(at - arSizes.begin())]
+                                      : fitArPrefix(r.data(), m, kArOrder);
                 iterate(fit.coefficients, fit.p, r.data(), m, horizon, o);
                 break;
             }

@@ -6,6 +6,7 @@
 #include <boost/archive/binary_oarchive.hpp>
 #include <cmath>
 #include <cstdint>
+#include <iostream>
 #include <limits>
 #include <sstream>
 #include <stdexcept>
@@ -262,7 +263,7 @@ TEST(Baselines, MlrForecastIsIterated) {
 TEST(Baselines, ForecastAtCutsEqualsOneCallPerCut) {
     // The validation cuts of a point are prefixes of one series: forecastAtCuts forecasts every cut
     // in one pass (the rates once, SES's scan once with a snapshot per cut) and must give each
-    // cut exactly what a call on the first `cut` epochs gives, for every kind, on noisy series
+    // cut exactly what a call on the first `cut` epochs gives (AR up to rounding), for every kind, on noisy series
     // with uneven steps, unsorted and repeated cuts, cuts below 2 epochs and beyond the series.
     std::uint64_t state = 777;
     auto uniform = [&state] {
@@ -271,6 +272,7 @@ TEST(Baselines, ForecastAtCutsEqualsOneCallPerCut) {
     };
     const MlrModel mlr{3, {0.1, 0.5, -0.2, 0.1}};
     int sesDiffers = 0, arOrders = 0;
+    float arLargest = 0;
     for (int series = 0; series < 200; ++series) {
         const std::size_t n = 3 + static_cast<std::size_t>(series) % 180;
         std::vector<float> c(n);
@@ -296,8 +298,12 @@ TEST(Baselines, ForecastAtCutsEqualsOneCallPerCut) {
                     forecastBaseline(kind, prefix, 20, 2, want.data());
                 for (std::size_t y = 0; y < 2; ++y) {
                     const float g = got[k * 2 + y], w = want[y];
-                    EXPECT_TRUE(std::isnan(g) ? std::isnan(w) : g == w)
+                    // AR's cuts share incremental normal equations, centred on one constant instead
+                    // of each prefix's mean: the same fit up to rounding.
+                    const double tolerance = kind == BaselineKind::kAr ? 1e-4 * (1.0 + std::abs(w)) : 0.0;
+                    EXPECT_TRUE(std::isnan(g) ? std::isnan(w) : std::abs(g - w) <= tolerance)
                         << toString(kind) << " series " << series << " cut " << cuts[k] << ": " << g << " vs " << w;
+                    if (kind == BaselineKind::kAr && !std::isnan(g)) arLargest = std::max(arLargest, std::abs(g - w));
                 }
                 if (kind == BaselineKind::kSes && cuts[k] >= 3 && cuts[k] <= n && got[k * 2] != got[0]) ++sesDiffers;
                 if (kind == BaselineKind::kAr && cuts[k] == n) arOrders += fitAr(rates(prefix)).p > 0 ? 1 : 0;
@@ -306,6 +312,7 @@ TEST(Baselines, ForecastAtCutsEqualsOneCallPerCut) {
     }
     EXPECT_GT(sesDiffers, 100);  // the cuts' forecasts differ: each cut's own alpha and level
     EXPECT_GT(arOrders, 20);     // AR fits of order >= 1 are among the cases
+    std::cout << "largest |AR at cuts - AR per cut| " << arLargest << " mm per step\n";
     EXPECT_THROW(forecastAtCuts(BaselineKind::kMlr, history(kSeries), nullptr, 0, 20, 1, nullptr, nullptr),
                  std::invalid_argument);
 }

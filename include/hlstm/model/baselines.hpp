@@ -39,8 +39,10 @@ void forecastBaseline(BaselineKind kind, const History& h, int window, int horiz
 
 struct MlrModel;
 /// forecastBaseline (or, for kMlr, forecastMlr of `mlr` on rates()) on the first cuts[c] epochs of `h`, for
-/// each of the nCuts cuts: `out` gets horizon rates per cut, bit for bit the single calls' values. One pass
-/// serves every cut (the rates once; SES's scan once, with a snapshot per cut): the validation cuts of a
+/// each of the nCuts cuts: `out` gets horizon rates per cut, bit for bit the single calls' values but AR's.
+/// One pass serves every cut (the rates once; SES's scan once, with a snapshot per cut; AR's normal
+/// equations summed once as the prefix grows, centred on one constant for every cut instead of each
+/// prefix's own mean, so its fits equal the single calls' up to rounding): the validation cuts of a
 /// point are prefixes of one series.
 void forecastAtCuts(BaselineKind kind, const History& h, const std::size_t* cuts, std::size_t nCuts, int window,
                     int horizon, const MlrModel* mlr, float* out);
