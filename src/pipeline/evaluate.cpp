@@ -209,8 +209,8 @@ double ValidationCut::scoreAtCuts(const CutForecaster& method) const {
     return scoreOfRates(ratesAtCutsInOnePass(method));
 }
 
-std::vector<float> ValidationCut::ratesAtCutsInOnePass(const CutForecaster& method) const {
-    const std::size_t C = cuts_.size(), Y = static_cast<std::size_t>(horizon_);
+std::vector<float> ValidationCut::ratesAtCutsInOnePass(const CutForecaster& method, std::size_t width) const {
+    const std::size_t C = cuts_.size(), Y = width > 0 ? width : static_cast<std::size_t>(horizon_);
     std::vector<float> pred(rows_.size() * C * Y);
     if (cuts_.empty() || rows_.empty()) return pred;
     // Each chunk's rows are forecast at every cut in one call.
@@ -388,7 +388,7 @@ std::vector<double> ValidationCut::positionStepScores(const std::vector<Position
                     for (std::size_t j = 0; j < count; ++j)
                         std::copy_n(got->data() + ((first + j) * C + c) * Y, Y, rates.data() + j * Y);
                 }
-                const std::vector<float> pos = got != nullptr ? onLevel(view, rates) : methods[k](view);
+                const std::vector<float> pos = got != nullptr ? onLevel(k, view, rates) : methods[k](view);
                 for (std::size_t j = 0; j < count; ++j) {
                     for (std::size_t y = 0; y < Y; ++y) {
                         const float p = pos[j * Y + y];
@@ -482,19 +482,12 @@ struct AnnualTerms {
 
 }  // namespace
 
-void forecastPositions(const float* c, const model::TimeAxis& time, std::size_t epochs, int horizon, int levelEpochs,
-                       float* out) {
-    const std::size_t Y = static_cast<std::size_t>(horizon);
-    std::fill(out, out + kPositionBaselines * Y, kNaN);
-    if (epochs < 2) return;
-    const double* steps = time.steps.data();
-    // Whole-history OLS velocity and the line + annual terms.
-    // Summed as they come (no per-point design matrix): each sum in epoch order, as before.
-    thread_local AnnualTerms cache;
-    const AnnualTerms& annualTerms = cache.of(time, epochs);
-    NormalSums sums{};
-    std::size_t finite = 0;
-    for (std::size_t t = 0; t < epochs; ++t) {
+namespace {
+
+// forecastPositions' normal equations: the finite epochs first..to-1 of c added in epoch order.
+void addPositionSums(const float* c, const double* steps, const AnnualTerms& annualTerms, std::size_t from,
+                     std::size_t to, NormalSums& sums, std::size_t& finite) {
+    for (std::size_t t = from; t < to; ++t) {
         if (!std::isfinite(c[t])) continue;
         const std::array<double, 4> d{1.0, steps[t], annualTerms.sin[t], annualTerms.cos[t]};
         const double v = c[t];
@@ -504,6 +497,57 @@ void forecastPositions(const float* c, const model::TimeAxis& time, std::size_t 
         }
         ++finite;
     }
+}
+
+// forecastPositions from the whole-history sums of the first `epochs` epochs.
+void positionsFromSums(const float* c, const model::TimeAxis& time, std::size_t epochs, int horizon, int levelEpochs,
+                       const NormalSums& sums, std::size_t finite, float* out);
+
+}  // namespace
+
+void forecastPositions(const float* c, const model::TimeAxis& time, std::size_t epochs, int horizon, int levelEpochs,
+                       float* out) {
+    const std::size_t Y = static_cast<std::size_t>(horizon);
+    std::fill(out, out + kPositionBaselines * Y, kNaN);
+    if (epochs < 2) return;
+    // Whole-history OLS velocity and the line + annual terms.
+    // Summed as they come (no per-point design matrix): each sum in epoch order, as before.
+    thread_local AnnualTerms cache;
+    NormalSums sums{};
+    std::size_t finite = 0;
+    addPositionSums(c, time.steps.data(), cache.of(time, epochs), 0, epochs, sums, finite);
+    positionsFromSums(c, time, epochs, horizon, levelEpochs, sums, finite, out);
+}
+
+void forecastPositionsAtCuts(const float* c, const model::TimeAxis& time, const std::size_t* cuts, std::size_t nCuts,
+                             int horizon, int levelEpochs, float* out) {
+    const std::size_t Y = static_cast<std::size_t>(horizon), J = kPositionBaselines;
+    std::vector<std::size_t> order(nCuts);
+    for (std::size_t k = 0; k < nCuts; ++k) order[k] = k;
+    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return cuts[a] < cuts[b]; });
+    std::size_t longest = 0;
+    for (std::size_t k = 0; k < nCuts; ++k) longest = std::max(longest, cuts[k]);
+    thread_local AnnualTerms cache;
+    const AnnualTerms& annualTerms = cache.of(time, longest);
+    // A prefix's sums are the first epochs' sums in epoch order: one pass, a snapshot per cut.
+    NormalSums sums{};
+    std::size_t finite = 0, done = 0;
+    for (const std::size_t k : order) {
+        float* o = out + k * J * Y;
+        std::fill(o, o + J * Y, kNaN);
+        if (cuts[k] < 2) continue;
+        addPositionSums(c, time.steps.data(), annualTerms, done, cuts[k], sums, finite);
+        done = cuts[k];
+        positionsFromSums(c, time, cuts[k], horizon, levelEpochs, sums, finite, o);
+    }
+}
+
+namespace {
+
+void positionsFromSums(const float* c, const model::TimeAxis& time, std::size_t epochs, int horizon, int levelEpochs,
+                       const NormalSums& sums, std::size_t finite, float* out) {
+    const std::size_t Y = static_cast<std::size_t>(horizon);
+    const double* steps = time.steps.data();
     std::array<double, 4> line{}, annual{};
     const bool hasLine = finite >= 2 && leastSquares(sums, 2, line);
     const bool hasAnnual = finite >= 5 && leastSquares(sums, 4, annual);
@@ -556,6 +600,8 @@ void forecastPositions(const float* c, const model::TimeAxis& time, std::size_t 
                 static_cast<float>(annual[0] + annual[1] * s + annual[2] * std::sin(ph) + annual[3] * std::cos(ph));
     }
 }
+
+}  // namespace
 
 void ratesToDifferentials(const std::vector<float>& rates, int horizon, const model::TimeAxis& time,
                           std::size_t lastEpoch, std::vector<float>& out) {

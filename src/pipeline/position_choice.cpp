@@ -8,7 +8,6 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
-#include <memory>
 
 #include "hlstm/core/coordinated.hpp"
 #include "hlstm/core/error.hpp"
@@ -141,35 +140,17 @@ std::vector<std::int32_t> positionStepsFromFile(const std::int32_t* values, std:
 
 namespace {
 
-// The position baselines of a block's rows, all kPositionBaselines of them per row from one
-// forecastPositions call (rows x kPositionBaselines x Y), shared by the forecasters of
-// positionBaselineForecasters: positionStepScores calls them in order on the same block, the
-// first computes, the others read (a block of other rows or epochs is computed anew).
-struct PositionBaselineBlock {
-    const float* data = nullptr;
-    std::size_t points = 0, epochs = 0, stride = 0;
-    std::vector<float> all;
-};
-
-std::vector<PositionForecaster> positionBaselineForecasters(int levelEpochs, int horizon) {
-    const auto block = std::make_shared<PositionBaselineBlock>();
-    std::vector<PositionForecaster> out;
-    for (int j = 0; j < kPositionBaselines; ++j)
-        out.emplace_back([block, j, levelEpochs, horizon](const model::SeriesView& v) {
-            const std::size_t Y = static_cast<std::size_t>(horizon), J = kPositionBaselines;
-            PositionBaselineBlock& b = *block;
-            if (j == 0 || b.data != v.cumulative || b.points != v.points || b.epochs != v.epochs ||
-                b.stride != v.stride) {
-                b = {v.cumulative, v.points, v.epochs, v.stride, std::vector<float>(v.points * J * Y)};
-                for (std::size_t i = 0; i < v.points; ++i)
-                    forecastPositions(v.row(i), *v.time, v.epochs, horizon, levelEpochs, b.all.data() + i * J * Y);
-            }
-            std::vector<float> pos(v.points * Y);
-            for (std::size_t i = 0; i < v.points; ++i)
-                std::copy_n(b.all.data() + (i * J + static_cast<std::size_t>(j)) * Y, Y, pos.data() + i * Y);
-            return pos;
-        });
-    return out;
+// The position baselines of a block's rows at the cuts (rows x cuts x kPositionBaselines x Y),
+// every cut of a row from one pass over it (forecastPositionsAtCuts).
+CutForecaster positionBaselinesAtCuts(int levelEpochs, int horizon) {
+    return [levelEpochs, horizon](const model::SeriesView& v, const std::vector<std::size_t>& cuts) {
+        const std::size_t width = static_cast<std::size_t>(kPositionBaselines * horizon) * cuts.size();
+        std::vector<float> out(v.points * width);
+        for (std::size_t i = 0; i < v.points; ++i)
+            forecastPositionsAtCuts(v.row(i), *v.time, cuts.data(), cuts.size(), horizon, levelEpochs,
+                                    out.data() + i * width);
+        return out;
+    };
 }
 
 }  // namespace
@@ -182,10 +163,10 @@ PositionVerdict choosePositionSteps(const ValidationCut& cut, const Forecaster& 
     std::vector<std::int32_t> codes{kOwnPosition};
     for (std::size_t b = 0; b < baselines.kinds.size(); ++b) codes.push_back(static_cast<std::int32_t>(b));
     for (int j = 0; j < kPositionBaselines; ++j) codes.push_back(kPositionBaselineCode + j);
-    // The methods of rates are forecast once per cut and row: every baseline in one pass per row
-    // over its cuts (the values of a forecast per cut), the own method's rates taken from the
-    // selection score's forecasts where they are known; their positions are those rates on the
-    // level (positionsOf), as a forecast per method gives them.
+    // Every method is forecast once per cut and row: every baseline in one pass per row over its
+    // cuts (the values of a forecast per cut), the own method's rates taken from the selection
+    // score's forecasts where they are known; their positions are those rates on the level
+    // (positionsOf), as a forecast per method gives them.
     const std::size_t nB = baselines.kinds.size();
     std::vector<std::vector<float>> rates(1 + nB);
     for (std::size_t b = 0; b < nB; ++b) {
@@ -199,14 +180,27 @@ PositionVerdict choosePositionSteps(const ValidationCut& cut, const Forecaster& 
     } else {
         rates[0] = cut.ratesAtCuts(group != nullptr ? sharedAmong(*group, own) : own);
     }
-    std::vector<PositionForecaster> methods(1 + nB);
-    std::vector<const std::vector<float>*> knownRates;
-    for (const auto& r : rates) knownRates.push_back(&r);
-    for (PositionForecaster& p : positionBaselineForecasters(levelEpochs, horizon))
-        methods.push_back(group != nullptr ? sharedAmong(*group, std::move(p)) : std::move(p));
-    const std::vector<double> err =
-        cut.positionStepScores(methods, knownRates, [&](const model::SeriesView& v, const std::vector<float>& r) {
-            return positionsOf({}, v, r, baselines, levelEpochs, horizon);
+    // The position baselines' positions at every cut of a row from one pass over it, one array per
+    // method (rows x cuts x Y).
+    {
+        const CutForecaster f = positionBaselinesAtCuts(levelEpochs, horizon);
+        const std::size_t J = kPositionBaselines, C = cut.cuts().size();
+        const std::vector<float> all =
+            cut.ratesAtCutsInOnePass(group != nullptr ? sharedCutsAmong(*group, f) : f, J * Y);
+        for (std::size_t j = 0; j < J; ++j) {
+            std::vector<float> one(cut.points() * C * Y);
+            for (std::size_t k = 0; k < cut.points() * C; ++k)
+                std::copy_n(all.data() + (k * J + j) * Y, Y, one.data() + k * Y);
+            rates.push_back(std::move(one));
+        }
+    }
+    std::vector<PositionForecaster> methods(rates.size());
+    std::vector<const std::vector<float>*> knownValues;
+    for (const auto& r : rates) knownValues.push_back(&r);
+    const std::vector<double> err = cut.positionStepScores(
+        methods, knownValues, [&](std::size_t k, const model::SeriesView& v, const std::vector<float>& values) {
+            // The methods of rates on the level; the position baselines' values are positions.
+            return k <= nB ? positionsOf({}, v, values, baselines, levelEpochs, horizon) : values;
         });
     PositionVerdict v;
     for (std::size_t y = 0; y < Y; ++y) {

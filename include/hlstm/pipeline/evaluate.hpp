@@ -75,8 +75,9 @@ public:
     /// score() forecasts them (the same chunks of rows, each cut's epochs only): a method's
     /// forecasts kept for another judge of the same cuts (the position choice).
     [[nodiscard]] std::vector<float> ratesAtCuts(const Forecaster& method) const;
-    /// The same from a method that forecasts every cut of a row in one call (scoreAtCuts's).
-    [[nodiscard]] std::vector<float> ratesAtCutsInOnePass(const CutForecaster& method) const;
+    /// The same from a method that forecasts every cut of a row in one call (scoreAtCuts's);
+    /// `width` values per row and cut (0: Y).
+    [[nodiscard]] std::vector<float> ratesAtCutsInOnePass(const CutForecaster& method, std::size_t width = 0) const;
     /// score() of rates from ratesAtCuts (or ratesAtCutsInOnePass): the same value bit for bit.
     [[nodiscard]] double scoreOfRates(const std::vector<float>& rates) const;
     /// The same error per forecast step (Y values; NaN for a step without any finite pair).
@@ -96,11 +97,13 @@ public:
     /// line through `smoothing` epochs after the cut, around that epoch); NaN for a step without
     /// any finite pair.
     [[nodiscard]] std::vector<double> positionStepScores(const std::vector<PositionForecaster>& methods) const;
-    /// Positions from a method's rates for the rows of a block (the level plus the increments).
-    using RatesToPositions = std::function<std::vector<float>(const model::SeriesView&, const std::vector<float>&)>;
-    /// positionStepScores where method k's rates at the score's cuts are already known
-    /// (`known[k]` not null: rows x cuts x Y from ratesAtCuts): its positions are onLevel of
-    /// them, not a new forecast; the same values as forecasting them again.
+    /// Method k's positions for the rows of a block from its known values there (e.g. its rates:
+    /// the level plus the increments).
+    using RatesToPositions =
+        std::function<std::vector<float>(std::size_t k, const model::SeriesView&, const std::vector<float>&)>;
+    /// positionStepScores where method k's values at the score's cuts are already known
+    /// (`known[k]` not null: rows x cuts x Y, e.g. rates from ratesAtCuts): its positions are
+    /// onLevel of them, not a new forecast; the same values as forecasting them again.
     [[nodiscard]] std::vector<double> positionStepScores(const std::vector<PositionForecaster>& methods,
                                                          const std::vector<const std::vector<float>*>& known,
                                                          const RatesToPositions& onLevel) const;
@@ -175,6 +178,11 @@ const std::vector<std::string>& positionBaselineNames();
 /// epochs after `epochs`.
 void forecastPositions(const float* c, const model::TimeAxis& time, std::size_t epochs, int horizon, int levelEpochs,
                        float* out);
+/// forecastPositions on the first cuts[k] epochs of c for each of the nCuts cuts (kPositionBaselines x
+/// Y values per cut into `out`, cut by cut), bit for bit: the whole-history sums of a prefix are
+/// summed once, in epoch order, with a snapshot at each cut.
+void forecastPositionsAtCuts(const float* c, const model::TimeAxis& time, const std::size_t* cuts, std::size_t nCuts,
+                             int horizon, int levelEpochs, float* out);
 
 /// The baselines asked for in `run.baselines`.
 struct BaselineRequest {
