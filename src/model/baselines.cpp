@@ -338,6 +338,30 @@ __attribute__((target_clones("avx512f", "avx2", "default"), optimize("fp-contrac
 addMlrSamples(const double* r, std::size_t m, int lags, double* __restrict x, double* __restrict xtx,
               double* __restrict xty) {
     const int size = lags + 1;
+    constexpr int kPad = 16;  // two AVX-512 vectors of doubles
+    if (size <= kPad) {
+        // Each row of the triangle summed over a full padded row (fixed length: whole vectors, no
+        // remainder loop); the entries left of the diagonal and past `size` are summed too but
+        // never kept. An upper entry gets x_i x_j of every sample in t order, as below.
+        alignas(64) double acc[kPad * kPad];
+        alignas(64) double xp[kPad] = {};
+        for (int i = 0; i < size; ++i)
+            for (int j = 0; j < kPad; ++j) acc[i * kPad + j] = j < size ? xtx[i * size + j] : 0.0;
+        xp[0] = 1.0;
+        for (std::size_t t = static_cast<std::size_t>(lags); t < m; ++t) {
+            for (int k = 1; k <= lags; ++k) xp[k] = r[t - static_cast<std::size_t>(k)];
+            const double y = r[t];
+            for (int i = 0; i < size; ++i) {
+                const double xi = xp[i];
+                double* row = acc + i * kPad;
+                for (int j = 0; j < kPad; ++j) row[j] += xi * xp[j];
+                xty[i] += xi * y;
+            }
+        }
+        for (int i = 0; i < size; ++i)
+            for (int j = i; j < size; ++j) xtx[i * size + j] = acc[i * kPad + j];
+        return;
+    }
     x[0] = 1.0;  // (1, r[t-1], ..., r[t-lags])
     for (std::size_t t = static_cast<std::size_t>(lags); t < m; ++t) {
         for (int k = 1; k <= lags; ++k) x[k] = r[t - static_cast<std::size_t>(k)];

@@ -52,7 +52,9 @@ BaselineSet makeBaselines(const RunContext& ctx, const HeldMap& held) {
     baselines.kinds = ctx.rc.baselines.kinds;
     baselines.window = ctx.rc.baselineWindow();
     constexpr int kMlrLags = 12;  // the paper's MLR on lagged differentials; 12 ~ 5 months at 12 days
+    const auto start = std::chrono::steady_clock::now();
     baselines.mlr = fitGlobalMlr(ctx, held, std::min<int>(kMlrLags, static_cast<int>(ctx.visibleEpochs) - 3));
+    log::debug() << "global MLR fitted in " << secondsSince(start) << " s";
     return baselines;
 }
 
