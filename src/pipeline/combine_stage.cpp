@@ -64,8 +64,12 @@ void combineStage(const RunContext& ctx, const HeldMap& held, const TrainOutcome
             const Comm* group = task.sharded ? groupOf(ctx.groups, s) : nullptr;
             if (task.sharded && group == nullptr) continue;
             const bool reports = !task.sharded || task.rank == comm.rank();
-            const Forecaster learned = modelForecaster(it->second, rc.threads);
-            const Forecaster baseline = baselines.forecaster(static_cast<std::size_t>(c.bestBaseline), rc.horizon);
+            // Each mix forecasts the model and the baseline at the same views: once each (forecast_cache.hpp).
+            const Forecaster learned =
+                cachedForecaster(h->second.forecasts, taskMethod(c.task), modelForecaster(it->second, rc.threads));
+            const auto b = static_cast<std::size_t>(c.bestBaseline);
+            const Forecaster baseline =
+                cachedForecaster(h->second.forecasts, baselineMethod(b), baselines.forecaster(b, rc.horizon));
             auto judged = [&](const std::vector<double>& w) {
                 const Forecaster f = combinedForecaster(learned, baseline, w);
                 return group != nullptr ? sharedAmong(*group, f) : f;

@@ -105,7 +105,12 @@ TrainOutcome fineTuneStage(const RunContext& ctx, const HeldMap& held, const Pre
         r.status = 0;
         r.epochs = uc.epochs;
         r.validationMae = tuned.summary.validationMae;
-        r.score = h.cut->score(modelForecaster(tuned, rc.threads));
+        // Its forecasts at the cut are kept: for the combination's mixes (forecast_cache.hpp) and,
+        // as train_stage.cpp keeps a candidate's, for the position choice (TrainOutcome::cutRates).
+        std::vector<float> rates =
+            h.cut->ratesAtCuts(cachedForecaster(h.forecasts, taskMethod(task.index), modelForecaster(tuned, rc.threads)));
+        r.score = h.cut->scoreOfRates(rates);
+        out.cutRates[task.index] = std::move(rates);
         r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         r.trainSamples = tuned.summary.trainSamples;
         r.validationSamples = tuned.summary.validationSamples;

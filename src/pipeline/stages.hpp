@@ -25,6 +25,7 @@
 #include "hlstm/partition/partition.hpp"
 #include "hlstm/pipeline/checkpoint.hpp"
 #include "hlstm/pipeline/evaluate.hpp"
+#include "hlstm/pipeline/forecast_cache.hpp"
 #include "hlstm/pipeline/metrics.hpp"
 #include "hlstm/pipeline/plan.hpp"
 #include "hlstm/pipeline/run.hpp"
@@ -65,6 +66,8 @@ struct Held {
     const SubregionRows* rows = nullptr;
     model::PointSplit split;
     std::unique_ptr<ValidationCut> cut;
+    /// Forecasts made at the cut's views, shared by the stages that judge them (forecast_cache.hpp).
+    std::shared_ptr<ForecastCache> forecasts = std::make_shared<ForecastCache>();
 
     [[nodiscard]] model::SeriesView visible(const model::TimeAxis& axis, std::size_t epochs) const {
         return {rows->full, rows->rows.size(), epochs, &axis, rows->epochs};

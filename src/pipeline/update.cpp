@@ -62,6 +62,7 @@ int update(const Comm& comm, const Config& config, const UpdateArgs& args) {
     coordinated(comm, "update:match", [&] { match = matchPoints(prev.known, block, args.far, rc.input, args.models); });
     // PREV's baselines are recomputed on the epochs PREV saw, filled as PREV's read filled them.
     const ReaderFill prevFill = fillFromLeft(block, prev.epochs());
+    timer.start("score");
     const UpdateScore score = scorePrevious(comm, prev, block, match, rc);
     prevFill.restore(block.points.rows, block.points.displacement.data(), block.points.nEpochs());
     coordinated(comm, "update:match", [&] { dropFar(comm, block, match); });
@@ -107,12 +108,17 @@ int update(const Comm& comm, const Config& config, const UpdateArgs& args) {
 
     timer.start("select");
     Selection selection = selectStage(ctx, trained, baselineOut, baselines);
-    if (uc.reselect) combineStage(ctx, held, trained, baselines, selection);  // as run's (origin.cpp)
+    if (uc.reselect) {  // as run's (origin.cpp)
+        timer.start("combine");
+        combineStage(ctx, held, trained, baselines, selection);
+    }
     if (!uc.reselect) keepPreviousChoice(ctx, prev, baselines, origins, selection);
+    timer.start("positions");
     if (uc.reselect)  // as run's (origin.cpp), else PREV's
         positionStage(ctx, held, trained, baselines, selection);
     else
         keepPreviousPositions(ctx, prev, baselines, origins, selection);
+    timer.start("drift");
     const Drift drift = driftOf(comm, prev, uc, selection, part, origins);
 
     timer.start("forecast");
