@@ -97,6 +97,8 @@ void combineStage(const RunContext& ctx, const HeldMap& held, const TrainOutcome
             }
         }
     });
+    for (const auto& entry : held)  // the mixes are judged: their forecasts are not needed again
+        if (entry.second.forecasts) entry.second.forecasts->clear();
     const std::vector<double> all = comm.allgatherv(local);
     // In (subregion, mix) order whatever rank judged what, so the choice does not depend on ranks.
     std::vector<std::size_t> order;

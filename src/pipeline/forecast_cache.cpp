@@ -4,6 +4,16 @@
 #include <cstring>
 
 namespace hlstm::pipeline {
+namespace {
+std::size_t processStored = 0;  // floats of views held by every cache of the process
+}  // namespace
+
+void ForecastCache::clear() {
+    processStored -= stored_;
+    stored_ = 0;
+    views_.clear();
+    forecasts_.clear();
+}
 
 long ForecastCache::find(const model::SeriesView& v) {
     const std::size_t P = v.points, E = v.epochs;
@@ -15,10 +25,11 @@ long ForecastCache::find(const model::SeriesView& v) {
             same = std::memcmp(w.values.data() + i * E, v.row(i), E * sizeof(float)) == 0;
         if (same) return static_cast<long>(k);
     }
-    if (stored_ + P * E > capacity_) return -1;
+    if (stored_ + P * E > capacity_ || processStored + P * E > kProcessCapacity) return -1;
     View w{P, E, v.time, std::vector<float>(P * E)};
     for (std::size_t i = 0; i < P; ++i) std::copy_n(v.row(i), E, w.values.data() + i * E);
     stored_ += P * E;
+    processStored += P * E;
     views_.push_back(std::move(w));
     return static_cast<long>(views_.size() - 1);
 }

@@ -1,7 +1,6 @@
 /// Forecasts already made of a subregion's validation views, so that the stages that judge the
 /// same method on the same cuts (an update's fine-tuned model in src/pipeline/finetune_stage.cpp,
-/// the mixes of src/pipeline/combine_stage.cpp, the position choice of
-/// src/pipeline/position_choice.cpp) forecast each view once. Rank-local.
+/// the mixes of src/pipeline/combine_stage.cpp) forecast each view once. Rank-local.
 #pragma once
 
 #include <cstddef>
@@ -20,10 +19,16 @@ namespace hlstm::pipeline {
 /// (dimensions, time axis and every value), never by where it lives: ValidationCut reuses one
 /// buffer for different rows, and a stage may refill gaps in place. A forecast is a pure
 /// function of its method and view, so a hit returns what the call would return, bit for bit.
-/// Holds at most `capacity` floats of views (past it, forecasts are made and not kept).
+/// Holds at most `capacity` floats of views, and all caches of the process together at most
+/// kProcessCapacity (past either, forecasts are made and not kept). Not thread-safe.
 class ForecastCache {
 public:
-    explicit ForecastCache(std::size_t capacity = kDefaultCapacity) : capacity_(capacity) {}
+    explicit ForecastCache(std::size_t capacity = kProcessCapacity) : capacity_(capacity) {}
+    ~ForecastCache() { clear(); }
+    ForecastCache(const ForecastCache&) = delete;
+    ForecastCache& operator=(const ForecastCache&) = delete;
+    /// Forgets every view and forecast (their memory returns to the process's budget).
+    void clear();
     /// `method`'s forecast of `v`, made by `f` the first time (`method` names one forecaster of
     /// this subregion for the whole run: the same name must always mean the same forecasts).
     std::vector<float> get(const std::string& method, const model::SeriesView& v, const Forecaster& f);
@@ -31,8 +36,9 @@ public:
     [[nodiscard]] std::size_t calls() const noexcept { return calls_; }
     [[nodiscard]] std::size_t hits() const noexcept { return hits_; }
 
-    /// 16 M floats (64 MiB) per subregion at most: a national run's subregions do not keep them.
-    static constexpr std::size_t kDefaultCapacity = std::size_t{1} << 24;
+    /// 16 M floats (64 MiB) of views per process: the 30,000-point scene's validation views
+    /// take ~3 M per rank; a national run's stop being kept past it.
+    static constexpr std::size_t kProcessCapacity = std::size_t{1} << 24;
 
 private:
     struct View {
