@@ -492,6 +492,52 @@ TEST_F(UpdateChainTest, ResumedAfterAFailureItWritesTheUninterruptedUpdate) {
     }
 }
 
+// Slurm's warning during the fine-tuning (tests/pipeline/test_resume.cpp does the same to run):
+// SIGUSR1 to mpiexec once a subregion is fine-tuned stops the update at the next subregion's
+// boundary with exit code 3, no NEXT, the finished subregions' checkpoints kept; --resume
+// restores them, fine-tunes the rest and writes the uninterrupted update's file. PREV has a
+// finer partition (5 subregions, 4 of them on one rank) and the fine-tuning many epochs, so that the
+// rank that logs the first fine-tuned subregion still has subregions to go when the signal lands.
+TEST_F(UpdateChainTest, StoppedBySigusrOneDuringTheFineTuningItResumesToTheUninterruptedUpdate) {
+    const std::string fine = dir_->file("prev-fine.h5");
+    std::string args = kFast;
+    args.replace(args.find("min_points 300"), 14, "min_points 100");
+    auto r = hlstm(2, "run --input " + scene() + " -o " + fine + args + " --input.until " + until(44) +
+                          " --partition.k_min 6 --partition.k_max 6");
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    const std::string slow = " --update.epochs 400";
+    const std::string reference = dir_->file("usr1-reference.h5");
+    ASSERT_EQ(update(2, reference, slow, fine).exitCode, 0);
+    const std::size_t models = modelsOf(reference).size();
+    ASSERT_GE(models, 4u);
+    const std::string out = dir_->file("usr1.h5"), log = out + ".log";
+    args = "update --models " + fine + " --input " + scene() + " -o " + out + " --input.until " + until(45) +
+           " --train.threads 1" + slow;
+    const std::string script = "env OMP_NUM_THREADS=1 " + hlstmUnderMpi(2) + " " + args + " > " + log +
+                               " 2>&1 & pid=$!; for i in $(seq 1 1200); do grep -q \"fine-tuned on\" " + log +
+                               " && break; sleep 0.05; done; kill -USR1 $pid; wait $pid";
+    const auto stop = run("bash -c '" + script + "'", 300);
+    const std::string stopLog = run("cat " + log).output;
+    ASSERT_EQ(stop.exitCode, 3) << stopLog;
+    EXPECT_NE(stopLog.find("--resume"), std::string::npos) << stopLog;
+    EXPECT_FALSE(std::filesystem::exists(out));
+    EXPECT_FALSE(std::filesystem::exists(out + ".tmp"));
+    std::size_t records = 0;
+    for (const auto& e : std::filesystem::directory_iterator(out + ".ckpt"))
+        records += e.path().filename().string().rfind("update-", 0) == 0 ? 1 : 0;
+    EXPECT_GE(records, 1u) << stopLog;
+    EXPECT_LT(records, models) << "the signal must land while subregions remain:\n" << stopLog;
+    const auto resumed = hlstm(2, args + " --resume");
+    ASSERT_EQ(resumed.exitCode, 0) << resumed.output;
+    std::size_t restored = 0;
+    for (std::size_t at = 0; (at = resumed.output.find("restored from its checkpoint", at)) != std::string::npos; ++at)
+        ++restored;
+    EXPECT_EQ(restored, records) << resumed.output;
+    EXPECT_FALSE(std::filesystem::exists(out + ".ckpt"));
+    const auto d = run("h5diff --exclude-path /timing " + reference + " " + out);
+    EXPECT_EQ(d.exitCode, 0) << d.output;
+}
+
 // The fine-tuning's training curves, as a grid candidate's (/grid_search/train_loss, ...): one
 // value per fine-tuning epoch (update.epochs 3 of train.epochs 4 columns, then NaN), the last
 // loss is final_train_loss and the validation curve at best_epoch is the kept weights' MAE.
