@@ -107,8 +107,8 @@ TrainOutcome fineTuneStage(const RunContext& ctx, const HeldMap& held, const Pre
         r.validationMae = tuned.summary.validationMae;
         // Its forecasts at the cut are kept: for the combination's mixes (forecast_cache.hpp) and,
         // as train_stage.cpp keeps a candidate's, for the position choice (TrainOutcome::cutRates).
-        std::vector<float> rates =
-            h.cut->ratesAtCuts(cachedForecaster(h.forecasts, taskMethod(task.index), modelForecaster(tuned, rc.threads)));
+        std::vector<float> rates = h.cut->ratesAtCuts(
+            cachedForecaster(h.forecasts, taskMethod(task.index), modelForecaster(tuned, rc.threads)));
         r.score = h.cut->scoreOfRates(rates);
         out.cutRates[task.index] = std::move(rates);
         r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

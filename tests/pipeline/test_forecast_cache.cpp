@@ -30,9 +30,9 @@ struct Scene {
             rows[i] = i;
             const double rate = -1.0 + 2.0 * static_cast<double>(i % 997) / 997.0;
             for (std::size_t t = 0; t < kEpochs; ++t)
-                c[i * kEpochs + t] = static_cast<float>(rate * static_cast<double>(t) +
-                                                        std::sin(0.5 * static_cast<double>(t + i % 13)) +
-                                                        0.3 * static_cast<double>((i * 7919 + t * 104729) % 17) / 17.0);
+                c[i * kEpochs + t] =
+                    static_cast<float>(rate * static_cast<double>(t) + std::sin(0.5 * static_cast<double>(t + i % 13)) +
+                                       0.3 * static_cast<double>((i * 7919 + t * 104729) % 17) / 17.0);
         }
     }
     [[nodiscard]] model::SeriesView view() const { return {c.data(), kPoints, kEpochs, &axis, kEpochs}; }
