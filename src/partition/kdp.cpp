@@ -10,6 +10,7 @@
 #include <numeric>
 
 #include "hlstm/core/error.hpp"
+#include "hlstm/core/memory.hpp"
 
 namespace hlstm::partition {
 namespace {
@@ -117,6 +118,7 @@ DelaunayGraph delaunayGraph(const std::vector<double>& x, const std::vector<doub
             hint = v->face();
         }
     }
+    logMemory("delaunay: triangulated");
     g.edges.reserve(3 * dt.number_of_vertices());
     for (auto e = dt.finite_edges_begin(); e != dt.finite_edges_end(); ++e) {
         const auto f = e->first;
@@ -128,6 +130,7 @@ DelaunayGraph delaunayGraph(const std::vector<double>& x, const std::vector<doub
     // varied between runs of the same input (seen: the edge-length mean differed in the last
     // bits in 2 of 5 runs of a 1M-point scene), and every statistic and cut below follows it.
     std::sort(g.edges.begin(), g.edges.end());
+    logMemory("delaunay: edges listed");
     return g;
 }
 

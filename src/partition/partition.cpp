@@ -9,6 +9,7 @@
 #include "hlstm/core/coordinated.hpp"
 #include "hlstm/core/error.hpp"
 #include "hlstm/core/log.hpp"
+#include "hlstm/core/memory.hpp"
 #include "hlstm/partition/davies_bouldin.hpp"
 #include "hlstm/partition/kdp.hpp"
 #include "hlstm/partition/kmeans1d.hpp"
@@ -122,6 +123,7 @@ PartitionResult run(const Comm& comm, const PointSet& block, const PartitionConf
             return g;
         });
     timed("gather_coordinates", t);
+    logMemory("partition: coordinates gathered");
 
     // 2. Velocity of this rank's points (eq.: OLS slope of cumulative displacement, mm/yr).
     t = Clock::now();
@@ -135,6 +137,7 @@ PartitionResult run(const Comm& comm, const PointSet& block, const PartitionConf
                                  std::to_string(epochs) + " epochs");
     });
     timed("velocity", t);
+    logMemory("partition: velocities");
 
     // 3. Velocities to root; exact K-means for every k (one DP to k_max).
     t = Clock::now();
@@ -154,6 +157,7 @@ PartitionResult run(const Comm& comm, const PointSet& block, const PartitionConf
     });
     comm.bcastVector(boundaries);
     timed("kmeans", t);
+    logMemory("partition: k-means");
 
     // 4. DB index per k: velocity distance on root; Pearson distance from per-bin sums of
     //    every rank's series, reduced (each cluster is a run of bins).
@@ -191,6 +195,7 @@ PartitionResult run(const Comm& comm, const PointSet& block, const PartitionConf
         for (std::size_t i = 0; i < allVelocity.size(); ++i) zoneAll[i] = chosen.clusterOf(allVelocity[i]);
     });
     timed("db_index", t);
+    logMemory("partition: DB index");
 
     // 5. Wait for the triangulation; cut long and cross-zone edges; components; numbering.
     t = Clock::now();
@@ -198,8 +203,12 @@ PartitionResult run(const Comm& comm, const PointSet& block, const PartitionConf
     coordinated(comm, "partition:kdp", [&] {
         if (!comm.isRoot()) return;
         const DelaunayGraph graph = triangulation.get();
+        // The triangulation itself is freed, but in its thread's allocator arena, where it would
+        // stay resident under the cut and every later phase.
+        releaseFreeMemory();
         s.timings.emplace_back("delaunay_thread", delaunaySeconds);
         timed("delaunay_wait", t);
+        logMemory("partition: triangulation joined");
         const auto tc = Clock::now();
         KdpResult kdp = kdpSubregions(graph, xs, ys, zoneAll, {config.alpha, config.minPoints});
         s.edgeMean = kdp.edgeMean;
@@ -236,6 +245,7 @@ PartitionResult run(const Comm& comm, const PointSet& block, const PartitionConf
             s.subregions[id].meanVelocity = sum[id] / static_cast<double>(s.subregions[id].nPoints);
         subregionAll = std::move(kdp.subregion);
         timed("cut_components", tc);
+        logMemory("partition: components");
     });
     if (triangulation.valid()) triangulation.wait();  // a failure elsewhere still joins the thread
 

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "hlstm/core/log.hpp"
+#include "hlstm/core/memory.hpp"
 
 namespace hlstm::pipeline {
 namespace {
@@ -91,6 +92,7 @@ SubregionMap redistribute(const Comm& comm, PointSet& points, const std::vector<
         while (i >= sliceEnd(n, j)) ++j;
         roundOf[k] = j;
     }
+    logMemory("redistribute: headers exchanged, " + std::to_string(nRecv) + " rows to receive");
     std::vector<std::size_t> cursor(ranks, 0);  // next entry of toRank[r] to send
     std::vector<float> sendSeries;
     std::size_t received = 0;
@@ -117,6 +119,7 @@ SubregionMap redistribute(const Comm& comm, PointSet& points, const std::vector<
         received += g;
     }
     if (received != nRecv) throw std::logic_error("redistribute: rows received in rounds do not match the headers");
+    logMemory("redistribute: rows received");
     toRank.clear();
     std::vector<float>().swap(points.displacement);
     std::map<std::int32_t, SubregionRows> mine;

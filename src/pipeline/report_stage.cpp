@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "hlstm/core/log.hpp"
+#include "hlstm/core/memory.hpp"
 #include "stages.hpp"
 
 namespace hlstm::pipeline {
@@ -22,6 +23,8 @@ void PhaseTimer::stop() {
     rusage usage{};
     getrusage(RUSAGE_SELF, &usage);
     highWater_.push_back(usage.ru_maxrss);
+    releaseFreeMemory();  // what the phase freed is not resident in the next one
+    logMemory("end of " + name_);
     name_.clear();
 }
 
