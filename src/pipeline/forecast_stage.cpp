@@ -119,7 +119,9 @@ WinnerForecasts forecastWinners(const RunContext& ctx, const HeldMap& held, cons
                 positionsOf(c.positionSteps, seen, holdoutRates, baselines, rc.levelEpochs, rc.horizon);
             timing << ", holdout positions " << secondsSince(start) << " s";
             start = std::chrono::steady_clock::now();
-            if (ctx.readerFill != nullptr)  // the next epochs see every epoch: the reader's fill (visible_fill.hpp)
+            if (ctx.commonMode != nullptr)  // the next epochs see every epoch: the reader's fill, the whole field
+                ctx.commonMode->toWhole(h.rows->rows, const_cast<float*>(h.rows->full), m, ctx.readerFill);
+            else if (ctx.readerFill != nullptr)  // (visible_fill.hpp, common_mode_stage.cpp)
                 ctx.readerFill->restore(h.rows->rows, const_cast<float*>(h.rows->full), m);
             const std::vector<float> next = f(whole);
             timing << ", next " << secondsSince(start) << " s";

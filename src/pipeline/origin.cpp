@@ -21,6 +21,9 @@ void forecastOrigin(const Comm& comm, const Config& config, RunConfig& rc, Local
     // A gap across the cut was filled towards a hidden epoch: refill it from the left.
     ReaderFill readerFill = fillFromLeft(block, visibleEpochs);
     readerFill.share(comm);
+    // The held-out tail stays as observed; the atmosphere filter changes the visible epochs only.
+    const HoldoutTail tail = holdoutTail(block.points, visibleEpochs);
+    const CommonModeState commonMode = commonModeStage(comm, rc, block, visibleEpochs, !options.dryRun);
 
     // Partition on the visible epochs only (holdout protocol).
     timer.start("partition");
@@ -37,13 +40,12 @@ void forecastOrigin(const Comm& comm, const Config& config, RunConfig& rc, Local
     for (std::size_t j = 0; j < rc.learned().size(); ++j) pseudo.push_back(nSub + static_cast<std::int32_t>(j));
 
     timer.start("redistribute");
-    // The owners keep only the held-out tail of their series; the rows go to the trainers.
-    const HoldoutTail tail = holdoutTail(block.points, visibleEpochs);
+    // The owners keep only the held-out tail of their series (above); the rows go to the trainers.
     // Both grow when this rank takes a candidate of a subregion it does not hold (training).
     SubregionMap mine = redistribute(comm, block.points, part.subregion, plan, pseudo);
     HeldMap held = holdSubregions(mine, rc, axis, visibleEpochs);
     const Groups groups = makeGroups(comm, plan);
-    const RunContext ctx{comm, rc, plan, groups, axis, visibleEpochs, m, nSub, &readerFill};
+    const RunContext ctx{comm, rc, plan, groups, axis, visibleEpochs, m, nSub, &readerFill, &commonMode};
 
     timer.start("baselines");
     const BaselineSet baselines = makeBaselines(ctx, held);

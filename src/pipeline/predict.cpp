@@ -12,6 +12,7 @@
 #include "hlstm/config/config.hpp"
 #include "hlstm/core/coordinated.hpp"
 #include "hlstm/core/log.hpp"
+#include "hlstm/data/common_mode.hpp"
 #include "hlstm/data/input.hpp"
 #include "hlstm/io/hdf5.hpp"
 #include "hlstm/io/output_file.hpp"
@@ -42,6 +43,8 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
     std::vector<float> halfWidth;                     // subregions x Y: the run's interval half-widths (mm)
     std::vector<std::int32_t> positionChoice;         // subregions x Y (position_choice.cpp; empty: own)
     std::vector<std::string> positionNames;           // /baselines/position_name, what it indexes
+    CommonModeOptions commonMode;                     // the run's input.common_mode (off for a file without it)
+    std::size_t commonModeRecent = 0;                 // and its history / recent split
     int levelEpochs = 0;                              // the run's run.level_epochs (0: a file without its config)
     BaselineSet baselines;
     coordinated(comm, "predict:models", [&] {
@@ -89,6 +92,10 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
                 Config runConfig;
                 runConfig.loadTomlText(f.readStringAttribute(output::attr::kConfig), modelsPath);
                 levelEpochs = static_cast<int>(runConfig.getInt("run.level_epochs"));
+                commonMode = commonModeFromConfig(runConfig);  // the run's atmosphere filter, applied again
+                if (f.hasAttribute(output::attr::kCommonModeRecent))
+                    commonModeRecent =
+                        static_cast<std::size_t>(f.readAttribute<std::int32_t>(output::attr::kCommonModeRecent));
             }
             baselines.kinds = model::allBaselines();
             baselines.window =
@@ -127,6 +134,14 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
         horizon = f.readAttribute<std::int32_t>("holdout");
     }
     const model::TimeAxis axis = model::TimeAxis::fromDates(block.points.dates);
+    if (commonMode.use != CommonModeUse::kOff) {  // as the run filtered the series it forecast from
+        const CommonModeField field = estimateCommonMode(comm, block.points, m, commonMode);
+        const auto [from, to] = commonModeEpochs(commonMode.use, m, commonModeRecent);
+        subtractCommonMode(field, block.points, from, to);
+        if (comm.isRoot())
+            log::info() << "common mode (" << toString(commonMode.use) << ") removed from epochs " << from << ".."
+                        << to;
+    }
 
     std::vector<float> nextDiff(n * static_cast<std::size_t>(horizon), std::numeric_limits<float>::quiet_NaN());
     std::vector<float> nextCum = nextDiff, low = nextDiff, high = nextDiff;

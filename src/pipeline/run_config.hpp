@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "hlstm/config/config.hpp"
+#include "hlstm/data/common_mode.hpp"
 #include "hlstm/data/native_reader.hpp"
 #include "hlstm/data/simulate.hpp"
 #include "hlstm/model/model.hpp"
@@ -42,6 +43,7 @@ struct RunConfig {
     SimulateOptions simulate;
     std::string simulateKind;
     ReadOptions read;                 // input.*
+    CommonModeOptions commonMode;     // input.common_mode*: the atmosphere filter (common_mode.hpp)
     double errorThreshold = 0.5;      // run.error_threshold: |error| share within it (mm)
     double bootstrapBlock = 10000;    // run.bootstrap_block: side of the paired bootstrap's blocks (metres)
     spatial::SpatialOptions spatial;  // spatial.*: OUT.spatial.h5 at the end when enabled

@@ -18,6 +18,7 @@
 #include "exchange.hpp"
 #include "hlstm/config/config.hpp"
 #include "hlstm/core/comm.hpp"
+#include "hlstm/data/common_mode.hpp"
 #include "hlstm/data/native_reader.hpp"
 #include "hlstm/data/visible_fill.hpp"
 #include "hlstm/io/hdf5.hpp"
@@ -81,6 +82,24 @@ using HeldMap = std::map<std::int32_t, Held>;
 /// The communicators of the data-parallel groups, by subregion, on their members only.
 using Groups = std::map<std::int32_t, std::shared_ptr<const Comm>>;
 
+// ---------------------------------------------------------------- common mode (common_mode_stage.cpp)
+/// The atmosphere filter of one origin: the field removed from the visible epochs [from, to),
+/// and the field of all epochs for the forecast beyond the archive.
+struct CommonModeState {
+    CommonModeField visible, whole;
+    std::size_t from = 0, to = 0, wholeFrom = 0, wholeTo = 0;
+    std::size_t recent = 0;               // epochs the selection and the level judge (history / recent split)
+    std::vector<std::int32_t> cellOfRow;  // every kept point's cell, by global row (whole only)
+    /// Series of the given global rows (rows x epochs, in place) from the visible field to the
+    /// whole one, with the reader's values of the gaps `fill` refilled (visible_fill.hpp).
+    void toWhole(const std::vector<std::uint64_t>& rows, float* series, std::size_t epochs,
+                 const ReaderFill* fill) const;
+};
+/// Estimates the field on the visible epochs and removes it from the block (and, with `whole`,
+/// the field of all epochs for toWhole). Nothing when input.common_mode is off. Collective.
+CommonModeState commonModeStage(const Comm& comm, const RunConfig& rc, LocalBlock& block, std::size_t visibleEpochs,
+                                bool whole);
+
 /// What every stage after the plan shares (read-only).
 struct RunContext {
     const Comm& comm;
@@ -94,6 +113,8 @@ struct RunContext {
     /// The reader's values of the gaps refilled from the left at the cut (visible_fill.hpp): the
     /// forecast of the epochs beyond the archive, which sees every epoch, restores them.
     const ReaderFill* readerFill = nullptr;
+    /// The atmosphere filter (input.common_mode): the forecast beyond the archive swaps its field.
+    const CommonModeState* commonMode = nullptr;
 };
 
 /// One split and validation cut per subregion: every candidate and baseline is judged on the

@@ -72,6 +72,8 @@ int update(const Comm& comm, const Config& config, const UpdateArgs& args) {
     const model::TimeAxis axis = model::TimeAxis::fromDates(block.points.dates);
     ReaderFill readerFill = fillFromLeft(block, visibleEpochs);  // as forecastOrigin does
     readerFill.share(comm);
+    const HoldoutTail tail = holdoutTail(block.points, visibleEpochs);  // as observed (before the filter)
+    const CommonModeState commonMode = commonModeStage(comm, rc, block, visibleEpochs, true);
     timer.start("partition");
     partition::PartitionConfig pcfg = partition::PartitionConfig::fromConfig(config);
     pcfg.epochs = visibleEpochs;
@@ -84,11 +86,10 @@ int update(const Comm& comm, const Config& config, const UpdateArgs& args) {
     const Plan plan = updatePlan(comm, rc, uc, prev, part.summary, visibleEpochs, origins);
 
     timer.start("redistribute");
-    const HoldoutTail tail = holdoutTail(block.points, visibleEpochs);
     SubregionMap mine = redistribute(comm, block.points, part.subregion, plan, {});
     const HeldMap held = holdSubregions(mine, rc, axis, visibleEpochs);
     const Groups groups = makeGroups(comm, plan);
-    const RunContext ctx{comm, rc, plan, groups, axis, visibleEpochs, m, nSub, &readerFill};
+    const RunContext ctx{comm, rc, plan, groups, axis, visibleEpochs, m, nSub, &readerFill, &commonMode};
 
     timer.start("baselines");
     BaselineSet baselines = makeBaselines(ctx, held);

@@ -36,6 +36,10 @@ inline constexpr char kModels[] = "models";           ///< predict: the run outp
 inline constexpr char kVersion[] = "version";         ///< partition: the hlstm version
 inline constexpr char kProducer[] = "producer";       ///< partition: "hlstm partition"
 inline constexpr char kDbDistance[] = "db_distance";  ///< of /partition/k_chosen: the distance that chose k
+/// The atmosphere filter's setting (input.common_mode: off, all, history, recent; predict applies it)
+inline constexpr char kCommonMode[] = "common_mode";
+/// The epochs of the later part the filter's history / recent settings split off (predict's split)
+inline constexpr char kCommonModeRecent[] = "common_mode_recent";
 }  // namespace attr
 
 /// /baselines
