@@ -23,9 +23,9 @@ const std::vector<ConfigKey>& configSchema() {
          "atmosphere filter: each epoch's spatially smooth, temporally white part removed (common_mode.hpp): off | "
          "all (every visible epoch) | history (the epochs the candidates train on) | recent (the later epochs only)"},
         {"input.common_mode_km", 2.0, "common mode: half-width of the spatial box (km; the unit of x, y / 1000)"},
-        {"input.common_mode_window", std::int64_t{16}, "common mode: epochs of each point's local temporal fit"},
-        {"input.common_mode_degree", std::int64_t{1}, "common mode: degree of that fit (1 line, 2 quadratic)"},
-        {"input.common_mode_passes", std::int64_t{3},
+        {"input.common_mode_window", std::int64_t{12}, "common mode: epochs of each point's local temporal fit"},
+        {"input.common_mode_degree", std::int64_t{2}, "common mode: degree of that fit (1 line, 2 quadratic)"},
+        {"input.common_mode_passes", std::int64_t{4},
          "common mode: passes, each on the previous pass's corrected series"},
         // simulated scene used when input.path is empty
         {"simulate.kind", std::string("scene"), "scene | patterns"},

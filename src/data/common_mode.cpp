@@ -10,9 +10,9 @@ namespace hlstm {
 
 namespace {
 
-constexpr double kScale = 4096.0;             // fixed point of the per-cell sums: 1/4096 mm
-constexpr std::int64_t kMinCount = 8;         // residuals a box needs for a field value
-constexpr double kMaxCellEpochs = 4e7;        // the grid grows coarser rather than past this
+constexpr double kScale = 4096.0;               // fixed point of the per-cell sums: 1/4096 mm
+constexpr std::int64_t kMinCount = 8;           // residuals a box needs for a field value
+constexpr double kMaxCellEpochs = 4e7;          // the grid grows coarser rather than past this
 constexpr std::int64_t kBoxHalfWidthCells = 2;  // cells are half the box's half-width
 
 // The value at u = 0 of a least-squares polynomial (degree <= `degree`) through (u[k], y[k]);
@@ -36,11 +36,11 @@ double predictAtZero(const double* u, const double* y, int count, int degree) {
         return (b[0] * m[2] - b[1] * m[1]) / det;
     }
     // d == 2: the first unknown of [[m0 m1 m2] [m1 m2 m3] [m2 m3 m4]] a = b (Cramer's rule).
-    const double det = m[0] * (m[2] * m[4] - m[3] * m[3]) - m[1] * (m[1] * m[4] - m[3] * m[2]) +
-                       m[2] * (m[1] * m[3] - m[2] * m[2]);
+    const double det =
+        m[0] * (m[2] * m[4] - m[3] * m[3]) - m[1] * (m[1] * m[4] - m[3] * m[2]) + m[2] * (m[1] * m[3] - m[2] * m[2]);
     if (!(std::fabs(det) > 1e-9)) return predictAtZero(u, y, count, 1);
-    const double det0 = b[0] * (m[2] * m[4] - m[3] * m[3]) - m[1] * (b[1] * m[4] - m[3] * b[2]) +
-                        m[2] * (b[1] * m[3] - m[2] * b[2]);
+    const double det0 =
+        b[0] * (m[2] * m[4] - m[3] * m[3]) - m[1] * (b[1] * m[4] - m[3] * b[2]) + m[2] * (b[1] * m[3] - m[2] * b[2]);
     return det0 / det;
 }
 
@@ -122,10 +122,10 @@ CommonModeUse commonModeUseFromString(const std::string& text) {
 
 std::string toString(CommonModeUse use) {
     switch (use) {
-    case CommonModeUse::kAll: return "all";
-    case CommonModeUse::kHistory: return "history";
-    case CommonModeUse::kRecent: return "recent";
-    default: return "off";
+        case CommonModeUse::kAll: return "all";
+        case CommonModeUse::kHistory: return "history";
+        case CommonModeUse::kRecent: return "recent";
+        default: return "off";
     }
 }
 
@@ -205,10 +205,10 @@ CommonModeField estimateCommonMode(const Comm& comm, const PointSet& points, std
 std::pair<std::size_t, std::size_t> commonModeEpochs(CommonModeUse use, std::size_t epochs, std::size_t recent) {
     const std::size_t split = epochs > recent ? epochs - recent : 0;
     switch (use) {
-    case CommonModeUse::kAll: return {0, epochs};
-    case CommonModeUse::kHistory: return {0, split};
-    case CommonModeUse::kRecent: return {split, epochs};
-    default: return {0, 0};
+        case CommonModeUse::kAll: return {0, epochs};
+        case CommonModeUse::kHistory: return {0, split};
+        case CommonModeUse::kRecent: return {split, epochs};
+        default: return {0, 0};
     }
 }
 

@@ -242,7 +242,7 @@ int backtest(const Comm& comm, const Config& config, const BacktestArgs& args) {
             const model::TimeAxis axis = model::TimeAxis::fromDates(cut.points.dates);
             fillFromLeft(cut, visible);  // as forecastOrigin does (visible_fill.hpp)
             const HoldoutTail tail = holdoutTail(cut.points, visible);
-            commonModeStage(comm, rc, cut, visible, false);  // the atmosphere filter, as forecastOrigin
+            commonModeStage(comm, rc, cut, visible, {});  // the atmosphere filter, as forecastOrigin
             const Returned back = service->forecast(comm, rc, cut, axis, visible);
             const Plan plan;
             const Groups groups;

@@ -12,32 +12,37 @@
 
 namespace hlstm::pipeline {
 
+CommonModeField wholeCommonMode(const Comm& comm, const RunConfig& rc, const LocalBlock& block) {
+    if (rc.commonMode.use == CommonModeUse::kOff) return {};
+    return estimateCommonMode(comm, block.points, block.points.nEpochs(), rc.commonMode);
+}
+
 CommonModeState commonModeStage(const Comm& comm, const RunConfig& rc, LocalBlock& block, std::size_t visibleEpochs,
-                                bool whole) {
+                                CommonModeField whole) {
     CommonModeState cm;
     if (rc.commonMode.use == CommonModeUse::kOff) return cm;
     const std::size_t m = block.points.nEpochs();
     cm.recent = visibleEpochs - rc.trainEpochs(visibleEpochs);  // the selection's epochs and the level's
     cm.visible = estimateCommonMode(comm, block.points, visibleEpochs, rc.commonMode);
     std::tie(cm.from, cm.to) = commonModeEpochs(rc.commonMode.use, visibleEpochs, cm.recent);
-    if (whole && visibleEpochs < m) {
-        cm.whole = estimateCommonMode(comm, block.points, m, rc.commonMode);
+    if (!whole.empty() && whole.epochs == m && visibleEpochs < m) {
+        cm.whole = std::move(whole);
         std::tie(cm.wholeFrom, cm.wholeTo) = commonModeEpochs(rc.commonMode.use, m, cm.recent);
         std::vector<std::int32_t> cells(block.points.size());
         for (std::size_t i = 0; i < cells.size(); ++i)
-            cells[i] = static_cast<std::int32_t>(cm.visible.cellOf(block.points.x[i], block.points.y[i]));
+            cells[i] = static_cast<std::int32_t>(cm.whole.cellOf(block.points.x[i], block.points.y[i]));
         cm.cellOfRow = comm.allgatherv(cells);  // rank order is global row order
     }
     subtractCommonMode(cm.visible, block.points, cm.from, cm.to);
     if (comm.isRoot()) {
         double sq = 0;
         std::size_t count = 0;
-        for (std::size_t c = 0; c < cm.visible.values.size(); ++c, ++count) sq += cm.visible.values[c] * cm.visible.values[c];
-        log::info() << "common mode (input.common_mode = " << toString(rc.commonMode.use) << "): "
-                    << cm.visible.nx << " x " << cm.visible.ny << " cells of " << cm.visible.cell
-                    << " m, removed from epochs " << cm.from << ".." << cm.to << " of " << visibleEpochs
-                    << ", field rms " << std::sqrt(sq / static_cast<double>(std::max<std::size_t>(1, count)))
-                    << " mm";
+        for (std::size_t c = 0; c < cm.visible.values.size(); ++c, ++count)
+            sq += cm.visible.values[c] * cm.visible.values[c];
+        log::info() << "common mode (input.common_mode = " << toString(rc.commonMode.use) << "): " << cm.visible.nx
+                    << " x " << cm.visible.ny << " cells of " << cm.visible.cell << " m, removed from epochs "
+                    << cm.from << ".." << cm.to << " of " << visibleEpochs << ", field rms "
+                    << std::sqrt(sq / static_cast<double>(std::max<std::size_t>(1, count))) << " mm";
     }
     return cm;
 }

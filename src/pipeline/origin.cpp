@@ -19,11 +19,12 @@ void forecastOrigin(const Comm& comm, const Config& config, RunConfig& rc, Local
     rc.L = fit.L, rc.intervalCuts = fit.intervalCuts;
     logPreflight(comm, fit.warnings, options.freeSpace);
     // A gap across the cut was filled towards a hidden epoch: refill it from the left.
+    CommonModeField wholeField = options.dryRun ? CommonModeField{} : wholeCommonMode(comm, rc, block);
     ReaderFill readerFill = fillFromLeft(block, visibleEpochs);
     readerFill.share(comm);
     // The held-out tail stays as observed; the atmosphere filter changes the visible epochs only.
     const HoldoutTail tail = holdoutTail(block.points, visibleEpochs);
-    const CommonModeState commonMode = commonModeStage(comm, rc, block, visibleEpochs, !options.dryRun);
+    const CommonModeState commonMode = commonModeStage(comm, rc, block, visibleEpochs, std::move(wholeField));
 
     // Partition on the visible epochs only (holdout protocol).
     timer.start("partition");

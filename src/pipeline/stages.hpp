@@ -95,10 +95,13 @@ struct CommonModeState {
     void toWhole(const std::vector<std::uint64_t>& rows, float* series, std::size_t epochs,
                  const ReaderFill* fill) const;
 };
-/// Estimates the field on the visible epochs and removes it from the block (and, with `whole`,
-/// the field of all epochs for toWhole). Nothing when input.common_mode is off. Collective.
+/// The field of every epoch of the block as read (before a cut refills its gaps: as `hlstm
+/// predict` sees the archive), for the forecast beyond it; empty when the filter is off. Collective.
+CommonModeField wholeCommonMode(const Comm& comm, const RunConfig& rc, const LocalBlock& block);
+/// Estimates the field on the visible epochs and removes it from the block, keeping `whole`
+/// for toWhole. Nothing when input.common_mode is off. Collective.
 CommonModeState commonModeStage(const Comm& comm, const RunConfig& rc, LocalBlock& block, std::size_t visibleEpochs,
-                                bool whole);
+                                CommonModeField whole);
 
 /// What every stage after the plan shares (read-only).
 struct RunContext {

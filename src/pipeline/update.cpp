@@ -70,10 +70,11 @@ int update(const Comm& comm, const Config& config, const UpdateArgs& args) {
     const std::size_t m = block.points.nEpochs();
     const std::size_t visibleEpochs = m - static_cast<std::size_t>(rc.horizon);
     const model::TimeAxis axis = model::TimeAxis::fromDates(block.points.dates);
-    ReaderFill readerFill = fillFromLeft(block, visibleEpochs);  // as forecastOrigin does
+    CommonModeField wholeField = wholeCommonMode(comm, rc, block);  // as forecastOrigin does
+    ReaderFill readerFill = fillFromLeft(block, visibleEpochs);     // as forecastOrigin does
     readerFill.share(comm);
     const HoldoutTail tail = holdoutTail(block.points, visibleEpochs);  // as observed (before the filter)
-    const CommonModeState commonMode = commonModeStage(comm, rc, block, visibleEpochs, true);
+    const CommonModeState commonMode = commonModeStage(comm, rc, block, visibleEpochs, std::move(wholeField));
     timer.start("partition");
     partition::PartitionConfig pcfg = partition::PartitionConfig::fromConfig(config);
     pcfg.epochs = visibleEpochs;

@@ -233,6 +233,46 @@ TEST_F(HoldoutLeakTest, RunsHoldoutForecastsDoNotDependOnTheHeldOutValues) {
     expectDiffer(a, b, metrics::kPositionStepMae);
 }
 
+// The same with the common-mode filter on (input.common_mode = all, common_mode.hpp): its field
+// is estimated from the visible epochs only, so the held-out values still move nothing, and
+// `hlstm predict` with the run's models filters the whole archive as the run's forecast beyond
+// it did (the same next differentials bit for bit).
+TEST_F(HoldoutLeakTest, CommonModeFilterDoesNotSeeTheHeldOutValues) {
+    auto r = hlstm(2, "run --input.common_mode all", "base.h5", "cm_base_run.h5");
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    EXPECT_NE(r.output.find("common mode (input.common_mode = all)"), std::string::npos) << r.output;
+    r = hlstm(3, "run --input.common_mode all", "held.h5", "cm_held_run.h5");
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    const std::string a = file("cm_base_run.h5"), b = file("cm_held_run.h5");
+    using namespace output;
+    for (const char* ds : {forecast::kHoldoutPred, forecast::kHoldoutCumulative, forecast::kHoldoutIntervalLow,
+                           baselines::kHoldoutPred, points::kVelocity, points::kSubregion, subregions::kSelectionScore,
+                           metrics::kPositionStepMaeTruth, baselines::kPositionStepMaeTruth})
+        expectSame(a, b, ds);
+    {
+        h5::File f(a, h5::Access::kReadOnly);
+        EXPECT_EQ(f.readStringAttribute(attr::kCommonMode), "all");
+    }
+    r = run("env OMP_NUM_THREADS=1 " + hlstmUnderMpi(2) + " predict --models " + a + " --input " + file("base.h5") +
+            " -o " + file("cm_base_pred.h5"));
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    const std::string p = file("cm_base_pred.h5");
+    const auto runIds = values<std::int64_t>(a, points::kId), predIds = values<std::int64_t>(p, points::kId);
+    const auto runNext = values<float>(a, forecast::kNextDiff), predNext = values<float>(p, forecast::kNextDiff);
+    std::map<std::int64_t, std::size_t> predRow;
+    for (std::size_t k = 0; k < predIds.size(); ++k) predRow[predIds[k]] = k;
+    std::size_t compared = 0, differ = 0;
+    for (std::size_t k = 0; k < runIds.size(); ++k)
+        for (std::size_t y = 0; y < static_cast<std::size_t>(kY); ++y) {
+            const float x = runNext[k * kY + y], z = predNext[predRow.at(runIds[k]) * kY + y];
+            if (!std::isfinite(x)) continue;
+            ++compared;
+            differ += x == z ? 0 : 1;
+        }
+    EXPECT_GT(compared, 5000u);
+    EXPECT_EQ(differ, 0u) << "of " << compared << " next differentials";
+}
+
 // A backtest's first origin is judged on a forecast made from its visible epochs only: moving
 // every value after it by 50 mm leaves its errors against the truth unchanged for every method,
 // while the last origin (whose visible epochs moved) and the observed errors change.

@@ -26,9 +26,9 @@ enum class CommonModeUse {
 struct CommonModeOptions {
     CommonModeUse use = CommonModeUse::kOff;
     double radiusM = 2000;  ///< half-width of the spatial box (metres, or the unit of x and y)
-    int window = 16;        ///< epochs of each point's local temporal fit (the epoch itself left out)
-    int degree = 1;         ///< of that fit: 1 line, 2 quadratic
-    int passes = 3;         ///< fits on the series corrected by the previous pass's field
+    int window = 12;        ///< epochs of each point's local temporal fit (the epoch itself left out)
+    int degree = 2;         ///< of that fit: 1 line, 2 quadratic
+    int passes = 4;         ///< fits on the series corrected by the previous pass's field
     double clipMm = 30;     ///< a residual beyond this (a jump, an outlier) is left out of the field
 };
 
