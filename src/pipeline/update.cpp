@@ -9,7 +9,9 @@
 #include "hlstm/core/hash.hpp"
 #include "hlstm/core/log.hpp"
 #include "hlstm/data/input.hpp"
+#include "hlstm/io/hdf5.hpp"
 #include "hlstm/io/output_file.hpp"
+#include "hlstm/io/output_format.hpp"
 #include "update_stages.hpp"
 
 namespace hlstm::pipeline {
@@ -51,6 +53,13 @@ int update(const Comm& comm, const Config& config, const UpdateArgs& args) {
     });
     const CheckpointStore store = openCheckpoints(comm, config, rc, args.output, args.resume, models);
     const Previous prev = readPrevious(comm, args.models);
+    coordinated(comm, "update:models", [&] {  // PREV's models saw series filtered as PREV's run filtered them
+        h5::File f(args.models, h5::Access::kReadOnly);
+        if (!f.hasAttribute(output::attr::kConfig)) return;
+        Config prevConfig;
+        prevConfig.loadTomlText(f.readStringAttribute(output::attr::kConfig), args.models);
+        rc.commonMode = commonModeFromConfig(prevConfig);
+    });
     if (comm.isRoot()) {
         log::info() << "update of " << args.models << " (" << prev.models.size() << " model(s), "
                     << prev.inputDates.size() << " epochs to " << prev.inputDates.back() << ") with " << rc.input;
