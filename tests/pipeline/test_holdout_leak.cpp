@@ -256,21 +256,31 @@ TEST_F(HoldoutLeakTest, CommonModeFilterDoesNotSeeTheHeldOutValues) {
     r = run("env OMP_NUM_THREADS=1 " + hlstmUnderMpi(2) + " predict --models " + a + " --input " + file("base.h5") +
             " -o " + file("cm_base_pred.h5"));
     ASSERT_EQ(r.exitCode, 0) << r.output;
+    EXPECT_NE(r.output.find("common mode (all) removed"), std::string::npos) << r.output;
     const std::string p = file("cm_base_pred.h5");
     const auto runIds = values<std::int64_t>(a, points::kId), predIds = values<std::int64_t>(p, points::kId);
     const auto runNext = values<float>(a, forecast::kNextDiff), predNext = values<float>(p, forecast::kNextDiff);
     std::map<std::int64_t, std::size_t> predRow;
     for (std::size_t k = 0; k < predIds.size(); ++k) predRow[predIds[k]] = k;
-    std::size_t compared = 0, differ = 0;
+    // predict estimates the field from every point of its input, the run from the points it
+    // kept (at least half of the visible epochs valid; about 5 % of this scene's are not): the
+    // fields and so the next differentials differ a little, not as without the filter.
+    std::size_t compared = 0, same = 0;
+    double sumDiff = 0, sumNext = 0;
     for (std::size_t k = 0; k < runIds.size(); ++k)
         for (std::size_t y = 0; y < static_cast<std::size_t>(kY); ++y) {
             const float x = runNext[k * kY + y], z = predNext[predRow.at(runIds[k]) * kY + y];
             if (!std::isfinite(x)) continue;
             ++compared;
-            differ += x == z ? 0 : 1;
+            same += x == z ? 1 : 0;
+            sumDiff += std::abs(x - z), sumNext += std::abs(x);
         }
     EXPECT_GT(compared, 5000u);
-    EXPECT_EQ(differ, 0u) << "of " << compared << " next differentials";
+    std::printf(
+        "next differentials, run vs predict: %zu of %zu identical, mean |difference| %.4f mm, mean |value| "
+        "%.4f mm\n",
+        same, compared, sumDiff / static_cast<double>(compared), sumNext / static_cast<double>(compared));
+    EXPECT_LT(sumDiff / static_cast<double>(compared), 0.05);
 }
 
 // A backtest's first origin is judged on a forecast made from its visible epochs only: moving
