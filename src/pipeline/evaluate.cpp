@@ -353,10 +353,13 @@ std::vector<double> ValidationCut::positionStepScores(const std::vector<Position
 
 std::vector<double> ValidationCut::positionStepScores(const std::vector<PositionForecaster>& methods,
                                                       const std::vector<const std::vector<float>*>& known,
-                                                      const RatesToPositions& onLevel) const {
+                                                      const RatesToPositions& onLevel,
+                                                      std::vector<double>* perCut) const {
     const std::size_t Y = static_cast<std::size_t>(horizon_), M = methods.size(), C = cuts_.size();
     std::vector<double> sum(M * Y, 0.0);
     std::vector<std::uint64_t> n(M * Y, 0);
+    std::vector<double> cutSum(M * C * Y, 0.0);  // the same sums per cut (perCut)
+    std::vector<std::uint64_t> cutN(M * C * Y, 0);
     // As judge(): a chunk of validation rows at a time, cut by cut, in the same order for every
     // method, so the scores do not depend on the chunk size.
     constexpr std::size_t kChunkRows = 16384;
@@ -394,14 +397,22 @@ std::vector<double> ValidationCut::positionStepScores(const std::vector<Position
                         const float p = pos[j * Y + y];
                         const double o = ref[j * Y + y];
                         if (!std::isfinite(p) || !std::isfinite(o)) continue;
-                        sum[k * Y + y] += std::abs(static_cast<double>(p) - o);
+                        const double e = std::abs(static_cast<double>(p) - o);
+                        sum[k * Y + y] += e;
                         ++n[k * Y + y];
+                        cutSum[(k * C + c) * Y + y] += e;
+                        ++cutN[(k * C + c) * Y + y];
                     }
                 }
             }
         }
     }
     for (std::size_t i = 0; i < sum.size(); ++i) sum[i] = n[i] > 0 ? sum[i] / static_cast<double>(n[i]) : std::nan("");
+    if (perCut != nullptr) {
+        perCut->assign(M * C * Y, std::nan(""));
+        for (std::size_t i = 0; i < cutSum.size(); ++i)
+            if (cutN[i] > 0) (*perCut)[i] = cutSum[i] / static_cast<double>(cutN[i]);
+    }
     return sum;
 }
 

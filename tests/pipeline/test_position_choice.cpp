@@ -2,6 +2,7 @@
 // the robust level), the per-point baselines on the same level and the position baselines.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "hlstm/core/comm.hpp"
@@ -171,11 +172,79 @@ TEST(PositionChoice, RatesKnownOrForecastOnceGiveTheErrorsOfAForecastPerMethod) 
     for (const KnownOwnRates* k : {static_cast<const KnownOwnRates*>(nullptr), &known}) {
         const PositionVerdict v = choosePositionSteps(cut, own, baselines, 8, Y, nullptr, k);
         for (std::size_t y = 0; y < kY; ++y) {
-            std::size_t best = 0;
-            for (std::size_t m = 1; m < methods.size(); ++m)
-                if (std::isfinite(err[m * kY + y]) && !(err[m * kY + y] >= err[best * kY + y])) best = m;
+            // The chosen method's row of `err` (the own method, the baselines, the position
+            // baselines); the paired test may keep the own method where a lower mean is not
+            // significant, never a method with a higher one.
+            const std::int32_t code = v.steps[y];
+            const std::size_t m =
+                code == kOwnPosition ? 0
+                : code < kPositionBaselineCode
+                    ? 1 + static_cast<std::size_t>(code)
+                    : 1 + baselines.kinds.size() + static_cast<std::size_t>(code - kPositionBaselineCode);
             EXPECT_EQ(v.ownError[y], err[y]) << "step " << y + 1;
-            EXPECT_EQ(v.chosenError[y], err[best * kY + y]) << "step " << y + 1;
+            EXPECT_EQ(v.chosenError[y], err[m * kY + y]) << "step " << y + 1;
+            EXPECT_LE(v.chosenError[y], v.ownError[y]) << "step " << y + 1;
         }
+    }
+}
+
+namespace {
+
+// Points on exact lines (no noise): every line-based baseline is exact at every cut. An own
+// method exact at every cut except `badCuts`, where its positions are `miss` mm too high at every
+// step; and one that misses by `miss` at every cut.
+struct Lines {
+    model::TimeAxis axis = model::TimeAxis::regular(kEpochs);
+    std::vector<float> c = std::vector<float>(kPoints * kEpochs);
+    Lines() {
+        for (std::size_t i = 0; i < kPoints; ++i)
+            for (std::size_t t = 0; t < kEpochs; ++t)
+                c[i * kEpochs + t] = static_cast<float>(Scene::rate(i) * static_cast<double>(t));
+    }
+    [[nodiscard]] model::SeriesView view() const { return {c.data(), kPoints, kEpochs, &axis, kEpochs}; }
+};
+
+Forecaster missesAt(std::vector<std::size_t> badCuts, double miss) {
+    return [badCuts = std::move(badCuts), miss](const model::SeriesView& v) {
+        const bool bad = badCuts.empty() || std::find(badCuts.begin(), badCuts.end(), v.epochs) != badCuts.end();
+        std::vector<float> out(v.points * kY);
+        for (std::size_t i = 0; i < v.points; ++i)
+            for (std::size_t y = 0; y < kY; ++y)  // the first step's rate carries the miss
+                out[i * kY + y] = static_cast<float>(model::seriesVelocity(v, i) + (bad && y == 0 ? miss : 0.0));
+        return out;
+    };
+}
+
+}  // namespace
+
+TEST(PositionChoice, ABaselineAheadAtOneCutOnlyDoesNotReplaceTheOwnMethod) {
+    Comm comm;
+    const Lines s;
+    std::vector<std::size_t> rows(kPoints);
+    for (std::size_t i = 0; i < kPoints; ++i) rows[i] = i;
+    // Six out-of-time cuts (51..56), each step judged against the observed position itself.
+    const ValidationCut cut(s.view(), rows, static_cast<int>(kY), 1, 40, 6);
+    ASSERT_EQ(cut.cuts().size(), 6u);
+    const BaselineSet baselines = someBaselines();
+    constexpr double kMiss = 3.0;
+    // Off by 3 mm at one cut: the exact baselines' mean error is 0.5 mm lower at every step, but
+    // the per-cut differences (0 x 5, -3) are -0.5 +- 0.5 (one standard error): not significant.
+    for (const Comm* group : {static_cast<const Comm*>(nullptr), static_cast<const Comm*>(&comm)}) {
+        const PositionVerdict v =
+            choosePositionSteps(cut, missesAt({cut.cuts()[2]}, kMiss), baselines, 8, static_cast<int>(kY), group);
+        for (std::size_t y = 0; y < kY; ++y) {
+            EXPECT_EQ(v.steps[y], kOwnPosition) << "step " << y + 1 << ": " << positionStepName(v.steps[y], baselines);
+            EXPECT_NEAR(v.ownError[y], kMiss / 6, 1e-4) << "step " << y + 1;
+            EXPECT_NEAR(v.chosenError[y], kMiss / 6, 1e-4) << "step " << y + 1;
+        }
+    }
+    // Off at four of the six cuts: -2 +- 0.447 mm, 4.5 standard errors; an exact baseline wins.
+    const std::size_t* k = cut.cuts().data();
+    const PositionVerdict most =
+        choosePositionSteps(cut, missesAt({k[0], k[1], k[3], k[5]}, kMiss), baselines, 8, static_cast<int>(kY), &comm);
+    for (std::size_t y = 0; y < kY; ++y) {
+        EXPECT_NE(most.steps[y], kOwnPosition) << "step " << y + 1;
+        EXPECT_NEAR(most.ownError[y], 2 * kMiss / 3, 1e-4) << "step " << y + 1;
+        EXPECT_LT(most.chosenError[y], 1e-4) << "step " << y + 1 << ": " << positionStepName(most.steps[y], baselines);
     }
 }

@@ -103,10 +103,13 @@ public:
         std::function<std::vector<float>(std::size_t k, const model::SeriesView&, const std::vector<float>&)>;
     /// positionStepScores where method k's values at the score's cuts are already known
     /// (`known[k]` not null: rows x cuts x Y, e.g. rates from ratesAtCuts): its positions are
-    /// onLevel of them, not a new forecast; the same values as forecasting them again.
+    /// onLevel of them, not a new forecast; the same values as forecasting them again. `perCut`
+    /// (not null): the same mean per cut as well (methods x cuts() x Y, NaN where a cut has no
+    /// finite pair), for a paired comparison of two methods (choosePositionSteps).
     [[nodiscard]] std::vector<double> positionStepScores(const std::vector<PositionForecaster>& methods,
                                                          const std::vector<const std::vector<float>*>& known,
-                                                         const RatesToPositions& onLevel) const;
+                                                         const RatesToPositions& onLevel,
+                                                         std::vector<double>* perCut = nullptr) const;
     /// intervalHalfWidths for a forecaster of positions: the residuals |forecast position -
     /// observed position| at the same cuts (out of time), per step.
     [[nodiscard]] std::vector<float> positionHalfWidths(const PositionForecaster& method, double level, int cuts) const;
