@@ -119,44 +119,47 @@ ValidationCut::ValidationCut(const model::SeriesView& visible, std::vector<std::
     }
 }
 
+namespace {
+
+// The least-squares line through the finite positions c[lo, lo + count) (clipped to `epochs`):
+// k points, their time and value means, and the centred sums of squares and products. One fit for
+// futureSlope and futureValue, in the order both summed before.
+struct FutureLine {
+    double k = 0, st = 0, sc = 0, stt = 0, stc = 0;
+};
+
+FutureLine fitFutureLine(const double* steps, std::size_t epochs, const float* c, std::size_t lo, std::size_t count) {
+    FutureLine f;
+    for (std::size_t t = lo; t < lo + count && t < epochs; ++t)
+        if (std::isfinite(c[t])) {
+            f.k += 1;
+            f.st += steps[t];
+            f.sc += c[t];
+        }
+    if (f.k < 2) return f;
+    for (std::size_t t = lo; t < lo + count && t < epochs; ++t)
+        if (std::isfinite(c[t])) {
+            f.stt += (steps[t] - f.st / f.k) * (steps[t] - f.st / f.k);
+            f.stc += (steps[t] - f.st / f.k) * (c[t] - f.sc / f.k);
+        }
+    return f;
+}
+
+}  // namespace
+
 double ValidationCut::futureSlope(const float* c, std::size_t lo, std::size_t count) const {
-    const double* steps = time_->steps.data();
-    double k = 0, st = 0, sc = 0;
-    for (std::size_t t = lo; t < lo + count && t < epochs_; ++t)
-        if (std::isfinite(c[t])) {
-            k += 1;
-            st += steps[t];
-            sc += c[t];
-        }
-    if (k < 2) return std::nan("");
-    double stt = 0, stc = 0;
-    for (std::size_t t = lo; t < lo + count && t < epochs_; ++t)
-        if (std::isfinite(c[t])) {
-            stt += (steps[t] - st / k) * (steps[t] - st / k);
-            stc += (steps[t] - st / k) * (c[t] - sc / k);
-        }
-    return stt > 0 ? stc / stt : std::nan("");
+    const FutureLine f = fitFutureLine(time_->steps.data(), epochs_, c, lo, count);
+    if (f.k < 2) return std::nan("");
+    return f.stt > 0 ? f.stc / f.stt : std::nan("");
 }
 
 double ValidationCut::futureValue(const float* c, std::size_t lo, std::size_t count, std::size_t at) const {
     if (count <= 1) return at < epochs_ ? c[at] : std::nan("");
     const double* steps = time_->steps.data();
-    double k = 0, st = 0, sc = 0;
-    for (std::size_t t = lo; t < lo + count && t < epochs_; ++t)
-        if (std::isfinite(c[t])) {
-            k += 1;
-            st += steps[t];
-            sc += c[t];
-        }
-    if (k < 2) return std::nan("");
-    double stt = 0, stc = 0;
-    for (std::size_t t = lo; t < lo + count && t < epochs_; ++t)
-        if (std::isfinite(c[t])) {
-            stt += (steps[t] - st / k) * (steps[t] - st / k);
-            stc += (steps[t] - st / k) * (c[t] - sc / k);
-        }
-    const double slope = stt > 0 ? stc / stt : 0.0;
-    return sc / k + slope * (steps[at] - st / k);
+    const FutureLine f = fitFutureLine(steps, epochs_, c, lo, count);
+    if (f.k < 2) return std::nan("");
+    const double slope = f.stt > 0 ? f.stc / f.stt : 0.0;
+    return f.sc / f.k + slope * (steps[at] - f.st / f.k);
 }
 
 double ValidationCut::score(const Forecaster& method) const {
