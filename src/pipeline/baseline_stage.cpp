@@ -115,7 +115,16 @@ BaselineOutcome baselineWork(const RunContext& ctx, const HeldMap& held, const B
             const Forecaster f = baselines.forecaster(b, rc.horizon);
             // Every cut of a validation row from one pass over it (bit for bit the per-cut score).
             const CutForecaster atCuts = baselines.cutForecaster(b, rc.horizon);
-            const double score = h.cut->scoreAtCuts(shared ? sharedCutsAmong(*group, atCuts) : atCuts);
+            // The rates at the cuts are kept for the position choice (position_choice.cpp), which
+            // judges them again: scoreAtCuts is scoreOfRates of these, bit for bit.
+            std::vector<float> cutRates =
+                h.cut->ratesAtCutsInOnePass(shared ? sharedCutsAmong(*group, atCuts) : atCuts);
+            const double score = h.cut->scoreOfRates(cutRates);
+            if (rc.choosePositions) {
+                auto& kept = out.cutRates[s];
+                kept.resize(nB);
+                kept[b] = std::move(cutRates);
+            }
             const double scoreSeconds = secondsSince(start);
             std::vector<float> diff;
             if (n > 0) ratesToDifferentials(f(mine), rc.horizon, axis, visibleEpochs - 1, diff);

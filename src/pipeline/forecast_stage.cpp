@@ -187,6 +187,7 @@ Returned forecastStage(const RunContext& ctx, const LocalBlock& block, const Hel
                        TrainOutcome& trained, BaselineOutcome& baselineOut, const BaselineSet& baselines) {
     const Comm& comm = ctx.comm;
     trained.cutRates = {};  // the position choice is made
+    baselineOut.cutRates = {};
     const std::vector<std::uint64_t> offsets = ownerOffsets(comm, block.points.size());
     const std::vector<float> learnedVals = forecastLearned(ctx, held, trained.models, offsets, block);
     for (auto it = trained.models.begin(); it != trained.models.end();) {  // keep each subregion's best

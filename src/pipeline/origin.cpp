@@ -62,7 +62,7 @@ void forecastOrigin(const Comm& comm, const Config& config, RunConfig& rc, Local
     const double selected = log::elapsed();
     combineStage(ctx, held, trained, baselines, selection);
     const double combined = log::elapsed();
-    positionStage(ctx, held, trained, baselines, selection);
+    positionStage(ctx, held, trained, baselines, selection, &baselineOut);
     log::debug() << "select: winners " << selected - selectStart << " s, combination " << combined - selected
                  << " s, positions " << log::elapsed() - combined << " s";
 

@@ -173,7 +173,15 @@ PositionVerdict choosePositionSteps(const ValidationCut& cut, const Forecaster& 
     // (positionsOf), as a forecast per method gives them.
     const std::size_t nB = baselines.kinds.size();
     std::vector<std::vector<float>> rates(1 + nB);
+    // The baselines' rates as the baseline stage forecast them for their scores, where it kept
+    // them here (on every rank of the group, or none forecasts them alone: the rows are shared).
+    const bool keptHere = known != nullptr && known->baselines != nullptr && known->baselines->size() == nB;
+    const bool kept = group != nullptr ? group->allreduce<int>(keptHere ? 1 : 0, Reduce::kMin) == 1 : keptHere;
     for (std::size_t b = 0; b < nB; ++b) {
+        if (kept) {
+            rates[1 + b] = (*known->baselines)[b];
+            continue;
+        }
         const CutForecaster f = baselines.cutForecaster(b, horizon);
         rates[1 + b] = cut.ratesAtCutsInOnePass(group != nullptr ? sharedCutsAmong(*group, f) : f);
     }
@@ -245,7 +253,7 @@ PositionVerdict choosePositionSteps(const ValidationCut& cut, const Forecaster& 
 }
 
 void positionStage(const RunContext& ctx, const HeldMap& held, const TrainOutcome& trained,
-                   const BaselineSet& baselines, Selection& sel) {
+                   const BaselineSet& baselines, Selection& sel, const BaselineOutcome* baselineOut) {
     const Comm& comm = ctx.comm;
     const RunConfig& rc = ctx.rc;
     if (!rc.choosePositions) return;
@@ -288,6 +296,10 @@ void positionStage(const RunContext& ctx, const HeldMap& held, const TrainOutcom
             if (c.task >= 0) {
                 const auto r = trained.cutRates.find(c.task);
                 if (r != trained.cutRates.end()) known = {&r->second, c.combineBaseline, c.combineWeights};
+            }
+            if (baselineOut != nullptr) {  // the baselines' rates at the cuts (baseline_stage.cpp)
+                const auto r = baselineOut->cutRates.find(s);
+                if (r != baselineOut->cutRates.end()) known.baselines = &r->second;
             }
             const PositionVerdict v =
                 choosePositionSteps(*h->second.cut, own, baselines, rc.levelEpochs, rc.horizon, group, &known);

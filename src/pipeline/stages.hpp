@@ -176,6 +176,10 @@ struct BaselineOutcome {
     /// rows x (1 + kPositionBaselines x Y): the level at the last visible epoch (localLevel of
     /// run.level_epochs), then the position baselines' holdout positions, mm.
     std::vector<float> positions;
+    /// Subregion -> each baseline's rates at its selection cuts as its score forecast them
+    /// (ValidationCut::ratesAtCutsInOnePass), kept when run.positions = choose so that the
+    /// position choice does not forecast them again; emptied by forecastStage.
+    std::map<std::int32_t, std::vector<std::vector<float>>> cutRates;
 };
 /// The baselines of the run (rc.baselines), with the global MLR fitted (collective).
 BaselineSet makeBaselines(const RunContext& ctx, const HeldMap& held);
@@ -249,9 +253,10 @@ void combineStage(const RunContext& ctx, const HeldMap& held, const TrainOutcome
 /// Each subregion's position method per step (choosePositionSteps on its validation cut, by
 /// the ranks that hold its winner, as forecast_stage.cpp forecasts it): sets
 /// Choice::positionSteps and adds it to Choice::why (collective; every rank's choice changes the
-/// same way). Nothing when run.positions = own.
+/// same way). Nothing when run.positions = own. `baselineOut`: the baselines' rates at the cuts
+/// that the baseline stage kept (not forecast again).
 void positionStage(const RunContext& ctx, const HeldMap& held, const TrainOutcome& trained,
-                   const BaselineSet& baselines, Selection& sel);
+                   const BaselineSet& baselines, Selection& sel, const BaselineOutcome* baselineOut = nullptr);
 /// /subregions/position_choice (subregions x Y): -1 for the own method, else the method's row
 /// in /baselines/position_name (`nNames` baselines, learned ones included, come before the
 /// position baselines).

@@ -46,6 +46,9 @@ struct KnownOwnRates {
     const std::vector<float>* model = nullptr;
     int combineBaseline = -1;
     std::vector<double> weights;
+    /// Every per-point baseline's rates at the same cuts, where the baseline stage kept them
+    /// (BaselineOutcome::cutRates; null: forecast here).
+    const std::vector<std::vector<float>>* baselines = nullptr;
 };
 /// Judges the own method, every per-point baseline of `baselines` and every position baseline
 /// on `cut` (ValidationCut::positionStepScores) and takes per step the lowest error, ties to the
