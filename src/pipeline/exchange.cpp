@@ -75,7 +75,7 @@ SubregionMap redistribute(const Comm& comm, PointSet& points, const std::vector<
     // slices of its block, then releases their pages; the receivers place them at once. So a
     // rank holds its unsent rows, what it received so far and one round in flight: about its
     // share, not its share twice. A received row's round follows from its owner's slices.
-    constexpr std::size_t kRoundBytes = std::size_t{64} << 20;
+    constexpr std::size_t kRoundBytes = std::size_t{8} << 20;
     const std::vector<std::uint64_t> offsets = ownerOffsets(comm, points.size());
     const std::size_t rounds = std::max<std::size_t>(
         1, comm.allreduce<std::uint64_t>((points.size() * m * sizeof(float) + kRoundBytes - 1) / kRoundBytes,
