@@ -18,6 +18,7 @@
 
 #include "hlstm/core/error.hpp"
 #include "hlstm/core/log.hpp"
+#include "hlstm/core/memory.hpp"
 #include "hlstm/model/network.hpp"
 #include "random.hpp"
 
@@ -47,6 +48,21 @@ private:
 
 // Eq. (6) in mm: mean |truth - prediction| after mapping predictions back (z * scale + mean).
 // With `sharded` (and its gather), each participant predicts its part of the samples.
+// Network::predict of samples first..first + n of `set`; windows held as views are computed a
+// chunk of whole inference batches at a time (the same batches as one call: the same values).
+void predictSamples(Network& network, const SampleSet& set, std::size_t first, std::size_t n, float* out) {
+    const std::size_t width = static_cast<std::size_t>(set.inputSteps) * set.channels;
+    if (!set.views()) return network.predict(set.inputs.data() + first * width, n, out);
+    constexpr std::size_t kChunk = 64 * 256;
+    std::vector<float> inputs;
+    for (std::size_t at = 0; at < n; at += kChunk) {
+        const std::size_t count = std::min(kChunk, n - at);
+        inputs.resize(count * width);
+        set.fillInputs(nullptr, first + at, count, inputs.data());
+        network.predict(inputs.data(), count, out + at * static_cast<std::size_t>(set.horizon));
+    }
+}
+
 double maeMm(Network& network, const SampleSet& set, const ShardedTraining* sharded = nullptr) {
     if (set.size() == 0) return std::numeric_limits<double>::quiet_NaN();
     std::vector<float> z(set.size() * set.horizon);
@@ -54,13 +70,12 @@ double maeMm(Network& network, const SampleSet& set, const ShardedTraining* shar
         const std::size_t n = set.size(), P = static_cast<std::size_t>(sharded->parts);
         const std::size_t first = n * static_cast<std::size_t>(sharded->part) / P;
         const std::size_t last = n * static_cast<std::size_t>(sharded->part + 1) / P;
-        const std::size_t width = static_cast<std::size_t>(set.inputSteps) * set.channels;
         std::vector<float> mine((last - first) * set.horizon);
-        if (last > first) network.predict(set.inputs.data() + first * width, last - first, mine.data());
+        if (last > first) predictSamples(network, set, first, last - first, mine.data());
         z = sharded->gather(mine);
         if (z.size() != set.size() * set.horizon) throw RuntimeError("shared validation: predictions do not add up");
     } else {
-        network.predict(set.inputs.data(), set.size(), z.data());
+        predictSamples(network, set, 0, set.size(), z.data());
     }
     double sum = 0;
     for (std::size_t i = 0; i < set.size(); ++i) {
@@ -111,7 +126,8 @@ void checkSet(const SampleSet& set, const ModelConfig& config, const char* name)
     if (set.size() == 0) return;
     if (set.inputSteps != config.inputSteps() || set.horizon != config.horizon ||
         set.channels != config.inputChannels() ||
-        set.inputs.size() != set.size() * static_cast<std::size_t>(set.inputSteps) * set.channels ||
+        (set.views() ? set.windowEnd.size() != set.size()
+                     : set.inputs.size() != set.size() * static_cast<std::size_t>(set.inputSteps) * set.channels) ||
         set.labels.size() != set.size() * set.horizon || set.labelsMm.size() != set.labels.size() ||
         set.scale.size() != set.size()) {
         throw InputError(std::string("fit: the ") + name + " samples do not match the model's L and Y");
@@ -142,11 +158,13 @@ Model fit(const SeriesView& series, const PointSplit& split, const ModelConfig& 
     ModelConfig config = shape;
     const auto start = std::chrono::steady_clock::now();
     calibrateScaling(series, split.train, config);  // data-relative floor / scale, stored in the model
-    const SampleSet trainSet = makeSamples(series, split.train, config, train.sampling, train.stride);
-    const SampleSet validationSet = makeSamples(series, split.validation, config, train.sampling, train.stride);
+    // Views: the windows' inputs are computed per minibatch, not held (a window is L - Y floats).
+    const SampleSet trainSet = makeSampleViews(series, split.train, config, train.sampling, train.stride);
+    const SampleSet validationSet = makeSampleViews(series, split.validation, config, train.sampling, train.stride);
     log::debug() << "fit: " << trainSet.size() << " training and " << validationSet.size()
                  << " validation samples built in "
                  << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() << " s";
+    logMemory("fit: samples built");
     return fit(trainSet, validationSet, config, train, seed, nullptr, sharded, interruption);
 }
 
@@ -260,6 +278,7 @@ Model fit(const SampleSet& trainSet, const SampleSet& validationSet, const Model
                 }
             }
             const std::size_t n = std::min<std::size_t>(train.batch, order.size() - first);
+            if (n < static_cast<std::size_t>(train.batch)) network.releaseTrainingPlans();  // the short last batch
             const double loss = sharded != nullptr
                                     ? shardedStep(network, trainSet, order.data() + first, n, train, *sharded)
                                     : network.trainStep(trainSet, order.data() + first, n, train);
@@ -269,6 +288,7 @@ Model fit(const SampleSet& trainSet, const SampleSet& validationSet, const Model
             }
             lossSum += loss * static_cast<double>(n);
         }
+        network.releaseTrainingPlans();
         trainSeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - epochStart).count();
         model.summary.epochs = epoch;
         model.summary.trainLoss = diverged ? kInf : lossSum / static_cast<double>(order.size());
@@ -328,6 +348,7 @@ Model fit(const SampleSet& trainSet, const SampleSet& validationSet, const Model
         model.optimizer = {opt.moments, opt.step, rng.state()};
     }
     model.summary.trainSeconds = trainSeconds;
+    logMemory("fit: trained and validated");
     model.summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - startTime).count();
     log::debug() << "fit: " << model.summary.epochs << " epochs in " << trainSeconds << " s of "
                  << model.summary.seconds << " s";

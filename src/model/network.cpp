@@ -149,6 +149,7 @@ struct Network::Impl {
     std::int64_t adamStep = 0;
     std::uint64_t weightsVersion = 0;  // bumped at every change of the master weights
     std::map<int, Plan> trainPlans, inferPlans;
+    std::vector<float> batchInputs;  // a minibatch's inputs computed from sample views
     Timing timing;
 
     Impl(const ModelConfig& cfg, const Parameters& p)
@@ -444,6 +445,14 @@ struct Network::Impl {
         }
     }
 
+    // pack() of samples indices[0..n) of `set`; windows held as views are computed first.
+    void packSamples(Plan& p, const SampleSet& set, const std::uint32_t* indices, std::size_t n) {
+        if (!set.views()) return pack(p, set.inputs.data(), indices, n);
+        batchInputs.resize(n * static_cast<std::size_t>(T) * C);
+        set.fillInputs(indices, 0, n, batchInputs.data());
+        pack(p, batchInputs.data(), nullptr, n);
+    }
+
     // Forward through the stack and the dense head on the last step -> p.prediction.
     void forward(Plan& p) {
         const auto start = Clock::now();
@@ -589,6 +598,8 @@ void Network::setOptimizerState(const OptimizerState& state) {
     impl_->adamStep = static_cast<std::int64_t>(state.step);
 }
 
+void Network::releaseTrainingPlans() { impl_->trainPlans.clear(); }
+
 void Network::predict(const float* inputs, std::size_t n, float* outputs) {
     Impl& m = *impl_;
     for (std::size_t first = 0; first < n; first += kPredictBatch) {
@@ -626,7 +637,7 @@ double Network::shardGradient(const SampleSet& set, const std::uint32_t* indices
     Impl& m = *impl_;
     if (n == 0) throw InputError("shardGradient: empty shard");
     Impl::Plan& p = m.plan(static_cast<int>(n), Pass::kTraining);
-    m.pack(p, set.inputs.data(), indices, n);
+    m.packSamples(p, set, indices, n);
     for (std::size_t b = 0; b < n; ++b) {
         std::copy_n(set.labels.data() + static_cast<std::size_t>(indices[b]) * m.Y, m.Y, p.label.data() + b * m.Y);
     }
@@ -655,7 +666,7 @@ double Network::trainStep(const SampleSet& set, const std::uint32_t* indices, st
     if (n == 0) return 0.0;
     const auto start = Clock::now();
     Impl::Plan& p = m.plan(static_cast<int>(n), Pass::kTraining);
-    m.pack(p, set.inputs.data(), indices, n);
+    m.packSamples(p, set, indices, n);
     for (std::size_t b = 0; b < n; ++b) {
         std::copy_n(set.labels.data() + static_cast<std::size_t>(indices[b]) * m.Y, m.Y, p.label.data() + b * m.Y);
     }

@@ -64,7 +64,7 @@ double median(std::vector<double> v) {
 // the centred mean of h rates around each next step, as (mean - velocity) / scale. Returns
 // false (nothing appended) when a value it needs is not finite.
 bool appendWindow(SampleSet& set, const std::vector<float>& r, const TimeAxis& axis, std::size_t e,
-                  const ModelConfig& model, double velocity, bool withLabel, std::uint32_t row) {
+                  const ModelConfig& model, double velocity, bool withLabel, std::uint32_t row, bool view = false) {
     const int T = set.inputSteps;
     const std::size_t first = e + 1 - static_cast<std::size_t>(T + model.inputGap());
     if (!allFinite(r.data() + first, static_cast<std::size_t>(T))) return false;
@@ -91,7 +91,12 @@ bool appendWindow(SampleSet& set, const std::vector<float>& r, const TimeAxis& a
     } else if (!std::isfinite(velocity)) {
         return false;
     }
-    for (int t = 0; t < T; ++t) {
+    if (view) {  // the inputs below are computed again by fillInputs when a batch needs them
+        set.windowEnd.push_back(static_cast<std::uint32_t>(e));
+        set.center.push_back(mean);
+        set.spread.push_back(scale);
+    }
+    for (int t = 0; t < T && !view; ++t) {
         const std::size_t k = first + static_cast<std::size_t>(t);
         set.inputs.push_back(static_cast<float>((r[k] - mean) / scale));
         if (signal) {
@@ -208,8 +213,10 @@ void calibrateScaling(const SeriesView& series, const std::vector<std::size_t>& 
     }
 }
 
-SampleSet makeSamples(const SeriesView& series, const std::vector<std::size_t>& rows, const ModelConfig& model,
-                      Sampling sampling, int stride) {
+namespace {
+
+SampleSet buildSamples(const SeriesView& series, const std::vector<std::size_t>& rows, const ModelConfig& model,
+                       Sampling sampling, int stride, bool view) {
     model.validate();
     if (stride < 1) throw ConfigError("model.stride must be >= 1");
     if (model.horizon + model.labelLead() > 64) throw ConfigError("model.horizon + model.smoothing / 2 must be <= 64");
@@ -228,7 +235,16 @@ SampleSet makeSamples(const SeriesView& series, const std::vector<std::size_t>& 
     const std::size_t perPoint =
         sampling == Sampling::kLatest ? 1 : (lastEnd - firstEnd) / static_cast<std::size_t>(stride) + 1;
     const std::size_t reserve = rows.size() * perPoint;
-    set.inputs.reserve(reserve * static_cast<std::size_t>(set.inputSteps * set.channels));
+    if (view) {
+        set.source = series;
+        set.signal = model.target == Target::kSignal;
+        set.inputGap = model.inputGap();
+        set.windowEnd.reserve(reserve);
+        set.center.reserve(reserve);
+        set.spread.reserve(reserve);
+    } else {
+        set.inputs.reserve(reserve * static_cast<std::size_t>(set.inputSteps * set.channels));
+    }
     set.labels.reserve(reserve * set.horizon);
     set.labelsMm.reserve(reserve * set.horizon);
     set.mean.reserve(reserve);
@@ -242,10 +258,52 @@ SampleSet makeSamples(const SeriesView& series, const std::vector<std::size_t>& 
         // Windows end at lastEnd and step back by `stride` (kAll), oldest first.
         for (std::size_t w = 0; w < perPoint; ++w) {
             const std::size_t e = lastEnd - (perPoint - 1 - w) * static_cast<std::size_t>(stride);
-            appendWindow(set, r, axis, e, model, velocity, true, static_cast<std::uint32_t>(row));
+            appendWindow(set, r, axis, e, model, velocity, true, static_cast<std::uint32_t>(row), view);
         }
     }
     return set;
+}
+
+}  // namespace
+
+SampleSet makeSamples(const SeriesView& series, const std::vector<std::size_t>& rows, const ModelConfig& model,
+                      Sampling sampling, int stride) {
+    return buildSamples(series, rows, model, sampling, stride, false);
+}
+
+SampleSet makeSampleViews(const SeriesView& series, const std::vector<std::size_t>& rows, const ModelConfig& model,
+                          Sampling sampling, int stride) {
+    return buildSamples(series, rows, model, sampling, stride, true);
+}
+
+void SampleSet::fillInputs(const std::uint32_t* indices, std::size_t first, std::size_t n, float* out) const {
+    const std::size_t width = static_cast<std::size_t>(inputSteps) * static_cast<std::size_t>(channels);
+    if (!views()) {
+        for (std::size_t b = 0; b < n; ++b)
+            std::copy_n(inputs.data() + static_cast<std::size_t>(indices ? indices[b] : first + b) * width, width,
+                        out + b * width);
+        return;
+    }
+    const TimeAxis& axis = axisOf(source);
+    const double* steps = axis.steps.data();
+    for (std::size_t b = 0; b < n; ++b) {
+        const std::size_t s = indices ? indices[b] : first + b;
+        const float* c = source.row(point[s]);
+        const std::size_t begin = windowEnd[s] + 1 - static_cast<std::size_t>(inputSteps + inputGap);
+        const double mean = center[s], scale = spread[s];
+        float* x = out + b * width;
+        for (int t = 0; t < inputSteps; ++t) {
+            const std::size_t k = begin + static_cast<std::size_t>(t);
+            // seriesRates' rate k (model::rates in double, stored as float), then appendWindow's input
+            const auto rate = static_cast<float>((static_cast<double>(c[k + 1]) - c[k]) / (steps[k + 1] - steps[k]));
+            *x++ = static_cast<float>((rate - mean) / scale);
+            if (signal) {
+                const double phase = axis.phase[k + 1];
+                *x++ = static_cast<float>(std::sin(phase));
+                *x++ = static_cast<float>(std::cos(phase));
+            }
+        }
+    }
 }
 
 SampleSet makeSamples(const SeriesView& series, const ModelConfig& model, Sampling sampling, int stride) {

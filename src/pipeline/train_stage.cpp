@@ -5,6 +5,7 @@
 
 #include "hlstm/core/coordinated.hpp"
 #include "hlstm/core/log.hpp"
+#include "hlstm/core/memory.hpp"
 #include "hlstm/core/random.hpp"
 #include "hlstm/core/signals.hpp"
 #include "hlstm/model/network.hpp"
@@ -55,6 +56,8 @@ public:
             score = h_.cut->scoreOfRates(rates);
             out.cutRates[task_.index] = std::move(rates);
         }
+        releaseFreeMemory();  // the candidate's training buffers, before the next candidate's
+        logMemory("train: candidate scored");
         log::debug() << "candidate " << position_ << ": selection score over " << h_.cut->points()
                      << " validation rows x " << h_.cut->cuts().size() << " cuts in "
                      << std::chrono::duration<double>(std::chrono::steady_clock::now() - scoreStart).count() << " s";

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <set>
 #include <vector>
@@ -220,6 +221,71 @@ TEST(SignalTarget, InputIsTheResidualFromTheVelocityAndTheLabelACentredMean) {
     EXPECT_NEAR(s.inputs[2], std::cos(6.283185307179586 * 48.0 / 365.2425), 1e-6);
     EXPECT_FLOAT_EQ(s.mean[0], 5.5f);
     EXPECT_FLOAT_EQ(s.scale[0], 2.0f);
+}
+
+// Views (what fit trains on, issue 22's memory per rank): the inputs computed per batch are the
+// materialised samples' bit for bit, for the next-rate and signal targets, every-window sampling,
+// lost acquisitions, missing values and a view of the first epochs of longer rows.
+TEST(SampleViews, ComputeTheMaterialisedInputsBitForBit) {
+    const std::size_t points = 60, epochs = 130, visible = 121;
+    TimeAxis axis;  // 12-day steps with two lost acquisitions (24-day gaps)
+    for (std::size_t t = 0; t < epochs; ++t) {
+        axis.steps.push_back(static_cast<double>(t + (t > 40 ? 1 : 0) + (t > 90 ? 1 : 0)));
+        axis.phase.push_back(0.2 * static_cast<double>(t));
+    }
+    std::vector<float> c(points * epochs);
+    unsigned state = 7;
+    auto uniform = [&state] { return static_cast<float>((state = state * 1664525u + 1013904223u) >> 8) / 16777216.0f; };
+    for (std::size_t i = 0; i < points; ++i) {
+        float level = 0;
+        for (std::size_t t = 0; t < epochs; ++t) {
+            level += -0.3f * static_cast<float>(i % 5) + 2.0f * (uniform() - 0.5f);
+            c[i * epochs + t] = uniform() < 0.02f ? std::numeric_limits<float>::quiet_NaN() : level;
+        }
+    }
+    const SeriesView full{c.data(), points, epochs, &axis};
+    const SeriesView view = full.firstEpochs(visible);
+    std::vector<std::size_t> rows;
+    for (std::size_t i = 0; i < points; i += 2) rows.push_back(i);
+    for (const Target target : {Target::kNext, Target::kSignal}) {
+        ModelConfig m = shape(12, 2);
+        m.target = target;
+        m.smoothing = target == Target::kSignal ? 3 : 1;
+        m.scale = 1.7;
+        for (const Sampling sampling : {Sampling::kLatest, Sampling::kAll}) {
+            const SampleSet a = makeSamples(view, rows, m, sampling, 3);
+            const SampleSet b = makeSampleViews(view, rows, m, sampling, 3);
+            ASSERT_GT(a.size(), sampling == Sampling::kAll ? rows.size() : rows.size() / 2);
+            ASSERT_EQ(b.size(), a.size());
+            EXPECT_TRUE(b.inputs.empty());
+            EXPECT_TRUE(b.views());
+            EXPECT_EQ(b.labels, a.labels);
+            EXPECT_EQ(b.labelsMm, a.labelsMm);
+            EXPECT_EQ(b.mean, a.mean);
+            EXPECT_EQ(b.scale, a.scale);
+            EXPECT_EQ(b.point, a.point);
+            const std::size_t width = static_cast<std::size_t>(a.inputSteps) * static_cast<std::size_t>(a.channels);
+            std::vector<float> got(a.size() * width, -1.0f);
+            b.fillInputs(nullptr, 0, b.size(), got.data());
+            ASSERT_EQ(got.size(), a.inputs.size());
+            EXPECT_EQ(std::memcmp(got.data(), a.inputs.data(), got.size() * sizeof(float)), 0);
+            // A minibatch in any order, and a range from the middle.
+            std::vector<std::uint32_t> order;
+            for (std::size_t k = a.size(); k-- > 0;)
+                if (k % 3 != 1) order.push_back(static_cast<std::uint32_t>(k));
+            std::vector<float> batch(order.size() * width), copied(order.size() * width);
+            b.fillInputs(order.data(), 0, order.size(), batch.data());
+            a.fillInputs(order.data(), 0, order.size(), copied.data());
+            for (std::size_t k = 0; k < order.size(); ++k)
+                ASSERT_EQ(
+                    std::memcmp(batch.data() + k * width, a.inputs.data() + order[k] * width, width * sizeof(float)), 0)
+                    << "sample " << order[k];
+            EXPECT_EQ(batch, copied);
+            std::vector<float> middle(5 * width);
+            b.fillInputs(nullptr, 3, 5, middle.data());
+            EXPECT_EQ(std::memcmp(middle.data(), a.inputs.data() + 3 * width, middle.size() * sizeof(float)), 0);
+        }
+    }
 }
 
 TEST(Scaling, FloorIsRelativeToTheSubregionsMedianWindowStd) {

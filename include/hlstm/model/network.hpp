@@ -77,6 +77,11 @@ public:
                          float* record);
     /// One Adam step with the gradient part of `record` (e.g. the weighted sum of shards').
     void applyGradient(const float* record, const TrainConfig& train);
+    /// Frees the training primitives and their buffers (~40 MB per batch size at L = 60, K = 3,
+    /// S = 10, batch 256); the next training step builds them again, zeroed as at first, so the
+    /// results do not change. fit() calls it before an epoch's short last batch and after
+    /// every epoch: one batch size's buffers are held at a time, not two.
+    void releaseTrainingPlans();
 
     /// Seconds spent in forward, backward and the rest of trainStep since construction.
     struct Timing {

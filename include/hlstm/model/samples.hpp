@@ -59,8 +59,20 @@ struct SampleSet {
     std::vector<float> mean;           ///< mm, per sample: mean of the input part
     std::vector<float> scale;          ///< mm, per sample: max(std of the input part, floor)
     std::vector<std::uint32_t> point;  ///< row of the sample's point in the SeriesView
+    /// Windows as views (makeSampleViews): `inputs` stays empty and fillInputs computes a batch's
+    /// inputs from the rows of `source` when it is needed; the same floats as makeSamples'.
+    SeriesView source;
+    bool signal = false;                   ///< views: kSignal's inputs (residual rates, sin, cos)
+    int inputGap = 0;                      ///< views: the model's inputGap()
+    std::vector<std::uint32_t> windowEnd;  ///< views: index of each window's last label-side rate e
+    std::vector<double> center, spread;    ///< views: the exact mean and scale of each window
 
     [[nodiscard]] std::size_t size() const noexcept { return mean.size(); }
+    /// True when the inputs are computed on demand (makeSampleViews).
+    [[nodiscard]] bool views() const noexcept { return !windowEnd.empty(); }
+    /// Inputs of samples indices[0..n) (indices nullptr: first..first + n), inputSteps x
+    /// channels floats each, written to `out` in that order.
+    void fillInputs(const std::uint32_t* indices, std::size_t first, std::size_t n, float* out) const;
 };
 
 /// Differential d[t] = c[t] - c[t-1] of one cumulative series (epochs - 1 values, mm).
@@ -87,6 +99,12 @@ void calibrateScaling(const SeriesView& series, const std::vector<std::size_t>& 
 /// the annual phase, label the centred mean of h rates around each of the next Y steps.
 SampleSet makeSamples(const SeriesView& series, const std::vector<std::size_t>& rows, const ModelConfig& model,
                       Sampling sampling, int stride);
+/// The same samples as makeSamples without materialising the inputs: each window's row, end,
+/// mean and scale are kept and its inputs are computed when a batch needs them (SampleSet::
+/// fillInputs), so a training set costs ~30 bytes per sample instead of (L - Y) x channels
+/// floats. `series` must outlive the set.
+SampleSet makeSampleViews(const SeriesView& series, const std::vector<std::size_t>& rows, const ModelConfig& model,
+                          Sampling sampling, int stride);
 /// Samples of every row of `series`.
 SampleSet makeSamples(const SeriesView& series, const ModelConfig& model, Sampling sampling, int stride);
 
