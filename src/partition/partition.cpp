@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <future>
 #include <limits>
 
 #include "hlstm/core/coordinated.hpp"
@@ -96,8 +95,7 @@ PartitionResult run(const Comm& comm, const PointSet& block, const PartitionConf
                 throw InputError(rowName(i) + " has a coordinate that is not finite");
     });
 
-    // 1. Coordinates to root, where the triangulation starts at once in a second thread: it
-    //    needs nothing else and is the longest single step.
+    // 1. Coordinates to root (the triangulation runs there after the DB index, step 5).
     auto t = Clock::now();
     std::vector<Coordinates> local(n);
     for (std::size_t i = 0; i < n; ++i) local[i] = {block.x[i], block.y[i]};
@@ -113,15 +111,6 @@ PartitionResult run(const Comm& comm, const PointSet& block, const PartitionConf
         }
     }
     std::vector<Coordinates>().swap(gathered);
-    double delaunaySeconds = 0.0;
-    std::future<DelaunayGraph> triangulation;
-    if (comm.isRoot())
-        triangulation = std::async(std::launch::async, [&xs, &ys, &delaunaySeconds] {
-            const auto start = Clock::now();
-            DelaunayGraph g = delaunayGraph(xs, ys);
-            delaunaySeconds = since(start);
-            return g;
-        });
     timed("gather_coordinates", t);
     logMemory("partition: coordinates gathered");
 
@@ -193,22 +182,25 @@ PartitionResult run(const Comm& comm, const PointSet& block, const PartitionConf
         s.zoneSizes = chosen.sizes;
         zoneAll.resize(allVelocity.size());
         for (std::size_t i = 0; i < allVelocity.size(); ++i) zoneAll[i] = chosen.clusterOf(allVelocity[i]);
+        // Freed before the triangulation (peak memory: not the K-means tables beside it).
+        sample = SortedSample();
+        std::vector<Clustering1d>().swap(clusterings);
     });
     timed("db_index", t);
     logMemory("partition: DB index");
 
-    // 5. Wait for the triangulation; cut long and cross-zone edges; components; numbering.
+    // 5. Triangulate; cut long and cross-zone edges; components; numbering. The triangulation
+    //    runs after the K-means and DB index, not beside them in a thread: the rank's peak
+    //    memory is its block and the larger of the two, not both (1,000,000 points: ~165 MiB
+    //    of CGAL triangulation and edges, ~100 MiB of K-means tables), for ~0.5 s.
     t = Clock::now();
     std::vector<std::int32_t> subregionAll;
     coordinated(comm, "partition:kdp", [&] {
         if (!comm.isRoot()) return;
-        const DelaunayGraph graph = triangulation.get();
-        // The triangulation itself is freed, but in its thread's allocator arena, where it would
-        // stay resident under the cut and every later phase.
-        releaseFreeMemory();
-        s.timings.emplace_back("delaunay_thread", delaunaySeconds);
-        timed("delaunay_wait", t);
-        logMemory("partition: triangulation joined");
+        const DelaunayGraph graph = delaunayGraph(xs, ys);
+        releaseFreeMemory();  // the triangulation's pages, before the cut
+        timed("delaunay", t);
+        logMemory("partition: triangulated");
         const auto tc = Clock::now();
         KdpResult kdp = kdpSubregions(graph, xs, ys, zoneAll, {config.alpha, config.minPoints});
         s.edgeMean = kdp.edgeMean;
@@ -247,7 +239,6 @@ PartitionResult run(const Comm& comm, const PointSet& block, const PartitionConf
         timed("cut_components", tc);
         logMemory("partition: components");
     });
-    if (triangulation.valid()) triangulation.wait();  // a failure elsewhere still joins the thread
 
     // 6. Summary to every rank, labels back to the owners of the rows.
     t = Clock::now();
