@@ -68,6 +68,10 @@ void forecastOrigin(const Comm& comm, const Config& config, RunConfig& rc, Local
 
     timer.start("forecast");
     const Returned back = forecastStage(ctx, block, held, selection, trained, baselineOut, baselines);
+    // No later stage reads the trainers' rows (each rank's share of the archive): freed before
+    // the metrics gather their tables (peak memory).
+    held.clear();
+    mine.clear();
 
     timer.start("metrics");
     const Evaluation eval = metricsStage(ctx, block, tail, part, back, baselineNames(rc, baselines));
