@@ -47,6 +47,61 @@ double olsSlope(const History& h, std::size_t first) {
     return sxy / sxx;
 }
 
+// olsSlope(prefix ends[k], firsts[k]) for k < count <= 8 cuts of one history side by side, one
+// AVX-512 lane each (a lane adds only at its own epochs, masked, in epoch order from 0): each lane
+// does olsSlope's operations in its order without fused multiply-add, so the slopes are its bit for bit.
+__attribute__((target("avx512f"), optimize("fp-contract=off"))) void olsSlopesAvx512(const History& h,
+                                                                                     const std::size_t* firsts,
+                                                                                     const std::size_t* ends,
+                                                                                     std::size_t count, double* out) {
+    alignas(64) std::int64_t lo[8], hi[8];
+    std::size_t from = std::numeric_limits<std::size_t>::max(), to = 0;
+    for (std::size_t k = 0; k < 8; ++k) {
+        lo[k] = k < count ? static_cast<std::int64_t>(firsts[k]) : 0;
+        hi[k] = k < count ? static_cast<std::int64_t>(ends[k]) : 0;  // no epoch: the lane stays 0
+        if (k < count) from = std::min(from, firsts[k]), to = std::max(to, ends[k]);
+    }
+    const __m512i loV = _mm512_load_si512(lo), hiV = _mm512_load_si512(hi);
+    const auto active = [&](std::size_t t) {
+        const __m512i tv = _mm512_set1_epi64(static_cast<std::int64_t>(t));
+        return static_cast<__mmask8>(_mm512_cmple_epi64_mask(loV, tv) & _mm512_cmplt_epi64_mask(tv, hiV));
+    };
+    __m512d sumS = _mm512_setzero_pd(), sumC = _mm512_setzero_pd();
+    for (std::size_t t = from; t < to; ++t) {
+        const __mmask8 m = active(t);
+        sumS = _mm512_mask_add_pd(sumS, m, sumS, _mm512_set1_pd(stepAt(h, t)));
+        sumC = _mm512_mask_add_pd(sumC, m, sumC, _mm512_set1_pd(h.cumulative[t]));
+    }
+    alignas(64) double n[8];
+    for (std::size_t k = 0; k < 8; ++k) n[k] = k < count ? static_cast<double>(ends[k] - firsts[k]) : 1.0;
+    const __m512d nV = _mm512_load_pd(n);
+    const __m512d meanS = _mm512_div_pd(sumS, nV), meanC = _mm512_div_pd(sumC, nV);
+    __m512d sxx = _mm512_setzero_pd(), sxy = _mm512_setzero_pd();
+    for (std::size_t t = from; t < to; ++t) {
+        const __mmask8 m = active(t);
+        const __m512d ds = _mm512_sub_pd(_mm512_set1_pd(stepAt(h, t)), meanS);
+        const __m512d dc = _mm512_sub_pd(_mm512_set1_pd(h.cumulative[t]), meanC);
+        sxx = _mm512_mask_add_pd(sxx, m, sxx, _mm512_mul_pd(ds, ds));
+        sxy = _mm512_mask_add_pd(sxy, m, sxy, _mm512_mul_pd(ds, dc));
+    }
+    alignas(64) double slope[8];
+    _mm512_store_pd(slope, _mm512_div_pd(sxy, sxx));
+    std::copy_n(slope, count, out);
+}
+
+// olsSlope of `count` prefixes of h (ends[k] epochs from firsts[k]; each end >= 2, > first).
+void olsSlopes(const History& h, const std::size_t* firsts, const std::size_t* ends, std::size_t count, double* out) {
+    static const bool avx512 = __builtin_cpu_supports("avx512f");
+    for (std::size_t k0 = 0; k0 < count; k0 += 8) {
+        const std::size_t n = std::min<std::size_t>(8, count - k0);
+        if (avx512) {
+            olsSlopesAvx512(h, firsts + k0, ends + k0, n, out + k0);
+        } else {
+            for (std::size_t k = k0; k < k0 + n; ++k) out[k] = olsSlope({h.cumulative, h.steps, ends[k]}, firsts[k]);
+        }
+    }
+}
+
 // One pass of SES with constant a: l_0 = r_0, l_t = l_{t-1} + a (r_t - l_{t-1}); returns the sum of squared
 // one-step errors r_t - l_{t-1} (t = 1..m-1) and stores the final level. O(m), no allocation.
 double sesPass(const std::vector<double>& r, double a, double& level) {
@@ -560,6 +615,21 @@ void forecastAtCuts(BaselineKind kind, const History& h, const std::size_t* cuts
         arSizes.erase(std::unique(arSizes.begin(), arSizes.end()), arSizes.end());
         arFits = fitArPrefixes(r.data(), arSizes, kArOrder);
     }
+    // Velocity and linear trend: the cuts' slopes side by side (olsSlopes).
+    std::vector<double> slopes;
+    if (kind == BaselineKind::kVelocity || kind == BaselineKind::kLinearTrend) {
+        const auto L = static_cast<std::size_t>(window);
+        std::vector<std::size_t> firsts, ends;
+        for (std::size_t c = 0; c < nCuts; ++c) {
+            const std::size_t n = std::min(cuts[c], h.n);
+            if (n < 2) continue;
+            firsts.push_back(kind == BaselineKind::kVelocity || n <= L ? 0 : n - L);
+            ends.push_back(n);
+        }
+        slopes.resize(ends.size());
+        olsSlopes(h, firsts.data(), ends.data(), ends.size(), slopes.data());
+    }
+    std::size_t slope = 0;  // the next of `slopes`, in cut order
     for (std::size_t c = 0; c < nCuts; ++c) {
         float* o = out + c * Y;
         const std::size_t n = std::min(cuts[c], h.n);
@@ -573,7 +643,6 @@ void forecastAtCuts(BaselineKind kind, const History& h, const std::size_t* cuts
             continue;
         }
         const auto L = static_cast<std::size_t>(window);
-        const History prefix{h.cumulative, h.steps, n};
         switch (kind) {
             case BaselineKind::kPersistence: fill(o, horizon, r[m - 1]); break;
             case BaselineKind::kWindowMean: {
@@ -583,8 +652,8 @@ void forecastAtCuts(BaselineKind kind, const History& h, const std::size_t* cuts
                 fill(o, horizon, sum / static_cast<double>(m - first));
                 break;
             }
-            case BaselineKind::kVelocity: fill(o, horizon, olsSlope(prefix, 0)); break;
-            case BaselineKind::kLinearTrend: fill(o, horizon, olsSlope(prefix, n > L ? n - L : 0)); break;
+            case BaselineKind::kVelocity:
+            case BaselineKind::kLinearTrend: fill(o, horizon, slopes[slope++]); break;
             case BaselineKind::kSes: {
                 const std::size_t s =
                     static_cast<std::size_t>(std::lower_bound(sesLens.begin(), sesLens.end(), m) - sesLens.begin());

@@ -285,7 +285,8 @@ TEST(Baselines, ForecastAtCutsEqualsOneCallPerCut) {
             level += x;
             c[t] = static_cast<float>(level);
         }
-        const std::vector<std::size_t> cuts = {n, n - 1, 1, n / 2, n + 5, n - 1, 2, 0};
+        // 12 cuts: more than the 8 lanes of the velocity's and linear trend's slopes side by side.
+        const std::vector<std::size_t> cuts = {n, n - 1, 1, n / 2, n + 5, n - 1, 2, 0, n / 3, n - 2, (2 * n) / 3, 3};
         for (BaselineKind kind : allBaselines()) {
             std::vector<float> got(cuts.size() * 2, -999.0f);
             forecastAtCuts(kind, {c.data(), steps.data(), n}, cuts.data(), cuts.size(), 20, 2, &mlr, got.data());
