@@ -109,6 +109,11 @@ const std::vector<ConfigKey>& configSchema() {
          "positions per subregion and step: choose = the lowest out-of-time position error among the subregion's "
          "method on the level, every baseline on the same level and the position baselines (ties to the method); "
          "own = the subregion's method on the level at every step"},
+        {"run.refit", std::string("none"),
+         "finetune: after the out-of-time selection each learned winner is fine-tuned (warm start, as hlstm update) "
+         "on the windows the selection's epochs complete (every model.stride-th end), and that model forecasts and "
+         "is stored | all: the same on every window of the visible epochs | none: the selected model as judged"},
+        {"run.refit_epochs", std::int64_t{3}, "run.refit = finetune or all: epochs of the winners' fine-tuning"},
         {"run.progress_minutes", 1.0,
          "training progress: rank 0 prints candidates done / total, the share of the planned cost and the time left "
          "this often (minutes), and at the start and the end of training (0: only then)"},

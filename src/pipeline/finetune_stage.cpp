@@ -9,33 +9,6 @@
 #include "update_stages.hpp"
 
 namespace hlstm::pipeline {
-namespace {
-
-// Appends `b`'s samples to `a` (same model shape).
-void append(model::SampleSet& a, const model::SampleSet& b) {
-    if (a.size() == 0) {
-        a = b;
-        return;
-    }
-    a.inputs.insert(a.inputs.end(), b.inputs.begin(), b.inputs.end());
-    a.labels.insert(a.labels.end(), b.labels.begin(), b.labels.end());
-    a.labelsMm.insert(a.labelsMm.end(), b.labelsMm.begin(), b.labelsMm.end());
-    a.mean.insert(a.mean.end(), b.mean.begin(), b.mean.end());
-    a.scale.insert(a.scale.end(), b.scale.begin(), b.scale.end());
-    a.point.insert(a.point.end(), b.point.begin(), b.point.end());
-}
-
-// The latest window of each point whose label ends in the first `epochs` epochs, for every
-// epoch count in (from, to]: the windows the epochs made visible since PREV complete.
-model::SampleSet newWindows(const Held& h, const model::TimeAxis& axis, const model::ModelConfig& config,
-                            const std::vector<std::size_t>& rows, std::size_t from, std::size_t to) {
-    model::SampleSet out;
-    for (std::size_t e = from + 1; e <= to; ++e)
-        append(out, model::makeSamples(h.visible(axis, e), rows, config, model::Sampling::kLatest, 1));
-    return out;
-}
-
-}  // namespace
 
 TrainOutcome fineTuneStage(const RunContext& ctx, const HeldMap& held, const Previous& prev, const UpdateConfig& uc,
                            const Origins& origins, const CheckpointStore& store) {
@@ -82,24 +55,19 @@ TrainOutcome fineTuneStage(const RunContext& ctx, const HeldMap& held, const Pre
         model::Model tuned = it->second;
         bool fineTuned = false;  // else the model is PREV's, with PREV's training summary
         const auto t0 = std::chrono::steady_clock::now();
-        if (uc.epochs > 0) {
-            const model::ModelConfig& config = it->second.config;  // its scaling stays PREV's
-            const auto trainSet = newWindows(h, ctx.axis, config, h.split.train, before, now);
-            const auto validationSet = newWindows(h, ctx.axis, config, h.split.validation, before, now);
-            model::TrainConfig tc = rc.train;
-            tc.threads = rc.threads;
-            tc.epochs = uc.epochs;
+        if (uc.epochs > 0) {  // the windows the epochs since PREV's training complete (refit_stage.cpp)
             const std::uint64_t seed = mixKey({rc.seed, static_cast<std::uint64_t>(task.subregion),
                                                static_cast<std::uint64_t>(ctx.epochs), 0x75706474ULL});
-            if (trainSet.size() > 0) {
-                model::Model fitted = model::fit(trainSet, validationSet, config, tc, seed, &it->second);
-                if (fitted.summary.ok()) {
-                    tuned = std::move(fitted);
-                    fineTuned = true;
-                }
-                log::info() << "subregion " << task.subregion << ": fine-tuned on " << trainSet.size()
+            const model::ModelConfig& config = it->second.config;  // its scaling stays PREV's
+            FineTuned fitted =
+                fineTune(ctx, it->second, latestWindows(h, ctx.axis, config, h.split.train, before, now),
+                         latestWindows(h, ctx.axis, config, h.split.validation, before, now), uc.epochs, seed);
+            if (fitted.windows > 0) {
+                tuned = std::move(fitted.model);
+                fineTuned = fitted.trained;
+                log::info() << "subregion " << task.subregion << ": fine-tuned on " << fitted.windows
                             << " new window(s) for " << tuned.summary.epochs << " epoch(s), validation MAE "
-                            << tuned.summary.validationMae << " mm (" << model::toString(fitted.summary.status) << ")";
+                            << tuned.summary.validationMae << " mm (" << model::toString(fitted.status) << ")";
             }
         }
         r.status = 0;

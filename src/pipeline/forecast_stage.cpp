@@ -35,7 +35,8 @@ std::string storedBytes(const model::Model& m) {
 // The rank holding each subregion's winner forecasts all its points: the hidden epochs (from
 // the visible part), the Y epochs beyond the archive, and the conformal interval half-widths.
 WinnerForecasts forecastWinners(const RunContext& ctx, const HeldMap& held, const std::vector<Choice>& choice,
-                                const std::map<std::int32_t, model::Model>& models, const BaselineSet& baselines) {
+                                const std::map<std::int32_t, model::Model>& models,
+                                const std::map<std::int32_t, model::Model>& refitted, const BaselineSet& baselines) {
     const Comm& comm = ctx.comm;
     const RunConfig& rc = ctx.rc;
     const Plan& plan = ctx.plan;
@@ -59,7 +60,7 @@ WinnerForecasts forecastWinners(const RunContext& ctx, const HeldMap& held, cons
             const Comm* group = groupOf(ctx.groups, s);
             bool shared = spread(plan, s) && group != nullptr;
             bool owner = leads(plan, s, comm.rank());  // keeps the intervals (and the model)
-            Forecaster f;
+            Forecaster f, judged;  // judged: the selected model's, for the out-of-time residuals (run.refit)
             if (c.task < 0 && c.learned >= 0) {
                 // A baseline won: the best candidate is stored all the same (for hlstm update).
                 const Task& task = plan.tasks[static_cast<std::size_t>(c.learned)];
@@ -77,12 +78,15 @@ WinnerForecasts forecastWinners(const RunContext& ctx, const HeldMap& held, cons
                 // planned one); a data-parallel one by its group, the first rank keeping it.
                 owner = !task.sharded || task.rank == comm.rank();
                 shared = task.sharded;
-                const model::Model& mdl = it->second;
+                const auto refit = refitted.find(c.task);  // refit_stage.cpp
+                const model::Model& mdl = refit != refitted.end() ? refit->second : it->second;
                 f = modelForecaster(mdl, rc.threads);
-                if (c.combineBaseline >= 0)  // combine_stage.cpp
-                    f = combinedForecaster(
-                        f, baselines.forecaster(static_cast<std::size_t>(c.combineBaseline), rc.horizon),
-                        c.combineWeights);
+                if (refit != refitted.end()) judged = modelForecaster(it->second, rc.threads);
+                if (c.combineBaseline >= 0) {  // combine_stage.cpp
+                    const Forecaster b = baselines.forecaster(static_cast<std::size_t>(c.combineBaseline), rc.horizon);
+                    f = combinedForecaster(f, b, c.combineWeights);
+                    if (judged) judged = combinedForecaster(judged, b, c.combineWeights);
+                }
                 if (owner) {
                     out.modelSubregions.push_back(s);
                     out.modelBytes.push_back(storedBytes(mdl));
@@ -97,7 +101,8 @@ WinnerForecasts forecastWinners(const RunContext& ctx, const HeldMap& held, cons
             auto start = std::chrono::steady_clock::now();
             if (owner || shared) {
                 // The chosen position methods' own out-of-time residuals per step.
-                PositionForecaster p = positionForecaster(c.positionSteps, f, baselines, rc.levelEpochs, rc.horizon);
+                PositionForecaster p =
+                    positionForecaster(c.positionSteps, judged ? judged : f, baselines, rc.levelEpochs, rc.horizon);
                 const std::vector<float> half = h.cut->positionHalfWidths(
                     shared ? sharedAmong(*group, std::move(p)) : p, rc.interval, rc.intervalCuts);
                 if (owner) out.halfWidths.emplace_back(s, half.empty() ? std::vector<float>(Y, kNaN) : half);
@@ -196,7 +201,7 @@ Returned forecastStage(const RunContext& ctx, const LocalBlock& block, const Hel
             t.subregion < ctx.nSub && sel.choice[static_cast<std::size_t>(t.subregion)].learned == it->first;
         it = kept ? std::next(it) : trained.models.erase(it);
     }
-    const WinnerForecasts fc = forecastWinners(ctx, held, sel.choice, trained.models, baselines);
+    const WinnerForecasts fc = forecastWinners(ctx, held, sel.choice, trained.models, trained.refitted, baselines);
     const std::size_t Y = static_cast<std::size_t>(ctx.rc.horizon);
     const std::size_t nPerPoint = baselines.kinds.size(), nL = ctx.rc.learned().size(), nB = nPerPoint + nL;
     Returned back;

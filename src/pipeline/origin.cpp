@@ -65,6 +65,10 @@ void forecastOrigin(const Comm& comm, const Config& config, RunConfig& rc, Local
     positionStage(ctx, held, trained, baselines, selection, &baselineOut);
     log::debug() << "select: winners " << selected - selectStart << " s, combination " << combined - selected
                  << " s, positions " << log::elapsed() - combined << " s";
+    if (rc.refitEpochs > 0) {  // run.refit: the winners fine-tuned once everything is judged
+        timer.start("refit");
+        refitStage(ctx, held, trained, selection);
+    }
 
     timer.start("forecast");
     const Returned back = forecastStage(ctx, block, held, selection, trained, baselineOut, baselines);

@@ -69,6 +69,13 @@ RunConfig RunConfig::from(const Config& config, const RunArgs& args) {
     if (positions != "choose" && positions != "own")
         throw ConfigError("run.positions = \"" + positions + "\": expected choose or own");
     rc.choosePositions = positions == "choose";
+    const std::string& refit = config.getString("run.refit");
+    if (refit != "none" && refit != "finetune" && refit != "all")
+        throw ConfigError("run.refit = \"" + refit + "\": expected none, finetune or all");
+    const auto refitEpochs = config.getInt("run.refit_epochs");
+    if (refitEpochs < 1 || refitEpochs > 10000) throw ConfigError("run.refit_epochs must be in 1..10000");
+    rc.refitEpochs = refit != "none" ? static_cast<int>(refitEpochs) : 0;
+    rc.refitAll = refit == "all";
     rc.spatial = spatial::SpatialOptions::fromConfig(config);
     rc.errorThreshold = config.getDouble("run.error_threshold");
     if (!(rc.errorThreshold > 0)) throw ConfigError("run.error_threshold must be > 0 (mm)");

@@ -36,6 +36,8 @@ struct RunConfig {
     std::vector<double> combineWeights;  // run.combine: the learned model's weights tried in a mix (combine_stage)
     bool choosePositions = true;         // run.positions = choose (position_choice.cpp)
     bool combinePerStep = false;         // run.combine = step: one weight per step
+    int refitEpochs = 0;                 // run.refit = finetune | all: the winners' fine-tuning epochs (0: none)
+    bool refitAll = false;               // run.refit = all: on every visible window, not the new ones only
     double checkpointSeconds = 600;      // run.checkpoint_minutes
     double progressSeconds = 60;         // run.progress_minutes
     std::string inputChecksum;           // of the input file, computed once (rank 0, broadcast)

@@ -199,6 +199,9 @@ struct TrainOutcome {
     // Task index -> its selection score's forecasts (ValidationCut::ratesAtCuts), where scored:
     // the position choice judges them again instead of forecasting them twice.
     std::map<std::int32_t, std::vector<float>> cutRates;
+    // Task index -> the winner refitted on the selection's epochs (refit_stage.cpp): it forecasts
+    // and is stored; the selected model above still gives the out-of-time interval residuals.
+    std::map<std::int32_t, model::Model> refitted;
 };
 /// A candidate's training curves as one row: train.epochs training losses, then train.epochs
 /// validation MAEs (mm), NaN after its last epoch.
@@ -262,6 +265,30 @@ void positionStage(const RunContext& ctx, const HeldMap& held, const TrainOutcom
 /// position baselines).
 std::vector<std::int32_t> positionChoiceColumn(const std::vector<Choice>& choice, std::size_t nNames,
                                                std::size_t horizon);
+
+// ---------------------------------------------------------------- refit (refit_stage.cpp)
+/// The latest window of each of `rows` whose label ends in the first e epochs, for e = to,
+/// to - step, ... above `from`: the windows that the epochs after `from` complete.
+model::SampleSet latestWindows(const Held& h, const model::TimeAxis& axis, const model::ModelConfig& config,
+                               const std::vector<std::size_t>& rows, std::size_t from, std::size_t to,
+                               std::size_t step = 1);
+/// `start` fine-tuned for `epochs` epochs on `trainSet` (`validationSet` keeps its best epoch),
+/// warm-started from its weights and optimizer state; `start` itself when there is nothing to
+/// train on or the fit fails (rank-local; hlstm update and run.refit).
+struct FineTuned {
+    model::Model model;
+    bool trained = false;
+    std::uint64_t windows = 0;
+    model::FitStatus status = model::FitStatus::kNoSamples;
+};
+FineTuned fineTune(const RunContext& ctx, const model::Model& start, const model::SampleSet& trainSet,
+                   const model::SampleSet& validationSet, int epochs, std::uint64_t seed);
+/// run.refit = finetune | all: each learned winner (alone or in its mix) fine-tuned on the windows
+/// that the epochs after its training complete (all: on every window of the visible epochs), up
+/// to the last visible one, into trained.refitted;
+/// the selection, the mixes and the position choice stay as judged. Adds what was done to
+/// Choice::why (collective).
+void refitStage(const RunContext& ctx, const HeldMap& held, TrainOutcome& trained, Selection& sel);
 
 // ---------------------------------------------------------------- forecast (forecast_stage.cpp)
 /// What the owners of the points receive: per owned row the winner's [holdout differentials |

@@ -41,6 +41,7 @@ int update(const Comm& comm, const Config& config, const UpdateArgs& args) {
     // An update refits no learned baseline (global LSTM, RNN) and trains nothing data-parallel.
     rc.baselines.globalLstm = rc.baselines.rnn = false;
     rc.shardShare = 0;
+    rc.refitEpochs = 0;       // its fine-tuning (finetune_stage.cpp) is the refit; run.refit is run's
     rc.read.truthEpochs = 0;  // the new epochs are judged against the truth too
     FilesRead reads = filesRead(rc.input, rc.read, &config);
     reads.add(args.models, "the models, --models");

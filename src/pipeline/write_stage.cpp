@@ -380,6 +380,9 @@ void OutputWriter::provenance() const {
     out.writeAttribute(output::attr::kCommonMode, toString(rc.commonMode.use));
     out.writeAttribute(output::attr::kCommonModeRecent,
                        static_cast<std::int32_t>(ctx.commonMode != nullptr ? ctx.commonMode->recent : 0));
+    out.writeAttribute(output::attr::kRefit, std::string(rc.refitEpochs <= 0 ? "none"
+                                                         : rc.refitAll       ? "all"
+                                                                             : "finetune"));
     out.writeAttribute(output::attr::kComplete, static_cast<std::int32_t>(1));  // last
 }
 
