@@ -414,7 +414,9 @@ Forecast Predictor::operator()(const SeriesView& series) {
     // The network's inputs are built a chunk of points at a time (whole inference batches), not
     // for every point at once: a national block's windows would be another copy of its series.
     // Batches have one shape whatever the chunk, so a point's forecast does not depend on it.
-    constexpr std::size_t kChunkPoints = 64 * 1024;
+    // 16,384 points (64 batches of 256): at L = 60 their windows are ~11 MiB per input channel
+    // beside the series (peak memory in the forecast stage).
+    constexpr std::size_t kChunkPoints = 16 * 1024;
     std::vector<float> z;
     for (std::size_t first = 0; first < series.points; first += kChunkPoints) {
         SeriesView part = series;

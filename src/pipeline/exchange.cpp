@@ -153,20 +153,29 @@ std::vector<float> toOwners(const Comm& comm, const std::vector<std::uint64_t>& 
             static_cast<std::size_t>(std::upper_bound(offsets.begin(), offsets.end(), rows[k]) - offsets.begin() - 1);
         byOwner[owner].push_back(k);
     }
-    std::vector<std::uint64_t> sendRows;
-    std::vector<float> sendVals;
-    std::vector<std::size_t> rowCounts(ranks), valCounts(ranks);
-    for (std::size_t r = 0; r < ranks; ++r) {
-        for (std::size_t k : byOwner[r]) {
-            sendRows.push_back(rows[k]);
-            sendVals.insert(sendVals.end(), values.begin() + static_cast<std::ptrdiff_t>(k * width),
-                            values.begin() + static_cast<std::ptrdiff_t>((k + 1) * width));
+    // The send buffers are sized once and freed before the owners' table is allocated (peak
+    // memory: a national block's values are held at most three times, here and the caller's).
+    std::vector<std::uint64_t> gotRows;
+    std::vector<float> gotVals;
+    {
+        std::vector<std::uint64_t> sendRows;
+        std::vector<float> sendVals;
+        sendRows.reserve(rows.size());
+        sendVals.reserve(rows.size() * width);
+        std::vector<std::size_t> rowCounts(ranks), valCounts(ranks);
+        for (std::size_t r = 0; r < ranks; ++r) {
+            for (std::size_t k : byOwner[r]) {
+                sendRows.push_back(rows[k]);
+                sendVals.insert(sendVals.end(), values.begin() + static_cast<std::ptrdiff_t>(k * width),
+                                values.begin() + static_cast<std::ptrdiff_t>((k + 1) * width));
+            }
+            rowCounts[r] = byOwner[r].size();
+            valCounts[r] = byOwner[r].size() * width;
         }
-        rowCounts[r] = byOwner[r].size();
-        valCounts[r] = byOwner[r].size() * width;
+        std::vector<std::vector<std::size_t>>().swap(byOwner);
+        gotRows = comm.alltoallv(sendRows, rowCounts);
+        gotVals = comm.alltoallv(sendVals, valCounts);
     }
-    const auto gotRows = comm.alltoallv(sendRows, rowCounts);
-    const auto gotVals = comm.alltoallv(sendVals, valCounts);
     std::vector<float> out(block.points.size() * width, kNaN);
     for (std::size_t k = 0; k < gotRows.size(); ++k)
         std::copy_n(gotVals.data() + k * width, width, out.data() + (gotRows[k] - block.keptOffset) * width);

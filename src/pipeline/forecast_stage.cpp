@@ -5,6 +5,7 @@
 
 #include "hlstm/core/coordinated.hpp"
 #include "hlstm/core/log.hpp"
+#include "hlstm/core/memory.hpp"
 #include "hlstm/pipeline/position_choice.hpp"
 #include "stages.hpp"
 
@@ -107,6 +108,7 @@ WinnerForecasts forecastWinners(const RunContext& ctx, const HeldMap& held, cons
                     shared ? sharedAmong(*group, std::move(p)) : p, rc.interval, rc.intervalCuts);
                 if (owner) out.halfWidths.emplace_back(s, half.empty() ? std::vector<float>(Y, kNaN) : half);
                 timing << " intervals " << secondsSince(start) << " s";
+                logMemory("forecast: intervals of subregion " + std::to_string(s));
                 start = std::chrono::steady_clock::now();
             }
             const auto [first, last] = shared ? sliceOf(*group, n) : std::pair{std::size_t{0}, n};
@@ -119,10 +121,12 @@ WinnerForecasts forecastWinners(const RunContext& ctx, const HeldMap& held, cons
             const std::vector<float> holdoutRates = f(seen);
             ratesToDifferentials(holdoutRates, rc.horizon, axis, V - 1, holdout);
             timing << ", holdout " << secondsSince(start) << " s";
+            logMemory("forecast: holdout of subregion " + std::to_string(s));
             start = std::chrono::steady_clock::now();
             const std::vector<float> holdoutPos =
                 positionsOf(c.positionSteps, seen, holdoutRates, baselines, rc.levelEpochs, rc.horizon);
             timing << ", holdout positions " << secondsSince(start) << " s";
+            logMemory("forecast: holdout positions of subregion " + std::to_string(s));
             start = std::chrono::steady_clock::now();
             if (ctx.commonMode != nullptr)  // the next epochs see every epoch: the reader's fill, the whole field
                 ctx.commonMode->toWhole(h.rows->rows, const_cast<float*>(h.rows->full), m, ctx.readerFill);
@@ -130,10 +134,12 @@ WinnerForecasts forecastWinners(const RunContext& ctx, const HeldMap& held, cons
                 ctx.readerFill->restore(h.rows->rows, const_cast<float*>(h.rows->full), m);
             const std::vector<float> next = f(whole);
             timing << ", next " << secondsSince(start) << " s";
+            logMemory("forecast: next of subregion " + std::to_string(s));
             start = std::chrono::steady_clock::now();
             const std::vector<float> nextPos =
                 positionsOf(c.positionSteps, whole, next, baselines, rc.levelEpochs, rc.horizon);
             timing << ", next positions " << secondsSince(start) << " s";
+            logMemory("forecast: next positions of subregion " + std::to_string(s));
             std::vector<std::int8_t> isValidation(n, 0);
             for (auto v : h.split.validation) isValidation[v] = 1;
             for (std::size_t i = first; i < last; ++i) {
@@ -193,6 +199,7 @@ Returned forecastStage(const RunContext& ctx, const LocalBlock& block, const Hel
     const Comm& comm = ctx.comm;
     trained.cutRates = {};  // the position choice is made
     baselineOut.cutRates = {};
+    releaseFreeMemory();  // their pages, before the forecasts (peak memory)
     const std::vector<std::uint64_t> offsets = ownerOffsets(comm, block.points.size());
     const std::vector<float> learnedVals = forecastLearned(ctx, held, trained.models, offsets, block);
     for (auto it = trained.models.begin(); it != trained.models.end();) {  // keep each subregion's best
@@ -201,25 +208,35 @@ Returned forecastStage(const RunContext& ctx, const LocalBlock& block, const Hel
             t.subregion < ctx.nSub && sel.choice[static_cast<std::size_t>(t.subregion)].learned == it->first;
         it = kept ? std::next(it) : trained.models.erase(it);
     }
-    const WinnerForecasts fc = forecastWinners(ctx, held, sel.choice, trained.models, trained.refitted, baselines);
+    logMemory("forecast: learned baselines");
+    WinnerForecasts fc = forecastWinners(ctx, held, sel.choice, trained.models, trained.refitted, baselines);
     const std::size_t Y = static_cast<std::size_t>(ctx.rc.horizon);
     const std::size_t nPerPoint = baselines.kinds.size(), nL = ctx.rc.learned().size(), nB = nPerPoint + nL;
     Returned back;
     back.nBaselines = nB;
+    logMemory("forecast: winners forecast");
+    releaseFreeMemory();  // the network passes' buffers, before the values travel
+    // Each table is freed once it reached its owners: no two copies of one are held beside the
+    // next one's exchange (peak memory).
     back.winner = toOwners(comm, offsets, block, fc.rows, fc.values, 4 * Y + 2);
+    fc.rows = std::vector<std::uint64_t>();
+    fc.values = std::vector<float>();
     back.positions = toOwners(comm, offsets, block, baselineOut.rows, baselineOut.positions,
                               1 + static_cast<std::size_t>(kPositionBaselines) * Y);
+    baselineOut.positions = std::vector<float>();
     // Every baseline's holdout differentials per owned row: the per-point ones, then the learned.
     back.baselines.assign(block.points.size() * nB * Y, kNaN);
     {
         const std::vector<float> perPoint =
             toOwners(comm, offsets, block, baselineOut.rows, baselineOut.holdout, nPerPoint * Y);
+        baselineOut.holdout = std::vector<float>();
         for (std::size_t i = 0; i < block.points.size(); ++i) {
             std::copy_n(perPoint.data() + i * nPerPoint * Y, nPerPoint * Y, back.baselines.data() + i * nB * Y);
             std::copy_n(learnedVals.data() + i * nL * Y, nL * Y, back.baselines.data() + i * nB * Y + nPerPoint * Y);
         }
     }
     baselineOut = {};
+    logMemory("forecast: values at their owners");
     back.halfWidths = gatherHalfWidths(comm, fc.halfWidths, ctx.nSub, Y);
     back.models = gatherModels(comm, fc.modelSubregions, fc.modelBytes);
     return back;

@@ -5,6 +5,7 @@
 #include <tuple>
 
 #include "hlstm/core/log.hpp"
+#include "hlstm/core/memory.hpp"
 #include "hlstm/model/network.hpp"
 #include "stages.hpp"
 
@@ -103,6 +104,7 @@ Plan planStage(const Comm& comm, const RunConfig& rc, const partition::Partition
         for (const auto& t : plan.tasks)
             taskSpeed[static_cast<std::size_t>(t.index)] =
                 speed.at(std::make_tuple(t.L, t.K, t.S, t.cell, t.sharded ? t.groupSize : 0));
+        logMemory("plan: calibrated");
         const double calibration =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - calibrationStart).count();
         plan.expectedSeconds = expectedSeconds(plan, taskSpeed, comm.size());  // the same on every rank
