@@ -35,6 +35,7 @@ int runMain(const hlstm::MpiSession& mpi, int argc, char** argv) {
     const char* verbose = std::getenv("HLSTM_LOG");
     hlstm::log::init(comm.rank(),
                      verbose && std::string(verbose) == "debug" ? hlstm::log::Level::kDebug : hlstm::log::Level::kInfo);
+    hlstm::log::debug() << "MPI transport: " << mpi.transport();
 
     CLI::App app{"hlstm " + std::string(hlstm::kVersion) +
                  ": ground-subsidence prediction from InSAR time series with heterogeneous LSTMs (MPI)"};

@@ -1,5 +1,7 @@
 #include "hlstm/core/comm.hpp"
 
+#include "hlstm/core/mpi_transport.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <climits>
@@ -256,7 +258,7 @@ BlockRange blockRange(std::size_t n, int size, int rank) {
 }
 
 // ---------------------------------------------------------------- MpiSession
-MpiSession::MpiSession(int& argc, char**& argv) {
+MpiSession::MpiSession(int& argc, char**& argv) : transport_(mpi::applyTransportChoice()) {
     int provided = 0;
     mpi::check(MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
     if (provided < MPI_THREAD_FUNNELED) {

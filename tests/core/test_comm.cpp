@@ -7,9 +7,12 @@
 #include <ctime>
 #include <map>
 #include <numeric>
+#include <string>
 #include <thread>
+#include <utility>
 
 #include "hlstm/core/comm.hpp"
+#include "hlstm/core/mpi_transport.hpp"
 
 using hlstm::Comm;
 using hlstm::Reduce;
@@ -132,4 +135,35 @@ TEST(Comm, IprobeSeesAWaitingMessageWithoutReceivingIt) {
         EXPECT_EQ(comm.iprobe(1, 77), std::nullopt);
     }
     comm.barrier();
+}
+
+// mpi::chooseTransport: ob1 only when every rank is on one node and the user chose no PML.
+TEST(Transport, SingleNodeOnlyAndTheUsersChoiceWins) {
+    using Env = std::map<std::string, std::string>;
+    const auto choose = [](const Env& env) {
+        return hlstm::mpi::chooseTransport([&env](const char* name) -> const char* {
+            const auto it = env.find(name);
+            return it == env.end() ? nullptr : it->second.c_str();
+        });
+    };
+    using Set = std::vector<std::pair<std::string, std::string>>;
+    const Set ob1{{"OMPI_MCA_pml", "ob1"}, {"OMPI_MCA_btl", "self,vader,tcp"}};
+    EXPECT_EQ(choose({{"OMPI_COMM_WORLD_SIZE", "4"}, {"OMPI_COMM_WORLD_LOCAL_SIZE", "4"}}).set, ob1);
+    EXPECT_EQ(choose({{"OMPI_COMM_WORLD_SIZE", "4"}, {"OMPI_COMM_WORLD_LOCAL_SIZE", "2"}}).set, Set{});
+    EXPECT_EQ(choose({{"SLURM_PROCID", "0"}, {"SLURM_STEP_NUM_NODES", "1"}}).set, ob1);
+    EXPECT_EQ(choose({{"SLURM_PROCID", "3"}, {"SLURM_STEP_NUM_NODES", "2"}}).set, Set{});
+    EXPECT_EQ(choose({}).set, ob1);  // a process started alone
+    EXPECT_EQ(choose({{"PMIX_RANK", "0"}}).set, Set{});
+    // mpirun inside a one-node Slurm step: mpirun's own count decides.
+    EXPECT_EQ(choose({{"OMPI_COMM_WORLD_SIZE", "8"},
+                      {"OMPI_COMM_WORLD_LOCAL_SIZE", "4"},
+                      {"SLURM_PROCID", "0"},
+                      {"SLURM_STEP_NUM_NODES", "1"}})
+                  .set,
+              Set{});
+    // The user's PML (even empty: Open MPI's own selection) and BTL are kept.
+    EXPECT_EQ(choose({{"OMPI_MCA_pml", ""}}).set, Set{});
+    EXPECT_EQ(choose({{"OMPI_MCA_pml", "ucx"}, {"OMPI_COMM_WORLD_SIZE", "2"}, {"OMPI_COMM_WORLD_LOCAL_SIZE", "2"}}).set,
+              Set{});
+    EXPECT_EQ(choose({{"OMPI_MCA_btl", "self,vader"}}).set, (Set{{"OMPI_MCA_pml", "ob1"}}));
 }

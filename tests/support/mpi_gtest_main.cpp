@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "hlstm/core/mpi_transport.hpp"
+
 namespace {
 
 class RankAgreement : public testing::EmptyTestEventListener {
@@ -44,6 +46,7 @@ private:
 }  // namespace
 
 int main(int argc, char** argv) {
+    hlstm::mpi::applyTransportChoice();  // as hlstm's MpiSession: no network probe on one node
     int provided = 0;
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
     testing::InitGoogleTest(&argc, argv);

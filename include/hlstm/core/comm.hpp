@@ -239,7 +239,8 @@ struct BlockRange {
 /// MPI_THREAD_FUNNELED (only the main thread calls MPI; oneDNN's OpenMP threads never do),
 /// checked against the level the library provides; MPI_ERRORS_RETURN on MPI_COMM_WORLD (and
 /// the communicators made from it), so a failing call becomes an MpiError naming the call
-/// instead of an abort without a word; a communicator of its own for the error path.
+/// instead of an abort without a word; a communicator of its own for the error path. Before
+/// MPI_Init, Open MPI's transport for a job on one node (mpi::applyTransportChoice).
 class MpiSession {
 public:
     /// Throws MpiError when MPI cannot start or does not provide MPI_THREAD_FUNNELED.
@@ -250,6 +251,8 @@ public:
     MpiSession& operator=(const MpiSession&) = delete;
 
     [[nodiscard]] const Comm& world() const noexcept { return *world_; }
+    /// Why the transport is what it is (mpi::applyTransportChoice), for the debug log.
+    [[nodiscard]] const std::string& transport() const noexcept { return transport_; }
     /// Whether every rank reaches this call within `seconds` (a non-blocking barrier on the
     /// error path's own communicator, polled; never throws). Collective in intent: ranks
     /// that never call it make the others wait the full time and return false.
@@ -260,6 +263,7 @@ public:
     [[noreturn]] void abort(int code) const noexcept;
 
 private:
+    std::string transport_;
     std::unique_ptr<Comm> world_;
     MPI_Comm errorComm_ = MPI_COMM_NULL;
     bool finalized_ = false;
