@@ -28,7 +28,8 @@ TransportChoice chooseTransport(const EnvLookup& env) {
     bool oneNode = false;
     if (worldSize != nullptr) {  // started by mpirun/mpiexec (ORTE)
         oneNode = localSize != nullptr && std::string(localSize) == worldSize;
-        choice.why = std::string("mpirun: ") + (localSize ? localSize : "?") + " of " + worldSize + " rank(s) on this node";
+        choice.why =
+            std::string("mpirun: ") + (localSize ? localSize : "?") + " of " + worldSize + " rank(s) on this node";
     } else if (env("SLURM_PROCID") != nullptr && slurmNodes != nullptr) {  // srun direct launch
         oneNode = std::string(slurmNodes) == "1";
         choice.why = std::string("srun: step on ") + slurmNodes + " node(s)";
