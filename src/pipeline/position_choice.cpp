@@ -185,7 +185,10 @@ PositionVerdict choosePositionSteps(const ValidationCut& cut, const Forecaster& 
         const CutForecaster f = baselines.cutForecaster(b, horizon);
         rates[1 + b] = cut.ratesAtCutsInOnePass(group != nullptr ? sharedCutsAmong(*group, f) : f);
     }
-    if (known != nullptr && known->model != nullptr) {
+    if (kept && known->model == nullptr && known->ownBaseline >= 0 &&
+        static_cast<std::size_t>(known->ownBaseline) < nB) {
+        rates[0] = rates[1 + static_cast<std::size_t>(known->ownBaseline)];
+    } else if (known != nullptr && known->model != nullptr) {
         rates[0] = *known->model;
         if (known->combineBaseline >= 0)  // as combinedForecaster mixes them
             mixRates(rates[0], rates[1 + static_cast<std::size_t>(known->combineBaseline)], known->weights, Y);
@@ -296,6 +299,8 @@ void positionStage(const RunContext& ctx, const HeldMap& held, const TrainOutcom
             if (c.task >= 0) {
                 const auto r = trained.cutRates.find(c.task);
                 if (r != trained.cutRates.end()) known = {&r->second, c.combineBaseline, c.combineWeights};
+            } else {
+                known.ownBaseline = c.baseline;
             }
             if (baselineOut != nullptr) {  // the baselines' rates at the cuts (baseline_stage.cpp)
                 const auto r = baselineOut->cutRates.find(s);

@@ -126,8 +126,8 @@ int update(const Comm& comm, const Config& config, const UpdateArgs& args) {
     }
     if (!uc.reselect) keepPreviousChoice(ctx, prev, baselines, origins, selection);
     timer.start("positions");
-    if (uc.reselect)  // as run's (origin.cpp), else PREV's
-        positionStage(ctx, held, trained, baselines, selection);
+    if (uc.reselect)                                                            // as run's (origin.cpp), else PREV's
+        positionStage(ctx, held, trained, baselines, selection, &baselineOut);  // the baselines' cut rates kept
     else
         keepPreviousPositions(ctx, prev, baselines, origins, selection);
     timer.start("drift");

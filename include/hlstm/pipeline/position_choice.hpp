@@ -49,6 +49,10 @@ struct KnownOwnRates {
     /// Every per-point baseline's rates at the same cuts, where the baseline stage kept them
     /// (BaselineOutcome::cutRates; null: forecast here).
     const std::vector<std::vector<float>>* baselines = nullptr;
+    /// With `baselines` and no `model`: the own method is this baseline (a baseline won), whose
+    /// one-pass rates are its per-cut ones (BaselineSet::cutForecaster), so they are not forecast
+    /// again either.
+    int ownBaseline = -1;
 };
 /// Judges the own method, every per-point baseline of `baselines` and every position baseline
 /// on `cut` (ValidationCut::positionStepScores) and takes per step the lowest error, ties to the
