@@ -258,7 +258,9 @@ Model fit(const SampleSet& trainSet, const SampleSet& validationSet, const Model
         st.trainSeconds = seconds;
         return st;
     };
+    bool measuredLast = false;  // the last epoch's validation MAE is the final network's
     for (int epoch = firstEpoch; epoch <= train.epochs && !diverged; ++epoch) {
+        measuredLast = false;
         const auto epochStart = std::chrono::steady_clock::now();
         const bool resumed = resume != nullptr && epoch == firstEpoch;
         if (!resumed) detail::shuffle(order, rng);
@@ -300,6 +302,7 @@ Model fit(const SampleSet& trainSet, const SampleSet& validationSet, const Model
         // The validation curve costs one forward pass over the validation samples per epoch.
         const bool curve = train.curves && validationSet.size() > 0;
         const double epochMae = earlyStop || curve ? maeMm(network, validationSet, sharded) : kNaN;
+        measuredLast = earlyStop || curve;
         model.summary.maeCurve.push_back(epochMae);
         if (earlyStop) {
             const double mae = epochMae;
@@ -335,7 +338,9 @@ Model fit(const SampleSet& trainSet, const SampleSet& validationSet, const Model
         if (earlyStop) {
             model.summary.validationMae = bestMae;
         } else {
-            model.summary.validationMae = maeMm(network, validationSet, sharded);
+            // The last epoch's curve value when it measured this network: the same pass, not made twice.
+            model.summary.validationMae =
+                measuredLast ? model.summary.maeCurve.back() : maeMm(network, validationSet, sharded);
             if (validationSet.size() > 0 && !std::isfinite(model.summary.validationMae)) {
                 model.summary.status = FitStatus::kDiverged;
                 model.summary.validationMae = kInf;
