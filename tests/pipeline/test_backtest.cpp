@@ -8,6 +8,7 @@
 
 #include "hlstm/io/hdf5.hpp"
 #include "hlstm/io/output_format.hpp"
+#include "scene_suite.hpp"
 #include "test_support.hpp"
 
 using namespace hlstm;
@@ -21,25 +22,14 @@ const std::string kFast =
     "--train.threads 1 --run.baselines all --run.holdout 3 --model.horizon 3";
 constexpr int kOrigins = 3, kY = 3, kEpochs = 50;
 
-class BacktestTest : public ::testing::Test {
+class BacktestTest : public SceneSuite<BacktestTest> {
 protected:
-    static void SetUpTestSuite() {
-        dir_ = new TempDir();
-        auto r = run(hlstmUnderMpi(2) + " simulate --points 3000 --epochs " + std::to_string(kEpochs) +
-                     " --seed 5 -o " + scene());
-        ASSERT_EQ(r.exitCode, 0) << r.output;
-    }
-    static void TearDownTestSuite() { delete dir_; }
-    static std::string scene() { return dir_->file("scene.h5"); }
+    static void SetUpTestSuite() { simulate("--points 3000 --epochs " + std::to_string(kEpochs) + " --seed 5"); }
     static CommandResult hlstm(int ranks, const std::string& command, const std::string& out,
                                const std::string& extra = kFast) {
-        return run("env OMP_NUM_THREADS=1 " + hlstmUnderMpi(ranks) + " " + command + " --input " + scene() + " -o " +
-                       out + extra,
-                   300);
+        return hlstmOnScene(ranks, command, out, extra);
     }
-    static TempDir* dir_;
 };
-TempDir* BacktestTest::dir_ = nullptr;
 
 std::vector<double> doubles(const std::string& file, const std::string& ds) {
     h5::File f(file, h5::Access::kReadOnly);

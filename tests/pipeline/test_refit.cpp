@@ -12,6 +12,7 @@
 #include "hlstm/io/output_format.hpp"
 #include "hlstm/model/model.hpp"
 #include "hlstm/model/samples.hpp"
+#include "scene_suite.hpp"
 #include "test_support.hpp"
 
 using namespace hlstm;
@@ -27,25 +28,14 @@ const std::string kFast =
 constexpr int kY = 3, kEpochs = 50, kBatch = 64, kRefitEpochs = 3;
 constexpr std::size_t kWindowsPerPoint = 2;  // epochs 12 and 6 before the last visible one (stride 6)
 
-class RefitTest : public ::testing::Test {
+class RefitTest : public SceneSuite<RefitTest> {
 protected:
-    static void SetUpTestSuite() {
-        dir_ = new TempDir();
-        auto r = run(hlstmUnderMpi(2) + " simulate --points 3000 --epochs " + std::to_string(kEpochs) +
-                     " --seed 5 -o " + scene());
-        ASSERT_EQ(r.exitCode, 0) << r.output;
-    }
-    static void TearDownTestSuite() { delete dir_; }
-    static std::string scene() { return dir_->file("scene.h5"); }
+    static void SetUpTestSuite() { simulate("--points 3000 --epochs " + std::to_string(kEpochs) + " --seed 5"); }
     static CommandResult hlstm(int ranks, const std::string& command, const std::string& out,
                                const std::string& extra) {
-        return run("env OMP_NUM_THREADS=1 " + hlstmUnderMpi(ranks) + " " + command + " --input " + scene() + " -o " +
-                       out + kFast + extra,
-                   300);
+        return hlstmOnScene(ranks, command, out, kFast + extra);
     }
-    static TempDir* dir_;
 };
-TempDir* RefitTest::dir_ = nullptr;
 
 template <class T> std::vector<T> all(const std::string& file, const std::string& ds) {
     h5::File f(file, h5::Access::kReadOnly);
