@@ -102,8 +102,8 @@ WinnerForecasts forecastWinners(const RunContext& ctx, const HeldMap& held, cons
             auto start = std::chrono::steady_clock::now();
             if (owner || shared) {
                 // The chosen position methods' own out-of-time residuals per step.
-                PositionForecaster p =
-                    positionForecaster(c.positionSteps, judged ? judged : f, baselines, rc.levelEpochs, rc.horizon);
+                PositionForecaster p = positionForecaster(c.positionSteps, judged ? judged : f, baselines,
+                                                          rc.levelEpochs, rc.horizon, rc.positionHedge);
                 const std::vector<float> half = h.cut->positionHalfWidths(
                     shared ? sharedAmong(*group, std::move(p)) : p, rc.interval, rc.intervalCuts);
                 if (owner) out.halfWidths.emplace_back(s, half.empty() ? std::vector<float>(Y, kNaN) : half);
@@ -123,8 +123,8 @@ WinnerForecasts forecastWinners(const RunContext& ctx, const HeldMap& held, cons
             timing << ", holdout " << secondsSince(start) << " s";
             logMemory("forecast: holdout of subregion " + std::to_string(s));
             start = std::chrono::steady_clock::now();
-            const std::vector<float> holdoutPos =
-                positionsOf(c.positionSteps, seen, holdoutRates, baselines, rc.levelEpochs, rc.horizon);
+            const std::vector<float> holdoutPos = positionsOf(c.positionSteps, seen, holdoutRates, baselines,
+                                                              rc.levelEpochs, rc.horizon, rc.positionHedge);
             timing << ", holdout positions " << secondsSince(start) << " s";
             logMemory("forecast: holdout positions of subregion " + std::to_string(s));
             start = std::chrono::steady_clock::now();
@@ -137,7 +137,7 @@ WinnerForecasts forecastWinners(const RunContext& ctx, const HeldMap& held, cons
             logMemory("forecast: next of subregion " + std::to_string(s));
             start = std::chrono::steady_clock::now();
             const std::vector<float> nextPos =
-                positionsOf(c.positionSteps, whole, next, baselines, rc.levelEpochs, rc.horizon);
+                positionsOf(c.positionSteps, whole, next, baselines, rc.levelEpochs, rc.horizon, rc.positionHedge);
             timing << ", next positions " << secondsSince(start) << " s";
             logMemory("forecast: next positions of subregion " + std::to_string(s));
             std::vector<std::int8_t> isValidation(n, 0);

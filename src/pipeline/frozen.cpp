@@ -73,7 +73,7 @@ Returned FrozenService::forecast(const Comm& comm, const RunConfig& rc, const Lo
                     ratesToDifferentials(rates, rc.horizon, axis, V - 1, diff);
                     // The first origin's position choice, as predict applies it (position_choice.cpp).
                     chosen = positionsOf(choice_[static_cast<std::size_t>(s)].positionSteps, view, rates, baselines_,
-                                         rc.levelEpochs, rc.horizon);
+                                         rc.levelEpochs, rc.horizon, rc.positionHedge);
                 }
             }
             for (std::size_t k = 0; k < rows.size(); ++k) {

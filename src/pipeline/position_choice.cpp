@@ -32,7 +32,7 @@ std::int32_t codeAt(const std::vector<std::int32_t>& steps, std::size_t y) {
 
 std::vector<float> positionsOf(const std::vector<std::int32_t>& steps, const model::SeriesView& v,
                                const std::vector<float>& ownRates, const BaselineSet& baselines, int levelEpochs,
-                               int horizon) {
+                               int horizon, double hedge) {
     const std::size_t Y = static_cast<std::size_t>(horizon), P = v.points, E = v.epochs;
     std::vector<float> out(P * Y, kNaN);
     if (P == 0 || E == 0) return out;
@@ -72,28 +72,35 @@ std::vector<float> positionsOf(const std::vector<std::int32_t>& steps, const mod
         if (code == kOwnPosition) own = pos;
     }
     // A row the chosen method cannot forecast (too few values for it) keeps the own method's
-    // position where it has one.
+    // position where it has one; at a step the choice gave to another method, the own method
+    // keeps the share `hedge` of the position (run.position_hedge).
     if (ownRates.size() == P * Y) {
         if (own.empty()) {
             own.assign(P * Y, kNaN);
             onLevel(ownRates, own);
         }
-        for (std::size_t k = 0; k < out.size(); ++k)
-            if (!std::isfinite(out[k])) out[k] = own[k];
+        for (std::size_t k = 0; k < out.size(); ++k) {
+            if (!std::isfinite(out[k])) {
+                out[k] = own[k];
+            } else if (hedge > 0 && codeAt(steps, k % Y) != kOwnPosition && std::isfinite(own[k])) {
+                out[k] = static_cast<float>(hedge * static_cast<double>(own[k]) +
+                                            (1.0 - hedge) * static_cast<double>(out[k]));
+            }
+        }
     }
     return out;
 }
 
 PositionForecaster positionForecaster(std::vector<std::int32_t> steps, Forecaster own, const BaselineSet& baselines,
-                                      int levelEpochs, int horizon) {
-    return
-        [steps = std::move(steps), own = std::move(own), &baselines, levelEpochs, horizon](const model::SeriesView& v) {
-            bool usesOwn = false;
-            for (std::size_t y = 0; y < static_cast<std::size_t>(horizon); ++y)
-                usesOwn = usesOwn || codeAt(steps, y) == kOwnPosition;
-            const std::vector<float> rates = usesOwn && own ? own(v) : std::vector<float>{};
-            return positionsOf(steps, v, rates, baselines, levelEpochs, horizon);
-        };
+                                      int levelEpochs, int horizon, double hedge) {
+    return [steps = std::move(steps), own = std::move(own), &baselines, levelEpochs, horizon,
+            hedge](const model::SeriesView& v) {
+        bool usesOwn = hedge > 0;  // a hedged step mixes the own method in
+        for (std::size_t y = 0; y < static_cast<std::size_t>(horizon); ++y)
+            usesOwn = usesOwn || codeAt(steps, y) == kOwnPosition;
+        const std::vector<float> rates = usesOwn && own ? own(v) : std::vector<float>{};
+        return positionsOf(steps, v, rates, baselines, levelEpochs, horizon, hedge);
+    };
 }
 
 std::string positionStepName(std::int32_t code, const BaselineSet& baselines) {

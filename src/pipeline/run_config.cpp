@@ -69,6 +69,8 @@ RunConfig RunConfig::from(const Config& config, const RunArgs& args) {
     if (positions != "choose" && positions != "own")
         throw ConfigError("run.positions = \"" + positions + "\": expected choose or own");
     rc.choosePositions = positions == "choose";
+    rc.positionHedge = config.getDouble("run.position_hedge");
+    if (!(rc.positionHedge >= 0 && rc.positionHedge <= 1)) throw ConfigError("run.position_hedge must be in [0, 1]");
     const std::string& refit = config.getString("run.refit");
     if (refit != "none" && refit != "finetune" && refit != "all")
         throw ConfigError("run.refit = \"" + refit + "\": expected none, finetune or all");

@@ -35,6 +35,7 @@ struct RunConfig {
     int levelEpochs = 8;                 // run.level_epochs: the positions' level is a line through these
     std::vector<double> combineWeights;  // run.combine: the learned model's weights tried in a mix (combine_stage)
     bool choosePositions = true;         // run.positions = choose (position_choice.cpp)
+    double positionHedge = 0.25;         // run.position_hedge: the own method's share at a step given away
     bool combinePerStep = false;         // run.combine = step: one weight per step
     int refitEpochs = 0;                 // run.refit = finetune | all: the winners' fine-tuning epochs (0: none)
     bool refitAll = false;               // run.refit = all: on every visible window, not the new ones only

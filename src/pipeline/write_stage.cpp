@@ -383,6 +383,7 @@ void OutputWriter::provenance() const {
     out.writeAttribute(output::attr::kRefit, std::string(rc.refitEpochs <= 0 ? "none"
                                                          : rc.refitAll       ? "all"
                                                                              : "finetune"));
+    out.writeAttribute(output::attr::kPositionHedge, rc.positionHedge);
     out.writeAttribute(output::attr::kComplete, static_cast<std::int32_t>(1));  // last
 }
 

@@ -103,6 +103,42 @@ TEST(PositionChoice, EachStepTakesTheMethodThatIsExactThereAndTheForecastIsTheEx
     }
 }
 
+TEST(PositionChoice, AtAStepGivenAwayTheOwnMethodKeepsItsHedgeShare) {
+    // run.position_hedge: where the choice gave a step to another method, the position is hedge x
+    // the own method's + (1 - hedge) x the chosen one's; a step the own method kept is its own.
+    const Scene s;
+    const BaselineSet baselines = someBaselines();
+    const model::SeriesView seen = s.view().firstEpochs(kCut);
+    const std::vector<float> ownRates = jumpKnower()(seen);
+    const int Y = static_cast<int>(kY);
+    // Step 1 the own method's (exact there), steps 2-4 last_value+velocity's (exact there; the own
+    // method is 1.5 mm/step too fast after step 1).
+    std::vector<std::int32_t> steps(kY, kPositionBaselineCode + 0);
+    steps[0] = kOwnPosition;
+    const std::vector<float> own =
+        positionsOf(std::vector<std::int32_t>(kY, kOwnPosition), seen, ownRates, baselines, 8, Y);
+    const std::vector<float> chosen = positionsOf(steps, seen, ownRates, baselines, 8, Y);
+    for (const double hedge : {0.25, 0.6}) {
+        const std::vector<float> pos = positionsOf(steps, seen, ownRates, baselines, 8, Y, hedge);
+        // The same through the forecaster of positions (the intervals' and the backtest's path).
+        const std::vector<float> viaForecaster = positionForecaster(steps, jumpKnower(), baselines, 8, Y, hedge)(seen);
+        for (std::size_t i = 0; i < kPoints; ++i) {
+            EXPECT_NEAR(pos[i * kY], s.future[i * kY], 1e-5) << "step 1 stays the own method's, point " << i;
+            for (std::size_t y = 1; y < kY; ++y) {
+                const std::size_t k = i * kY + y;
+                // last_value+velocity is exact: the error is the hedge's share of the own method's.
+                const double ownError = own[k] - s.future[k];
+                EXPECT_GT(std::abs(ownError), 1.0);
+                EXPECT_NEAR(pos[k] - s.future[k], hedge * ownError, 1e-4) << "hedge " << hedge << ", k " << k;
+                EXPECT_NEAR(pos[k], hedge * own[k] + (1 - hedge) * chosen[k], 1e-4);
+                EXPECT_EQ(viaForecaster[k], pos[k]);
+            }
+        }
+    }
+    // hedge 0: the chosen method's alone (the choice before run.position_hedge).
+    EXPECT_EQ(positionsOf(steps, seen, ownRates, baselines, 8, Y, 0.0), chosen);
+}
+
 TEST(PositionChoice, TheChoiceIsTheSameWhateverRanksForecastTheRows) {
     Comm comm;
     const Scene s;

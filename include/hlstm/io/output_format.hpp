@@ -44,6 +44,9 @@ inline constexpr char kCommonModeRecent[] = "common_mode_recent";
 /// the windows of the selection's epochs (all: of every visible epoch); the refitted model
 /// forecasts and is in /models. "none": the selected model as judged.
 inline constexpr char kRefit[] = "refit";
+/// run.position_hedge: the own method's share of the position at a step the position choice gave
+/// to another method (predict applies it; absent in older files: 0)
+inline constexpr char kPositionHedge[] = "position_hedge";
 }  // namespace attr
 
 /// /baselines
