@@ -384,6 +384,21 @@ TEST_F(RunTest, MultiStepHorizonReportsCumulativeErrorPerStep) {
             ++compared;
         }
     EXPECT_GT(compared, 0);
+    // Steps given to another method are hedged with the own method's (run.position_hedge 0.25, root
+    // attribute position_hedge), and hlstm predict with the run's models applies the same hedge: the
+    // same next positions (on this scene hedge 0 moves them by up to 2.8 mm).
+    EXPECT_EQ(f.readAttribute<double>("position_hedge"), 0.25);
+    EXPECT_TRUE(std::any_of(choice.begin(), choice.end(), [](std::int32_t c) { return c >= 0; }));
+    const std::string pred = dir_->file("horizon4-pred.h5");
+    auto p = run("env OMP_NUM_THREADS=1 " + hlstmUnderMpi(3) + " predict --models " + out + " --input " + scene() +
+                 " -o " + pred);
+    ASSERT_EQ(p.exitCode, 0) << p.output;
+    h5::File g(pred, h5::Access::kReadOnly);
+    const auto runPos = f.openDataset("/forecast/next_cumulative").readAll<float>();
+    const auto predPos = g.openDataset("/forecast/next_cumulative").readAll<float>();
+    ASSERT_EQ(runPos.size(), predPos.size());
+    for (std::size_t i = 0; i < runPos.size(); ++i)
+        if (std::isfinite(runPos[i])) ASSERT_NEAR(runPos[i], predPos[i], 1e-4) << i;
 }
 
 namespace {
