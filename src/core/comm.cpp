@@ -1,4 +1,5 @@
 #include "hlstm/core/comm.hpp"
+#include "hlstm/core/memory.hpp"
 
 #include "hlstm/core/mpi_transport.hpp"
 
@@ -259,6 +260,7 @@ BlockRange blockRange(std::size_t n, int size, int rank) {
 
 // ---------------------------------------------------------------- MpiSession
 MpiSession::MpiSession(int& argc, char**& argv) : transport_(mpi::applyTransportChoice()) {
+    mapLargeBlocks();  // freed tables and plans go back to the system (memory.hpp)
     int provided = 0;
     mpi::check(MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
     if (provided < MPI_THREAD_FUNNELED) {

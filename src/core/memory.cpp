@@ -24,6 +24,8 @@ ResidentMemory residentMemory() {
 
 void releaseFreeMemory() { malloc_trim(0); }
 
+void mapLargeBlocks() { mallopt(M_MMAP_THRESHOLD, static_cast<int>(kLargeBlockBytes)); }
+
 void logMemory(const std::string& where) {
     if (!log::enabled(log::Level::kDebug)) return;
     const ResidentMemory m = residentMemory();

@@ -61,22 +61,30 @@ double daviesBouldinVelocity(const SortedSample& sample, const Clustering1d& c) 
 
 PearsonSums PearsonSums::accumulate(const Comm& comm, const PointSet& points, const std::vector<double>& velocity,
                                     std::vector<double> boundaries, std::size_t epochs) {
+    return accumulate(
+        comm, points.size(), points.nEpochs(), [&points](std::size_t i) { return points.series(i); }, velocity,
+        std::move(boundaries), epochs);
+}
+
+PearsonSums PearsonSums::accumulate(const Comm& comm, std::size_t n, std::size_t nEpochs, const SeriesOf& seriesOf,
+                                    const std::vector<double>& velocity, std::vector<double> boundaries,
+                                    std::size_t epochs) {
     PearsonSums p;
     p.boundaries_ = std::move(boundaries);
-    const std::size_t m = epochs == 0 ? points.nEpochs() : std::min(epochs, points.nEpochs());
+    const std::size_t m = epochs == 0 ? nEpochs : std::min(epochs, nEpochs);
     const std::size_t T = m > 0 ? m - 1 : 0;
     // Preconditions agreed by all ranks before any further collective.
     p.steps_ = comm.allreduce<std::uint64_t>(T, Reduce::kMin);
     if (p.steps_ != comm.allreduce<std::uint64_t>(T, Reduce::kMax))
         throw RuntimeError("PearsonSums: ranks hold different epoch counts");
-    if (comm.allreduce<int>(velocity.size() != points.size() ? 1 : 0, Reduce::kMax) != 0)
+    if (comm.allreduce<int>(velocity.size() != n ? 1 : 0, Reduce::kMax) != 0)
         throw RuntimeError("PearsonSums: a rank passed a velocity count unlike its point count");
-    const std::size_t n = points.size(), stride = 1 + 2 * T;
+    const std::size_t stride = 1 + 2 * T;
 
     // Fixed-point scales from the global extent of the differentials.
     double maxAbs = 0.0;
     for (std::size_t i = 0; i < n; ++i) {
-        const float* c = points.series(i);
+        const float* c = seriesOf(i);
         for (std::size_t t = 0; t < T; ++t) {
             const double d = static_cast<double>(c[t + 1]) - static_cast<double>(c[t]);
             if (std::isfinite(d)) maxAbs = std::max(maxAbs, std::abs(d));
@@ -90,7 +98,7 @@ PearsonSums PearsonSums::accumulate(const Comm& comm, const PointSet& points, co
     p.sums_.assign(p.bins() * stride, 0);
     std::vector<double> d(T);
     for (std::size_t i = 0; i < n; ++i) {
-        const float* c = points.series(i);
+        const float* c = seriesOf(i);
         double mean = 0.0;
         std::size_t finite = 0;
         for (std::size_t t = 0; t < T; ++t) {

@@ -4,11 +4,14 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <memory>
+#include <optional>
 
 #include "hlstm/core/coordinated.hpp"
 #include "hlstm/core/error.hpp"
 #include "hlstm/core/log.hpp"
 #include "hlstm/core/memory.hpp"
+#include "hlstm/core/scratch_spill.hpp"
 #include "hlstm/partition/davies_bouldin.hpp"
 #include "hlstm/partition/kdp.hpp"
 #include "hlstm/partition/kmeans1d.hpp"
@@ -36,6 +39,30 @@ void validate(const PartitionConfig& c) {
     if (!(c.alpha >= 0.0) || !std::isfinite(c.alpha))
         throw ConfigError("partition.alpha = " + std::to_string(c.alpha) + ": must be a finite number >= 0");
 }
+
+// Rows of a spilled block read back in chunks of ~8 MiB: asked for in row order, the file is
+// read once per pass.
+class SpilledRows {
+public:
+    SpilledRows(ScratchSpill& spill, std::size_t rows, std::size_t epochs)
+        : spill_(&spill), rows_(rows), epochs_(std::max<std::size_t>(epochs, 1)) {}
+    const float* operator()(std::size_t i) {
+        if (i < first_ || i >= first_ + count_) {
+            const std::size_t perChunk = std::max<std::size_t>(1, kChunkBytes / sizeof(float) / epochs_);
+            chunk_->resize(perChunk * epochs_);
+            first_ = i;
+            count_ = std::min(perChunk, rows_ - i);
+            spill_->read(0, i * epochs_ * sizeof(float), count_ * epochs_ * sizeof(float), chunk_->data());
+        }
+        return chunk_->data() + (i - first_) * epochs_;
+    }
+
+private:
+    static constexpr std::size_t kChunkBytes = std::size_t{8} << 20;
+    ScratchSpill* spill_;
+    std::size_t rows_, epochs_, first_ = 0, count_ = 0;
+    std::shared_ptr<std::vector<float>> chunk_ = std::make_shared<std::vector<float>>();  // copies share it
+};
 
 // Index of the smallest finite value (first on ties), -1 if none.
 int argminFinite(const std::vector<double>& v) {
@@ -72,7 +99,11 @@ PartitionConfig PartitionConfig::fromConfig(const Config& config) {
     return c;
 }
 
-PartitionResult run(const Comm& comm, const PointSet& block, const PartitionConfig& config) {
+namespace {
+
+// run()'s body; `spillable` is `block` when the root may move its series to `spillPath`.
+PartitionResult runPartition(const Comm& comm, const PointSet& block, const PartitionConfig& config,
+                             PointSet* spillable, const std::string& spillPath) {
     validate(config);  // same config on every rank: all throw alike
     const auto t0 = Clock::now();
     PartitionResult result;
@@ -128,6 +159,27 @@ PartitionResult run(const Comm& comm, const PointSet& block, const PartitionConf
     timed("velocity", t);
     logMemory("partition: velocities");
 
+    // The root's series wait in a scratch file until the triangulation is cut (peak memory:
+    // its block beside the K-means tables, then beside CGAL's triangulation, was the run's
+    // peak); the Pearson sums read them back in row order.
+    std::optional<ScratchSpill> spill;
+    t = Clock::now();
+    coordinated(comm, "partition:spill", [&] {
+        if (!comm.isRoot() || spillable == nullptr || spillPath.empty() || n == 0) return;
+        spill.emplace(spillPath);
+        spill->add(spillable->displacement);
+        try {
+            spill->write();
+        } catch (...) {
+            spill.reset();
+            throw;
+        }
+    });
+    if (spill) {
+        timed("spill", t);
+        logMemory("partition: series spilled");
+    }
+
     // 3. Velocities to root; exact K-means for every k (one DP to k_max).
     t = Clock::now();
     std::vector<double> allVelocity = comm.gatherv(result.velocity);
@@ -151,7 +203,13 @@ PartitionResult run(const Comm& comm, const PointSet& block, const PartitionConf
     // 4. DB index per k: velocity distance on root; Pearson distance from per-bin sums of
     //    every rank's series, reduced (each cluster is a run of bins).
     t = Clock::now();
-    const PearsonSums pearson = PearsonSums::accumulate(comm, block, result.velocity, boundaries, epochs);
+    const PearsonSums pearson =
+        spill ? PearsonSums::accumulate(comm, n, block.nEpochs(), SpilledRows(*spill, n, block.nEpochs()),
+                                        result.velocity, boundaries, epochs)
+              : PearsonSums::accumulate(comm, block, result.velocity, boundaries, epochs);
+    coordinated(comm, "partition:spill", [&] {
+        if (spill) spill->check();
+    });
     if (config.dbDistance == DbDistance::kPearson && pearson.differentials() < 2)
         throw ConfigError("partition.db_distance = pearson needs at least 3 epochs; the partition sees " +
                           std::to_string(epochs));
@@ -240,6 +298,17 @@ PartitionResult run(const Comm& comm, const PointSet& block, const PartitionConf
         logMemory("partition: components");
     });
 
+    // The triangulation's pages given back, the series read back.
+    t = Clock::now();
+    coordinated(comm, "partition:spill", [&] {
+        if (!spill) return;
+        releaseFreeMemory();
+        spill->restore();
+        spill.reset();
+        timed("read_back", t);
+        logMemory("partition: series read back");
+    });
+
     // 6. Summary to every rank, labels back to the owners of the rows.
     t = Clock::now();
     const std::vector<std::uint64_t> counts = comm.allgather<std::uint64_t>(n);
@@ -267,6 +336,17 @@ PartitionResult run(const Comm& comm, const PointSet& block, const PartitionConf
     timed("total", t0);
     comm.bcast(s);
     return result;
+}
+
+}  // namespace
+
+PartitionResult run(const Comm& comm, const PointSet& localBlock, const PartitionConfig& config) {
+    return runPartition(comm, localBlock, config, nullptr, "");
+}
+
+PartitionResult run(const Comm& comm, PointSet& localBlock, const PartitionConfig& config,
+                    const std::string& spillPath) {
+    return runPartition(comm, localBlock, config, &localBlock, spillPath);
 }
 
 }  // namespace hlstm::partition

@@ -195,7 +195,8 @@ std::vector<float> forecastLearned(const RunContext& ctx, const HeldMap& held,
 }  // namespace
 
 Returned forecastStage(const RunContext& ctx, const LocalBlock& block, const HeldMap& held, const Selection& sel,
-                       TrainOutcome& trained, BaselineOutcome& baselineOut, const BaselineSet& baselines) {
+                       TrainOutcome& trained, BaselineOutcome& baselineOut, const BaselineSet& baselines,
+                       const std::function<void()>& winnersForecast) {
     const Comm& comm = ctx.comm;
     trained.cutRates = {};  // the position choice is made
     baselineOut.cutRates = {};
@@ -215,7 +216,8 @@ Returned forecastStage(const RunContext& ctx, const LocalBlock& block, const Hel
     Returned back;
     back.nBaselines = nB;
     logMemory("forecast: winners forecast");
-    releaseFreeMemory();  // the network passes' buffers, before the values travel
+    if (winnersForecast) winnersForecast();  // `held` is not read below
+    releaseFreeMemory();                     // the network passes' buffers, before the values travel
     // Each table is freed once it reached its owners: no two copies of one are held beside the
     // next one's exchange (peak memory).
     back.winner = toOwners(comm, offsets, block, fc.rows, fc.values, 4 * Y + 2);

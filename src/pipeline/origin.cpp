@@ -1,11 +1,42 @@
 // One holdout origin: the stages of `hlstm run` from the partition to the metrics, on a block
 // whose last rc.horizon epochs are hidden. `hlstm run` calls it once on the whole input,
 // `hlstm backtest` once per origin on the input cut after that origin's hidden epochs.
+#include <memory>
+
+#include "hlstm/core/coordinated.hpp"
 #include "hlstm/core/log.hpp"
+#include "hlstm/core/memory.hpp"
+#include "hlstm/core/scratch_spill.hpp"
 #include "hlstm/pipeline/preflight.hpp"
 #include "stages.hpp"
 
 namespace hlstm::pipeline {
+namespace {
+
+// Vectors wait in a scratch file at `path` while phases that do not read them run (peak
+// memory; none if `path` is empty; collective).
+using Parked = std::unique_ptr<ScratchSpill>;
+template <class... V> Parked park(const Comm& comm, const std::string& path, V&... vectors) {
+    Parked spill;
+    if (path.empty()) return spill;
+    coordinated(comm, "park", [&] {
+        auto s = std::make_unique<ScratchSpill>(path);
+        (s->add(vectors), ...);
+        s->write();
+        spill = std::move(s);
+    });
+    return spill;
+}
+
+// Back in memory (collective).
+void unpark(const Comm& comm, Parked& spill) {
+    coordinated(comm, "unpark", [&] {
+        if (spill) spill->restore();
+    });
+    spill.reset();
+}
+
+}  // namespace
 
 void forecastOrigin(const Comm& comm, const Config& config, RunConfig& rc, LocalBlock& block,
                     const CheckpointStore& store, const OriginOptions& options, PhaseTimer& timer,
@@ -30,7 +61,12 @@ void forecastOrigin(const Comm& comm, const Config& config, RunConfig& rc, Local
     timer.start("partition");
     partition::PartitionConfig pcfg = partition::PartitionConfig::fromConfig(config);
     pcfg.epochs = visibleEpochs;
-    const partition::PartitionResult part = partition::run(comm, block.points, pcfg);
+    // This rank's scratch files next to the output (none if options.scratch is empty).
+    const auto scratch = [&](const char* what) {
+        return options.scratch.empty() ? std::string()
+                                       : options.scratch + ".r" + std::to_string(comm.rank()) + "." + what + ".tmp";
+    };
+    const partition::PartitionResult part = partition::run(comm, block.points, pcfg, scratch("series"));
     const auto nSub = static_cast<std::int32_t>(part.summary.subregions.size());
 
     timer.start("plan");
@@ -48,12 +84,29 @@ void forecastOrigin(const Comm& comm, const Config& config, RunConfig& rc, Local
     const Groups groups = makeGroups(comm, plan);
     const RunContext ctx{comm, rc, plan, groups, axis, visibleEpochs, m, nSub, &readerFill, &commonMode};
 
+    // The block's coordinates and ids wait from here to the forecast stage (peak memory).
+    Parked parkedPoints =
+        park(comm, scratch("points"), block.points.x, block.points.y, block.points.ids, block.points.rows);
+
     timer.start("baselines");
     const BaselineSet baselines = makeBaselines(ctx, held);
     BaselineOutcome baselineOut = baselineStage(ctx, held, baselines);
+    // The baselines' tables wait while the rank trains: their rates at the cuts until the position
+    // choice, their holdout forecasts and positions until the winners are forecast.
+    Parked parkedRates;
+    if (!scratch("cut_rates").empty()) {
+        parkedRates = std::make_unique<ScratchSpill>(scratch("cut_rates"));
+        for (auto& [s, rates] : baselineOut.cutRates)
+            for (auto& r : rates) parkedRates->add(r);
+        coordinated(comm, "park", [&] { parkedRates->write(); });
+    }
+    Parked parkedHoldout = park(comm, scratch("holdout"), baselineOut.holdout, baselineOut.positions);
+    releaseFreeMemory();
+    logMemory("baselines: tables parked");
 
     timer.start("train");
     TrainOutcome trained = trainStage(ctx, mine, held, store);
+    unpark(comm, parkedRates);
 
     // Select each subregion's winner among its candidates and the baselines.
     timer.start("select");
@@ -71,11 +124,15 @@ void forecastOrigin(const Comm& comm, const Config& config, RunConfig& rc, Local
     }
 
     timer.start("forecast");
-    const Returned back = forecastStage(ctx, block, held, selection, trained, baselineOut, baselines);
-    // No later stage reads the trainers' rows (each rank's share of the archive): freed before
-    // the metrics gather their tables (peak memory).
-    held.clear();
-    mine.clear();
+    unpark(comm, parkedPoints);
+    // Once the winners are forecast no stage reads the trainers' rows (each rank's share of the
+    // archive): freed before the values travel to their owners (peak memory).
+    const Returned back = forecastStage(ctx, block, held, selection, trained, baselineOut, baselines, [&] {
+        held.clear();
+        mine.clear();
+        releaseFreeMemory();
+        unpark(comm, parkedHoldout);
+    });
 
     timer.start("metrics");
     const Evaluation eval = metricsStage(ctx, block, tail, part, back, baselineNames(rc, baselines));

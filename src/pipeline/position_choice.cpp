@@ -180,13 +180,18 @@ PositionVerdict choosePositionSteps(const ValidationCut& cut, const Forecaster& 
     // (positionsOf), as a forecast per method gives them.
     const std::size_t nB = baselines.kinds.size();
     std::vector<std::vector<float>> rates(1 + nB);
+    rates.reserve(1 + nB + kPositionBaselines);  // knownValues points into it
+    // Each method's values: its entry of `rates`, or the kept rates themselves (not copied: at
+    // 1,000,000 points they were the select phase's peak memory).
+    std::vector<const std::vector<float>*> knownValues;
+    for (const auto& r : rates) knownValues.push_back(&r);
     // The baselines' rates as the baseline stage forecast them for their scores, where it kept
     // them here (on every rank of the group, or none forecasts them alone: the rows are shared).
     const bool keptHere = known != nullptr && known->baselines != nullptr && known->baselines->size() == nB;
     const bool kept = group != nullptr ? group->allreduce<int>(keptHere ? 1 : 0, Reduce::kMin) == 1 : keptHere;
     for (std::size_t b = 0; b < nB; ++b) {
         if (kept) {
-            rates[1 + b] = (*known->baselines)[b];
+            knownValues[1 + b] = &(*known->baselines)[b];
             continue;
         }
         const CutForecaster f = baselines.cutForecaster(b, horizon);
@@ -194,11 +199,14 @@ PositionVerdict choosePositionSteps(const ValidationCut& cut, const Forecaster& 
     }
     if (kept && known->model == nullptr && known->ownBaseline >= 0 &&
         static_cast<std::size_t>(known->ownBaseline) < nB) {
-        rates[0] = rates[1 + static_cast<std::size_t>(known->ownBaseline)];
+        knownValues[0] = knownValues[1 + static_cast<std::size_t>(known->ownBaseline)];
     } else if (known != nullptr && known->model != nullptr) {
-        rates[0] = *known->model;
-        if (known->combineBaseline >= 0)  // as combinedForecaster mixes them
-            mixRates(rates[0], rates[1 + static_cast<std::size_t>(known->combineBaseline)], known->weights, Y);
+        knownValues[0] = known->model;
+        if (known->combineBaseline >= 0) {  // as combinedForecaster mixes them
+            rates[0] = *known->model;
+            mixRates(rates[0], *knownValues[1 + static_cast<std::size_t>(known->combineBaseline)], known->weights, Y);
+            knownValues[0] = &rates[0];
+        }
     } else {
         rates[0] = cut.ratesAtCuts(group != nullptr ? sharedAmong(*group, own) : own);
     }
@@ -216,9 +224,8 @@ PositionVerdict choosePositionSteps(const ValidationCut& cut, const Forecaster& 
             rates.push_back(std::move(one));
         }
     }
+    for (std::size_t k = knownValues.size(); k < rates.size(); ++k) knownValues.push_back(&rates[k]);
     std::vector<PositionForecaster> methods(rates.size());
-    std::vector<const std::vector<float>*> knownValues;
-    for (const auto& r : rates) knownValues.push_back(&r);
     std::vector<double> perCut;
     const std::vector<double> err = cut.positionStepScores(
         methods, knownValues,

@@ -52,7 +52,9 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
     const std::string space =
         args.dryRun ? "" : freeSpaceWarning(args.output, block.stats.fileRows, rc.horizon, block.points.nEpochs());
     // Partition, plan, train, select, forecast and judge the hidden epochs (origin.cpp).
-    forecastOrigin(comm, config, rc, block, store, {args.dryRun, space}, timer,
+    // Tables wait beside the output while a phase needs the memory (origin.cpp).
+    const std::string scratch = args.dryRun ? "" : args.output + ".scratch";
+    forecastOrigin(comm, config, rc, block, store, {args.dryRun, space, scratch}, timer,
                    [&](const RunContext& ctx, const RunOutputs& outputs) {
                        // One collective file, each block owner its rows; complete = 1 last.
                        timer.start("write");

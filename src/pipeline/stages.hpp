@@ -307,8 +307,11 @@ struct Returned {
 /// The learned baselines' forecasts, the winners' forecasts (hidden epochs, next epochs,
 /// intervals) and the baselines' holdout forecasts, all sent to the points' owners
 /// (collective). Keeps in `trained` only each subregion's best candidate (Choice::learned) and releases `baselineOut`.
+/// `winnersForecast` (if set) runs on every rank once `held` is no longer read, before the
+/// values travel (origin.cpp frees the rows there and brings back baselineOut's tables).
 Returned forecastStage(const RunContext& ctx, const LocalBlock& block, const HeldMap& held, const Selection& sel,
-                       TrainOutcome& trained, BaselineOutcome& baselineOut, const BaselineSet& baselines);
+                       TrainOutcome& trained, BaselineOutcome& baselineOut, const BaselineSet& baselines,
+                       const std::function<void()>& winnersForecast = {});
 
 // ---------------------------------------------------------------- metrics (metrics_stage.cpp)
 /// Named metric tables computed on root in global row order, then shared with every rank.
@@ -422,6 +425,7 @@ std::string tableFour(const RunContext& ctx, const RunOutputs& r);
 struct OriginOptions {
     bool dryRun = false;    // stop after the plan
     std::string freeSpace;  // a warning logged with the preflight's, when not empty
+    std::string scratch;    // scratch files' prefix (+ .r<rank>.tmp): tables wait there (none if empty)
 };
 /// Sees an origin's outputs while they live (run: write and report; backtest: collect).
 using OriginUse = std::function<void(const RunContext&, const RunOutputs&)>;

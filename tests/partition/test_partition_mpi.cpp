@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <limits>
 
 #include "hlstm/core/error.hpp"
@@ -208,6 +209,71 @@ TEST(PartitionMpi, SamePartitionAsOneProcess) {
         for (double db : a.dbPearson) EXPECT_TRUE(std::isfinite(db));
     }
     comm.barrier();
+}
+
+// Rank 0's series moved to a scratch file during the partition (peak memory): the same
+// partition bit for bit, the same series afterwards, and no scratch file left.
+TEST(PartitionMpi, SpilledSeriesGiveTheSamePartition) {
+    Comm comm;
+    test::TempDir dir(comm);
+    SimulateOptions options;
+    options.points = 6000;
+    options.epochs = 30;
+    options.seed = 5;
+    simulate(comm, options, dir.file("scene.h5"));
+    PartitionConfig config;
+    config.minPoints = 50;
+    config.epochs = 29;
+    LocalBlock block = readNative(comm, dir.file("scene.h5"), ReadOptions{});
+    const std::vector<float> before = block.points.displacement;
+    const PartitionResult kept = run(comm, static_cast<const PointSet&>(block.points), config);
+    const std::string scratch = dir.file("series.tmp");
+    const PartitionResult spilled = run(comm, block.points, config, scratch);
+    EXPECT_EQ(block.points.displacement.size(), before.size());
+    EXPECT_EQ(std::memcmp(block.points.displacement.data(), before.data(), before.size() * sizeof(float)), 0);
+    EXPECT_FALSE(std::filesystem::exists(scratch));
+    EXPECT_EQ(spilled.zone, kept.zone);
+    EXPECT_EQ(spilled.subregion, kept.subregion);
+    EXPECT_EQ(spilled.velocity, kept.velocity);
+    const auto& a = kept.summary;
+    const auto& b = spilled.summary;
+    EXPECT_EQ(a.kChosen, b.kChosen);
+    ASSERT_EQ(a.dbPearson.size(), b.dbPearson.size());
+    for (std::size_t q = 0; q < a.dbPearson.size(); ++q) {
+        EXPECT_TRUE(std::isfinite(a.dbPearson[q])) << q;
+        EXPECT_EQ(std::memcmp(&a.dbPearson[q], &b.dbPearson[q], sizeof(double)), 0) << q;
+    }
+    EXPECT_EQ(a.nEdges, b.nEdges);
+    EXPECT_EQ(a.nCutEdges, b.nCutEdges);
+    // The timings name the spill on rank 0 (the root's clock).
+    const bool named =
+        std::any_of(b.timings.begin(), b.timings.end(), [](const auto& p) { return p.first == "read_back"; });
+    EXPECT_TRUE(named);
+}
+
+// A scratch file that cannot be created: an error naming it on rank 0, on every rank, and the
+// series still in memory.
+TEST(PartitionMpi, UnwritableScratchIsAnErrorNamingIt) {
+    Comm comm;
+    const std::size_t n = 40, m = 6;
+    PointSet block = blockOf(comm, n, m, [&](std::size_t i, double& x, double& y, std::vector<float>& s) {
+        x = static_cast<double>(i);
+        y = static_cast<double>(i % 7);
+        for (std::size_t t = 0; t < m; ++t) s[t] = static_cast<float>(t * (i % 3));
+    });
+    const std::size_t values = block.displacement.size();
+    const std::string scratch = "/nonexistent-hlstm-dir/series.tmp";
+    try {
+        (void)run(comm, block, PartitionConfig{}, scratch);
+        ADD_FAILURE() << "no exception";
+    } catch (const RemoteError& e) {
+        EXPECT_NE(comm.rank(), 0);
+        EXPECT_NE(std::string(e.what()).find(scratch), std::string::npos) << e.what();
+    } catch (const RuntimeError& e) {
+        EXPECT_EQ(comm.rank(), 0);
+        EXPECT_NE(std::string(e.what()).find(scratch), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(block.displacement.size(), values);
 }
 
 // A point whose series has no finite value: an InputError naming its row, on every rank.

@@ -9,6 +9,8 @@
 #include <map>
 #include <regex>
 #include <set>
+#include <string>
+#include <vector>
 
 #include "hlstm/data/point_set.hpp"
 #include "hlstm/io/hdf5.hpp"
@@ -49,6 +51,16 @@ std::vector<std::int32_t> ints(const std::string& file, const std::string& ds) {
     return f.openDataset(ds).readAll<std::int32_t>();
 }
 
+// The scratch files a run left beside `out` (<out>.scratch.r<rank>.<what>.tmp, origin.cpp).
+std::vector<std::string> scratchLeft(const std::string& out) {
+    std::vector<std::string> left;
+    const std::filesystem::path p(out);
+    const std::string prefix = p.filename().string() + ".scratch";
+    for (const auto& e : std::filesystem::directory_iterator(p.parent_path()))
+        if (e.path().filename().string().rfind(prefix, 0) == 0) left.push_back(e.path().string());
+    return left;
+}
+
 }  // namespace
 
 TEST_F(RunTest, EveryOutputDatasetIsIdenticalForOneToFourRanks) {
@@ -58,6 +70,7 @@ TEST_F(RunTest, EveryOutputDatasetIsIdenticalForOneToFourRanks) {
         auto r = hlstmRun(ranks, outs.back());
         ASSERT_EQ(r.exitCode, 0) << r.output;
         EXPECT_FALSE(std::filesystem::exists(outs.back() + ".tmp"));
+        EXPECT_EQ(scratchLeft(outs.back()), std::vector<std::string>{});
     }
     for (int k = 1; k < 4; ++k) {
         // Only /timing (seconds, which rank trained what) may differ.
@@ -111,6 +124,8 @@ TEST_F(RunTest, FailureOnOneRankDuringTrainingStopsAllAndLeavesNoFile) {
     EXPECT_NE(r.output.find("phase train"), std::string::npos) << r.output;
     EXPECT_FALSE(std::filesystem::exists(out));
     EXPECT_FALSE(std::filesystem::exists(out + ".tmp"));
+    // The baselines' tables were parked in scratch files while the ranks trained: none is left.
+    EXPECT_EQ(scratchLeft(out), std::vector<std::string>{});
 }
 
 TEST_F(RunTest, DryRunPrintsThePlanAndWritesNothing) {

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "hlstm/core/comm.hpp"
@@ -38,6 +39,12 @@ public:
     /// ranks. Every rank passes the same boundaries (collective).
     static PearsonSums accumulate(const Comm& comm, const PointSet& points, const std::vector<double>& velocity,
                                   std::vector<double> boundaries, std::size_t epochs);
+    /// The same from `n` points of `nEpochs` epochs whose series come from `seriesOf(i)`, asked
+    /// for in row order (twice): the series need not be in memory (partition.cpp's root).
+    using SeriesOf = std::function<const float*(std::size_t i)>;
+    static PearsonSums accumulate(const Comm& comm, std::size_t n, std::size_t nEpochs, const SeriesOf& seriesOf,
+                                  const std::vector<double>& velocity, std::vector<double> boundaries,
+                                  std::size_t epochs);
 
     /// DB index with Pearson distance of a clustering whose starts (except the first) are
     /// all bin boundaries; NaN when undefined (fewer than 2 differentials, or k < 2).

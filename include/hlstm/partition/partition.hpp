@@ -89,10 +89,15 @@ struct PartitionResult {
 /// Partitions the points held by all ranks (collective). Each rank passes its block (rows in
 /// global order, ranks in rank order) and computes its velocities (OLS slope, mm/yr, over the
 /// first config.epochs epochs); rank 0 gathers (x, y, velocity), runs the exact K-means for
-/// every k in [kMin, kMax] and the Delaunay triangulation (in a second thread, overlapping
-/// the rest); the DB index with Pearson distance is reduced from per-rank sums, so no rank
-/// needs another's series. Subregion ids do not depend on the number of ranks. A point
-/// without a finite velocity is an InputError naming its row (on every rank).
+/// every k in [kMin, kMax] and then the Delaunay triangulation; the DB index with Pearson
+/// distance is reduced from per-rank sums, so no rank needs another's series. Subregion ids
+/// do not depend on the number of ranks. A point without a finite velocity is an InputError
+/// naming its row (on every rank).
 PartitionResult run(const Comm& comm, const PointSet& localBlock, const PartitionConfig& config);
+/// The same, and rank 0's series wait in the scratch file `spillPath` (none if empty) from its
+/// velocities until the triangulation is cut, so that its peak memory is not its block beside
+/// the K-means tables and CGAL's triangulation; they are back, the same values, on return.
+PartitionResult run(const Comm& comm, PointSet& localBlock, const PartitionConfig& config,
+                    const std::string& spillPath);
 
 }  // namespace hlstm::partition
