@@ -413,7 +413,9 @@ TEST_F(RunTest, MultiStepHorizonReportsCumulativeErrorPerStep) {
     const auto predPos = g.openDataset("/forecast/next_cumulative").readAll<float>();
     ASSERT_EQ(runPos.size(), predPos.size());
     for (std::size_t i = 0; i < runPos.size(); ++i)
-        if (std::isfinite(runPos[i])) ASSERT_NEAR(runPos[i], predPos[i], 1e-4) << i;
+        if (std::isfinite(runPos[i])) {
+            ASSERT_NEAR(runPos[i], predPos[i], 1e-4) << i;
+        }
 }
 
 namespace {
