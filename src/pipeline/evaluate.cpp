@@ -420,16 +420,38 @@ std::vector<double> ValidationCut::positionStepScores(const std::vector<Position
 }
 
 std::vector<float> ValidationCut::positionHalfWidths(const PositionForecaster& method, double level, int cuts) const {
+    return positionHalfWidths(method, level, cuts, nullptr, {});
+}
+
+std::vector<float> ValidationCut::positionHalfWidths(const PositionForecaster& method, double level, int cuts,
+                                                     const std::vector<float>* known,
+                                                     const RatesToPositions& onLevel) const {
     if (!(level > 0) || rows_.empty()) return {};
-    const std::size_t Y = static_cast<std::size_t>(horizon_);
+    const std::size_t Y = static_cast<std::size_t>(horizon_), C = cuts_.size();
+    if (known != nullptr && (known->size() != rows_.size() * C * Y || !onLevel)) known = nullptr;
     // The same subset of validation points and the same cuts as intervalHalfWidths.
     std::size_t take = 0;
     const std::vector<float> subset = intervalSubset(take);
     std::vector<std::vector<float>> residuals(Y);
+    std::vector<float> rates;
     for (int c = 0; c < cuts; ++c) {
         const std::size_t cut = intervalCut(c);
         if (cut == 0) break;
-        const std::vector<float> pos = method({subset.data(), take, cut, time_, epochs_});
+        const model::SeriesView view{subset.data(), take, cut, time_, epochs_};
+        // A forecast's rates depend only on its row's epochs before the cut (not on the rows
+        // beside it), so the score's rates of subset row i (validation row i * rows / take) at
+        // the same cut are the ones method would forecast.
+        const auto at = std::find(cuts_.begin(), cuts_.end(), cut);
+        std::vector<float> pos;
+        if (known != nullptr && at != cuts_.end()) {
+            const auto ci = static_cast<std::size_t>(at - cuts_.begin());
+            rates.resize(take * Y);
+            for (std::size_t i = 0; i < take; ++i)
+                std::copy_n(known->data() + ((i * rows_.size() / take) * C + ci) * Y, Y, rates.data() + i * Y);
+            pos = onLevel(0, view, rates);
+        } else {
+            pos = method(view);
+        }
         for (std::size_t i = 0; i < take; ++i)
             for (std::size_t y = 0; y < Y; ++y) {
                 const double e =

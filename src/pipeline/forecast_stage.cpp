@@ -37,7 +37,9 @@ std::string storedBytes(const model::Model& m) {
 // the visible part), the Y epochs beyond the archive, and the conformal interval half-widths.
 WinnerForecasts forecastWinners(const RunContext& ctx, const HeldMap& held, const std::vector<Choice>& choice,
                                 const std::map<std::int32_t, model::Model>& models,
-                                const std::map<std::int32_t, model::Model>& refitted, const BaselineSet& baselines) {
+                                const std::map<std::int32_t, model::Model>& refitted, const BaselineSet& baselines,
+                                const std::map<std::int32_t, std::vector<float>>& taskCutRates,
+                                const std::map<std::int32_t, std::vector<std::vector<float>>>& baselineCutRates) {
     const Comm& comm = ctx.comm;
     const RunConfig& rc = ctx.rc;
     const Plan& plan = ctx.plan;
@@ -62,6 +64,20 @@ WinnerForecasts forecastWinners(const RunContext& ctx, const HeldMap& held, cons
             bool shared = spread(plan, s) && group != nullptr;
             bool owner = leads(plan, s, comm.rank());  // keeps the intervals (and the model)
             Forecaster f, judged;  // judged: the selected model's, for the out-of-time residuals (run.refit)
+            // The interval's own method's rates at the selection's cuts, where its score kept them
+            // (train_stage.cpp, finetune_stage.cpp, baseline_stage.cpp): not forecast again.
+            const std::vector<float>* known = nullptr;
+            std::vector<float> mixed;  // a combined winner's: the model's mixed with its baseline's
+            // A baseline's one-pass rates at the cuts are its per-cut ones bit for bit, but AR's
+            // (up to rounding: tests/model/test_baselines.cpp), which is forecast again.
+            const auto baselineRates = [&](std::int32_t b) -> const std::vector<float>* {
+                const auto r = baselineCutRates.find(s);
+                if (b < 0 || r == baselineCutRates.end() || static_cast<std::size_t>(b) >= r->second.size() ||
+                    baselines.kinds.at(static_cast<std::size_t>(b)) == model::BaselineKind::kAr)
+                    return nullptr;
+                const std::vector<float>& v = r->second[static_cast<std::size_t>(b)];
+                return v.empty() ? nullptr : &v;
+            };
             if (c.task < 0 && c.learned >= 0) {
                 // A baseline won: the best candidate is stored all the same (for hlstm update).
                 const Task& task = plan.tasks[static_cast<std::size_t>(c.learned)];
@@ -92,8 +108,19 @@ WinnerForecasts forecastWinners(const RunContext& ctx, const HeldMap& held, cons
                     out.modelSubregions.push_back(s);
                     out.modelBytes.push_back(storedBytes(mdl));
                 }
+                const auto r = taskCutRates.find(c.task);  // the selected model's (judged's) rates
+                if (r != taskCutRates.end() && c.combineBaseline < 0) {
+                    known = &r->second;
+                } else if (r != taskCutRates.end()) {  // mixed as combinedForecaster mixes them
+                    if (const std::vector<float>* b = baselineRates(c.combineBaseline)) {
+                        mixed = r->second;
+                        mixRates(mixed, *b, c.combineWeights, Y);
+                        known = &mixed;
+                    }
+                }
             } else if (c.baseline >= 0 && (shared || owner)) {
                 f = baselines.forecaster(static_cast<std::size_t>(c.baseline), rc.horizon);
+                known = baselineRates(c.baseline);
             } else {
                 continue;
             }
@@ -104,8 +131,14 @@ WinnerForecasts forecastWinners(const RunContext& ctx, const HeldMap& held, cons
                 // The chosen position methods' own out-of-time residuals per step.
                 PositionForecaster p = positionForecaster(c.positionSteps, judged ? judged : f, baselines,
                                                           rc.levelEpochs, rc.horizon, rc.positionHedge);
-                const std::vector<float> half = h.cut->positionHalfWidths(
-                    shared ? sharedAmong(*group, std::move(p)) : p, rc.interval, rc.intervalCuts);
+                const auto onLevel = [&](std::size_t, const model::SeriesView& v, const std::vector<float>& rates) {
+                    return positionsOf(c.positionSteps, v, rates, baselines, rc.levelEpochs, rc.horizon,
+                                       rc.positionHedge);
+                };
+                // A group forecasts its rows together (collective): each member the same calls.
+                const std::vector<float> half =
+                    shared ? h.cut->positionHalfWidths(sharedAmong(*group, std::move(p)), rc.interval, rc.intervalCuts)
+                           : h.cut->positionHalfWidths(p, rc.interval, rc.intervalCuts, known, onLevel);
                 if (owner) out.halfWidths.emplace_back(s, half.empty() ? std::vector<float>(Y, kNaN) : half);
                 timing << " intervals " << secondsSince(start) << " s";
                 logMemory("forecast: intervals of subregion " + std::to_string(s));
@@ -198,8 +231,24 @@ Returned forecastStage(const RunContext& ctx, const LocalBlock& block, const Hel
                        TrainOutcome& trained, BaselineOutcome& baselineOut, const BaselineSet& baselines,
                        const std::function<void()>& winnersForecast) {
     const Comm& comm = ctx.comm;
-    trained.cutRates = {};  // the position choice is made
-    baselineOut.cutRates = {};
+    // The position choice is made: only the winners' rates at the cuts (and a combined
+    // winner's baseline's) are kept, for their intervals (forecastWinners), then freed.
+    for (auto it = trained.cutRates.begin(); it != trained.cutRates.end();) {
+        const auto& t = ctx.plan.tasks[static_cast<std::size_t>(it->first)];
+        const bool won = t.subregion < ctx.nSub && sel.choice[static_cast<std::size_t>(t.subregion)].task == it->first;
+        it = won ? std::next(it) : trained.cutRates.erase(it);
+    }
+    for (auto it = baselineOut.cutRates.begin(); it != baselineOut.cutRates.end();) {
+        const Choice* c = it->first < ctx.nSub ? &sel.choice[static_cast<std::size_t>(it->first)] : nullptr;
+        const std::int32_t used = c == nullptr ? -1 : c->task >= 0 ? c->combineBaseline : c->baseline;
+        if (used < 0) {
+            it = baselineOut.cutRates.erase(it);
+            continue;
+        }
+        for (std::size_t b = 0; b < it->second.size(); ++b)
+            if (b != static_cast<std::size_t>(used)) it->second[b] = std::vector<float>();
+        ++it;
+    }
     releaseFreeMemory();  // their pages, before the forecasts (peak memory)
     const std::vector<std::uint64_t> offsets = ownerOffsets(comm, block.points.size());
     const std::vector<float> learnedVals = forecastLearned(ctx, held, trained.models, offsets, block);
@@ -210,7 +259,10 @@ Returned forecastStage(const RunContext& ctx, const LocalBlock& block, const Hel
         it = kept ? std::next(it) : trained.models.erase(it);
     }
     logMemory("forecast: learned baselines");
-    WinnerForecasts fc = forecastWinners(ctx, held, sel.choice, trained.models, trained.refitted, baselines);
+    WinnerForecasts fc = forecastWinners(ctx, held, sel.choice, trained.models, trained.refitted, baselines,
+                                         trained.cutRates, baselineOut.cutRates);
+    trained.cutRates = {};
+    baselineOut.cutRates = {};
     const std::size_t Y = static_cast<std::size_t>(ctx.rc.horizon);
     const std::size_t nPerPoint = baselines.kinds.size(), nL = ctx.rc.learned().size(), nB = nPerPoint + nL;
     Returned back;

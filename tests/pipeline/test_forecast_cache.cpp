@@ -2,6 +2,7 @@
 // subregion's validation cuts are kept and reused (forecast_cache.hpp). The cached scores must be
 // the recomputed ones bit for bit, including when the cut's chunk buffer is reused for other rows
 // (the bug of an earlier cache, keyed by the buffer's address: 06f38d2).
+// The intervals reuse the selection's rates at the cuts they share with it (forecast_stage.cpp).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -9,6 +10,7 @@
 
 #include "hlstm/core/comm.hpp"
 #include "hlstm/pipeline/forecast_cache.hpp"
+#include "hlstm/pipeline/position_choice.hpp"
 
 using namespace hlstm;
 using namespace hlstm::pipeline;
@@ -91,4 +93,51 @@ TEST(ForecastCache, CachedScoresAreTheRecomputedOnesAndEachViewIsForecastOnce) {
     const auto fullCalls = std::make_shared<int>(0);
     EXPECT_EQ(cut.score(cachedForecaster(full, taskMethod(3), counted(fullCalls))), plain);
     EXPECT_EQ(*fullCalls, views);
+}
+
+// The intervals of forecast_stage.cpp: at the interval cuts that are also the selection's, the
+// selection's kept rates (ratesAtCuts) give the same half-widths bit for bit, and the method is
+// forecast only at the other cuts; on a subset of the validation rows (more than the 2,000 the
+// calibration takes) and on all of them (fewer).
+TEST(ForecastCache, IntervalsFromTheSelectionsRatesAreTheForecastOnes) {
+    const Scene s;
+    const BaselineSet baselines;  // the own method at every step: no baseline is called
+    const std::vector<std::int32_t> own(static_cast<std::size_t>(kY), kOwnPosition);
+    const auto onLevel = [&](std::size_t, const model::SeriesView& v, const std::vector<float>& rates) {
+        return positionsOf(own, v, rates, baselines, 8, kY);
+    };
+    for (const std::size_t every : {std::size_t{3}, std::size_t{97}}) {
+        std::vector<std::size_t> rows;
+        for (std::size_t i = 0; i < kPoints; i += every) rows.push_back(i);
+        // 8 selection cuts after 24 training epochs (31..24); interval cuts 34..25.
+        const ValidationCut cut(s.view(), rows, kY, 5, 24, 8);
+        ASSERT_EQ(cut.cuts().size(), 8u);
+        const auto plainCalls = std::make_shared<int>(0), knownCalls = std::make_shared<int>(0);
+        const std::vector<float> plain =
+            cut.positionHalfWidths(positionForecaster(own, counted(plainCalls), baselines, 8, kY), 0.9, 12);
+        const std::vector<float> kept = cut.ratesAtCuts(counted(std::make_shared<int>(0)));
+        // A forecaster that remembers the cuts it was called at.
+        auto cutsSeen = std::make_shared<std::vector<std::size_t>>();
+        const Forecaster f = [cutsSeen, g = counted(knownCalls)](const model::SeriesView& v) {
+            cutsSeen->push_back(v.epochs);
+            return g(v);
+        };
+        const std::vector<float> known =
+            cut.positionHalfWidths(positionForecaster(own, f, baselines, 8, kY), 0.9, 12, &kept, onLevel);
+        ASSERT_EQ(plain.size(), static_cast<std::size_t>(kY));
+        for (std::size_t y = 0; y < plain.size(); ++y) {
+            EXPECT_TRUE(std::isfinite(plain[y])) << "step " << y + 1;
+            EXPECT_EQ(known[y], plain[y]) << "step " << y + 1 << ", rows every " << every;
+        }
+        EXPECT_EQ(*plainCalls, 10);  // cuts 34..25
+        EXPECT_EQ(*knownCalls, 3);   // 34, 33, 32: after the selection's last cut
+        for (const std::size_t c : *cutsSeen) EXPECT_GT(c, 31u);
+        // Rates of another layout are not taken: forecast at every cut, the same widths.
+        const std::vector<float> wrong(kept.begin(), kept.end() - 1);
+        const auto wrongCalls = std::make_shared<int>(0);
+        EXPECT_EQ(cut.positionHalfWidths(positionForecaster(own, counted(wrongCalls), baselines, 8, kY), 0.9, 12,
+                                         &wrong, onLevel),
+                  plain);
+        EXPECT_EQ(*wrongCalls, 10);
+    }
 }

@@ -113,6 +113,13 @@ public:
     /// intervalHalfWidths for a forecaster of positions: the residuals |forecast position -
     /// observed position| at the same cuts (out of time), per step.
     [[nodiscard]] std::vector<float> positionHalfWidths(const PositionForecaster& method, double level, int cuts) const;
+    /// The same where the own method's rates at the score's cuts are known (`known`: rows x
+    /// cuts() x Y, ratesAtCuts' layout, e.g. TrainOutcome::cutRates): at an interval cut that is
+    /// one of the score's cuts, the subset rows' rates are taken from it and `onLevel` (k = 0)
+    /// makes their positions instead of `method`; the same values as forecasting them again.
+    [[nodiscard]] std::vector<float> positionHalfWidths(const PositionForecaster& method, double level, int cuts,
+                                                        const std::vector<float>* known,
+                                                        const RatesToPositions& onLevel) const;
 
     [[nodiscard]] std::size_t points() const noexcept { return rows_.size(); }
     /// The cut epochs of the score (each: the forecasts see epochs 0..cut-1).
