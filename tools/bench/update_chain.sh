@@ -5,9 +5,10 @@
 # refit as of the epoch before). Per step: the previous forecast's position MAE against the
 # observed values and the truth for HLSTM and the best baseline (by observed MAE, from
 # /update/mae), the 90 % interval coverage, the update's wall time beside the run's train phase
-# and wall time, and the refit's HLSTM MAE of the same epoch. Ends with
-# `RATIO update_vs_run_train a/b = X` and `RATIO update_vs_run_wall a/b = X` (medians of the six
-# updates against the first run, same rank count).
+# and wall time (and their ratios, step by step: issue 19's line is per update), and the refit's
+# HLSTM MAE of the same epoch. Ends with `RATIO update_vs_run_train a/b = X` and
+# `RATIO update_vs_run_wall a/b = X` (medians of the six updates against the first run, same rank
+# count), then `RATIO update_max_vs_run_train a/b = X` (the slowest of the six).
 #
 #   tools/bench/update_chain.sh [--points N] [--ranks R] [--first E] [--seed S] [--build DIR] [--workdir DIR]
 #                               [--mca-default] [--no-refits]
@@ -125,7 +126,7 @@ run_train, run_wall = phase("run%d.log" % first, "train"), float(open("run%d.tim
 print("run as of epoch %d (%d points, %d rank(s)): wall %.2f s, train phase %.2f s, total (log) %.2f s"
       % (first, points, ranks, run_wall, run_train, phase("run%d.log" % first, "total")))
 print("step epoch  | chain HLSTM obs/truth | best baseline obs/truth       | cover | refit HLSTM obs/truth cover "
-      "| update wall s (train, total in log)")
+      "| update wall s (train, total in log) | wall / run train, / run wall")
 walls = []
 for j in range(1, 7):
     e = first + j
@@ -141,12 +142,17 @@ for j in range(1, 7):
     wall = float(open("update%d.time" % e).read())
     walls.append(wall)
     print("%4d %5d  | %8.3f / %8.3f   | %-12s %7.3f / %7.3f | %.3f | %7.3f / %7.3f  %.3f  | %.2f (%.2f, %.2f)"
+          "       | %.4f, %.4f"
           % (j, e, mae[0], mt[0], methods[b], mae[b], mt[b], u["update/coverage"][0], ro, rt, rc, wall,
-             phase("update%d.log" % e, "train"), phase("update%d.log" % e, "total")))
+             phase("update%d.log" % e, "train"), phase("update%d.log" % e, "total"), wall / run_train,
+             wall / run_wall))
 refit_walls = [float(open("run%d.time" % (first + k)).read()) for k in range(1, 6)
                if os.path.exists("run%d.time" % (first + k))]
 print("refit runs' wall (s): " + ", ".join("%.2f" % w for w in refit_walls))
 w = statistics.median(walls)
+print("steps at or above 10 %% of the run's train phase: %d of 6; above 25 %% of its wall: %d of 6"
+      % (sum(x >= 0.1 * run_train for x in walls), sum(x > 0.25 * run_wall for x in walls)))
 print("RATIO update_vs_run_train a/b = %.4f" % (w / run_train))
 print("RATIO update_vs_run_wall a/b = %.4f" % (w / run_wall))
+print("RATIO update_max_vs_run_train a/b = %.4f" % (max(walls) / run_train))
 EOF
