@@ -117,6 +117,42 @@ ValidationCut::ValidationCut(const model::SeriesView& visible, std::vector<std::
              --c)
             cuts_.push_back(c);
     }
+    computeReferences();
+}
+
+// Every validation row's reference at every cut and step, once: each method's score reads them
+// (the baselines, every candidate and the position choice judged the same rows and cuts, each
+// computing them again). Cut by cut, row by row, as addRow used them: the same doubles.
+void ValidationCut::computeReferences() {
+    const std::size_t Y = static_cast<std::size_t>(std::max(horizon_, 0));
+    refs_.assign(cuts_.size() * rows_.size() * Y, 0.0);
+    const int a = (smoothing_ - 1) / 2, b = smoothing_ - 1 - a;  // a: also the later steps' shift
+    std::vector<float> r;
+    for (std::size_t j = 0; j < rows_.size(); ++j) {
+        const float* c = row(j);
+        if (!future_) {
+            const model::SeriesView one{c, 1, epochs_, time_, epochs_};
+            r = model::seriesRates(one, 0);
+        }
+        for (std::size_t k = 0; k < cuts_.size(); ++k) {
+            const std::size_t cut = cuts_[k];
+            double* out = refs_.data() + (k * rows_.size() + j) * Y;
+            for (int y = 1; y <= horizon_; ++y) {
+                double ref = 0;
+                if (future_) {
+                    const std::size_t lo = cut + static_cast<std::size_t>(std::max(0, y - 1 - a));
+                    ref = futureSlope(c, lo, static_cast<std::size_t>(smoothing_));
+                } else {
+                    // Rate index of forecast step y: the cut's last rate is cut - 2.
+                    const std::size_t i0 = cut - 2 + static_cast<std::size_t>(y);
+                    for (std::size_t i = i0 - static_cast<std::size_t>(a); i <= i0 + static_cast<std::size_t>(b); ++i)
+                        ref += r[i];
+                    ref /= smoothing_;
+                }
+                out[y - 1] = ref;
+            }
+        }
+    }
 }
 
 namespace {
@@ -194,8 +230,9 @@ void ValidationCut::judge(const Forecaster& method, std::vector<double>& stepSum
     stepSum.assign(static_cast<std::size_t>(horizon_), 0.0);
     stepN.assign(static_cast<std::size_t>(horizon_), 0);
     if (cuts_.empty() || rows_.empty()) return;
-    std::vector<float> chunk, r;
-    for (const std::size_t cut : cuts_) {
+    std::vector<float> chunk;
+    for (std::size_t k = 0; k < cuts_.size(); ++k) {
+        const std::size_t cut = cuts_[k];
         for (std::size_t first = 0; first < rows_.size(); first += kChunkRows) {
             const std::size_t count = std::min(kChunkRows, rows_.size() - first);
             chunk.resize(count * cut);
@@ -203,7 +240,7 @@ void ValidationCut::judge(const Forecaster& method, std::vector<double>& stepSum
             const model::SeriesView view{chunk.data(), count, cut, time_, cut};
             const std::vector<float> pred = method(view);
             for (std::size_t j = 0; j < count; ++j)
-                addRow(cut, first + j, pred.data() + j * static_cast<std::size_t>(horizon_), r, stepSum, stepN, sum, n);
+                addRow(k, first + j, pred.data() + j * static_cast<std::size_t>(horizon_), stepSum, stepN, sum, n);
         }
     }
 }
@@ -255,35 +292,18 @@ double ValidationCut::scoreOfRates(const std::vector<float>& pred) const {
     std::uint64_t n = 0;
     // The errors in judge's order (cut, then row): the score is score()'s bit for bit.
     const std::size_t C = cuts_.size(), Y = static_cast<std::size_t>(horizon_);
-    std::vector<float> r;
     if (pred.size() == rows_.size() * C * Y)
         for (std::size_t c = 0; c < C; ++c)
             for (std::size_t j = 0; j < rows_.size(); ++j)
-                addRow(cuts_[c], j, pred.data() + (j * C + c) * Y, r, stepSum, stepN, sum, n);
+                addRow(c, j, pred.data() + (j * C + c) * Y, stepSum, stepN, sum, n);
     return n > 0 ? sum / static_cast<double>(n) : std::nan("");
 }
 
-void ValidationCut::addRow(std::size_t cut, std::size_t j, const float* pred, std::vector<float>& r,
-                           std::vector<double>& stepSum, std::vector<std::uint64_t>& stepN, double& sum,
-                           std::uint64_t& n) const {
-    const int a = (smoothing_ - 1) / 2, b = smoothing_ - 1 - a;  // a: also the later steps' shift
-    const float* c = row(j);
-    if (!future_) {
-        const model::SeriesView one{c, 1, epochs_, time_, epochs_};
-        r = model::seriesRates(one, 0);
-    }
+void ValidationCut::addRow(std::size_t k, std::size_t j, const float* pred, std::vector<double>& stepSum,
+                           std::vector<std::uint64_t>& stepN, double& sum, std::uint64_t& n) const {
+    const double* refs = refs_.data() + (k * rows_.size() + j) * static_cast<std::size_t>(horizon_);
     for (int y = 1; y <= horizon_; ++y) {
-        double ref = 0;
-        if (future_) {
-            const std::size_t lo = cut + static_cast<std::size_t>(std::max(0, y - 1 - a));
-            ref = futureSlope(c, lo, static_cast<std::size_t>(smoothing_));
-        } else {
-            // Rate index of forecast step y: the cut's last rate is cut - 2.
-            const std::size_t k = cut - 2 + static_cast<std::size_t>(y);
-            for (std::size_t i = k - static_cast<std::size_t>(a); i <= k + static_cast<std::size_t>(b); ++i)
-                ref += r[i];
-            ref /= smoothing_;
-        }
+        const double ref = refs[y - 1];
         const float p = pred[y - 1];
         if (!std::isfinite(p) || !std::isfinite(ref)) continue;
         const double e = std::abs(p - ref);

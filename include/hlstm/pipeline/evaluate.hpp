@@ -147,8 +147,13 @@ private:
     // and cuts.
     void judge(const Forecaster& method, std::vector<double>& stepSum, std::vector<std::uint64_t>& stepN, double& sum,
                std::uint64_t& n) const;
-    // Adds the errors of validation row j's forecast `pred` (Y rates) made at `cut` (judge's body).
-    void addRow(std::size_t cut, std::size_t j, const float* pred, std::vector<float>& r, std::vector<double>& stepSum,
+    // Each validation row's reference rate per cut and step (cuts x rows x Y, mm per nominal
+    // step): the OLS slope of the positions after the cut (out of time) or the centred mean of
+    // `smoothing` observed rates (in time). Computed once by the constructor.
+    std::vector<double> refs_;
+    void computeReferences();
+    // Adds the errors of validation row j's forecast `pred` (Y rates) made at the k-th cut (judge's body).
+    void addRow(std::size_t k, std::size_t j, const float* pred, std::vector<double>& stepSum,
                 std::vector<std::uint64_t>& stepN, double& sum, std::uint64_t& n) const;
     // OLS slope (mm per nominal step) of c over epochs lo .. lo + count - 1.
     [[nodiscard]] double futureSlope(const float* c, std::size_t lo, std::size_t count) const;
