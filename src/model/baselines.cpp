@@ -11,6 +11,7 @@
 #include <limits>
 #include <stdexcept>
 
+#include "ar_solve.hpp"
 #include "hlstm/core/error.hpp"
 
 namespace hlstm::model {
@@ -376,6 +377,8 @@ template <int MaxDim> ArFit solveArOrders(const double* g, int P, int count, dou
 constexpr int kStackDim = 7;  // maxOrder + 2 for the default maxOrder 5
 
 ArFit solveAr(const double* g, int P, int count, double mu) {
+    if (P <= detail::kSmallArOrder && arSolver() == ArSolver::kSmall)
+        return detail::solveArSmall(g, P, count, mu, kPivotTol, kRssFloor);
     return P + 2 <= kStackDim ? solveArOrders<kStackDim>(g, P, count, mu)
                               : solveArOrders<Eigen::Dynamic>(g, P, count, mu);
 }

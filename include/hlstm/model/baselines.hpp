@@ -59,6 +59,12 @@ struct ArFit {
 /// AR(p), p = 0..maxOrder, by conditional least squares on common targets; p chosen by AIC. Fewer than one
 /// rate gives p = 0 with a NaN intercept.
 ArFit fitAr(const std::vector<double>& rates, int maxOrder = 5);
+/// Which code solves AR's normal equations for order bounds <= 5: kSmall (fixed-size arrays, the
+/// default) or kEigen (Eigen's LDLT, as before): the same fits bit for bit but the intercept's last
+/// bits (src/model/ar_solve.hpp). HLSTM_AR_SOLVER=eigen selects kEigen; a test hook otherwise.
+enum class ArSolver { kSmall, kEigen };
+ArSolver arSolver();
+void setArSolver(ArSolver solver);
 /// The next `horizon` rates (mm per nominal step) of `fit`, iterated; NaN when rates.size() < fit.p.
 void forecastAr(const ArFit& fit, const std::vector<double>& rates, int horizon, float* out);
 
