@@ -92,7 +92,7 @@ __attribute__((target("avx512f"), optimize("fp-contract=off"))) void olsSlopesAv
 
 // olsSlope of `count` prefixes of h (ends[k] epochs from firsts[k]; each end >= 2, > first).
 void olsSlopes(const History& h, const std::size_t* firsts, const std::size_t* ends, std::size_t count, double* out) {
-    static const bool avx512 = __builtin_cpu_supports("avx512f");
+    const bool avx512 = detail::useAvx512();
     for (std::size_t k0 = 0; k0 < count; k0 += 8) {
         const std::size_t n = std::min<std::size_t>(8, count - k0);
         if (avx512) {
@@ -104,8 +104,9 @@ void olsSlopes(const History& h, const std::size_t* firsts, const std::size_t* e
 }
 
 // One pass of SES with constant a: l_0 = r_0, l_t = l_{t-1} + a (r_t - l_{t-1}); returns the sum of squared
-// one-step errors r_t - l_{t-1} (t = 1..m-1) and stores the final level. O(m), no allocation.
-double sesPass(const std::vector<double>& r, double a, double& level) {
+// one-step errors r_t - l_{t-1} (t = 1..m-1) and stores the final level. O(m), no allocation. The
+// definition every scan lane below reproduces (the forecasts take the lanes' levels).
+[[maybe_unused]] double sesPass(const std::vector<double>& r, double a, double& level) {
     double sse = 0;
     level = r[0];
     for (std::size_t t = 1; t < r.size(); ++t) {
@@ -193,7 +194,7 @@ __attribute__((target("avx512f"), optimize("fp-contract=off"))) void sesScanAvx5
 }
 
 void sesScanPrefixes(const double* r, const std::size_t* lens, std::size_t nLens, double* sseOut, double* levelOut) {
-    static const bool avx512 = __builtin_cpu_supports("avx512f");
+    const bool avx512 = detail::useAvx512();
     if (avx512)
         sesScanAvx512(r, lens, nLens, sseOut, levelOut);
     else
@@ -294,45 +295,6 @@ double sesAlpha(const std::vector<double>& r) {
 
 namespace {
 
-// Adds the Gram matrix of z = (1, x[t-1], ..., x[t-P], x[t]) over the targets t = from..to-1, x = r - mu,
-// to g (lower triangle of dim = P + 2 rows, each entry in t order): every order's normal equations are
-// its leading block and last column. For dim <= 8 (P <= 6) each row is summed over a whole padded row
-// of 8 (one AVX-512 vector; the entries right of the diagonal are summed too but never kept), each
-// kept entry getting z_i z_j of every target in t order as in the scalar loop, without fused
-// multiply-add: the same sums bit for bit, ~4x fewer instructions.
-__attribute__((target_clones("avx512f", "avx2", "default"), optimize("fp-contract=off", "tree-vectorize"))) void
-addArGram(const double* r, int from, int to, int P, double mu, double* __restrict g) {
-    const int dim = P + 2;
-    constexpr int kPad = 8;
-    if (dim <= kPad) {
-        alignas(64) double acc[kPad * kPad];
-        alignas(64) double zp[kPad] = {};
-        for (int i = 0; i < dim; ++i)
-            for (int j = 0; j < kPad; ++j) acc[i * kPad + j] = j <= i ? g[i * dim + j] : 0.0;
-        zp[0] = 1.0;
-        for (int t = from; t < to; ++t) {
-            for (int k = 1; k <= P; ++k) zp[k] = r[t - k] - mu;
-            zp[P + 1] = r[t] - mu;
-            for (int i = 0; i < dim; ++i) {
-                const double zi = zp[i];
-                double* row = acc + i * kPad;
-                for (int j = 0; j < kPad; ++j) row[j] += zi * zp[j];
-            }
-        }
-        for (int i = 0; i < dim; ++i)
-            for (int j = 0; j <= i; ++j) g[i * dim + j] = acc[i * kPad + j];
-        return;
-    }
-    std::vector<double> z(static_cast<std::size_t>(dim));
-    z[0] = 1.0;
-    for (int t = from; t < to; ++t) {
-        for (int k = 1; k <= P; ++k) z[k] = r[t - k] - mu;
-        z[P + 1] = r[t] - mu;
-        for (int i = 0; i < dim; ++i)
-            for (int j = 0; j <= i; ++j) g[i * dim + j] += z[i] * z[j];
-    }
-}
-
 // The AR(p) fits p = 0..P from the Gram matrix g of addArGram (count targets, rates centred on mu), the
 // smallest AIC kept; matrices of at most MaxDim rows and columns (Eigen::Dynamic: any): the usual
 // orders (P <= 5) keep them on the stack, with the same operations as the heap-allocated ones.
@@ -412,7 +374,7 @@ ArFit fitArPrefix(const double* r, std::size_t size, int maxOrder) {
     for (int t = 0; t < m; ++t) mu += r[t];
     mu /= m;
     GramBuffer g(P);
-    addArGram(r, P, m, P, mu, g.data);
+    detail::addArGramFast(r, P, m, P, mu, g.data);
     return solveAr(g.data, P, m - P, mu);
 }
 
@@ -430,7 +392,7 @@ std::vector<ArFit> fitArPrefixes(const double* r, const std::vector<int>& sizes,
     GramBuffer g(P);
     int done = P;
     for (const int m : sizes) {
-        addArGram(r, done, m, P, mu, g.data);
+        detail::addArGramFast(r, done, m, P, mu, g.data);
         done = m;
         fits.push_back(solveAr(g.data, P, m - P, mu));
     }
@@ -566,10 +528,14 @@ void forecastBaseline(BaselineKind kind, const History& h, int window, int horiz
             fill(out, horizon, olsSlope(h, h.n > L ? h.n - L : 0));
             return;
         case BaselineKind::kSes: {  // final level of SES with a fitted on the one-step errors, repeated
+            // sesPass(r, sesAlpha(r)) without the second pass: the scan's lane of the chosen a
+            // ends at that pass's level bit for bit (forecastAtCuts's snapshots).
             const std::vector<double> r = rates(h);
-            double level = 0;
-            sesPass(r, sesAlpha(r), level);
-            fill(out, horizon, level);
+            const std::size_t m = r.size();
+            alignas(64) double sse[kSesGrid];
+            alignas(64) double level[kSesGrid];
+            sesScanPrefixes(r.data(), &m, 1, sse, level);
+            fill(out, horizon, level[bestSesLane(sse)]);
             return;
         }
         case BaselineKind::kAr: {  // AR(p) by AIC, iterated

@@ -201,6 +201,53 @@ TEST(Baselines, ArSmallSolverEqualsEigensLdlt) {
               << "\n";
 }
 
+TEST(Baselines, PortableKernelsEqualTheAvx512Ones) {
+    // HLSTM_BASELINES_ISA=portable (setBaselineIsa) runs what a CPU without AVX-512 runs: SES's
+    // scan, the cuts' OLS slopes and AR's Gram sums must give every kind's forecasts, one call
+    // and every cut, bit for bit as the AVX-512 kernels (on a CPU without them both are portable).
+    std::uint64_t state = 99;
+    auto uniform = [&state] {
+        state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+        return static_cast<double>(state >> 11) / 9007199254740992.0 - 0.5;
+    };
+    const MlrModel mlr{3, {0.1, 0.5, -0.2, 0.1}};
+    std::size_t compared = 0, nonzero = 0;
+    for (int series = 0; series < 150; ++series) {
+        const std::size_t n = 3 + static_cast<std::size_t>(series * 7) % 200;
+        std::vector<float> c(n);
+        std::vector<double> steps(n);
+        double x = 0, level = 0;
+        const double trend = uniform(), persistence = uniform() + 0.5;
+        for (std::size_t t = 0; t < n; ++t) {
+            steps[t] = (t == 0 ? 0.0 : steps[t - 1]) + (uniform() > 0.3 ? 1.0 : 2.0);
+            x = persistence * x + trend + uniform();
+            level += x;
+            c[t] = static_cast<float>(level);
+        }
+        const std::vector<std::size_t> cuts = {n, n - 1, n / 2, 2, (2 * n) / 3, n - 2, 9, n / 3, n + 3, 5};
+        for (BaselineKind kind : allBaselines()) {
+            std::vector<float> got[2];
+            for (int isa = 0; isa < 2; ++isa) {
+                setBaselineIsa(isa == 0 ? BaselineIsa::kNative : BaselineIsa::kPortable);
+                got[isa].assign(cuts.size() * 2 + 2, -999.0f);
+                forecastAtCuts(kind, {c.data(), steps.data(), n}, cuts.data(), cuts.size(), 20, 2, &mlr,
+                               got[isa].data());
+                if (kind != BaselineKind::kMlr)
+                    forecastBaseline(kind, {c.data(), steps.data(), n}, 20, 2, got[isa].data() + cuts.size() * 2);
+            }
+            setBaselineIsa(BaselineIsa::kNative);
+            for (std::size_t k = 0; k < got[0].size(); ++k) {
+                const float a = got[0][k], b = got[1][k];
+                EXPECT_TRUE(std::isnan(a) ? std::isnan(b) : a == b)
+                    << toString(kind) << " series " << series << " value " << k << ": " << a << " vs " << b;
+                ++compared;
+                if (std::isfinite(a) && a != 0) ++nonzero;
+            }
+        }
+    }
+    EXPECT_GT(nonzero, compared / 2);
+}
+
 TEST(Baselines, ArRecoversANoiselessAr1) {
     // r_0 = 5, r_t = 0.5 + 0.6 r_{t-1}: r_t - 1.25 = 3.75 * 0.6^t (fixed point 0.5/0.4 = 1.25).
     std::vector<double> r = {5.0};

@@ -65,6 +65,12 @@ ArFit fitAr(const std::vector<double>& rates, int maxOrder = 5);
 enum class ArSolver { kSmall, kEigen };
 ArSolver arSolver();
 void setArSolver(ArSolver solver);
+/// The baselines' own vector kernels (SES's scan, the cuts' OLS slopes, AR's Gram sums): kNative
+/// runs AVX-512 where the CPU has it, kPortable the code a CPU without it runs; the same values
+/// bit for bit. HLSTM_BASELINES_ISA=portable selects kPortable; a test hook otherwise.
+enum class BaselineIsa { kNative, kPortable };
+BaselineIsa baselineIsa();
+void setBaselineIsa(BaselineIsa isa);
 /// The next `horizon` rates (mm per nominal step) of `fit`, iterated; NaN when rates.size() < fit.p.
 void forecastAr(const ArFit& fit, const std::vector<double>& rates, int horizon, float* out);
 
