@@ -461,13 +461,68 @@ addMlrSamples(const double* r, std::size_t m, int lags, double* __restrict x, do
     }
 }
 
+// addMlrSamples for 12 lags (the run's MLR) with the upper triangle and xty in 19 AVX-512
+// registers instead of 26 padded rows in memory: row i's vectors hold the entries (i, i..i+7) and,
+// for i <= 5, (i, i+8..i+15) of the row extended by y (column 13 = xty[i]); each entry gets x_i x_j
+// (or x_i y) of every sample in t order without fused multiply-add, as addMlrSamples. A row's
+// lags are read as one vector from the rates reversed (rr[k] = r[m-1-k]: x_j = r[t-j] lies at
+// rr[m-1-t+j]), not from a window stored value by value (which a vector load must wait for).
+__attribute__((target("avx512f"), optimize("fp-contract=off"))) void addMlrSamples12Avx512(const double* r,
+                                                                                           std::size_t m,
+                                                                                           double* __restrict xtx,
+                                                                                           double* __restrict xty) {
+    constexpr int kLags = 12, kSize = kLags + 1, kTwo = 6;  // rows 0..5 span two vectors
+    alignas(64) double lane[16];
+    const auto entry = [&](int i, int j) { return j < kSize ? xtx[i * kSize + j] : j == kSize ? xty[i] : 0.0; };
+    __m512d lo[kSize], hi[kTwo];
+#pragma GCC unroll 13
+    for (int i = 0; i < kSize; ++i) {
+        for (int k = 0; k < 16; ++k) lane[k] = entry(i, i + k);
+        lo[i] = _mm512_load_pd(lane);
+        if (i < kTwo) hi[i] = _mm512_load_pd(lane + 8);
+    }
+    std::vector<double> rr(m);
+    for (std::size_t k = 0; k < m; ++k) rr[k] = r[m - 1 - k];
+    // Lane k of row i's first vector is column i + k: a lag while i + k <= 12, y at 13, 0 past it.
+    const auto lagMask = [](int first) {
+        return static_cast<__mmask8>(first >= kSize ? 0 : first + 8 <= kSize ? 0xff : (1u << (kSize - first)) - 1u);
+    };
+    const auto yMask = [](int first) {
+        return static_cast<__mmask8>(first <= kSize && kSize < first + 8 ? 1u << (kSize - first) : 0u);
+    };
+    for (std::size_t t = kLags; t < m; ++t) {
+        const double* x = rr.data() + (m - 1 - t);  // x[j] = r[t - j]; x[0] = y
+        const __m512d y = _mm512_set1_pd(x[0]);
+#pragma GCC unroll 13
+        for (int i = 0; i < kSize; ++i) {
+            const __m512d xi = _mm512_set1_pd(i == 0 ? 1.0 : x[i]);
+            __m512d v = _mm512_mask_mov_pd(_mm512_maskz_loadu_pd(lagMask(i), x + i), yMask(i), y);
+            if (i == 0) v = _mm512_mask_mov_pd(v, 0x01, _mm512_set1_pd(1.0));  // column 0: the intercept's 1
+            lo[i] = _mm512_add_pd(lo[i], _mm512_mul_pd(xi, v));
+            if (i < kTwo) {
+                const __m512d w = _mm512_mask_mov_pd(_mm512_maskz_loadu_pd(lagMask(i + 8), x + i + 8), yMask(i + 8), y);
+                hi[i] = _mm512_add_pd(hi[i], _mm512_mul_pd(xi, w));
+            }
+        }
+    }
+#pragma GCC unroll 13
+    for (int i = 0; i < kSize; ++i) {
+        _mm512_store_pd(lane, lo[i]);
+        if (i < kTwo) _mm512_store_pd(lane + 8, hi[i]);
+        for (int j = i; j <= kSize; ++j) (j < kSize ? xtx[i * kSize + j] : xty[i]) = lane[j - i];
+    }
+}
+
 }  // namespace
 
 void MlrSums::addPoint(const std::vector<double>& r) {
     const int size = lags + 1;
     // Samples in t order; only the upper triangle is accumulated and mirrored once at the end.
     std::vector<double> x(static_cast<std::size_t>(size), 1.0);
-    addMlrSamples(r.data(), r.size(), lags, x.data(), xtx.data(), xty.data());
+    if (lags == 12 && detail::useAvx512())
+        addMlrSamples12Avx512(r.data(), r.size(), xtx.data(), xty.data());
+    else
+        addMlrSamples(r.data(), r.size(), lags, x.data(), xtx.data(), xty.data());
     if (r.size() > static_cast<std::size_t>(lags)) n += r.size() - static_cast<std::size_t>(lags);
     for (int i = 0; i < size; ++i)
         for (int j = 0; j < i; ++j) xtx[i * size + j] = xtx[j * size + i];

@@ -441,6 +441,18 @@ TEST(Baselines, MlrSumsEqualTheScalarAccumulation) {
     EXPECT_EQ(sums.n, n);
     EXPECT_EQ(sums.xtx, xtx);
     EXPECT_EQ(sums.xty, xty);
+    // The same points through the portable code (what a CPU without AVX-512 runs).
+    setBaselineIsa(BaselineIsa::kPortable);
+    MlrSums portable(lags);
+    state = 99;
+    for (int point = 0; point < 50; ++point) {
+        std::vector<double> r(5 + static_cast<std::size_t>(point) * 3);
+        for (auto& v : r) v = 3 * uniform() + 0.1 * point;
+        portable.addPoint(r);
+    }
+    setBaselineIsa(BaselineIsa::kNative);
+    EXPECT_EQ(portable.xtx, xtx);
+    EXPECT_EQ(portable.xty, xty);
 }
 
 TEST(Baselines, NamesRoundTripAndUnknownNamesAreConfigErrors) {
