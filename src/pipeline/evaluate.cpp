@@ -120,9 +120,8 @@ ValidationCut::ValidationCut(const model::SeriesView& visible, std::vector<std::
     computeReferences();
 }
 
-// Every validation row's reference at every cut and step, once: each method's score reads them
-// (the baselines, every candidate and the position choice judged the same rows and cuts, each
-// computing them again). Cut by cut, row by row, as addRow used them: the same doubles.
+// Every validation row's reference at every cut and step, once (each score of the baselines, the
+// candidates and the position choice computed them again): the same doubles addRow used before.
 void ValidationCut::computeReferences() {
     const std::size_t Y = static_cast<std::size_t>(std::max(horizon_, 0));
     refs_.assign(cuts_.size() * rows_.size() * Y, 0.0);
@@ -140,8 +139,8 @@ void ValidationCut::computeReferences() {
             for (int y = 1; y <= horizon_; ++y) {
                 double ref = 0;
                 if (future_) {
-                    const std::size_t lo = cut + static_cast<std::size_t>(std::max(0, y - 1 - a));
-                    ref = futureSlope(c, lo, static_cast<std::size_t>(smoothing_));
+                    ref = futureSlope(c, cut + static_cast<std::size_t>(std::max(0, y - 1 - a)),
+                                      static_cast<std::size_t>(smoothing_));
                 } else {
                     // Rate index of forecast step y: the cut's last rate is cut - 2.
                     const std::size_t i0 = cut - 2 + static_cast<std::size_t>(y);
