@@ -1,0 +1,207 @@
+// The position baselines (issue 23): last value + velocity, a local line, the local line's level +
+// velocity and line + annual terms, fitted on a point's visible positions and extrapolated, at the
+// last visible epoch and at the selection's cuts. Split from evaluate.cpp, which holds the
+// validation cuts that score them.
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <limits>
+
+#include "hlstm/pipeline/evaluate.hpp"
+
+namespace hlstm::pipeline {
+namespace {
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+constexpr double kTwoPi = 6.283185307179586;  // radians per year of the annual phase
+}  // namespace
+
+const std::vector<std::string>& positionBaselineNames() {
+    static const std::vector<std::string> names{"last_value+velocity", "local_line", "local_level+velocity",
+                                                "line+annual"};
+    return names;
+}
+
+namespace {
+
+// Normal equations of c against the columns (1, step, sin, cos), summed over the finite epochs in
+// epoch order: a[i][j] for i, j < 4, a[i][4] the right-hand side. The 2-column fit (a line)
+// uses the leading block of the same sums.
+using NormalSums = std::array<std::array<double, 5>, 4>;
+
+// Solves the leading k x k block of `sums` (k <= 4) with Gaussian elimination and partial
+// pivoting; false when singular.
+bool leastSquares(const NormalSums& sums, int k, std::array<double, 4>& beta) {
+    std::array<std::array<double, 5>, 4> a{};
+    for (int i = 0; i < k; ++i) {
+        for (int j = 0; j < k; ++j) a[i][j] = sums[i][j];
+        a[i][4] = sums[i][4];
+    }
+    for (int col = 0; col < k; ++col) {
+        int pivot = col;
+        for (int r = col + 1; r < k; ++r)
+            if (std::abs(a[r][col]) > std::abs(a[pivot][col])) pivot = r;
+        if (std::abs(a[pivot][col]) < 1e-12) return false;
+        std::swap(a[col], a[pivot]);
+        for (int r = 0; r < k; ++r) {
+            if (r == col) continue;
+            const double factor = a[r][col] / a[col][col];
+            for (int j = col; j < 5; ++j) a[r][j] -= factor * a[col][j];
+        }
+    }
+    for (int i = 0; i < k; ++i) beta[i] = a[i][4] / a[i][i];
+    return true;
+}
+
+// sin and cos of the axis's annual phase for the first `epochs` epochs: the same for every point,
+// so computed once per axis (per thread), not 2 x epochs library calls per point.
+struct AnnualTerms {
+    std::vector<double> phase, sin, cos;
+    const AnnualTerms& of(const model::TimeAxis& time, std::size_t epochs) {
+        if (phase.size() != epochs || !std::equal(phase.begin(), phase.end(), time.phase.begin())) {
+            phase.assign(time.phase.begin(), time.phase.begin() + static_cast<std::ptrdiff_t>(epochs));
+            sin.resize(epochs);
+            cos.resize(epochs);
+            for (std::size_t t = 0; t < epochs; ++t) sin[t] = std::sin(phase[t]), cos[t] = std::cos(phase[t]);
+        }
+        return *this;
+    }
+};
+
+}  // namespace
+
+namespace {
+
+// forecastPositions' normal equations: the finite epochs first..to-1 of c added in epoch order.
+// Each row of the sums is one padded vector of 8, (d_0..d_3, v, 0, 0, 0) times d_i added per epoch:
+// every entry gets the scalar loop's products in epoch order, without fused multiply-add, so the
+// sums are the same bit for bit with a quarter of the instructions.
+__attribute__((target_clones("avx512f", "avx2", "default"), optimize("fp-contract=off", "tree-vectorize"))) void
+addPositionSums(const float* c, const double* steps, const AnnualTerms& annualTerms, std::size_t from, std::size_t to,
+                NormalSums& sums, std::size_t& finite) {
+    constexpr int kPad = 8;
+    alignas(64) double acc[4 * kPad];
+    alignas(64) double e[kPad] = {};
+    for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < kPad; ++j) acc[i * kPad + j] = j < 5 ? sums[i][j] : 0.0;
+    const double* sinT = annualTerms.sin.data();
+    const double* cosT = annualTerms.cos.data();
+    std::size_t count = 0;
+    for (std::size_t t = from; t < to; ++t) {
+        if (!std::isfinite(c[t])) continue;
+        e[0] = 1.0, e[1] = steps[t], e[2] = sinT[t], e[3] = cosT[t], e[4] = c[t];
+        for (int i = 0; i < 4; ++i) {
+            const double di = e[i];
+            for (int j = 0; j < kPad; ++j) acc[i * kPad + j] += di * e[j];
+        }
+        ++count;
+    }
+    for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 5; ++j) sums[i][j] = acc[i * kPad + j];
+    finite += count;
+}
+
+// forecastPositions from the whole-history sums of the first `epochs` epochs.
+void positionsFromSums(const float* c, const model::TimeAxis& time, std::size_t epochs, int horizon, int levelEpochs,
+                       const NormalSums& sums, std::size_t finite, float* out);
+
+}  // namespace
+
+void forecastPositions(const float* c, const model::TimeAxis& time, std::size_t epochs, int horizon, int levelEpochs,
+                       float* out) {
+    const std::size_t Y = static_cast<std::size_t>(horizon);
+    std::fill(out, out + kPositionBaselines * Y, kNaN);
+    if (epochs < 2) return;
+    // Whole-history OLS velocity and the line + annual terms.
+    // Summed as they come (no per-point design matrix): each sum in epoch order, as before.
+    thread_local AnnualTerms cache;
+    NormalSums sums{};
+    std::size_t finite = 0;
+    addPositionSums(c, time.steps.data(), cache.of(time, epochs), 0, epochs, sums, finite);
+    positionsFromSums(c, time, epochs, horizon, levelEpochs, sums, finite, out);
+}
+
+void forecastPositionsAtCuts(const float* c, const model::TimeAxis& time, const std::size_t* cuts, std::size_t nCuts,
+                             int horizon, int levelEpochs, float* out) {
+    const std::size_t Y = static_cast<std::size_t>(horizon), J = kPositionBaselines;
+    std::vector<std::size_t> order(nCuts);
+    for (std::size_t k = 0; k < nCuts; ++k) order[k] = k;
+    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return cuts[a] < cuts[b]; });
+    std::size_t longest = 0;
+    for (std::size_t k = 0; k < nCuts; ++k) longest = std::max(longest, cuts[k]);
+    thread_local AnnualTerms cache;
+    const AnnualTerms& annualTerms = cache.of(time, longest);
+    // A prefix's sums are the first epochs' sums in epoch order: one pass, a snapshot per cut.
+    NormalSums sums{};
+    std::size_t finite = 0, done = 0;
+    for (const std::size_t k : order) {
+        float* o = out + k * J * Y;
+        std::fill(o, o + J * Y, kNaN);
+        if (cuts[k] < 2) continue;
+        addPositionSums(c, time.steps.data(), annualTerms, done, cuts[k], sums, finite);
+        done = cuts[k];
+        positionsFromSums(c, time, cuts[k], horizon, levelEpochs, sums, finite, o);
+    }
+}
+
+namespace {
+
+void positionsFromSums(const float* c, const model::TimeAxis& time, std::size_t epochs, int horizon, int levelEpochs,
+                       const NormalSums& sums, std::size_t finite, float* out) {
+    const std::size_t Y = static_cast<std::size_t>(horizon);
+    const double* steps = time.steps.data();
+    std::array<double, 4> line{}, annual{};
+    const bool hasLine = finite >= 2 && leastSquares(sums, 2, line);
+    const bool hasAnnual = finite >= 5 && leastSquares(sums, 4, annual);
+    // The last finite value and the local line (level at the last epoch, slope).
+    std::size_t lastT = epochs;
+    for (std::size_t t = epochs; t-- > 0;)
+        if (std::isfinite(c[t])) {
+            lastT = t;
+            break;
+        }
+    if (lastT == epochs) return;
+    const double level = localLevel(c, steps, epochs, levelEpochs);
+    // Slope of the local line: the level at the last epoch and at the one before.
+    double localSlope = std::nan("");
+    {
+        const std::size_t from =
+            epochs > static_cast<std::size_t>(levelEpochs) ? epochs - static_cast<std::size_t>(levelEpochs) : 0;
+        double k = 0, st = 0, sc = 0;
+        for (std::size_t t = from; t < epochs; ++t)
+            if (std::isfinite(c[t])) {
+                k += 1;
+                st += steps[t];
+                sc += c[t];
+            }
+        if (k >= 3) {
+            double stt = 0, stc = 0;
+            for (std::size_t t = from; t < epochs; ++t)
+                if (std::isfinite(c[t])) {
+                    stt += (steps[t] - st / k) * (steps[t] - st / k);
+                    stc += (steps[t] - st / k) * (c[t] - sc / k);
+                }
+            if (stt > 0) localSlope = stc / stt;
+        }
+    }
+    const double velocity = hasLine ? line[1] : std::nan("");
+    const double tEnd = steps[epochs - 1];
+    for (std::size_t y = 0; y < Y; ++y) {
+        const std::size_t t = epochs + y;
+        const double s = t < time.steps.size() ? steps[t] : tEnd + static_cast<double>(y + 1);
+        // Beyond the axis (the next epochs) the annual phase goes on at the nominal spacing.
+        const double ph = t < time.phase.size() ? time.phase[t]
+                          : time.phase.empty()
+                              ? std::nan("")
+                              : time.phase.back() + kTwoPi * time.spacingDays / 365.25 * (s - time.steps.back());
+        out[0 * Y + y] = static_cast<float>(c[lastT] + velocity * (s - steps[lastT]));
+        out[1 * Y + y] = static_cast<float>(level + localSlope * (s - tEnd));
+        out[2 * Y + y] = static_cast<float>(level + velocity * (s - tEnd));
+        if (hasAnnual)
+            out[3 * Y + y] =
+                static_cast<float>(annual[0] + annual[1] * s + annual[2] * std::sin(ph) + annual[3] * std::cos(ph));
+    }
+}
+
+}  // namespace
+
+}  // namespace hlstm::pipeline
