@@ -117,6 +117,10 @@ const std::vector<ConfigKey>& configSchema() {
          "on the windows the selection's epochs complete (every model.stride-th end), and that model forecasts and "
          "is stored | all: the same on every window of the visible epochs | none: the selected model as judged"},
         {"run.refit_epochs", std::int64_t{3}, "run.refit = finetune or all: epochs of the winners' fine-tuning"},
+        {"run.scratch", std::string("output"),
+         "where tables wait while a phase needs the memory (rank 0's series during the partition, the baselines' "
+         "tables during training; removed at the end): output = files beside the output (OUT.scratch.r<rank>.*.tmp) "
+         "| off = kept in memory (higher peak, no disk writes) | a directory, e.g. a node-local $TMPDIR"},
         {"run.progress_minutes", 1.0,
          "training progress: rank 0 prints candidates done / total, the share of the planned cost and the time left "
          "this often (minutes), and at the start and the end of training (0: only then)"},

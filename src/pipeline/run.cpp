@@ -1,10 +1,12 @@
 // `hlstm run`: the stages in order (each in its own file, declared in stages.hpp).
 #include "hlstm/pipeline/run.hpp"
 
+#include <filesystem>
 #include <optional>
 
 #include "hlstm/core/coordinated.hpp"
 #include "hlstm/core/hash.hpp"
+#include "hlstm/core/log.hpp"
 #include "hlstm/data/input.hpp"
 #include "hlstm/io/atomic_file.hpp"
 #include "hlstm/io/output_file.hpp"
@@ -13,6 +15,22 @@
 #include "stages.hpp"
 
 namespace hlstm::pipeline {
+namespace {
+
+// run.scratch: where the tables wait (origin.cpp); "" = in memory.
+std::string scratchPrefix(const std::string& setting, const std::string& output) {
+    if (setting == "off") return "";
+    if (setting == "output") return output + ".scratch";
+    // A directory shared by several runs: the output's name and a hash of its whole path keep
+    // two runs' files apart.
+    const std::string absolute = std::filesystem::absolute(output).lexically_normal().string();
+    return (std::filesystem::path(setting) /
+            (std::filesystem::path(output).filename().string() + "." + fnv1a64Hex(absolute).substr(0, 8) + ".scratch"))
+        .string();
+}
+
+}  // namespace
+
 CheckpointStore openCheckpoints(const Comm& comm, const Config& config, RunConfig& rc, const std::string& output,
                                 bool resume, const std::string& also) {
     std::string fingerprint;
@@ -44,6 +62,15 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
             if (comm.isRoot())
                 io::checkOutputPath(spatial::defaultSpatialPath(args.output), reads.paths, reads.options);
         });
+    // run.scratch names a directory: every rank's must exist (a node-local $TMPDIR is per node),
+    // checked before anything is read. Not at parse time: a stored configuration (update,
+    // resume) may name a directory of a job that has ended.
+    if (!args.dryRun && rc.scratch != "output" && rc.scratch != "off")
+        coordinated(comm, "output", [&] {
+            if (!std::filesystem::is_directory(rc.scratch))
+                throw ConfigError("run.scratch = \"" + rc.scratch + "\": not a directory on rank " +
+                                  std::to_string(comm.rank()) + " (expected output, off or a directory)");
+        });
     const CheckpointStore store =
         args.dryRun ? CheckpointStore() : openCheckpoints(comm, config, rc, args.output, args.resume);
 
@@ -52,8 +79,10 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
     const std::string space =
         args.dryRun ? "" : freeSpaceWarning(args.output, block.stats.fileRows, rc.horizon, block.points.nEpochs());
     // Partition, plan, train, select, forecast and judge the hidden epochs (origin.cpp).
-    // Tables wait beside the output while a phase needs the memory (origin.cpp).
-    const std::string scratch = args.dryRun ? "" : args.output + ".scratch";
+    // Tables wait in scratch files while a phase needs the memory (origin.cpp; run.scratch).
+    const std::string scratch = args.dryRun ? "" : scratchPrefix(rc.scratch, args.output);
+    if (!scratch.empty())
+        log::info() << "scratch: tables wait in " << scratch << ".r<rank>.*.tmp while a phase needs the memory";
     forecastOrigin(comm, config, rc, block, store, {args.dryRun, space, scratch}, timer,
                    [&](const RunContext& ctx, const RunOutputs& outputs) {
                        // One collective file, each block owner its rows; complete = 1 last.

@@ -78,6 +78,8 @@ RunConfig RunConfig::from(const Config& config, const RunArgs& args) {
     if (refitEpochs < 1 || refitEpochs > 10000) throw ConfigError("run.refit_epochs must be in 1..10000");
     rc.refitEpochs = refit != "none" ? static_cast<int>(refitEpochs) : 0;
     rc.refitAll = refit == "all";
+    rc.scratch = config.getString("run.scratch");
+    if (rc.scratch.empty()) throw ConfigError("run.scratch is empty: expected output, off or a directory");
     rc.spatial = spatial::SpatialOptions::fromConfig(config);
     rc.errorThreshold = config.getDouble("run.error_threshold");
     if (!(rc.errorThreshold > 0)) throw ConfigError("run.error_threshold must be > 0 (mm)");

@@ -39,6 +39,7 @@ struct RunConfig {
     bool combinePerStep = false;         // run.combine = step: one weight per step
     int refitEpochs = 0;                 // run.refit = finetune | all: the winners' fine-tuning epochs (0: none)
     bool refitAll = false;               // run.refit = all: on every visible window, not the new ones only
+    std::string scratch = "output";      // run.scratch: output | off | a directory (scratchPrefix)
     double checkpointSeconds = 600;      // run.checkpoint_minutes
     double progressSeconds = 60;         // run.progress_minutes
     std::string inputChecksum;           // of the input file, computed once (rank 0, broadcast)
