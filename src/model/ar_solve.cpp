@@ -15,34 +15,26 @@
 namespace hlstm::model {
 namespace {
 
-ArSolver initialSolver() {
-    const char* v = std::getenv("HLSTM_AR_SOLVER");
-    return v != nullptr && std::strcmp(v, "eigen") == 0 ? ArSolver::kEigen : ArSolver::kSmall;
+// A test hook's setting: `alternative` when the environment variable `name` equals `value` at
+// the first use, else `usual`; set*() changes it afterwards. One static per setting type.
+template <class T> T& switchSetting(const char* name, const char* value, T alternative, T usual) {
+    static T setting = [&] {
+        const char* v = std::getenv(name);
+        return v != nullptr && std::strcmp(v, value) == 0 ? alternative : usual;
+    }();
+    return setting;
 }
 
-ArSolver& solverSetting() {
-    static ArSolver solver = initialSolver();
-    return solver;
+ArSolver& solverSetting() { return switchSetting("HLSTM_AR_SOLVER", "eigen", ArSolver::kEigen, ArSolver::kSmall); }
+
+BaselineIsa& isaSetting() {
+    return switchSetting("HLSTM_BASELINES_ISA", "portable", BaselineIsa::kPortable, BaselineIsa::kNative);
 }
 
 }  // namespace
 
 ArSolver arSolver() { return solverSetting(); }
 void setArSolver(ArSolver solver) { solverSetting() = solver; }
-
-namespace {
-
-BaselineIsa initialIsa() {
-    const char* v = std::getenv("HLSTM_BASELINES_ISA");
-    return v != nullptr && std::strcmp(v, "portable") == 0 ? BaselineIsa::kPortable : BaselineIsa::kNative;
-}
-
-BaselineIsa& isaSetting() {
-    static BaselineIsa isa = initialIsa();
-    return isa;
-}
-
-}  // namespace
 
 BaselineIsa baselineIsa() { return isaSetting(); }
 void setBaselineIsa(BaselineIsa isa) { isaSetting() = isa; }

@@ -167,17 +167,26 @@ TEST(PartitionMpi, TableOnePatternsSplitIntoTheirFiveBlocks) {
 
 // A realistic simulated scene: the world partition equals the single-process one exactly
 // (labels, both DB curves bit for bit, subregion table).
-TEST(PartitionMpi, SamePartitionAsOneProcess) {
-    Comm comm;
-    test::TempDir dir(comm);
+namespace {
+// A realistic simulated scene, 6,000 points x 30 epochs of the given seed, as dir's scene.h5,
+// and the partition configuration its tests use.
+PartitionConfig simulatedScene(const Comm& comm, test::TempDir& dir, std::uint64_t seed) {
     SimulateOptions options;
     options.points = 6000;
     options.epochs = 30;
-    options.seed = 4;
+    options.seed = seed;
     simulate(comm, options, dir.file("scene.h5"));
     PartitionConfig config;
     config.minPoints = 50;
     config.epochs = 29;  // the holdout hides the last epoch
+    return config;
+}
+}  // namespace
+
+TEST(PartitionMpi, SamePartitionAsOneProcess) {
+    Comm comm;
+    test::TempDir dir(comm);
+    const PartitionConfig config = simulatedScene(comm, dir, 4);
     const LocalBlock block = readNative(comm, dir.file("scene.h5"), ReadOptions{});
     const PartitionResult world = run(comm, block.points, config);
     const auto zone = gatherAll(comm, world.zone), sub = gatherAll(comm, world.subregion);
@@ -216,14 +225,7 @@ TEST(PartitionMpi, SamePartitionAsOneProcess) {
 TEST(PartitionMpi, SpilledSeriesGiveTheSamePartition) {
     Comm comm;
     test::TempDir dir(comm);
-    SimulateOptions options;
-    options.points = 6000;
-    options.epochs = 30;
-    options.seed = 5;
-    simulate(comm, options, dir.file("scene.h5"));
-    PartitionConfig config;
-    config.minPoints = 50;
-    config.epochs = 29;
+    const PartitionConfig config = simulatedScene(comm, dir, 5);
     LocalBlock block = readNative(comm, dir.file("scene.h5"), ReadOptions{});
     const std::vector<float> before = block.points.displacement;
     const PartitionResult kept = run(comm, static_cast<const PointSet&>(block.points), config);
