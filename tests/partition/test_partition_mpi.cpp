@@ -253,16 +253,25 @@ TEST(PartitionMpi, SpilledSeriesGiveTheSamePartition) {
     EXPECT_TRUE(named);
 }
 
+namespace {
+// 40 points x 6 epochs along a strip (x = i, y = i mod 7), series t * (i mod 3); the row
+// `nanRow`, if any, has no finite value.
+PointSet smallLine(const Comm& comm, std::size_t nanRow = std::numeric_limits<std::size_t>::max()) {
+    const std::size_t n = 40, m = 6;
+    return blockOf(comm, n, m, [&](std::size_t i, double& x, double& y, std::vector<float>& s) {
+        x = static_cast<double>(i);
+        y = static_cast<double>(i % 7);
+        for (std::size_t t = 0; t < m; ++t)
+            s[t] = i == nanRow ? std::numeric_limits<float>::quiet_NaN() : static_cast<float>(t * (i % 3));
+    });
+}
+}  // namespace
+
 // A scratch file that cannot be created: an error naming it on rank 0, on every rank, and the
 // series still in memory.
 TEST(PartitionMpi, UnwritableScratchIsAnErrorNamingIt) {
     Comm comm;
-    const std::size_t n = 40, m = 6;
-    PointSet block = blockOf(comm, n, m, [&](std::size_t i, double& x, double& y, std::vector<float>& s) {
-        x = static_cast<double>(i);
-        y = static_cast<double>(i % 7);
-        for (std::size_t t = 0; t < m; ++t) s[t] = static_cast<float>(t * (i % 3));
-    });
+    PointSet block = smallLine(comm);
     const std::size_t values = block.displacement.size();
     const std::string scratch = "/nonexistent-hlstm-dir/series.tmp";
     try {
@@ -281,13 +290,7 @@ TEST(PartitionMpi, UnwritableScratchIsAnErrorNamingIt) {
 // A point whose series has no finite value: an InputError naming its row, on every rank.
 TEST(PartitionMpi, MissingVelocityIsAnInputErrorEverywhere) {
     Comm comm;
-    const std::size_t n = 40, m = 6;
-    PointSet block = blockOf(comm, n, m, [&](std::size_t i, double& x, double& y, std::vector<float>& s) {
-        x = static_cast<double>(i);
-        y = static_cast<double>(i % 7);
-        for (std::size_t t = 0; t < m; ++t)
-            s[t] = i == 37 ? std::numeric_limits<float>::quiet_NaN() : static_cast<float>(t * (i % 3));
-    });
+    PointSet block = smallLine(comm, 37);
     try {
         (void)run(comm, block, PartitionConfig{});
         ADD_FAILURE() << "no exception";
