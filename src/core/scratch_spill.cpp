@@ -39,6 +39,18 @@ void ScratchSpill::write() {
     for (Part& p : parts_) p.release();  // a large vector is its own mapping: back to the system now
 }
 
+std::size_t ScratchSpill::appendBytes(const void* data, std::size_t bytes) {
+    errno = 0;
+    if (file_ == nullptr && (file_ = std::fopen(path_.c_str(), "w+b")) == nullptr)
+        throw RuntimeError(path_ + ": cannot create the scratch file: " + reason());
+    const std::size_t offset = parts_.empty() ? 0 : parts_.back().offset + parts_.back().bytes;
+    if (std::fseek(file_, static_cast<long>(offset), SEEK_SET) != 0 ||
+        (bytes > 0 && std::fwrite(data, 1, bytes, file_) != bytes) || std::fflush(file_) != 0)
+        throw RuntimeError(path_ + ": cannot write the scratch file: " + reason());
+    parts_.push_back({nullptr, nullptr, nullptr, bytes, offset});
+    return parts_.size() - 1;
+}
+
 void ScratchSpill::read(std::size_t part, std::size_t offset, std::size_t bytes, void* out) {
     errno = 0;
     const Part& p = parts_.at(part);
@@ -57,6 +69,7 @@ void ScratchSpill::check() const {
 void ScratchSpill::restore() {
     check();
     for (std::size_t k = 0; k < parts_.size(); ++k) {
+        if (!parts_[k].resize) continue;  // appended: restoreInto() brings it back
         void* to = parts_[k].resize();
         if (parts_[k].bytes > 0) read(k, 0, parts_[k].bytes, to);
     }

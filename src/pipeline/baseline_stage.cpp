@@ -67,13 +67,15 @@ std::vector<std::string> baselineNames(const RunConfig& rc, const BaselineSet& b
 
 // Each subregion's first rank scores every baseline on the validation cut and forecasts the
 // hidden epochs of all the subregion's points with each (for the metrics beside HLSTM).
-BaselineOutcome baselineStage(const RunContext& ctx, const HeldMap& held, const BaselineSet& baselines) {
+BaselineOutcome baselineStage(const RunContext& ctx, const HeldMap& held, const BaselineSet& baselines,
+                              const KeepTable& keep) {
     BaselineOutcome out;
-    coordinated(ctx.comm, "baselines", [&] { out = baselineWork(ctx, held, baselines); });
+    coordinated(ctx.comm, "baselines", [&] { out = baselineWork(ctx, held, baselines, keep); });
     return out;
 }
 
-BaselineOutcome baselineWork(const RunContext& ctx, const HeldMap& held, const BaselineSet& baselines) {
+BaselineOutcome baselineWork(const RunContext& ctx, const HeldMap& held, const BaselineSet& baselines,
+                             const KeepTable& keep) {
     const Comm& comm = ctx.comm;
     const RunConfig& rc = ctx.rc;
     const model::TimeAxis& axis = ctx.axis;
@@ -124,6 +126,7 @@ BaselineOutcome baselineWork(const RunContext& ctx, const HeldMap& held, const B
                 auto& kept = out.cutRates[s];
                 kept.resize(nB);
                 kept[b] = std::move(cutRates);
+                if (keep) keep(s, b, kept[b]);
             }
             const double scoreSeconds = secondsSince(start);
             std::vector<float> diff;

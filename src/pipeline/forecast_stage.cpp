@@ -240,7 +240,7 @@ Returned forecastStage(const RunContext& ctx, const LocalBlock& block, const Hel
     }
     for (auto it = baselineOut.cutRates.begin(); it != baselineOut.cutRates.end();) {
         const Choice* c = it->first < ctx.nSub ? &sel.choice[static_cast<std::size_t>(it->first)] : nullptr;
-        const std::int32_t used = c == nullptr ? -1 : c->task >= 0 ? c->combineBaseline : c->baseline;
+        const std::int32_t used = c == nullptr ? -1 : forecastBaseline(*c);
         if (used < 0) {
             it = baselineOut.cutRates.erase(it);
             continue;

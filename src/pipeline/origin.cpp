@@ -1,7 +1,9 @@
 // One holdout origin: the stages of `hlstm run` from the partition to the metrics, on a block
 // whose last rc.horizon epochs are hidden. `hlstm run` calls it once on the whole input,
 // `hlstm backtest` once per origin on the input cut after that origin's hidden epochs.
+#include <map>
 #include <memory>
+#include <utility>
 
 #include "hlstm/core/coordinated.hpp"
 #include "hlstm/core/log.hpp"
@@ -90,23 +92,26 @@ void forecastOrigin(const Comm& comm, const Config& config, RunConfig& rc, Local
 
     timer.start("baselines");
     const BaselineSet baselines = makeBaselines(ctx, held);
-    BaselineOutcome baselineOut = baselineStage(ctx, held, baselines);
-    // The baselines' tables wait while the rank trains: their rates at the cuts until the position
-    // choice, their holdout forecasts and positions until the winners are forecast.
+    // The baselines' tables wait while the rank trains: their rates at the cuts from the moment
+    // each is made until the position choice reads its subregion's (not all at once: at 5,000,000
+    // points they were the baselines' and the select phase's peak), their holdout forecasts and
+    // positions until the winners are forecast.
     Parked parkedRates;
+    std::map<std::pair<std::int32_t, std::size_t>, std::size_t> ratePart;  // (subregion, baseline) -> part
+    KeepTable keepRates;
     if (!scratch("cut_rates").empty()) {
         parkedRates = std::make_unique<ScratchSpill>(scratch("cut_rates"));
-        for (auto& [s, rates] : baselineOut.cutRates)
-            for (auto& r : rates) parkedRates->add(r);
-        coordinated(comm, "park", [&] { parkedRates->write(); });
+        keepRates = [&](std::int32_t s, std::size_t b, std::vector<float>& rates) {
+            ratePart[{s, b}] = parkedRates->append(rates);
+        };
     }
+    BaselineOutcome baselineOut = baselineStage(ctx, held, baselines, keepRates);
     Parked parkedHoldout = park(comm, scratch("holdout"), baselineOut.holdout, baselineOut.positions);
     releaseFreeMemory();
     logMemory("baselines: tables parked");
 
     timer.start("train");
     TrainOutcome trained = trainStage(ctx, mine, held, store);
-    unpark(comm, parkedRates);
 
     // Select each subregion's winner among its candidates and the baselines.
     timer.start("select");
@@ -115,7 +120,27 @@ void forecastOrigin(const Comm& comm, const Config& config, RunConfig& rc, Local
     const double selected = log::elapsed();
     combineStage(ctx, held, trained, baselines, selection);
     const double combined = log::elapsed();
-    positionStage(ctx, held, trained, baselines, selection, &baselineOut);
+    // A subregion's tables come back for its position choice; then only the one its forecast
+    // reads stays (forecastBaseline; forecast_stage.cpp forecasts any other it needs again).
+    std::function<void(std::int32_t, bool)> rateTables;
+    if (parkedRates)
+        rateTables = [&](std::int32_t s, bool back) {
+            const auto tables = baselineOut.cutRates.find(s);
+            if (tables == baselineOut.cutRates.end()) return;
+            auto& kept = tables->second;
+            const std::int32_t used = forecastBaseline(selection.choice[static_cast<std::size_t>(s)]);
+            for (std::size_t b = 0; b < kept.size(); ++b) {
+                const auto part = ratePart.find({s, b});
+                if (part == ratePart.end()) continue;
+                if (back) {
+                    parkedRates->restoreInto(part->second, kept[b]);
+                } else if (static_cast<std::int32_t>(b) != used) {
+                    std::vector<float>().swap(kept[b]);
+                }
+            }
+        };
+    positionStage(ctx, held, trained, baselines, selection, &baselineOut, rateTables);
+    parkedRates.reset();  // its file
     log::debug() << "select: winners " << selected - selectStart << " s, combination " << combined - selected
                  << " s, positions " << log::elapsed() - combined << " s";
     if (rc.refitEpochs > 0) {  // run.refit: the winners fine-tuned once everything is judged

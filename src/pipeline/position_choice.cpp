@@ -211,18 +211,29 @@ PositionVerdict choosePositionSteps(const ValidationCut& cut, const Forecaster& 
         rates[0] = cut.ratesAtCuts(group != nullptr ? sharedAmong(*group, own) : own);
     }
     // The position baselines' positions at every cut of a row from one pass over it, one array per
-    // method (rows x cuts x Y).
+    // method (rows x cuts x Y), split a chunk of rows at a time: the first method's come back from
+    // the cut, the others' are appended in row order (the four were held twice, once interleaved:
+    // at 5,000,000 points the select phase's peak memory).
     {
         const CutForecaster f = positionBaselinesAtCuts(levelEpochs, horizon);
+        const CutForecaster all = group != nullptr ? sharedCutsAmong(*group, f) : f;
         const std::size_t J = kPositionBaselines, C = cut.cuts().size();
-        const std::vector<float> all =
-            cut.ratesAtCutsInOnePass(group != nullptr ? sharedCutsAmong(*group, f) : f, J * Y);
-        for (std::size_t j = 0; j < J; ++j) {
-            std::vector<float> one(cut.points() * C * Y);
-            for (std::size_t k = 0; k < cut.points() * C; ++k)
-                std::copy_n(all.data() + (k * J + j) * Y, Y, one.data() + k * Y);
-            rates.push_back(std::move(one));
-        }
+        std::vector<std::vector<float>> others(J - 1);
+        for (auto& o : others) o.reserve(cut.points() * C * Y);
+        const CutForecaster firstOfAll = [&](const model::SeriesView& v, const std::vector<std::size_t>& cuts) {
+            const std::vector<float> got = all(v, cuts);  // rows x cuts x J x Y
+            const std::size_t K = got.size() / (J * Y);
+            std::vector<float> first(K * Y);
+            for (std::size_t k = 0; k < K; ++k) {
+                std::copy_n(got.data() + k * J * Y, Y, first.data() + k * Y);
+                for (std::size_t j = 1; j < J; ++j)
+                    others[j - 1].insert(others[j - 1].end(), got.data() + (k * J + j) * Y,
+                                         got.data() + (k * J + j + 1) * Y);
+            }
+            return first;
+        };
+        rates.push_back(cut.ratesAtCutsInOnePass(firstOfAll));
+        for (auto& o : others) rates.push_back(std::move(o));
     }
     for (std::size_t k = knownValues.size(); k < rates.size(); ++k) knownValues.push_back(&rates[k]);
     std::vector<PositionForecaster> methods(rates.size());
@@ -270,7 +281,8 @@ PositionVerdict choosePositionSteps(const ValidationCut& cut, const Forecaster& 
 }
 
 void positionStage(const RunContext& ctx, const HeldMap& held, const TrainOutcome& trained,
-                   const BaselineSet& baselines, Selection& sel, const BaselineOutcome* baselineOut) {
+                   const BaselineSet& baselines, Selection& sel, const BaselineOutcome* baselineOut,
+                   const std::function<void(std::int32_t, bool)>& tables) {
     const Comm& comm = ctx.comm;
     const RunConfig& rc = ctx.rc;
     if (!rc.choosePositions) return;
@@ -317,11 +329,13 @@ void positionStage(const RunContext& ctx, const HeldMap& held, const TrainOutcom
                 known.ownBaseline = c.baseline;
             }
             if (baselineOut != nullptr) {  // the baselines' rates at the cuts (baseline_stage.cpp)
+                if (tables) tables(s, true);
                 const auto r = baselineOut->cutRates.find(s);
                 if (r != baselineOut->cutRates.end()) known.baselines = &r->second;
             }
             const PositionVerdict v =
                 choosePositionSteps(*h->second.cut, own, baselines, rc.levelEpochs, rc.horizon, group, &known);
+            if (baselineOut != nullptr && tables) tables(s, false);
             if (!reports) continue;
             std::vector<double> rec{static_cast<double>(s)};
             rec.insert(rec.end(), v.steps.begin(), v.steps.end());

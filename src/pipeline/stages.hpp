@@ -184,10 +184,14 @@ struct BaselineOutcome {
 /// The baselines of the run (rc.baselines), with the global MLR fitted (collective).
 BaselineSet makeBaselines(const RunContext& ctx, const HeldMap& held);
 /// Each subregion's first rank scores every baseline on the validation cut and forecasts the
-/// hidden epochs of all the subregion's points with each (collective).
-BaselineOutcome baselineStage(const RunContext& ctx, const HeldMap& held, const BaselineSet& baselines);
+/// hidden epochs of all the subregion's points with each (collective). `keep` (if set) takes each
+/// table of cutRates as soon as it is made (s, b, table; origin.cpp moves it to a scratch file).
+using KeepTable = std::function<void(std::int32_t, std::size_t, std::vector<float>&)>;
+BaselineOutcome baselineStage(const RunContext& ctx, const HeldMap& held, const BaselineSet& baselines,
+                              const KeepTable& keep = {});
 /// baselineStage's rank-local work, for a caller that coordinates it with other work (update).
-BaselineOutcome baselineWork(const RunContext& ctx, const HeldMap& held, const BaselineSet& baselines);
+BaselineOutcome baselineWork(const RunContext& ctx, const HeldMap& held, const BaselineSet& baselines,
+                             const KeepTable& keep = {});
 /// Names of every baseline: the per-point ones, then the learned ones.
 std::vector<std::string> baselineNames(const RunConfig& rc, const BaselineSet& baselines);
 
@@ -233,6 +237,9 @@ struct Choice {
     // subregion (kOwnPosition: this choice's method on the level); empty: the own at every step.
     std::vector<std::int32_t> positionSteps;
 };
+/// The baseline whose rates at the selection cuts a subregion's forecast reads (its intervals):
+/// the winning baseline, or the one mixed into a winning candidate; -1: none.
+inline std::int32_t forecastBaseline(const Choice& c) { return c.task >= 0 ? c.combineBaseline : c.baseline; }
 /// Every rank's results, in task and (subregion, baseline) order, and each subregion's winner.
 struct Selection {
     std::vector<TaskResult> results;
@@ -258,8 +265,11 @@ void combineStage(const RunContext& ctx, const HeldMap& held, const TrainOutcome
 /// Choice::positionSteps and adds it to Choice::why (collective; every rank's choice changes the
 /// same way). Nothing when run.positions = own. `baselineOut`: the baselines' rates at the cuts
 /// that the baseline stage kept (not forecast again).
+/// `tables` (if set) is called with (s, true) before subregion s's baseline tables are read and
+/// (s, false) after (origin.cpp keeps them in a scratch file meanwhile).
 void positionStage(const RunContext& ctx, const HeldMap& held, const TrainOutcome& trained,
-                   const BaselineSet& baselines, Selection& sel, const BaselineOutcome* baselineOut = nullptr);
+                   const BaselineSet& baselines, Selection& sel, const BaselineOutcome* baselineOut = nullptr,
+                   const std::function<void(std::int32_t, bool)>& tables = {});
 /// /subregions/position_choice (subregions x Y): -1 for the own method, else the method's row
 /// in /baselines/position_name (`nNames` baselines, learned ones included, come before the
 /// position baselines).

@@ -127,3 +127,52 @@ TEST(ScratchSpillTest, ReadPastAPartFailsAtCheck) {
     EXPECT_TRUE(std::isnan(out[0]));
     EXPECT_THROW(spill.check(), RuntimeError);
 }
+
+// Tables appended one at a time as they are made (origin.cpp: the baselines' rates at the cuts)
+// leave memory at once and come back one by one, in any order, as often as asked; the file is
+// removed with the spill.
+TEST(ScratchSpillTest, AppendedTablesComeBackOneByOne) {
+    const std::string path = ::testing::TempDir() + "hlstm-scratch-spill-append.tmp";
+    std::vector<std::vector<float>> tables(3);
+    for (std::size_t t = 0; t < tables.size(); ++t) {
+        tables[t].resize(1000 * (t + 1) + t);
+        for (std::size_t i = 0; i < tables[t].size(); ++i)
+            tables[t][i] = static_cast<float>(t) * 1e4f + static_cast<float>(i) * 0.5f;
+    }
+    const auto copies = tables;
+    {
+        ScratchSpill spill(path);
+        std::vector<std::size_t> parts;
+        for (auto& t : tables) {
+            parts.push_back(spill.append(t));
+            EXPECT_TRUE(t.empty());
+        }
+        EXPECT_EQ(parts, (std::vector<std::size_t>{0, 1, 2}));
+        EXPECT_EQ(std::filesystem::file_size(path), (1000 + 2001 + 3002) * sizeof(float));
+        spill.restoreInto(2, tables[2]);
+        spill.restoreInto(0, tables[0]);
+        EXPECT_EQ(tables[2], copies[2]);
+        EXPECT_EQ(tables[0], copies[0]);
+        EXPECT_TRUE(tables[1].empty());
+        std::vector<float>().swap(tables[0]);
+        spill.restoreInto(0, tables[0]);  // again, after it was freed
+        spill.restoreInto(1, tables[1]);
+        EXPECT_EQ(tables, copies);
+        spill.restore();  // the appended parts are restoreInto's only: nothing else changes
+        EXPECT_EQ(tables, copies);
+    }
+    EXPECT_FALSE(std::filesystem::exists(path));
+}
+
+TEST(ScratchSpillTest, AppendToAnUnwritablePathIsAnErrorNamingIt) {
+    const std::string path = "/nonexistent-hlstm-dir/append.tmp";
+    std::vector<float> f(10, 1.5f);
+    ScratchSpill spill(path);
+    try {
+        spill.append(f);
+        ADD_FAILURE() << "no exception";
+    } catch (const RuntimeError& e) {
+        EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(f, std::vector<float>(10, 1.5f));  // still in memory
+}

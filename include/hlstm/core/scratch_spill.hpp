@@ -25,6 +25,21 @@ public:
         parts_.push_back({[&v, n] { return static_cast<void*>((v.resize(n), v.data())); },
                           [&v] { std::vector<T>().swap(v); }, v.data(), n * sizeof(T), 0});
     }
+    /// Writes `v` at the end of the file now (created at the first call) and frees it: a table
+    /// moved out as soon as it is made (a spill either appends or write()s). Returns its part
+    /// number for read() and restoreInto().
+    template <class T> std::size_t append(std::vector<T>& v) {
+        const std::size_t part = appendBytes(v.data(), v.size() * sizeof(T));
+        std::vector<T>().swap(v);
+        return part;
+    }
+    /// Part `part`'s values into `v` (resized to them); throws RuntimeError naming the file if
+    /// the read fails.
+    template <class T> void restoreInto(std::size_t part, std::vector<T>& v) {
+        v.resize(parts_.at(part).bytes / sizeof(T));
+        if (!v.empty()) read(part, 0, v.size() * sizeof(T), v.data());
+        check();
+    }
     /// Writes the vectors to the file (created or replaced), one after another, and frees them.
     /// Throws RuntimeError naming the file when it cannot be written (the vectors then stay).
     void write();
@@ -38,8 +53,9 @@ public:
     void restore();
 
 private:
+    std::size_t appendBytes(const void* data, std::size_t bytes);
     struct Part {
-        std::function<void*()> resize;  // back to its size; where its values go
+        std::function<void*()> resize;  // back to its size; where its values go (none: appended)
         std::function<void()> release;
         const void* data;
         std::size_t bytes, offset;  // offset: its first byte in the file
