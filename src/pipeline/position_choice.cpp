@@ -167,20 +167,56 @@ CutForecaster positionBaselinesAtCuts(int levelEpochs, int horizon) {
 }  // namespace
 
 PositionVerdict choosePositionSteps(const ValidationCut& cut, const Forecaster& own, const BaselineSet& baselines,
-                                    int levelEpochs, int horizon, const Comm* group, const KnownOwnRates* known) {
+                                    int levelEpochs, int horizon, const Comm* group, const KnownOwnRates* known,
+                                    const std::function<void()>& bring) {
     const std::size_t Y = static_cast<std::size_t>(horizon);
     // The candidates: the own method first (ties keep it), every per-point baseline, the
     // position baselines.
     std::vector<std::int32_t> codes{kOwnPosition};
     for (std::size_t b = 0; b < baselines.kinds.size(); ++b) codes.push_back(static_cast<std::int32_t>(b));
     for (int j = 0; j < kPositionBaselines; ++j) codes.push_back(kPositionBaselineCode + j);
+    // The position baselines first, judged and freed before the baselines' kept tables are read
+    // (bring): each method's errors are summed on their own (positionStepScores), so
+    // judging them apart gives the same values, and the two sets of tables are never held at once
+    // (at 5,000,000 points they were the select phase's peak memory). Their positions at every
+    // cut of a row come from one pass over it, one array per method (rows x cuts x Y), split a
+    // chunk of rows at a time: the first method's come back from the cut, the others' are
+    // appended in row order (not held twice, interleaved and split).
+    const std::size_t C = cut.cuts().size();
+    std::vector<double> positionErr, positionPerCut;
+    {
+        const CutForecaster f = positionBaselinesAtCuts(levelEpochs, horizon);
+        const CutForecaster all = group != nullptr ? sharedCutsAmong(*group, f) : f;
+        const std::size_t J = kPositionBaselines;
+        std::vector<std::vector<float>> others(J - 1);
+        for (auto& o : others) o.reserve(cut.points() * C * Y);
+        const CutForecaster firstOfAll = [&](const model::SeriesView& v, const std::vector<std::size_t>& cuts) {
+            const std::vector<float> got = all(v, cuts);  // rows x cuts x J x Y
+            const std::size_t K = got.size() / (J * Y);
+            std::vector<float> first(K * Y);
+            for (std::size_t k = 0; k < K; ++k) {
+                std::copy_n(got.data() + k * J * Y, Y, first.data() + k * Y);
+                for (std::size_t j = 1; j < J; ++j)
+                    others[j - 1].insert(others[j - 1].end(), got.data() + (k * J + j) * Y,
+                                         got.data() + (k * J + j + 1) * Y);
+            }
+            return first;
+        };
+        const std::vector<float> first = cut.ratesAtCutsInOnePass(firstOfAll);
+        std::vector<const std::vector<float>*> values{&first};
+        for (const auto& o : others) values.push_back(&o);
+        positionErr = cut.positionStepScores(
+            std::vector<PositionForecaster>(J), values,
+            [](std::size_t, const model::SeriesView&, const std::vector<float>& positions) { return positions; },
+            &positionPerCut);
+    }
+    if (bring) bring();
     // Every method is forecast once per cut and row: every baseline in one pass per row over its
     // cuts (the values of a forecast per cut), the own method's rates taken from the selection
     // score's forecasts where they are known; their positions are those rates on the level
     // (positionsOf), as a forecast per method gives them.
     const std::size_t nB = baselines.kinds.size();
-    std::vector<std::vector<float>> rates(1 + nB);
-    rates.reserve(1 + nB + kPositionBaselines);  // knownValues points into it
+    std::vector<std::vector<float>> rates(1 + nB);  // knownValues points into it
     // Each method's values: its entry of `rates`, or the kept rates themselves (not copied: at
     // 1,000,000 points they were the select phase's peak memory).
     std::vector<const std::vector<float>*> knownValues;
@@ -210,42 +246,16 @@ PositionVerdict choosePositionSteps(const ValidationCut& cut, const Forecaster& 
     } else {
         rates[0] = cut.ratesAtCuts(group != nullptr ? sharedAmong(*group, own) : own);
     }
-    // The position baselines' positions at every cut of a row from one pass over it, one array per
-    // method (rows x cuts x Y), split a chunk of rows at a time: the first method's come back from
-    // the cut, the others' are appended in row order (the four were held twice, once interleaved:
-    // at 5,000,000 points the select phase's peak memory).
-    {
-        const CutForecaster f = positionBaselinesAtCuts(levelEpochs, horizon);
-        const CutForecaster all = group != nullptr ? sharedCutsAmong(*group, f) : f;
-        const std::size_t J = kPositionBaselines, C = cut.cuts().size();
-        std::vector<std::vector<float>> others(J - 1);
-        for (auto& o : others) o.reserve(cut.points() * C * Y);
-        const CutForecaster firstOfAll = [&](const model::SeriesView& v, const std::vector<std::size_t>& cuts) {
-            const std::vector<float> got = all(v, cuts);  // rows x cuts x J x Y
-            const std::size_t K = got.size() / (J * Y);
-            std::vector<float> first(K * Y);
-            for (std::size_t k = 0; k < K; ++k) {
-                std::copy_n(got.data() + k * J * Y, Y, first.data() + k * Y);
-                for (std::size_t j = 1; j < J; ++j)
-                    others[j - 1].insert(others[j - 1].end(), got.data() + (k * J + j) * Y,
-                                         got.data() + (k * J + j + 1) * Y);
-            }
-            return first;
-        };
-        rates.push_back(cut.ratesAtCutsInOnePass(firstOfAll));
-        for (auto& o : others) rates.push_back(std::move(o));
-    }
-    for (std::size_t k = knownValues.size(); k < rates.size(); ++k) knownValues.push_back(&rates[k]);
     std::vector<PositionForecaster> methods(rates.size());
     std::vector<double> perCut;
-    const std::vector<double> err = cut.positionStepScores(
+    std::vector<double> err = cut.positionStepScores(
         methods, knownValues,
-        [&](std::size_t k, const model::SeriesView& v, const std::vector<float>& values) {
-            // The methods of rates on the level; the position baselines' values are positions.
-            return k <= nB ? positionsOf({}, v, values, baselines, levelEpochs, horizon) : values;
+        [&](std::size_t, const model::SeriesView& v, const std::vector<float>& values) {
+            return positionsOf({}, v, values, baselines, levelEpochs, horizon);  // rates on the level
         },
         &perCut);
-    const std::size_t C = cut.cuts().size();
+    err.insert(err.end(), positionErr.begin(), positionErr.end());  // codes' order: the position baselines last
+    perCut.insert(perCut.end(), positionPerCut.begin(), positionPerCut.end());
     // A paired test against the own method over the cuts: challenger k replaces it at step y only
     // if its per-cut errors are lower on average by more than kPairedT standard errors of the
     // per-cut differences. Every point of a subregion shares an epoch's atmosphere, so a mean
@@ -329,12 +339,13 @@ void positionStage(const RunContext& ctx, const HeldMap& held, const TrainOutcom
                 known.ownBaseline = c.baseline;
             }
             if (baselineOut != nullptr) {  // the baselines' rates at the cuts (baseline_stage.cpp)
-                if (tables) tables(s, true);
                 const auto r = baselineOut->cutRates.find(s);
                 if (r != baselineOut->cutRates.end()) known.baselines = &r->second;
             }
+            std::function<void()> bring;
+            if (baselineOut != nullptr && tables) bring = [&tables, s] { tables(s, true); };
             const PositionVerdict v =
-                choosePositionSteps(*h->second.cut, own, baselines, rc.levelEpochs, rc.horizon, group, &known);
+                choosePositionSteps(*h->second.cut, own, baselines, rc.levelEpochs, rc.horizon, group, &known, bring);
             if (baselineOut != nullptr && tables) tables(s, false);
             if (!reports) continue;
             std::vector<double> rec{static_cast<double>(s)};

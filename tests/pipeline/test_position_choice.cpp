@@ -224,6 +224,44 @@ TEST(PositionChoice, RatesKnownOrForecastOnceGiveTheErrorsOfAForecastPerMethod) 
     }
 }
 
+// The kept baseline tables may wait elsewhere (origin.cpp: a scratch file) until the choice asks
+// for them (`bring`), after it judged the position baselines: the verdict is the one with the
+// tables in memory from the start, bit for bit, and they are asked for once.
+TEST(PositionChoice, KeptTablesBroughtBackOnRequestGiveTheSameVerdict) {
+    Scene s;
+    std::uint64_t state = 11;
+    for (float& v : s.c) {
+        state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+        v += static_cast<float>(static_cast<double>(state >> 40) / static_cast<double>(1ULL << 24) - 0.5);
+    }
+    std::vector<std::size_t> rows;
+    for (std::size_t i = 1; i < kPoints; i += 2) rows.push_back(i);
+    const ValidationCut cut(s.view(), rows, static_cast<int>(kY), 5, 40, 3);
+    const BaselineSet baselines = someBaselines();
+    const int Y = static_cast<int>(kY);
+    std::vector<std::vector<float>> tables;
+    for (std::size_t b = 0; b < baselines.kinds.size(); ++b)
+        tables.push_back(cut.ratesAtCutsInOnePass(baselines.cutForecaster(b, Y)));
+    const std::vector<float> modelRates = cut.ratesAtCuts(jumpKnower());
+    KnownOwnRates inMemory;
+    inMemory.model = &modelRates;
+    inMemory.baselines = &tables;
+    const PositionVerdict before = choosePositionSteps(cut, jumpKnower(), baselines, 8, Y, nullptr, &inMemory);
+    std::vector<std::vector<float>> away(tables.size());  // the tables' places, empty until asked for
+    KnownOwnRates later = inMemory;
+    later.baselines = &away;
+    int asked = 0;
+    const PositionVerdict after = choosePositionSteps(cut, jumpKnower(), baselines, 8, Y, nullptr, &later, [&] {
+        ++asked;
+        away = tables;
+    });
+    EXPECT_EQ(asked, 1);
+    EXPECT_EQ(after.steps, before.steps);
+    EXPECT_EQ(after.ownError, before.ownError);
+    EXPECT_EQ(after.chosenError, before.chosenError);
+    for (double e : after.chosenError) EXPECT_TRUE(std::isfinite(e));
+}
+
 namespace {
 
 // Points on exact lines (no noise): every line-based baseline is exact at every cut. An own

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -60,10 +61,12 @@ struct KnownOwnRates {
 /// on `cut` (ValidationCut::positionStepScores) and takes per step the lowest error, ties to the
 /// own method. `group` (not null): the rows are forecast by its ranks together (collective over
 /// it; the same verdict on every member and for any group size). `known`: the own method's
-/// rates at the cuts, not forecast again (the same verdict).
+/// rates at the cuts, not forecast again (the same verdict). `bring` (if set) is called once
+/// before known->baselines' tables are read, after the position baselines are judged and freed
+/// (origin.cpp brings the tables back from its scratch file then).
 PositionVerdict choosePositionSteps(const ValidationCut& cut, const Forecaster& own, const BaselineSet& baselines,
                                     int levelEpochs, int horizon, const Comm* group = nullptr,
-                                    const KnownOwnRates* known = nullptr);
+                                    const KnownOwnRates* known = nullptr, const std::function<void()>& bring = {});
 
 /// The inverse of /subregions/position_choice for a reader (predict): one subregion's Y values
 /// (-1: own, else a row of /baselines/position_name) decoded by name against `baselines`
