@@ -101,18 +101,28 @@ TEST(ScratchSpillTest, VectorsComeBackWithTheSameValues) {
     EXPECT_FALSE(std::filesystem::exists(path));
 }
 
-TEST(ScratchSpillTest, UnwritablePathIsAnErrorNamingIt) {
-    const std::string path = "/nonexistent-hlstm-dir/scratch.tmp";
+namespace {
+
+// A spill to `path` that `move` cannot write: a RuntimeError naming the path, the vector kept.
+void expectUnwritableNamed(const std::string& path, void (*move)(ScratchSpill&, std::vector<float>&)) {
     std::vector<float> f(10, 1.5f);
     ScratchSpill spill(path);
-    spill.add(f);
     try {
-        spill.write();
+        move(spill, f);
         ADD_FAILURE() << "no exception";
     } catch (const RuntimeError& e) {
         EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
     }
     EXPECT_EQ(f, std::vector<float>(10, 1.5f));  // still in memory
+}
+
+}  // namespace
+
+TEST(ScratchSpillTest, UnwritablePathIsAnErrorNamingIt) {
+    expectUnwritableNamed("/nonexistent-hlstm-dir/scratch.tmp", [](ScratchSpill& spill, std::vector<float>& f) {
+        spill.add(f);
+        spill.write();
+    });
 }
 
 // A read beyond a part is an error at check(), not a crash, and gives NaN floats.
@@ -165,14 +175,6 @@ TEST(ScratchSpillTest, AppendedTablesComeBackOneByOne) {
 }
 
 TEST(ScratchSpillTest, AppendToAnUnwritablePathIsAnErrorNamingIt) {
-    const std::string path = "/nonexistent-hlstm-dir/append.tmp";
-    std::vector<float> f(10, 1.5f);
-    ScratchSpill spill(path);
-    try {
-        spill.append(f);
-        ADD_FAILURE() << "no exception";
-    } catch (const RuntimeError& e) {
-        EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
-    }
-    EXPECT_EQ(f, std::vector<float>(10, 1.5f));  // still in memory
+    expectUnwritableNamed("/nonexistent-hlstm-dir/append.tmp",
+                          [](ScratchSpill& spill, std::vector<float>& f) { (void)spill.append(f); });
 }

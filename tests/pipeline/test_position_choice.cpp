@@ -173,16 +173,26 @@ TEST(PositionChoice, TheFileColumnDecodesByName) {
     EXPECT_THROW(positionStepsFromFile(bad.data(), 4, names, baselines), std::exception);
 }
 
-// Issue 22: the choice forecasts every method's rates once per cut and row (the baselines in one
-// pass over a row's cuts, the own method's taken from its selection score where known). Its
-// errors must be those of forecasting every method at every cut anew, bit for bit.
-TEST(PositionChoice, RatesKnownOrForecastOnceGiveTheErrorsOfAForecastPerMethod) {
+namespace {
+
+// The scene with uniform noise in [-0.5, 0.5) mm from `seed`, so that no two methods tie.
+Scene noisyScene(std::uint64_t seed) {
     Scene s;
-    std::uint64_t state = 7;  // noise, so that no two methods tie
+    std::uint64_t state = seed;
     for (float& v : s.c) {
         state = state * 6364136223846793005ULL + 1442695040888963407ULL;
         v += static_cast<float>(static_cast<double>(state >> 40) / static_cast<double>(1ULL << 24) - 0.5);
     }
+    return s;
+}
+
+}  // namespace
+
+// Issue 22: the choice forecasts every method's rates once per cut and row (the baselines in one
+// pass over a row's cuts, the own method's taken from its selection score where known). Its
+// errors must be those of forecasting every method at every cut anew, bit for bit.
+TEST(PositionChoice, RatesKnownOrForecastOnceGiveTheErrorsOfAForecastPerMethod) {
+    const Scene s = noisyScene(7);
     std::vector<std::size_t> rows;
     for (std::size_t i = 0; i < kPoints; i += 2) rows.push_back(i);
     const ValidationCut cut(s.view(), rows, static_cast<int>(kY), 5, 40, 3);
@@ -228,12 +238,7 @@ TEST(PositionChoice, RatesKnownOrForecastOnceGiveTheErrorsOfAForecastPerMethod) 
 // for them (`bring`), after it judged the position baselines: the verdict is the one with the
 // tables in memory from the start, bit for bit, and they are asked for once.
 TEST(PositionChoice, KeptTablesBroughtBackOnRequestGiveTheSameVerdict) {
-    Scene s;
-    std::uint64_t state = 11;
-    for (float& v : s.c) {
-        state = state * 6364136223846793005ULL + 1442695040888963407ULL;
-        v += static_cast<float>(static_cast<double>(state >> 40) / static_cast<double>(1ULL << 24) - 0.5);
-    }
+    const Scene s = noisyScene(11);
     std::vector<std::size_t> rows;
     for (std::size_t i = 1; i < kPoints; i += 2) rows.push_back(i);
     const ValidationCut cut(s.view(), rows, static_cast<int>(kY), 5, 40, 3);
