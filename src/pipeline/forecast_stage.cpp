@@ -2,7 +2,10 @@
 #include <chrono>
 #include <cmath>
 #include <iterator>
+#include <memory>
+#include <stdexcept>
 
+#include "forecast_split.hpp"
 #include "hlstm/core/coordinated.hpp"
 #include "hlstm/core/log.hpp"
 #include "hlstm/core/memory.hpp"
@@ -33,8 +36,96 @@ std::string storedBytes(const model::Model& m) {
     return model::toBytes(stored);
 }
 
+// Up to this many bytes of series per holder are shared among the ranks (forecast_split.hpp):
+// each rank then holds a slice of them beside its own rows while it forecasts; beyond it the
+// holder forecasts its rows alone (peak memory).
+constexpr std::size_t kSplitBytes = std::size_t{64} << 20;
+
+// What a shared subregion's holder keeps for its intervals until the ranks' values are back.
+struct SplitReplay {
+    std::int32_t subregion = 0;
+    const ValidationCut* cut = nullptr;
+    const std::vector<float>* known = nullptr;
+    std::shared_ptr<const std::vector<float>> mixed;  // a combined winner's known rates (owned here)
+    const Choice* choice = nullptr;
+};
+
+// A winner's forecaster: the model's, mixed with the baseline a combined winner mixes in.
+Forecaster winnerForecaster(const model::Model& m, const Choice& c, const BaselineSet& baselines, const RunConfig& rc) {
+    Forecaster f = modelForecaster(m, rc.threads);
+    if (c.combineBaseline < 0) return f;  // combine_stage.cpp
+    return combinedForecaster(f, baselines.forecaster(static_cast<std::size_t>(c.combineBaseline), rc.horizon),
+                              c.combineWeights);
+}
+
+// The winner's values of `count` rows (`series`: count x all epochs, as held, restored in place
+// for the next epochs), appended to `out` in forecastWinners' layout.
+void forecastRows(const RunContext& ctx, const Choice& c, const Forecaster& f, const BaselineSet& baselines,
+                  const std::uint64_t* rows, float* series, const std::int8_t* validation, std::size_t count,
+                  log::Line& timing, WinnerForecasts& out, std::int32_t s) {
+    const RunConfig& rc = ctx.rc;
+    const model::TimeAxis& axis = ctx.axis;
+    const std::size_t V = ctx.visibleEpochs, m = ctx.epochs, Y = static_cast<std::size_t>(rc.horizon);
+    auto start = std::chrono::steady_clock::now();
+    std::vector<float> holdout;
+    const model::SeriesView seen{series, count, V, &axis, m};
+    const model::SeriesView whole{series, count, m, &axis, m};
+    const std::vector<float> holdoutRates = f(seen);
+    ratesToDifferentials(holdoutRates, rc.horizon, axis, V - 1, holdout);
+    timing << ", holdout " << secondsSince(start) << " s";
+    logMemory("forecast: holdout of subregion " + std::to_string(s));
+    start = std::chrono::steady_clock::now();
+    const std::vector<float> holdoutPos =
+        positionsOf(c.positionSteps, seen, holdoutRates, baselines, rc.levelEpochs, rc.horizon, rc.positionHedge);
+    timing << ", holdout positions " << secondsSince(start) << " s";
+    logMemory("forecast: holdout positions of subregion " + std::to_string(s));
+    start = std::chrono::steady_clock::now();
+    const std::vector<std::uint64_t> rowIds(rows, rows + count);
+    if (ctx.commonMode != nullptr)  // the next epochs see every epoch: the reader's fill, the whole field
+        ctx.commonMode->toWhole(rowIds, series, m, ctx.readerFill);
+    else if (ctx.readerFill != nullptr)  // (visible_fill.hpp, common_mode_stage.cpp)
+        ctx.readerFill->restore(rowIds, series, m);
+    const std::vector<float> next = f(whole);
+    timing << ", next " << secondsSince(start) << " s";
+    logMemory("forecast: next of subregion " + std::to_string(s));
+    start = std::chrono::steady_clock::now();
+    const std::vector<float> nextPos =
+        positionsOf(c.positionSteps, whole, next, baselines, rc.levelEpochs, rc.horizon, rc.positionHedge);
+    timing << ", next positions " << secondsSince(start) << " s";
+    logMemory("forecast: next positions of subregion " + std::to_string(s));
+    for (std::size_t k = 0; k < count; ++k) {
+        out.rows.push_back(rows[k]);
+        const double level = localLevel(series + k * m, axis.steps.data(), m, rc.levelEpochs);
+        for (std::size_t y = 0; y < Y; ++y) out.values.push_back(holdout[k * Y + y]);
+        for (std::size_t y = 0; y < Y; ++y) out.values.push_back(next[k * Y + y]);
+        for (std::size_t y = 0; y < Y; ++y) out.values.push_back(nextPos[k * Y + y]);
+        out.values.push_back(validation[k]);
+        out.values.push_back(static_cast<float>(level));
+        for (std::size_t y = 0; y < Y; ++y) out.values.push_back(holdoutPos[k * Y + y]);
+    }
+}
+
+// The views an interval calibration forecasts (ValidationCut::positionHalfWidths with `known`):
+// its calls recorded in order, answered with NaN (the widths of this pass are not used).
+std::vector<SeriesBlock> intervalViews(const ValidationCut& cut, const RunConfig& rc, const std::vector<float>* known) {
+    std::vector<SeriesBlock> views;
+    const std::size_t Y = static_cast<std::size_t>(rc.horizon);
+    const PositionForecaster record = [&views, Y](const model::SeriesView& v) {
+        SeriesBlock b{v.points, v.epochs, std::vector<float>(v.points * v.epochs)};
+        for (std::size_t i = 0; i < v.points; ++i) std::copy_n(v.row(i), v.epochs, b.values.data() + i * v.epochs);
+        views.push_back(std::move(b));
+        return std::vector<float>(v.points * Y, kNaN);
+    };
+    const auto nothing = [](std::size_t, const model::SeriesView&, const std::vector<float>& rates) {
+        return std::vector<float>(rates.size(), kNaN);
+    };
+    (void)cut.positionHalfWidths(record, rc.interval, rc.intervalCuts, known, nothing);
+    return views;
+}
+
 // The rank holding each subregion's winner forecasts all its points: the hidden epochs (from
 // the visible part), the Y epochs beyond the archive, and the conformal interval half-widths.
+// A model trained alone shares that work with every rank (forecast_split.hpp).
 WinnerForecasts forecastWinners(const RunContext& ctx, const HeldMap& held, const std::vector<Choice>& choice,
                                 const std::map<std::int32_t, model::Model>& models,
                                 const std::map<std::int32_t, model::Model>& refitted, const BaselineSet& baselines,
@@ -43,10 +134,12 @@ WinnerForecasts forecastWinners(const RunContext& ctx, const HeldMap& held, cons
     const Comm& comm = ctx.comm;
     const RunConfig& rc = ctx.rc;
     const Plan& plan = ctx.plan;
-    const model::TimeAxis& axis = ctx.axis;
-    const std::size_t visibleEpochs = ctx.visibleEpochs, m = ctx.epochs;
+    const std::size_t m = ctx.epochs;
     WinnerForecasts out;
     const std::size_t Y = static_cast<std::size_t>(rc.horizon);
+    std::vector<SplitSource> sources;  // the subregions this rank shares, and their intervals' state
+    std::vector<SplitReplay> replays;
+    std::size_t splitBytes = 0;
     // A winner's row for its owner: [holdout differentials | next rates | next positions |
     // split | level at the last epoch | holdout positions], 4 Y + 2 floats; the interval
     // half-widths travel per subregion. Positions are the level (a line through the last
@@ -67,7 +160,8 @@ WinnerForecasts forecastWinners(const RunContext& ctx, const HeldMap& held, cons
             // The interval's own method's rates at the selection's cuts, where its score kept them
             // (train_stage.cpp, finetune_stage.cpp, baseline_stage.cpp): not forecast again.
             const std::vector<float>* known = nullptr;
-            std::vector<float> mixed;  // a combined winner's: the model's mixed with its baseline's
+            auto mixed =
+                std::make_shared<std::vector<float>>();  // a combined winner's: the model's mixed with its baseline's
             // A baseline's one-pass rates at the cuts are its per-cut ones bit for bit, but AR's
             // (up to rounding: tests/model/test_baselines.cpp), which is forecast again.
             const auto baselineRates = [&](std::int32_t b) -> const std::vector<float>* {
@@ -87,6 +181,8 @@ WinnerForecasts forecastWinners(const RunContext& ctx, const HeldMap& held, cons
                     out.modelBytes.push_back(storedBytes(it->second));
                 }
             }
+            const model::Model* mdl = nullptr;  // the winning model, if one won
+            const model::Model* selected = nullptr;
             if (c.task >= 0) {
                 auto it = models.find(c.task);
                 if (it == models.end()) continue;
@@ -96,26 +192,22 @@ WinnerForecasts forecastWinners(const RunContext& ctx, const HeldMap& held, cons
                 owner = !task.sharded || task.rank == comm.rank();
                 shared = task.sharded;
                 const auto refit = refitted.find(c.task);  // refit_stage.cpp
-                const model::Model& mdl = refit != refitted.end() ? refit->second : it->second;
-                f = modelForecaster(mdl, rc.threads);
-                if (refit != refitted.end()) judged = modelForecaster(it->second, rc.threads);
-                if (c.combineBaseline >= 0) {  // combine_stage.cpp
-                    const Forecaster b = baselines.forecaster(static_cast<std::size_t>(c.combineBaseline), rc.horizon);
-                    f = combinedForecaster(f, b, c.combineWeights);
-                    if (judged) judged = combinedForecaster(judged, b, c.combineWeights);
-                }
+                mdl = refit != refitted.end() ? &refit->second : &it->second;
+                if (refit != refitted.end()) selected = &it->second;
+                f = winnerForecaster(*mdl, c, baselines, rc);
+                if (selected != nullptr) judged = winnerForecaster(*selected, c, baselines, rc);
                 if (owner) {
                     out.modelSubregions.push_back(s);
-                    out.modelBytes.push_back(storedBytes(mdl));
+                    out.modelBytes.push_back(storedBytes(*mdl));
                 }
                 const auto r = taskCutRates.find(c.task);  // the selected model's (judged's) rates
                 if (r != taskCutRates.end() && c.combineBaseline < 0) {
                     known = &r->second;
                 } else if (r != taskCutRates.end()) {  // mixed as combinedForecaster mixes them
                     if (const std::vector<float>* b = baselineRates(c.combineBaseline)) {
-                        mixed = r->second;
-                        mixRates(mixed, *b, c.combineWeights, Y);
-                        known = &mixed;
+                        *mixed = r->second;
+                        mixRates(*mixed, *b, c.combineWeights, Y);
+                        known = mixed.get();
                     }
                 }
             } else if (c.baseline >= 0 && (shared || owner)) {
@@ -127,6 +219,26 @@ WinnerForecasts forecastWinners(const RunContext& ctx, const HeldMap& held, cons
             auto timing = log::debug();  // where the seconds go (HLSTM_LOG=debug)
             timing << "forecast of subregion " << s << " (" << n << " rows):";
             auto start = std::chrono::steady_clock::now();
+            const std::size_t bytes = n * m * sizeof(float);
+            if (mdl != nullptr && !shared && comm.size() > 1 && splitBytes + bytes <= kSplitBytes) {
+                // Every rank forecasts a slice of its rows and of its intervals' views; the
+                // intervals are computed here once their values are back (after the loop).
+                splitBytes += bytes;
+                SplitSource src;
+                src.subregion = s;
+                src.model = model::toBytes(*mdl);
+                if (selected != nullptr) src.judged = model::toBytes(*selected);
+                src.rows = h.rows->rows.data();
+                src.series = h.rows->full;
+                src.n = n;
+                src.validation.assign(n, 0);
+                for (auto v : h.split.validation) src.validation[v] = 1;
+                src.views = intervalViews(*h.cut, rc, known);
+                sources.push_back(std::move(src));
+                replays.push_back({s, h.cut.get(), known, known == mixed.get() ? mixed : nullptr, &c});
+                timing << " shared among " << comm.size() << " ranks, intervals' views " << secondsSince(start) << " s";
+                continue;
+            }
             if (owner || shared) {
                 // The chosen position methods' own out-of-time residuals per step.
                 PositionForecaster p = positionForecaster(c.positionSteps, judged ? judged : f, baselines,
@@ -142,50 +254,63 @@ WinnerForecasts forecastWinners(const RunContext& ctx, const HeldMap& held, cons
                 if (owner) out.halfWidths.emplace_back(s, half.empty() ? std::vector<float>(Y, kNaN) : half);
                 timing << " intervals " << secondsSince(start) << " s";
                 logMemory("forecast: intervals of subregion " + std::to_string(s));
-                start = std::chrono::steady_clock::now();
             }
             const auto [first, last] = shared ? sliceOf(*group, n) : std::pair{std::size_t{0}, n};
             const std::size_t count = last - first;
             if (count == 0) continue;
-            const std::size_t V = visibleEpochs;
-            std::vector<float> holdout;
-            const model::SeriesView seen{h.rows->full + first * m, count, V, &axis, m};
-            const model::SeriesView whole{h.rows->full + first * m, count, m, &axis, m};
-            const std::vector<float> holdoutRates = f(seen);
-            ratesToDifferentials(holdoutRates, rc.horizon, axis, V - 1, holdout);
-            timing << ", holdout " << secondsSince(start) << " s";
-            logMemory("forecast: holdout of subregion " + std::to_string(s));
-            start = std::chrono::steady_clock::now();
-            const std::vector<float> holdoutPos = positionsOf(c.positionSteps, seen, holdoutRates, baselines,
-                                                              rc.levelEpochs, rc.horizon, rc.positionHedge);
-            timing << ", holdout positions " << secondsSince(start) << " s";
-            logMemory("forecast: holdout positions of subregion " + std::to_string(s));
-            start = std::chrono::steady_clock::now();
-            if (ctx.commonMode != nullptr)  // the next epochs see every epoch: the reader's fill, the whole field
-                ctx.commonMode->toWhole(h.rows->rows, const_cast<float*>(h.rows->full), m, ctx.readerFill);
-            else if (ctx.readerFill != nullptr)  // (visible_fill.hpp, common_mode_stage.cpp)
-                ctx.readerFill->restore(h.rows->rows, const_cast<float*>(h.rows->full), m);
-            const std::vector<float> next = f(whole);
-            timing << ", next " << secondsSince(start) << " s";
-            logMemory("forecast: next of subregion " + std::to_string(s));
-            start = std::chrono::steady_clock::now();
-            const std::vector<float> nextPos =
-                positionsOf(c.positionSteps, whole, next, baselines, rc.levelEpochs, rc.horizon, rc.positionHedge);
-            timing << ", next positions " << secondsSince(start) << " s";
-            logMemory("forecast: next positions of subregion " + std::to_string(s));
             std::vector<std::int8_t> isValidation(n, 0);
             for (auto v : h.split.validation) isValidation[v] = 1;
-            for (std::size_t i = first; i < last; ++i) {
-                const std::size_t k = i - first;
-                out.rows.push_back(h.rows->rows[i]);
-                const double level = localLevel(h.rows->full + i * m, axis.steps.data(), m, rc.levelEpochs);
-                for (std::size_t y = 0; y < Y; ++y) out.values.push_back(holdout[k * Y + y]);
-                for (std::size_t y = 0; y < Y; ++y) out.values.push_back(next[k * Y + y]);
-                for (std::size_t y = 0; y < Y; ++y) out.values.push_back(nextPos[k * Y + y]);
-                out.values.push_back(isValidation[i]);
-                out.values.push_back(static_cast<float>(level));
-                for (std::size_t y = 0; y < Y; ++y) out.values.push_back(holdoutPos[k * Y + y]);
-            }
+            forecastRows(ctx, c, f, baselines, h.rows->rows.data() + first,
+                         const_cast<float*>(h.rows->full) + first * m, isValidation.data() + first, count, timing, out,
+                         s);
+        }
+    });
+    if (comm.size() == 1) return out;
+    // The shared subregions: every rank its slices (rows and intervals' views), then the
+    // intervals on their holders from the values of every rank.
+    std::vector<SplitPiece> pieces = shareSplit(comm, sources, m);
+    logMemory("forecast: shared rows received");
+    coordinated(comm, "forecast: shared rows", [&] {
+        for (SplitPiece& piece : pieces) {
+            const Choice& c = choice.at(static_cast<std::size_t>(piece.subregion));
+            const model::Model mdl = model::modelFromBytes(piece.model);  // outlives its forecasters
+            const model::Model selected = piece.judged.empty() ? model::Model{} : model::modelFromBytes(piece.judged);
+            const Forecaster f = winnerForecaster(mdl, c, baselines, rc);
+            const Forecaster judged = piece.judged.empty() ? f : winnerForecaster(selected, c, baselines, rc);
+            auto timing = log::debug();
+            timing << "forecast of subregion " << piece.subregion << ", " << piece.rows.size() << " rows of rank "
+                   << piece.holder << ":";
+            const auto start = std::chrono::steady_clock::now();
+            const PositionForecaster p =
+                positionForecaster(c.positionSteps, judged, baselines, rc.levelEpochs, rc.horizon, rc.positionHedge);
+            for (const SeriesBlock& v : piece.views)
+                piece.viewResults.push_back(
+                    v.points > 0 ? p(model::SeriesView{v.values.data(), v.points, v.epochs, &ctx.axis, v.epochs})
+                                 : std::vector<float>());
+            timing << " intervals' views " << secondsSince(start) << " s";
+            forecastRows(ctx, c, f, baselines, piece.rows.data(), piece.series.data(), piece.validation.data(),
+                         piece.rows.size(), timing, out, piece.subregion);
+            piece.series = std::vector<float>();
+        }
+    });
+    const auto viewValues = joinSplit(comm, pieces, sources.size());
+    pieces.clear();
+    coordinated(comm, "forecast: shared intervals", [&] {
+        for (std::size_t k = 0; k < replays.size(); ++k) {
+            const SplitReplay& r = replays[k];
+            const Choice& c = *r.choice;
+            std::size_t call = 0;
+            const PositionForecaster replay = [&](const model::SeriesView& v) {
+                if (call >= viewValues[k].size() || viewValues[k][call].size() != v.points * Y)
+                    throw std::logic_error("shared intervals: the calibration's forecasts differ from the recorded");
+                return viewValues[k][call++];
+            };
+            const auto onLevel = [&](std::size_t, const model::SeriesView& v, const std::vector<float>& rates) {
+                return positionsOf(c.positionSteps, v, rates, baselines, rc.levelEpochs, rc.horizon, rc.positionHedge);
+            };
+            const std::vector<float> half =
+                r.cut->positionHalfWidths(replay, rc.interval, rc.intervalCuts, r.known, onLevel);
+            out.halfWidths.emplace_back(r.subregion, half.empty() ? std::vector<float>(Y, kNaN) : half);
         }
     });
     return out;

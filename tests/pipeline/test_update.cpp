@@ -2,6 +2,7 @@
 // under mpiexec.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <map>
@@ -288,6 +289,42 @@ TEST_F(UpdateChainTest, UpdatesAreIdenticalForOneToThreeRanksAndChain) {
     EXPECT_EQ(f.openDataset("/update/scored_dates").readAll<std::int32_t>(), std::vector<std::int32_t>{dates_[46]});
     EXPECT_EQ(f.openDataset("/forecast/input_dates").readAll<std::int32_t>().size(), 47u);
     EXPECT_TRUE(f.exists("/models/bytes"));
+}
+
+// A subregion won by a model trained alone is forecast by every rank together (its holder
+// sends each rank a slice of its rows and of its intervals' views: forecast_split.hpp); the
+// update is the one rank's bit for bit. The grid's baselines are persistence alone, so that
+// the models win.
+TEST_F(UpdateChainTest, AModelWinnersForecastIsSharedByEveryRankAlike) {
+    const std::string extra = " --run.baselines persistence";
+    std::vector<std::string> outs, logs;
+    for (int ranks : {1, 3}) {
+        outs.push_back(dir_->file("shared" + std::to_string(ranks) + ".h5"));
+        auto r = run("env OMP_NUM_THREADS=1 HLSTM_LOG=debug " + hlstmUnderMpi(ranks) + " update --models " + prev() +
+                         " --input " + scene() + " -o " + outs.back() + " --input.until " + until(45) +
+                         " --train.threads 1" + extra,
+                     300);
+        ASSERT_EQ(r.exitCode, 0) << r.output;
+        logs.push_back(r.output);
+    }
+    h5::File f(outs[0], h5::Access::kReadOnly);
+    const auto method = f.readStrings("/subregions/method");
+    const auto won = std::count_if(method.begin(), method.end(), [](const std::string& m) { return m == "lstm"; });
+    ASSERT_GT(won, 0) << "no model won: nothing was shared";
+    EXPECT_EQ(logs[0].find("shared among"), std::string::npos) << logs[0];
+    // Every model-won subregion, each rank its slice.
+    std::size_t shared = 0;
+    for (std::size_t at = 0; (at = logs[1].find("shared among 3 ranks", at)) != std::string::npos; ++at) ++shared;
+    EXPECT_EQ(shared, static_cast<std::size_t>(won)) << logs[1];
+    auto d = run("h5diff --exclude-path /timing " + outs[0] + " " + outs[1]);
+    EXPECT_EQ(d.exitCode, 0) << d.output;
+    // The intervals too: a finite width wherever a model forecasts.
+    const auto lo = floats(outs[1], "/forecast/interval_low"), hi = floats(outs[1], "/forecast/interval_high");
+    const auto next = floats(outs[1], "/forecast/next_cumulative");
+    std::size_t widths = 0;
+    for (std::size_t i = 0; i < next.size(); ++i)
+        widths += std::isfinite(next[i]) && lo[i] < next[i] && next[i] < hi[i];
+    EXPECT_GT(widths, next.size() / 2);
 }
 
 namespace {
