@@ -26,6 +26,11 @@ void releaseFreeMemory() { malloc_trim(0); }
 
 void mapLargeBlocks() { mallopt(M_MMAP_THRESHOLD, static_cast<int>(kLargeBlockBytes)); }
 
+void reuseLargeBlocks(std::size_t bytes) {
+    mallopt(M_MMAP_THRESHOLD, static_cast<int>(bytes));
+    mallopt(M_TRIM_THRESHOLD, static_cast<int>(2 * bytes));
+}
+
 void logMemory(const std::string& where) {
     if (!log::enabled(log::Level::kDebug)) return;
     const ResidentMemory m = residentMemory();

@@ -67,6 +67,42 @@ TEST(Memory, LargeBlocksLeaveWhenFreed) {
     EXPECT_EQ(last[4095], 7);
 }
 
+// reuseLargeBlocks (hlstm update): blocks below the size stay in the heap when freed and the
+// next ones of their size take their pages (resident memory does not move); larger ones still go
+// back to the system when freed.
+TEST(Memory, BlocksBelowTheReuseSizeStayForTheNextOnes) {
+    reuseLargeBlocks(kReusedBlockBytes);
+    releaseFreeMemory();  // no free heap block large enough for the next one
+    constexpr std::size_t kLarge = kReusedBlockBytes + (16 << 20);
+    const ResidentMemory before = residentMemory();
+    {
+        std::unique_ptr<char[]> large(new char[kLarge]);
+        std::memset(large.get(), 3, kLarge);
+        EXPECT_GE(residentMemory().currentMiB, before.currentMiB + 40);
+    }
+    EXPECT_LE(residentMemory().currentMiB, before.currentMiB + 8);
+    // 32 MiB in 2 MiB blocks: below the trim threshold (twice the size), even at the heap's top.
+    constexpr std::size_t kBlock = 2 << 20, kBlocks = 16;
+    std::vector<std::unique_ptr<char[]>> blocks;
+    const auto fill = [&blocks] {
+        for (std::size_t b = 0; b < kBlocks; ++b) {
+            blocks.emplace_back(new char[kBlock]);
+            std::memset(blocks.back().get(), static_cast<int>(b % 251) + 1, kBlock);
+        }
+    };
+    fill();
+    const ResidentMemory full = residentMemory();
+    blocks.clear();
+    const ResidentMemory freed = residentMemory();
+    EXPECT_GE(freed.currentMiB, full.currentMiB - 4) << full.currentMiB << " -> " << freed.currentMiB;
+    fill();
+    const ResidentMemory again = residentMemory();
+    EXPECT_LE(again.currentMiB, full.currentMiB + 4) << full.currentMiB << " -> " << again.currentMiB;
+    EXPECT_EQ(blocks.back()[kBlock - 1], static_cast<char>((kBlocks - 1) % 251 + 1));
+    blocks.clear();
+    mapLargeBlocks();  // as at start-up, for the tests after this one
+}
+
 // ScratchSpill: vectors of several types leave memory, parts read back while away, every value
 // back after restore(), and the file removed.
 TEST(ScratchSpillTest, VectorsComeBackWithTheSameValues) {

@@ -28,6 +28,15 @@ constexpr std::size_t kLargeBlockBytes = std::size_t{256} << 10;
 /// Called once at start-up (MpiSession).
 void mapLargeBlocks();
 
+/// Blocks below `bytes` stay in the heap when freed and are reused (glibc M_MMAP_THRESHOLD, and
+/// M_TRIM_THRESHOLD at twice it): mapLargeBlocks undone below that size. Where the same large
+/// blocks are allocated and freed again and again (a fine-tuning's training primitives, built
+/// again every epoch: src/model/model.cpp releases them between epochs), a mapped block costs a
+/// page fault per page each time. `hlstm update` calls it with kReusedBlockBytes.
+void reuseLargeBlocks(std::size_t bytes);
+/// glibc's own ceiling for its growing threshold.
+constexpr std::size_t kReusedBlockBytes = std::size_t{32} << 20;
+
 /// Logs "memory at <where>: N MiB resident, peak N MiB" at debug level (nothing is read
 /// unless debug logging is on): where a phase's memory goes, not only its high-water mark.
 void logMemory(const std::string& where);
