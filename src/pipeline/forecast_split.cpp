@@ -113,8 +113,9 @@ std::vector<SplitPiece> shareSplit(const Comm& comm, const std::vector<SplitSour
         }
     }
     std::vector<std::size_t> counts;
-    const std::vector<char> send = joined(to, counts);
+    std::vector<char> send = joined(to, counts);
     const std::vector<char> received = comm.alltoallv(send, counts);
+    send = std::vector<char>();  // not beside the pieces (peak memory)
     std::vector<Unpacker> from = fromEach(comm, received, counts);
     std::vector<SplitPiece> pieces;
     for (std::size_t r = 0; r < ranks; ++r) {
