@@ -68,32 +68,30 @@ void forecastRows(const RunContext& ctx, const Choice& c, const Forecaster& f, c
     const model::TimeAxis& axis = ctx.axis;
     const std::size_t V = ctx.visibleEpochs, m = ctx.epochs, Y = static_cast<std::size_t>(rc.horizon);
     auto start = std::chrono::steady_clock::now();
+    const auto done = [&](const std::string& what) {  // where the seconds and the memory go
+        timing << ", " << what << " " << secondsSince(start) << " s";
+        logMemory("forecast: " + what + " of subregion " + std::to_string(s));
+        start = std::chrono::steady_clock::now();
+    };
     std::vector<float> holdout;
     const model::SeriesView seen{series, count, V, &axis, m};
     const model::SeriesView whole{series, count, m, &axis, m};
     const std::vector<float> holdoutRates = f(seen);
     ratesToDifferentials(holdoutRates, rc.horizon, axis, V - 1, holdout);
-    timing << ", holdout " << secondsSince(start) << " s";
-    logMemory("forecast: holdout of subregion " + std::to_string(s));
-    start = std::chrono::steady_clock::now();
+    done("holdout");
     const std::vector<float> holdoutPos =
         positionsOf(c.positionSteps, seen, holdoutRates, baselines, rc.levelEpochs, rc.horizon, rc.positionHedge);
-    timing << ", holdout positions " << secondsSince(start) << " s";
-    logMemory("forecast: holdout positions of subregion " + std::to_string(s));
-    start = std::chrono::steady_clock::now();
+    done("holdout positions");
     const std::vector<std::uint64_t> rowIds(rows, rows + count);
     if (ctx.commonMode != nullptr)  // the next epochs see every epoch: the reader's fill, the whole field
         ctx.commonMode->toWhole(rowIds, series, m, ctx.readerFill);
     else if (ctx.readerFill != nullptr)  // (visible_fill.hpp, common_mode_stage.cpp)
         ctx.readerFill->restore(rowIds, series, m);
     const std::vector<float> next = f(whole);
-    timing << ", next " << secondsSince(start) << " s";
-    logMemory("forecast: next of subregion " + std::to_string(s));
-    start = std::chrono::steady_clock::now();
+    done("next");
     const std::vector<float> nextPos =
         positionsOf(c.positionSteps, whole, next, baselines, rc.levelEpochs, rc.horizon, rc.positionHedge);
-    timing << ", next positions " << secondsSince(start) << " s";
-    logMemory("forecast: next positions of subregion " + std::to_string(s));
+    done("next positions");
     for (std::size_t k = 0; k < count; ++k) {
         out.rows.push_back(rows[k]);
         const double level = localLevel(series + k * m, axis.steps.data(), m, rc.levelEpochs);
