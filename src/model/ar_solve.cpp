@@ -12,23 +12,17 @@
 #include <utility>
 #include <vector>
 
+#include "switch_setting.hpp"
+
 namespace hlstm::model {
 namespace {
 
-// A test hook's setting: `alternative` when the environment variable `name` equals `value` at
-// the first use, else `usual`; set*() changes it afterwards. One static per setting type.
-template <class T> T& switchSetting(const char* name, const char* value, T alternative, T usual) {
-    static T setting = [&] {
-        const char* v = std::getenv(name);
-        return v != nullptr && std::strcmp(v, value) == 0 ? alternative : usual;
-    }();
-    return setting;
+ArSolver& solverSetting() {
+    return detail::switchSetting("HLSTM_AR_SOLVER", "eigen", ArSolver::kEigen, ArSolver::kSmall);
 }
 
-ArSolver& solverSetting() { return switchSetting("HLSTM_AR_SOLVER", "eigen", ArSolver::kEigen, ArSolver::kSmall); }
-
 BaselineIsa& isaSetting() {
-    return switchSetting("HLSTM_BASELINES_ISA", "portable", BaselineIsa::kPortable, BaselineIsa::kNative);
+    return detail::switchSetting("HLSTM_BASELINES_ISA", "portable", BaselineIsa::kPortable, BaselineIsa::kNative);
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "hlstm/core/error.hpp"
+#include "hlstm/model/lstm_infer.hpp"
 #include "signal_shield.hpp"
 
 namespace hlstm::model {
@@ -149,6 +150,8 @@ struct Network::Impl {
     std::int64_t adamStep = 0;
     std::uint64_t weightsVersion = 0;  // bumped at every change of the master weights
     std::map<int, Plan> trainPlans, inferPlans;
+    std::unique_ptr<LaneNetwork> lanes;  // predict()'s kernel (lstm_infer.cpp), of weightsVersion lanesVersion
+    std::uint64_t lanesVersion = ~0ULL;
     std::vector<float> batchInputs;  // a minibatch's inputs computed from sample views
     Timing timing;
 
@@ -602,6 +605,15 @@ void Network::releaseTrainingPlans() { impl_->trainPlans.clear(); }
 
 void Network::predict(const float* inputs, std::size_t n, float* outputs) {
     Impl& m = *impl_;
+    if (n > 0 && inferenceKernel() != "onednn") {
+        const auto start = Clock::now();
+        if (!m.lanes || m.lanesVersion != m.weightsVersion)
+            m.lanes = std::make_unique<LaneNetwork>(m.config, parameters());
+        m.lanesVersion = m.weightsVersion;
+        m.lanes->predict(inputs, n, outputs);
+        m.timing.forward += seconds(start);
+        return;
+    }
     for (std::size_t first = 0; first < n; first += kPredictBatch) {
         // Every batch has the same shape (the tail is padded with the previous batch's rows, which
         // are ignored): kernels may round differently per batch shape, and a point's forecast
