@@ -24,6 +24,7 @@ namespace hlstm::model {
 #pragma GCC optimize("fp-contract=off")
 #pragma GCC target("avx512f")
 namespace avx512 {
+constexpr int kVecLanes = 16;
 // Every lane: the zero-masking forms, since GCC 12 warns that the unmasked ones read an
 // undefined register (GCC bug 105593).
 constexpr __mmask16 kAll = 0xFFFF;
@@ -41,7 +42,9 @@ inline V div(V a, V b) { return {_mm512_div_ps(a.v, b.v)}; }
 inline V fmadd(V a, V b, V c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
 inline V vmin(V a, V b) { return {_mm512_maskz_min_ps(kAll, a.v, b.v)}; }
 inline V vmax(V a, V b) { return {_mm512_maskz_max_ps(kAll, a.v, b.v)}; }
-inline V roundNearest(V a) { return {_mm512_maskz_roundscale_ps(kAll, a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)}; }
+inline V roundNearest(V a) {
+    return {_mm512_maskz_roundscale_ps(kAll, a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)};
+}
 inline V pow2(V n) {
     const __m512i e = _mm512_add_epi32(_mm512_maskz_cvtps_epi32(kAll, n.v), _mm512_set1_epi32(127));
     return {_mm512_castsi512_ps(_mm512_maskz_slli_epi32(kAll, e, 23))};
@@ -63,6 +66,7 @@ inline V copySign(V magnitude, V sign) {
 #pragma GCC target("avx2,fma")
 namespace avx2 {
 // Two 8-lane halves.
+constexpr int kVecLanes = 16;
 struct V {
     __m256 lo, hi;
 };
@@ -105,6 +109,7 @@ inline V copySign(V magnitude, V sign) {
 #pragma GCC optimize("fp-contract=off")
 namespace scalar {
 // Each operation lane by lane, as the vector instructions define it.
+constexpr int kVecLanes = 16;
 struct V {
     float v[16];
 };
@@ -269,7 +274,8 @@ void LaneNetwork::predict(const float* inputs, std::size_t n, float* outputs) co
         }
         const std::size_t count = std::min(L, n - first);
         for (std::size_t lane = 0; lane < count; ++lane)
-            for (int y = 0; y < p.Y; ++y) outputs[(first + lane) * p.Y + y] = out[static_cast<std::size_t>(y) * L + lane];
+            for (int y = 0; y < p.Y; ++y)
+                outputs[(first + lane) * p.Y + y] = out[static_cast<std::size_t>(y) * L + lane];
     }
 }
 

@@ -26,8 +26,8 @@ struct Shape {
 
 std::string name(const Shape& s) {
     return toString(s.cell) + " S=" + std::to_string(s.units) + " K=" + std::to_string(s.layers) +
-           " L=" + std::to_string(s.window) + " Y=" + std::to_string(s.horizon) + " C=" +
-           std::to_string(s.target == Target::kSignal ? 3 : 1);
+           " L=" + std::to_string(s.window) + " Y=" + std::to_string(s.horizon) +
+           " C=" + std::to_string(s.target == Target::kSignal ? 3 : 1);
 }
 
 ModelConfig configOf(const Shape& s) {
@@ -72,15 +72,15 @@ std::vector<float> predictWith(InferenceEngine engine, InferenceIsa isa, const M
 
 const std::vector<Shape>& shapes() {
     static const std::vector<Shape> all = {
-        {CellKind::kLstm, 10, 3, 60, 1, Target::kNext},   // cangzhou's grid point
+        {CellKind::kLstm, 10, 3, 60, 1, Target::kNext},    // cangzhou's grid point
         {CellKind::kLstm, 10, 2, 30, 3, Target::kSignal},  // demo-like: 3 channels, Y = 3
-        {CellKind::kLstm, 5, 1, 12, 1, Target::kNext},    // odd S (a unit alone), one layer
-        {CellKind::kLstm, 16, 2, 20, 2, Target::kNext},   // S = 16
+        {CellKind::kLstm, 5, 1, 12, 1, Target::kNext},     // odd S (a unit alone), one layer
+        {CellKind::kLstm, 16, 2, 20, 2, Target::kNext},    // S = 16
         {CellKind::kLstm, 21, 2, 15, 1, Target::kSignal},  // S > 16, odd, not padded by oneDNN
-        {CellKind::kLstm, 25, 3, 8, 4, Target::kNext},    // S padded to 32 by oneDNN
-        {CellKind::kLstm, 40, 1, 6, 1, Target::kNext},    // S > 32
+        {CellKind::kLstm, 25, 3, 8, 4, Target::kNext},     // S padded to 32 by oneDNN
+        {CellKind::kLstm, 40, 1, 6, 1, Target::kNext},     // S > 32
         {CellKind::kRnn, 10, 3, 40, 1, Target::kNext},
-        {CellKind::kRnn, 7, 2, 10, 2, Target::kSignal},   // RNN groups of 4 and 3 alone
+        {CellKind::kRnn, 7, 2, 10, 2, Target::kSignal},  // RNN groups of 4 and 3 alone
     };
     return all;
 }
