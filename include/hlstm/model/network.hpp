@@ -56,7 +56,9 @@ public:
     void setOptimizerState(const OptimizerState& state);
 
     /// Predictions (z units, n x Y) for n inputs (n x (L - Y), z units). A non-finite input
-    /// gives non-finite predictions for that sample only.
+    /// gives non-finite predictions for that sample only. Run by the lane kernel
+    /// (hlstm/model/lstm_infer.hpp) unless inferenceKernel() is "onednn" (HLSTM_INFERENCE=onednn,
+    /// or a CPU without AVX2): oneDNN's forward_inference in batches of 256.
     void predict(const float* inputs, std::size_t n, float* outputs);
 
     /// Mean loss of one batch and its gradient with respect to every parameter (logical shapes).
