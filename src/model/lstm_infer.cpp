@@ -19,10 +19,15 @@ namespace hlstm::model {
 
 // The three instruction sets' vector types and operations, each followed by the kernel
 // (lstm_infer_kernel.inc). fp-contract=off: no a * b + c becomes an FMA unless written as one,
-// so every set rounds alike.
+// so every set rounds alike (clang contracts only within one source expression, and the
+// operations here are one per function).
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC optimize("fp-contract=off")
 #pragma GCC target("avx512f")
+#endif
 namespace avx512 {
 constexpr int kVecLanes = 16;
 // Every lane: the zero-masking forms, since GCC 12 warns that the unmasked ones read an
@@ -59,11 +64,19 @@ inline V copySign(V magnitude, V sign) {
 }
 #include "lstm_infer_kernel.inc"
 }  // namespace avx512
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC optimize("fp-contract=off")
 #pragma GCC target("avx2,fma")
+#endif
 namespace avx2 {
 // Two 8-lane halves.
 constexpr int kVecLanes = 16;
@@ -103,10 +116,16 @@ inline V copySign(V magnitude, V sign) {
 }
 #include "lstm_infer_kernel.inc"
 }  // namespace avx2
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
+#if !defined(__clang__)
 #pragma GCC push_options
 #pragma GCC optimize("fp-contract=off")
+#endif
 namespace scalar {
 // Each operation lane by lane, as the vector instructions define it.
 constexpr int kVecLanes = 16;
@@ -168,7 +187,9 @@ inline V copySign(V magnitude, V sign) {
 }
 #include "lstm_infer_kernel.inc"
 }  // namespace scalar
+#if !defined(__clang__)
 #pragma GCC pop_options
+#endif
 
 namespace {
 
