@@ -27,6 +27,10 @@ const std::vector<ConfigKey>& configSchema() {
         {"input.common_mode_degree", std::int64_t{2}, "common mode: degree of that fit (1 line, 2 quadratic)"},
         {"input.common_mode_passes", std::int64_t{4},
          "common mode: passes, each on the previous pass's corrected series"},
+        {"input.reference_atmosphere", std::string("off"),
+         "the reference acquisition's atmosphere (a constant in every other value of a point), estimated from the "
+         "epochs nearest it and a spatial box of input.common_mode_km (common_mode.hpp): off | remove"},
+        {"input.reference_window", std::int64_t{24}, "reference atmosphere: epochs nearest the reference one fitted"},
         // simulated scene used when input.path is empty
         {"simulate.kind", std::string("scene"), "scene | patterns"},
         {"simulate.points", std::int64_t{20000}, "points of the simulated scene"},

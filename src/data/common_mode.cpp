@@ -1,6 +1,7 @@
 #include "hlstm/data/common_mode.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 
@@ -14,6 +15,7 @@ constexpr double kScale = 4096.0;               // fixed point of the per-cell s
 constexpr std::int64_t kMinCount = 8;           // residuals a box needs for a field value
 constexpr double kMaxCellEpochs = 4e7;          // the grid grows coarser rather than past this
 constexpr std::int64_t kBoxHalfWidthCells = 2;  // cells are half the box's half-width
+constexpr double kClipReferenceMm = 30;         // a reference constant beyond this is left out
 
 // The value at u = 0 of a least-squares polynomial (degree <= `degree`) through (u[k], y[k]);
 // NaN with fewer than 2 points. The degree drops while the points cannot determine it.
@@ -221,6 +223,130 @@ void subtractCommonMode(const CommonModeField& field, PointSet& points, std::siz
         if (c < 0) continue;
         float* x = points.series(i);
         for (std::size_t t = from; t < to; ++t) x[t] -= field.at(c, t);
+    }
+}
+
+ReferenceAtmosphereOptions referenceAtmosphereFromConfig(const Config& config) {
+    ReferenceAtmosphereOptions o;
+    const std::string use = config.getString("input.reference_atmosphere");
+    if (use != "off" && use != "remove")
+        throw ConfigError("input.reference_atmosphere must be off or remove (got \"" + use + "\")");
+    o.remove = use == "remove";
+    const auto window = config.getInt("input.reference_window");
+    if (window < 4 || window > 200) throw ConfigError("input.reference_window must be in 4..200");
+    o.window = static_cast<int>(window);
+    o.radiusM = commonModeFromConfig(config).radiusM;
+    return o;
+}
+
+namespace {
+
+constexpr double kAnnualSpanDays = 180;  // a window shorter than this fits no annual terms
+
+// The value at u = 0 of the least-squares fit of y against the first k columns of (1, u, sin, cos)
+// (Gaussian elimination with partial pivoting); NaN when singular.
+double fitAtReference(const std::vector<std::array<double, 4>>& rows, const std::vector<double>& y, int k,
+                      double sinRef, double cosRef) {
+    double a[4][5] = {};
+    for (std::size_t q = 0; q < rows.size(); ++q)
+        for (int i = 0; i < k; ++i) {
+            for (int j = 0; j < k; ++j) a[i][j] += rows[q][i] * rows[q][j];
+            a[i][4] += rows[q][i] * y[q];
+        }
+    for (int col = 0; col < k; ++col) {
+        int pivot = col;
+        for (int r = col + 1; r < k; ++r)
+            if (std::fabs(a[r][col]) > std::fabs(a[pivot][col])) pivot = r;
+        if (!(std::fabs(a[pivot][col]) > 1e-9)) return std::numeric_limits<double>::quiet_NaN();
+        for (int j = 0; j < 5; ++j) std::swap(a[col][j], a[pivot][j]);
+        for (int r = 0; r < k; ++r) {
+            if (r == col) continue;
+            const double factor = a[r][col] / a[col][col];
+            for (int j = col; j < 5; ++j) a[r][j] -= factor * a[col][j];
+        }
+    }
+    double v = a[0][4] / a[0][0];
+    if (k == 4) v += a[2][4] / a[2][2] * sinRef + a[3][4] / a[3][3] * cosRef;
+    return v;
+}
+
+}  // namespace
+
+ReferenceAtmosphere estimateReferenceAtmosphere(const Comm& comm, const PointSet& points, std::size_t visibleEpochs,
+                                                const ReferenceAtmosphereOptions& o) {
+    ReferenceAtmosphere ref;
+    const std::size_t n = points.size(), V = std::min(visibleEpochs, points.nEpochs());
+    // The reference epoch: every finite value of every rank 0 there (and some finite value).
+    std::vector<std::int32_t> nonZero(V, 0), finite(V, 0);
+    for (std::size_t i = 0; i < n; ++i) {
+        const float* x = points.series(i);
+        for (std::size_t t = 0; t < V; ++t)
+            if (std::isfinite(x[t])) {
+                finite[t] = 1;
+                if (x[t] != 0.0f) nonZero[t] = 1;
+            }
+    }
+    comm.allreduceInPlace(nonZero, Reduce::kMax);
+    comm.allreduceInPlace(finite, Reduce::kMax);
+    for (std::size_t t = 0; t < V && ref.epoch < 0; ++t)
+        if (finite[t] == 1 && nonZero[t] == 0) ref.epoch = static_cast<std::int64_t>(t);
+    ref.field = makeGrid(comm, points, 1, o.radiusM);
+    if (ref.epoch < 0 || ref.field.nx == 0 || V < 3) return ref;
+    const auto r = static_cast<std::size_t>(ref.epoch);
+    const std::vector<double> s = epochTimes(points.dates);
+    // The `window` epochs nearest the reference one (left out) among the visible ones.
+    const auto W = static_cast<std::size_t>(std::max(2, o.window));
+    std::size_t lo = r >= W / 2 ? r - W / 2 : 0;
+    const std::size_t hi = std::min(V - 1, lo + W);
+    lo = hi >= W ? hi - W : 0;
+    constexpr double kTwoPi = 6.283185307179586;
+    const auto phase = [&](std::size_t t) {
+        return kTwoPi * static_cast<double>(dates::toDays(points.dates[t])) / 365.25;
+    };
+    const double spanDays = static_cast<double>(dates::toDays(points.dates[hi]) - dates::toDays(points.dates[lo]));
+    const int k = spanDays >= kAnnualSpanDays ? 4 : 2;
+    std::vector<std::array<double, 4>> design;
+    std::vector<std::size_t> epochs;
+    for (std::size_t q = lo; q <= hi; ++q) {
+        if (q == r) continue;
+        design.push_back({1.0, s[q] - s[r], std::sin(phase(q)), std::cos(phase(q))});
+        epochs.push_back(q);
+    }
+    const double sinRef = std::sin(phase(r)), cosRef = std::cos(phase(r));
+    const std::size_t cells = static_cast<std::size_t>(ref.field.nx * ref.field.ny);
+    std::vector<std::int64_t> sum(cells, 0), count(cells, 0);
+    std::vector<std::array<double, 4>> rows;
+    std::vector<double> y;
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::int64_t c = ref.field.cellOf(points.x[i], points.y[i]);
+        const float* x = points.series(i);
+        if (c < 0 || !std::isfinite(x[r])) continue;
+        rows.clear();
+        y.clear();
+        for (std::size_t e = 0; e < epochs.size(); ++e)
+            if (std::isfinite(x[epochs[e]])) rows.push_back(design[e]), y.push_back(x[epochs[e]]);
+        if (rows.size() < static_cast<std::size_t>(2 * k)) continue;
+        const double b = fitAtReference(rows, y, k, sinRef, cosRef) - static_cast<double>(x[r]);
+        if (!(std::fabs(b) <= kClipReferenceMm)) continue;  // NaN, or a jump near the reference epoch
+        sum[static_cast<std::size_t>(c)] += std::llround(b * kScale);
+        count[static_cast<std::size_t>(c)] += 1;
+        ++ref.points;
+    }
+    comm.allreduceInPlace(sum, Reduce::kSum);
+    comm.allreduceInPlace(count, Reduce::kSum);
+    ref.points = comm.allreduce(ref.points, Reduce::kSum);
+    smooth(sum, count, ref.field);
+    return ref;
+}
+
+void removeReferenceAtmosphere(const ReferenceAtmosphere& ref, PointSet& points) {
+    if (ref.epoch < 0 || ref.field.empty()) return;
+    const std::size_t m = points.nEpochs(), r = static_cast<std::size_t>(ref.epoch);
+    for (std::size_t i = 0; i < points.size(); ++i) {
+        const float b = ref.field.at(ref.field.cellOf(points.x[i], points.y[i]), 0);
+        float* x = points.series(i);
+        for (std::size_t t = 0; t < m; ++t)
+            if (t != r) x[t] -= b;
     }
 }
 

@@ -21,6 +21,7 @@
 #include "hlstm/pipeline/position_choice.hpp"
 #include "hlstm/version.hpp"
 #include "match.hpp"
+#include "stages.hpp"
 
 namespace hlstm::pipeline {
 int predict(const Comm& comm, const std::string& modelsPath, const std::string& inputPath,
@@ -44,6 +45,7 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
     std::vector<std::int32_t> positionChoice;         // subregions x Y (position_choice.cpp; empty: own)
     std::vector<std::string> positionNames;           // /baselines/position_name, what it indexes
     CommonModeOptions commonMode;                     // the run's input.common_mode (off for a file without it)
+    ReferenceAtmosphereOptions referenceAtmosphere;   // and its input.reference_atmosphere
     std::size_t commonModeRecent = 0;                 // and its history / recent split
     int levelEpochs = 0;                              // the run's run.level_epochs (0: a file without its config)
     double positionHedge = 0;                         // the run's run.position_hedge (0: an older file)
@@ -96,6 +98,7 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
                 if (f.hasAttribute(output::attr::kPositionHedge))
                     positionHedge = f.readAttribute<double>(output::attr::kPositionHedge);
                 commonMode = commonModeFromConfig(runConfig);  // the run's atmosphere filter, applied again
+                referenceAtmosphere = referenceAtmosphereFromConfig(runConfig);
                 if (f.hasAttribute(output::attr::kCommonModeRecent))
                     commonModeRecent =
                         static_cast<std::size_t>(f.readAttribute<std::int32_t>(output::attr::kCommonModeRecent));
@@ -136,6 +139,7 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
         h5::File f(modelsPath, h5::Access::kReadOnly);
         horizon = f.readAttribute<std::int32_t>("holdout");
     }
+    referenceAtmosphereStage(comm, referenceAtmosphere, block.points, m);  // as the run re-referenced its series
     const model::TimeAxis axis = model::TimeAxis::fromDates(block.points.dates);
     if (commonMode.use != CommonModeUse::kOff) {  // as the run filtered the series it forecast from
         const CommonModeField field = estimateCommonMode(comm, block.points, m, commonMode);

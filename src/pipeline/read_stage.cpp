@@ -1,3 +1,5 @@
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 #include "hlstm/core/log.hpp"
@@ -29,6 +31,26 @@ std::string fileSizeText(const std::string& path) {
     return buf;
 }
 
+void referenceAtmosphereStage(const Comm& comm, const ReferenceAtmosphereOptions& options, PointSet& points,
+                              std::size_t visibleEpochs) {
+    if (!options.remove) return;
+    const ReferenceAtmosphere ref = estimateReferenceAtmosphere(comm, points, visibleEpochs, options);
+    removeReferenceAtmosphere(ref, points);
+    if (!comm.isRoot()) return;
+    if (ref.epoch < 0) {
+        log::warn() << "input.reference_atmosphere = remove: no epoch of the visible ones is 0 at every point (no "
+                       "reference acquisition found); nothing removed";
+        return;
+    }
+    double sq = 0;
+    for (const float v : ref.field.values) sq += static_cast<double>(v) * v;
+    log::info() << "reference atmosphere (input.reference_atmosphere = remove): epoch " << ref.epoch << " ("
+                << points.dates[static_cast<std::size_t>(ref.epoch)] << "), " << ref.points << " point fits, "
+                << ref.field.nx << " x " << ref.field.ny << " cells of " << ref.field.cell << " m, constant rms "
+                << std::sqrt(sq / static_cast<double>(std::max<std::size_t>(1, ref.field.values.size())))
+                << " mm removed from every other epoch";
+}
+
 LocalBlock readStage(const Comm& comm, RunConfig& rc, const RunArgs& args) {
     if (rc.input.empty()) {
         rc.input = (args.output.empty() ? std::string("hlstm-dry-run") : args.output) + ".input.h5";
@@ -50,6 +72,7 @@ LocalBlock readStage(const Comm& comm, RunConfig& rc, const RunArgs& args) {
     if (m < static_cast<std::size_t>(rc.horizon) + 3)
         throw InputError(rc.input + ": " + std::to_string(m) + " epochs leave fewer than 3 visible after holding out " +
                          std::to_string(rc.horizon));
+    referenceAtmosphereStage(comm, rc.referenceAtmosphere, block.points, m - static_cast<std::size_t>(rc.horizon));
     return block;
 }
 

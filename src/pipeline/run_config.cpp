@@ -95,6 +95,7 @@ RunConfig RunConfig::from(const Config& config, const RunArgs& args) {
     rc.input = args.input.empty() ? config.getString("input.path") : args.input;
     rc.read = readOptionsFromConfig(config);
     rc.commonMode = commonModeFromConfig(config);
+    rc.referenceAtmosphere = referenceAtmosphereFromConfig(config);
     rc.read.truthEpochs = static_cast<std::size_t>(rc.horizon) + 1;  // the held-out differentials only
     rc.simulateKind = config.getString("simulate.kind");
     rc.simulate.kind = rc.simulateKind == "patterns" ? SceneKind::kPatterns : SceneKind::kScene;

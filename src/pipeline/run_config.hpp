@@ -46,9 +46,10 @@ struct RunConfig {
     std::string input;
     SimulateOptions simulate;
     std::string simulateKind;
-    ReadOptions read;                 // input.*
-    CommonModeOptions commonMode;     // input.common_mode*: the atmosphere filter (common_mode.hpp)
-    double errorThreshold = 0.5;      // run.error_threshold: |error| share within it (mm)
+    ReadOptions read;                                // input.*
+    CommonModeOptions commonMode;                    // input.common_mode*: the atmosphere filter (common_mode.hpp)
+    ReferenceAtmosphereOptions referenceAtmosphere;  // input.reference_*: the reference epoch's atmosphere
+    double errorThreshold = 0.5;                     // run.error_threshold: |error| share within it (mm)
     double bootstrapBlock = 10000;    // run.bootstrap_block: side of the paired bootstrap's blocks (metres)
     spatial::SpatialOptions spatial;  // spatial.*: OUT.spatial.h5 at the end when enabled
 

@@ -150,6 +150,10 @@ CheckpointStore openCheckpoints(const Comm& comm, const Config& config, RunConfi
 // ---------------------------------------------------------------- read (read_stage.cpp)
 /// Reads the input (simulating it first when input.path is empty; rc.input is then set).
 LocalBlock readStage(const Comm& comm, RunConfig& rc, const RunArgs& args);
+/// input.reference_atmosphere: the reference acquisition's atmosphere, estimated from the first
+/// `visibleEpochs` epochs, removed from every epoch of the block (common_mode.hpp). Collective.
+void referenceAtmosphereStage(const Comm& comm, const ReferenceAtmosphereOptions& options, PointSet& points,
+                              std::size_t visibleEpochs);
 /// "12.3 MB", or "?" when the size cannot be read.
 std::string fileSizeText(const std::string& path);
 

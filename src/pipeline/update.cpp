@@ -65,6 +65,7 @@ int update(const Comm& comm, const Config& config, const UpdateArgs& args) {
         Config prevConfig;
         prevConfig.loadTomlText(f.readStringAttribute(output::attr::kConfig), args.models);
         rc.commonMode = commonModeFromConfig(prevConfig);
+        rc.referenceAtmosphere = referenceAtmosphereFromConfig(prevConfig);
     });
     if (comm.isRoot()) {
         log::info() << "update of " << args.models << " (" << prev.models.size() << " model(s), "

@@ -378,6 +378,8 @@ void OutputWriter::provenance() const {
     out.writeAttribute(output::attr::kInputChecksum, checksum);
     out.writeAttribute(output::attr::kHoldout, static_cast<std::int32_t>(rc.horizon));
     out.writeAttribute(output::attr::kCommonMode, toString(rc.commonMode.use));
+    out.writeAttribute(output::attr::kReferenceAtmosphere,
+                       std::string(rc.referenceAtmosphere.remove ? "remove" : "off"));
     out.writeAttribute(output::attr::kCommonModeRecent,
                        static_cast<std::int32_t>(ctx.commonMode != nullptr ? ctx.commonMode->recent : 0));
     out.writeAttribute(output::attr::kRefit, std::string(rc.refitEpochs <= 0 ? "none"

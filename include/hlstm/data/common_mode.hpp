@@ -71,4 +71,34 @@ std::pair<std::size_t, std::size_t> commonModeEpochs(CommonModeUse use, std::siz
 /// Subtracts the field from epochs [from, to) of every point (to <= field.epochs).
 void subtractCommonMode(const CommonModeField& field, PointSet& points, std::size_t from, std::size_t to);
 
+/// The reference acquisition's atmosphere (input.reference_atmosphere): a series referenced to
+/// one acquisition (every value 0 there) carries minus that acquisition's atmosphere in every
+/// other value of the point, a constant that no later epoch averages out.
+struct ReferenceAtmosphereOptions {
+    bool remove = false;    ///< input.reference_atmosphere = "remove" (else "off")
+    int window = 24;        ///< input.reference_window: epochs nearest the reference one that each point fits
+    double radiusM = 2000;  ///< half-width of the spatial box (input.common_mode_km)
+};
+/// The options of input.reference_atmosphere, input.reference_window and input.common_mode_km.
+ReferenceAtmosphereOptions referenceAtmosphereFromConfig(const Config& config);
+
+/// The estimated constant of every cell (a field of one epoch), and the reference epoch.
+struct ReferenceAtmosphere {
+    std::int64_t epoch = -1;  ///< the reference epoch (every value 0 there); -1: none found
+    CommonModeField field;    ///< mm, the constant each cell's points carry
+    std::int64_t points = 0;  ///< points whose fit entered the field
+};
+
+/// Estimates it from the first `visibleEpochs` epochs only (collective; the same at any rank
+/// count): the reference epoch is the first at which every finite value of every rank is 0; each
+/// point fits a line and annual sine/cosine (a line when the window spans less than 180 days)
+/// through the `window` epochs nearest it, the reference epoch left out, and the fit's value
+/// there minus the point's value there is its constant; the field is the box mean of those
+/// constants (exact fixed-point sums, as estimateCommonMode).
+ReferenceAtmosphere estimateReferenceAtmosphere(const Comm& comm, const PointSet& points, std::size_t visibleEpochs,
+                                                const ReferenceAtmosphereOptions& options);
+
+/// Subtracts each point's cell constant from every epoch but the reference one.
+void removeReferenceAtmosphere(const ReferenceAtmosphere& ref, PointSet& points);
+
 }  // namespace hlstm

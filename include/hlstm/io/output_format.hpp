@@ -40,6 +40,9 @@ inline constexpr char kDbDistance[] = "db_distance";  ///< of /partition/k_chose
 inline constexpr char kCommonMode[] = "common_mode";
 /// The epochs of the later part the filter's history / recent settings split off (predict's split)
 inline constexpr char kCommonModeRecent[] = "common_mode_recent";
+/// input.reference_atmosphere: "remove" when the reference acquisition's atmosphere was estimated
+/// and removed from every other epoch (predict and update do the same), else "off"
+inline constexpr char kReferenceAtmosphere[] = "reference_atmosphere";
 /// run.refit: "finetune" (or "all") when each learned winner was fine-tuned after its selection on
 /// the windows of the selection's epochs (all: of every visible epoch); the refitted model
 /// forecasts and is in /models. "none": the selected model as judged.
