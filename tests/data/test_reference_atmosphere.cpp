@@ -63,9 +63,9 @@ Scene makeScene(std::size_t reference) {
         };
         for (std::size_t t = 0; t < kEpochs; ++t)
             s.points.displacement.push_back(
-                t == reference ? 0.0f
-                               : static_cast<float>(signal(t) - signal(reference) + field(t, x, y) - a0 +
-                                                    kNoiseMm * normal(rng)));
+                t == reference
+                    ? 0.0f
+                    : static_cast<float>(signal(t) - signal(reference) + field(t, x, y) - a0 + kNoiseMm * normal(rng)));
     }
     return s;
 }
@@ -83,8 +83,7 @@ PointSet blockOf(const Comm& comm, const PointSet& all) {
 double rmsError(const ReferenceAtmosphere& ref, const Scene& s, bool zero = false) {
     double sq = 0;
     for (std::size_t i = 0; i < s.points.size(); ++i) {
-        const double e =
-            (zero ? 0.0 : ref.field.at(ref.field.cellOf(s.points.x[i], s.points.y[i]), 0)) - s.constant[i];
+        const double e = (zero ? 0.0 : ref.field.at(ref.field.cellOf(s.points.x[i], s.points.y[i]), 0)) - s.constant[i];
         sq += e * e;
     }
     return std::sqrt(sq / static_cast<double>(s.points.size()));
