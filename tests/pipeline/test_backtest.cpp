@@ -137,7 +137,9 @@ TEST_F(BacktestTest, WithTheReferenceAtmosphereRemovedTheLastOriginIsStillTheRun
             EXPECT_NEAR(mae[(kOrigins - 1) * kY + k], runMae[k], 1e-6) << "step " << y + 1;
             moved = std::max(moved, std::abs(runMae[k] - plainMae[k]));
         }
-        if (truth) EXPECT_GT(moved, 0.05);  // the scene's reference field is a few mm
+        if (truth) {
+            EXPECT_GT(moved, 0.05);  // the scene's reference field is a few mm
+        }
     }
     ASSERT_GT(M, 1u);
     for (const char* ds : {output::backtest::kMae, output::backtest::kMaeTruth, output::backtest::kCoverage})
