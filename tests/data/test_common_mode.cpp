@@ -6,11 +6,13 @@
 #include <cmath>
 #include <random>
 
+#include "atmosphere_scene.hpp"
 #include "hlstm/core/comm.hpp"
 #include "hlstm/core/error.hpp"
 #include "hlstm/data/common_mode.hpp"
 
 using namespace hlstm;
+using hlstm::test::blockOf;
 
 namespace {
 
@@ -28,14 +30,7 @@ Scene makeScene() {
     std::mt19937_64 rng(23);
     std::uniform_real_distribution<double> uni(0.0, 1.0);
     std::normal_distribution<double> normal(0.0, 1.0);
-    struct Blob {
-        double x, y, s, a;
-    };
-    std::vector<std::vector<Blob>> blobs(kEpochs);
-    for (auto& epoch : blobs)
-        for (int k = 0; k < 3; ++k)
-            epoch.push_back({uni(rng) * kWidth, uni(rng) * kHeight, 3000 + 7000 * uni(rng),
-                             kFieldMm * (uni(rng) < 0.5 ? -1 : 1) * (0.5 + 0.5 * uni(rng))});
+    const auto blobs = test::blobFields(rng, kEpochs, kWidth, kHeight, kFieldMm);
     Scene s;
     for (std::size_t t = 0; t < kEpochs; ++t) s.points.dates.push_back(dates::fromDays(18000 + 12 * t));
     for (std::size_t i = 0; i < kPoints; ++i) {
@@ -45,25 +40,13 @@ Scene makeScene() {
         s.points.rows.push_back(i);
         s.points.x.push_back(x), s.points.y.push_back(y);
         for (std::size_t t = 0; t < kEpochs; ++t) {
-            double a = 0;
-            for (const Blob& b : blobs[t])
-                a += b.a * std::exp(-((x - b.x) * (x - b.x) + (y - b.y) * (y - b.y)) / (2 * b.s * b.s));
+            const double a = test::blobField(blobs[t], x, y);
             s.field.push_back(static_cast<float>(a));
             s.points.displacement.push_back(
                 static_cast<float>(rate * static_cast<double>(t) * 12 / 365.25 + a + kNoiseMm * normal(rng)));
         }
     }
     return s;
-}
-
-// This rank's consecutive block of the scene's points.
-PointSet blockOf(const Comm& comm, const PointSet& all) {
-    PointSet p;
-    p.dates = all.dates;
-    const std::size_t n = all.size(), r = static_cast<std::size_t>(comm.rank()),
-                      size = static_cast<std::size_t>(comm.size());
-    for (std::size_t i = n * r / size; i < n * (r + 1) / size; ++i) p.appendFrom(all, i);
-    return p;
 }
 
 // RMS over the points of (estimated - true field) at the epochs [a, b).

@@ -8,11 +8,13 @@
 #include <cmath>
 #include <random>
 
+#include "atmosphere_scene.hpp"
 #include "hlstm/core/comm.hpp"
 #include "hlstm/core/error.hpp"
 #include "hlstm/data/common_mode.hpp"
 
 using namespace hlstm;
+using hlstm::test::blockOf;
 
 namespace {
 
@@ -33,20 +35,8 @@ Scene makeScene(std::size_t reference) {
     std::mt19937_64 rng(29);
     std::uniform_real_distribution<double> uni(0.0, 1.0);
     std::normal_distribution<double> normal(0.0, 1.0);
-    struct Blob {
-        double x, y, s, a;
-    };
-    std::vector<std::vector<Blob>> blobs(kEpochs);
-    for (auto& epoch : blobs)
-        for (int k = 0; k < 3; ++k)
-            epoch.push_back({uni(rng) * kWidth, uni(rng) * kHeight, 3000 + 7000 * uni(rng),
-                             kFieldMm * (uni(rng) < 0.5 ? -1 : 1) * (0.5 + 0.5 * uni(rng))});
-    const auto field = [&](std::size_t t, double x, double y) {
-        double a = 0;
-        for (const Blob& b : blobs[t])
-            a += b.a * std::exp(-((x - b.x) * (x - b.x) + (y - b.y) * (y - b.y)) / (2 * b.s * b.s));
-        return a;
-    };
+    const auto blobs = test::blobFields(rng, kEpochs, kWidth, kHeight, kFieldMm);
+    const auto field = [&](std::size_t t, double x, double y) { return test::blobField(blobs[t], x, y); };
     Scene s;
     for (std::size_t t = 0; t < kEpochs; ++t) s.points.dates.push_back(dates::fromDays(18000 + 12 * t));
     for (std::size_t i = 0; i < kPoints; ++i) {
@@ -68,15 +58,6 @@ Scene makeScene(std::size_t reference) {
                     : static_cast<float>(signal(t) - signal(reference) + field(t, x, y) - a0 + kNoiseMm * normal(rng)));
     }
     return s;
-}
-
-PointSet blockOf(const Comm& comm, const PointSet& all) {
-    PointSet p;
-    p.dates = all.dates;
-    const std::size_t n = all.size(), r = static_cast<std::size_t>(comm.rank()),
-                      size = static_cast<std::size_t>(comm.size());
-    for (std::size_t i = n * r / size; i < n * (r + 1) / size; ++i) p.appendFrom(all, i);
-    return p;
 }
 
 // RMS over the points of (estimated - true constant), or of the true constant alone.
