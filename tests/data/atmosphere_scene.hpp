@@ -18,8 +18,8 @@ struct Blob {
 
 // Per epoch, three Gaussian blobs of 3-10 km and +-(0.5-1) x fieldMm in a width x height scene,
 // new at every epoch; draws only uniform numbers from rng, epoch by epoch.
-inline std::vector<std::vector<Blob>> blobFields(std::mt19937_64& rng, std::size_t epochs, double width,
-                                                 double height, double fieldMm) {
+inline std::vector<std::vector<Blob>> blobFields(std::mt19937_64& rng, std::size_t epochs, double width, double height,
+                                                 double fieldMm) {
     std::uniform_real_distribution<double> uni(0.0, 1.0);
     std::vector<std::vector<Blob>> blobs(epochs);
     for (auto& epoch : blobs)
