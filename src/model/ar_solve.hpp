@@ -2,6 +2,9 @@
 // (p <= 5) without Eigen's general-size machinery (baselines.cpp's solveArOrders).
 #pragma once
 
+#include <cstddef>
+#include <vector>
+
 #include "hlstm/model/baselines.hpp"
 
 namespace hlstm::model::detail {
@@ -37,5 +40,30 @@ double packetDot(const double* u, const double* v, int n);
 /// the one solveArOrders's vector had in this build (tests/model/test_baselines.cpp, 0 of 3,000
 /// intercepts differ); another layout would change the intercept's last bits only.
 ArFit solveArSmall(const double* g, int P, int count, double mu, double pivotTol, double rssFloorFraction);
+
+/// Lanes of solveAr5Lanes: the doubles of one AVX-512 register.
+inline constexpr int kArLanes = 8;
+
+/// solveArSmall(g[k], 5, count[k], mu[k], ...) for k < lanes <= kArLanes side by side, one AVX-512
+/// lane each (src/model/ar_lanes.cpp): every lane does solveArSmall's operations in its order
+/// (the pivots' choices and swaps as selects, no fused multiply-add, the logarithms one lane at a
+/// time with std::log), so out[k] is its fit bit for bit. Only where useAvx512().
+void solveAr5Lanes(const double* const* g, const int* count, const double* mu, int lanes, double pivotTol,
+                   double rssFloorFraction, ArFit* out);
+
+/// Common targets t = P..m-1 for every order p <= P: the order bound for m rates (ar_fit.cpp).
+int arOrderBound(int m, int maxOrder);
+/// fitAr of the prefix r[0..size-1].
+ArFit fitArPrefix(const double* r, std::size_t size, int maxOrder);
+/// fitArPrefix of every prefix r[0..m-1], m in `sizes` (ascending, each with order bound maxOrder), by
+/// incremental normal equations centred on the shortest prefix's mean (ar_fit.cpp).
+std::vector<ArFit> fitArPrefixes(const double* r, const std::vector<int>& sizes, int maxOrder);
+/// y[t] = c_0 + sum_k c_k y[t-k], fed back `horizon` times from the last `lags` values of r[0..m-1]
+/// (NaN when m < lags or no coefficients).
+void iterate(const std::vector<double>& coefficients, int lags, const double* r, std::size_t m, int horizon,
+             float* out);
+/// forecastBaseline(kAr, histories[i], ...) into out + i * horizon for i < count, the same values;
+/// the fits of order bound 5 solved 8 points at a time where solveAr5Lanes runs.
+void forecastArRows(const History* histories, std::size_t count, int horizon, float* out);
 
 }  // namespace hlstm::model::detail

@@ -4,7 +4,6 @@
 
 #include <immintrin.h>
 
-#include <Eigen/Dense>
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -20,10 +19,8 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr std::array<const char*, 7> kNames = {"persistence", "window_mean", "velocity", "linear_trend",
                                                "ses",         "ar",          "mlr"};
-constexpr int kSesGrid = 100;        // a = 1/100, 2/100, ..., 100/100
-constexpr double kPivotTol = 1e-10;  // a lag column with 1 - R^2 below this on the others is collinear
-constexpr double kRssFloor = 1e-10;  // an AR fit better than this fraction of the variance is exact
-constexpr int kArOrder = 5;          // forecastBaseline's AR: p <= 5 by AIC
+constexpr int kSesGrid = 100;  // a = 1/100, 2/100, ..., 100/100
+constexpr int kArOrder = 5;    // forecastBaseline's AR: p <= 5 by AIC
 
 void fill(float* out, int horizon, double value) { std::fill(out, out + horizon, static_cast<float>(value)); }
 
@@ -216,22 +213,6 @@ int bestSesLane(const double* sse) {
     return best;
 }
 
-// y[t] = c_0 + sum_k c_k y[t-k], fed back `horizon` times from the last `lags` values of `r`.
-void iterate(const std::vector<double>& coefficients, int lags, const double* r, std::size_t m, int horizon,
-             float* out) {
-    if (m < static_cast<std::size_t>(lags) || coefficients.empty()) {
-        fill(out, horizon, kNaN);
-        return;
-    }
-    std::vector<double> y(r + m - lags, r + m);  // y.back() is the latest value
-    for (int h = 0; h < horizon; ++h) {
-        double next = coefficients[0];
-        for (int k = 1; k <= lags; ++k) next += coefficients[k] * y[y.size() - k];
-        out[h] = static_cast<float>(next);
-        y.push_back(next);
-    }
-}
-
 }  // namespace
 
 std::string toString(BaselineKind kind) {
@@ -293,267 +274,6 @@ double sesAlpha(const std::vector<double>& r) {
     return best;
 }
 
-namespace {
-
-// The AR(p) fits p = 0..P from the Gram matrix g of addArGram (count targets, rates centred on mu), the
-// smallest AIC kept; matrices of at most MaxDim rows and columns (Eigen::Dynamic: any): the usual
-// orders (P <= 5) keep them on the stack, with the same operations as the heap-allocated ones.
-template <int MaxDim> ArFit solveArOrders(const double* g, int P, int count, double mu) {
-    using Matrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, 0, MaxDim, MaxDim>;
-    using Vector = Eigen::Matrix<double, Eigen::Dynamic, 1, 0, MaxDim, 1>;
-    const int dim = P + 2;
-    Matrix gram(dim, dim);
-    for (int i = 0; i < dim; ++i)
-        for (int j = 0; j <= i; ++j) gram(i, j) = gram(j, i) = g[i * dim + j];
-    const double yy = gram(P + 1, P + 1);
-    const double sumY = gram(0, P + 1);
-    const double tss = yy - sumY * sumY / count;  // RSS of p = 0
-    const double rssFloor = kRssFloor * std::max(tss, 0.0) + std::numeric_limits<double>::min();
-
-    ArFit best{0, {sumY / count + mu}};  // p = 0: the mean of the targets
-    double bestAic = count * std::log(std::max(tss, rssFloor) / count) + 2.0;
-    for (int p = 1; p <= P; ++p) {
-        // Unit-diagonal scaling makes the LDLT pivots scale-free (1 - R^2 of a column on the earlier ones).
-        const Vector diag = gram.diagonal().head(p + 1);
-        if (!(diag.minCoeff() > 0)) break;  // a constant lag column
-        const Vector s = diag.cwiseSqrt().cwiseInverse();
-        const Matrix a = s.asDiagonal() * gram.topLeftCorner(p + 1, p + 1) * s.asDiagonal();
-        const Vector b = gram.col(P + 1).head(p + 1);
-        const Eigen::LDLT<Matrix> ldlt(a);
-        // Singular (a lag collinear with the intercept and earlier lags): this and every higher order fail.
-        if (ldlt.info() != Eigen::Success || !(ldlt.vectorD().minCoeff() > kPivotTol)) break;
-        const Vector coef = s.asDiagonal() * ldlt.solve(s.asDiagonal() * b);
-        const double rss = std::max(yy - coef.dot(b), rssFloor);           // at the solution RSS = y'y - b'X'y
-        const double aic = count * std::log(rss / count) + 2.0 * (p + 1);  // AIC = N ln(RSS/N) + 2(p+1)
-        if (aic < bestAic) {                                               // strict: ties keep the smaller p
-            bestAic = aic;
-            best.p = p;
-            // Back to uncentred rates: r_t = c' + mu (1 - sum phi) + sum phi_k r_{t-k}.
-            best.coefficients.assign(coef.data(), coef.data() + p + 1);
-            best.coefficients[0] += mu * (1.0 - coef.tail(p).sum());
-        }
-    }
-    return best;
-}
-
-constexpr int kStackDim = 7;  // maxOrder + 2 for the default maxOrder 5
-
-ArFit solveAr(const double* g, int P, int count, double mu) {
-    if (P <= detail::kSmallArOrder && arSolver() == ArSolver::kSmall)
-        return detail::solveArSmall(g, P, count, mu, kPivotTol, kRssFloor);
-    return P + 2 <= kStackDim ? solveArOrders<kStackDim>(g, P, count, mu)
-                              : solveArOrders<Eigen::Dynamic>(g, P, count, mu);
-}
-
-// A zeroed Gram matrix for order bound P: on the stack for the usual orders.
-struct GramBuffer {
-    double stack[kStackDim * kStackDim] = {};
-    std::vector<double> heap;
-    double* data = stack;
-    explicit GramBuffer(int P) {
-        if (P + 2 > kStackDim) {
-            heap.assign(static_cast<std::size_t>(P + 2) * (P + 2), 0.0);
-            data = heap.data();
-        }
-    }
-    GramBuffer(const GramBuffer&) = delete;
-    GramBuffer& operator=(const GramBuffer&) = delete;
-};
-
-// Common targets t = P..m-1 for every order p <= P, with P limited so that they number at least P + 2
-// (P + 1 parameters and one residual degree of freedom): AICs then compare the same sample.
-int arOrderBound(int m, int maxOrder) { return std::min(maxOrder, std::max(0, (m - 2) / 2)); }
-
-ArFit fitArPrefix(const double* r, std::size_t size, int maxOrder) {
-    if (maxOrder < 0) throw std::invalid_argument("fitAr: maxOrder must be >= 0");
-    const auto m = static_cast<int>(size);
-    if (m == 0) return {0, {kNaN}};
-    const int P = arOrderBound(m, maxOrder);
-    // Centre the rates (conditioning: lags stay nearly orthogonal to the intercept); any constant works.
-    double mu = 0;
-    for (int t = 0; t < m; ++t) mu += r[t];
-    mu /= m;
-    GramBuffer g(P);
-    detail::addArGramFast(r, P, m, P, mu, g.data);
-    return solveAr(g.data, P, m - P, mu);
-}
-
-// fitArPrefix of every prefix r[0..m-1], m in `sizes` (ascending, each with the same order bound P = maxOrder),
-// by incremental normal equations: one Gram matrix summed over the targets as the prefix grows, a
-// snapshot solved at each size. The rates are centred on one constant for all prefixes (the mean of the
-// shortest): the fits are the per-prefix fits up to rounding (each prefix centred on its own mean).
-std::vector<ArFit> fitArPrefixes(const double* r, const std::vector<int>& sizes, int maxOrder) {
-    std::vector<ArFit> fits;
-    if (sizes.empty()) return fits;
-    const int P = maxOrder;
-    double mu = 0;
-    for (int t = 0; t < sizes.front(); ++t) mu += r[t];
-    mu /= sizes.front();
-    GramBuffer g(P);
-    int done = P;
-    for (const int m : sizes) {
-        detail::addArGramFast(r, done, m, P, mu, g.data);
-        done = m;
-        fits.push_back(solveAr(g.data, P, m - P, mu));
-    }
-    return fits;
-}
-
-}  // namespace
-
-ArFit fitAr(const std::vector<double>& r, int maxOrder) { return fitArPrefix(r.data(), r.size(), maxOrder); }
-
-void forecastAr(const ArFit& fit, const std::vector<double>& r, int horizon, float* out) {
-    iterate(fit.coefficients, fit.p, r.data(), r.size(), horizon, out);
-}
-
-MlrSums::MlrSums(int lagCount) : lags(lagCount) {
-    if (lagCount < 0) throw std::invalid_argument("MlrSums: lags must be >= 0");
-    const auto size = static_cast<std::size_t>(lagCount) + 1;
-    xtx.assign(size * size, 0.0);
-    xty.assign(size, 0.0);
-}
-
-namespace {
-
-// MlrSums::addPoint's accumulation: samples in t order, each entry of the upper triangle summed in
-// that order as before; the entries of a row are independent lanes, so the row vectorises. No fused
-// multiply-add (the AVX-512 clone would contract x_i x_j + sum otherwise): the sums stay bit for bit.
-__attribute__((target_clones("avx512f", "avx2", "default"), optimize("fp-contract=off", "tree-vectorize"))) void
-addMlrSamples(const double* r, std::size_t m, int lags, double* __restrict x, double* __restrict xtx,
-              double* __restrict xty) {
-    const int size = lags + 1;
-    constexpr int kPad = 16;  // two AVX-512 vectors of doubles
-    if (size <= kPad) {
-        // Each row of the triangle summed over a full padded row (fixed length: whole vectors, no
-        // remainder loop); the entries left of the diagonal and past `size` are summed too but
-        // never kept. An upper entry gets x_i x_j of every sample in t order, as below.
-        alignas(64) double acc[kPad * kPad];
-        alignas(64) double xp[kPad] = {};
-        for (int i = 0; i < size; ++i)
-            for (int j = 0; j < kPad; ++j) acc[i * kPad + j] = j < size ? xtx[i * size + j] : 0.0;
-        xp[0] = 1.0;
-        for (std::size_t t = static_cast<std::size_t>(lags); t < m; ++t) {
-            for (int k = 1; k <= lags; ++k) xp[k] = r[t - static_cast<std::size_t>(k)];
-            const double y = r[t];
-            for (int i = 0; i < size; ++i) {
-                const double xi = xp[i];
-                double* row = acc + i * kPad;
-                for (int j = 0; j < kPad; ++j) row[j] += xi * xp[j];
-                xty[i] += xi * y;
-            }
-        }
-        for (int i = 0; i < size; ++i)
-            for (int j = i; j < size; ++j) xtx[i * size + j] = acc[i * kPad + j];
-        return;
-    }
-    x[0] = 1.0;  // (1, r[t-1], ..., r[t-lags])
-    for (std::size_t t = static_cast<std::size_t>(lags); t < m; ++t) {
-        for (int k = 1; k <= lags; ++k) x[k] = r[t - static_cast<std::size_t>(k)];
-        const double y = r[t];
-        for (int i = 0; i < size; ++i) {
-            const double xi = x[i];
-            double* row = xtx + static_cast<std::ptrdiff_t>(i) * size;
-#pragma GCC ivdep
-            for (int j = i; j < size; ++j) row[j] += xi * x[j];
-            xty[i] += xi * y;
-        }
-    }
-}
-
-// addMlrSamples for 12 lags (the run's MLR) with the upper triangle and xty in 19 AVX-512
-// registers instead of 26 padded rows in memory: row i's vectors hold the entries (i, i..i+7) and,
-// for i <= 5, (i, i+8..i+15) of the row extended by y (column 13 = xty[i]); each entry gets x_i x_j
-// (or x_i y) of every sample in t order without fused multiply-add, as addMlrSamples. A row's
-// lags are read as one vector from the rates reversed (rr[k] = r[m-1-k]: x_j = r[t-j] lies at
-// rr[m-1-t+j]), not from a window stored value by value (which a vector load must wait for).
-__attribute__((target("avx512f"), optimize("fp-contract=off"))) void addMlrSamples12Avx512(const double* r,
-                                                                                           std::size_t m,
-                                                                                           double* __restrict xtx,
-                                                                                           double* __restrict xty) {
-    constexpr int kLags = 12, kSize = kLags + 1, kTwo = 6;  // rows 0..5 span two vectors
-    alignas(64) double lane[16];
-    const auto entry = [&](int i, int j) { return j < kSize ? xtx[i * kSize + j] : j == kSize ? xty[i] : 0.0; };
-    __m512d lo[kSize], hi[kTwo];
-#pragma GCC unroll 13
-    for (int i = 0; i < kSize; ++i) {
-        for (int k = 0; k < 16; ++k) lane[k] = entry(i, i + k);
-        lo[i] = _mm512_load_pd(lane);
-        if (i < kTwo) hi[i] = _mm512_load_pd(lane + 8);
-    }
-    std::vector<double> rr(m);
-    for (std::size_t k = 0; k < m; ++k) rr[k] = r[m - 1 - k];
-    // Lane k of row i's first vector is column i + k: a lag while i + k <= 12, y at 13, 0 past it.
-    const auto lagMask = [](int first) {
-        return static_cast<__mmask8>(first >= kSize ? 0 : first + 8 <= kSize ? 0xff : (1u << (kSize - first)) - 1u);
-    };
-    const auto yMask = [](int first) {
-        return static_cast<__mmask8>(first <= kSize && kSize < first + 8 ? 1u << (kSize - first) : 0u);
-    };
-    for (std::size_t t = kLags; t < m; ++t) {
-        const double* x = rr.data() + (m - 1 - t);  // x[j] = r[t - j]; x[0] = y
-        const __m512d y = _mm512_set1_pd(x[0]);
-#pragma GCC unroll 13
-        for (int i = 0; i < kSize; ++i) {
-            const __m512d xi = _mm512_set1_pd(i == 0 ? 1.0 : x[i]);
-            __m512d v = _mm512_mask_mov_pd(_mm512_maskz_loadu_pd(lagMask(i), x + i), yMask(i), y);
-            if (i == 0) v = _mm512_mask_mov_pd(v, 0x01, _mm512_set1_pd(1.0));  // column 0: the intercept's 1
-            lo[i] = _mm512_add_pd(lo[i], _mm512_mul_pd(xi, v));
-            if (i < kTwo) {
-                const __m512d w = _mm512_mask_mov_pd(_mm512_maskz_loadu_pd(lagMask(i + 8), x + i + 8), yMask(i + 8), y);
-                hi[i] = _mm512_add_pd(hi[i], _mm512_mul_pd(xi, w));
-            }
-        }
-    }
-#pragma GCC unroll 13
-    for (int i = 0; i < kSize; ++i) {
-        _mm512_store_pd(lane, lo[i]);
-        if (i < kTwo) _mm512_store_pd(lane + 8, hi[i]);
-        for (int j = i; j <= kSize; ++j) (j < kSize ? xtx[i * kSize + j] : xty[i]) = lane[j - i];
-    }
-}
-
-}  // namespace
-
-void MlrSums::addPoint(const std::vector<double>& r) {
-    const int size = lags + 1;
-    // Samples in t order; only the upper triangle is accumulated and mirrored once at the end.
-    std::vector<double> x(static_cast<std::size_t>(size), 1.0);
-    if (lags == 12 && detail::useAvx512())
-        addMlrSamples12Avx512(r.data(), r.size(), xtx.data(), xty.data());
-    else
-        addMlrSamples(r.data(), r.size(), lags, x.data(), xtx.data(), xty.data());
-    if (r.size() > static_cast<std::size_t>(lags)) n += r.size() - static_cast<std::size_t>(lags);
-    for (int i = 0; i < size; ++i)
-        for (int j = 0; j < i; ++j) xtx[i * size + j] = xtx[j * size + i];
-}
-
-void MlrSums::merge(const MlrSums& other) {
-    if (other.lags != lags || other.xtx.size() != xtx.size() || other.xty.size() != xty.size())
-        throw std::invalid_argument("MlrSums::merge: lags differ (" + std::to_string(lags) + " vs " +
-                                    std::to_string(other.lags) + ")");
-    n += other.n;
-    for (std::size_t i = 0; i < xtx.size(); ++i) xtx[i] += other.xtx[i];
-    for (std::size_t i = 0; i < xty.size(); ++i) xty[i] += other.xty[i];
-}
-
-MlrModel solveMlr(const MlrSums& sums) {
-    const int size = sums.lags + 1;
-    MlrModel model{sums.lags, std::vector<double>(size, 0.0)};
-    if (sums.n == 0) return model;
-    Eigen::MatrixXd a = Eigen::Map<const Eigen::MatrixXd>(sums.xtx.data(), size, size);  // symmetric
-    // Tiny ridge (1e-9 * mean diagonal) so that collinear lags (e.g. constant rates) still solve.
-    a.diagonal().array() += 1e-9 * a.trace() / size;
-    const Eigen::VectorXd b = Eigen::Map<const Eigen::VectorXd>(sums.xty.data(), size);
-    const Eigen::VectorXd coef = a.ldlt().solve(b);
-    model.coefficients.assign(coef.data(), coef.data() + size);
-    return model;
-}
-
-void forecastMlr(const MlrModel& model, const std::vector<double>& r, int horizon, float* out) {
-    iterate(model.coefficients, model.lags, r.data(), r.size(), horizon, out);
-}
-
 void forecastBaseline(BaselineKind kind, const History& h, int window, int horizon, float* out) {
     if (kind == BaselineKind::kMlr)
         throw std::invalid_argument("forecastBaseline: mlr is global; use MlrSums, solveMlr and forecastMlr");
@@ -603,6 +323,17 @@ void forecastBaseline(BaselineKind kind, const History& h, int window, int horiz
     throw std::invalid_argument("forecastBaseline: invalid BaselineKind");
 }
 
+void forecastBaselines(BaselineKind kind, const History* histories, std::size_t count, int window, int horizon,
+                       float* out) {
+    if (kind != BaselineKind::kAr || count == 0) {
+        for (std::size_t i = 0; i < count; ++i)
+            forecastBaseline(kind, histories[i], window, horizon, out + i * static_cast<std::size_t>(horizon));
+        return;
+    }
+    if (window < 2 || horizon < 0) throw std::invalid_argument("forecastBaseline: needs window >= 2 and horizon >= 0");
+    detail::forecastArRows(histories, count, horizon, out);
+}
+
 void forecastAtCuts(BaselineKind kind, const History& h, const std::size_t* cuts, std::size_t nCuts, int window,
                     int horizon, const MlrModel* mlr, float* out) {
     if (kind == BaselineKind::kMlr && mlr == nullptr)
@@ -633,11 +364,11 @@ void forecastAtCuts(BaselineKind kind, const History& h, const std::size_t* cuts
         for (std::size_t c = 0; c < nCuts; ++c) {
             const std::size_t n = std::min(cuts[c], h.n);
             const int m = n < 2 ? 0 : static_cast<int>(n - 1);
-            if (m > 0 && arOrderBound(m, kArOrder) == kArOrder) arSizes.push_back(m);
+            if (m > 0 && detail::arOrderBound(m, kArOrder) == kArOrder) arSizes.push_back(m);
         }
         std::sort(arSizes.begin(), arSizes.end());
         arSizes.erase(std::unique(arSizes.begin(), arSizes.end()), arSizes.end());
-        arFits = fitArPrefixes(r.data(), arSizes, kArOrder);
+        arFits = detail::fitArPrefixes(r.data(), arSizes, kArOrder);
     }
     // Velocity and linear trend: the cuts' slopes side by side (olsSlopes).
     std::vector<double> slopes;
@@ -659,7 +390,7 @@ void forecastAtCuts(BaselineKind kind, const History& h, const std::size_t* cuts
         const std::size_t n = std::min(cuts[c], h.n);
         const std::size_t m = n < 2 ? 0 : n - 1;  // rates of the prefix
         if (kind == BaselineKind::kMlr) {         // as forecastMlr on rates() of the prefix
-            iterate(mlr->coefficients, mlr->lags, r.data(), m, horizon, o);
+            detail::iterate(mlr->coefficients, mlr->lags, r.data(), m, horizon, o);
             continue;
         }
         if (n < 2) {  // no rate is defined
@@ -688,8 +419,8 @@ void forecastAtCuts(BaselineKind kind, const History& h, const std::size_t* cuts
                 const auto at = std::lower_bound(arSizes.begin(), arSizes.end(), static_cast<int>(m));
                 const ArFit fit = at != arSizes.end() && *at == static_cast<int>(m)
                                       ? arFits[static_cast<std::size_t>(at - arSizes.begin())]
-                                      : fitArPrefix(r.data(), m, kArOrder);
-                iterate(fit.coefficients, fit.p, r.data(), m, horizon, o);
+                                      : detail::fitArPrefix(r.data(), m, kArOrder);
+                detail::iterate(fit.coefficients, fit.p, r.data(), m, horizon, o);
                 break;
             }
             case BaselineKind::kMlr: break;

@@ -26,14 +26,15 @@ Forecaster BaselineSet::forecaster(std::size_t b, int horizon) const {
     const model::BaselineKind kind = kinds.at(b);
     return [this, kind, horizon](const model::SeriesView& view) {
         std::vector<float> out(view.points * static_cast<std::size_t>(horizon), kNaN);
-        for (std::size_t i = 0; i < view.points; ++i) {
-            float* o = out.data() + i * static_cast<std::size_t>(horizon);
-            if (kind == model::BaselineKind::kMlr) {
-                model::forecastMlr(mlr, ratesOf(view, i), horizon, o);
-            } else {
-                model::forecastBaseline(kind, historyOf(view, i), window, horizon, o);
-            }
+        if (kind == model::BaselineKind::kMlr) {
+            for (std::size_t i = 0; i < view.points; ++i)
+                model::forecastMlr(mlr, ratesOf(view, i), horizon, out.data() + i * static_cast<std::size_t>(horizon));
+            return out;
         }
+        // All the rows in one call: AR solves its fits 8 rows side by side (the same values).
+        std::vector<model::History> histories(view.points);
+        for (std::size_t i = 0; i < view.points; ++i) histories[i] = historyOf(view, i);
+        model::forecastBaselines(kind, histories.data(), histories.size(), window, horizon, out.data());
         return out;
     };
 }

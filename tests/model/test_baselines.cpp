@@ -248,6 +248,80 @@ TEST(Baselines, PortableKernelsEqualTheAvx512Ones) {
     EXPECT_GT(nonzero, compared / 2);
 }
 
+TEST(Baselines, ArFitsSolvedEightSideBySideEqualTheScalarOnes) {
+    // forecastBaselines solves the AR fits of 8 points at a time in AVX-512 lanes (ar_lanes.cpp),
+    // and forecastAtCuts 8 cuts' fits; HLSTM_BASELINES_ISA=portable solves them one by one. On
+    // 2,999 series (a partial last block of 8) of 0..200 epochs - too short for any rate, for the
+    // order bound 5 (mixed with it in a block), noisy AR of orders 0..5, flat stretches, constant
+    // series, a NaN value, uneven steps - every fit (fitArs) and forecast is the scalar one bit for bit.
+    std::uint64_t state = 2024;
+    auto uniform = [&state] {
+        state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+        return static_cast<double>(state >> 11) / 9007199254740992.0 - 0.5;
+    };
+    constexpr std::size_t kSeriesCount = 2999;
+    constexpr int kHorizon = 3;
+    std::vector<std::vector<float>> c(kSeriesCount);
+    std::vector<std::vector<double>> steps(kSeriesCount);
+    std::vector<History> histories(kSeriesCount);
+    int orders[6] = {};
+    std::size_t nanSeries = 0;
+    for (std::size_t i = 0; i < kSeriesCount; ++i) {
+        const std::size_t n = (i * 37) % 201;
+        const double a1 = uniform() * 1.6, a2 = uniform() * 0.8, a3 = uniform() * 0.5, noise = uniform() + 0.5;
+        double x1 = 0, x2 = 0, x3 = 0, level = 0;
+        for (std::size_t t = 0; t < n; ++t) {
+            steps[i].push_back((t == 0 ? 0.0 : steps[i].back()) + (i % 3 == 0 && uniform() > 0.3 ? 2.0 : 1.0));
+            double r = 0.3 + a1 * x1 + a2 * x2 + a3 * x3 + noise * uniform();
+            if (i % 17 == 0 && t % 5 != 0) r = x1;  // flat stretches
+            if (i % 29 == 0) r = 1.5;               // a constant rate
+            x3 = x2, x2 = x1, x1 = r;
+            level += r;
+            c[i].push_back(static_cast<float>(level));
+        }
+        if (i % 101 == 7 && n > 20) c[i][n / 2] = std::numeric_limits<float>::quiet_NaN(), ++nanSeries;
+        histories[i] = {c[i].data(), steps[i].data(), n};
+        if (n >= 2 && i % 101 != 7) ++orders[fitAr(rates(histories[i])).p];
+    }
+    // The fits themselves (doubles, before the forecasts' rounding to float): order and coefficients.
+    std::vector<std::vector<double>> r(kSeriesCount);
+    for (std::size_t i = 0; i < kSeriesCount; ++i) r[i] = rates(histories[i]);
+    std::vector<ArFit> fits(kSeriesCount);
+    fitArs(r.data(), kSeriesCount, fits.data());
+    for (std::size_t i = 0; i < kSeriesCount; ++i) {
+        const ArFit want = fitAr(r[i]);
+        ASSERT_EQ(fits[i].p, want.p) << "series " << i;
+        ASSERT_EQ(fits[i].coefficients.size(), want.coefficients.size()) << "series " << i;
+        for (std::size_t k = 0; k < want.coefficients.size(); ++k) {
+            const double a = fits[i].coefficients[k], b = want.coefficients[k];
+            ASSERT_TRUE(std::isnan(b) ? std::isnan(a) : a == b) << "series " << i << " coefficient " << k;
+        }
+    }
+    std::vector<float> got[2];
+    for (int isa = 0; isa < 2; ++isa) {
+        setBaselineIsa(isa == 0 ? BaselineIsa::kNative : BaselineIsa::kPortable);
+        got[isa].assign(kSeriesCount * kHorizon, -999.0f);
+        forecastBaselines(BaselineKind::kAr, histories.data(), kSeriesCount, 20, kHorizon, got[isa].data());
+    }
+    setBaselineIsa(BaselineIsa::kNative);
+    std::size_t finite = 0, nan = 0;
+    for (std::size_t i = 0; i < kSeriesCount; ++i) {
+        std::vector<float> one(kHorizon, -999.0f);
+        forecastBaseline(BaselineKind::kAr, histories[i], 20, kHorizon, one.data());  // one point, one fit
+        for (std::size_t y = 0; y < kHorizon; ++y) {
+            const float a = got[0][i * kHorizon + y], b = got[1][i * kHorizon + y], w = one[y];
+            ASSERT_TRUE(std::isnan(a) ? std::isnan(b) && std::isnan(w) : a == b && a == w)
+                << "series " << i << " (" << histories[i].n << " epochs) step " << y << ": " << a << " vs " << b
+                << " vs " << w;
+            ++(std::isnan(a) ? nan : finite);
+        }
+    }
+    for (int p = 0; p <= 5; ++p) EXPECT_GT(orders[p], 10) << "order " << p << " among the fits";
+    EXPECT_GT(nanSeries, 10u);
+    EXPECT_GT(finite, kSeriesCount * kHorizon * 9 / 10);
+    EXPECT_GT(nan, 0u);  // the series without a rate, and those with a NaN
+}
+
 TEST(Baselines, ArRecoversANoiselessAr1) {
     // r_0 = 5, r_t = 0.5 + 0.6 r_{t-1}: r_t - 1.25 = 3.75 * 0.6^t (fixed point 0.5/0.4 = 1.25).
     std::vector<double> r = {5.0};

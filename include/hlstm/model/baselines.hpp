@@ -37,6 +37,11 @@ std::vector<double> rates(const History& h);
 /// gives NaN. Not for kMlr (throws std::invalid_argument), nor for window < 2 or horizon < 0.
 void forecastBaseline(BaselineKind kind, const History& h, int window, int horizon, float* out);
 
+/// forecastBaseline of each of `count` histories, histories[i]'s rates into out + i * horizon: the same
+/// values bit for bit; AR's fits are solved 8 points side by side where the CPU has AVX-512.
+void forecastBaselines(BaselineKind kind, const History* histories, std::size_t count, int window, int horizon,
+                       float* out);
+
 struct MlrModel;
 /// forecastBaseline (or, for kMlr, forecastMlr of `mlr` on rates()) on the first cuts[c] epochs of `h`, for
 /// each of the nCuts cuts: `out` gets horizon rates per cut, bit for bit the single calls' values but AR's.
@@ -59,6 +64,9 @@ struct ArFit {
 /// AR(p), p = 0..maxOrder, by conditional least squares on common targets; p chosen by AIC. Fewer than one
 /// rate gives p = 0 with a NaN intercept.
 ArFit fitAr(const std::vector<double>& rates, int maxOrder = 5);
+/// fitAr(rates[i]) (maxOrder 5) into fits[i] for i < count: the same fits bit for bit; those of order
+/// bound 5 are solved 8 side by side where the CPU has AVX-512 (src/model/ar_lanes.cpp).
+void fitArs(const std::vector<double>* rates, std::size_t count, ArFit* fits);
 /// Which code solves AR's normal equations for order bounds <= 5: kSmall (fixed-size arrays, the
 /// default) or kEigen (Eigen's LDLT, as before): the same fits bit for bit but the intercept's last
 /// bits (src/model/ar_solve.hpp). HLSTM_AR_SOLVER=eigen selects kEigen; a test hook otherwise.
