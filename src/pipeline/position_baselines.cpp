@@ -2,11 +2,14 @@
 // velocity and line + annual terms, fitted on a point's visible positions and extrapolated, at the
 // last visible epoch and at the selection's cuts. Split from evaluate.cpp, which holds the
 // validation cuts that score them.
+#include <immintrin.h>
+
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <limits>
 
+#include "hlstm/model/baselines.hpp"
 #include "hlstm/pipeline/evaluate.hpp"
 
 namespace hlstm::pipeline {
@@ -54,14 +57,23 @@ bool leastSquares(const NormalSums& sums, int k, std::array<double, 4>& beta) {
 
 // sin and cos of the axis's annual phase for the first `epochs` epochs: the same for every point,
 // so computed once per axis (per thread), not 2 x epochs library calls per point.
+// `terms` holds (1, step, sin, cos, 0, 0, 0, 0) per epoch, the design row addPositionSumsAvx512
+// loads whole; its steps are those of the axis the cache was made for.
 struct AnnualTerms {
-    std::vector<double> phase, sin, cos;
+    std::vector<double> phase, steps, sin, cos, terms;
     const AnnualTerms& of(const model::TimeAxis& time, std::size_t epochs) {
-        if (phase.size() != epochs || !std::equal(phase.begin(), phase.end(), time.phase.begin())) {
+        if (phase.size() != epochs || !std::equal(phase.begin(), phase.end(), time.phase.begin()) ||
+            !std::equal(steps.begin(), steps.end(), time.steps.begin())) {
             phase.assign(time.phase.begin(), time.phase.begin() + static_cast<std::ptrdiff_t>(epochs));
+            steps.assign(time.steps.begin(), time.steps.begin() + static_cast<std::ptrdiff_t>(epochs));
             sin.resize(epochs);
             cos.resize(epochs);
             for (std::size_t t = 0; t < epochs; ++t) sin[t] = std::sin(phase[t]), cos[t] = std::cos(phase[t]);
+            terms.assign(8 * epochs, 0.0);
+            for (std::size_t t = 0; t < epochs; ++t) {
+                terms[8 * t] = 1.0, terms[8 * t + 1] = time.steps[t];
+                terms[8 * t + 2] = sin[t], terms[8 * t + 3] = cos[t];
+            }
         }
         return *this;
     }
@@ -100,6 +112,47 @@ addPositionSums(const float* c, const double* steps, const AnnualTerms& annualTe
     finite += count;
 }
 
+// addPositionSums with the design row built in a register, not stored value by value and loaded
+// as a vector (a store-forwarding stall at every epoch): lanes 0..3 from the axis's terms, lane 4
+// the point's value. Each entry gets d_i d_j of every finite epoch in epoch order, without fused
+// multiply-add, as there: the same sums bit for bit (HLSTM_BASELINES_ISA=portable runs the other).
+__attribute__((target("avx512f"), optimize("fp-contract=off"))) void addPositionSumsAvx512(
+    const float* c, const AnnualTerms& annualTerms, std::size_t from, std::size_t to, NormalSums& sums,
+    std::size_t& finite) {
+    alignas(64) double row[8];
+    __m512d acc[4];
+    for (int i = 0; i < 4; ++i) {
+        for (int j = 0; j < 8; ++j) row[j] = j < 5 ? sums[i][j] : 0.0;
+        acc[i] = _mm512_load_pd(row);
+    }
+    const double* terms = annualTerms.terms.data();
+    std::size_t count = 0;
+    for (std::size_t t = from; t < to; ++t) {
+        if (!std::isfinite(c[t])) continue;
+        const double* d = terms + 8 * t;
+        const __m512d e = _mm512_mask_mov_pd(_mm512_loadu_pd(d), 0x10, _mm512_set1_pd(c[t]));
+        acc[0] = _mm512_add_pd(acc[0], _mm512_mul_pd(_mm512_set1_pd(d[0]), e));
+        acc[1] = _mm512_add_pd(acc[1], _mm512_mul_pd(_mm512_set1_pd(d[1]), e));
+        acc[2] = _mm512_add_pd(acc[2], _mm512_mul_pd(_mm512_set1_pd(d[2]), e));
+        acc[3] = _mm512_add_pd(acc[3], _mm512_mul_pd(_mm512_set1_pd(d[3]), e));
+        ++count;
+    }
+    for (int i = 0; i < 4; ++i) {
+        _mm512_store_pd(row, acc[i]);
+        for (int j = 0; j < 5; ++j) sums[i][j] = row[j];
+    }
+    finite += count;
+}
+
+void addSums(const float* c, const double* steps, const AnnualTerms& annualTerms, std::size_t from, std::size_t to,
+             NormalSums& sums, std::size_t& finite) {
+    static const bool avx512 = __builtin_cpu_supports("avx512f");
+    if (avx512 && model::baselineIsa() == model::BaselineIsa::kNative)
+        addPositionSumsAvx512(c, annualTerms, from, to, sums, finite);
+    else
+        addPositionSums(c, steps, annualTerms, from, to, sums, finite);
+}
+
 // forecastPositions from the whole-history sums of the first `epochs` epochs.
 void positionsFromSums(const float* c, const model::TimeAxis& time, std::size_t epochs, int horizon, int levelEpochs,
                        const NormalSums& sums, std::size_t finite, float* out);
@@ -116,7 +169,7 @@ void forecastPositions(const float* c, const model::TimeAxis& time, std::size_t 
     thread_local AnnualTerms cache;
     NormalSums sums{};
     std::size_t finite = 0;
-    addPositionSums(c, time.steps.data(), cache.of(time, epochs), 0, epochs, sums, finite);
+    addSums(c, time.steps.data(), cache.of(time, epochs), 0, epochs, sums, finite);
     positionsFromSums(c, time, epochs, horizon, levelEpochs, sums, finite, out);
 }
 
@@ -137,7 +190,7 @@ void forecastPositionsAtCuts(const float* c, const model::TimeAxis& time, const 
         float* o = out + k * J * Y;
         std::fill(o, o + J * Y, kNaN);
         if (cuts[k] < 2) continue;
-        addPositionSums(c, time.steps.data(), annualTerms, done, cuts[k], sums, finite);
+        addSums(c, time.steps.data(), annualTerms, done, cuts[k], sums, finite);
         done = cuts[k];
         positionsFromSums(c, time, cuts[k], horizon, levelEpochs, sums, finite, o);
     }
