@@ -1,7 +1,11 @@
 #include "hlstm/partition/davies_bouldin.hpp"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <limits>
 
 #include "hlstm/core/error.hpp"
@@ -22,7 +26,63 @@ double fixedPointScale(std::uint64_t count, double maxAbs, int bits) {
     return std::ldexp(1.0, std::min(bits - exponent, kMaxScaleBits));
 }
 
+PearsonSums::Isa& isaSetting() {
+    static PearsonSums::Isa setting = [] {
+        const char* v = std::getenv("HLSTM_PARTITION_ISA");
+        return v != nullptr && std::strcmp(v, "portable") == 0 ? PearsonSums::Isa::kPortable
+                                                               : PearsonSums::Isa::kNative;
+    }();
+    return setting;
+}
+
+constexpr std::size_t kLanes = 8;
+
+// accumulate()'s per-row arithmetic for 8 rows side by side, one AVX-512 lane each: c holds the
+// rows' T + 1 values transposed (c[t * 8 + lane]); d, a and b get T x 8 values: the differentials
+// (a missing one replaced by the row's mean), d scaled for the sum of differentials and the
+// centred, normalised d scaled for the sum of u. Each lane does the scalar loop's operations in
+// its order (the mean and norm summed in t order, no fused multiply-add), so every value is the
+// scalar one bit for bit; the integer conversions stay scalar (the caller's).
+// isfinite of each lane: x - x is 0 for a finite x, NaN otherwise.
+__attribute__((target("avx512f"), optimize("fp-contract=off"))) inline __mmask8 finiteLanes(__m512d x) {
+    return _mm512_cmp_pd_mask(_mm512_sub_pd(x, x), _mm512_setzero_pd(), _CMP_EQ_OQ);
+}
+
+__attribute__((target("avx512f"), optimize("fp-contract=off"))) void pearsonLanes(const double* c, std::size_t T,
+                                                                                  double scaleD, double scaleU,
+                                                                                  double* d, double* a, double* b) {
+    const __m512d zero = _mm512_setzero_pd(), one = _mm512_set1_pd(1.0);
+    __m512d mean = zero, count = zero;
+    for (std::size_t t = 0; t < T; ++t) {
+        const __m512d dv = _mm512_sub_pd(_mm512_loadu_pd(c + (t + 1) * kLanes), _mm512_loadu_pd(c + t * kLanes));
+        _mm512_storeu_pd(d + t * kLanes, dv);
+        const __mmask8 ok = finiteLanes(dv);
+        mean = _mm512_mask_add_pd(mean, ok, mean, dv);
+        count = _mm512_mask_add_pd(count, ok, count, one);
+    }
+    mean = _mm512_mask_div_pd(zero, _mm512_cmp_pd_mask(count, zero, _CMP_NEQ_OQ), mean, count);
+    __m512d norm2 = zero;
+    for (std::size_t t = 0; t < T; ++t) {
+        __m512d dv = _mm512_loadu_pd(d + t * kLanes);
+        dv = _mm512_mask_mov_pd(mean, finiteLanes(dv), dv);  // a missing step adds nothing to r
+        _mm512_storeu_pd(d + t * kLanes, dv);
+        const __m512d centred = _mm512_sub_pd(dv, mean);
+        norm2 = _mm512_add_pd(norm2, _mm512_mul_pd(centred, centred));
+    }
+    const __m512d root = _mm512_mask_sqrt_pd(zero, 0xff, norm2);
+    const __m512d inv = _mm512_mask_div_pd(zero, _mm512_cmp_pd_mask(norm2, zero, _CMP_GT_OQ), one, root);
+    const __m512d sd = _mm512_set1_pd(scaleD), su = _mm512_set1_pd(scaleU);
+    for (std::size_t t = 0; t < T; ++t) {
+        const __m512d dv = _mm512_loadu_pd(d + t * kLanes);
+        _mm512_storeu_pd(a + t * kLanes, _mm512_mul_pd(dv, sd));
+        _mm512_storeu_pd(b + t * kLanes, _mm512_mul_pd(_mm512_mul_pd(_mm512_sub_pd(dv, mean), inv), su));
+    }
+}
+
 }  // namespace
+
+PearsonSums::Isa PearsonSums::isa() { return isaSetting(); }
+void PearsonSums::setIsa(Isa isa) { isaSetting() = isa; }
 
 double daviesBouldin(const std::vector<double>& intra, const std::vector<double>& centroidDistance) {
     const std::size_t k = intra.size();
@@ -96,6 +156,34 @@ PearsonSums PearsonSums::accumulate(const Comm& comm, std::size_t n, std::size_t
     p.scaleU_ = fixedPointScale(total, 1.0, kSumBits - 1);  // |u_t| <= 1 (+ rounding)
 
     p.sums_.assign(p.bins() * stride, 0);
+    const auto binOf = [&p](double v) {
+        return static_cast<std::size_t>(std::upper_bound(p.boundaries_.begin(), p.boundaries_.end(), v) -
+                                        p.boundaries_.begin());
+    };
+    static const bool avx512 = __builtin_cpu_supports("avx512f");
+    if (avx512 && isa() == Isa::kNative && T > 0) {
+        // 8 rows at a time (pearsonLanes); each row copied in as it is asked for (a spilled row's
+        // pointer lasts until the next row is asked for), the lanes past n left at 0.
+        std::vector<double> c((T + 1) * kLanes), d(T * kLanes), a(T * kLanes), b(T * kLanes);
+        for (std::size_t i0 = 0; i0 < n; i0 += kLanes) {
+            const std::size_t lanes = std::min(kLanes, n - i0);
+            for (std::size_t l = 0; l < kLanes; ++l) {
+                const float* series = l < lanes ? seriesOf(i0 + l) : nullptr;
+                for (std::size_t t = 0; t <= T; ++t) c[t * kLanes + l] = series != nullptr ? series[t] : 0.0;
+            }
+            pearsonLanes(c.data(), T, p.scaleD_, p.scaleU_, d.data(), a.data(), b.data());
+            for (std::size_t l = 0; l < lanes; ++l) {
+                std::int64_t* row = p.sums_.data() + binOf(velocity[i0 + l]) * stride;
+                row[0] += 1;
+                for (std::size_t t = 0; t < T; ++t) {
+                    row[1 + t] += static_cast<std::int64_t>(a[t * kLanes + l]);
+                    row[1 + T + t] += static_cast<std::int64_t>(b[t * kLanes + l]);
+                }
+            }
+        }
+        comm.allreduceInPlace(p.sums_, Reduce::kSum);
+        return p;
+    }
     std::vector<double> d(T);
     for (std::size_t i = 0; i < n; ++i) {
         const float* c = seriesOf(i);

@@ -9,9 +9,11 @@
 #include <limits>
 
 #include "hlstm/core/error.hpp"
+#include "hlstm/core/random.hpp"
 #include "hlstm/data/native_reader.hpp"
 #include "hlstm/data/simulate.hpp"
 #include "hlstm/partition/davies_bouldin.hpp"
+#include "hlstm/partition/kmeans1d.hpp"
 #include "hlstm/partition/partition.hpp"
 #include "test_support.hpp"
 
@@ -103,6 +105,50 @@ TEST(PartitionMpi, PearsonDbIndexEqualsNumPyReference) {
     // the velocity curve on the same clusterings (scikit-learn 1.2.1 davies_bouldin_score)
     EXPECT_NEAR(daviesBouldinVelocity(sample, two), 0.6811201382228848, 1e-9);
     EXPECT_NEAR(daviesBouldinVelocity(sample, three), 0.4394311147048528, 1e-9);
+}
+
+// The Pearson sums of 8 rows side by side (AVX-512 lanes) against one row at a time
+// (HLSTM_PARTITION_ISA=portable): 1,003 noisy points (a partial last block of 8 on any rank
+// count) with NaN values, flat series (zero variance) and a NaN-only stretch give the same
+// DB index bit for bit for every clustering of 2 to 6 zones.
+TEST(PartitionMpi, PearsonSumsOfEightRowsSideBySideEqualOneRowAtATime) {
+    Comm comm;
+    const std::size_t n = 1003, m = 50;
+    PointSet block = blockOf(comm, n, m, [&](std::size_t i, double& x, double& y, std::vector<float>& s) {
+        Rng rng(1000 + i);
+        x = static_cast<double>(i);
+        y = 0.0;
+        const double rate = -3.0 + 0.01 * static_cast<double>(i % 600), season = rng.normal();
+        double level = 0;
+        for (std::size_t t = 0; t < m; ++t) {
+            level += rate + rng.normal();
+            s[t] = static_cast<float>(level + season * std::sin(0.6 * static_cast<double>(t)));
+            if (i % 7 == 3 && t % 9 == 4) s[t] = std::numeric_limits<float>::quiet_NaN();
+            if (i % 50 == 11) s[t] = 2.5f;  // flat
+            if (i % 97 == 5 && t > 10 && t < 20) s[t] = std::numeric_limits<float>::quiet_NaN();
+        }
+    });
+    std::vector<double> velocity = velocities(block, dates::yearsSinceFirst(block.dates));
+    for (double& v : velocity)
+        if (!std::isfinite(v)) v = 0.0;
+    const SortedSample sample = SortedSample::from(comm.allgatherv(velocity));
+    const std::vector<Clustering1d> clusterings = kmeans1d(sample, 2, 6);
+    std::vector<double> boundaries;
+    for (const auto& c : clusterings) boundaries.insert(boundaries.end(), c.starts.begin() + 1, c.starts.end());
+    std::sort(boundaries.begin(), boundaries.end());
+    boundaries.erase(std::unique(boundaries.begin(), boundaries.end()), boundaries.end());
+    std::vector<double> got[2];
+    for (int isa = 0; isa < 2; ++isa) {
+        PearsonSums::setIsa(isa == 0 ? PearsonSums::Isa::kNative : PearsonSums::Isa::kPortable);
+        const PearsonSums sums = PearsonSums::accumulate(comm, block, velocity, boundaries, 0);
+        for (const auto& c : clusterings) got[isa].push_back(sums.dbIndex(c));
+    }
+    PearsonSums::setIsa(PearsonSums::Isa::kNative);
+    ASSERT_EQ(got[0].size(), 5u);
+    for (std::size_t k = 0; k < got[0].size(); ++k) {
+        EXPECT_TRUE(std::isfinite(got[0][k])) << k + 2 << " zones";
+        EXPECT_EQ(got[0][k], got[1][k]) << k + 2 << " zones";
+    }
 }
 
 // Two blobs 4 km apart, subsiding at -30 and rising at +5 mm/yr, their points interleaved

@@ -46,6 +46,13 @@ public:
                                   const std::vector<double>& velocity, std::vector<double> boundaries,
                                   std::size_t epochs);
 
+    /// Which code sums the rows: kNative 8 rows side by side in AVX-512 lanes where the CPU has
+    /// it, kPortable one row at a time; the same sums bit for bit. HLSTM_PARTITION_ISA=portable
+    /// selects kPortable; a test hook otherwise.
+    enum class Isa { kNative, kPortable };
+    static Isa isa();
+    static void setIsa(Isa isa);
+
     /// DB index with Pearson distance of a clustering whose starts (except the first) are
     /// all bin boundaries; NaN when undefined (fewer than 2 differentials, or k < 2).
     [[nodiscard]] double dbIndex(const Clustering1d& clustering) const;
