@@ -28,6 +28,27 @@ std::int32_t codeAt(const std::vector<std::int32_t>& steps, std::size_t y) {
     return steps.empty() ? kOwnPosition : steps[std::min(y, steps.size() - 1)];
 }
 
+// Rates (rows x Y) as positions: each row's level plus the increments, into pos (rows x Y).
+void ratesOnLevel(const std::vector<float>& rates, const std::vector<double>& levels, int horizon,
+                  const model::TimeAxis& axis, std::size_t epochs, std::vector<float>& diff, std::vector<float>& pos) {
+    const std::size_t Y = static_cast<std::size_t>(horizon);
+    ratesToDifferentials(rates, horizon, axis, epochs - 1, diff);
+    for (std::size_t i = 0; i < levels.size(); ++i) {
+        double cum = levels[i];
+        for (std::size_t y = 0; y < Y; ++y) {
+            cum += diff[i * Y + y];
+            pos[i * Y + y] = static_cast<float>(cum);
+        }
+    }
+}
+
+std::vector<double> levelsOf(const model::SeriesView& v, int levelEpochs) {
+    std::vector<double> levels(v.points);
+    for (std::size_t i = 0; i < v.points; ++i)
+        levels[i] = localLevel(v.row(i), v.time->steps.data(), v.epochs, levelEpochs);
+    return levels;
+}
+
 }  // namespace
 
 std::vector<float> positionsOf(const std::vector<std::int32_t>& steps, const model::SeriesView& v,
@@ -40,14 +61,7 @@ std::vector<float> positionsOf(const std::vector<std::int32_t>& steps, const mod
     std::vector<float> diff;
     // A method of rates: its increments on the level (the product's positions).
     const auto onLevel = [&](const std::vector<float>& rates, std::vector<float>& pos) {
-        ratesToDifferentials(rates, horizon, axis, E - 1, diff);
-        for (std::size_t i = 0; i < P; ++i) {
-            double cum = localLevel(v.row(i), axis.steps.data(), E, levelEpochs);
-            for (std::size_t y = 0; y < Y; ++y) {
-                cum += diff[i * Y + y];
-                pos[i * Y + y] = static_cast<float>(cum);
-            }
-        }
+        ratesOnLevel(rates, levelsOf(v, levelEpochs), horizon, axis, E, diff, pos);
     };
     std::vector<std::int32_t> used;
     for (std::size_t y = 0; y < Y; ++y)
@@ -248,10 +262,21 @@ PositionVerdict choosePositionSteps(const ValidationCut& cut, const Forecaster& 
     }
     std::vector<PositionForecaster> methods(rates.size());
     std::vector<double> perCut;
+    // Rates on the level, as positionsOf({}, ...) gives them; the rows' levels computed once per
+    // block, not once per method: positionStepScores asks for the methods k = 0, 1, ... of one
+    // block in turn, so a k not above the last one starts a new block.
+    std::vector<double> levels;
+    std::vector<float> diff;
+    std::size_t lastK = 0;
     std::vector<double> err = cut.positionStepScores(
         methods, knownValues,
-        [&](std::size_t, const model::SeriesView& v, const std::vector<float>& values) {
-            return positionsOf({}, v, values, baselines, levelEpochs, horizon);  // rates on the level
+        [&](std::size_t k, const model::SeriesView& v, const std::vector<float>& values) {
+            std::vector<float> pos(v.points * Y, kNaN);
+            if (v.points == 0 || v.epochs == 0) return pos;
+            if (k <= lastK || levels.size() != v.points) levels = levelsOf(v, levelEpochs);
+            lastK = k;
+            if (values.size() == pos.size()) ratesOnLevel(values, levels, horizon, *v.time, v.epochs, diff, pos);
+            return pos;
         },
         &perCut);
     err.insert(err.end(), positionErr.begin(), positionErr.end());  // codes' order: the position baselines last
