@@ -11,9 +11,10 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 ctest --preset default -j "$(nproc)" "$@"
 # The model and pipeline tests once more as a CPU without AVX-512 runs them: oneDNN's AVX2
 # kernels, and the AVX2/portable paths of hlstm's own inference kernel and baselines
-# (src/model/lstm_infer.cpp, src/model/ar_solve.cpp); on such a CPU this repeats the same code.
+# (src/model/lstm_infer.cpp, src/model/ar_solve.cpp, src/model/ar_lanes.cpp,
+# src/partition/davies_bouldin.cpp); on such a CPU this repeats the same code.
 if [[ $# -eq 0 ]]; then
-    echo "== model and pipeline tests again with ONEDNN_MAX_CPU_ISA=AVX2, HLSTM_INFERENCE_ISA=portable, HLSTM_BASELINES_ISA=portable =="
-    ONEDNN_MAX_CPU_ISA=AVX2 HLSTM_INFERENCE_ISA=portable HLSTM_BASELINES_ISA=portable ctest --preset default -j "$(nproc)" \
+    echo "== model and pipeline tests again with ONEDNN_MAX_CPU_ISA=AVX2, HLSTM_INFERENCE_ISA=portable, HLSTM_BASELINES_ISA=portable, HLSTM_PARTITION_ISA=portable =="
+    ONEDNN_MAX_CPU_ISA=AVX2 HLSTM_INFERENCE_ISA=portable HLSTM_BASELINES_ISA=portable HLSTM_PARTITION_ISA=portable ctest --preset default -j "$(nproc)" \
         -R '^(test_model_.*|test_plan|test_metrics|test_run|test_resume)$'
 fi
