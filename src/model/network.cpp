@@ -11,6 +11,7 @@
 
 #include "hlstm/core/error.hpp"
 #include "hlstm/model/lstm_infer.hpp"
+#include "hlstm/model/lstm_train.hpp"
 #include "signal_shield.hpp"
 
 namespace hlstm::model {
@@ -63,37 +64,6 @@ int paddedUnits(int units) noexcept {
     if (units < kUnitBlock) return kUnitBlock;
     if (units < 2 * kUnitBlock && whole * 10 <= units * 13) return whole;  // at most 30 % more units
     return units;
-}
-
-double batchLoss(const float* prediction, const float* label, std::size_t count, LossKind loss, double huberDelta,
-                 float* gradient) {
-    double sum = 0;
-    const double n = static_cast<double>(count);
-    for (std::size_t i = 0; i < count; ++i) {
-        const double e = static_cast<double>(prediction[i]) - static_cast<double>(label[i]);
-        double g = 0;
-        switch (loss) {
-            case LossKind::kMse:
-                sum += e * e;
-                g = 2 * e;
-                break;
-            case LossKind::kMae:
-                sum += std::abs(e);
-                g = e > 0 ? 1.0 : (e < 0 ? -1.0 : 0.0);
-                break;
-            case LossKind::kHuber:
-                if (std::abs(e) <= huberDelta) {
-                    sum += 0.5 * e * e;
-                    g = e;
-                } else {
-                    sum += huberDelta * (std::abs(e) - 0.5 * huberDelta);
-                    g = e > 0 ? huberDelta : -huberDelta;
-                }
-                break;
-        }
-        if (gradient != nullptr) gradient[i] = static_cast<float>(g / n);
-    }
-    return count > 0 ? sum / n : 0.0;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -152,7 +122,9 @@ struct Network::Impl {
     std::map<int, Plan> trainPlans, inferPlans;
     std::unique_ptr<LaneNetwork> lanes;  // predict()'s kernel (lstm_infer.cpp), of weightsVersion lanesVersion
     std::uint64_t lanesVersion = ~0ULL;
-    std::vector<float> batchInputs;  // a minibatch's inputs computed from sample views
+    std::vector<float> batchInputs, batchLabels;  // a minibatch's, gathered for the lane kernel
+    std::unique_ptr<LaneTrainer> trainer;         // the LSTM's training kernel, of weightsVersion trainerVersion
+    std::uint64_t trainerVersion = ~0ULL;
     Timing timing;
 
     Impl(const ModelConfig& cfg, const Parameters& p)
@@ -516,6 +488,53 @@ struct Network::Impl {
         return value;
     }
 
+    // Loss and gradients (grad* buffers) of n samples: inputs n x T x C, labels n x Y.
+    double laneGradient(const float* inputs, const float* labels, std::size_t n, LossKind loss, double delta) {
+        if (!trainer) trainer = std::make_unique<LaneTrainer>(config);
+        if (trainerVersion != weightsVersion) {
+            const auto start = Clock::now();
+            trainer->setWeights(extract(weightsLayer, weightsIter, bias, dense, denseBias));
+            trainerVersion = weightsVersion;
+            timing.other += seconds(start);
+        }
+        const LaneTrainer::Timing before = trainer->timing();
+        const double value = trainer->lossAndGradient(
+            inputs, labels, n, loss, delta,
+            {gradLayer.data(), gradIter.data(), gradBias.data(), gradDense.data(), gradDenseBias.data(), Sp});
+        timing.forward += trainer->timing().forward - before.forward;
+        timing.backward += trainer->timing().backward - before.backward;
+        return value;
+    }
+
+    // Loss and gradients (grad* buffers) of the samples indices[0..n) of `set`, by the lane kernel
+    // or oneDNN (trainingKernel()).
+    double gradient(const SampleSet& set, const std::uint32_t* indices, std::size_t n, const TrainConfig& train) {
+        const auto start = Clock::now();
+        if (trainingKernel(config.cell) != "onednn") {
+            const std::size_t width = static_cast<std::size_t>(T) * C;
+            batchInputs.resize(n * width);
+            batchLabels.resize(n * Y);
+            if (set.views()) {
+                set.fillInputs(indices, 0, n, batchInputs.data());
+            } else {
+                for (std::size_t b = 0; b < n; ++b)
+                    std::copy_n(set.inputs.data() + indices[b] * width, width, batchInputs.data() + b * width);
+            }
+            for (std::size_t b = 0; b < n; ++b)
+                std::copy_n(set.labels.data() + static_cast<std::size_t>(indices[b]) * Y, Y,
+                            batchLabels.data() + b * Y);
+            timing.other += seconds(start);
+            return laneGradient(batchInputs.data(), batchLabels.data(), n, train.loss, train.huberDelta);
+        }
+        Plan& p = plan(static_cast<int>(n), Pass::kTraining);
+        packSamples(p, set, indices, n);
+        for (std::size_t b = 0; b < n; ++b)
+            std::copy_n(set.labels.data() + static_cast<std::size_t>(indices[b]) * Y, Y, p.label.data() + b * Y);
+        timing.other += seconds(start);
+        forward(p);
+        return lossAndBackward(p, train.loss, train.huberDelta);
+    }
+
     // Adam (Kingma & Ba 2015) exactly as torch.optim.Adam: bias-corrected moments.
     void adam(const TrainConfig& c) {
         ++adamStep;
@@ -546,20 +565,6 @@ struct Network::Impl {
         ++weightsVersion;
     }
 };
-
-std::string cpuIsa() {
-    switch (dnnl::get_effective_cpu_isa()) {
-        case dnnl::cpu_isa::sse41: return "sse41";
-        case dnnl::cpu_isa::avx: return "avx";
-        case dnnl::cpu_isa::avx2: return "avx2";
-        case dnnl::cpu_isa::avx2_vnni: return "avx2_vnni";
-        case dnnl::cpu_isa::avx512_core: return "avx512_core";
-        case dnnl::cpu_isa::avx512_core_vnni: return "avx512_core_vnni";
-        case dnnl::cpu_isa::avx512_core_bf16: return "avx512_core_bf16";
-        case dnnl::cpu_isa::avx512_core_amx: return "avx512_core_amx";
-        default: return "other";
-    }
-}
 
 Network::Network(const ModelConfig& config, const Parameters& parameters)
     : impl_(std::make_unique<Impl>(config, parameters)) {}
@@ -630,11 +635,16 @@ double Network::lossAndGradient(const float* inputs, const float* labels, std::s
                                 double huberDelta, Parameters& gradient) {
     Impl& m = *impl_;
     if (n == 0) throw InputError("lossAndGradient: empty batch");
-    Impl::Plan& p = m.plan(static_cast<int>(n), Pass::kTraining);
-    m.pack(p, inputs, nullptr, n);
-    std::copy(labels, labels + n * m.Y, p.label.begin());
-    m.forward(p);
-    const double value = m.lossAndBackward(p, loss, huberDelta);
+    double value = 0;
+    if (trainingKernel(m.config.cell) != "onednn") {
+        value = m.laneGradient(inputs, labels, n, loss, huberDelta);
+    } else {
+        Impl::Plan& p = m.plan(static_cast<int>(n), Pass::kTraining);
+        m.pack(p, inputs, nullptr, n);
+        std::copy(labels, labels + n * m.Y, p.label.begin());
+        m.forward(p);
+        value = m.lossAndBackward(p, loss, huberDelta);
+    }
     gradient = m.extract(m.gradLayer, m.gradIter, m.gradBias, m.gradDense, m.gradDenseBias);
     return value;
 }
@@ -648,13 +658,7 @@ double Network::shardGradient(const SampleSet& set, const std::uint32_t* indices
                               const TrainConfig& train, float* record) {
     Impl& m = *impl_;
     if (n == 0) throw InputError("shardGradient: empty shard");
-    Impl::Plan& p = m.plan(static_cast<int>(n), Pass::kTraining);
-    m.packSamples(p, set, indices, n);
-    for (std::size_t b = 0; b < n; ++b) {
-        std::copy_n(set.labels.data() + static_cast<std::size_t>(indices[b]) * m.Y, m.Y, p.label.data() + b * m.Y);
-    }
-    m.forward(p);
-    const double value = m.lossAndBackward(p, train.loss, train.huberDelta);
+    const double value = m.gradient(set, indices, n, train);
     record[0] = static_cast<float>(value);
     float* out = record + 1;
     for (const auto* g : {&m.gradLayer, &m.gradIter, &m.gradBias, &m.gradDense, &m.gradDenseBias})
@@ -676,15 +680,7 @@ void Network::applyGradient(const float* record, const TrainConfig& train) {
 double Network::trainStep(const SampleSet& set, const std::uint32_t* indices, std::size_t n, const TrainConfig& train) {
     Impl& m = *impl_;
     if (n == 0) return 0.0;
-    const auto start = Clock::now();
-    Impl::Plan& p = m.plan(static_cast<int>(n), Pass::kTraining);
-    m.packSamples(p, set, indices, n);
-    for (std::size_t b = 0; b < n; ++b) {
-        std::copy_n(set.labels.data() + static_cast<std::size_t>(indices[b]) * m.Y, m.Y, p.label.data() + b * m.Y);
-    }
-    m.timing.other += seconds(start);
-    m.forward(p);
-    const double value = m.lossAndBackward(p, train.loss, train.huberDelta);
+    const double value = m.gradient(set, indices, n, train);
     const auto startAdam = Clock::now();
     if (std::isfinite(value)) m.adam(train);
     m.timing.other += seconds(startAdam);

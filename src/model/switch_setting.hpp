@@ -1,5 +1,5 @@
 // Private to src/model: the environment switches that tests use to pick an alternative code
-// path (HLSTM_AR_SOLVER, HLSTM_BASELINES_ISA, HLSTM_INFERENCE, HLSTM_INFERENCE_ISA).
+// path (HLSTM_AR_SOLVER, HLSTM_BASELINES_ISA, HLSTM_INFERENCE, HLSTM_INFERENCE_ISA, HLSTM_TRAINING).
 #pragma once
 
 #include <cstdlib>

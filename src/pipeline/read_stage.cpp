@@ -6,6 +6,7 @@
 #include "hlstm/data/input.hpp"
 #include "hlstm/data/simulate.hpp"
 #include "hlstm/model/lstm_infer.hpp"
+#include "hlstm/model/lstm_train.hpp"
 #include "hlstm/model/network.hpp"
 #include "stages.hpp"
 
@@ -67,7 +68,7 @@ LocalBlock readStage(const Comm& comm, RunConfig& rc, const RunArgs& args) {
                     << "): " << block.keptTotal << " points x " << block.points.nEpochs() << " epochs, "
                     << block.stats.dropped << " dropped, unit " << block.stats.unit << ", " << comm.size()
                     << " rank(s) x " << rc.threads << " thread(s), oneDNN kernels " << model::cpuIsa() << ", inference "
-                    << model::inferenceKernel();
+                    << model::inferenceKernel() << ", training " << model::trainingKernel(rc.shape.cell);
     const std::size_t m = block.points.nEpochs();
     if (m < static_cast<std::size_t>(rc.horizon) + 3)
         throw InputError(rc.input + ": " + std::to_string(m) + " epochs leave fewer than 3 visible after holding out " +

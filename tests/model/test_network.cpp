@@ -1,6 +1,7 @@
-// The oneDNN engine against an independent float64 reference of the same network:
-// forward values, and the gradient of every parameter group against central finite
-// differences (also the guard against oneDNN 2.6.3's diff_weights_iter bug, see src/model/network.cpp).
+// The engine against an independent float64 reference of the same network: forward values, and
+// the gradient of every parameter group against central finite differences, for the LSTM by the
+// lane training kernel (the default) and by oneDNN (also the guard against oneDNN 2.6.3's
+// diff_weights_iter bug, see src/model/network.cpp).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "hlstm/model/lstm_train.hpp"
 #include "hlstm/model/network.hpp"
 #include "hlstm/model/parameters.hpp"
 
@@ -178,6 +180,11 @@ void gradientCheck(CellKind cell, LossKind loss) {
 
 TEST(Network, LstmGradientsMatchFiniteDifferencesMse) { gradientCheck(CellKind::kLstm, LossKind::kMse); }
 TEST(Network, LstmGradientsMatchFiniteDifferencesHuber) { gradientCheck(CellKind::kLstm, LossKind::kHuber); }
+TEST(Network, OneDnnLstmGradientsMatchFiniteDifferences) {
+    setTrainingEngine(TrainingEngine::kOnednn);
+    gradientCheck(CellKind::kLstm, LossKind::kMse);
+    setTrainingEngine(TrainingEngine::kLanes);
+}
 TEST(Network, RnnGradientsMatchFiniteDifferencesMse) { gradientCheck(CellKind::kRnn, LossKind::kMse); }
 
 TEST(Network, BatchLossValuesAndGradients) {

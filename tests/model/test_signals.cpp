@@ -2,7 +2,8 @@
 // RNN forward and backward) loads rsp with a heap address while it runs, so a signal handled
 // there gets its frame written into the heap: glibc aborted ranks much later ("corrupted size
 // vs. prev_size", "free(): invalid pointer") when Slurm's USR1 arrived in training. The engine
-// blocks asynchronous signals on every thread that runs a primitive while it runs.
+// blocks asynchronous signals on every thread that runs a primitive while it runs. The LSTM trains
+// on the lane kernel by default (compiled code, no primitive): these tests train on oneDNN.
 #include <gtest/gtest.h>
 #include <omp.h>
 #include <pthread.h>
@@ -13,6 +14,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "hlstm/model/lstm_train.hpp"
 #include "hlstm/model/model.hpp"
 #include "synthetic.hpp"
 
@@ -33,7 +35,14 @@ extern "C" void onAlarm(int /*signal*/, siginfo_t* /*info*/, void* context) {
     if (rsp < gStackLow || rsp > gStackHigh) gOffStack = gOffStack + 1;
 }
 
-TEST(Signals, NoSignalIsHandledInsideAPrimitive) {
+// Every test here trains on oneDNN's primitives.
+class Signals : public ::testing::Test {
+protected:
+    void SetUp() override { setTrainingEngine(TrainingEngine::kOnednn); }
+    void TearDown() override { setTrainingEngine(TrainingEngine::kLanes); }
+};
+
+TEST_F(Signals, NoSignalIsHandledInsideAPrimitive) {
     pthread_attr_t attr;
     ASSERT_EQ(pthread_getattr_np(pthread_self(), &attr), 0);
     void* low = nullptr;
@@ -86,7 +95,7 @@ TEST(Signals, NoSignalIsHandledInsideAPrimitive) {
                             << " signals were handled with rsp outside the thread's stack (in a JIT kernel)";
 }
 
-TEST(Signals, OpenMpWorkersThatRunPrimitivesBlockAsynchronousSignals) {
+TEST_F(Signals, OpenMpWorkersThatRunPrimitivesBlockAsynchronousSignals) {
     const int previous = omp_get_max_threads();
     omp_set_num_threads(2);
     const std::size_t points = 300, epochs = 20;

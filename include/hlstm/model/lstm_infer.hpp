@@ -12,7 +12,8 @@
 namespace hlstm::model {
 
 /// Which engine Network::predict uses: the lane kernel (default) or oneDNN's forward_inference
-/// (HLSTM_INFERENCE=onednn; a test and comparison hook, training always runs oneDNN).
+/// (HLSTM_INFERENCE=onednn; a test and comparison hook). Training has its own lane kernel and switch
+/// (hlstm/model/lstm_train.hpp, HLSTM_TRAINING).
 enum class InferenceEngine { kLanes, kOnednn };
 InferenceEngine inferenceEngine();
 void setInferenceEngine(InferenceEngine engine);
@@ -56,6 +57,8 @@ public:
         std::vector<float> dense;      ///< [S][Y]
         std::vector<float> denseBias;  ///< [Y]
     };
+    /// The packing of the constructor (also the lane training kernel's forward weights).
+    static Packed pack(const ModelConfig& config, const Parameters& parameters);
 
 private:
     Packed packed_;
