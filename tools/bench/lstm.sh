@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# LSTM training throughput: hlstm's oneDNN engine vs PyTorch (torch.nn.LSTM + Linear + Adam)
+# LSTM training throughput: hlstm's training engine (the lane kernel; oneDNN with
+# HLSTM_TRAINING=onednn) vs PyTorch (torch.nn.LSTM + Linear + Adam)
 # on the same model, data, batch, epochs and threads, alternating, RUNS runs each, at 1 and 2
 # threads, for (L=60, K=3, S=10, B=256) and (L=5, K=2, S=25, B=256). Prints the medians,
 # GFLOP/s, the final validation MAE of both, and last `RATIO lstm_train hlstm/torch = X`,
@@ -89,10 +90,11 @@ for name in ("A", "B"):
         mae = {e: statistics.median(float(r["val_mae"]) for r in sel[e]) for e in sel}
         ratio = med["hlstm"] / med["torch"]
         ratios[(name, threads)] = ratio
-        print("SUMMARY %s threads=%s: hlstm %.0f samples/s (%.1f GFLOP/s model, %.1f executed), "
+        kernel = sel["hlstm"][0].get("kernel", "onednn")
+        print("SUMMARY %s threads=%s: hlstm (%s) %.0f samples/s (%.1f GFLOP/s model, %.1f executed), "
               "torch %.0f samples/s (%.1f GFLOP/s), ratio %.2f; validation MAE hlstm %.4f mm, "
               "torch %.4f mm (%+.1f%%)"
-              % (shape[name], threads, med["hlstm"], gf["hlstm"], executed, med["torch"], gf["torch"],
+              % (shape[name], threads, kernel, med["hlstm"], gf["hlstm"], executed, med["torch"], gf["torch"],
                  ratio, mae["hlstm"], mae["torch"], 100 * (mae["hlstm"] / mae["torch"] - 1)))
         if threads == "1" and peak > 0:
             print("PEAK_FRACTION %s: hlstm %.1f%% (model flops) / %.1f%% (executed, padded) of one "

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "hlstm/model/lstm_train.hpp"
 #include "hlstm/model/model.hpp"
 #include "hlstm/model/network.hpp"
 #include "synthetic.hpp"
@@ -74,7 +75,8 @@ DataSet makeData(const Args& args) {
 
 // Flops (2 per multiply-add) of the cell and head matrix products per training sample:
 // forward x 3 (forward, input gradients, weight gradients). `units` = S counts the logical
-// model; units = padded S with `paddedInput` counts what the engine executes.
+// model; units = padded S with `paddedInput` counts what oneDNN executes (the lane training
+// kernel executes the logical model).
 double trainingFlopsPerSample(const ModelConfig& c, int units, bool paddedInput) {
     const double g = gateCount(c.cell), s = units;
     double forward = 0;
@@ -152,14 +154,16 @@ int train(const Args& args) {
     const Model model = fit(d.trainSet, d.validationSet, d.config, d.train, d.initSeed);
     const double samples = static_cast<double>(d.trainSet.size()) * model.summary.epochs;
     const double rate = samples / model.summary.trainSeconds;
+    const std::string kernel = trainingKernel(d.config.cell);
+    const bool padded = kernel == "onednn";
     std::printf(
         "RESULT engine=hlstm L=%d K=%d S=%d B=%d threads=%d train_samples=%zu epochs=%d "
-        "train_s=%.3f samples_per_s=%.1f gflops=%.2f gflops_executed=%.2f val_mae=%.6f status=%s\n",
+        "train_s=%.3f samples_per_s=%.1f gflops=%.2f gflops_executed=%.2f val_mae=%.6f status=%s kernel=%s\n",
         d.config.window, d.config.layers, d.config.units, d.train.batch, model.summary.threads, d.trainSet.size(),
         model.summary.epochs, model.summary.trainSeconds, rate,
         rate * trainingFlopsPerSample(d.config, d.config.units, false) / 1e9,
-        rate * trainingFlopsPerSample(d.config, paddedUnits(d.config.units), true) / 1e9, model.summary.validationMae,
-        toString(model.summary.status).c_str());
+        rate * trainingFlopsPerSample(d.config, padded ? paddedUnits(d.config.units) : d.config.units, padded) / 1e9,
+        model.summary.validationMae, toString(model.summary.status).c_str(), kernel.c_str());
     if (args.get("profile", "0") == "1") profile(d);
     return model.summary.ok() ? 0 : 2;
 }
