@@ -1,5 +1,6 @@
-/// oneDNN execution of a stacked LSTM/RNN with a dense head on the last step: prediction,
-/// loss gradients and Adam steps on z-scored samples. Not thread-safe; one per thread.
+/// A stacked LSTM/RNN with a dense head on the last step: prediction, loss gradients and Adam
+/// steps on z-scored samples, on hlstm's lane kernels (lstm_infer.hpp, lstm_train.hpp) or oneDNN's
+/// primitives. Not thread-safe; one per thread.
 #pragma once
 
 #include <cstddef>
@@ -62,6 +63,8 @@ public:
     void predict(const float* inputs, std::size_t n, float* outputs);
 
     /// Mean loss of one batch and its gradient with respect to every parameter (logical shapes).
+    /// Training steps run the lane training kernel unless trainingKernel(cell) is "onednn"
+    /// (HLSTM_TRAINING=onednn, the tanh RNN cell, or a CPU without AVX2): oneDNN's primitives.
     double lossAndGradient(const float* inputs, const float* labels, std::size_t n, LossKind loss, double huberDelta,
                            Parameters& gradient);
 
