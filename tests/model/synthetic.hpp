@@ -4,8 +4,12 @@
 
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <random>
 #include <vector>
+
+#include "hlstm/model/model_config.hpp"
+#include "hlstm/model/parameters.hpp"
 
 namespace hlstm::model::test {
 
@@ -26,6 +30,15 @@ inline std::vector<float> syntheticSeries(std::size_t points, std::size_t epochs
         }
     }
     return c;
+}
+
+/// PyTorch's initialisation of `c`'s network (seed `seed`) with every parameter times `gain`
+/// (2: the gates leave their linear range): the lane kernels' tests.
+inline Parameters weightsOf(const ModelConfig& c, std::uint64_t seed, float gain) {
+    Parameters p = Parameters::initial(c, seed);
+    for (ParameterGroup& g : p.groups())
+        for (std::size_t i = 0; i < g.size; ++i) g.data[i] *= gain;
+    return p;
 }
 
 }  // namespace hlstm::model::test

@@ -14,6 +14,7 @@
 #include "hlstm/model/lstm_infer.hpp"
 #include "hlstm/model/network.hpp"
 #include "hlstm/model/parameters.hpp"
+#include "synthetic.hpp"
 
 namespace hlstm::model {
 namespace {
@@ -41,14 +42,9 @@ ModelConfig configOf(const Shape& s) {
     return c;
 }
 
-// PyTorch's initialisation scaled by `gain` (2: gates leave their linear range) and n samples of
-// N(0, 1) with a few large values (the activations' clamps).
-Parameters weightsOf(const ModelConfig& c, std::uint64_t seed, float gain) {
-    Parameters p = Parameters::initial(c, seed);
-    for (ParameterGroup& g : p.groups())
-        for (std::size_t i = 0; i < g.size; ++i) g.data[i] *= gain;
-    return p;
-}
+using test::weightsOf;
+
+// n samples of N(0, 1) with a few large values (the activations' clamps).
 std::vector<float> inputsOf(const ModelConfig& c, std::size_t n, unsigned seed) {
     std::mt19937 rng(seed);
     std::normal_distribution<float> normal(0.0f, 1.0f);

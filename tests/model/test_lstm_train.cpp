@@ -45,13 +45,7 @@ ModelConfig configOf(const Shape& s) {
     return c;
 }
 
-// PyTorch's initialisation times `gain` (2: the gates leave their linear range).
-Parameters weightsOf(const ModelConfig& c, std::uint64_t seed, float gain) {
-    Parameters p = Parameters::initial(c, seed);
-    for (ParameterGroup& g : p.groups())
-        for (std::size_t i = 0; i < g.size; ++i) g.data[i] *= gain;
-    return p;
-}
+using test::weightsOf;
 
 std::vector<float> normals(std::size_t n, unsigned seed) {
     std::mt19937 rng(seed);
