@@ -102,6 +102,10 @@ const std::vector<ConfigKey>& configSchema() {
          "N: the candidates train on the visible epochs minus Y + smoothing - 1 + N; selection and intervals are "
          "judged at the N (intervals: up to N + smoothing - 1) cuts after them (out of time); 0: train on all "
          "visible epochs and select at one in-time cut"},
+        {"run.cut_stride", std::int64_t{1},
+         "epochs between successive selection cuts (1: consecutive); spread cuts see more epochs' independent "
+         "atmospheres and seasons, at the cost of (N - 1) x (stride - 1) more epochs the candidates do not train "
+         "on; less where the candidates would keep fewer than half the visible epochs"},
         {"run.level_epochs", std::int64_t{8},
          "positions: the current level is a line through the last this many epochs (1: the last value)"},
         {"run.combine", std::string("scored"),

@@ -20,7 +20,8 @@ Held holdSubregion(std::int32_t s, const SubregionRows& sr, const RunConfig& rc,
     // whichever rank holds them.
     h.split = model::splitPoints(sr.rows.size(), rc.train.validationFraction, splitSeed(rc.seed, s));
     h.cut = std::make_unique<ValidationCut>(h.visible(axis, visibleEpochs), h.split.validation, rc.horizon,
-                                            rc.shape.smoothing, rc.trainEpochs(visibleEpochs), rc.selectionCuts);
+                                            rc.shape.smoothing, rc.trainEpochs(visibleEpochs), rc.selectionCuts,
+                                            rc.cutStride);
     return h;
 }
 

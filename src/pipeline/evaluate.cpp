@@ -58,9 +58,20 @@ std::size_t referenceReach(int horizon, int smoothing) {
 }
 }  // namespace
 
-std::size_t selectionTrainEpochs(std::size_t visibleEpochs, int horizon, int smoothing, int selectionCuts) {
+std::size_t selectionCutStride(std::size_t visibleEpochs, int horizon, int smoothing, int selectionCuts,
+                               int cutStride) {
+    std::size_t s = static_cast<std::size_t>(std::max(1, cutStride));
+    if (selectionCuts <= 1) return 1;
+    const std::size_t reach = referenceReach(horizon, smoothing), gaps = static_cast<std::size_t>(selectionCuts) - 1;
+    while (s > 1 && 2 * (reach + gaps * s) > visibleEpochs) --s;  // the candidates keep half the epochs
+    return s;
+}
+
+std::size_t selectionTrainEpochs(std::size_t visibleEpochs, int horizon, int smoothing, int selectionCuts,
+                                 int cutStride) {
     if (selectionCuts <= 0) return visibleEpochs;
-    const std::size_t held = referenceReach(horizon, smoothing) + static_cast<std::size_t>(selectionCuts) - 1;
+    const std::size_t s = selectionCutStride(visibleEpochs, horizon, smoothing, selectionCuts, cutStride);
+    const std::size_t held = referenceReach(horizon, smoothing) + (static_cast<std::size_t>(selectionCuts) - 1) * s;
     return visibleEpochs > held ? visibleEpochs - held : 0;
 }
 
@@ -90,7 +101,7 @@ double localLevel(const float* c, const double* steps, std::size_t epochs, int n
 }
 
 ValidationCut::ValidationCut(const model::SeriesView& visible, std::vector<std::size_t> rows, int horizon,
-                             int smoothing, std::size_t trainEpochs, int selectionCuts)
+                             int smoothing, std::size_t trainEpochs, int selectionCuts, int cutStride)
     : data_(visible.cumulative),
       stride_(visible.stride != 0 ? visible.stride : visible.epochs),
       epochs_(visible.epochs),
@@ -112,9 +123,10 @@ ValidationCut::ValidationCut(const model::SeriesView& visible, std::vector<std::
         future_ = true;
         const std::size_t reach = referenceReach(horizon, smoothing);
         const std::size_t last = epochs_ > reach + 2 ? epochs_ - reach : 0;
+        const std::size_t stride = selectionCutStride(epochs_, horizon, smoothing, selectionCuts, cutStride);
         for (std::size_t c = last; c >= std::max<std::size_t>(trainEpochs_, 3) && c > 0 &&
                                    cuts_.size() < static_cast<std::size_t>(selectionCuts);
-             --c)
+             c = c > stride ? c - stride : 0)
             cuts_.push_back(c);
     }
     computeReferences();

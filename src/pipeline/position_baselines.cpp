@@ -1,5 +1,5 @@
 // The position baselines (issue 23): last value + velocity, a local line, the local line's level +
-// velocity and line + annual terms, fitted on a point's visible positions and extrapolated, at the
+// velocity, line + annual terms and the same terms through the last kLocalAnnualDays, fitted on a point's visible positions and extrapolated, at the
 // last visible epoch and at the selection's cuts. Split from evaluate.cpp, which holds the
 // validation cuts that score them.
 #include <immintrin.h>
@@ -20,7 +20,7 @@ constexpr double kTwoPi = 6.283185307179586;  // radians per year of the annual 
 
 const std::vector<std::string>& positionBaselineNames() {
     static const std::vector<std::string> names{"last_value+velocity", "local_line", "local_level+velocity",
-                                                "line+annual"};
+                                                "line+annual", "local_line+annual"};
     return names;
 }
 
@@ -153,9 +153,27 @@ void addSums(const float* c, const double* steps, const AnnualTerms& annualTerms
         addPositionSums(c, steps, annualTerms, from, to, sums, finite);
 }
 
-// forecastPositions from the whole-history sums of the first `epochs` epochs.
+// Sums of the first epochs and how many of them were finite.
+struct PrefixSums {
+    NormalSums sums{};
+    std::size_t finite = 0;
+};
+
+// The first epoch of local_line+annual's window before `epochs`: the epochs of the last
+// kLocalAnnualDays.
+std::size_t localWindowStart(const model::TimeAxis& time, std::size_t epochs) {
+    const double* steps = time.steps.data();
+    const double window = kLocalAnnualDays / time.spacingDays;
+    std::size_t from = epochs;
+    while (from > 0 && steps[from - 1] >= steps[epochs - 1] - window) --from;
+    return from;
+}
+
+// forecastPositions from the sums of the first `epochs` epochs and of the first `from` =
+// localWindowStart(epochs) (the window's sums are their difference: every prefix is summed once,
+// in epoch order, at the last epoch as at the cuts).
 void positionsFromSums(const float* c, const model::TimeAxis& time, std::size_t epochs, int horizon, int levelEpochs,
-                       const NormalSums& sums, std::size_t finite, float* out);
+                       const PrefixSums& all, const PrefixSums& beforeWindow, std::size_t from, float* out);
 
 }  // namespace
 
@@ -167,44 +185,88 @@ void forecastPositions(const float* c, const model::TimeAxis& time, std::size_t 
     // Whole-history OLS velocity and the line + annual terms.
     // Summed as they come (no per-point design matrix): each sum in epoch order, as before.
     thread_local AnnualTerms cache;
-    NormalSums sums{};
-    std::size_t finite = 0;
-    addSums(c, time.steps.data(), cache.of(time, epochs), 0, epochs, sums, finite);
-    positionsFromSums(c, time, epochs, horizon, levelEpochs, sums, finite, out);
+    const AnnualTerms& annualTerms = cache.of(time, epochs);
+    const std::size_t from = localWindowStart(time, epochs);
+    PrefixSums all, beforeWindow;
+    addSums(c, time.steps.data(), annualTerms, 0, from, all.sums, all.finite);
+    beforeWindow = all;
+    addSums(c, time.steps.data(), annualTerms, from, epochs, all.sums, all.finite);
+    positionsFromSums(c, time, epochs, horizon, levelEpochs, all, beforeWindow, from, out);
 }
 
 void forecastPositionsAtCuts(const float* c, const model::TimeAxis& time, const std::size_t* cuts, std::size_t nCuts,
                              int horizon, int levelEpochs, float* out) {
     const std::size_t Y = static_cast<std::size_t>(horizon), J = kPositionBaselines;
-    std::vector<std::size_t> order(nCuts);
+    thread_local std::vector<std::size_t> order;
+    order.resize(nCuts);
     for (std::size_t k = 0; k < nCuts; ++k) order[k] = k;
     std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return cuts[a] < cuts[b]; });
     std::size_t longest = 0;
     for (std::size_t k = 0; k < nCuts; ++k) longest = std::max(longest, cuts[k]);
     thread_local AnnualTerms cache;
     const AnnualTerms& annualTerms = cache.of(time, longest);
-    // A prefix's sums are the first epochs' sums in epoch order: one pass, a snapshot per cut.
-    NormalSums sums{};
-    std::size_t finite = 0, done = 0;
+    // A prefix's sums are the first epochs' sums in epoch order: one pass, a snapshot at each cut
+    // and at each cut's local window start.
+    thread_local std::vector<std::size_t> bounds;  // reused: this runs once per validation row
+    thread_local std::vector<PrefixSums> snapshots;
+    bounds.clear();
+    for (std::size_t k = 0; k < nCuts; ++k)
+        if (cuts[k] >= 2) bounds.push_back(cuts[k]), bounds.push_back(localWindowStart(time, cuts[k]));
+    std::sort(bounds.begin(), bounds.end());
+    bounds.erase(std::unique(bounds.begin(), bounds.end()), bounds.end());
+    snapshots.resize(bounds.size());
+    PrefixSums sums;
+    std::size_t done = 0;
+    for (std::size_t b = 0; b < bounds.size(); ++b) {
+        addSums(c, time.steps.data(), annualTerms, done, bounds[b], sums.sums, sums.finite);
+        done = bounds[b];
+        snapshots[b] = sums;
+    }
+    const auto at = [&](std::size_t epoch) -> const PrefixSums& {
+        return snapshots[static_cast<std::size_t>(std::lower_bound(bounds.begin(), bounds.end(), epoch) -
+                                                  bounds.begin())];
+    };
     for (const std::size_t k : order) {
         float* o = out + k * J * Y;
         std::fill(o, o + J * Y, kNaN);
         if (cuts[k] < 2) continue;
-        addSums(c, time.steps.data(), annualTerms, done, cuts[k], sums, finite);
-        done = cuts[k];
-        positionsFromSums(c, time, cuts[k], horizon, levelEpochs, sums, finite, o);
+        const std::size_t from = localWindowStart(time, cuts[k]);
+        positionsFromSums(c, time, cuts[k], horizon, levelEpochs, at(cuts[k]), at(from), from, o);
     }
 }
 
 namespace {
 
+// The line and annual terms through the epochs from..epochs-1 (the last kLocalAnnualDays), from
+// their sums: false when fewer than 8 are finite or they span less than a year (the annual terms
+// would be confounded with the line).
+bool localAnnualFit(const float* c, const model::TimeAxis& time, std::size_t epochs, const PrefixSums& all,
+                    const PrefixSums& beforeWindow, std::size_t from, std::array<double, 4>& beta) {
+    const double* steps = time.steps.data();
+    std::size_t first = epochs, last = epochs;
+    for (std::size_t t = from; t < epochs && first == epochs; ++t)
+        if (std::isfinite(c[t])) first = t;
+    for (std::size_t t = epochs; t-- > from && last == epochs;)
+        if (std::isfinite(c[t])) last = t;
+    if (first == epochs || all.finite - beforeWindow.finite < 8 ||
+        steps[last] - steps[first] < 365.0 / time.spacingDays)
+        return false;
+    NormalSums window;
+    for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 5; ++j) window[i][j] = all.sums[i][j] - beforeWindow.sums[i][j];
+    return leastSquares(window, 4, beta);
+}
+
 void positionsFromSums(const float* c, const model::TimeAxis& time, std::size_t epochs, int horizon, int levelEpochs,
-                       const NormalSums& sums, std::size_t finite, float* out) {
+                       const PrefixSums& all, const PrefixSums& beforeWindow, std::size_t from, float* out) {
     const std::size_t Y = static_cast<std::size_t>(horizon);
     const double* steps = time.steps.data();
-    std::array<double, 4> line{}, annual{};
+    const NormalSums& sums = all.sums;
+    const std::size_t finite = all.finite;
+    std::array<double, 4> line{}, annual{}, localAnnual{};
     const bool hasLine = finite >= 2 && leastSquares(sums, 2, line);
     const bool hasAnnual = finite >= 5 && leastSquares(sums, 4, annual);
+    const bool hasLocalAnnual = localAnnualFit(c, time, epochs, all, beforeWindow, from, localAnnual);
     // The last finite value and the local line (level at the last epoch, slope).
     std::size_t lastT = epochs;
     for (std::size_t t = epochs; t-- > 0;)
@@ -252,6 +314,9 @@ void positionsFromSums(const float* c, const model::TimeAxis& time, std::size_t 
         if (hasAnnual)
             out[3 * Y + y] =
                 static_cast<float>(annual[0] + annual[1] * s + annual[2] * std::sin(ph) + annual[3] * std::cos(ph));
+        if (hasLocalAnnual)
+            out[4 * Y + y] = static_cast<float>(localAnnual[0] + localAnnual[1] * s + localAnnual[2] * std::sin(ph) +
+                                                localAnnual[3] * std::cos(ph));
     }
 }
 

@@ -53,6 +53,9 @@ RunConfig RunConfig::from(const Config& config, const RunArgs& args) {
     const auto selectionCuts = config.getInt("run.selection_cuts");
     if (selectionCuts < 0 || selectionCuts > 1000) throw ConfigError("run.selection_cuts must be in 0..1000");
     rc.selectionCuts = static_cast<int>(selectionCuts);
+    const auto cutStride = config.getInt("run.cut_stride");
+    if (cutStride < 1 || cutStride > 100) throw ConfigError("run.cut_stride must be in 1..100");
+    rc.cutStride = static_cast<int>(cutStride);
     const auto levelEpochs = config.getInt("run.level_epochs");
     if (levelEpochs < 1 || levelEpochs > 1000) throw ConfigError("run.level_epochs must be in 1..1000");
     rc.levelEpochs = static_cast<int>(levelEpochs);

@@ -99,6 +99,26 @@ TEST(Selection, AMemorisingCandidateWinsInTimeButLosesOutOfTime) {
     EXPECT_LT(honestOut, 1.5);
 }
 
+TEST(Selection, SpreadCutsLieTheStrideApartAfterTheTrainingEpochs) {
+    // run.cut_stride = 3: the 8 cuts lie 3 epochs apart (the latest where the consecutive ones
+    // start), so the candidates train on 2 x 7 fewer epochs; every cut still follows them.
+    const Scene s;
+    std::vector<std::size_t> rows(kPoints);
+    for (std::size_t i = 0; i < kPoints; ++i) rows[i] = i;
+    const std::size_t T1 = selectionTrainEpochs(kEpochs, 1, 5, 8, 1), T3 = selectionTrainEpochs(kEpochs, 1, 5, 8, 3);
+    EXPECT_EQ(T1 - T3, 2u * 7u);
+    const ValidationCut consecutive(s.view(), rows, 1, 5, T1, 8, 1), spread(s.view(), rows, 1, 5, T3, 8, 3);
+    ASSERT_EQ(spread.cuts().size(), 8u);
+    EXPECT_EQ(spread.cuts().front(), consecutive.cuts().front());
+    for (std::size_t k = 1; k < spread.cuts().size(); ++k) EXPECT_EQ(spread.cuts()[k - 1] - spread.cuts()[k], 3u);
+    for (std::size_t c : spread.cuts()) EXPECT_GE(c, T3);
+    // Where the candidates would keep fewer than half the visible epochs the stride shrinks:
+    // 40 epochs at Y = 1, h = 5 allow (40 / 2 - 5) / 7 = 2 epochs apart, not 3.
+    EXPECT_EQ(selectionCutStride(40, 1, 5, 8, 3), 2u);
+    EXPECT_EQ(selectionCutStride(kEpochs, 1, 5, 8, 3), 3u);
+    EXPECT_EQ(selectionCutStride(40, 1, 5, 8, 1), 1u);
+}
+
 TEST(Selection, IntervalResidualsComeFromEpochsAfterTraining) {
     const Scene s;
     std::vector<std::size_t> rows(kPoints);
@@ -142,6 +162,39 @@ TEST(Positions, TheLevelIsALineThroughTheLastEpochsNotTheLastNoisyValue) {
         for (std::size_t y = 0; y < 3; ++y)
             EXPECT_NEAR(out[static_cast<std::size_t>(b) * 3 + y], 3.0 - 0.25 * (m + y), 1e-3)
                 << positionBaselineNames()[static_cast<std::size_t>(b)] << " step " << y + 1;
+}
+
+TEST(Positions, TheLocalLineAndAnnualTermsFollowARecentTrendBesideTheSeason) {
+    // A funnel that accelerates at epoch 60 of 120 (-0.1 then -0.6 mm a step) under an annual
+    // term of 4 mm, no noise. local_line+annual fits the epochs of the last 576 days (48 of 12
+    // days, all after the change) and extrapolates the signal exactly; line+annual over the whole
+    // history cannot bend, and misses the next epochs by mm.
+    const std::size_t m = 120, Y = 6, J = kPositionBaselines;
+    const model::TimeAxis axis = model::TimeAxis::regular(m + Y);
+    const auto signal = [&](std::size_t t) {
+        const double trend = t < 60 ? -0.1 * t : -6.0 - 0.6 * (t - 60.0);
+        return trend + 4.0 * std::sin(axis.phase[t]);
+    };
+    std::vector<float> c(m);
+    for (std::size_t t = 0; t < m; ++t) c[t] = static_cast<float>(signal(t));
+    std::vector<float> out(J * Y);
+    forecastPositions(c.data(), axis, m, static_cast<int>(Y), 8, out.data());
+    const auto& names = positionBaselineNames();
+    const auto row = [&](const std::string& name) {
+        return static_cast<std::size_t>(std::find(names.begin(), names.end(), name) - names.begin());
+    };
+    ASSERT_LT(row("local_line+annual"), J);
+    for (std::size_t y = 0; y < Y; ++y) {
+        EXPECT_NEAR(out[row("local_line+annual") * Y + y], signal(m + y), 2e-3) << "step " << y + 1;
+        EXPECT_GT(std::abs(out[row("line+annual") * Y + y] - signal(m + y)), 3.0) << "step " << y + 1;
+    }
+    // 25 epochs (288 days) span less than a year: no annual terms to fit locally, NaN; the
+    // whole-history line + annual terms are still fitted.
+    forecastPositions(c.data(), axis, 25, static_cast<int>(Y), 8, out.data());
+    for (std::size_t y = 0; y < Y; ++y) {
+        EXPECT_TRUE(std::isnan(out[row("local_line+annual") * Y + y]));
+        EXPECT_TRUE(std::isfinite(out[row("line+annual") * Y + y]));
+    }
 }
 
 TEST(Positions, TheAvx512SumsEqualThePortableOnesBitForBit) {

@@ -25,8 +25,8 @@ for s in $scenes; do
   if [[ ! -f $in ]]; then
     case $s in
       demo) args=(--points 50000 --epochs 89 --seed 1) ;;  # what configs/demo.toml simulates
-      s?) args=(--points 30000 --seed "${s#s}") ;;
-      s?n) seed=${s#s}; args=(--points 30000 --seed "${seed%n}" --atmosphere-mm 0) ;;
+      s*n) seed=${s#s}; args=(--points 30000 --seed "${seed%n}" --atmosphere-mm 0) ;;
+      s*) args=(--points 30000 --seed "${s#s}") ;;
     esac
     mpi simulate --kind scene "${args[@]}" -o "$in" >"$dir/$s.sim.log" 2>&1
   fi

@@ -62,8 +62,10 @@ public:
     /// from c on (from c + y - 1 - (smoothing - 1) / 2 for later steps y): epochs no forecast
     /// saw and no candidate trained on. N = 0: one cut, leaving the last Y + lead epochs (lead =
     /// what a centred mean of `smoothing` rates needs), judged against that centred mean, in time.
+    /// `cutStride` s: the cuts are s epochs apart (selectionCutStride), so that they see more
+    /// epochs' independent atmospheres and seasons than N consecutive ones.
     ValidationCut(const model::SeriesView& visible, std::vector<std::size_t> rows, int horizon, int smoothing,
-                  std::size_t trainEpochs, int selectionCuts);
+                  std::size_t trainEpochs, int selectionCuts, int cutStride = 1);
 
     /// Mean |forecast rate - centred mean of `smoothing` observed rates| over the validation
     /// points, the Y steps and the cuts (mm per nominal step); NaN without any finite pair.
@@ -163,9 +165,13 @@ private:
 
 /// Epochs the grid candidates (and the global MLR) train on: all `visibleEpochs` when
 /// `selectionCuts` is 0, else the visible epochs minus smoothing + max(0, Y - 1 - (smoothing -
-/// 1) / 2) + selectionCuts - 1, so that the selection's N cuts judge only epochs no candidate
-/// trained on.
-std::size_t selectionTrainEpochs(std::size_t visibleEpochs, int horizon, int smoothing, int selectionCuts);
+/// 1) / 2) + (selectionCuts - 1) x the cut stride, so that the selection's N cuts judge only
+/// epochs no candidate trained on.
+std::size_t selectionTrainEpochs(std::size_t visibleEpochs, int horizon, int smoothing, int selectionCuts,
+                                 int cutStride = 1);
+/// The epochs between successive selection cuts: `cutStride` (run.cut_stride), or less where the
+/// candidates would keep fewer than half the visible epochs (down to 1, consecutive cuts).
+std::size_t selectionCutStride(std::size_t visibleEpochs, int horizon, int smoothing, int selectionCuts, int cutStride);
 
 /// A robust current level of a cumulative series c[0..epochs-1] (mm): the value at the last
 /// epoch of an OLS line through the finite values among the last `n` epochs (`steps`: their
@@ -183,11 +189,15 @@ float conformalQuantile(std::vector<float> residuals, double level);
 
 /// Position-only baselines (issue 23): forecasts of the position at the Y epochs after
 /// `epochs` (the cumulative value itself, mm), from one point's visible history.
-inline constexpr int kPositionBaselines = 4;
+inline constexpr int kPositionBaselines = 5;
+/// The window of "local_line+annual": the epochs of the last 576 days (48 epochs of 12 days).
+inline constexpr double kLocalAnnualDays = 576.0;
 /// "last_value+velocity" (last value + whole-history OLS velocity x elapsed time),
 /// "local_line" (the line through the last `levelEpochs` epochs, extrapolated),
 /// "local_level+velocity" (that line's level + the OLS velocity), "line+annual" (OLS of a line
-/// and annual sine and cosine over the whole history, extrapolated: MintPy's time function).
+/// and annual sine and cosine over the whole history, extrapolated: MintPy's time function),
+/// "local_line+annual" (the same through the epochs of the last kLocalAnnualDays, when they span
+/// a year or more: a recent trend beside the season; else NaN).
 const std::vector<std::string>& positionBaselineNames();
 /// Writes kPositionBaselines x Y positions into `out` (baseline-major); `time` covers the Y
 /// epochs after `epochs`.
