@@ -1,5 +1,6 @@
-// Per-point forecasting baselines: persistence, window mean, velocity, linear trend, SES, AR(p) and the
-// global multiple linear regression on lagged rates (the paper's Table III peers).
+// Per-point forecasting baselines: persistence, window mean, velocity, linear trend, SES, AR(p), the
+// global multiple linear regression on lagged rates (the paper's Table III peers) and local_annual (a
+// line and annual terms through the last 576 days).
 #include "hlstm/model/baselines.hpp"
 
 #include <immintrin.h>
@@ -17,14 +18,75 @@ namespace hlstm::model {
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-constexpr std::array<const char*, 7> kNames = {"persistence", "window_mean", "velocity", "linear_trend",
-                                               "ses",         "ar",          "mlr"};
+constexpr std::array<const char*, 8> kNames = {"persistence", "window_mean", "velocity", "linear_trend",
+                                               "ses",         "ar",          "mlr",      "local_annual"};
 constexpr int kSesGrid = 100;  // a = 1/100, 2/100, ..., 100/100
 constexpr int kArOrder = 5;    // forecastBaseline's AR: p <= 5 by AIC
 
 void fill(float* out, int horizon, double value) { std::fill(out, out + horizon, static_cast<float>(value)); }
 
 double stepAt(const History& h, std::size_t t) { return h.steps != nullptr ? h.steps[t] : static_cast<double>(t); }
+
+// local_annual (baselines.hpp): the line and annual terms through the last kLocalAnnualWindowDays,
+// their change over each of the next `horizon` nominal steps.
+void forecastLocalAnnual(const History& h, int horizon, float* out) {
+    constexpr double kTwoPi = 6.283185307179586;
+    fill(out, horizon, kNaN);
+    if (h.n < 2) return;
+    const double perStep = kTwoPi * h.spacingDays / 365.25;  // phase per nominal step
+    const auto phaseAt = [&](std::size_t t) { return h.phase != nullptr ? h.phase[t] : perStep * stepAt(h, t); };
+    // sin and cos of every epoch's phase, once per axis (per thread), not per point and cut.
+    // Refilled when the axis (its arrays, or without them their first and last values) changes.
+    thread_local std::vector<double> sinT, cosT, phases;
+    thread_local const double *cachedPhase = nullptr, *cachedSteps = nullptr;
+    thread_local std::size_t filled = 0;
+    if (filled < h.n || cachedPhase != h.phase || cachedSteps != h.steps || phases[0] != phaseAt(0) ||
+        phases[h.n - 1] != phaseAt(h.n - 1)) {
+        phases.resize(h.n);
+        sinT.resize(h.n);
+        cosT.resize(h.n);
+        for (std::size_t t = 0; t < h.n; ++t)
+            phases[t] = phaseAt(t), sinT[t] = std::sin(phases[t]), cosT[t] = std::cos(phases[t]);
+        cachedPhase = h.phase, cachedSteps = h.steps, filled = h.n;
+    }
+    const double end = stepAt(h, h.n - 1), window = kLocalAnnualWindowDays / h.spacingDays;
+    std::size_t from = h.n;
+    while (from > 0 && stepAt(h, from - 1) >= end - window) --from;
+    // Normal equations of (1, step - end, sin, cos), the steps centred on the last epoch.
+    std::array<std::array<double, 5>, 4> a{};
+    std::size_t count = 0, first = h.n, last = h.n;
+    for (std::size_t t = from; t < h.n; ++t) {
+        const double v = h.cumulative[t];
+        if (!std::isfinite(v)) continue;
+        const double e[5] = {1.0, stepAt(h, t) - end, sinT[t], cosT[t], v};
+        for (int i = 0; i < 4; ++i)
+            for (int j = 0; j < 5; ++j) a[i][j] += e[i] * e[j];
+        ++count;
+        if (first == h.n) first = t;
+        last = t;
+    }
+    if (count < 8 || stepAt(h, last) - stepAt(h, first) < 365.0 / h.spacingDays) return;
+    for (int col = 0; col < 4; ++col) {  // Gauss-Jordan with partial pivoting
+        int pivot = col;
+        for (int r = col + 1; r < 4; ++r)
+            if (std::abs(a[r][col]) > std::abs(a[pivot][col])) pivot = r;
+        if (std::abs(a[pivot][col]) < 1e-12) return;
+        std::swap(a[col], a[pivot]);
+        for (int r = 0; r < 4; ++r) {
+            if (r == col) continue;
+            const double factor = a[r][col] / a[col][col];
+            for (int j = col; j < 5; ++j) a[r][j] -= factor * a[col][j];
+        }
+    }
+    double beta[4];
+    for (int i = 0; i < 4; ++i) beta[i] = a[i][4] / a[i][i];
+    const double phaseEnd = phaseAt(h.n - 1);
+    const auto value = [&](double y) {  // the fit y nominal steps after the last epoch
+        return beta[0] + beta[1] * y + beta[2] * std::sin(phaseEnd + perStep * y) +
+               beta[3] * std::cos(phaseEnd + perStep * y);
+    };
+    for (int y = 0; y < horizon; ++y) out[y] = static_cast<float>(value(y + 1.0) - value(y));
+}
 
 // OLS slope of c against steps over epochs first..n-1 (centred sums, double), mm per nominal step.
 double olsSlope(const History& h, std::size_t first) {
@@ -233,7 +295,7 @@ BaselineKind baselineFromString(const std::string& name) {
 const std::vector<BaselineKind>& allBaselines() {
     static const std::vector<BaselineKind> all = {
         BaselineKind::kPersistence, BaselineKind::kWindowMean, BaselineKind::kVelocity, BaselineKind::kLinearTrend,
-        BaselineKind::kSes,         BaselineKind::kAr,         BaselineKind::kMlr};
+        BaselineKind::kSes,         BaselineKind::kAr,         BaselineKind::kMlr,      BaselineKind::kLocalAnnual};
     return all;
 }
 
@@ -318,6 +380,7 @@ void forecastBaseline(BaselineKind kind, const History& h, int window, int horiz
             forecastAr(fitAr(r), r, horizon, out);
             return;
         }
+        case BaselineKind::kLocalAnnual: forecastLocalAnnual(h, horizon, out); return;
         case BaselineKind::kMlr: break;
     }
     throw std::invalid_argument("forecastBaseline: invalid BaselineKind");
@@ -421,6 +484,12 @@ void forecastAtCuts(BaselineKind kind, const History& h, const std::size_t* cuts
                                       ? arFits[static_cast<std::size_t>(at - arSizes.begin())]
                                       : detail::fitArPrefix(r.data(), m, kArOrder);
                 detail::iterate(fit.coefficients, fit.p, r.data(), m, horizon, o);
+                break;
+            }
+            case BaselineKind::kLocalAnnual: {
+                History prefix = h;
+                prefix.n = n;
+                forecastLocalAnnual(prefix, horizon, o);
                 break;
             }
             case BaselineKind::kMlr: break;

@@ -15,7 +15,8 @@ constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 
 // One point's visible history as the baselines take it.
 model::History historyOf(const model::SeriesView& view, std::size_t i) {
-    return {view.row(i), view.time != nullptr ? view.time->steps.data() : nullptr, view.epochs};
+    if (view.time == nullptr) return {view.row(i), nullptr, view.epochs};
+    return {view.row(i), view.time->steps.data(), view.epochs, view.time->phase.data(), view.time->spacingDays};
 }
 
 std::vector<double> ratesOf(const model::SeriesView& view, std::size_t i) { return model::rates(historyOf(view, i)); }

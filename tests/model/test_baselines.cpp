@@ -529,8 +529,45 @@ TEST(Baselines, MlrSumsEqualTheScalarAccumulation) {
     EXPECT_EQ(portable.xty, xty);
 }
 
+TEST(Baselines, LocalAnnualFollowsTheRecentTrendAndTheSeason) {
+    // A funnel that accelerates at epoch 60 of 120 (-0.1 then -0.6 mm a step) under an annual
+    // term of 4 mm, 12-day epochs, no noise: local_annual fits the epochs of the last 576 days (48,
+    // all after the change) and its rates are the signal's changes over the next steps exactly;
+    // linear_trend (the last 20 epochs' slope) misses the season's part of each step.
+    const std::size_t n = 120;
+    constexpr int Y = 6;
+    constexpr double kTwoPi = 6.283185307179586, kPerStep = kTwoPi * 12.0 / 365.25;
+    std::vector<double> steps(n + Y), phase(n + Y);
+    for (std::size_t t = 0; t < n + Y; ++t) steps[t] = static_cast<double>(t), phase[t] = 0.3 + kPerStep * t;
+    const auto signal = [&](std::size_t t) {
+        return (t < 60 ? -0.1 * t : -6.0 - 0.6 * (t - 60.0)) + 4.0 * std::sin(phase[t]);
+    };
+    std::vector<float> c(n);
+    for (std::size_t t = 0; t < n; ++t) c[t] = static_cast<float>(signal(t));
+    const History h{c.data(), steps.data(), n, phase.data(), 12.0};
+    float got[Y], trend[Y];
+    forecastBaseline(BaselineKind::kLocalAnnual, h, 20, Y, got);
+    forecastBaseline(BaselineKind::kLinearTrend, h, 20, Y, trend);
+    double worstTrend = 0;
+    for (std::size_t y = 0; y < static_cast<std::size_t>(Y); ++y) {
+        const double want = signal(n + y) - signal(n + y - 1);
+        EXPECT_NEAR(got[y], want, 2e-3) << "step " << y + 1;
+        worstTrend = std::max(worstTrend, std::abs(trend[y] - want));
+    }
+    EXPECT_GT(worstTrend, 0.3);
+    // The same at the cuts of one pass as alone; 25 epochs (288 days) span less than a year: NaN.
+    const std::size_t cuts[] = {n, 25, 90};
+    float atCuts[3 * Y];
+    forecastAtCuts(BaselineKind::kLocalAnnual, h, cuts, 3, 20, Y, nullptr, atCuts);
+    for (std::size_t y = 0; y < static_cast<std::size_t>(Y); ++y) {
+        EXPECT_EQ(atCuts[y], got[y]);
+        EXPECT_TRUE(std::isnan(atCuts[Y + y]));
+        EXPECT_TRUE(std::isfinite(atCuts[2 * Y + y]));
+    }
+}
+
 TEST(Baselines, NamesRoundTripAndUnknownNamesAreConfigErrors) {
-    ASSERT_EQ(allBaselines().size(), 7u);
+    ASSERT_EQ(allBaselines().size(), 8u);
     EXPECT_EQ(toString(allBaselines()[3]), "linear_trend");
     for (BaselineKind kind : allBaselines()) EXPECT_EQ(baselineFromString(toString(kind)), kind);
     try {

@@ -11,9 +11,9 @@
 namespace hlstm::model {
 
 /// The baselines, in the order of allBaselines().
-enum class BaselineKind : int { kPersistence = 0, kWindowMean, kVelocity, kLinearTrend, kSes, kAr, kMlr };
+enum class BaselineKind : int { kPersistence = 0, kWindowMean, kVelocity, kLinearTrend, kSes, kAr, kMlr, kLocalAnnual };
 
-/// "persistence", "window_mean", "velocity", "linear_trend", "ses", "ar", "mlr".
+/// "persistence", "window_mean", "velocity", "linear_trend", "ses", "ar", "mlr", "local_annual".
 std::string toString(BaselineKind kind);
 /// Inverse of toString; throws hlstm::ConfigError naming the bad name and the valid ones.
 BaselineKind baselineFromString(const std::string& name);
@@ -26,11 +26,21 @@ struct History {
     const float* cumulative = nullptr;
     const double* steps = nullptr;
     std::size_t n = 0;
+    /// The annual phase (radians) of each epoch and the nominal spacing (days): local_annual's
+    /// sine and cosine. nullptr: 2 pi x steps x spacingDays / 365.25 (a regular axis from 1 January).
+    const double* phase = nullptr;
+    double spacingDays = 12.0;
 };
+
+/// local_annual's window: the epochs of the last 576 days (48 of 12 days).
+inline constexpr double kLocalAnnualWindowDays = 576.0;
 
 /// Rates r[t] = (c[t+1]-c[t]) / (steps[t+1]-steps[t]), t = 0..n-2: mm per nominal step (empty when n < 2).
 std::vector<double> rates(const History& h);
 
+/// local_annual: a line and annual sine and cosine fitted through the finite epochs of the last
+/// kLocalAnnualWindowDays (when they span a year and are at least 8; else NaN), its rate at each next
+/// step the fit's change over that nominal step (the future epochs at the nominal spacing).
 /// The next `horizon` rates (mm per nominal step) of one point from its history; `window` = L (>= 2), the
 /// sample window of the LSTM (window_mean averages the last window-1 rates, linear_trend fits the last
 /// `window` epochs; both use everything when the history is shorter). A history of fewer than 2 epochs
