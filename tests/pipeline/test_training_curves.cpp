@@ -47,7 +47,7 @@ Curves runWith(const std::string& extra) {
     const std::string out = dir.file("out.h5");
     const auto r = run("env OMP_NUM_THREADS=1 " + hlstmUnderMpi(3) + " run --input " + scene() + " -o " + out +
                            " --partition.min_points 300 --grid.L 8,12 --grid.K 1 --grid.S 6 --train.batch 64 "
-                           "--train.threads 1 --run.select paper " +
+                           "--train.threads 1 --run.select paper --run.cut_stride 1 " +
                            extra,
                        300);
     EXPECT_EQ(r.exitCode, 0) << r.output;

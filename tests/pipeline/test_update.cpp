@@ -18,10 +18,11 @@ using namespace hlstm::test;
 
 namespace {
 
-// A small scene and a fast grid (as test_run).
+// A small scene and a fast grid (as test_run); consecutive cuts and the paper's baselines, so
+// that learned models win subregions to fine-tune (with local_annual the baselines win them all).
 const std::string kFast =
     " --partition.min_points 300 --grid.L 8,12 --grid.K 1 --grid.S 6 --train.epochs 4 --train.batch 64 "
-    "--train.threads 1";
+    "--train.threads 1 --run.cut_stride 1 --run.baselines persistence,window_mean,velocity,linear_trend,ses,ar,mlr";
 
 // Writes the first `epochs` epochs of a native scene (every dataset, /truth too) to `out`; the
 // displacement of the points `jump` selects moves by `jumpMm` from epoch `jumpFrom` on.
