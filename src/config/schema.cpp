@@ -91,8 +91,8 @@ const std::vector<ConfigKey>& configSchema() {
         {"run.holdout", std::int64_t{1}, "H: last epochs hidden for the honest forecast check"},
         {"run.baselines", std::string("default"),
          "comma list of baselines computed beside HLSTM: default (persistence,window_mean,velocity,linear_trend,"
-         "ses,ar,mlr,local_annual: a line and annual terms through the last 576 days), all (adds the learned "
-         "global_lstm and rnn), or names"},
+         "ses,ar,mlr), all (adds local_annual and the learned global_lstm and rnn), or names (local_annual: a line "
+         "and annual terms through the last 576 days)"},
         {"run.select", std::string("smoothed"),
          "smoothed: each subregion's winner among its candidates and the baselines by the forecast error against "
          "the validation points' smoothed rates | paper: the candidate with the smallest next-step validation MAE"},
@@ -103,7 +103,7 @@ const std::vector<ConfigKey>& configSchema() {
          "N: the candidates train on the visible epochs minus Y + smoothing - 1 + N; selection and intervals are "
          "judged at the N (intervals: up to N + smoothing - 1) cuts after them (out of time); 0: train on all "
          "visible epochs and select at one in-time cut"},
-        {"run.cut_stride", std::int64_t{3},
+        {"run.cut_stride", std::int64_t{1},
          "epochs between successive selection cuts (1: consecutive); spread cuts see more epochs' independent "
          "atmospheres and seasons, at the cost of (N - 1) x (stride - 1) more epochs the candidates do not train "
          "on; less where the candidates would keep fewer than half the visible epochs"},

@@ -32,7 +32,7 @@ struct RunConfig {
     double shardShare = 0.3;             // train.shard_share
     int intervalCuts = 12;               // validation cut epochs pooled for the conformal residuals (run.interval_cuts)
     int selectionCuts = 8;               // run.selection_cuts: out-of-time cuts of the selection (0: one, in time)
-    int cutStride = 3;                   // run.cut_stride: epochs between successive selection cuts
+    int cutStride = 1;                   // run.cut_stride: epochs between successive selection cuts
     int levelEpochs = 8;                 // run.level_epochs: the positions' level is a line through these
     std::vector<double> combineWeights;  // run.combine: the learned model's weights tried in a mix (combine_stage)
     bool choosePositions = true;         // run.positions = choose (position_choice.cpp)
