@@ -65,21 +65,9 @@ void forecastLocalAnnual(const History& h, int horizon, float* out) {
         if (first == h.n) first = t;
         last = t;
     }
-    if (count < 8 || stepAt(h, last) - stepAt(h, first) < 365.0 / h.spacingDays) return;
-    for (int col = 0; col < 4; ++col) {  // Gauss-Jordan with partial pivoting
-        int pivot = col;
-        for (int r = col + 1; r < 4; ++r)
-            if (std::abs(a[r][col]) > std::abs(a[pivot][col])) pivot = r;
-        if (std::abs(a[pivot][col]) < 1e-12) return;
-        std::swap(a[col], a[pivot]);
-        for (int r = 0; r < 4; ++r) {
-            if (r == col) continue;
-            const double factor = a[r][col] / a[col][col];
-            for (int j = col; j < 5; ++j) a[r][j] -= factor * a[col][j];
-        }
-    }
-    double beta[4];
-    for (int i = 0; i < 4; ++i) beta[i] = a[i][4] / a[i][i];
+    std::array<double, 4> beta{};
+    if (count < 8 || stepAt(h, last) - stepAt(h, first) < 365.0 / h.spacingDays || !solveNormalEquations(a, 4, beta))
+        return;
     const double phaseEnd = phaseAt(h.n - 1);
     const auto value = [&](double y) {  // the fit y nominal steps after the last epoch
         return beta[0] + beta[1] * y + beta[2] * std::sin(phaseEnd + perStep * y) +
@@ -276,6 +264,28 @@ int bestSesLane(const double* sse) {
 }
 
 }  // namespace
+
+bool solveNormalEquations(const std::array<std::array<double, 5>, 4>& sums, int k, std::array<double, 4>& beta) {
+    std::array<std::array<double, 5>, 4> a{};
+    for (int i = 0; i < k; ++i) {
+        for (int j = 0; j < k; ++j) a[i][j] = sums[i][j];
+        a[i][4] = sums[i][4];
+    }
+    for (int col = 0; col < k; ++col) {
+        int pivot = col;
+        for (int r = col + 1; r < k; ++r)
+            if (std::abs(a[r][col]) > std::abs(a[pivot][col])) pivot = r;
+        if (std::abs(a[pivot][col]) < 1e-12) return false;
+        std::swap(a[col], a[pivot]);
+        for (int r = 0; r < k; ++r) {
+            if (r == col) continue;
+            const double factor = a[r][col] / a[col][col];
+            for (int j = col; j < 5; ++j) a[r][j] -= factor * a[col][j];
+        }
+    }
+    for (int i = 0; i < k; ++i) beta[i] = a[i][4] / a[i][i];
+    return true;
+}
 
 std::string toString(BaselineKind kind) {
     const auto i = static_cast<std::size_t>(kind);

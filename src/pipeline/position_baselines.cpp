@@ -31,28 +31,9 @@ namespace {
 // uses the leading block of the same sums.
 using NormalSums = std::array<std::array<double, 5>, 4>;
 
-// Solves the leading k x k block of `sums` (k <= 4) with Gaussian elimination and partial
-// pivoting; false when singular.
+// Solves the leading k x k block of `sums` (model::solveNormalEquations).
 bool leastSquares(const NormalSums& sums, int k, std::array<double, 4>& beta) {
-    std::array<std::array<double, 5>, 4> a{};
-    for (int i = 0; i < k; ++i) {
-        for (int j = 0; j < k; ++j) a[i][j] = sums[i][j];
-        a[i][4] = sums[i][4];
-    }
-    for (int col = 0; col < k; ++col) {
-        int pivot = col;
-        for (int r = col + 1; r < k; ++r)
-            if (std::abs(a[r][col]) > std::abs(a[pivot][col])) pivot = r;
-        if (std::abs(a[pivot][col]) < 1e-12) return false;
-        std::swap(a[col], a[pivot]);
-        for (int r = 0; r < k; ++r) {
-            if (r == col) continue;
-            const double factor = a[r][col] / a[col][col];
-            for (int j = col; j < 5; ++j) a[r][j] -= factor * a[col][j];
-        }
-    }
-    for (int i = 0; i < k; ++i) beta[i] = a[i][4] / a[i][i];
-    return true;
+    return model::solveNormalEquations(sums, k, beta);
 }
 
 // sin and cos of the axis's annual phase for the first `epochs` epochs: the same for every point,

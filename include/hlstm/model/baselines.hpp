@@ -2,6 +2,7 @@
 /// Everything here is rank-local and thread-safe (no shared state); MlrSums travels through MPI as bytes.
 #pragma once
 
+#include <array>
 #include <boost/serialization/vector.hpp>
 #include <cstddef>
 #include <cstdint>
@@ -19,6 +20,11 @@ std::string toString(BaselineKind kind);
 BaselineKind baselineFromString(const std::string& name);
 /// Every kind, in enum order.
 const std::vector<BaselineKind>& allBaselines();
+
+/// Solves the leading k x k block (k <= 4) of normal equations (a[i][j], the right-hand side in
+/// a[i][4]) by Gauss-Jordan elimination with partial pivoting; false when singular. The line and
+/// annual fits of local_annual and of the position baselines.
+bool solveNormalEquations(const std::array<std::array<double, 5>, 4>& sums, int k, std::array<double, 4>& beta);
 
 /// One point's history: n cumulative values c (mm, all finite) at times `steps` (in nominal acquisition
 /// steps, strictly increasing; nullptr means 0, 1, ..., n-1).
