@@ -61,8 +61,9 @@ const std::vector<ConfigKey>& configSchema() {
         {"model.stride", std::int64_t{6}, "window stride when sampling = all"},
         {"model.validation_fraction", 0.3, "fraction of a subregion's points used for validation"},
         {"model.std_floor", 0.1, "floor of a window's std, as a fraction of the subregion's median (data-relative)"},
-        {"model.target", std::string("signal"),
-         "signal (centred mean rate, residual from the velocity) | next (paper)"},
+        {"model.target", std::string("local"),
+         "local (centred mean rate, residual from the line and annual terms through the last 576 days) | signal "
+         "(the same, residual from the velocity) | next (paper)"},
         {"model.smoothing", std::int64_t{5},
          "h: rates averaged (centred) in a signal label and the selection reference"},
         {"model.seed", std::int64_t{42}, "seed of splits, initialisation and shuffling"},
@@ -91,11 +92,16 @@ const std::vector<ConfigKey>& configSchema() {
         {"run.holdout", std::int64_t{1}, "H: last epochs hidden for the honest forecast check"},
         {"run.baselines", std::string("default"),
          "comma list of baselines computed beside HLSTM: default (persistence,window_mean,velocity,linear_trend,"
-         "ses,ar,mlr), all (adds local_annual and the learned global_lstm and rnn), or names (local_annual: a line "
-         "and annual terms through the last 576 days)"},
+         "ses,ar,mlr,local_annual; local_annual: a line and annual terms through the last 576 days), all (adds the "
+         "learned global_lstm and rnn), or names"},
         {"run.select", std::string("smoothed"),
          "smoothed: each subregion's winner among its candidates and the baselines by the forecast error against "
          "the validation points' smoothed rates | paper: the candidate with the smallest next-step validation MAE"},
+        {"run.incumbent", std::string("auto"),
+         "a baseline (one of run.baselines) that keeps a subregion unless the best candidate "
+         "beats it by more than 2 standard errors of their per-cut score differences (inflated for the cuts' "
+         "autocorrelation) | auto: local_annual when it is among run.baselines and run.select = smoothed | none: "
+         "the lowest score wins"},
         {"run.interval", 0.9, "coverage of the split-conformal prediction intervals (0: none)"},
         {"run.interval_cuts", std::int64_t{12},
          "validation cut epochs pooled for the interval residuals (at most the out-of-time ones)"},

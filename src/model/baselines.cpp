@@ -30,50 +30,10 @@ double stepAt(const History& h, std::size_t t) { return h.steps != nullptr ? h.s
 // local_annual (baselines.hpp): the line and annual terms through the last kLocalAnnualWindowDays,
 // their change over each of the next `horizon` nominal steps.
 void forecastLocalAnnual(const History& h, int horizon, float* out) {
-    constexpr double kTwoPi = 6.283185307179586;
     fill(out, horizon, kNaN);
-    if (h.n < 2) return;
-    const double perStep = kTwoPi * h.spacingDays / 365.25;  // phase per nominal step
-    const auto phaseAt = [&](std::size_t t) { return h.phase != nullptr ? h.phase[t] : perStep * stepAt(h, t); };
-    // sin and cos of every epoch's phase, once per axis (per thread), not per point and cut.
-    // Refilled when the axis (its arrays, or without them their first and last values) changes.
-    thread_local std::vector<double> sinT, cosT, phases;
-    thread_local const double *cachedPhase = nullptr, *cachedSteps = nullptr;
-    thread_local std::size_t filled = 0;
-    if (filled < h.n || cachedPhase != h.phase || cachedSteps != h.steps || phases[0] != phaseAt(0) ||
-        phases[h.n - 1] != phaseAt(h.n - 1)) {
-        phases.resize(h.n);
-        sinT.resize(h.n);
-        cosT.resize(h.n);
-        for (std::size_t t = 0; t < h.n; ++t)
-            phases[t] = phaseAt(t), sinT[t] = std::sin(phases[t]), cosT[t] = std::cos(phases[t]);
-        cachedPhase = h.phase, cachedSteps = h.steps, filled = h.n;
-    }
-    const double end = stepAt(h, h.n - 1), window = kLocalAnnualWindowDays / h.spacingDays;
-    std::size_t from = h.n;
-    while (from > 0 && stepAt(h, from - 1) >= end - window) --from;
-    // Normal equations of (1, step - end, sin, cos), the steps centred on the last epoch.
-    std::array<std::array<double, 5>, 4> a{};
-    std::size_t count = 0, first = h.n, last = h.n;
-    for (std::size_t t = from; t < h.n; ++t) {
-        const double v = h.cumulative[t];
-        if (!std::isfinite(v)) continue;
-        const double e[5] = {1.0, stepAt(h, t) - end, sinT[t], cosT[t], v};
-        for (int i = 0; i < 4; ++i)
-            for (int j = 0; j < 5; ++j) a[i][j] += e[i] * e[j];
-        ++count;
-        if (first == h.n) first = t;
-        last = t;
-    }
-    std::array<double, 4> beta{};
-    if (count < 8 || stepAt(h, last) - stepAt(h, first) < 365.0 / h.spacingDays || !solveNormalEquations(a, 4, beta))
-        return;
-    const double phaseEnd = phaseAt(h.n - 1);
-    const auto value = [&](double y) {  // the fit y nominal steps after the last epoch
-        return beta[0] + beta[1] * y + beta[2] * std::sin(phaseEnd + perStep * y) +
-               beta[3] * std::cos(phaseEnd + perStep * y);
-    };
-    for (int y = 0; y < horizon; ++y) out[y] = static_cast<float>(value(y + 1.0) - value(y));
+    const LocalAnnualFit fit = localAnnualFit(h);
+    if (!fit.valid) return;
+    for (int y = 0; y < horizon; ++y) out[y] = static_cast<float>(fit.at(y + 1.0) - fit.at(y));
 }
 
 // OLS slope of c against steps over epochs first..n-1 (centred sums, double), mm per nominal step.
@@ -264,6 +224,53 @@ int bestSesLane(const double* sse) {
 }
 
 }  // namespace
+
+LocalAnnualFit localAnnualFit(const History& h) {
+    constexpr double kTwoPi = 6.283185307179586;
+    LocalAnnualFit fit;
+    if (h.n < 2) return fit;
+    fit.perStep = kTwoPi * h.spacingDays / 365.25;  // phase per nominal step
+    const auto phaseAt = [&](std::size_t t) { return h.phase != nullptr ? h.phase[t] : fit.perStep * stepAt(h, t); };
+    // sin and cos of every epoch's phase, once per axis (per thread), not per point and cut.
+    // Refilled when the axis (its arrays, or without them their first and last values) changes.
+    thread_local std::vector<double> sinT, cosT, phases;
+    thread_local const double *cachedPhase = nullptr, *cachedSteps = nullptr;
+    thread_local std::size_t filled = 0;
+    if (filled < h.n || cachedPhase != h.phase || cachedSteps != h.steps || phases[0] != phaseAt(0) ||
+        phases[h.n - 1] != phaseAt(h.n - 1)) {
+        phases.resize(h.n);
+        sinT.resize(h.n);
+        cosT.resize(h.n);
+        for (std::size_t t = 0; t < h.n; ++t)
+            phases[t] = phaseAt(t), sinT[t] = std::sin(phases[t]), cosT[t] = std::cos(phases[t]);
+        cachedPhase = h.phase, cachedSteps = h.steps, filled = h.n;
+    }
+    const double end = stepAt(h, h.n - 1), window = kLocalAnnualWindowDays / h.spacingDays;
+    std::size_t from = h.n;
+    while (from > 0 && stepAt(h, from - 1) >= end - window) --from;
+    // Normal equations of (1, step - end, sin, cos), the steps centred on the last epoch.
+    std::array<std::array<double, 5>, 4> a{};
+    std::size_t count = 0, first = h.n, last = h.n;
+    for (std::size_t t = from; t < h.n; ++t) {
+        const double v = h.cumulative[t];
+        if (!std::isfinite(v)) continue;
+        const double e[5] = {1.0, stepAt(h, t) - end, sinT[t], cosT[t], v};
+        for (int i = 0; i < 4; ++i)
+            for (int j = 0; j < 5; ++j) a[i][j] += e[i] * e[j];
+        ++count;
+        if (first == h.n) first = t;
+        last = t;
+    }
+    fit.valid = count >= 8 && stepAt(h, last) - stepAt(h, first) >= 365.0 / h.spacingDays &&
+                solveNormalEquations(a, 4, fit.beta);
+    fit.phaseEnd = phaseAt(h.n - 1);
+    return fit;
+}
+
+double LocalAnnualFit::at(double y) const {
+    return beta[0] + beta[1] * y + beta[2] * std::sin(phaseEnd + perStep * y) +
+           beta[3] * std::cos(phaseEnd + perStep * y);
+}
 
 bool solveNormalEquations(const std::array<std::array<double, 5>, 4>& sums, int k, std::array<double, 4>& beta) {
     std::array<std::array<double, 5>, 4> a{};

@@ -81,7 +81,7 @@ double maeMm(Network& network, const SampleSet& set, const ShardedTraining* shar
     for (std::size_t i = 0; i < set.size(); ++i) {
         for (int y = 0; y < set.horizon; ++y) {
             const std::size_t k = i * set.horizon + y;
-            const double mm = static_cast<double>(z[k]) * set.scale[i] + set.mean[i];
+            const double mm = static_cast<double>(z[k]) * set.scale[i] + set.centerOf(i, y);
             sum += std::abs(mm - static_cast<double>(set.labelsMm[k]));
         }
     }
@@ -442,7 +442,7 @@ Forecast Predictor::operator()(const SeriesView& series) {
             bool valid = std::isfinite(inputs.scale[j]) && std::isfinite(cumulative);
             for (int y = 0; y < horizon && valid; ++y) {
                 const std::size_t k = i * horizon + y;
-                const double d = static_cast<double>(z[j * horizon + y]) * inputs.scale[j] + inputs.mean[j];
+                const double d = static_cast<double>(z[j * horizon + y]) * inputs.scale[j] + inputs.centerOf(j, y);
                 valid = std::isfinite(d);
                 cumulative += d;
                 out.differential[k] = static_cast<float>(d);

@@ -153,10 +153,13 @@ std::string toString(LossKind loss) {
 Target targetFromString(const std::string& name) {
     if (name == "next") return Target::kNext;
     if (name == "signal") return Target::kSignal;
-    throw ConfigError("model.target = \"" + name + "\": expected signal (default) or next (the paper's)");
+    if (name == "local") return Target::kLocal;
+    throw ConfigError("model.target = \"" + name + "\": expected local (default), signal or next (the paper's)");
 }
 
-std::string toString(Target target) { return target == Target::kNext ? "next" : "signal"; }
+std::string toString(Target target) {
+    return target == Target::kNext ? "next" : target == Target::kLocal ? "local" : "signal";
+}
 
 std::string toString(Sampling sampling) { return sampling == Sampling::kLatest ? "latest" : "all"; }
 

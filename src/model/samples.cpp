@@ -63,13 +63,28 @@ double median(std::vector<double> v) {
 // input is (rate - velocity) / scale with sin and cos of each rate's annual phase, the label
 // the centred mean of h rates around each next step, as (mean - velocity) / scale. Returns
 // false (nothing appended) when a value it needs is not finite.
-bool appendWindow(SampleSet& set, const std::vector<float>& r, const TimeAxis& axis, std::size_t e,
-                  const ModelConfig& model, double velocity, bool withLabel, std::uint32_t row, bool view = false) {
+bool appendWindow(SampleSet& set, const std::vector<float>& r, const float* cumulative, const TimeAxis& axis,
+                  std::size_t e, const ModelConfig& model, double velocity, bool withLabel, std::uint32_t row,
+                  bool view = false) {
     const int T = set.inputSteps;
     const std::size_t first = e + 1 - static_cast<std::size_t>(T + model.inputGap());
     if (!allFinite(r.data() + first, static_cast<std::size_t>(T))) return false;
     const int a = (model.smoothing - 1) / 2, b = model.labelLead();
-    const bool signal = model.target == Target::kSignal;
+    const bool signal = model.target != Target::kNext;
+    // kLocal: each step's centre is the local_annual fit's mean rate over that step's label rates
+    // (rates e + y - a .. e + y + b, the fit's change from b + y to y - a - 1 steps after epoch e + 1);
+    // where the history before the window's end spans less than a year (no fit), the velocity, as kSignal.
+    std::array<double, 64> centers{};
+    centers.fill(velocity);
+    if (model.target == Target::kLocal) {
+        const LocalAnnualFit fit =
+            localAnnualFit({cumulative, axis.steps.data(), e + 2, axis.phase.data(), axis.spacingDays});
+        if (fit.valid) {
+            for (int y = 1; y <= set.horizon; ++y)
+                centers[static_cast<std::size_t>(y - 1)] = (fit.at(y + b) - fit.at(y - a - 1)) / model.smoothing;
+            velocity = centers[0];
+        }
+    }
     std::array<double, 64> labels{};
     if (withLabel) {
         for (int y = 1; y <= set.horizon; ++y) {
@@ -105,12 +120,17 @@ bool appendWindow(SampleSet& set, const std::vector<float>& r, const TimeAxis& a
             set.inputs.push_back(static_cast<float>(std::cos(phase)));
         }
     }
+    const bool local = model.target == Target::kLocal;
     if (withLabel) {
         for (int y = 0; y < set.horizon; ++y) {
-            set.labels.push_back(static_cast<float>((labels[static_cast<std::size_t>(y)] - mean) / scale));
+            const double center = local ? centers[static_cast<std::size_t>(y)] : mean;
+            set.labels.push_back(static_cast<float>((labels[static_cast<std::size_t>(y)] - center) / scale));
             set.labelsMm.push_back(static_cast<float>(labels[static_cast<std::size_t>(y)]));
         }
     }
+    if (local)
+        for (int y = 0; y < set.horizon; ++y)
+            set.stepMean.push_back(static_cast<float>(centers[static_cast<std::size_t>(y)]));
     set.mean.push_back(static_cast<float>(mean));
     set.scale.push_back(static_cast<float>(scale));
     set.point.push_back(row);
@@ -237,7 +257,7 @@ SampleSet buildSamples(const SeriesView& series, const std::vector<std::size_t>&
     const std::size_t reserve = rows.size() * perPoint;
     if (view) {
         set.source = series;
-        set.signal = model.target == Target::kSignal;
+        set.signal = model.target != Target::kNext;
         set.inputGap = model.inputGap();
         set.windowEnd.reserve(reserve);
         set.center.reserve(reserve);
@@ -254,11 +274,12 @@ SampleSet buildSamples(const SeriesView& series, const std::vector<std::size_t>&
     for (std::size_t row : rows) {
         if (row >= series.points) throw InputError("makeSamples: row index out of range");
         const std::vector<float> r = seriesRates(series, row);
-        const double velocity = model.target == Target::kSignal ? seriesVelocity(series, row) : 0.0;
+        const double velocity = model.target != Target::kNext ? seriesVelocity(series, row) : 0.0;
         // Windows end at lastEnd and step back by `stride` (kAll), oldest first.
         for (std::size_t w = 0; w < perPoint; ++w) {
             const std::size_t e = lastEnd - (perPoint - 1 - w) * static_cast<std::size_t>(stride);
-            appendWindow(set, r, axis, e, model, velocity, true, static_cast<std::uint32_t>(row), view);
+            appendWindow(set, r, series.row(row), axis, e, model, velocity, true, static_cast<std::uint32_t>(row),
+                         view);
         }
     }
     return set;
@@ -328,9 +349,11 @@ SampleSet makeForecastInputs(const SeriesView& series, const ModelConfig& model)
     set.point.reserve(series.points);
     for (std::size_t row = 0; row < series.points; ++row) {
         const std::vector<float> r = seriesRates(series, row);
-        const double velocity = model.target == Target::kSignal ? seriesVelocity(series, row) : 0.0;
-        if (!appendWindow(set, r, axis, r.size() - 1, model, velocity, false, static_cast<std::uint32_t>(row))) {
+        const double velocity = model.target != Target::kNext ? seriesVelocity(series, row) : 0.0;
+        if (!appendWindow(set, r, series.row(row), axis, r.size() - 1, model, velocity, false,
+                          static_cast<std::uint32_t>(row))) {
             set.inputs.insert(set.inputs.end(), width, kNaNf);
+            if (model.target == Target::kLocal) set.stepMean.insert(set.stepMean.end(), set.horizon, kNaNf);
             set.mean.push_back(kNaNf);
             set.scale.push_back(kNaNf);
             set.point.push_back(static_cast<std::uint32_t>(row));

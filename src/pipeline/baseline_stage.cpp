@@ -122,6 +122,7 @@ BaselineOutcome baselineWork(const RunContext& ctx, const HeldMap& held, const B
             std::vector<float> cutRates =
                 h.cut->ratesAtCutsInOnePass(shared ? sharedCutsAmong(*group, atCuts) : atCuts);
             const double score = h.cut->scoreOfRates(cutRates);
+            const CutScores cutScores = lead ? h.cut->cutScoresOfRates(cutRates) : noCutScores();
             if (rc.choosePositions) {
                 auto& kept = out.cutRates[s];
                 kept.resize(nB);
@@ -137,7 +138,7 @@ BaselineOutcome baselineWork(const RunContext& ctx, const HeldMap& held, const B
             timing << "; " << model::toString(baselines.kinds[b]) << " score " << scoreSeconds << " s, holdout "
                    << seconds - scoreSeconds << " s";
             // Every participant's time counts; the score once (the others' is NaN).
-            out.local.push_back({s, static_cast<std::int32_t>(b), lead ? score : std::nan(""), seconds});
+            out.local.push_back({s, static_cast<std::int32_t>(b), lead ? score : std::nan(""), seconds, cutScores});
         }
     }
     return out;

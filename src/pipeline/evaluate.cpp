@@ -311,6 +311,57 @@ double ValidationCut::scoreOfRates(const std::vector<float>& pred) const {
     return n > 0 ? sum / static_cast<double>(n) : std::nan("");
 }
 
+CutScores ValidationCut::cutScoresOfRates(const std::vector<float>& pred) const {
+    CutScores out;
+    out.fill(std::numeric_limits<float>::quiet_NaN());
+    const std::size_t C = std::min(cuts_.size(), kMaxCutScores), Y = static_cast<std::size_t>(horizon_);
+    if (pred.size() != rows_.size() * cuts_.size() * Y) return out;
+    for (std::size_t c = 0; c < C; ++c) {
+        std::vector<double> stepSum(Y, 0.0);
+        std::vector<std::uint64_t> stepN(Y, 0);
+        double sum = 0;
+        std::uint64_t n = 0;
+        for (std::size_t j = 0; j < rows_.size(); ++j)
+            addRow(c, j, pred.data() + (j * cuts_.size() + c) * Y, stepSum, stepN, sum, n);
+        if (n > 0) out[c] = static_cast<float>(sum / static_cast<double>(n));
+    }
+    return out;
+}
+
+bool significantlyBetter(const double* challenger, const double* incumbent, std::size_t n, std::size_t stride,
+                         double t) {
+    // The differences at the cuts where both are finite, in cut order.
+    std::vector<double> d;
+    for (std::size_t c = 0; c < n; ++c) {
+        const double x = challenger[c * stride] - incumbent[c * stride];
+        if (std::isfinite(x)) d.push_back(x);
+    }
+    if (d.empty()) return false;
+    const auto m = static_cast<double>(d.size());
+    double mean = 0;
+    for (const double x : d) mean += x;
+    mean /= m;
+    if (d.size() < 2) return mean < 0;
+    double var = 0, lag = 0;
+    for (std::size_t c = 0; c < d.size(); ++c) {
+        var += (d[c] - mean) * (d[c] - mean);
+        if (c > 0) lag += (d[c] - mean) * (d[c - 1] - mean);
+    }
+    // Successive cuts are not independent: their references share epochs (a centred mean of
+    // `smoothing` rates) and so each epoch's atmosphere, and a method's seasonal error changes
+    // slowly. The variance of the mean is inflated as for an AR(1) series, (1 + rho) / (1 - rho)
+    // with rho the lag-1 autocorrelation of the differences (at most 0.9: 19x).
+    const double rho = var > 0 ? std::clamp(lag / var, 0.0, 0.9) : 0.0;
+    var /= m - 1;
+    return mean < -t * std::sqrt(var / m * (1 + rho) / (1 - rho));
+}
+
+bool significantlyBetter(const CutScores& challenger, const CutScores& incumbent, double t) {
+    std::array<double, kMaxCutScores> a{}, b{};
+    for (std::size_t c = 0; c < kMaxCutScores; ++c) a[c] = challenger[c], b[c] = incumbent[c];
+    return significantlyBetter(a.data(), b.data(), kMaxCutScores, 1, t);
+}
+
 void ValidationCut::addRow(std::size_t k, std::size_t j, const float* pred, std::vector<double>& stepSum,
                            std::vector<std::uint64_t>& stepN, double& sum, std::uint64_t& n) const {
     const double* refs = refs_.data() + (k * rows_.size() + j) * static_cast<std::size_t>(horizon_);
@@ -519,10 +570,7 @@ float conformalQuantile(std::vector<float> residuals, double level) {
 BaselineRequest baselinesFromConfig(const std::string& text) {
     BaselineRequest request;
     if (text == "default" || text == "all" || text.empty()) {
-        // local_annual only on request (or in "all"): with it in the default set the demo's HLSTM
-        // would trail it (README, "Local line + annual terms").
-        for (const model::BaselineKind kind : model::allBaselines())
-            if (text == "all" || kind != model::BaselineKind::kLocalAnnual) request.kinds.push_back(kind);
+        for (const model::BaselineKind kind : model::allBaselines()) request.kinds.push_back(kind);
         request.globalLstm = request.rnn = text == "all";
         return request;
     }

@@ -22,6 +22,7 @@ void append(model::SampleSet& a, const model::SampleSet& b) {
     a.labels.insert(a.labels.end(), b.labels.begin(), b.labels.end());
     a.labelsMm.insert(a.labelsMm.end(), b.labelsMm.begin(), b.labelsMm.end());
     a.mean.insert(a.mean.end(), b.mean.begin(), b.mean.end());
+    a.stepMean.insert(a.stepMean.end(), b.stepMean.begin(), b.stepMean.end());
     a.scale.insert(a.scale.end(), b.scale.begin(), b.scale.end());
     a.point.insert(a.point.end(), b.point.begin(), b.point.end());
 }

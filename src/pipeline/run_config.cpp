@@ -45,6 +45,28 @@ RunConfig RunConfig::from(const Config& config, const RunArgs& args) {
     if (select != "smoothed" && select != "paper")
         throw ConfigError("run.select = \"" + select + "\": expected smoothed or paper");
     rc.selectSmoothed = select == "smoothed";
+    const std::string& incumbent = config.getString("run.incumbent");
+    const auto& requested = rc.baselines.kinds;
+    const bool autoLocal =
+        incumbent == "auto" && rc.selectSmoothed &&
+        std::find(requested.begin(), requested.end(), model::BaselineKind::kLocalAnnual) != requested.end();
+    if (autoLocal) {
+        rc.incumbent = static_cast<std::int32_t>(
+            std::find(requested.begin(), requested.end(), model::BaselineKind::kLocalAnnual) - requested.begin());
+    } else if (incumbent != "none" && incumbent != "auto") {
+        model::BaselineKind kind{};
+        try {
+            kind = model::baselineFromString(incumbent);
+        } catch (const ConfigError& e) {
+            throw ConfigError("run.incumbent = \"" + incumbent + "\": " + e.what() + ", auto or none");
+        }
+        const auto& kinds = rc.baselines.kinds;
+        const auto at = std::find(kinds.begin(), kinds.end(), kind);
+        if (at == kinds.end()) throw ConfigError("run.incumbent = \"" + incumbent + "\" is not among run.baselines");
+        if (!rc.selectSmoothed)
+            throw ConfigError("run.incumbent needs run.select = smoothed (or run.incumbent = none)");
+        rc.incumbent = static_cast<std::int32_t>(at - kinds.begin());
+    }
     rc.interval = config.getDouble("run.interval");
     if (!(rc.interval >= 0 && rc.interval < 1)) throw ConfigError("run.interval must be in [0, 1)");
     const auto cuts = config.getInt("run.interval_cuts");

@@ -27,6 +27,10 @@ struct RunConfig {
     std::uint64_t seed = 0;
     BaselineRequest baselines;
     bool selectSmoothed = true;
+    /// run.incumbent: the baseline that keeps a subregion unless the best candidate beats it
+    /// significantly over the selection cuts (its index in `baselines.kinds`; -1: none, the lowest
+    /// score wins).
+    std::int32_t incumbent = -1;
     double interval = 0.9;
     int shards = 4;                      // train.shards
     double shardShare = 0.3;             // train.shard_share

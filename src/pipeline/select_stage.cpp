@@ -10,12 +10,17 @@
 namespace hlstm::pipeline {
 namespace {
 
+// run.incumbent: a challenger must beat the incumbent by this many standard errors of the per-cut
+// score differences (as the position choice's paired test, position_choice.cpp).
+constexpr double kIncumbentT = 2.0;
+
 // Each subregion's winner among its candidates and the baselines.
 std::vector<Choice> choose(const RunConfig& rc, const Plan& plan, const std::vector<TaskResult>& results,
                            const std::vector<BaselineScore>& baselineScores, const BaselineSet& baselines,
                            std::int32_t nSub) {
     std::vector<Choice> choice(static_cast<std::size_t>(nSub));
     auto better = [](double a, double b) { return std::isfinite(a) && (!std::isfinite(b) || a < b); };
+    std::vector<const CutScores*> bestCuts(static_cast<std::size_t>(nSub), nullptr);
     for (const auto& r : results) {
         const std::int32_t sub = plan.tasks[static_cast<std::size_t>(r.index)].subregion;
         if (sub >= nSub) continue;  // a learned baseline's model, not a candidate
@@ -25,11 +30,15 @@ std::vector<Choice> choose(const RunConfig& rc, const Plan& plan, const std::vec
         if (better(key, c.task < 0 ? std::nan("") : c.score)) {
             c.task = c.learned = r.index;
             c.score = key;
+            bestCuts[static_cast<std::size_t>(sub)] = &r.cutScores;
         }
         if (better(r.score, c.bestCandidate)) c.bestCandidate = r.score;
     }
+    // Each subregion's judged baselines (the scoring rank's records: the others' scores are NaN).
+    std::vector<std::vector<const BaselineScore*>> judged(static_cast<std::size_t>(nSub));
     for (const auto& b : baselineScores) {
         auto& c = choice[static_cast<std::size_t>(b.subregion)];
+        if (std::isfinite(b.score)) judged[static_cast<std::size_t>(b.subregion)].push_back(&b);
         if (better(b.score, c.bestBaselineScore)) {
             c.bestBaselineScore = b.score;
             c.bestBaseline = b.baseline;
@@ -40,10 +49,43 @@ std::vector<Choice> choose(const RunConfig& rc, const Plan& plan, const std::vec
     const auto velocity = std::find(baselines.kinds.begin(), baselines.kinds.end(), model::BaselineKind::kVelocity);
     const std::int32_t fallback =
         velocity != baselines.kinds.end() ? static_cast<std::int32_t>(velocity - baselines.kinds.begin()) : 0;
-    for (auto& c : choice) {
+    for (std::size_t s = 0; s < choice.size(); ++s) {
+        auto& c = choice[s];
         char line[256];
         const std::string bname =
             c.bestBaseline >= 0 ? model::toString(baselines.kinds[static_cast<std::size_t>(c.bestBaseline)]) : "none";
+        // run.incumbent: the incumbent baseline keeps the subregion unless the best candidate is
+        // lower on average and significantly so, paired over the cuts (significantlyBetter): an
+        // epoch's atmosphere is shared by every point of a subregion, so a mean over a few cuts
+        // can be won on their noise. The other baselines do not challenge it: local_annual nests
+        // velocity and linear_trend (a line), and on 17 atmosphere scenes letting them take
+        // subregions on the same test cost 3 % at h = 12 (README, "The incumbent").
+        const BaselineScore* inc = nullptr;
+        for (const BaselineScore* b : judged[s])
+            if (b->baseline == rc.incumbent) inc = b;
+        if (rc.incumbent >= 0 && inc != nullptr) {
+            const std::string iname = model::toString(baselines.kinds[static_cast<std::size_t>(rc.incumbent)]);
+            const bool learned = c.task >= 0 && bestCuts[s] != nullptr && better(c.score, inc->score) &&
+                                 significantlyBetter(*bestCuts[s], inc->cutScores, kIncumbentT);
+            if (learned)
+                std::snprintf(line, sizeof line,
+                              "%s: validation error vs smoothed rates %.4f < incumbent %s's %.4f mm/step, by more "
+                              "than %.0f standard errors over the cuts",
+                              model::toString(rc.shape.cell).c_str(), c.score, iname.c_str(), inc->score, kIncumbentT);
+            else
+                std::snprintf(line, sizeof line,
+                              "incumbent %s (%.4f mm/step): the best candidate (%.4f) does not beat it by %.0f "
+                              "standard errors over the cuts (best other baseline %s %.4f)",
+                              iname.c_str(), inc->score, c.bestCandidate, kIncumbentT, bname.c_str(),
+                              c.bestBaselineScore);
+            if (!learned) {
+                c.task = -1;
+                c.baseline = rc.incumbent;
+                c.score = inc->score;
+            }
+            c.why = line;
+            continue;
+        }
         if (rc.selectSmoothed && c.bestBaseline >= 0 && better(c.bestBaselineScore, c.score)) {
             if (c.task >= 0)
                 std::snprintf(line, sizeof line,

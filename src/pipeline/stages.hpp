@@ -38,6 +38,13 @@ inline constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 
 // ---------------------------------------------------------------- shared state
 /// Result of one candidate, all-gathered (trivially copyable).
+/// Per-cut scores of a method that was not judged: every cut NaN.
+inline CutScores noCutScores() {
+    CutScores s;
+    s.fill(std::numeric_limits<float>::quiet_NaN());
+    return s;
+}
+
 struct TaskResult {
     std::int32_t index = 0;
     std::int32_t status = 0;
@@ -48,8 +55,9 @@ struct TaskResult {
     double seconds = 0;
     std::uint64_t trainSamples = 0;
     std::uint64_t validationSamples = 0;
-    double trainLoss = 0;        // the last epoch's mean training loss (z units)
-    std::int32_t bestEpoch = 0;  // the epoch whose weights were kept (1-based)
+    double trainLoss = 0;                 // the last epoch's mean training loss (z units)
+    std::int32_t bestEpoch = 0;           // the epoch whose weights were kept (1-based)
+    CutScores cutScores = noCutScores();  // the score per cut (run.incumbent's paired test)
 };
 
 /// What the owners of the points keep of their series once the subregions' rows are with the
@@ -172,6 +180,7 @@ struct BaselineScore {
     std::int32_t baseline = 0;
     double score = 0;
     double seconds = 0;
+    CutScores cutScores = noCutScores();  // the score per cut (run.incumbent's paired test)
 };
 struct BaselineOutcome {
     std::vector<BaselineScore> local;

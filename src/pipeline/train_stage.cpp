@@ -50,10 +50,12 @@ public:
         // Every rank holds a data-parallel model: they score it and forecast its points together.
         // The forecasts at the cuts are kept for the position choice (position_choice.cpp).
         double score = std::numeric_limits<double>::quiet_NaN();
+        CutScores cutScores = noCutScores();
         if (sm.ok() && (sharded_ != nullptr || keeper_)) {
             const Forecaster f = modelForecaster(fitted, rc.threads);
             std::vector<float> rates = h_.cut->ratesAtCuts(sharded_ != nullptr ? sharedAmong(team_, f) : f);
             score = h_.cut->scoreOfRates(rates);
+            cutScores = h_.cut->cutScoresOfRates(rates);
             out.cutRates[task_.index] = std::move(rates);
         }
         releaseFreeMemory();  // the candidate's training buffers, before the next candidate's
@@ -72,6 +74,7 @@ public:
         r.epochs = sm.epochs;
         r.validationMae = sm.ok() ? sm.validationMae : std::numeric_limits<double>::quiet_NaN();
         r.score = score;
+        r.cutScores = cutScores;
         r.seconds = sm.seconds;
         r.trainSamples = sm.trainSamples;
         r.validationSamples = sm.validationSamples;

@@ -1,6 +1,7 @@
 // Samples (paper II-B), the 70/30 point split, configuration and thread resolution.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -223,6 +224,67 @@ TEST(SignalTarget, InputIsTheResidualFromTheVelocityAndTheLabelACentredMean) {
     EXPECT_FLOAT_EQ(s.scale[0], 2.0f);
 }
 
+TEST(LocalTarget, TheLabelIsTheResidualFromTheLocalLineAndAnnualFit) {
+    // A trend that steepens at epoch 40 (-0.2 then -0.8 mm a step) under an annual term of 5 mm,
+    // no noise, 100 epochs of 12 days. Every window whose fit (the epochs of the last 576 days)
+    // lies after the change has the fit's exact rates: its labels are 0 in z units, each step's
+    // centre is the signal's smoothed rate, and a zero output decodes to it. The signal target's
+    // labels keep the season (residuals from one velocity of the whole series).
+    const std::size_t epochs = 100;
+    const TimeAxis axis = TimeAxis::regular(epochs);
+    std::vector<float> c(epochs);
+    const auto signal = [&](double t) {
+        const double trend = t < 40 ? -0.2 * t : -8.0 - 0.8 * (t - 40.0);
+        return trend + 5.0 * std::sin(6.283185307179586 * 12.0 * t / 365.2425);
+    };
+    for (std::size_t t = 0; t < epochs; ++t) c[t] = static_cast<float>(signal(static_cast<double>(t)));
+    const SeriesView view{c.data(), 1, epochs, &axis};
+    ModelConfig m = shape(12, 3);
+    m.target = Target::kLocal;
+    m.smoothing = 5;
+    m.scale = 0.5;
+    const SampleSet s = makeSamples(view, m, Sampling::kAll, 1);
+    ASSERT_GT(s.size(), 20u);
+    ASSERT_EQ(s.stepMean.size(), s.size() * 3);
+    std::size_t after = 0;
+    double signalLabels = 0;
+    ModelConfig v = m;
+    v.target = Target::kSignal;
+    const SampleSet sv = makeSamples(view, v, Sampling::kAll, 1);
+    for (float z : sv.labels) signalLabels = std::max(signalLabels, std::abs(static_cast<double>(z)));
+    EXPECT_GT(signalLabels, 1.0);
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        // Window i's last observed epoch: its label rates end at e + Y + lead, the last rate 98.
+        const std::size_t last = epochs - 1 - (s.size() - 1 - i) - 3 - 2;
+        if (last < 40 + 48) continue;
+        ++after;
+        for (int y = 0; y < 3; ++y) {
+            const std::size_t k = i * 3 + static_cast<std::size_t>(y);
+            EXPECT_NEAR(s.labels[k], 0.0, 2e-3) << "window " << i << " step " << y + 1;
+            EXPECT_NEAR(s.centerOf(i, y), s.labelsMm[k], 1e-3);
+        }
+    }
+    EXPECT_GT(after, 3u);
+    // The latest forecast input's centres are the signal's next rates, smoothed over 5 (the fit
+    // extrapolated): the mean of rates 99 + y - 2 .. 99 + y + 2 of the signal.
+    const SampleSet f = makeForecastInputs(view, m);
+    ASSERT_EQ(f.size(), 1u);
+    for (int y = 0; y < 3; ++y) {
+        const double expected = (signal(99.0 + y + 3) - signal(99.0 + y - 2)) / 5.0;
+        EXPECT_NEAR(f.centerOf(0, y), expected, 2e-3) << "step " << y + 1;
+    }
+    // Windows whose history spans under a year (no fit) are centred on the velocity, as kSignal's:
+    // with 29 epochs (336 days) every one, and the samples are kSignal's.
+    const SeriesView shortView{c.data(), 1, 29, &axis};
+    const SampleSet shortLocal = makeSamples(shortView, m, Sampling::kAll, 1);
+    const SampleSet shortSignal = makeSamples(shortView, v, Sampling::kAll, 1);
+    ASSERT_GT(shortLocal.size(), 0u);
+    EXPECT_EQ(shortLocal.labels, shortSignal.labels);
+    EXPECT_EQ(shortLocal.mean, shortSignal.mean);
+    for (std::size_t i = 0; i < shortLocal.size(); ++i)
+        for (int y = 0; y < 3; ++y) EXPECT_FLOAT_EQ(shortLocal.centerOf(i, y), shortSignal.mean[i]);
+}
+
 // Views (what fit trains on, issue 22's memory per rank): the inputs computed per batch are the
 // materialised samples' bit for bit, for the next-rate and signal targets, every-window sampling,
 // lost acquisitions, missing values and a view of the first epochs of longer rows.
@@ -247,10 +309,10 @@ TEST(SampleViews, ComputeTheMaterialisedInputsBitForBit) {
     const SeriesView view = full.firstEpochs(visible);
     std::vector<std::size_t> rows;
     for (std::size_t i = 0; i < points; i += 2) rows.push_back(i);
-    for (const Target target : {Target::kNext, Target::kSignal}) {
+    for (const Target target : {Target::kNext, Target::kSignal, Target::kLocal}) {
         ModelConfig m = shape(12, 2);
         m.target = target;
-        m.smoothing = target == Target::kSignal ? 3 : 1;
+        m.smoothing = target != Target::kNext ? 3 : 1;
         m.scale = 1.7;
         for (const Sampling sampling : {Sampling::kLatest, Sampling::kAll}) {
             const SampleSet a = makeSamples(view, rows, m, sampling, 3);
@@ -262,6 +324,8 @@ TEST(SampleViews, ComputeTheMaterialisedInputsBitForBit) {
             EXPECT_EQ(b.labels, a.labels);
             EXPECT_EQ(b.labelsMm, a.labelsMm);
             EXPECT_EQ(b.mean, a.mean);
+            EXPECT_EQ(b.stepMean, a.stepMean);
+            EXPECT_EQ(a.stepMean.size(), target == Target::kLocal ? a.size() * 2 : 0u);
             EXPECT_EQ(b.scale, a.scale);
             EXPECT_EQ(b.point, a.point);
             const std::size_t width = static_cast<std::size_t>(a.inputSteps) * static_cast<std::size_t>(a.channels);

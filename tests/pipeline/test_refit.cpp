@@ -22,11 +22,12 @@ namespace {
 
 // A small scene and a fast grid, Y = 3; the default sampling (every 6th window) and 8
 // consecutive selection cuts (smoothing 5: the candidates train on the visible epochs minus 12);
-// the paper's baselines, so that learned models win subregions to refit (with local_annual the
-// baselines win them all on this scene).
+// the paper's baselines and the signal target, so that learned models win subregions to refit
+// (with local_annual, or the local target's residuals from it, the baselines win them all on
+// this scene).
 const std::string kFast =
     " --partition.min_points 300 --grid.L 8,12 --grid.K 1 --grid.S 6 --train.epochs 4 --train.batch 64 "
-    "--train.threads 1 --run.holdout 3 --model.horizon 3 --run.cut_stride 1 --run.baselines "
+    "--train.threads 1 --run.holdout 3 --model.horizon 3 --run.cut_stride 1 --model.target signal --run.baselines "
     "persistence,window_mean,velocity,linear_trend,ses,ar,mlr";
 constexpr int kY = 3, kEpochs = 50, kBatch = 64, kRefitEpochs = 3;
 constexpr std::size_t kWindowsPerPoint = 2;  // epochs 12 and 6 before the last visible one (stride 6)

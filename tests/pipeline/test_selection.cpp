@@ -2,6 +2,7 @@
 // (out of time), and positions are anchored on a robust level, not on the last noisy value.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -162,6 +163,32 @@ TEST(Positions, TheLevelIsALineThroughTheLastEpochsNotTheLastNoisyValue) {
         for (std::size_t y = 0; y < 3; ++y)
             EXPECT_NEAR(out[static_cast<std::size_t>(b) * 3 + y], 3.0 - 0.25 * (m + y), 1e-3)
                 << positionBaselineNames()[static_cast<std::size_t>(b)] << " step " << y + 1;
+}
+
+TEST(Selection, APairedTestOverCutsDiscountsDifferencesThatChangeSlowly) {
+    // The same eight per-cut differences (mean -0.125, sd 0.122: 2.9 standard errors if the
+    // cuts were independent). Alternating, they are significant; as a slow ramp (lag-1
+    // autocorrelation 0.625, the variance of the mean x 4.3) they are not, as successive cuts
+    // that share the atmosphere of their reference epochs and a season's slow error are not.
+    const std::vector<double> alternating{-0.3, 0.0, -0.25, 0.05, -0.2, -0.05, -0.15, -0.1};
+    const std::vector<double> ramp{-0.3, -0.25, -0.2, -0.15, -0.1, -0.05, 0.0, 0.05};
+    const std::vector<double> zero(8, 0.0);
+    EXPECT_TRUE(significantlyBetter(alternating.data(), zero.data(), 8, 1, 2.0));
+    EXPECT_FALSE(significantlyBetter(ramp.data(), zero.data(), 8, 1, 2.0));
+    EXPECT_TRUE(significantlyBetter(ramp.data(), zero.data(), 8, 1, 1.3));
+    // A worse challenger never is; a NaN cut is left out; strided values (methods x cuts x Y).
+    EXPECT_FALSE(significantlyBetter(zero.data(), alternating.data(), 8, 1, 2.0));
+    std::vector<double> strided(16, std::nan(""));
+    for (std::size_t c = 0; c < 8; ++c) strided[c * 2] = alternating[c];
+    strided[14] = std::nan("");  // cut 7 lost: the other seven are still significant
+    EXPECT_TRUE(significantlyBetter(strided.data(), std::vector<double>(16, 0.0).data(), 8, 2, 2.0));
+    // The fixed-size per-cut scores of the gathered records.
+    CutScores a, b;
+    a.fill(std::nanf(""));
+    b.fill(std::nanf(""));
+    for (std::size_t c = 0; c < 8; ++c) a[c] = static_cast<float>(1.0 + alternating[c]), b[c] = 1.0f;
+    EXPECT_TRUE(significantlyBetter(a, b, 2.0));
+    EXPECT_FALSE(significantlyBetter(b, a, 2.0));
 }
 
 TEST(Positions, TheLocalLineAndAnnualTermsFollowARecentTrendBesideTheSeason) {

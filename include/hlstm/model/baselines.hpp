@@ -41,6 +41,18 @@ struct History {
 /// local_annual's window: the epochs of the last 576 days (48 of 12 days).
 inline constexpr double kLocalAnnualWindowDays = 576.0;
 
+/// local_annual's fit of one history: a line and annual sine and cosine through the finite epochs
+/// of the last kLocalAnnualWindowDays (when they span a year and are at least 8; else `valid` is
+/// false). at(y) is the fitted value y nominal steps after the last epoch (y may be negative; the
+/// phase advances at the nominal spacing from the last epoch's).
+struct LocalAnnualFit {
+    bool valid = false;
+    std::array<double, 4> beta{};  ///< level at the last epoch, mm per nominal step, sine, cosine
+    double phaseEnd = 0, perStep = 0;
+    [[nodiscard]] double at(double y) const;
+};
+LocalAnnualFit localAnnualFit(const History& h);
+
 /// Rates r[t] = (c[t+1]-c[t]) / (steps[t+1]-steps[t]), t = 0..n-2: mm per nominal step (empty when n < 2).
 std::vector<double> rates(const History& h);
 

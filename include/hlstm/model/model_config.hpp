@@ -24,8 +24,12 @@ enum class LossKind : int { kMse = 0, kMae = 1, kHuber = 2 };
 /// that differencing injects, d[t] = s[t] + e[t] - e[t-1]).
 enum class Target : int {
     kNext = 0,    ///< paper: the next Y rates, each window z-scored by its own input mean and std
-    kSignal = 1,  ///< default: the centred mean of `smoothing` rates around each of the next Y steps,
+    kSignal = 1,  ///< the centred mean of `smoothing` rates around each of the next Y steps,
                   ///< as a residual from the point's OLS velocity, with the day-of-year as input
+    kLocal = 2,   ///< default: the same label and inputs as kSignal, each label step a residual from the
+                  ///< local_annual fit (a line and annual terms through the last 576 days) at the
+                  ///< window's end: the network learns what that fit misses (from the velocity,
+                  ///< as kSignal, where the history before the window's end spans under a year)
 };
 
 /// Which windows of a point's differential series become training samples.
@@ -54,17 +58,17 @@ struct ModelConfig {
     [[nodiscard]] int inputSteps() const noexcept { return window - horizon; }
     /// Input channels per step: the rate (kNext), or the residual rate and sin/cos of the
     /// day of the year (kSignal).
-    [[nodiscard]] int inputChannels() const noexcept { return target == Target::kSignal ? 3 : 1; }
+    [[nodiscard]] int inputChannels() const noexcept { return target != Target::kNext ? 3 : 1; }
     /// Rates a label reaches beyond the last forecast step (kSignal's centred mean), 0 for kNext.
     [[nodiscard]] int labelLead() const noexcept {
-        return target == Target::kSignal ? smoothing - 1 - (smoothing - 1) / 2 : 0;
+        return target != Target::kNext ? smoothing - 1 - (smoothing - 1) / 2 : 0;
     }
     /// Latest rates a kSignal input leaves out: the centred label around the next step reaches
     /// back (h - 1) / 2 rates, and one more so that no epoch is both the end of the input's last
     /// rate and the start of the label's first: an input that shares an epoch with the label
     /// learns to predict minus that epoch's noise / h (demo scene, issue 23: 0.454 -> 0.297 mm
     /// against the truth).
-    [[nodiscard]] int inputGap() const noexcept { return target == Target::kSignal ? (smoothing - 1) / 2 + 1 : 0; }
+    [[nodiscard]] int inputGap() const noexcept { return target != Target::kNext ? (smoothing - 1) / 2 + 1 : 0; }
     /// Throws ConfigError unless 2 <= L, 1 <= Y < L, K >= 1, S >= 1, stdFloor > 0, scale > 0,
     /// smoothing >= 1.
     void validate() const;

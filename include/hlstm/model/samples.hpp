@@ -55,8 +55,11 @@ struct SampleSet {
     int channels = 1;
     std::vector<float> inputs;
     std::vector<float> labels;
-    std::vector<float> labelsMm;       ///< the labels in mm (exact, for MAE in mm)
-    std::vector<float> mean;           ///< mm, per sample: mean of the input part
+    std::vector<float> labelsMm;  ///< the labels in mm (exact, for MAE in mm)
+    std::vector<float> mean;      ///< mm, per sample: mean of the input part
+    /// kLocal: mm per step, per sample and step (horizon each): the centre of each label step
+    /// (the local fit's rate there); empty for the other targets, whose centre is `mean`.
+    std::vector<float> stepMean;
     std::vector<float> scale;          ///< mm, per sample: max(std of the input part, floor)
     std::vector<std::uint32_t> point;  ///< row of the sample's point in the SeriesView
     /// Windows as views (makeSampleViews): `inputs` stays empty and fillInputs computes a batch's
@@ -68,6 +71,11 @@ struct SampleSet {
     std::vector<double> center, spread;    ///< views: the exact mean and scale of each window
 
     [[nodiscard]] std::size_t size() const noexcept { return mean.size(); }
+    /// The centre (mm per step) of sample i's step y: a prediction is output x scale + centre.
+    [[nodiscard]] double centerOf(std::size_t i, int y) const noexcept {
+        return stepMean.empty() ? mean[i]
+                                : stepMean[i * static_cast<std::size_t>(horizon) + static_cast<std::size_t>(y)];
+    }
     /// True when the inputs are computed on demand (makeSampleViews).
     [[nodiscard]] bool views() const noexcept { return !windowEnd.empty(); }
     /// Inputs of samples indices[0..n) (indices nullptr: first..first + n), inputSteps x

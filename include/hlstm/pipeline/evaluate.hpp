@@ -3,6 +3,7 @@
 /// conformal interval half-widths, and baseline forecasts of any block of series. Rank-local.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -45,6 +46,18 @@ struct BaselineSet {
     [[nodiscard]] CutForecaster cutForecaster(std::size_t b, int horizon) const;
 };
 
+/// Per-cut selection errors of one method (ValidationCut::cutScoresOfRates), fixed size so that
+/// they travel in the gathered records of the candidates and baselines.
+inline constexpr std::size_t kMaxCutScores = 16;
+using CutScores = std::array<float, kMaxCutScores>;
+/// True when `challenger`'s per-cut errors (n values, `stride` apart) are below `incumbent`'s on
+/// average by more than `t` standard errors of the mean per-cut difference, that standard error
+/// inflated for the lag-1 autocorrelation of successive cuts' differences (cuts where either is
+/// NaN left out; with fewer than 2 such cuts, when the mean is lower).
+bool significantlyBetter(const double* challenger, const double* incumbent, std::size_t n, std::size_t stride,
+                         double t);
+bool significantlyBetter(const CutScores& challenger, const CutScores& incumbent, double t);
+
 /// The validation points of one subregion, cut so that every method forecasts from the same
 /// epochs and is judged against the same smoothed future (a criterion that
 /// predicting the noise of the next differential cannot win).
@@ -82,6 +95,10 @@ public:
     [[nodiscard]] std::vector<float> ratesAtCutsInOnePass(const CutForecaster& method, std::size_t width = 0) const;
     /// score() of rates from ratesAtCuts (or ratesAtCutsInOnePass): the same value bit for bit.
     [[nodiscard]] double scoreOfRates(const std::vector<float>& rates) const;
+    /// The same error per cut (the mean over the rows and steps at each cut), for a paired
+    /// comparison of two methods over the cuts: the first kMaxCutScores cuts, NaN after them and
+    /// at a cut without any finite pair.
+    [[nodiscard]] CutScores cutScoresOfRates(const std::vector<float>& rates) const;
     /// The same error per forecast step (Y values; NaN for a step without any finite pair).
     [[nodiscard]] std::vector<double> stepScores(const Forecaster& method) const;
 
