@@ -225,6 +225,15 @@ int bestSesLane(const double* sse) {
 
 }  // namespace
 
+std::size_t localAnnualWindowStart(const double* steps, std::size_t n, double spacingDays) {
+    const auto at = [steps](std::size_t t) { return steps != nullptr ? steps[t] : static_cast<double>(t); };
+    if (n == 0) return 0;
+    const double window = kLocalAnnualWindowDays / spacingDays;
+    std::size_t from = n;
+    while (from > 0 && at(from - 1) >= at(n - 1) - window) --from;
+    return from;
+}
+
 LocalAnnualFit localAnnualFit(const History& h) {
     constexpr double kTwoPi = 6.283185307179586;
     LocalAnnualFit fit;
@@ -245,9 +254,8 @@ LocalAnnualFit localAnnualFit(const History& h) {
             phases[t] = phaseAt(t), sinT[t] = std::sin(phases[t]), cosT[t] = std::cos(phases[t]);
         cachedPhase = h.phase, cachedSteps = h.steps, filled = h.n;
     }
-    const double end = stepAt(h, h.n - 1), window = kLocalAnnualWindowDays / h.spacingDays;
-    std::size_t from = h.n;
-    while (from > 0 && stepAt(h, from - 1) >= end - window) --from;
+    const double end = stepAt(h, h.n - 1);
+    const std::size_t from = localAnnualWindowStart(h.steps, h.n, h.spacingDays);
     // Normal equations of (1, step - end, sin, cos), the steps centred on the last epoch.
     std::array<std::array<double, 5>, 4> a{};
     std::size_t count = 0, first = h.n, last = h.n;

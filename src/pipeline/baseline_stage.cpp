@@ -122,7 +122,7 @@ BaselineOutcome baselineWork(const RunContext& ctx, const HeldMap& held, const B
             std::vector<float> cutRates =
                 h.cut->ratesAtCutsInOnePass(shared ? sharedCutsAmong(*group, atCuts) : atCuts);
             const double score = h.cut->scoreOfRates(cutRates);
-            const CutScores cutScores = lead ? h.cut->cutScoresOfRates(cutRates) : noCutScores();
+            const CutScores cutScores = lead && rc.incumbent >= 0 ? h.cut->cutScoresOfRates(cutRates) : noCutScores();
             if (rc.choosePositions) {
                 auto& kept = out.cutRates[s];
                 kept.resize(nB);

@@ -570,7 +570,7 @@ float conformalQuantile(std::vector<float> residuals, double level) {
 BaselineRequest baselinesFromConfig(const std::string& text) {
     BaselineRequest request;
     if (text == "default" || text == "all" || text.empty()) {
-        for (const model::BaselineKind kind : model::allBaselines()) request.kinds.push_back(kind);
+        request.kinds = model::allBaselines();
         request.globalLstm = request.rnn = text == "all";
         return request;
     }

@@ -78,7 +78,7 @@ TrainOutcome fineTuneStage(const RunContext& ctx, const HeldMap& held, const Pre
         std::vector<float> rates = h.cut->ratesAtCuts(
             cachedForecaster(h.forecasts, taskMethod(task.index), modelForecaster(tuned, rc.threads)));
         r.score = h.cut->scoreOfRates(rates);
-        r.cutScores = h.cut->cutScoresOfRates(rates);
+        if (rc.incumbent >= 0) r.cutScores = h.cut->cutScoresOfRates(rates);
         out.cutRates[task.index] = std::move(rates);
         r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         r.trainSamples = tuned.summary.trainSamples;

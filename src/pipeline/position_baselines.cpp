@@ -1,5 +1,5 @@
 // The position baselines (issue 23): last value + velocity, a local line, the local line's level +
-// velocity, line + annual terms and the same terms through the last kLocalAnnualDays, fitted on a point's visible positions and extrapolated, at the
+// velocity, line + annual terms and the same terms through the last model::kLocalAnnualWindowDays, fitted on a point's visible positions and extrapolated, at the
 // last visible epoch and at the selection's cuts. Split from evaluate.cpp, which holds the
 // validation cuts that score them.
 #include <immintrin.h>
@@ -140,14 +140,9 @@ struct PrefixSums {
     std::size_t finite = 0;
 };
 
-// The first epoch of local_line+annual's window before `epochs`: the epochs of the last
-// kLocalAnnualDays.
+// The first epoch of local_line+annual's window before `epochs` (local_annual's).
 std::size_t localWindowStart(const model::TimeAxis& time, std::size_t epochs) {
-    const double* steps = time.steps.data();
-    const double window = kLocalAnnualDays / time.spacingDays;
-    std::size_t from = epochs;
-    while (from > 0 && steps[from - 1] >= steps[epochs - 1] - window) --from;
-    return from;
+    return model::localAnnualWindowStart(time.steps.data(), epochs, time.spacingDays);
 }
 
 // forecastPositions from the sums of the first `epochs` epochs and of the first `from` =
@@ -218,7 +213,7 @@ void forecastPositionsAtCuts(const float* c, const model::TimeAxis& time, const 
 
 namespace {
 
-// The line and annual terms through the epochs from..epochs-1 (the last kLocalAnnualDays), from
+// The line and annual terms through the epochs from..epochs-1 (the last model::kLocalAnnualWindowDays), from
 // their sums: false when fewer than 8 are finite or they span less than a year (the annual terms
 // would be confounded with the line).
 bool localAnnualFit(const float* c, const model::TimeAxis& time, std::size_t epochs, const PrefixSums& all,

@@ -55,7 +55,7 @@ public:
             const Forecaster f = modelForecaster(fitted, rc.threads);
             std::vector<float> rates = h_.cut->ratesAtCuts(sharded_ != nullptr ? sharedAmong(team_, f) : f);
             score = h_.cut->scoreOfRates(rates);
-            cutScores = h_.cut->cutScoresOfRates(rates);
+            if (rc.incumbent >= 0) cutScores = h_.cut->cutScoresOfRates(rates);  // its paired test only
             out.cutRates[task_.index] = std::move(rates);
         }
         releaseFreeMemory();  // the candidate's training buffers, before the next candidate's

@@ -38,8 +38,12 @@ struct History {
     double spacingDays = 12.0;
 };
 
-/// local_annual's window: the epochs of the last 576 days (48 of 12 days).
+/// local_annual's window: the epochs of the last 576 days (48 of 12 days); the position baseline
+/// local_line+annual's too.
 inline constexpr double kLocalAnnualWindowDays = 576.0;
+/// The first epoch of that window in a history of n epochs at `steps` (nullptr: 0, 1, ..., n-1)
+/// of `spacingDays` nominal spacing: the epochs within kLocalAnnualWindowDays of the last one.
+std::size_t localAnnualWindowStart(const double* steps, std::size_t n, double spacingDays);
 
 /// local_annual's fit of one history: a line and annual sine and cosine through the finite epochs
 /// of the last kLocalAnnualWindowDays (when they span a year and are at least 8; else `valid` is

@@ -207,13 +207,11 @@ float conformalQuantile(std::vector<float> residuals, double level);
 /// Position-only baselines (issue 23): forecasts of the position at the Y epochs after
 /// `epochs` (the cumulative value itself, mm), from one point's visible history.
 inline constexpr int kPositionBaselines = 5;
-/// The window of "local_line+annual": the epochs of the last 576 days (48 epochs of 12 days).
-inline constexpr double kLocalAnnualDays = 576.0;
 /// "last_value+velocity" (last value + whole-history OLS velocity x elapsed time),
 /// "local_line" (the line through the last `levelEpochs` epochs, extrapolated),
 /// "local_level+velocity" (that line's level + the OLS velocity), "line+annual" (OLS of a line
 /// and annual sine and cosine over the whole history, extrapolated: MintPy's time function),
-/// "local_line+annual" (the same through the epochs of the last kLocalAnnualDays, when they span
+/// "local_line+annual" (the same through the epochs of the last model::kLocalAnnualWindowDays, when they span
 /// a year or more: a recent trend beside the season; else NaN).
 const std::vector<std::string>& positionBaselineNames();
 /// Writes kPositionBaselines x Y positions into `out` (baseline-major); `time` covers the Y
