@@ -122,8 +122,11 @@ TEST_F(ResumeTest, SigusrOneStopsWithExitThreeAndTheResumedOutputIsTheUninterrup
     // sent once training has checkpointed (the log says so), not after a fixed sleep: on a
     // loaded machine 2 s could still be before the first candidate, which stops cleanly with
     // nothing to checkpoint (seen in a CI run).
+    // Rank 0 sleeps 1 ms between minibatches in the stopped run only (HLSTM_SLOW_INJECT: timing,
+    // never values), so that training outlasts the signal's way from the log to the ranks: the
+    // whole run takes under a second on this scene, and a CI run once finished before it arrived.
     const std::string log = out + ".log";
-    const std::string script = command(out) + " > " + log +
+    const std::string script = "HLSTM_SLOW_INJECT=0:1 " + command(out) + " > " + log +
                                " 2>&1 & pid=$!; for i in $(seq 1 1200); do grep -q \"checkpoint: candidate\" " + log +
                                " && break; sleep 0.05; done; kill -USR1 $pid; wait $pid";
     const auto stop = run("bash -c '" + script + "'", 300);
