@@ -113,8 +113,12 @@ const std::vector<ConfigKey>& configSchema() {
          "epochs between successive selection cuts (1: consecutive); spread cuts see more epochs' independent "
          "atmospheres and seasons, at the cost of (N - 1) x (stride - 1) more epochs the candidates do not train "
          "on; less where the candidates would keep fewer than half the visible epochs"},
-        {"run.level_epochs", std::int64_t{8},
+        {"run.level_epochs", std::int64_t{12},
          "positions: the current level is a line through the last this many epochs (1: the last value)"},
+        {"run.level_season", true,
+         "positions: the level's line runs through the last run.level_epochs values less the annual terms of "
+         "local_annual's fit (a line and annual terms through the last 576 days), added back at the last epoch; "
+         "false: through the values themselves"},
         {"run.combine", std::string("scored"),
          "where a learned model won a subregion: scored = its forecast mixed with the best baseline's at weights "
          "0.75, 0.5, 0.25, each judged out of time like the candidates, a mix wins when its score is lower; step = "

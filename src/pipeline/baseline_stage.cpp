@@ -105,8 +105,8 @@ BaselineOutcome baselineWork(const RunContext& ctx, const HeldMap& held, const B
         const auto positionsStart = std::chrono::steady_clock::now();
         for (std::size_t i = 0; i < n; ++i) {
             float* o = out.positions.data() + firstPos + i * P;
-            o[0] = static_cast<float>(localLevel(mine.row(i), axis.steps.data(), visibleEpochs, rc.levelEpochs));
-            forecastPositions(mine.row(i), axis, visibleEpochs, rc.horizon, rc.levelEpochs, o + 1);
+            o[0] = static_cast<float>(localLevel(mine.row(i), axis, visibleEpochs, rc.level));
+            forecastPositions(mine.row(i), axis, visibleEpochs, rc.horizon, rc.level, o + 1);
         }
         // Where the seconds go (HLSTM_LOG=debug): the positions, then each baseline's score and holdout.
         auto timing = log::debug();

@@ -76,29 +76,62 @@ std::size_t selectionTrainEpochs(std::size_t visibleEpochs, int horizon, int smo
     return visibleEpochs > held ? visibleEpochs - held : 0;
 }
 
-double localLevel(const float* c, const double* steps, std::size_t epochs, int n) {
+namespace {
+
+// The value at the last epoch of an OLS line through the finite values value(t), t among the last
+// n of `epochs` (the last finite value with fewer than 3; NaN with none): localLevel's line.
+template <class Value> double lineLevel(const double* steps, std::size_t epochs, int n, Value value) {
     if (epochs == 0) return std::nan("");
     const std::size_t from =
         epochs > static_cast<std::size_t>(std::max(n, 1)) ? epochs - static_cast<std::size_t>(std::max(n, 1)) : 0;
     double k = 0, st = 0, sc = 0;
     double last = std::nan("");
     for (std::size_t t = from; t < epochs; ++t) {
-        if (!std::isfinite(c[t])) continue;
+        const double v = value(t);
+        if (!std::isfinite(v)) continue;
         k += 1;
         st += steps[t];
-        sc += c[t];
-        last = c[t];
+        sc += v;
+        last = v;
     }
     if (k < 3) return last;
     const double mt = st / k, mc = sc / k;
     double stt = 0, stc = 0;
     for (std::size_t t = from; t < epochs; ++t) {
-        if (!std::isfinite(c[t])) continue;
+        const double v = value(t);
+        if (!std::isfinite(v)) continue;
         stt += (steps[t] - mt) * (steps[t] - mt);
-        stc += (steps[t] - mt) * (c[t] - mc);
+        stc += (steps[t] - mt) * (v - mc);
     }
     const double slope = stt > 0 ? stc / stt : 0.0;
     return mc + slope * (steps[epochs - 1] - mt);
+}
+
+}  // namespace
+
+double localLevel(const float* c, const double* steps, std::size_t epochs, int n) {
+    return lineLevel(steps, epochs, n, [c](std::size_t t) { return static_cast<double>(c[t]); });
+}
+
+double localLevel(const float* c, const model::TimeAxis& time, std::size_t epochs, LevelRule rule) {
+    if (!rule.season || epochs == 0 || time.phase.size() < epochs)
+        return localLevel(c, time.steps.data(), epochs, rule.epochs);
+    const model::LocalAnnualFit fit =
+        model::localAnnualFit({c, time.steps.data(), epochs, time.phase.data(), time.spacingDays});
+    if (!fit.valid) return localLevel(c, time.steps.data(), epochs, rule.epochs);
+    // sin and cos of the axis's phases, once per axis (per thread), not per point.
+    thread_local std::vector<double> phases, sinT, cosT;
+    if (phases.size() != time.phase.size() || !std::equal(phases.begin(), phases.end(), time.phase.begin())) {
+        phases = time.phase;
+        sinT.resize(phases.size());
+        cosT.resize(phases.size());
+        for (std::size_t t = 0; t < phases.size(); ++t) sinT[t] = std::sin(phases[t]), cosT[t] = std::cos(phases[t]);
+    }
+    // The fit's annual terms at epoch t, taken off the values and added back at the last epoch.
+    const auto season = [&](std::size_t t) { return fit.beta[2] * sinT[t] + fit.beta[3] * cosT[t]; };
+    return lineLevel(time.steps.data(), epochs, rule.epochs,
+                     [&](std::size_t t) { return static_cast<double>(c[t]) - season(t); }) +
+           season(epochs - 1);
 }
 
 ValidationCut::ValidationCut(const model::SeriesView& visible, std::vector<std::size_t> rows, int horizon,
@@ -403,7 +436,7 @@ std::size_t ValidationCut::intervalCut(int c) const {
 }
 
 std::vector<float> ValidationCut::intervalHalfWidths(const Forecaster& method, double level, int cuts,
-                                                     int levelEpochs) const {
+                                                     LevelRule levelRule) const {
     if (!(level > 0) || rows_.empty()) return {};
     const std::size_t Y = static_cast<std::size_t>(horizon_);
     std::size_t take = 0;
@@ -418,8 +451,8 @@ std::vector<float> ValidationCut::intervalHalfWidths(const Forecaster& method, d
         ratesToDifferentials(pred, horizon_, *time_, cut - 1, diff);
         for (std::size_t i = 0; i < take; ++i) {
             const float* c0 = subset.data() + i * epochs_;
-            const double anchor = levelEpochs > 0 ? localLevel(c0, time_->steps.data(), cut, levelEpochs)
-                                                  : static_cast<double>(c0[cut - 1]);
+            const double anchor =
+                levelRule.epochs > 0 ? localLevel(c0, *time_, cut, levelRule) : static_cast<double>(c0[cut - 1]);
             double cum = anchor;
             for (std::size_t y = 0; y < Y; ++y) {
                 cum += diff[i * Y + y];

@@ -80,7 +80,7 @@ void forecastRows(const RunContext& ctx, const Choice& c, const Forecaster& f, c
     ratesToDifferentials(holdoutRates, rc.horizon, axis, V - 1, holdout);
     done("holdout");
     const std::vector<float> holdoutPos =
-        positionsOf(c.positionSteps, seen, holdoutRates, baselines, rc.levelEpochs, rc.horizon, rc.positionHedge);
+        positionsOf(c.positionSteps, seen, holdoutRates, baselines, rc.level, rc.horizon, rc.positionHedge);
     done("holdout positions");
     const std::vector<std::uint64_t> rowIds(rows, rows + count);
     if (ctx.commonMode != nullptr)  // the next epochs see every epoch: the reader's fill, the whole field
@@ -90,11 +90,11 @@ void forecastRows(const RunContext& ctx, const Choice& c, const Forecaster& f, c
     const std::vector<float> next = f(whole);
     done("next");
     const std::vector<float> nextPos =
-        positionsOf(c.positionSteps, whole, next, baselines, rc.levelEpochs, rc.horizon, rc.positionHedge);
+        positionsOf(c.positionSteps, whole, next, baselines, rc.level, rc.horizon, rc.positionHedge);
     done("next positions");
     for (std::size_t k = 0; k < count; ++k) {
         out.rows.push_back(rows[k]);
-        const double level = localLevel(series + k * m, axis.steps.data(), m, rc.levelEpochs);
+        const double level = localLevel(series + k * m, axis, m, rc.level);
         for (std::size_t y = 0; y < Y; ++y) out.values.push_back(holdout[k * Y + y]);
         for (std::size_t y = 0; y < Y; ++y) out.values.push_back(next[k * Y + y]);
         for (std::size_t y = 0; y < Y; ++y) out.values.push_back(nextPos[k * Y + y]);
@@ -240,11 +240,10 @@ WinnerForecasts forecastWinners(const RunContext& ctx, const HeldMap& held, cons
             }
             if (owner || shared) {
                 // The chosen position methods' own out-of-time residuals per step.
-                PositionForecaster p = positionForecaster(c.positionSteps, judged ? judged : f, baselines,
-                                                          rc.levelEpochs, rc.horizon, rc.positionHedge);
+                PositionForecaster p = positionForecaster(c.positionSteps, judged ? judged : f, baselines, rc.level,
+                                                          rc.horizon, rc.positionHedge);
                 const auto onLevel = [&](std::size_t, const model::SeriesView& v, const std::vector<float>& rates) {
-                    return positionsOf(c.positionSteps, v, rates, baselines, rc.levelEpochs, rc.horizon,
-                                       rc.positionHedge);
+                    return positionsOf(c.positionSteps, v, rates, baselines, rc.level, rc.horizon, rc.positionHedge);
                 };
                 // A group forecasts its rows together (collective): each member the same calls.
                 const std::vector<float> half =
@@ -281,7 +280,7 @@ WinnerForecasts forecastWinners(const RunContext& ctx, const HeldMap& held, cons
                    << piece.holder << ":";
             const auto start = std::chrono::steady_clock::now();
             const PositionForecaster p =
-                positionForecaster(c.positionSteps, judged, baselines, rc.levelEpochs, rc.horizon, rc.positionHedge);
+                positionForecaster(c.positionSteps, judged, baselines, rc.level, rc.horizon, rc.positionHedge);
             for (const SeriesBlock& v : piece.views)
                 piece.viewResults.push_back(
                     v.points > 0 ? p(model::SeriesView{v.values.data(), v.points, v.epochs, &ctx.axis, v.epochs})
@@ -305,7 +304,7 @@ WinnerForecasts forecastWinners(const RunContext& ctx, const HeldMap& held, cons
                 return viewValues[k][call++];
             };
             const auto onLevel = [&](std::size_t, const model::SeriesView& v, const std::vector<float>& rates) {
-                return positionsOf(c.positionSteps, v, rates, baselines, rc.levelEpochs, rc.horizon, rc.positionHedge);
+                return positionsOf(c.positionSteps, v, rates, baselines, rc.level, rc.horizon, rc.positionHedge);
             };
             const std::vector<float> half =
                 r.cut->positionHalfWidths(replay, rc.interval, rc.intervalCuts, r.known, onLevel);

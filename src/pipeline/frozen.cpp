@@ -73,7 +73,7 @@ Returned FrozenService::forecast(const Comm& comm, const RunConfig& rc, const Lo
                     ratesToDifferentials(rates, rc.horizon, axis, V - 1, diff);
                     // The first origin's position choice, as predict applies it (position_choice.cpp).
                     chosen = positionsOf(choice_[static_cast<std::size_t>(s)].positionSteps, view, rates, baselines_,
-                                         rc.levelEpochs, rc.horizon, rc.positionHedge);
+                                         rc.level, rc.horizon, rc.positionHedge);
                 }
             }
             for (std::size_t k = 0; k < rows.size(); ++k) {
@@ -81,10 +81,10 @@ Returned FrozenService::forecast(const Comm& comm, const RunConfig& rc, const Lo
                 for (std::size_t y = 0; y < Y && !diff.empty(); ++y) w[y] = diff[k * Y + y];
                 for (std::size_t y = 0; y < Y && !chosen.empty(); ++y) w[3 * Y + 2 + y] = chosen[k * Y + y];
                 w[3 * Y] = split_[rows[k]];
-                w[3 * Y + 1] = static_cast<float>(localLevel(view.row(k), axis.steps.data(), m, rc.levelEpochs));
+                w[3 * Y + 1] = static_cast<float>(localLevel(view.row(k), axis, m, rc.level));
                 float* pos = back.positions.data() + rows[k] * P;
-                pos[0] = static_cast<float>(localLevel(view.row(k), axis.steps.data(), V, rc.levelEpochs));
-                forecastPositions(view.row(k), axis, V, rc.horizon, rc.levelEpochs, pos + 1);
+                pos[0] = static_cast<float>(localLevel(view.row(k), axis, V, rc.level));
+                forecastPositions(view.row(k), axis, V, rc.horizon, rc.level, pos + 1);
             }
             for (std::size_t b = 0; b < nPerPoint; ++b) {
                 std::vector<float> bd;

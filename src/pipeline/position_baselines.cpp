@@ -148,13 +148,14 @@ std::size_t localWindowStart(const model::TimeAxis& time, std::size_t epochs) {
 // forecastPositions from the sums of the first `epochs` epochs and of the first `from` =
 // localWindowStart(epochs) (the window's sums are their difference: every prefix is summed once,
 // in epoch order, at the last epoch as at the cuts).
-void positionsFromSums(const float* c, const model::TimeAxis& time, std::size_t epochs, int horizon, int levelEpochs,
-                       const PrefixSums& all, const PrefixSums& beforeWindow, std::size_t from, float* out);
+void positionsFromSums(const float* c, const model::TimeAxis& time, std::size_t epochs, int horizon,
+                       LevelRule levelRule, const PrefixSums& all, const PrefixSums& beforeWindow, std::size_t from,
+                       float* out);
 
 }  // namespace
 
-void forecastPositions(const float* c, const model::TimeAxis& time, std::size_t epochs, int horizon, int levelEpochs,
-                       float* out) {
+void forecastPositions(const float* c, const model::TimeAxis& time, std::size_t epochs, int horizon,
+                       LevelRule levelRule, float* out) {
     const std::size_t Y = static_cast<std::size_t>(horizon);
     std::fill(out, out + kPositionBaselines * Y, kNaN);
     if (epochs < 2) return;
@@ -167,11 +168,11 @@ void forecastPositions(const float* c, const model::TimeAxis& time, std::size_t 
     addSums(c, time.steps.data(), annualTerms, 0, from, all.sums, all.finite);
     beforeWindow = all;
     addSums(c, time.steps.data(), annualTerms, from, epochs, all.sums, all.finite);
-    positionsFromSums(c, time, epochs, horizon, levelEpochs, all, beforeWindow, from, out);
+    positionsFromSums(c, time, epochs, horizon, levelRule, all, beforeWindow, from, out);
 }
 
 void forecastPositionsAtCuts(const float* c, const model::TimeAxis& time, const std::size_t* cuts, std::size_t nCuts,
-                             int horizon, int levelEpochs, float* out) {
+                             int horizon, LevelRule levelRule, float* out) {
     const std::size_t Y = static_cast<std::size_t>(horizon), J = kPositionBaselines;
     thread_local std::vector<std::size_t> order;
     order.resize(nCuts);
@@ -207,7 +208,7 @@ void forecastPositionsAtCuts(const float* c, const model::TimeAxis& time, const 
         std::fill(o, o + J * Y, kNaN);
         if (cuts[k] < 2) continue;
         const std::size_t from = localWindowStart(time, cuts[k]);
-        positionsFromSums(c, time, cuts[k], horizon, levelEpochs, at(cuts[k]), at(from), from, o);
+        positionsFromSums(c, time, cuts[k], horizon, levelRule, at(cuts[k]), at(from), from, o);
     }
 }
 
@@ -233,8 +234,9 @@ bool localAnnualFit(const float* c, const model::TimeAxis& time, std::size_t epo
     return leastSquares(window, 4, beta);
 }
 
-void positionsFromSums(const float* c, const model::TimeAxis& time, std::size_t epochs, int horizon, int levelEpochs,
-                       const PrefixSums& all, const PrefixSums& beforeWindow, std::size_t from, float* out) {
+void positionsFromSums(const float* c, const model::TimeAxis& time, std::size_t epochs, int horizon,
+                       LevelRule levelRule, const PrefixSums& all, const PrefixSums& beforeWindow, std::size_t from,
+                       float* out) {
     const std::size_t Y = static_cast<std::size_t>(horizon);
     const double* steps = time.steps.data();
     const NormalSums& sums = all.sums;
@@ -251,12 +253,14 @@ void positionsFromSums(const float* c, const model::TimeAxis& time, std::size_t 
             break;
         }
     if (lastT == epochs) return;
-    const double level = localLevel(c, steps, epochs, levelEpochs);
-    // Slope of the local line: the level at the last epoch and at the one before.
+    // The positions' level (local_level+velocity's) and the plain local line's (local_line's).
+    const double level = localLevel(c, time, epochs, levelRule);
+    const double lineLevel = localLevel(c, steps, epochs, levelRule.epochs);
+    // Slope of the local line through the last levelRule.epochs epochs.
     double localSlope = std::nan("");
     {
-        const std::size_t from =
-            epochs > static_cast<std::size_t>(levelEpochs) ? epochs - static_cast<std::size_t>(levelEpochs) : 0;
+        const std::size_t n = static_cast<std::size_t>(levelRule.epochs);
+        const std::size_t from = epochs > n ? epochs - n : 0;
         double k = 0, st = 0, sc = 0;
         for (std::size_t t = from; t < epochs; ++t)
             if (std::isfinite(c[t])) {
@@ -285,7 +289,7 @@ void positionsFromSums(const float* c, const model::TimeAxis& time, std::size_t 
                               ? std::nan("")
                               : time.phase.back() + kTwoPi * time.spacingDays / 365.25 * (s - time.steps.back());
         out[0 * Y + y] = static_cast<float>(c[lastT] + velocity * (s - steps[lastT]));
-        out[1 * Y + y] = static_cast<float>(level + localSlope * (s - tEnd));
+        out[1 * Y + y] = static_cast<float>(lineLevel + localSlope * (s - tEnd));
         out[2 * Y + y] = static_cast<float>(level + velocity * (s - tEnd));
         if (hasAnnual)
             out[3 * Y + y] =

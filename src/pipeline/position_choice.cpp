@@ -42,17 +42,16 @@ void ratesOnLevel(const std::vector<float>& rates, const std::vector<double>& le
     }
 }
 
-std::vector<double> levelsOf(const model::SeriesView& v, int levelEpochs) {
+std::vector<double> levelsOf(const model::SeriesView& v, LevelRule levelRule) {
     std::vector<double> levels(v.points);
-    for (std::size_t i = 0; i < v.points; ++i)
-        levels[i] = localLevel(v.row(i), v.time->steps.data(), v.epochs, levelEpochs);
+    for (std::size_t i = 0; i < v.points; ++i) levels[i] = localLevel(v.row(i), *v.time, v.epochs, levelRule);
     return levels;
 }
 
 }  // namespace
 
 std::vector<float> positionsOf(const std::vector<std::int32_t>& steps, const model::SeriesView& v,
-                               const std::vector<float>& ownRates, const BaselineSet& baselines, int levelEpochs,
+                               const std::vector<float>& ownRates, const BaselineSet& baselines, LevelRule levelRule,
                                int horizon, double hedge) {
     const std::size_t Y = static_cast<std::size_t>(horizon), P = v.points, E = v.epochs;
     std::vector<float> out(P * Y, kNaN);
@@ -61,7 +60,7 @@ std::vector<float> positionsOf(const std::vector<std::int32_t>& steps, const mod
     std::vector<float> diff;
     // A method of rates: its increments on the level (the product's positions).
     const auto onLevel = [&](const std::vector<float>& rates, std::vector<float>& pos) {
-        ratesOnLevel(rates, levelsOf(v, levelEpochs), horizon, axis, E, diff, pos);
+        ratesOnLevel(rates, levelsOf(v, levelRule), horizon, axis, E, diff, pos);
     };
     std::vector<std::int32_t> used;
     for (std::size_t y = 0; y < Y; ++y)
@@ -76,7 +75,7 @@ std::vector<float> positionsOf(const std::vector<std::int32_t>& steps, const mod
         } else {
             const auto j = static_cast<std::size_t>(code - kPositionBaselineCode);
             for (std::size_t i = 0; i < P; ++i) {
-                forecastPositions(v.row(i), axis, E, horizon, levelEpochs, all.data());
+                forecastPositions(v.row(i), axis, E, horizon, levelRule, all.data());
                 std::copy_n(all.data() + j * Y, Y, pos.data() + i * Y);
             }
         }
@@ -106,14 +105,14 @@ std::vector<float> positionsOf(const std::vector<std::int32_t>& steps, const mod
 }
 
 PositionForecaster positionForecaster(std::vector<std::int32_t> steps, Forecaster own, const BaselineSet& baselines,
-                                      int levelEpochs, int horizon, double hedge) {
-    return [steps = std::move(steps), own = std::move(own), &baselines, levelEpochs, horizon,
+                                      LevelRule levelRule, int horizon, double hedge) {
+    return [steps = std::move(steps), own = std::move(own), &baselines, levelRule, horizon,
             hedge](const model::SeriesView& v) {
         bool usesOwn = hedge > 0;  // a hedged step mixes the own method in
         for (std::size_t y = 0; y < static_cast<std::size_t>(horizon); ++y)
             usesOwn = usesOwn || codeAt(steps, y) == kOwnPosition;
         const std::vector<float> rates = usesOwn && own ? own(v) : std::vector<float>{};
-        return positionsOf(steps, v, rates, baselines, levelEpochs, horizon, hedge);
+        return positionsOf(steps, v, rates, baselines, levelRule, horizon, hedge);
     };
 }
 
@@ -167,12 +166,12 @@ namespace {
 
 // The position baselines of a block's rows at the cuts (rows x cuts x kPositionBaselines x Y),
 // every cut of a row from one pass over it (forecastPositionsAtCuts).
-CutForecaster positionBaselinesAtCuts(int levelEpochs, int horizon) {
-    return [levelEpochs, horizon](const model::SeriesView& v, const std::vector<std::size_t>& cuts) {
+CutForecaster positionBaselinesAtCuts(LevelRule levelRule, int horizon) {
+    return [levelRule, horizon](const model::SeriesView& v, const std::vector<std::size_t>& cuts) {
         const std::size_t width = static_cast<std::size_t>(kPositionBaselines * horizon) * cuts.size();
         std::vector<float> out(v.points * width);
         for (std::size_t i = 0; i < v.points; ++i)
-            forecastPositionsAtCuts(v.row(i), *v.time, cuts.data(), cuts.size(), horizon, levelEpochs,
+            forecastPositionsAtCuts(v.row(i), *v.time, cuts.data(), cuts.size(), horizon, levelRule,
                                     out.data() + i * width);
         return out;
     };
@@ -181,7 +180,7 @@ CutForecaster positionBaselinesAtCuts(int levelEpochs, int horizon) {
 }  // namespace
 
 PositionVerdict choosePositionSteps(const ValidationCut& cut, const Forecaster& own, const BaselineSet& baselines,
-                                    int levelEpochs, int horizon, const Comm* group, const KnownOwnRates* known,
+                                    LevelRule levelRule, int horizon, const Comm* group, const KnownOwnRates* known,
                                     const std::function<void()>& bring) {
     const std::size_t Y = static_cast<std::size_t>(horizon);
     // The candidates: the own method first (ties keep it), every per-point baseline, the
@@ -199,7 +198,7 @@ PositionVerdict choosePositionSteps(const ValidationCut& cut, const Forecaster& 
     const std::size_t C = cut.cuts().size();
     std::vector<double> positionErr, positionPerCut;
     {
-        const CutForecaster f = positionBaselinesAtCuts(levelEpochs, horizon);
+        const CutForecaster f = positionBaselinesAtCuts(levelRule, horizon);
         const CutForecaster all = group != nullptr ? sharedCutsAmong(*group, f) : f;
         const std::size_t J = kPositionBaselines;
         std::vector<std::vector<float>> others(J - 1);
@@ -273,7 +272,7 @@ PositionVerdict choosePositionSteps(const ValidationCut& cut, const Forecaster& 
         [&](std::size_t k, const model::SeriesView& v, const std::vector<float>& values) {
             std::vector<float> pos(v.points * Y, kNaN);
             if (v.points == 0 || v.epochs == 0) return pos;
-            if (k <= lastK || levels.size() != v.points) levels = levelsOf(v, levelEpochs);
+            if (k <= lastK || levels.size() != v.points) levels = levelsOf(v, levelRule);
             lastK = k;
             if (values.size() == pos.size()) ratesOnLevel(values, levels, horizon, *v.time, v.epochs, diff, pos);
             return pos;
@@ -359,7 +358,7 @@ void positionStage(const RunContext& ctx, const HeldMap& held, const TrainOutcom
             std::function<void()> bring;
             if (baselineOut != nullptr && tables) bring = [&tables, s] { tables(s, true); };
             const PositionVerdict v =
-                choosePositionSteps(*h->second.cut, own, baselines, rc.levelEpochs, rc.horizon, group, &known, bring);
+                choosePositionSteps(*h->second.cut, own, baselines, rc.level, rc.horizon, group, &known, bring);
             if (baselineOut != nullptr && tables) tables(s, false);
             if (!reports) continue;
             std::vector<double> rec{static_cast<double>(s)};

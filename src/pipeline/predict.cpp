@@ -47,7 +47,7 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
     CommonModeOptions commonMode;                     // the run's input.common_mode (off for a file without it)
     ReferenceAtmosphereOptions referenceAtmosphere;   // and its input.reference_atmosphere
     std::size_t commonModeRecent = 0;                 // and its history / recent split
-    int levelEpochs = 0;                              // the run's run.level_epochs (0: a file without its config)
+    LevelRule levelRule{0, false};                    // the run's run.level_epochs, level_season (0: no config)
     double positionHedge = 0;                         // the run's run.position_hedge (0: an older file)
     BaselineSet baselines;
     coordinated(comm, "predict:models", [&] {
@@ -94,7 +94,8 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
             if (f.hasAttribute(output::attr::kConfig)) {
                 Config runConfig;
                 runConfig.loadTomlText(f.readStringAttribute(output::attr::kConfig), modelsPath);
-                levelEpochs = static_cast<int>(runConfig.getInt("run.level_epochs"));
+                levelRule = {static_cast<int>(runConfig.getInt("run.level_epochs")),
+                             runConfig.getBool("run.level_season")};
                 if (f.hasAttribute(output::attr::kPositionHedge))
                     positionHedge = f.readAttribute<double>(output::attr::kPositionHedge);
                 commonMode = commonModeFromConfig(runConfig);  // the run's atmosphere filter, applied again
@@ -204,7 +205,7 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
                     ? positionStepsFromFile(positionChoice.data() + sIndex * Y, Y, positionNames, baselines)
                     : std::vector<std::int32_t>{};
             const std::vector<float> positions = positionsOf(steps, {series.data(), rows.size(), m, &axis, m}, rates,
-                                                             baselines, levelEpochs, horizon, positionHedge);
+                                                             baselines, levelRule, horizon, positionHedge);
             for (std::size_t r = 0; r < rows.size(); ++r) {
                 for (std::size_t y = 0; y < Y; ++y) {
                     const std::size_t dst = rows[r] * Y + y;

@@ -80,7 +80,7 @@ RunConfig RunConfig::from(const Config& config, const RunArgs& args) {
     rc.cutStride = static_cast<int>(cutStride);
     const auto levelEpochs = config.getInt("run.level_epochs");
     if (levelEpochs < 1 || levelEpochs > 1000) throw ConfigError("run.level_epochs must be in 1..1000");
-    rc.levelEpochs = static_cast<int>(levelEpochs);
+    rc.level = {static_cast<int>(levelEpochs), config.getBool("run.level_season")};
     const std::string& combine = config.getString("run.combine");
     if (combine == "scored")
         rc.combineWeights = {0.75, 0.5, 0.25};

@@ -37,7 +37,7 @@ struct RunConfig {
     int intervalCuts = 12;               // validation cut epochs pooled for the conformal residuals (run.interval_cuts)
     int selectionCuts = 8;               // run.selection_cuts: out-of-time cuts of the selection (0: one, in time)
     int cutStride = 1;                   // run.cut_stride: epochs between successive selection cuts
-    int levelEpochs = 8;                 // run.level_epochs: the positions' level is a line through these
+    LevelRule level;                     // run.level_epochs, run.level_season: the positions' level
     std::vector<double> combineWeights;  // run.combine: the learned model's weights tried in a mix (combine_stage)
     bool choosePositions = true;         // run.positions = choose (position_choice.cpp)
     double positionHedge = 0.25;         // run.position_hedge: the own method's share at a step given away

@@ -57,7 +57,7 @@ UpdateScore scorePrevious(const Comm& comm, const Previous& prev, const LocalBlo
         const std::int64_t k = match.known[i];
         if (k < 0) continue;  // not a point of PREV: it had no forecast
         const float* c = block.points.series(i);
-        const double level = localLevel(c, axis.steps.data(), mPrev, rc.levelEpochs);
+        const double level = localLevel(c, axis, mPrev, rc.level);
         for (std::size_t d = 0; d < nD; ++d) {
             const std::size_t t = epoch[d], y = step[d], at = static_cast<std::size_t>(k) * Y + y;
             const bool observed = block.observed(i, t) && std::isfinite(c[t]);

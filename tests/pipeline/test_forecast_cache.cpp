@@ -104,7 +104,7 @@ TEST(ForecastCache, IntervalsFromTheSelectionsRatesAreTheForecastOnes) {
     const BaselineSet baselines;  // the own method at every step: no baseline is called
     const std::vector<std::int32_t> own(static_cast<std::size_t>(kY), kOwnPosition);
     const auto onLevel = [&](std::size_t, const model::SeriesView& v, const std::vector<float>& rates) {
-        return positionsOf(own, v, rates, baselines, 8, kY);
+        return positionsOf(own, v, rates, baselines, LevelRule{}, kY);
     };
     for (const std::size_t every : {std::size_t{3}, std::size_t{97}}) {
         std::vector<std::size_t> rows;
@@ -114,7 +114,7 @@ TEST(ForecastCache, IntervalsFromTheSelectionsRatesAreTheForecastOnes) {
         ASSERT_EQ(cut.cuts().size(), 8u);
         const auto plainCalls = std::make_shared<int>(0), knownCalls = std::make_shared<int>(0);
         const std::vector<float> plain =
-            cut.positionHalfWidths(positionForecaster(own, counted(plainCalls), baselines, 8, kY), 0.9, 12);
+            cut.positionHalfWidths(positionForecaster(own, counted(plainCalls), baselines, LevelRule{}, kY), 0.9, 12);
         const std::vector<float> kept = cut.ratesAtCuts(counted(std::make_shared<int>(0)));
         // A forecaster that remembers the cuts it was called at.
         auto cutsSeen = std::make_shared<std::vector<std::size_t>>();
@@ -123,7 +123,7 @@ TEST(ForecastCache, IntervalsFromTheSelectionsRatesAreTheForecastOnes) {
             return g(v);
         };
         const std::vector<float> known =
-            cut.positionHalfWidths(positionForecaster(own, f, baselines, 8, kY), 0.9, 12, &kept, onLevel);
+            cut.positionHalfWidths(positionForecaster(own, f, baselines, LevelRule{}, kY), 0.9, 12, &kept, onLevel);
         ASSERT_EQ(plain.size(), static_cast<std::size_t>(kY));
         for (std::size_t y = 0; y < plain.size(); ++y) {
             EXPECT_TRUE(std::isfinite(plain[y])) << "step " << y + 1;
@@ -135,8 +135,8 @@ TEST(ForecastCache, IntervalsFromTheSelectionsRatesAreTheForecastOnes) {
         // Rates of another layout are not taken: forecast at every cut, the same widths.
         const std::vector<float> wrong(kept.begin(), kept.end() - 1);
         const auto wrongCalls = std::make_shared<int>(0);
-        EXPECT_EQ(cut.positionHalfWidths(positionForecaster(own, counted(wrongCalls), baselines, 8, kY), 0.9, 12,
-                                         &wrong, onLevel),
+        EXPECT_EQ(cut.positionHalfWidths(positionForecaster(own, counted(wrongCalls), baselines, LevelRule{}, kY), 0.9,
+                                         12, &wrong, onLevel),
                   plain);
         EXPECT_EQ(*wrongCalls, 10);
     }

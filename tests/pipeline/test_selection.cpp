@@ -132,7 +132,7 @@ TEST(Selection, IntervalResidualsComeFromEpochsAfterTraining) {
         seen.push_back(v.epochs);
         return std::vector<float>(v.points, -1.0f);
     };
-    (void)cut.intervalHalfWidths(spy, 0.9, 100, 8);
+    (void)cut.intervalHalfWidths(spy, 0.9, 100, LevelRule{8, false});
     ASSERT_FALSE(seen.empty());
     for (std::size_t e : seen) EXPECT_GE(e, T + 1) << "a residual's anchor epoch e - 1 must follow the training epochs";
     EXPECT_EQ(seen.size(), kEpochs - 1 - T);  // every cut from T + 1 to the last
@@ -158,11 +158,35 @@ TEST(Positions, TheLevelIsALineThroughTheLastEpochsNotTheLastNoisyValue) {
     std::vector<float> line(m);
     for (std::size_t t = 0; t < m; ++t) line[t] = static_cast<float>(3.0 - 0.25 * t);
     std::vector<float> out(kPositionBaselines * 3);
-    forecastPositions(line.data(), axis, m, 3, 8, out.data());
+    forecastPositions(line.data(), axis, m, 3, LevelRule{}, out.data());
     for (int b = 0; b < kPositionBaselines; ++b)
         for (std::size_t y = 0; y < 3; ++y)
             EXPECT_NEAR(out[static_cast<std::size_t>(b) * 3 + y], 3.0 - 0.25 * (m + y), 1e-3)
                 << positionBaselineNames()[static_cast<std::size_t>(b)] << " step " << y + 1;
+}
+
+TEST(Positions, TheSeasonalLevelTakesTheAnnualTermsOffBeforeTheLine) {
+    // Known level: -0.3 mm a step under an annual term of 6 mm, and +-1 mm alternating noise
+    // (its OLS slope over an even number of epochs is small). A line through the last 12
+    // epochs (132 days) is bent by the season's curvature; with the annual terms of the local
+    // fit (576 days) taken off first it is not: the level is within the noise's reach.
+    const std::size_t m = 80;
+    const model::TimeAxis axis = model::TimeAxis::regular(m);
+    const auto signal = [&](std::size_t t) { return -0.3 * static_cast<double>(t) + 6.0 * std::cos(axis.phase[t]); };
+    std::vector<float> c(m);
+    for (std::size_t t = 0; t < m; ++t) c[t] = static_cast<float>(signal(t) + (t % 2 ? 1.0 : -1.0));
+    const double truth = signal(m - 1);
+    const double plain = localLevel(c.data(), axis, m, LevelRule{12, false});
+    const double seasonal = localLevel(c.data(), axis, m, LevelRule{12, true});
+    EXPECT_DOUBLE_EQ(plain, localLevel(c.data(), axis.steps.data(), m, 12));
+    // numpy: the plain line misses by 1.74 mm, the seasonal level by 0.22.
+    EXPECT_GT(std::abs(plain - truth), 1.2);
+    EXPECT_LT(std::abs(seasonal - truth), 0.4);
+    // Without a year of history there is no fit: the plain line.
+    EXPECT_DOUBLE_EQ(localLevel(c.data(), axis, 25, LevelRule{12, true}), localLevel(c.data(), axis, 25, {12, false}));
+    // A NaN inside the line's epochs is skipped by both.
+    c[m - 3] = std::nanf("");
+    EXPECT_TRUE(std::isfinite(localLevel(c.data(), axis, m, LevelRule{12, true})));
 }
 
 TEST(Selection, APairedTestOverCutsDiscountsDifferencesThatChangeSlowly) {
@@ -205,7 +229,7 @@ TEST(Positions, TheLocalLineAndAnnualTermsFollowARecentTrendBesideTheSeason) {
     std::vector<float> c(m);
     for (std::size_t t = 0; t < m; ++t) c[t] = static_cast<float>(signal(t));
     std::vector<float> out(J * Y);
-    forecastPositions(c.data(), axis, m, static_cast<int>(Y), 8, out.data());
+    forecastPositions(c.data(), axis, m, static_cast<int>(Y), LevelRule{}, out.data());
     const auto& names = positionBaselineNames();
     const auto row = [&](const std::string& name) {
         return static_cast<std::size_t>(std::find(names.begin(), names.end(), name) - names.begin());
@@ -217,7 +241,7 @@ TEST(Positions, TheLocalLineAndAnnualTermsFollowARecentTrendBesideTheSeason) {
     }
     // 25 epochs (288 days) span less than a year: no annual terms to fit locally, NaN; the
     // whole-history line + annual terms are still fitted.
-    forecastPositions(c.data(), axis, 25, static_cast<int>(Y), 8, out.data());
+    forecastPositions(c.data(), axis, 25, static_cast<int>(Y), LevelRule{}, out.data());
     for (std::size_t y = 0; y < Y; ++y) {
         EXPECT_TRUE(std::isnan(out[row("local_line+annual") * Y + y]));
         EXPECT_TRUE(std::isfinite(out[row("line+annual") * Y + y]));
@@ -256,8 +280,9 @@ TEST(Positions, TheAvx512SumsEqualThePortableOnesBitForBit) {
         for (int isa = 0; isa < 2; ++isa) {
             model::setBaselineIsa(isa == 0 ? model::BaselineIsa::kNative : model::BaselineIsa::kPortable);
             got[isa].assign(J * Y * (1 + kCuts), -999.0f);
-            forecastPositions(c.data(), axis, m, static_cast<int>(Y), 8, got[isa].data());
-            forecastPositionsAtCuts(c.data(), axis, cuts, kCuts, static_cast<int>(Y), 8, got[isa].data() + J * Y);
+            forecastPositions(c.data(), axis, m, static_cast<int>(Y), LevelRule{}, got[isa].data());
+            forecastPositionsAtCuts(c.data(), axis, cuts, kCuts, static_cast<int>(Y), LevelRule{},
+                                    got[isa].data() + J * Y);
         }
         model::setBaselineIsa(model::BaselineIsa::kNative);
         for (std::size_t k = 0; k < got[0].size(); ++k) {

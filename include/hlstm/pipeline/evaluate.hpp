@@ -14,6 +14,12 @@
 
 namespace hlstm::pipeline {
 
+/// How the positions' current level is estimated (run.level_epochs, run.level_season).
+struct LevelRule {
+    int epochs = 12;     ///< the line runs through the last this many epochs
+    bool season = true;  ///< the line runs through the series minus its local annual terms
+};
+
 /// Y forecast rates (mm per nominal step) for every row of a block of series.
 using Forecaster = std::function<std::vector<float>(const model::SeriesView&)>;
 
@@ -105,10 +111,10 @@ public:
     /// Split-conformal half-widths per step (mm) at coverage `level`, from the residuals
     /// |level + forecast increments - observed position| of forecasts made at up to `cuts`
     /// successive cut epochs, the latest first, none before trainEpochs + 1 (out of time);
-    /// `levelEpochs` > 0: the level is localLevel of the epochs before the cut (as the product's
-    /// positions), 0: the last value before the cut. Empty when level <= 0.
+    /// `levelRule.epochs` > 0: the level is localLevel of the epochs before the cut (as the
+    /// product's positions), 0: the last value before the cut. Empty when level <= 0.
     [[nodiscard]] std::vector<float> intervalHalfWidths(const Forecaster& method, double level, int cuts,
-                                                        int levelEpochs = 0) const;
+                                                        LevelRule levelRule = {0, false}) const;
 
     /// Position error per method and step (methods x Y, mm): mean |forecast position - observed
     /// position| over the validation points at the score's cuts (step y judged at epoch cut + y -
@@ -195,6 +201,15 @@ std::size_t selectionCutStride(std::size_t visibleEpochs, int horizon, int smoot
 /// times); the last finite value with fewer than 3 of them. NaN when there is none.
 double localLevel(const float* c, const double* steps, std::size_t epochs, int n);
 
+/// The positions' level of c[0..epochs-1] on `time` (mm). Without `season`, localLevel of
+/// rule.epochs epochs. With it, the annual sine and cosine of local_annual's fit (a line and
+/// annual terms through the last model::kLocalAnnualWindowDays) are taken off the last
+/// rule.epochs values, the line goes through what is left, and the annual terms at the last
+/// epoch are added back: the season's curvature no longer bends the short line, so it can be
+/// longer and average more epochs' atmosphere and noise. Without a valid fit (less than a
+/// year, fewer than 8 finite values), localLevel.
+double localLevel(const float* c, const model::TimeAxis& time, std::size_t epochs, LevelRule rule);
+
 /// Differential (mm) of each forecast step at the epochs that follow `lastEpoch` on `time`:
 /// rate x the actual interval in nominal steps (the holdout epochs' own spacing).
 void ratesToDifferentials(const std::vector<float>& rates, int horizon, const model::TimeAxis& time,
@@ -208,21 +223,21 @@ float conformalQuantile(std::vector<float> residuals, double level);
 /// `epochs` (the cumulative value itself, mm), from one point's visible history.
 inline constexpr int kPositionBaselines = 5;
 /// "last_value+velocity" (last value + whole-history OLS velocity x elapsed time),
-/// "local_line" (the line through the last `levelEpochs` epochs, extrapolated),
-/// "local_level+velocity" (that line's level + the OLS velocity), "line+annual" (OLS of a line
+/// "local_line" (the line through the last `levelRule.epochs` epochs, extrapolated),
+/// "local_level+velocity" (the positions' level, localLevel with `levelRule`, + the OLS velocity), "line+annual" (OLS of a line
 /// and annual sine and cosine over the whole history, extrapolated: MintPy's time function),
 /// "local_line+annual" (the same through the epochs of the last model::kLocalAnnualWindowDays, when they span
 /// a year or more: a recent trend beside the season; else NaN).
 const std::vector<std::string>& positionBaselineNames();
 /// Writes kPositionBaselines x Y positions into `out` (baseline-major); `time` covers the Y
 /// epochs after `epochs`.
-void forecastPositions(const float* c, const model::TimeAxis& time, std::size_t epochs, int horizon, int levelEpochs,
-                       float* out);
+void forecastPositions(const float* c, const model::TimeAxis& time, std::size_t epochs, int horizon,
+                       LevelRule levelRule, float* out);
 /// forecastPositions on the first cuts[k] epochs of c for each of the nCuts cuts (kPositionBaselines x
 /// Y values per cut into `out`, cut by cut), bit for bit: the whole-history sums of a prefix are
 /// summed once, in epoch order, with a snapshot at each cut.
 void forecastPositionsAtCuts(const float* c, const model::TimeAxis& time, const std::size_t* cuts, std::size_t nCuts,
-                             int horizon, int levelEpochs, float* out);
+                             int horizon, LevelRule levelRule, float* out);
 
 /// The baselines asked for in `run.baselines`.
 struct BaselineRequest {

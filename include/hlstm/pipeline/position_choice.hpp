@@ -25,16 +25,16 @@ inline constexpr std::int32_t kPositionBaselineCode = 1 << 16;
 /// Positions (rows x Y, absolute, mm) of the rows of `v` at the Y epochs after its last: at
 /// step y the method steps[y] (empty: the own method at every step). `ownRates` are the own
 /// method's rates for the same rows (needed only when a step uses it or `hedge` > 0); the level
-/// is localLevel of `levelEpochs` epochs, as the product's positions. `hedge` in [0, 1]
+/// is localLevel of `levelRule` epochs, as the product's positions. `hedge` in [0, 1]
 /// (run.position_hedge): at a step given to another method the position is hedge x the own
 /// method's + (1 - hedge) x that method's (where the own method has one).
 std::vector<float> positionsOf(const std::vector<std::int32_t>& steps, const model::SeriesView& v,
-                               const std::vector<float>& ownRates, const BaselineSet& baselines, int levelEpochs,
+                               const std::vector<float>& ownRates, const BaselineSet& baselines, LevelRule levelRule,
                                int horizon, double hedge = 0.0);
 /// The same as a forecaster of positions; `own` is called only when a step uses it (or `hedge`
 /// > 0). `baselines` must outlive it.
 PositionForecaster positionForecaster(std::vector<std::int32_t> steps, Forecaster own, const BaselineSet& baselines,
-                                      int levelEpochs, int horizon, double hedge = 0.0);
+                                      LevelRule levelRule, int horizon, double hedge = 0.0);
 
 /// One subregion's choice: the method per step and the out-of-time position errors (mm) of the
 /// own method and of the chosen one per step.
@@ -65,7 +65,7 @@ struct KnownOwnRates {
 /// before known->baselines' tables are read, after the position baselines are judged and freed
 /// (origin.cpp brings the tables back from its scratch file then).
 PositionVerdict choosePositionSteps(const ValidationCut& cut, const Forecaster& own, const BaselineSet& baselines,
-                                    int levelEpochs, int horizon, const Comm* group = nullptr,
+                                    LevelRule levelRule, int horizon, const Comm* group = nullptr,
                                     const KnownOwnRates* known = nullptr, const std::function<void()>& bring = {});
 
 /// The inverse of /subregions/position_choice for a reader (predict): one subregion's Y values
