@@ -225,6 +225,37 @@ int bestSesLane(const double* sse) {
 
 }  // namespace
 
+namespace {
+
+// localAnnualFit's normal equations with each row of the sums one vector: lane j of row i adds
+// e_i x e_j of every finite epoch in epoch order, without fused multiply-add, as the scalar loop
+// does: the same sums bit for bit (HLSTM_BASELINES_ISA=portable runs the scalar loop).
+__attribute__((target("avx512f"), optimize("fp-contract=off"))) void addAnnualSumsAvx512(
+    const History& h, const double* sinT, const double* cosT, double end, std::size_t from,
+    std::array<std::array<double, 5>, 4>& a, std::size_t& count, std::size_t& first, std::size_t& last) {
+    __m512d acc[4] = {_mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd()};
+    for (std::size_t t = from; t < h.n; ++t) {
+        const double v = h.cumulative[t];
+        if (!std::isfinite(v)) continue;
+        const double ds = stepAt(h, t) - end;
+        const __m512d e = _mm512_setr_pd(1.0, ds, sinT[t], cosT[t], v, 0.0, 0.0, 0.0);
+        acc[0] = _mm512_add_pd(acc[0], _mm512_mul_pd(_mm512_set1_pd(1.0), e));
+        acc[1] = _mm512_add_pd(acc[1], _mm512_mul_pd(_mm512_set1_pd(ds), e));
+        acc[2] = _mm512_add_pd(acc[2], _mm512_mul_pd(_mm512_set1_pd(sinT[t]), e));
+        acc[3] = _mm512_add_pd(acc[3], _mm512_mul_pd(_mm512_set1_pd(cosT[t]), e));
+        ++count;
+        if (first == h.n) first = t;
+        last = t;
+    }
+    alignas(64) double row[8];
+    for (int i = 0; i < 4; ++i) {
+        _mm512_store_pd(row, acc[i]);
+        for (int j = 0; j < 5; ++j) a[static_cast<std::size_t>(i)][static_cast<std::size_t>(j)] = row[j];
+    }
+}
+
+}  // namespace
+
 std::size_t localAnnualWindowStart(const double* steps, std::size_t n, double spacingDays) {
     const auto at = [steps](std::size_t t) { return steps != nullptr ? steps[t] : static_cast<double>(t); };
     if (n == 0) return 0;
@@ -259,16 +290,20 @@ LocalAnnualFit localAnnualFit(const History& h) {
     // Normal equations of (1, step - end, sin, cos), the steps centred on the last epoch.
     std::array<std::array<double, 5>, 4> a{};
     std::size_t count = 0, first = h.n, last = h.n;
-    for (std::size_t t = from; t < h.n; ++t) {
-        const double v = h.cumulative[t];
-        if (!std::isfinite(v)) continue;
-        const double e[5] = {1.0, stepAt(h, t) - end, sinT[t], cosT[t], v};
-        for (int i = 0; i < 4; ++i)
-            for (int j = 0; j < 5; ++j) a[i][j] += e[i] * e[j];
-        ++count;
-        if (first == h.n) first = t;
-        last = t;
-    }
+    static const bool avx512 = __builtin_cpu_supports("avx512f");
+    if (avx512 && baselineIsa() == BaselineIsa::kNative)
+        addAnnualSumsAvx512(h, sinT.data(), cosT.data(), end, from, a, count, first, last);
+    else
+        for (std::size_t t = from; t < h.n; ++t) {
+            const double v = h.cumulative[t];
+            if (!std::isfinite(v)) continue;
+            const double e[5] = {1.0, stepAt(h, t) - end, sinT[t], cosT[t], v};
+            for (int i = 0; i < 4; ++i)
+                for (int j = 0; j < 5; ++j) a[i][j] += e[i] * e[j];
+            ++count;
+            if (first == h.n) first = t;
+            last = t;
+        }
     fit.valid = count >= 8 && stepAt(h, last) - stepAt(h, first) >= 365.0 / h.spacingDays &&
                 solveNormalEquations(a, 4, fit.beta);
     fit.phaseEnd = phaseAt(h.n - 1);

@@ -120,8 +120,13 @@ double localLevel(const float* c, const model::TimeAxis& time, std::size_t epoch
         model::localAnnualFit({c, time.steps.data(), epochs, time.phase.data(), time.spacingDays});
     if (!fit.valid) return localLevel(c, time.steps.data(), epochs, rule.epochs);
     // sin and cos of the axis's phases, once per axis (per thread), not per point.
+    // Refilled when the axis (its array, its length or its first and last phase) changes, as
+    // model::localAnnualFit's cache.
     thread_local std::vector<double> phases, sinT, cosT;
-    if (phases.size() != time.phase.size() || !std::equal(phases.begin(), phases.end(), time.phase.begin())) {
+    thread_local const double* cached = nullptr;
+    if (cached != time.phase.data() || phases.size() != time.phase.size() || phases.front() != time.phase.front() ||
+        phases.back() != time.phase.back()) {
+        cached = time.phase.data();
         phases = time.phase;
         sinT.resize(phases.size());
         cosT.resize(phases.size());
