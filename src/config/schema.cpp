@@ -113,10 +113,12 @@ const std::vector<ConfigKey>& configSchema() {
          "epochs between successive selection cuts (1: consecutive); spread cuts see more epochs' independent "
          "atmospheres and seasons, at the cost of (N - 1) x (stride - 1) more epochs the candidates do not train "
          "on; less where the candidates would keep fewer than half the visible epochs"},
-        {"run.level_epochs", std::int64_t{12},
-         "positions: the current level is a line through the last this many epochs (1: the last value)"},
+        {"run.level_epochs", std::int64_t{24},
+         "positions: the current level is a fit through the last this many epochs, at the last one (1: the last "
+         "value)"},
+        {"run.level_degree", std::int64_t{2}, "positions: the level's fit is a line (1) or a quadratic (2)"},
         {"run.level_season", true,
-         "positions: the level's line runs through the last run.level_epochs values less the annual terms of "
+         "positions: the level's fit runs through the last run.level_epochs values less the annual terms of "
          "local_annual's fit (a line and annual terms through the last 576 days), added back at the last epoch; "
          "false: through the values themselves"},
         {"run.combine", std::string("scored"),

@@ -107,6 +107,31 @@ template <class Value> double lineLevel(const double* steps, std::size_t epochs,
     return mc + slope * (steps[epochs - 1] - mt);
 }
 
+// The value at the last epoch of an OLS quadratic in (step - last step) through the finite values
+// value(t), t among the last n of `epochs`; lineLevel with fewer than 4 of them.
+template <class Value> double quadraticLevel(const double* steps, std::size_t epochs, int n, Value value) {
+    if (epochs == 0) return std::nan("");
+    const std::size_t from =
+        epochs > static_cast<std::size_t>(std::max(n, 1)) ? epochs - static_cast<std::size_t>(std::max(n, 1)) : 0;
+    const double end = steps[epochs - 1];
+    std::array<std::array<double, 5>, 4> a{};
+    std::size_t k = 0;
+    for (std::size_t t = from; t < epochs; ++t) {
+        const double v = value(t);
+        if (!std::isfinite(v)) continue;
+        const double x = steps[t] - end;
+        const double e[4] = {1.0, x, x * x, v};
+        for (int i = 0; i < 3; ++i) {
+            for (int j = 0; j < 3; ++j) a[i][j] += e[i] * e[j];
+            a[i][4] += e[i] * e[3];
+        }
+        ++k;
+    }
+    std::array<double, 4> beta{};
+    if (k < 4 || !model::solveNormalEquations(a, 3, beta)) return lineLevel(steps, epochs, n, value);
+    return beta[0];
+}
+
 }  // namespace
 
 double localLevel(const float* c, const double* steps, std::size_t epochs, int n) {
@@ -114,11 +139,15 @@ double localLevel(const float* c, const double* steps, std::size_t epochs, int n
 }
 
 double localLevel(const float* c, const model::TimeAxis& time, std::size_t epochs, LevelRule rule) {
-    if (!rule.season || epochs == 0 || time.phase.size() < epochs)
-        return localLevel(c, time.steps.data(), epochs, rule.epochs);
-    const model::LocalAnnualFit fit =
-        model::localAnnualFit({c, time.steps.data(), epochs, time.phase.data(), time.spacingDays});
-    if (!fit.valid) return localLevel(c, time.steps.data(), epochs, rule.epochs);
+    const double* steps = time.steps.data();
+    const auto fitted = [&](auto value) {
+        return rule.degree == 2 ? quadraticLevel(steps, epochs, rule.epochs, value)
+                                : lineLevel(steps, epochs, rule.epochs, value);
+    };
+    const auto raw = [c](std::size_t t) { return static_cast<double>(c[t]); };
+    if (!rule.season || epochs == 0 || time.phase.size() < epochs) return fitted(raw);
+    const model::LocalAnnualFit fit = model::localAnnualFit({c, steps, epochs, time.phase.data(), time.spacingDays});
+    if (!fit.valid) return fitted(raw);
     // sin and cos of the axis's phases, once per axis (per thread), not per point.
     // Refilled when the axis (its array, its length or its first and last phase) changes, as
     // model::localAnnualFit's cache.
@@ -134,9 +163,7 @@ double localLevel(const float* c, const model::TimeAxis& time, std::size_t epoch
     }
     // The fit's annual terms at epoch t, taken off the values and added back at the last epoch.
     const auto season = [&](std::size_t t) { return fit.beta[2] * sinT[t] + fit.beta[3] * cosT[t]; };
-    return lineLevel(time.steps.data(), epochs, rule.epochs,
-                     [&](std::size_t t) { return static_cast<double>(c[t]) - season(t); }) +
-           season(epochs - 1);
+    return fitted([&](std::size_t t) { return static_cast<double>(c[t]) - season(t); }) + season(epochs - 1);
 }
 
 ValidationCut::ValidationCut(const model::SeriesView& visible, std::vector<std::size_t> rows, int horizon,

@@ -255,11 +255,11 @@ void positionsFromSums(const float* c, const model::TimeAxis& time, std::size_t 
     if (lastT == epochs) return;
     // The positions' level (local_level+velocity's) and the plain local line's (local_line's).
     const double level = localLevel(c, time, epochs, levelRule);
-    const double lineLevel = localLevel(c, steps, epochs, levelRule.epochs);
-    // Slope of the local line through the last levelRule.epochs epochs.
+    const double lineLevel = localLevel(c, steps, epochs, kLocalLineEpochs);
+    // Slope of the local line through the last kLocalLineEpochs epochs.
     double localSlope = std::nan("");
     {
-        const std::size_t n = static_cast<std::size_t>(levelRule.epochs);
+        const std::size_t n = static_cast<std::size_t>(kLocalLineEpochs);
         const std::size_t from = epochs > n ? epochs - n : 0;
         double k = 0, st = 0, sc = 0;
         for (std::size_t t = from; t < epochs; ++t)

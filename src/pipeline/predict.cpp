@@ -47,7 +47,7 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
     CommonModeOptions commonMode;                     // the run's input.common_mode (off for a file without it)
     ReferenceAtmosphereOptions referenceAtmosphere;   // and its input.reference_atmosphere
     std::size_t commonModeRecent = 0;                 // and its history / recent split
-    LevelRule levelRule{0, false};                    // the run's run.level_epochs, level_season (0: no config)
+    LevelRule levelRule{0, false, 1};                 // the run's run.level_epochs, level_season (0: no config)
     double positionHedge = 0;                         // the run's run.position_hedge (0: an older file)
     BaselineSet baselines;
     coordinated(comm, "predict:models", [&] {
@@ -95,7 +95,8 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
                 Config runConfig;
                 runConfig.loadTomlText(f.readStringAttribute(output::attr::kConfig), modelsPath);
                 levelRule = {static_cast<int>(runConfig.getInt("run.level_epochs")),
-                             runConfig.getBool("run.level_season")};
+                             runConfig.getBool("run.level_season"),
+                             static_cast<int>(runConfig.getInt("run.level_degree"))};
                 if (f.hasAttribute(output::attr::kPositionHedge))
                     positionHedge = f.readAttribute<double>(output::attr::kPositionHedge);
                 commonMode = commonModeFromConfig(runConfig);  // the run's atmosphere filter, applied again

@@ -157,7 +157,8 @@ void report(const RunContext& ctx, const RunOutputs& r, const std::string& outpu
             if (y <= static_cast<std::size_t>(rc.horizon)) steps.push_back(y);
         if (steps.back() != static_cast<std::size_t>(rc.horizon)) steps.push_back(static_cast<std::size_t>(rc.horizon));
         os << "\nposition (absolute, mm) MAE per step h vs observed" << (hasTruth ? " | vs truth" : "")
-           << "; every method on the same level (a line through the last " << rc.level.epochs << " visible epochs"
+           << "; every method on the same level (a " << (rc.level.degree == 2 ? "quadratic" : "line")
+           << " through the last " << rc.level.epochs << " visible epochs"
            << (rc.level.season ? " less their local annual terms" : "") << ") but the last four:\n";
         std::snprintf(line, sizeof line, "  %-22s", "method");
         os << line;

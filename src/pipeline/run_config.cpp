@@ -80,7 +80,10 @@ RunConfig RunConfig::from(const Config& config, const RunArgs& args) {
     rc.cutStride = static_cast<int>(cutStride);
     const auto levelEpochs = config.getInt("run.level_epochs");
     if (levelEpochs < 1 || levelEpochs > 1000) throw ConfigError("run.level_epochs must be in 1..1000");
-    rc.level = {static_cast<int>(levelEpochs), config.getBool("run.level_season")};
+    const auto levelDegree = config.getInt("run.level_degree");
+    if (levelDegree != 1 && levelDegree != 2)
+        throw ConfigError("run.level_degree must be 1 (a line) or 2 (a quadratic)");
+    rc.level = {static_cast<int>(levelEpochs), config.getBool("run.level_season"), static_cast<int>(levelDegree)};
     const std::string& combine = config.getString("run.combine");
     if (combine == "scored")
         rc.combineWeights = {0.75, 0.5, 0.25};

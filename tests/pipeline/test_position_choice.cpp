@@ -81,7 +81,7 @@ TEST(PositionChoice, EachStepTakesTheMethodThatIsExactThereAndTheForecastIsTheEx
     ASSERT_EQ(cut.cuts(), std::vector<std::size_t>{kCut});
     const BaselineSet baselines = someBaselines();
     const PositionVerdict v =
-        choosePositionSteps(cut, jumpKnower(), baselines, LevelRule{8, false}, static_cast<int>(kY));
+        choosePositionSteps(cut, jumpKnower(), baselines, LevelRule{8, false, 1}, static_cast<int>(kY));
     ASSERT_EQ(v.steps.size(), kY);
     EXPECT_EQ(v.steps[0], kOwnPosition) << positionStepName(v.steps[0], baselines);
     EXPECT_LT(v.chosenError[0], 1e-4);
@@ -93,12 +93,12 @@ TEST(PositionChoice, EachStepTakesTheMethodThatIsExactThereAndTheForecastIsTheEx
     // The per-step forecast from the cut equals the exact future.
     const model::SeriesView seen = s.view().firstEpochs(kCut);
     const std::vector<float> pos =
-        positionsOf(v.steps, seen, jumpKnower()(seen), baselines, LevelRule{8, false}, static_cast<int>(kY));
+        positionsOf(v.steps, seen, jumpKnower()(seen), baselines, LevelRule{8, false, 1}, static_cast<int>(kY));
     for (std::size_t k = 0; k < kPoints * kY; ++k) EXPECT_NEAR(pos[k], s.future[k], 1e-5) << k;
     // Every method alone misses somewhere: the own method after step 1, the line at step 1.
     for (std::int32_t code : {kOwnPosition, kPositionBaselineCode + 0}) {
         const std::vector<float> alone = positionsOf(std::vector<std::int32_t>(kY, code), seen, jumpKnower()(seen),
-                                                     baselines, LevelRule{8, false}, static_cast<int>(kY));
+                                                     baselines, LevelRule{8, false, 1}, static_cast<int>(kY));
         double worst = 0;
         for (std::size_t k = 0; k < kPoints * kY; ++k) worst = std::max(worst, std::abs(alone[k] - s.future[k]));
         EXPECT_GT(worst, 1.0) << positionStepName(code, baselines);
@@ -118,13 +118,13 @@ TEST(PositionChoice, AtAStepGivenAwayTheOwnMethodKeepsItsHedgeShare) {
     std::vector<std::int32_t> steps(kY, kPositionBaselineCode + 0);
     steps[0] = kOwnPosition;
     const std::vector<float> own =
-        positionsOf(std::vector<std::int32_t>(kY, kOwnPosition), seen, ownRates, baselines, LevelRule{8, false}, Y);
-    const std::vector<float> chosen = positionsOf(steps, seen, ownRates, baselines, LevelRule{8, false}, Y);
+        positionsOf(std::vector<std::int32_t>(kY, kOwnPosition), seen, ownRates, baselines, LevelRule{8, false, 1}, Y);
+    const std::vector<float> chosen = positionsOf(steps, seen, ownRates, baselines, LevelRule{8, false, 1}, Y);
     for (const double hedge : {0.25, 0.6}) {
-        const std::vector<float> pos = positionsOf(steps, seen, ownRates, baselines, LevelRule{8, false}, Y, hedge);
+        const std::vector<float> pos = positionsOf(steps, seen, ownRates, baselines, LevelRule{8, false, 1}, Y, hedge);
         // The same through the forecaster of positions (the intervals' and the backtest's path).
         const std::vector<float> viaForecaster =
-            positionForecaster(steps, jumpKnower(), baselines, LevelRule{8, false}, Y, hedge)(seen);
+            positionForecaster(steps, jumpKnower(), baselines, LevelRule{8, false, 1}, Y, hedge)(seen);
         for (std::size_t i = 0; i < kPoints; ++i) {
             EXPECT_NEAR(pos[i * kY], s.future[i * kY], 1e-5) << "step 1 stays the own method's, point " << i;
             for (std::size_t y = 1; y < kY; ++y) {
@@ -139,7 +139,7 @@ TEST(PositionChoice, AtAStepGivenAwayTheOwnMethodKeepsItsHedgeShare) {
         }
     }
     // hedge 0: the chosen method's alone (the choice before run.position_hedge).
-    EXPECT_EQ(positionsOf(steps, seen, ownRates, baselines, LevelRule{8, false}, Y, 0.0), chosen);
+    EXPECT_EQ(positionsOf(steps, seen, ownRates, baselines, LevelRule{8, false, 1}, Y, 0.0), chosen);
 }
 
 TEST(PositionChoice, TheChoiceIsTheSameWhateverRanksForecastTheRows) {
@@ -151,9 +151,9 @@ TEST(PositionChoice, TheChoiceIsTheSameWhateverRanksForecastTheRows) {
     const ValidationCut cut(s.view(), rows, static_cast<int>(kY), 5, 40, 3);
     const BaselineSet baselines = someBaselines();
     const PositionVerdict alone =
-        choosePositionSteps(cut, jumpKnower(), baselines, LevelRule{8, false}, static_cast<int>(kY));
+        choosePositionSteps(cut, jumpKnower(), baselines, LevelRule{8, false, 1}, static_cast<int>(kY));
     const PositionVerdict shared =
-        choosePositionSteps(cut, jumpKnower(), baselines, LevelRule{8, false}, static_cast<int>(kY), &comm);
+        choosePositionSteps(cut, jumpKnower(), baselines, LevelRule{8, false, 1}, static_cast<int>(kY), &comm);
     EXPECT_EQ(shared.steps, alone.steps);
     EXPECT_EQ(shared.ownError, alone.ownError);
     EXPECT_EQ(shared.chosenError, alone.chosenError);
@@ -211,17 +211,18 @@ TEST(PositionChoice, RatesKnownOrForecastOnceGiveTheErrorsOfAForecastPerMethod) 
               cut.score(baselines.forecaster(5, Y)));
     // Every method forecast anew at every cut, as the choice did before.
     std::vector<PositionForecaster> methods{
-        positionForecaster(std::vector<std::int32_t>(kY, kOwnPosition), own, baselines, LevelRule{8, false}, Y)};
+        positionForecaster(std::vector<std::int32_t>(kY, kOwnPosition), own, baselines, LevelRule{8, false, 1}, Y)};
     for (std::int32_t b = 0; b < static_cast<std::int32_t>(baselines.kinds.size()); ++b)
-        methods.push_back(positionForecaster(std::vector<std::int32_t>(kY, b), own, baselines, LevelRule{8, false}, Y));
+        methods.push_back(
+            positionForecaster(std::vector<std::int32_t>(kY, b), own, baselines, LevelRule{8, false, 1}, Y));
     for (std::int32_t j = 0; j < kPositionBaselines; ++j)
         methods.push_back(positionForecaster(std::vector<std::int32_t>(kY, kPositionBaselineCode + j), own, baselines,
-                                             LevelRule{8, false}, Y));
+                                             LevelRule{8, false, 1}, Y));
     const std::vector<double> err = cut.positionStepScores(methods);
     const std::vector<float> modelRates = cut.ratesAtCuts(jumpKnower());
     const KnownOwnRates known{&modelRates, 5, {0.75, 0.5, 0.25, 0.5}};
     for (const KnownOwnRates* k : {static_cast<const KnownOwnRates*>(nullptr), &known}) {
-        const PositionVerdict v = choosePositionSteps(cut, own, baselines, LevelRule{8, false}, Y, nullptr, k);
+        const PositionVerdict v = choosePositionSteps(cut, own, baselines, LevelRule{8, false, 1}, Y, nullptr, k);
         for (std::size_t y = 0; y < kY; ++y) {
             // The chosen method's row of `err` (the own method, the baselines, the position
             // baselines); the paired test may keep the own method where a lower mean is not
@@ -257,13 +258,13 @@ TEST(PositionChoice, KeptTablesBroughtBackOnRequestGiveTheSameVerdict) {
     inMemory.model = &modelRates;
     inMemory.baselines = &tables;
     const PositionVerdict before =
-        choosePositionSteps(cut, jumpKnower(), baselines, LevelRule{8, false}, Y, nullptr, &inMemory);
+        choosePositionSteps(cut, jumpKnower(), baselines, LevelRule{8, false, 1}, Y, nullptr, &inMemory);
     std::vector<std::vector<float>> away(tables.size());  // the tables' places, empty until asked for
     KnownOwnRates later = inMemory;
     later.baselines = &away;
     int asked = 0;
     const PositionVerdict after =
-        choosePositionSteps(cut, jumpKnower(), baselines, LevelRule{8, false}, Y, nullptr, &later, [&] {
+        choosePositionSteps(cut, jumpKnower(), baselines, LevelRule{8, false, 1}, Y, nullptr, &later, [&] {
             ++asked;
             away = tables;
         });
@@ -317,7 +318,7 @@ TEST(PositionChoice, ABaselineAheadAtOneCutOnlyDoesNotReplaceTheOwnMethod) {
     // the per-cut differences (0 x 5, -3) are -0.5 +- 0.5 (one standard error): not significant.
     for (const Comm* group : {static_cast<const Comm*>(nullptr), static_cast<const Comm*>(&comm)}) {
         const PositionVerdict v = choosePositionSteps(cut, missesAt({cut.cuts()[2]}, kMiss), baselines,
-                                                      LevelRule{8, false}, static_cast<int>(kY), group);
+                                                      LevelRule{8, false, 1}, static_cast<int>(kY), group);
         for (std::size_t y = 0; y < kY; ++y) {
             EXPECT_EQ(v.steps[y], kOwnPosition) << "step " << y + 1 << ": " << positionStepName(v.steps[y], baselines);
             EXPECT_NEAR(v.ownError[y], kMiss / 6, 1e-4) << "step " << y + 1;
@@ -327,7 +328,7 @@ TEST(PositionChoice, ABaselineAheadAtOneCutOnlyDoesNotReplaceTheOwnMethod) {
     // Off at four of the six cuts: -2 +- 0.447 mm, 4.5 standard errors; an exact baseline wins.
     const std::size_t* k = cut.cuts().data();
     const PositionVerdict most = choosePositionSteps(cut, missesAt({k[0], k[1], k[3], k[5]}, kMiss), baselines,
-                                                     LevelRule{8, false}, static_cast<int>(kY), &comm);
+                                                     LevelRule{8, false, 1}, static_cast<int>(kY), &comm);
     for (std::size_t y = 0; y < kY; ++y) {
         EXPECT_NE(most.steps[y], kOwnPosition) << "step " << y + 1;
         EXPECT_NEAR(most.ownError[y], 2 * kMiss / 3, 1e-4) << "step " << y + 1;

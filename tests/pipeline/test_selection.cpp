@@ -132,7 +132,7 @@ TEST(Selection, IntervalResidualsComeFromEpochsAfterTraining) {
         seen.push_back(v.epochs);
         return std::vector<float>(v.points, -1.0f);
     };
-    (void)cut.intervalHalfWidths(spy, 0.9, 100, LevelRule{8, false});
+    (void)cut.intervalHalfWidths(spy, 0.9, 100, LevelRule{8, false, 1});
     ASSERT_FALSE(seen.empty());
     for (std::size_t e : seen) EXPECT_GE(e, T + 1) << "a residual's anchor epoch e - 1 must follow the training epochs";
     EXPECT_EQ(seen.size(), kEpochs - 1 - T);  // every cut from T + 1 to the last
@@ -176,17 +176,29 @@ TEST(Positions, TheSeasonalLevelTakesTheAnnualTermsOffBeforeTheLine) {
     std::vector<float> c(m);
     for (std::size_t t = 0; t < m; ++t) c[t] = static_cast<float>(signal(t) + (t % 2 ? 1.0 : -1.0));
     const double truth = signal(m - 1);
-    const double plain = localLevel(c.data(), axis, m, LevelRule{12, false});
-    const double seasonal = localLevel(c.data(), axis, m, LevelRule{12, true});
+    const double plain = localLevel(c.data(), axis, m, LevelRule{12, false, 1});
+    const double seasonal = localLevel(c.data(), axis, m, LevelRule{12, true, 1});
     EXPECT_DOUBLE_EQ(plain, localLevel(c.data(), axis.steps.data(), m, 12));
     // numpy: the plain line misses by 1.74 mm, the seasonal level by 0.22.
     EXPECT_GT(std::abs(plain - truth), 1.2);
     EXPECT_LT(std::abs(seasonal - truth), 0.4);
     // Without a year of history there is no fit: the plain line.
-    EXPECT_DOUBLE_EQ(localLevel(c.data(), axis, 25, LevelRule{12, true}), localLevel(c.data(), axis, 25, {12, false}));
+    EXPECT_DOUBLE_EQ(localLevel(c.data(), axis, 25, LevelRule{12, true, 1}),
+                     localLevel(c.data(), axis, 25, {12, false, 1}));
     // A NaN inside the line's epochs is skipped by both.
     c[m - 3] = std::nanf("");
-    EXPECT_TRUE(std::isfinite(localLevel(c.data(), axis, m, LevelRule{12, true})));
+    EXPECT_TRUE(std::isfinite(localLevel(c.data(), axis, m, LevelRule{12, true, 1})));
+    // An accelerating funnel (-0.02 t^2 more): a line through 24 epochs less the season lags the
+    // bend by mm, the default quadratic through them follows it (numpy: 4.35, 1.12 for a line
+    // through 12, 0.43 for the quadratic).
+    const auto bent = [&](std::size_t t) { return signal(t) - 0.02 * static_cast<double>(t * t); };
+    for (std::size_t t = 0; t < m; ++t) c[t] = static_cast<float>(bent(t) + (t % 2 ? 1.0 : -1.0));
+    const double bentTruth = bent(m - 1);
+    EXPECT_GT(std::abs(localLevel(c.data(), axis, m, LevelRule{24, true, 1}) - bentTruth), 3.0);
+    EXPECT_GT(std::abs(localLevel(c.data(), axis, m, LevelRule{12, true, 1}) - bentTruth), 0.9);
+    EXPECT_LT(std::abs(localLevel(c.data(), axis, m, LevelRule{}) - bentTruth), 0.6);
+    EXPECT_EQ(LevelRule{}.epochs, 24);
+    EXPECT_EQ(LevelRule{}.degree, 2);
 }
 
 TEST(Selection, APairedTestOverCutsDiscountsDifferencesThatChangeSlowly) {

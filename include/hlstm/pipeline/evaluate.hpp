@@ -14,10 +14,12 @@
 
 namespace hlstm::pipeline {
 
-/// How the positions' current level is estimated (run.level_epochs, run.level_season).
+/// How the positions' current level is estimated (run.level_epochs, run.level_season,
+/// run.level_degree).
 struct LevelRule {
-    int epochs = 12;     ///< the line runs through the last this many epochs
-    bool season = true;  ///< the line runs through the series minus its local annual terms
+    int epochs = 24;     ///< the fit runs through the last this many epochs
+    bool season = true;  ///< through the series minus its local annual terms
+    int degree = 2;      ///< 1: a line, 2: a quadratic (in the steps before the last epoch)
 };
 
 /// Y forecast rates (mm per nominal step) for every row of a block of series.
@@ -201,13 +203,14 @@ std::size_t selectionCutStride(std::size_t visibleEpochs, int horizon, int smoot
 /// times); the last finite value with fewer than 3 of them. NaN when there is none.
 double localLevel(const float* c, const double* steps, std::size_t epochs, int n);
 
-/// The positions' level of c[0..epochs-1] on `time` (mm). Without `season`, localLevel of
-/// rule.epochs epochs. With it, the annual sine and cosine of local_annual's fit (a line and
-/// annual terms through the last model::kLocalAnnualWindowDays) are taken off the last
-/// rule.epochs values, the line goes through what is left, and the annual terms at the last
-/// epoch are added back: the season's curvature no longer bends the short line, so it can be
-/// longer and average more epochs' atmosphere and noise. Without a valid fit (less than a
-/// year, fewer than 8 finite values), localLevel.
+/// The positions' level of c[0..epochs-1] on `time` (mm): the value at the last epoch of an OLS
+/// line (rule.degree 1; localLevel of rule.epochs epochs) or quadratic (2; a line with fewer than
+/// 4 finite values) through the last rule.epochs values. With `season`, the annual sine and
+/// cosine of local_annual's fit (a line and annual terms through the last
+/// model::kLocalAnnualWindowDays) are taken off those values first and added back at the last
+/// epoch: the season's curvature no longer bends the fit, so it can be longer and average more
+/// epochs' atmosphere and noise (the quadratic follows a funnel's acceleration). Without a
+/// valid fit (less than a year, fewer than 8 finite values), the same on the values themselves.
 double localLevel(const float* c, const model::TimeAxis& time, std::size_t epochs, LevelRule rule);
 
 /// Differential (mm) of each forecast step at the epochs that follow `lastEpoch` on `time`:
@@ -222,8 +225,11 @@ float conformalQuantile(std::vector<float> residuals, double level);
 /// Position-only baselines (issue 23): forecasts of the position at the Y epochs after
 /// `epochs` (the cumulative value itself, mm), from one point's visible history.
 inline constexpr int kPositionBaselines = 5;
+/// local_line's epochs (the positions' level was a line through as many before session 35).
+inline constexpr int kLocalLineEpochs = 8;
 /// "last_value+velocity" (last value + whole-history OLS velocity x elapsed time),
-/// "local_line" (the line through the last `levelRule.epochs` epochs, extrapolated),
+/// "local_line" (the line through the last kLocalLineEpochs epochs of the values themselves,
+/// extrapolated),
 /// "local_level+velocity" (the positions' level, localLevel with `levelRule`, + the OLS velocity), "line+annual" (OLS of a line
 /// and annual sine and cosine over the whole history, extrapolated: MintPy's time function),
 /// "local_line+annual" (the same through the epochs of the last model::kLocalAnnualWindowDays, when they span
