@@ -304,7 +304,7 @@ TEST_F(RunTest, BadConfigurationIsExitOne) {
     // Settings that cannot work are refused at once, with one message for all ranks.
     for (const std::string bad :
          {" --model.validation_fraction 0", " --model.target signals", " --run.select best", " --run.interval 1.5",
-          " --run.baselines arima", " --model.horizon 31 --run.holdout 31"}) {
+          " --run.baselines arima", " --model.horizon 31 --run.holdout 31", " --run.level_degree 3"}) {
         auto b = hlstmRun(2, dir_->file("bad.h5"), kFast.substr(0, kFast.find(" --run.baselines")) + bad);
         EXPECT_EQ(b.exitCode, 1) << bad << "\n" << b.output;
         std::size_t messages = 0;
