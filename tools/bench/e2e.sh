@@ -31,6 +31,9 @@ while [[ $# -gt 0 ]]; do
         *) echo "unknown option $1" >&2; exit 1 ;;
     esac
 done
+# The Python peer's packages (PyTorch, scikit-learn, SciPy, h5py from Debian) when missing, as
+# lstm.sh and partition.sh do: on a fresh machine the reference would otherwise stop at `import torch`.
+"$ROOT/tools/setup.sh" --with-python
 source "$ROOT/tools/bench/bench_build.sh"
 build_hlstm
 exec 9>"$LOCK"
