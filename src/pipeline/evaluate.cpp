@@ -78,12 +78,17 @@ std::size_t selectionTrainEpochs(std::size_t visibleEpochs, int horizon, int smo
 
 namespace {
 
+// The first of the last n (at least 1) of `epochs` epochs: where the level's fits start.
+std::size_t firstOfLast(std::size_t epochs, int n) {
+    const auto k = static_cast<std::size_t>(std::max(n, 1));
+    return epochs > k ? epochs - k : 0;
+}
+
 // The value at the last epoch of an OLS line through the finite values value(t), t among the last
 // n of `epochs` (the last finite value with fewer than 3; NaN with none): localLevel's line.
 template <class Value> double lineLevel(const double* steps, std::size_t epochs, int n, Value value) {
     if (epochs == 0) return std::nan("");
-    const std::size_t from =
-        epochs > static_cast<std::size_t>(std::max(n, 1)) ? epochs - static_cast<std::size_t>(std::max(n, 1)) : 0;
+    const std::size_t from = firstOfLast(epochs, n);
     double k = 0, st = 0, sc = 0;
     double last = std::nan("");
     for (std::size_t t = from; t < epochs; ++t) {
@@ -111,8 +116,7 @@ template <class Value> double lineLevel(const double* steps, std::size_t epochs,
 // value(t), t among the last n of `epochs`; lineLevel with fewer than 4 of them.
 template <class Value> double quadraticLevel(const double* steps, std::size_t epochs, int n, Value value) {
     if (epochs == 0) return std::nan("");
-    const std::size_t from =
-        epochs > static_cast<std::size_t>(std::max(n, 1)) ? epochs - static_cast<std::size_t>(std::max(n, 1)) : 0;
+    const std::size_t from = firstOfLast(epochs, n);
     const double end = steps[epochs - 1];
     std::array<std::array<double, 5>, 4> a{};
     std::size_t k = 0;
