@@ -189,7 +189,9 @@ WinnerForecasts forecastWinners(const RunContext& ctx, const HeldMap& held, cons
                 // A candidate trained alone is held by the rank that trained it (maybe not the
                 // planned one); a data-parallel one by its group, the first rank keeping it.
                 owner = !task.sharded || task.rank == comm.rank();
-                shared = task.sharded;
+                // A group of one rank forecasts like a candidate trained alone: its rows are
+                // split among every rank below, instead of leaving the others idle meanwhile.
+                shared = task.sharded && group != nullptr && group->size() > 1;
                 const auto refit = refitted.find(c.task);  // refit_stage.cpp
                 mdl = refit != refitted.end() ? &refit->second : &it->second;
                 if (refit != refitted.end()) selected = &it->second;
