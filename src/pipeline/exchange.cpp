@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 
 #include <algorithm>
 #include <chrono>
@@ -32,6 +33,17 @@ void releasePages(const void* data, std::size_t bytes) {
     const auto begin = reinterpret_cast<std::uintptr_t>(data);
     const std::uintptr_t first = (begin + page - 1) / page * page, last = (begin + bytes) / page * page;
     if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
+// The bytes of series a rank sends per round: 8 MiB, or HLSTM_REDISTRIBUTE_ROUND_BYTES (a test's
+// many rounds on a small scene).
+std::size_t roundBytes() {
+    if (const char* v = std::getenv("HLSTM_REDISTRIBUTE_ROUND_BYTES")) {
+        char* end = nullptr;
+        const unsigned long long bytes = std::strtoull(v, &end, 10);
+        if (end != v && *end == '\0' && bytes > 0) return static_cast<std::size_t>(bytes);
+    }
+    return std::size_t{8} << 20;
 }
 
 }  // namespace
@@ -75,14 +87,17 @@ SubregionMap redistribute(const Comm& comm, PointSet& points, const std::vector<
     // slices of its block, then releases their pages; the receivers place them at once. So a
     // rank holds its unsent rows, what it received so far and one round in flight: about its
     // share, not its share twice. A received row's round follows from its owner's slices.
-    constexpr std::size_t kRoundBytes = std::size_t{8} << 20;
+    const std::size_t kRoundBytes = roundBytes();
     const std::vector<std::uint64_t> offsets = ownerOffsets(comm, points.size());
     const std::size_t rounds = std::max<std::size_t>(
         1, comm.allreduce<std::uint64_t>((points.size() * m * sizeof(float) + kRoundBytes - 1) / kRoundBytes,
                                          Reduce::kMax));
     auto sliceEnd = [rounds](std::size_t n, std::size_t j) { return n * (j + 1) / rounds; };
-    std::vector<std::size_t> roundOf(nRecv);
-    for (std::size_t k = 0; k < nRecv; ++k) {
+    // The headers came in owner order, each owner's rows ascending, so each owner's received
+    // rows are a run of k whose rounds never decrease: a cursor per owner finds a round's rows
+    // (in k order, as they lie in the round's message) without scanning every row per round.
+    std::vector<std::size_t> roundOf(nRecv), receiveAt(ranks, 0), ownerEnd(ranks, 0);  // owner q: k in [at, end)
+    for (std::size_t k = 0, last = 0; k < nRecv; ++k) {
         const std::uint64_t row = recvHead[k].row;
         const auto q =
             static_cast<std::size_t>(std::upper_bound(offsets.begin(), offsets.end(), row) - offsets.begin() - 1);
@@ -91,10 +106,17 @@ SubregionMap redistribute(const Comm& comm, PointSet& points, const std::vector<
         while (j > 0 && i < n * j / rounds) --j;
         while (i >= sliceEnd(n, j)) ++j;
         roundOf[k] = j;
+        if (k > 0 && (q < last || (q == last && j < roundOf[k - 1])))
+            throw std::logic_error("redistribute: the headers are not in owner and round order");
+        if (k == 0 || q != last) receiveAt[q] = k;
+        ownerEnd[q] = k + 1;
+        last = q;
     }
     logMemory("redistribute: headers exchanged, " + std::to_string(nRecv) + " rows to receive");
+    log::debug() << "redistribute: " << nRecv << " rows to receive in " << rounds << " round(s) of up to "
+                 << kRoundBytes << " bytes sent per rank";
     std::vector<std::size_t> cursor(ranks, 0);  // next entry of toRank[r] to send
-    std::vector<float> sendSeries;
+    std::vector<float> sendSeries, got;         // reused: not a fresh mapping to fault in per round
     std::size_t received = 0;
     for (std::size_t j = 0; j < rounds; ++j) {
         const std::size_t lo = points.size() * j / rounds, hi = sliceEnd(points.size(), j);
@@ -109,13 +131,16 @@ SubregionMap redistribute(const Comm& comm, PointSet& points, const std::vector<
             seriesCounts[r] = (c - from) * m;
         }
         if (hi > lo) releasePages(points.series(lo), (hi - lo) * m * sizeof(float));  // sent: never read again
-        const std::vector<float> got = comm.alltoallv(sendSeries, seriesCounts);
+        comm.alltoallvInto(sendSeries, seriesCounts, got);
         std::size_t g = 0;
-        for (std::size_t k = 0; k < nRecv; ++k) {
-            if (roundOf[k] != j) continue;
-            std::copy_n(got.data() + g * m, m, buffer.get() + dest[k] * m);
-            ++g;
+        for (std::size_t q = 0; q < ranks; ++q) {
+            for (std::size_t& k = receiveAt[q]; k < ownerEnd[q] && roundOf[k] == j; ++k, ++g) {
+                if (g * m + m > got.size())
+                    throw std::logic_error("redistribute: a round brought fewer rows than expected");
+                std::copy_n(got.data() + g * m, m, buffer.get() + dest[k] * m);
+            }
         }
+        if (g * m != got.size()) throw std::logic_error("redistribute: a round brought more rows than expected");
         received += g;
     }
     if (received != nRecv) throw std::logic_error("redistribute: rows received in rounds do not match the headers");

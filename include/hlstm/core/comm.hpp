@@ -153,6 +153,19 @@ public:
         return out;
     }
 
+    /// alltoallv into `out`, whose memory is kept from call to call: a loop of exchanges (rounds)
+    /// does not map and fault in a fresh receive block each time (collective).
+    template <class T>
+    void alltoallvInto(const std::vector<T>& send, const std::vector<std::size_t>& sendCounts,
+                       std::vector<T>& out) const {
+        static_assert(std::is_trivially_copyable_v<T>);
+        if (!alltoallvElements(send.data(), sizeof(T), sendCounts, [&out](std::size_t n) {
+                out.resize(n);
+                return static_cast<void*>(out.data());
+            }))
+            out = alltoallv(send, sendCounts);
+    }
+
     /// Broadcasts a vector of trivially copyable values from root (collective).
     template <class T> void bcastVector(std::vector<T>& values, int root = kRoot) const {
         static_assert(std::is_trivially_copyable_v<T>);
