@@ -48,6 +48,22 @@ std::vector<double> levelsOf(const model::SeriesView& v, LevelRule levelRule) {
     return levels;
 }
 
+// levelsOf over a group whose ranks all hold `v`: each computes its slice of the rows (sliceOf)
+// and they gather the rest, so every rank has every row's level, the same values (a row's level
+// depends on that row alone) for a share of the work (collective over `group`).
+std::vector<double> levelsAmong(const Comm* group, const model::SeriesView& v, LevelRule levelRule) {
+    if (group == nullptr || group->size() == 1) return levelsOf(v, levelRule);
+    const auto [first, last] = sliceOf(*group, v.points);
+    std::vector<double> mine(last - first);
+    for (std::size_t i = first; i < last; ++i) mine[i - first] = localLevel(v.row(i), *v.time, v.epochs, levelRule);
+    std::vector<std::size_t> counts;
+    for (int r = 0; r < group->size(); ++r) {
+        const auto R = static_cast<std::size_t>(group->size()), q = static_cast<std::size_t>(r);
+        counts.push_back(v.points * (q + 1) / R - v.points * q / R);
+    }
+    return group->allgatherv(mine, counts);
+}
+
 }  // namespace
 
 std::vector<float> positionsOf(const std::vector<std::int32_t>& steps, const model::SeriesView& v,
@@ -272,7 +288,7 @@ PositionVerdict choosePositionSteps(const ValidationCut& cut, const Forecaster& 
         [&](std::size_t k, const model::SeriesView& v, const std::vector<float>& values) {
             std::vector<float> pos(v.points * Y, kNaN);
             if (v.points == 0 || v.epochs == 0) return pos;
-            if (k <= lastK || levels.size() != v.points) levels = levelsOf(v, levelRule);
+            if (k <= lastK || levels.size() != v.points) levels = levelsAmong(group, v, levelRule);
             lastK = k;
             if (values.size() == pos.size()) ratesOnLevel(values, levels, horizon, *v.time, v.epochs, diff, pos);
             return pos;
