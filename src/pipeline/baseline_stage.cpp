@@ -1,5 +1,7 @@
 #include <chrono>
 #include <cmath>
+#include <map>
+#include <set>
 
 #include "hlstm/core/coordinated.hpp"
 #include "hlstm/core/log.hpp"
@@ -12,13 +14,40 @@ double secondsSince(std::chrono::steady_clock::time_point start) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-// Each subregion's first rank sums the normal equations of its training points (row order);
-// the sums are added in subregion order, so the fit does not depend on the rank count.
+// The rank that sums each subregion's normal equations: its first rank, but the data-parallel
+// subregions that share a group take its ranks in turn (every rank of a group holds all their
+// rows), so at 5,000,000 points the two of them are summed side by side, not one after the other.
+std::map<std::int32_t, int> mlrSummers(const Plan& plan) {
+    std::map<std::int32_t, std::pair<std::int32_t, std::int32_t>> groups;  // spread subregion -> group
+    std::set<std::int32_t> subregions;
+    for (const auto& t : plan.tasks) {
+        subregions.insert(t.subregion);
+        if (t.sharded) groups.emplace(t.subregion, std::make_pair(t.rank, t.groupSize));
+    }
+    std::map<std::int32_t, int> out;
+    std::map<std::pair<std::int32_t, std::int32_t>, int> taken;  // group -> its subregions so far
+    for (const std::int32_t s : subregions) {                    // ascending
+        const auto g = groups.find(s);
+        if (g == groups.end()) {
+            const auto r = plan.ranksOf(s);
+            if (!r.empty()) out[s] = r.front();
+        } else {
+            out[s] = g->second.first + taken[g->second]++ % std::max(1, g->second.second);
+        }
+    }
+    return out;
+}
+
+// Each subregion's normal equations are summed by one rank (mlrSummers) over its training points
+// in row order; the sums are added in subregion order, so the fit does not depend on the rank
+// count or on which rank summed them.
 model::MlrModel fitGlobalMlr(const RunContext& ctx, const HeldMap& held, int lags) {
     const Comm& comm = ctx.comm;
     std::vector<double> local;
+    const std::map<std::int32_t, int> summers = mlrSummers(ctx.plan);
     for (const auto& [s, h] : held) {
-        if (s >= ctx.nSub || !leads(ctx.plan, s, comm.rank())) continue;
+        const auto summer = summers.find(s);
+        if (s >= ctx.nSub || summer == summers.end() || summer->second != comm.rank()) continue;
         model::MlrSums sums(lags);
         // Fitted on the candidates' training epochs: the selection judges it after them too.
         const model::SeriesView view = h.visible(ctx.axis, ctx.rc.trainEpochs(ctx.visibleEpochs));
