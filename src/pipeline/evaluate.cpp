@@ -6,6 +6,7 @@
 #include <limits>
 #include <sstream>
 
+#include "hlstm/core/comm.hpp"
 #include "hlstm/core/error.hpp"
 
 namespace hlstm::pipeline {
@@ -508,9 +509,12 @@ std::vector<double> ValidationCut::positionStepScores(const std::vector<Position
 
 std::vector<double> ValidationCut::positionStepScores(const std::vector<PositionForecaster>& methods,
                                                       const std::vector<const std::vector<float>*>& known,
-                                                      const RatesToPositions& onLevel,
-                                                      std::vector<double>* perCut) const {
+                                                      const RatesToPositions& onLevel, std::vector<double>* perCut,
+                                                      const Comm* group) const {
     const std::size_t Y = static_cast<std::size_t>(horizon_), M = methods.size(), C = cuts_.size();
+    if (group != nullptr && group->size() == 1) group = nullptr;
+    const auto R = static_cast<std::size_t>(group != nullptr ? group->size() : 1),
+               q = static_cast<std::size_t>(group != nullptr ? group->rank() : 0);
     std::vector<double> sum(M * Y, 0.0);
     std::vector<std::uint64_t> n(M * Y, 0);
     std::vector<double> cutSum(M * C * Y, 0.0);  // the same sums per cut (perCut)
@@ -519,47 +523,64 @@ std::vector<double> ValidationCut::positionStepScores(const std::vector<Position
     // method, so the scores do not depend on the chunk size.
     constexpr std::size_t kChunkRows = 16384;
     std::vector<float> chunk, rates;
-    std::vector<double> ref;
+    std::vector<double> ref, errors, gathered;
+    std::vector<std::size_t> counts(R);
     for (std::size_t c = 0; c < C; ++c) {
         const std::size_t cut = cuts_[c];
         if (cut + Y > epochs_) continue;  // step Y's epoch must be visible
         for (std::size_t first = 0; first < rows_.size(); first += kChunkRows) {
             const std::size_t count = std::min(kChunkRows, rows_.size() - first);
-            chunk.resize(count * cut);
-            for (std::size_t j = 0; j < count; ++j) std::copy_n(row(first + j), cut, chunk.data() + j * cut);
-            const model::SeriesView view{chunk.data(), count, cut, time_, cut};
+            // This rank's rows of the block: all, or its slice of a group's (sliceOf's split).
+            const std::size_t a = count * q / R, own = count * (q + 1) / R - a;
+            chunk.resize(own * cut);
+            for (std::size_t j = 0; j < own; ++j) std::copy_n(row(first + a + j), cut, chunk.data() + j * cut);
+            const model::SeriesView view{chunk.data(), own, cut, time_, cut};
             // Each step's reference: the observed position at its epoch e = cut + y, smoothed as the
             // score's rates are: the value at e of the OLS line through the observed positions of
             // `smoothing` epochs from max(cut, e - (smoothing - 1) / 2) on (after the cut only), so
             // one epoch's shared atmosphere weighs less in the judge.
-            ref.assign(count * Y, std::nan(""));
-            for (std::size_t j = 0; j < count; ++j)
+            ref.assign(own * Y, std::nan(""));
+            for (std::size_t j = 0; j < own; ++j)
                 for (std::size_t y = 0; y < Y; ++y) {
-                    const std::size_t e = cut + y, a = static_cast<std::size_t>((smoothing_ - 1) / 2);
-                    ref[j * Y + y] = futureValue(row(first + j), std::max(cut, e >= a ? e - a : 0),
+                    const std::size_t e = cut + y, h = static_cast<std::size_t>((smoothing_ - 1) / 2);
+                    ref[j * Y + y] = futureValue(row(first + a + j), std::max(cut, e >= h ? e - h : 0),
                                                  static_cast<std::size_t>(smoothing_), e);
                 }
-            for (std::size_t k = 0; k < M; ++k) {
+            // |position - reference| per (row, method, step), NaN where either is not finite.
+            errors.assign(own * M * Y, std::nan(""));
+            for (std::size_t k = 0; k < M && own > 0; ++k) {
                 const std::vector<float>* got = k < known.size() ? known[k] : nullptr;
-                if (got != nullptr) {  // this chunk's rates at this cut (ratesAtCuts' layout)
-                    rates.resize(count * Y);
-                    for (std::size_t j = 0; j < count; ++j)
-                        std::copy_n(got->data() + ((first + j) * C + c) * Y, Y, rates.data() + j * Y);
+                if (got != nullptr) {  // this block's rates at this cut (ratesAtCuts' layout)
+                    rates.resize(own * Y);
+                    for (std::size_t j = 0; j < own; ++j)
+                        std::copy_n(got->data() + ((first + a + j) * C + c) * Y, Y, rates.data() + j * Y);
                 }
                 const std::vector<float> pos = got != nullptr ? onLevel(k, view, rates) : methods[k](view);
-                for (std::size_t j = 0; j < count; ++j) {
+                for (std::size_t j = 0; j < own; ++j)
                     for (std::size_t y = 0; y < Y; ++y) {
                         const float p = pos[j * Y + y];
                         const double o = ref[j * Y + y];
-                        if (!std::isfinite(p) || !std::isfinite(o)) continue;
-                        const double e = std::abs(static_cast<double>(p) - o);
+                        if (std::isfinite(p) && std::isfinite(o))
+                            errors[(j * M + k) * Y + y] = std::abs(static_cast<double>(p) - o);
+                    }
+            }
+            const std::vector<double>* all = &errors;
+            if (group != nullptr) {
+                for (std::size_t r = 0; r < R; ++r) counts[r] = (count * (r + 1) / R - count * r / R) * M * Y;
+                gathered = group->allgatherv(errors, counts);  // rank order: the block's rows in order
+                all = &gathered;
+            }
+            // Summed per method and step in row order, as one rank alone adds them.
+            for (std::size_t k = 0; k < M; ++k)
+                for (std::size_t j = 0; j < count; ++j)
+                    for (std::size_t y = 0; y < Y; ++y) {
+                        const double e = (*all)[(j * M + k) * Y + y];
+                        if (std::isnan(e)) continue;
                         sum[k * Y + y] += e;
                         ++n[k * Y + y];
                         cutSum[(k * C + c) * Y + y] += e;
                         ++cutN[(k * C + c) * Y + y];
                     }
-                }
-            }
         }
     }
     for (std::size_t i = 0; i < sum.size(); ++i) sum[i] = n[i] > 0 ? sum[i] / static_cast<double>(n[i]) : std::nan("");

@@ -5,6 +5,7 @@
 #include "hlstm/pipeline/position_choice.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <map>
@@ -46,22 +47,6 @@ std::vector<double> levelsOf(const model::SeriesView& v, LevelRule levelRule) {
     std::vector<double> levels(v.points);
     for (std::size_t i = 0; i < v.points; ++i) levels[i] = localLevel(v.row(i), *v.time, v.epochs, levelRule);
     return levels;
-}
-
-// levelsOf over a group whose ranks all hold `v`: each computes its slice of the rows (sliceOf)
-// and they gather the rest, so every rank has every row's level, the same values (a row's level
-// depends on that row alone) for a share of the work (collective over `group`).
-std::vector<double> levelsAmong(const Comm* group, const model::SeriesView& v, LevelRule levelRule) {
-    if (group == nullptr || group->size() == 1) return levelsOf(v, levelRule);
-    const auto [first, last] = sliceOf(*group, v.points);
-    std::vector<double> mine(last - first);
-    for (std::size_t i = first; i < last; ++i) mine[i - first] = localLevel(v.row(i), *v.time, v.epochs, levelRule);
-    std::vector<std::size_t> counts;
-    for (int r = 0; r < group->size(); ++r) {
-        const auto R = static_cast<std::size_t>(group->size()), q = static_cast<std::size_t>(r);
-        counts.push_back(v.points * (q + 1) / R - v.points * q / R);
-    }
-    return group->allgatherv(mine, counts);
 }
 
 }  // namespace
@@ -213,6 +198,15 @@ PositionVerdict choosePositionSteps(const ValidationCut& cut, const Forecaster& 
     // appended in row order (not held twice, interleaved and split).
     const std::size_t C = cut.cuts().size();
     std::vector<double> positionErr, positionPerCut;
+    const auto start = std::chrono::steady_clock::now();
+    auto timing = log::debug();  // where the seconds go (HLSTM_LOG=debug)
+    timing << "position choice over " << cut.points() << " validation rows x " << C << " cuts"
+           << (group != nullptr ? " (group of " + std::to_string(group->size()) + ")" : std::string()) << ":";
+    auto lap = [&timing, last = start](const char* what) mutable {
+        const auto now = std::chrono::steady_clock::now();
+        timing << " " << what << " " << std::chrono::duration<double>(now - last).count() << " s";
+        last = now;
+    };
     {
         const CutForecaster f = positionBaselinesAtCuts(levelRule, horizon);
         const CutForecaster all = group != nullptr ? sharedCutsAmong(*group, f) : f;
@@ -237,7 +231,8 @@ PositionVerdict choosePositionSteps(const ValidationCut& cut, const Forecaster& 
         positionErr = cut.positionStepScores(
             std::vector<PositionForecaster>(J), values,
             [](std::size_t, const model::SeriesView&, const std::vector<float>& positions) { return positions; },
-            &positionPerCut);
+            &positionPerCut, group);
+        lap("position baselines");
     }
     if (bring) bring();
     // Every method is forecast once per cut and row: every baseline in one pass per row over its
@@ -275,11 +270,13 @@ PositionVerdict choosePositionSteps(const ValidationCut& cut, const Forecaster& 
     } else {
         rates[0] = cut.ratesAtCuts(group != nullptr ? sharedAmong(*group, own) : own);
     }
+    lap("rates");
     std::vector<PositionForecaster> methods(rates.size());
     std::vector<double> perCut;
     // Rates on the level, as positionsOf({}, ...) gives them; the rows' levels computed once per
     // block, not once per method: positionStepScores asks for the methods k = 0, 1, ... of one
-    // block in turn, so a k not above the last one starts a new block.
+    // block in turn, so a k not above the last one starts a new block (in a group, each rank
+    // is given its slice of the block's rows: positionStepScores with `group`).
     std::vector<double> levels;
     std::vector<float> diff;
     std::size_t lastK = 0;
@@ -288,12 +285,13 @@ PositionVerdict choosePositionSteps(const ValidationCut& cut, const Forecaster& 
         [&](std::size_t k, const model::SeriesView& v, const std::vector<float>& values) {
             std::vector<float> pos(v.points * Y, kNaN);
             if (v.points == 0 || v.epochs == 0) return pos;
-            if (k <= lastK || levels.size() != v.points) levels = levelsAmong(group, v, levelRule);
+            if (k <= lastK || levels.size() != v.points) levels = levelsOf(v, levelRule);
             lastK = k;
             if (values.size() == pos.size()) ratesOnLevel(values, levels, horizon, *v.time, v.epochs, diff, pos);
             return pos;
         },
-        &perCut);
+        &perCut, group);
+    lap("on the level");
     err.insert(err.end(), positionErr.begin(), positionErr.end());  // codes' order: the position baselines last
     perCut.insert(perCut.end(), positionPerCut.begin(), positionPerCut.end());
     // A paired test against the own method over the cuts: challenger k replaces it at step y only

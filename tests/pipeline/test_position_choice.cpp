@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "hlstm/core/comm.hpp"
 #include "hlstm/pipeline/position_choice.hpp"
@@ -238,6 +239,54 @@ TEST(PositionChoice, RatesKnownOrForecastOnceGiveTheErrorsOfAForecastPerMethod) 
             EXPECT_LE(v.chosenError[y], v.ownError[y]) << "step " << y + 1;
         }
     }
+}
+
+// Issue 22: a data-parallel group's ranks each score a slice of every block's rows and gather the
+// errors; every rank then has the sums one rank alone computes, per step and per cut, bit for bit.
+TEST(PositionChoice, AGroupsRanksScoreSlicesOfTheRowsAndGetOneRanksSums) {
+    Comm comm;
+    const Scene s = noisyScene(11);
+    std::vector<std::size_t> rows(kPoints);
+    for (std::size_t i = 0; i < kPoints; ++i) rows[i] = i;
+    const ValidationCut cut(s.view(), rows, static_cast<int>(kY), 5, 40, 3);
+    const BaselineSet baselines = someBaselines();
+    const int Y = static_cast<int>(kY);
+    std::vector<std::vector<float>> rates;  // each baseline's at the cuts (rows x cuts x Y)
+    for (std::size_t b = 0; b < baselines.kinds.size(); ++b)
+        rates.push_back(cut.ratesAtCutsInOnePass(baselines.cutForecaster(b, Y)));
+    std::vector<const std::vector<float>*> known;
+    for (const auto& r : rates) known.push_back(&r);
+    std::size_t calls = 0, rowsSeen = 0;
+    const auto onLevel = [&](std::size_t, const model::SeriesView& v, const std::vector<float>& values) {
+        ++calls;
+        rowsSeen += v.points;
+        return positionsOf({}, v, values, baselines, LevelRule{8, false, 1}, Y, 0.0);
+    };
+    const std::vector<PositionForecaster> methods(known.size());
+    std::vector<double> perCutAlone, perCutShared;
+    const std::vector<double> alone = cut.positionStepScores(methods, known, onLevel, &perCutAlone);
+    const std::size_t rowsAlone = rowsSeen;
+    rowsSeen = 0;
+    const std::vector<double> shared = cut.positionStepScores(methods, known, onLevel, &perCutShared, &comm);
+    ASSERT_EQ(alone.size(), known.size() * kY);
+    ASSERT_EQ(shared.size(), alone.size());
+    ASSERT_EQ(perCutShared.size(), perCutAlone.size());
+    for (std::size_t i = 0; i < alone.size(); ++i) {
+        EXPECT_TRUE(std::isfinite(alone[i])) << i;
+        EXPECT_EQ(std::memcmp(&shared[i], &alone[i], sizeof(double)), 0)
+            << i << ": " << shared[i] << " vs " << alone[i];
+    }
+    for (std::size_t i = 0; i < perCutAlone.size(); ++i)
+        EXPECT_EQ(std::memcmp(&perCutShared[i], &perCutAlone[i], sizeof(double)), 0) << i;
+    // The methods differ (the comparison can fail), and each rank saw only its slice of the rows.
+    EXPECT_NE(alone[0], alone[kY]);
+    if (comm.size() > 1) {
+        EXPECT_LT(rowsSeen, rowsAlone);
+        EXPECT_EQ(comm.allreduce<std::uint64_t>(rowsSeen, Reduce::kSum), rowsAlone);
+    } else {
+        EXPECT_EQ(rowsSeen, rowsAlone);
+    }
+    EXPECT_GT(calls, 0u);
 }
 
 // The kept baseline tables may wait elsewhere (origin.cpp: a scratch file) until the choice asks

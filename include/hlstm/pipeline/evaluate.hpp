@@ -12,6 +12,10 @@
 #include "hlstm/model/baselines.hpp"
 #include "hlstm/model/samples.hpp"
 
+namespace hlstm {
+class Comm;
+}
+
 namespace hlstm::pipeline {
 
 /// How the positions' current level is estimated (run.level_epochs, run.level_season,
@@ -133,10 +137,15 @@ public:
     /// onLevel of them, not a new forecast; the same values as forecasting them again. `perCut`
     /// (not null): the same mean per cut as well (methods x cuts() x Y, NaN where a cut has no
     /// finite pair), for a paired comparison of two methods (choosePositionSteps).
+    /// `group` (not null, all of whose ranks hold these rows and call this alike): each rank
+    /// takes a slice of every block's rows and the group gathers their errors, which are then
+    /// summed in row order on every rank, so every rank returns the values one rank alone would
+    /// (collective; `methods` and `onLevel` must not be collective over it themselves).
     [[nodiscard]] std::vector<double> positionStepScores(const std::vector<PositionForecaster>& methods,
                                                          const std::vector<const std::vector<float>*>& known,
                                                          const RatesToPositions& onLevel,
-                                                         std::vector<double>* perCut = nullptr) const;
+                                                         std::vector<double>* perCut = nullptr,
+                                                         const Comm* group = nullptr) const;
     /// intervalHalfWidths for a forecaster of positions: the residuals |forecast position -
     /// observed position| at the same cuts (out of time), per step.
     [[nodiscard]] std::vector<float> positionHalfWidths(const PositionForecaster& method, double level, int cuts) const;
