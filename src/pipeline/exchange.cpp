@@ -87,10 +87,10 @@ SubregionMap redistribute(const Comm& comm, PointSet& points, const std::vector<
     // slices of its block, then releases their pages; the receivers place them at once. So a
     // rank holds its unsent rows, what it received so far and one round in flight: about its
     // share, not its share twice. A received row's round follows from its owner's slices.
-    const std::size_t kRoundBytes = roundBytes();
+    const std::size_t roundSize = roundBytes();
     const std::vector<std::uint64_t> offsets = ownerOffsets(comm, points.size());
     const std::size_t rounds = std::max<std::size_t>(
-        1, comm.allreduce<std::uint64_t>((points.size() * m * sizeof(float) + kRoundBytes - 1) / kRoundBytes,
+        1, comm.allreduce<std::uint64_t>((points.size() * m * sizeof(float) + roundSize - 1) / roundSize,
                                          Reduce::kMax));
     auto sliceEnd = [rounds](std::size_t n, std::size_t j) { return n * (j + 1) / rounds; };
     // The headers came in owner order, each owner's rows ascending, so each owner's received
@@ -114,7 +114,7 @@ SubregionMap redistribute(const Comm& comm, PointSet& points, const std::vector<
     }
     logMemory("redistribute: headers exchanged, " + std::to_string(nRecv) + " rows to receive");
     log::debug() << "redistribute: " << nRecv << " rows to receive in " << rounds << " round(s) of up to "
-                 << kRoundBytes << " bytes sent per rank";
+                 << roundSize << " bytes sent per rank";
     std::vector<std::size_t> cursor(ranks, 0);  // next entry of toRank[r] to send
     std::vector<float> sendSeries, got;         // reused: not a fresh mapping to fault in per round
     std::size_t received = 0;
