@@ -90,8 +90,8 @@ SubregionMap redistribute(const Comm& comm, PointSet& points, const std::vector<
     const std::size_t roundSize = roundBytes();
     const std::vector<std::uint64_t> offsets = ownerOffsets(comm, points.size());
     const std::size_t rounds = std::max<std::size_t>(
-        1, comm.allreduce<std::uint64_t>((points.size() * m * sizeof(float) + roundSize - 1) / roundSize,
-                                         Reduce::kMax));
+        1,
+        comm.allreduce<std::uint64_t>((points.size() * m * sizeof(float) + roundSize - 1) / roundSize, Reduce::kMax));
     auto sliceEnd = [rounds](std::size_t n, std::size_t j) { return n * (j + 1) / rounds; };
     // The headers came in owner order, each owner's rows ascending, so each owner's received
     // rows are a run of k whose rounds never decrease: a cursor per owner finds a round's rows
@@ -113,8 +113,8 @@ SubregionMap redistribute(const Comm& comm, PointSet& points, const std::vector<
         last = q;
     }
     logMemory("redistribute: headers exchanged, " + std::to_string(nRecv) + " rows to receive");
-    log::debug() << "redistribute: " << nRecv << " rows to receive in " << rounds << " round(s) of up to "
-                 << roundSize << " bytes sent per rank";
+    log::debug() << "redistribute: " << nRecv << " rows to receive in " << rounds << " round(s) of up to " << roundSize
+                 << " bytes sent per rank";
     std::vector<std::size_t> cursor(ranks, 0);  // next entry of toRank[r] to send
     std::vector<float> sendSeries, got;         // reused: not a fresh mapping to fault in per round
     std::size_t received = 0;
