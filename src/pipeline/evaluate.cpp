@@ -530,8 +530,9 @@ std::vector<double> ValidationCut::positionStepScores(const std::vector<Position
         if (cut + Y > epochs_) continue;  // step Y's epoch must be visible
         for (std::size_t first = 0; first < rows_.size(); first += kChunkRows) {
             const std::size_t count = std::min(kChunkRows, rows_.size() - first);
-            // This rank's rows of the block: all, or its slice of a group's (sliceOf's split).
-            const std::size_t a = count * q / R, own = count * (q + 1) / R - a;
+            // This rank's rows of the block: all, or its slice of a group's.
+            const auto [a, end] = shareOf(count, q, R);
+            const std::size_t own = end - a;
             chunk.resize(own * cut);
             for (std::size_t j = 0; j < own; ++j) std::copy_n(row(first + a + j), cut, chunk.data() + j * cut);
             const model::SeriesView view{chunk.data(), own, cut, time_, cut};
@@ -566,7 +567,10 @@ std::vector<double> ValidationCut::positionStepScores(const std::vector<Position
             }
             const std::vector<double>* all = &errors;
             if (group != nullptr) {
-                for (std::size_t r = 0; r < R; ++r) counts[r] = (count * (r + 1) / R - count * r / R) * M * Y;
+                for (std::size_t r = 0; r < R; ++r) {
+                    const auto [from, to] = shareOf(count, r, R);
+                    counts[r] = (to - from) * M * Y;
+                }
                 gathered = group->allgatherv(errors, counts);  // rank order: the block's rows in order
                 all = &gathered;
             }

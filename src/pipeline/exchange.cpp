@@ -208,8 +208,7 @@ std::vector<float> toOwners(const Comm& comm, const std::vector<std::uint64_t>& 
 }
 
 std::pair<std::size_t, std::size_t> sliceOf(const Comm& comm, std::size_t n) {
-    const auto r = static_cast<std::size_t>(comm.rank()), R = static_cast<std::size_t>(comm.size());
-    return {n * r / R, n * (r + 1) / R};
+    return shareOf(n, static_cast<std::size_t>(comm.rank()), static_cast<std::size_t>(comm.size()));
 }
 
 Forecaster sharedAmong(const Comm& comm, Forecaster f) {

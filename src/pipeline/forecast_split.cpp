@@ -95,7 +95,8 @@ std::vector<SplitPiece> shareSplit(const Comm& comm, const std::vector<SplitSour
         Packer& p = to[r];
         p.count(sources.size());
         for (const SplitSource& s : sources) {
-            const std::size_t first = s.n * r / ranks, last = s.n * (r + 1) / ranks, count = last - first;
+            const auto [first, last] = shareOf(s.n, r, ranks);
+            const std::size_t count = last - first;
             p.put(&s.subregion, 1);
             p.text(s.model);
             p.text(s.judged);
@@ -105,7 +106,7 @@ std::vector<SplitPiece> shareSplit(const Comm& comm, const std::vector<SplitSour
             p.put(s.series + first * epochs, count * epochs);
             p.count(s.views.size());
             for (const SeriesBlock& v : s.views) {  // the same slice of every view
-                const std::size_t a = v.points * r / ranks, b = v.points * (r + 1) / ranks;
+                const auto [a, b] = shareOf(v.points, r, ranks);
                 p.count(b - a);
                 p.count(v.epochs);
                 p.put(v.values.data() + a * v.epochs, (b - a) * v.epochs);

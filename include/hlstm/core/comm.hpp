@@ -16,6 +16,7 @@
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "hlstm/core/error.hpp"
@@ -238,6 +239,13 @@ private:
     int rank_ = 0;
     int size_ = 1;
 };
+
+/// Rows [n r / ranks, n (r + 1) / ranks) of n: rank r's slice of a block of rows that several
+/// ranks share (forecasts, scores), in rank order; the slices of every rank, gathered in rank
+/// order, are the block's rows in order.
+[[nodiscard]] inline std::pair<std::size_t, std::size_t> shareOf(std::size_t n, std::size_t r, std::size_t ranks) {
+    return {n * r / ranks, n * (r + 1) / ranks};
+}
 
 /// Contiguous block [begin, end) of `n` items owned by `rank` of `size` (first n % size
 /// ranks get one more). The same split everywhere in hlstm.
