@@ -84,6 +84,9 @@ const std::vector<ConfigKey>& configSchema() {
          "shards per minibatch of a data-parallel candidate (ranks beyond it idle there)"},
         {"train.shard_share", 0.3,
          "a candidate above this share of the total cost is trained by every rank together (0: never)"},
+        {"train.slice_rows", true,
+         "a data-parallel subregion's rows are split over its group (each rank holds its slice, not all; "
+         "the same results): false holds all of them on every rank of the group"},
         // grid search (eq. 3-4)
         {"grid.L", L{60}, "sequence lengths L tried (window incl. label)"},
         {"grid.K", L{3}, "LSTM layer counts K tried"},

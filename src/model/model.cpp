@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <limits>
 #include <numeric>
+#include <optional>
 #include <sstream>
 
 #include "hlstm/core/error.hpp"
@@ -63,10 +64,47 @@ void predictSamples(Network& network, const SampleSet& set, std::size_t first, s
     }
 }
 
-double maeMm(Network& network, const SampleSet& set, const ShardedTraining* sharded = nullptr) {
+// The samples of a fit whose rows are sliced over its participants (ShardedTraining::slicedRows):
+// this participant's own (views over its rows) and, per set, the global sample index of each
+// participant's first sample (parts + 1 values). The fit's sets themselves are everyone's labels,
+// centres and scales in global order, without inputs (gatheredSet).
+struct SlicedSets {
+    SampleSet train, validation;
+    std::vector<std::size_t> trainOffset, validationOffset;
+};
+
+// Everyone's labels, centres and scales of `local`'s kind of samples, in participant order (the
+// global sample order: each participant's rows follow the ones before it), and the offsets.
+SampleSet gatheredSet(const SampleSet& local, const ShardedTraining& sharded, std::vector<std::size_t>& offsets) {
+    SampleSet all;
+    all.inputSteps = local.inputSteps;
+    all.horizon = local.horizon;
+    all.channels = local.channels;
+    const std::vector<double> counts = sharded.gatherDoubles({static_cast<double>(local.size())});
+    offsets.assign(counts.size() + 1, 0);
+    for (std::size_t q = 0; q < counts.size(); ++q) offsets[q + 1] = offsets[q] + static_cast<std::size_t>(counts[q]);
+    all.labels = sharded.gather(local.labels);
+    all.labelsMm = sharded.gather(local.labelsMm);
+    all.mean = sharded.gather(local.mean);
+    all.stepMean = sharded.gather(local.stepMean);
+    all.scale = sharded.gather(local.scale);
+    if (all.size() != offsets.back() || all.labels.size() != all.size() * static_cast<std::size_t>(all.horizon))
+        throw RuntimeError("sliced training: the gathered samples do not add up");
+    return all;
+}
+
+double maeMm(Network& network, const SampleSet& set, const ShardedTraining* sharded = nullptr,
+             const SlicedSets* slices = nullptr) {
     if (set.size() == 0) return std::numeric_limits<double>::quiet_NaN();
     std::vector<float> z(set.size() * set.horizon);
-    if (sharded != nullptr && sharded->gather && sharded->parts > 1) {
+    if (slices != nullptr) {
+        // Each participant predicts the samples of its rows; in participant order they are all.
+        const SampleSet& mine = slices->validation;
+        std::vector<float> own(mine.size() * static_cast<std::size_t>(mine.horizon));
+        if (mine.size() > 0) predictSamples(network, mine, 0, mine.size(), own.data());
+        z = sharded->gather(own);
+        if (z.size() != set.size() * set.horizon) throw RuntimeError("sliced validation: predictions do not add up");
+    } else if (sharded != nullptr && sharded->gather && sharded->parts > 1) {
         const std::size_t n = set.size(), P = static_cast<std::size_t>(sharded->parts);
         const std::size_t first = n * static_cast<std::size_t>(sharded->part) / P;
         const std::size_t last = n * static_cast<std::size_t>(sharded->part + 1) / P;
@@ -88,20 +126,91 @@ double maeMm(Network& network, const SampleSet& set, const ShardedTraining* shar
     return sum / static_cast<double>(z.size());
 }
 
+// Sliced rows: the shards this participant computes (shard k by participant k % parts), each a
+// set of its samples' inputs and labels in shard order. Every participant knows the minibatch
+// and who holds which sample (the offsets), so each sends the inputs of its windows (fillInputs,
+// the floats a view computes anywhere) to the participants computing them in one all-to-all.
+std::vector<SampleSet> shardInputs(const SampleSet& all, const SlicedSets& slices, const std::uint32_t* indices,
+                                   std::size_t n, std::size_t P, const ShardedTraining& sharded) {
+    const auto G = static_cast<std::size_t>(sharded.parts), me = static_cast<std::size_t>(sharded.part);
+    const std::size_t width = static_cast<std::size_t>(all.inputSteps) * static_cast<std::size_t>(all.channels);
+    const auto Y = static_cast<std::size_t>(all.horizon);
+    const std::vector<std::size_t>& offset = slices.trainOffset;
+    auto holder = [&](std::size_t i) {
+        return static_cast<std::size_t>(std::upper_bound(offset.begin(), offset.end(), i) - offset.begin() - 1);
+    };
+    auto bound = [&](std::size_t k) { return k * n / P; };
+    std::vector<std::vector<std::uint32_t>> send(G);  // this participant's windows per receiver
+    std::vector<std::size_t> from(G, 0);              // floats received from each holder
+    for (std::size_t k = 0; k < P; ++k)
+        for (std::size_t b = bound(k); b < bound(k + 1); ++b) {
+            const std::size_t q = holder(indices[b]);
+            if (q == me) send[k % G].push_back(static_cast<std::uint32_t>(indices[b] - offset[me]));
+            if (k % G == me) from[q] += width;
+        }
+    std::vector<std::size_t> counts(G);
+    std::vector<float> out;
+    for (std::size_t q = 0; q < G; ++q) {
+        counts[q] = send[q].size() * width;
+        const std::size_t at = out.size();
+        out.resize(at + counts[q]);
+        if (!send[q].empty()) slices.train.fillInputs(send[q].data(), 0, send[q].size(), out.data() + at);
+    }
+    const std::vector<float> got = sharded.alltoall(out, counts);
+    std::vector<std::size_t> cursor(G, 0);
+    for (std::size_t q = 1; q < G; ++q) cursor[q] = cursor[q - 1] + from[q - 1];
+    if (got.size() != cursor.back() + from.back())
+        throw RuntimeError("sliced training: the shards' windows do not add up");
+    std::vector<SampleSet> shards;
+    for (std::size_t k = me; k < P; k += G) {
+        SampleSet set;
+        set.inputSteps = all.inputSteps;
+        set.horizon = all.horizon;
+        set.channels = all.channels;
+        const std::size_t count = bound(k + 1) - bound(k);
+        set.inputs.resize(count * width);
+        set.labels.resize(count * Y);
+        set.mean.assign(count, 0.0f);
+        for (std::size_t b = 0; b < count; ++b) {
+            const std::size_t i = indices[bound(k) + b], q = holder(i);
+            std::copy_n(got.data() + cursor[q], width, set.inputs.data() + b * width);
+            cursor[q] += width;
+            std::copy_n(all.labels.data() + i * Y, Y, set.labels.data() + b * Y);
+        }
+        shards.push_back(std::move(set));
+    }
+    return shards;
+}
+
 // One minibatch of data-parallel training (see ShardedTraining): shard k holds samples
 // [k n / P, (k + 1) n / P); the shard means are weighted by their sizes and summed in shard
 // order in double, so the step is the same whoever computed which shard.
 double shardedStep(Network& network, const SampleSet& set, const std::uint32_t* indices, std::size_t n,
-                   const TrainConfig& train, const ShardedTraining& sharded) {
+                   const TrainConfig& train, const ShardedTraining& sharded, const SlicedSets* slices) {
     const auto P = static_cast<std::size_t>(std::max(sharded.shards, 1));
     const std::size_t R = network.gradientRecordSize();
     auto bound = [&](std::size_t k) { return k * n / P; };
+    std::vector<SampleSet> inputs;  // sliced rows: this participant's shards, their windows brought here
+    if (slices != nullptr) inputs = shardInputs(set, *slices, indices, n, P, sharded);
+    std::vector<std::uint32_t> iota;
+    std::size_t own = 0;
     std::vector<float> mine;
     for (std::size_t k = 0; k < P; ++k) {
         if (!sharded.mine(static_cast<int>(k))) continue;
         const std::size_t first = bound(k), count = bound(k + 1) - first;
         mine.resize(mine.size() + R, 0.0f);
-        if (count > 0) network.shardGradient(set, indices + first, count, train, mine.data() + mine.size() - R);
+        if (slices != nullptr) {
+            if (k % static_cast<std::size_t>(sharded.parts) != static_cast<std::size_t>(sharded.part) ||
+                own >= inputs.size())
+                throw RuntimeError("sliced training: shard " + std::to_string(k) + " is not this participant's");
+            const SampleSet& shard = inputs[own++];
+            if (count == 0) continue;
+            iota.resize(count);
+            std::iota(iota.begin(), iota.end(), 0u);
+            network.shardGradient(shard, iota.data(), count, train, mine.data() + mine.size() - R);
+        } else if (count > 0) {
+            network.shardGradient(set, indices + first, count, train, mine.data() + mine.size() - R);
+        }
     }
     std::vector<float> all;
     if (sharded.exchange) {
@@ -121,6 +230,10 @@ double shardedStep(Network& network, const SampleSet& set, const std::uint32_t* 
     if (std::isfinite(sum[0])) network.applyGradient(total.data(), train);
     return sum[0];
 }
+
+Model fitSets(const SampleSet& trainSet, const SampleSet& validationSet, const ModelConfig& config,
+              const TrainConfig& train, std::uint64_t seed, const Model* start, const ShardedTraining* sharded,
+              const Interruption* interruption, const SlicedSets* slices);
 
 void checkSet(const SampleSet& set, const ModelConfig& config, const char* name) {
     if (set.size() == 0) return;
@@ -157,25 +270,54 @@ Model fit(const SeriesView& series, const PointSplit& split, const ModelConfig& 
     train.validate();
     ModelConfig config = shape;
     const auto start = std::chrono::steady_clock::now();
-    calibrateScaling(series, split.train, config);  // data-relative floor / scale, stored in the model
+    const bool sliced = sharded != nullptr && sharded->slicedRows;
+    if (sliced && config.floorFraction > 0) {  // the medians of every participant's values
+        std::vector<double> spread, level;
+        scalingValues(series, split.train, config, spread, level);
+        applyScaling(sharded->gatherDoubles(spread), sharded->gatherDoubles(level), config);
+    } else if (!sliced) {
+        calibrateScaling(series, split.train, config);  // data-relative floor / scale, stored in the model
+    }
     // Views: the windows' inputs are computed per minibatch, not held (a window is L - Y floats).
-    const SampleSet trainSet = makeSampleViews(series, split.train, config, train.sampling, train.stride);
-    const SampleSet validationSet = makeSampleViews(series, split.validation, config, train.sampling, train.stride);
-    log::debug() << "fit: " << trainSet.size() << " training and " << validationSet.size()
-                 << " validation samples built in "
-                 << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() << " s";
+    SampleSet trainSet = makeSampleViews(series, split.train, config, train.sampling, train.stride);
+    SampleSet validationSet = makeSampleViews(series, split.validation, config, train.sampling, train.stride);
+    std::optional<SlicedSets> slices;
+    if (sliced) {  // this participant's samples stay views; everyone's labels and scales come here
+        slices.emplace();
+        slices->train = std::move(trainSet);
+        slices->validation = std::move(validationSet);
+        trainSet = gatheredSet(slices->train, *sharded, slices->trainOffset);
+        validationSet = gatheredSet(slices->validation, *sharded, slices->validationOffset);
+    }
+    log::debug() << "fit: " << trainSet.size() << " training and " << validationSet.size() << " validation samples"
+                 << (sliced ? " (" + std::to_string(slices->train.size()) + " and " +
+                                  std::to_string(slices->validation.size()) + " of this rank's rows)"
+                            : std::string())
+                 << " built in " << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()
+                 << " s";
     logMemory("fit: samples built");
-    return fit(trainSet, validationSet, config, train, seed, nullptr, sharded, interruption);
+    return fitSets(trainSet, validationSet, config, train, seed, nullptr, sharded, interruption,
+                   slices ? &*slices : nullptr);
 }
 
 Model fit(const SampleSet& trainSet, const SampleSet& validationSet, const ModelConfig& config,
           const TrainConfig& train, std::uint64_t seed, const Model* start, const ShardedTraining* sharded,
           const Interruption* interruption) {
+    if (sharded != nullptr && sharded->slicedRows)
+        throw InputError("fit: sliced rows need the series (fit of a SeriesView and a split)");
+    return fitSets(trainSet, validationSet, config, train, seed, start, sharded, interruption, nullptr);
+}
+
+namespace {
+
+Model fitSets(const SampleSet& trainSet, const SampleSet& validationSet, const ModelConfig& config,
+              const TrainConfig& train, std::uint64_t seed, const Model* start, const ShardedTraining* sharded,
+              const Interruption* interruption, const SlicedSets* slices) {
     const auto startTime = std::chrono::steady_clock::now();
     config.validate();
     train.validate();
-    checkSet(trainSet, config, "training");
-    checkSet(validationSet, config, "validation");
+    checkSet(slices != nullptr ? slices->train : trainSet, config, "training");
+    checkSet(slices != nullptr ? slices->validation : validationSet, config, "validation");
     Model model;
     model.config = config;
     model.summary.seed = seed;
@@ -282,7 +424,7 @@ Model fit(const SampleSet& trainSet, const SampleSet& validationSet, const Model
             const std::size_t n = std::min<std::size_t>(train.batch, order.size() - first);
             if (n < static_cast<std::size_t>(train.batch)) network.releaseTrainingPlans();  // the short last batch
             const double loss = sharded != nullptr
-                                    ? shardedStep(network, trainSet, order.data() + first, n, train, *sharded)
+                                    ? shardedStep(network, trainSet, order.data() + first, n, train, *sharded, slices)
                                     : network.trainStep(trainSet, order.data() + first, n, train);
             if (!std::isfinite(loss)) {
                 diverged = true;
@@ -301,7 +443,7 @@ Model fit(const SampleSet& trainSet, const SampleSet& validationSet, const Model
         }
         // The validation curve costs one forward pass over the validation samples per epoch.
         const bool curve = train.curves && validationSet.size() > 0;
-        const double epochMae = earlyStop || curve ? maeMm(network, validationSet, sharded) : kNaN;
+        const double epochMae = earlyStop || curve ? maeMm(network, validationSet, sharded, slices) : kNaN;
         measuredLast = earlyStop || curve;
         model.summary.maeCurve.push_back(epochMae);
         if (earlyStop) {
@@ -340,7 +482,7 @@ Model fit(const SampleSet& trainSet, const SampleSet& validationSet, const Model
         } else {
             // The last epoch's curve value when it measured this network: the same pass, not made twice.
             model.summary.validationMae =
-                measuredLast ? model.summary.maeCurve.back() : maeMm(network, validationSet, sharded);
+                measuredLast ? model.summary.maeCurve.back() : maeMm(network, validationSet, sharded, slices);
             if (validationSet.size() > 0 && !std::isfinite(model.summary.validationMae)) {
                 model.summary.status = FitStatus::kDiverged;
                 model.summary.validationMae = kInf;
@@ -359,6 +501,8 @@ Model fit(const SampleSet& trainSet, const SampleSet& validationSet, const Model
                  << model.summary.seconds << " s";
     return model;
 }
+
+}  // namespace
 
 Convergence convergence(const std::vector<double>& lossCurve, const std::vector<double>& maeCurve, double tolerance) {
     const std::size_t n = lossCurve.size();

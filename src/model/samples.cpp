@@ -202,10 +202,12 @@ double seriesVelocity(const SeriesView& series, std::size_t i) {
     return stt > 0 ? stc / stt : std::numeric_limits<double>::quiet_NaN();
 }
 
-void calibrateScaling(const SeriesView& series, const std::vector<std::size_t>& rows, ModelConfig& model) {
+void scalingValues(const SeriesView& series, const std::vector<std::size_t>& rows, const ModelConfig& model,
+                   std::vector<double>& spread, std::vector<double>& level) {
+    spread.clear();
+    level.clear();
     if (model.floorFraction <= 0) return;
     const int T = model.inputSteps();
-    std::vector<double> spread, level;
     for (std::size_t row : rows) {
         const std::vector<float> r = seriesRates(series, row);
         if (r.size() < static_cast<std::size_t>(T)) continue;
@@ -224,13 +226,23 @@ void calibrateScaling(const SeriesView& series, const std::vector<std::size_t>& 
             if (std::isfinite(v)) level.push_back(std::abs(v));
         }
     }
-    const double typical = median(spread);
+}
+
+void applyScaling(std::vector<double> spread, std::vector<double> level, ModelConfig& model) {
+    if (model.floorFraction <= 0) return;
+    const double typical = median(std::move(spread));
     if (model.target == Target::kNext) {
         model.stdFloor = std::max(model.floorFraction * typical, 1e-9);
     } else {
         // The residual spread, floored relative to the typical rate for near-noiseless data.
-        model.scale = std::max({typical, model.floorFraction * median(level), kTinyScale});
+        model.scale = std::max({typical, model.floorFraction * median(std::move(level)), kTinyScale});
     }
+}
+
+void calibrateScaling(const SeriesView& series, const std::vector<std::size_t>& rows, ModelConfig& model) {
+    std::vector<double> spread, level;
+    scalingValues(series, rows, model, spread, level);
+    applyScaling(std::move(spread), std::move(level), model);
 }
 
 namespace {

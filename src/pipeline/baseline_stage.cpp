@@ -45,14 +45,22 @@ model::MlrModel fitGlobalMlr(const RunContext& ctx, const HeldMap& held, int lag
     const Comm& comm = ctx.comm;
     std::vector<double> local;
     const std::map<std::int32_t, int> summers = mlrSummers(ctx.plan);
+    constexpr int kMlrRelay = 31004;
     for (const auto& [s, h] : held) {
         const auto summer = summers.find(s);
-        if (s >= ctx.nSub || summer == summers.end() || summer->second != comm.rank()) continue;
+        const Comm* group = sliced(h) ? groupOf(ctx.groups, s) : nullptr;
+        if (s >= ctx.nSub || (group == nullptr && (summer == summers.end() || summer->second != comm.rank()))) continue;
         model::MlrSums sums(lags);
+        // Sliced rows: the group's ranks continue one another's sums in rank order (row order).
+        if (group != nullptr && group->rank() > 0) group->recv(sums, group->rank() - 1, kMlrRelay);
         // Fitted on the candidates' training epochs: the selection judges it after them too.
         const model::SeriesView view = h.visible(ctx.axis, ctx.rc.trainEpochs(ctx.visibleEpochs));
         for (std::size_t i : h.split.train)
             sums.addPoint(model::rates({view.row(i), ctx.axis.steps.data(), view.epochs}));
+        if (group != nullptr && group->rank() + 1 < group->size()) {  // the last one reports them
+            group->send(sums, group->rank() + 1, kMlrRelay);
+            continue;
+        }
         local.push_back(static_cast<double>(s));
         local.push_back(static_cast<double>(sums.n));
         local.insert(local.end(), sums.xtx.begin(), sums.xtx.end());
@@ -119,8 +127,9 @@ BaselineOutcome baselineWork(const RunContext& ctx, const HeldMap& held, const B
         const Comm* group = groupOf(ctx.groups, s);
         const bool lead = leads(ctx.plan, s, comm.rank());
         if (shared ? group == nullptr : !lead) continue;
-        const auto [from, to] =
-            shared ? sliceOf(*group, h.rows->rows.size()) : std::pair{std::size_t{0}, h.rows->rows.size()};
+        // Sliced rows: this rank's are its slice already.
+        const auto [from, to] = shared && !sliced(h) ? sliceOf(*group, h.rows->rows.size())
+                                                     : std::pair{std::size_t{0}, h.rows->rows.size()};
         const std::size_t n = to - from;
         const std::size_t first = out.holdout.size();
         out.holdout.resize(first + n * nB * Y);
@@ -149,7 +158,7 @@ BaselineOutcome baselineWork(const RunContext& ctx, const HeldMap& held, const B
             // The rates at the cuts are kept for the position choice (position_choice.cpp), which
             // judges them again: scoreAtCuts is scoreOfRates of these, bit for bit.
             std::vector<float> cutRates =
-                h.cut->ratesAtCutsInOnePass(shared ? sharedCutsAmong(*group, atCuts) : atCuts);
+                h.cut->ratesAtCutsInOnePass(shared && !sliced(h) ? sharedCutsAmong(*group, atCuts) : atCuts);
             const double score = h.cut->scoreOfRates(cutRates);
             const CutScores cutScores = lead && rc.incumbent >= 0 ? h.cut->cutScoresOfRates(cutRates) : noCutScores();
             if (rc.choosePositions) {

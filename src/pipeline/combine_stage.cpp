@@ -72,7 +72,7 @@ void combineStage(const RunContext& ctx, const HeldMap& held, const TrainOutcome
                 cachedForecaster(h->second.forecasts, baselineMethod(b), baselines.forecaster(b, rc.horizon));
             auto judged = [&](const std::vector<double>& w) {
                 const Forecaster f = combinedForecaster(learned, baseline, w);
-                return group != nullptr ? sharedAmong(*group, f) : f;
+                return group != nullptr && !sliced(h->second) ? sharedAmong(*group, f) : f;
             };
             std::vector<std::vector<double>> mixes;
             if (rc.combinePerStep) {

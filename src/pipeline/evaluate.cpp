@@ -172,7 +172,8 @@ double localLevel(const float* c, const model::TimeAxis& time, std::size_t epoch
 }
 
 ValidationCut::ValidationCut(const model::SeriesView& visible, std::vector<std::size_t> rows, int horizon,
-                             int smoothing, std::size_t trainEpochs, int selectionCuts, int cutStride)
+                             int smoothing, std::size_t trainEpochs, int selectionCuts, int cutStride,
+                             const Comm* group)
     : data_(visible.cumulative),
       stride_(visible.stride != 0 ? visible.stride : visible.epochs),
       epochs_(visible.epochs),
@@ -200,7 +201,21 @@ ValidationCut::ValidationCut(const model::SeriesView& visible, std::vector<std::
              c = c > stride ? c - stride : 0)
             cuts_.push_back(c);
     }
+    total_ = rows_.size();
+    if (group != nullptr && group->size() > 1) {
+        group_ = group;
+        const auto counts = group->allgather<std::uint64_t>(rows_.size());
+        total_ = 0;
+        for (std::size_t r = 0; r < counts.size(); ++r) {
+            if (r == static_cast<std::size_t>(group->rank())) first_ = total_;
+            total_ += counts[r];
+        }
+    }
     computeReferences();
+}
+
+std::vector<float> ValidationCut::allRows(const std::vector<float>& local) const {
+    return group_ != nullptr ? group_->allgatherv(local) : local;
 }
 
 // Every validation row's reference at every cut and step, once (each score of the baselines, the
@@ -235,6 +250,18 @@ void ValidationCut::computeReferences() {
             }
         }
     }
+    if (group_ == nullptr) return;
+    // Sliced: every rank's references, cut by cut (cuts x all rows x Y).
+    std::vector<double> all;
+    all.reserve(cuts_.size() * total_ * Y);
+    for (std::size_t k = 0; k < cuts_.size(); ++k) {
+        const auto from = refs_.begin() + static_cast<std::ptrdiff_t>(k * rows_.size() * Y);
+        const std::vector<double> got =
+            group_->allgatherv(std::vector<double>(from, from + static_cast<std::ptrdiff_t>(rows_.size() * Y)));
+        if (got.size() != total_ * Y) throw std::logic_error("ValidationCut: the group's references do not add up");
+        all.insert(all.end(), got.begin(), got.end());
+    }
+    refs_ = std::move(all);
 }
 
 namespace {
@@ -311,8 +338,25 @@ void ValidationCut::judge(const Forecaster& method, std::vector<double>& stepSum
                           double& sum, std::uint64_t& n) const {
     stepSum.assign(static_cast<std::size_t>(horizon_), 0.0);
     stepN.assign(static_cast<std::size_t>(horizon_), 0);
-    if (cuts_.empty() || rows_.empty()) return;
+    if (cuts_.empty() || total_ == 0) return;
     std::vector<float> chunk;
+    if (group_ != nullptr) {  // sliced: this rank's rows per cut, then every row's errors in order
+        const auto Y = static_cast<std::size_t>(horizon_);
+        for (std::size_t k = 0; k < cuts_.size(); ++k) {
+            const std::size_t cut = cuts_[k];
+            std::vector<float> mine(rows_.size() * Y);
+            for (std::size_t first = 0; first < rows_.size(); first += kChunkRows) {
+                const std::size_t count = std::min(kChunkRows, rows_.size() - first);
+                chunk.resize(count * cut);
+                for (std::size_t j = 0; j < count; ++j) std::copy_n(row(first + j), cut, chunk.data() + j * cut);
+                const std::vector<float> pred = method({chunk.data(), count, cut, time_, cut});
+                std::copy_n(pred.data(), count * Y, mine.data() + first * Y);
+            }
+            const std::vector<float> pred = group_->allgatherv(mine);
+            for (std::size_t j = 0; j < total_; ++j) addRow(k, j, pred.data() + j * Y, stepSum, stepN, sum, n);
+        }
+        return;
+    }
     for (std::size_t k = 0; k < cuts_.size(); ++k) {
         const std::size_t cut = cuts_[k];
         for (std::size_t first = 0; first < rows_.size(); first += kChunkRows) {
@@ -334,7 +378,7 @@ double ValidationCut::scoreAtCuts(const CutForecaster& method) const {
 std::vector<float> ValidationCut::ratesAtCutsInOnePass(const CutForecaster& method, std::size_t width) const {
     const std::size_t C = cuts_.size(), Y = width > 0 ? width : static_cast<std::size_t>(horizon_);
     std::vector<float> pred(rows_.size() * C * Y);
-    if (cuts_.empty() || rows_.empty()) return pred;
+    if (cuts_.empty() || total_ == 0) return pred;
     // Each chunk's rows are forecast at every cut in one call.
     const std::size_t longest = *std::max_element(cuts_.begin(), cuts_.end());
     std::vector<float> chunk;
@@ -345,7 +389,7 @@ std::vector<float> ValidationCut::ratesAtCutsInOnePass(const CutForecaster& meth
         const std::vector<float> got = method({chunk.data(), count, longest, time_, longest}, cuts_);
         std::copy(got.begin(), got.end(), pred.begin() + static_cast<std::ptrdiff_t>(first * C * Y));
     }
-    return pred;
+    return allRows(pred);
 }
 
 std::vector<float> ValidationCut::ratesAtCuts(const Forecaster& method) const {
@@ -364,7 +408,7 @@ std::vector<float> ValidationCut::ratesAtCuts(const Forecaster& method) const {
                 std::copy_n(got.data() + j * Y, Y, pred.data() + ((first + j) * C + c) * Y);
         }
     }
-    return pred;
+    return allRows(pred);
 }
 
 double ValidationCut::scoreOfRates(const std::vector<float>& pred) const {
@@ -374,9 +418,9 @@ double ValidationCut::scoreOfRates(const std::vector<float>& pred) const {
     std::uint64_t n = 0;
     // The errors in judge's order (cut, then row): the score is score()'s bit for bit.
     const std::size_t C = cuts_.size(), Y = static_cast<std::size_t>(horizon_);
-    if (pred.size() == rows_.size() * C * Y)
+    if (pred.size() == total_ * C * Y)
         for (std::size_t c = 0; c < C; ++c)
-            for (std::size_t j = 0; j < rows_.size(); ++j)
+            for (std::size_t j = 0; j < total_; ++j)
                 addRow(c, j, pred.data() + (j * C + c) * Y, stepSum, stepN, sum, n);
     return n > 0 ? sum / static_cast<double>(n) : std::nan("");
 }
@@ -385,13 +429,13 @@ CutScores ValidationCut::cutScoresOfRates(const std::vector<float>& pred) const 
     CutScores out;
     out.fill(std::numeric_limits<float>::quiet_NaN());
     const std::size_t C = std::min(cuts_.size(), kMaxCutScores), Y = static_cast<std::size_t>(horizon_);
-    if (pred.size() != rows_.size() * cuts_.size() * Y) return out;
+    if (pred.size() != total_ * cuts_.size() * Y) return out;
     for (std::size_t c = 0; c < C; ++c) {
         std::vector<double> stepSum(Y, 0.0);
         std::vector<std::uint64_t> stepN(Y, 0);
         double sum = 0;
         std::uint64_t n = 0;
-        for (std::size_t j = 0; j < rows_.size(); ++j)
+        for (std::size_t j = 0; j < total_; ++j)
             addRow(c, j, pred.data() + (j * cuts_.size() + c) * Y, stepSum, stepN, sum, n);
         if (n > 0) out[c] = static_cast<float>(sum / static_cast<double>(n));
     }
@@ -434,7 +478,7 @@ bool significantlyBetter(const CutScores& challenger, const CutScores& incumbent
 
 void ValidationCut::addRow(std::size_t k, std::size_t j, const float* pred, std::vector<double>& stepSum,
                            std::vector<std::uint64_t>& stepN, double& sum, std::uint64_t& n) const {
-    const double* refs = refs_.data() + (k * rows_.size() + j) * static_cast<std::size_t>(horizon_);
+    const double* refs = refs_.data() + (k * total_ + j) * static_cast<std::size_t>(horizon_);
     for (int y = 1; y <= horizon_; ++y) {
         const double ref = refs[y - 1];
         const float p = pred[y - 1];
@@ -447,19 +491,27 @@ void ValidationCut::addRow(std::size_t k, std::size_t j, const float* pred, std:
     }
 }
 
-std::vector<float> ValidationCut::intervalSubset(std::size_t& take) const {
+std::vector<float> ValidationCut::intervalSubset(std::size_t& take, std::vector<std::size_t>& global) const {
     // An evenly spaced subset of at most kIntervalPoints validation points: cuts x 2000
     // residuals per step pin a 90 % quantile well, and forecasting every validation point at
     // every cut was the slowest serial part of a large run.
     constexpr std::size_t kIntervalPoints = 2000;
-    take = std::min(rows_.size(), kIntervalPoints);
+    take = std::min(total_, kIntervalPoints);
     std::vector<float> subset;
-    subset.reserve(take * epochs_);
+    global.clear();
     for (std::size_t j = 0; j < take; ++j) {
-        const float* c = row(j * rows_.size() / take);
+        const std::size_t g = j * total_ / take;
+        if (g < first_ || g >= first_ + rows_.size()) continue;  // another rank's (sliced)
+        const float* c = row(g - first_);
         subset.insert(subset.end(), c, c + epochs_);
+        global.push_back(g);
     }
     return subset;
+}
+
+void ValidationCut::gatherResiduals(std::vector<std::vector<float>>& residuals) const {
+    if (group_ == nullptr) return;
+    for (auto& r : residuals) r = group_->allgatherv(r);
 }
 
 std::size_t ValidationCut::intervalCut(int c) const {
@@ -474,16 +526,18 @@ std::size_t ValidationCut::intervalCut(int c) const {
 
 std::vector<float> ValidationCut::intervalHalfWidths(const Forecaster& method, double level, int cuts,
                                                      LevelRule levelRule) const {
-    if (!(level > 0) || rows_.empty()) return {};
+    if (!(level > 0) || total_ == 0) return {};
     const std::size_t Y = static_cast<std::size_t>(horizon_);
     std::size_t take = 0;
-    const std::vector<float> subset = intervalSubset(take);
+    std::vector<std::size_t> global;
+    const std::vector<float> subset = intervalSubset(take, global);
+    take = global.size();  // this rank's rows of the subset
     std::vector<std::vector<float>> residuals(Y);
     for (int c = 0; c < cuts; ++c) {
         const std::size_t cut = intervalCut(c);
         if (cut == 0) break;
         const model::SeriesView view{subset.data(), take, cut, time_, epochs_};
-        const std::vector<float> pred = method(view);
+        const std::vector<float> pred = take > 0 ? method(view) : std::vector<float>();
         std::vector<float> diff;
         ratesToDifferentials(pred, horizon_, *time_, cut - 1, diff);
         for (std::size_t i = 0; i < take; ++i) {
@@ -498,6 +552,7 @@ std::vector<float> ValidationCut::intervalHalfWidths(const Forecaster& method, d
             }
         }
     }
+    gatherResiduals(residuals);
     std::vector<float> half(Y, kNaN);
     for (std::size_t y = 0; y < Y; ++y) half[y] = conformalQuantile(std::move(residuals[y]), level);
     return half;
@@ -512,7 +567,8 @@ std::vector<double> ValidationCut::positionStepScores(const std::vector<Position
                                                       const RatesToPositions& onLevel, std::vector<double>* perCut,
                                                       const Comm* group) const {
     const std::size_t Y = static_cast<std::size_t>(horizon_), M = methods.size(), C = cuts_.size();
-    if (group != nullptr && group->size() == 1) group = nullptr;
+    // Sliced: each rank scores its own rows and the group gathers a cut's errors (below).
+    if ((group != nullptr && group->size() == 1) || group_ != nullptr) group = nullptr;
     const auto R = static_cast<std::size_t>(group != nullptr ? group->size() : 1),
                q = static_cast<std::size_t>(group != nullptr ? group->rank() : 0);
     std::vector<double> sum(M * Y, 0.0);
@@ -525,9 +581,24 @@ std::vector<double> ValidationCut::positionStepScores(const std::vector<Position
     std::vector<float> chunk, rates;
     std::vector<double> ref, errors, gathered;
     std::vector<std::size_t> counts(R);
+    std::vector<double> cutErrors;  // sliced: this rank's rows' errors at one cut
+    // Summed per method and step in row order, as one rank alone adds them.
+    const auto add = [&](const std::vector<double>& all, std::size_t c, std::size_t rows) {
+        for (std::size_t k = 0; k < M; ++k)
+            for (std::size_t j = 0; j < rows; ++j)
+                for (std::size_t y = 0; y < Y; ++y) {
+                    const double e = all[(j * M + k) * Y + y];
+                    if (std::isnan(e)) continue;
+                    sum[k * Y + y] += e;
+                    ++n[k * Y + y];
+                    cutSum[(k * C + c) * Y + y] += e;
+                    ++cutN[(k * C + c) * Y + y];
+                }
+    };
     for (std::size_t c = 0; c < C; ++c) {
         const std::size_t cut = cuts_[c];
         if (cut + Y > epochs_) continue;  // step Y's epoch must be visible
+        cutErrors.clear();
         for (std::size_t first = 0; first < rows_.size(); first += kChunkRows) {
             const std::size_t count = std::min(kChunkRows, rows_.size() - first);
             // This rank's rows of the block: all, or its slice of a group's.
@@ -554,7 +625,7 @@ std::vector<double> ValidationCut::positionStepScores(const std::vector<Position
                 if (got != nullptr) {  // this block's rates at this cut (ratesAtCuts' layout)
                     rates.resize(own * Y);
                     for (std::size_t j = 0; j < own; ++j)
-                        std::copy_n(got->data() + ((first + a + j) * C + c) * Y, Y, rates.data() + j * Y);
+                        std::copy_n(got->data() + ((first_ + first + a + j) * C + c) * Y, Y, rates.data() + j * Y);
                 }
                 const std::vector<float> pos = got != nullptr ? onLevel(k, view, rates) : methods[k](view);
                 for (std::size_t j = 0; j < own; ++j)
@@ -565,6 +636,10 @@ std::vector<double> ValidationCut::positionStepScores(const std::vector<Position
                             errors[(j * M + k) * Y + y] = std::abs(static_cast<double>(p) - o);
                     }
             }
+            if (group_ != nullptr) {
+                cutErrors.insert(cutErrors.end(), errors.begin(), errors.end());
+                continue;
+            }
             const std::vector<double>* all = &errors;
             if (group != nullptr) {
                 for (std::size_t r = 0; r < R; ++r) {
@@ -574,17 +649,13 @@ std::vector<double> ValidationCut::positionStepScores(const std::vector<Position
                 gathered = group->allgatherv(errors, counts);  // rank order: the block's rows in order
                 all = &gathered;
             }
-            // Summed per method and step in row order, as one rank alone adds them.
-            for (std::size_t k = 0; k < M; ++k)
-                for (std::size_t j = 0; j < count; ++j)
-                    for (std::size_t y = 0; y < Y; ++y) {
-                        const double e = (*all)[(j * M + k) * Y + y];
-                        if (std::isnan(e)) continue;
-                        sum[k * Y + y] += e;
-                        ++n[k * Y + y];
-                        cutSum[(k * C + c) * Y + y] += e;
-                        ++cutN[(k * C + c) * Y + y];
-                    }
+            add(*all, c, count);
+        }
+        if (group_ != nullptr) {  // every rank's rows of this cut, in order
+            gathered = group_->allgatherv(cutErrors);
+            if (gathered.size() != total_ * M * Y)
+                throw std::logic_error("positionStepScores: the group's errors do not add up");
+            add(gathered, c, total_);
         }
     }
     for (std::size_t i = 0; i < sum.size(); ++i) sum[i] = n[i] > 0 ? sum[i] / static_cast<double>(n[i]) : std::nan("");
@@ -603,12 +674,14 @@ std::vector<float> ValidationCut::positionHalfWidths(const PositionForecaster& m
 std::vector<float> ValidationCut::positionHalfWidths(const PositionForecaster& method, double level, int cuts,
                                                      const std::vector<float>* known,
                                                      const RatesToPositions& onLevel) const {
-    if (!(level > 0) || rows_.empty()) return {};
+    if (!(level > 0) || total_ == 0) return {};
     const std::size_t Y = static_cast<std::size_t>(horizon_), C = cuts_.size();
-    if (known != nullptr && (known->size() != rows_.size() * C * Y || !onLevel)) known = nullptr;
+    if (known != nullptr && (known->size() != total_ * C * Y || !onLevel)) known = nullptr;
     // The same subset of validation points and the same cuts as intervalHalfWidths.
     std::size_t take = 0;
-    const std::vector<float> subset = intervalSubset(take);
+    std::vector<std::size_t> global;
+    const std::vector<float> subset = intervalSubset(take, global);
+    take = global.size();  // this rank's rows of the subset
     std::vector<std::vector<float>> residuals(Y);
     std::vector<float> rates;
     for (int c = 0; c < cuts; ++c) {
@@ -620,11 +693,13 @@ std::vector<float> ValidationCut::positionHalfWidths(const PositionForecaster& m
         // the same cut are the ones method would forecast.
         const auto at = std::find(cuts_.begin(), cuts_.end(), cut);
         std::vector<float> pos;
-        if (known != nullptr && at != cuts_.end()) {
+        if (take == 0) {
+            // nothing of the subset on this rank (sliced)
+        } else if (known != nullptr && at != cuts_.end()) {
             const auto ci = static_cast<std::size_t>(at - cuts_.begin());
             rates.resize(take * Y);
             for (std::size_t i = 0; i < take; ++i)
-                std::copy_n(known->data() + ((i * rows_.size() / take) * C + ci) * Y, Y, rates.data() + i * Y);
+                std::copy_n(known->data() + (global[i] * C + ci) * Y, Y, rates.data() + i * Y);
             pos = onLevel(0, view, rates);
         } else {
             pos = method(view);
@@ -636,6 +711,7 @@ std::vector<float> ValidationCut::positionHalfWidths(const PositionForecaster& m
                 if (std::isfinite(e)) residuals[y].push_back(static_cast<float>(e));
             }
     }
+    gatherResiduals(residuals);
     std::vector<float> half(Y, kNaN);
     for (std::size_t y = 0; y < Y; ++y) half[y] = conformalQuantile(std::move(residuals[y]), level);
     return half;

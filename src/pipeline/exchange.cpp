@@ -49,17 +49,51 @@ std::size_t roundBytes() {
 }  // namespace
 
 SubregionMap redistribute(const Comm& comm, PointSet& points, const std::vector<std::int32_t>& subregion,
-                          const Plan& plan, const std::vector<std::int32_t>& pseudo) {
+                          const Plan& plan, const std::vector<std::int32_t>& pseudo,
+                          const std::set<std::int32_t>& sliced) {
     // Every subregion's first rank also computes its baselines: it always gets the rows.
     const std::size_t m = points.nEpochs();
     const auto ranks = static_cast<std::size_t>(comm.size());
+    // A sliced subregion's row goes to one rank of its group: the global position of the row
+    // among the subregion's (owners in rank order, each one's rows ascending) decides which.
+    const std::vector<std::int32_t> slicedList(sliced.begin(), sliced.end());
+    const std::size_t S = slicedList.size();
+    std::vector<std::uint64_t> before(S, 0), total(S, 0), seen(S, 0);
+    if (S > 0) {
+        std::vector<std::uint64_t> mineCount(S, 0);
+        for (std::size_t i = 0; i < points.size(); ++i) {
+            const auto at = std::lower_bound(slicedList.begin(), slicedList.end(), subregion[i]);
+            if (at != slicedList.end() && *at == subregion[i])
+                ++mineCount[static_cast<std::size_t>(at - slicedList.begin())];
+        }
+        const std::vector<std::uint64_t> counts = comm.allgatherv(mineCount);  // ranks x S
+        for (std::size_t r = 0; r < ranks; ++r)
+            for (std::size_t k = 0; k < S; ++k) {
+                if (r < static_cast<std::size_t>(comm.rank())) before[k] += counts[r * S + k];
+                total[k] += counts[r * S + k];
+            }
+    }
+    auto sliceHolder = [&](std::size_t k, std::uint64_t p) {  // the group rank holding row p
+        const auto [first, size] = plan.groupOf(slicedList[k]);
+        std::size_t g = 0;
+        while (g + 1 < static_cast<std::size_t>(size) &&
+               shareOf(total[k], g + 1, static_cast<std::size_t>(size)).first <= p)
+            ++g;
+        return static_cast<std::size_t>(first) + g;
+    };
     // (row, subregion) pairs per destination: a point also goes to the trainers of every
     // pseudo subregion (learned baselines of all points).
     std::vector<std::vector<std::pair<std::size_t, std::int32_t>>> toRank(ranks);
     std::vector<std::vector<std::int32_t>> pseudoRanks;
     for (auto p : pseudo) pseudoRanks.push_back(plan.ranksOf(p));
     for (std::size_t i = 0; i < points.size(); ++i) {
-        for (auto r : plan.ranksOf(subregion[i])) toRank[static_cast<std::size_t>(r)].emplace_back(i, subregion[i]);
+        const auto at = std::lower_bound(slicedList.begin(), slicedList.end(), subregion[i]);
+        if (at != slicedList.end() && *at == subregion[i]) {
+            const auto k = static_cast<std::size_t>(at - slicedList.begin());
+            toRank[sliceHolder(k, before[k] + seen[k]++)].emplace_back(i, subregion[i]);
+        } else {
+            for (auto r : plan.ranksOf(subregion[i])) toRank[static_cast<std::size_t>(r)].emplace_back(i, subregion[i]);
+        }
         for (std::size_t k = 0; k < pseudo.size(); ++k)
             for (auto r : pseudoRanks[k]) toRank[static_cast<std::size_t>(r)].emplace_back(i, pseudo[k]);
     }
@@ -155,9 +189,24 @@ SubregionMap redistribute(const Comm& comm, PointSet& points, const std::vector<
         sr.epochs = m;
     }
     for (const auto& h : recvHead) mine[h.subregion].rows.push_back(h.row);
+    for (std::size_t k = 0; k < S; ++k) {  // every rank of a sliced subregion's group holds an entry
+        const auto [first, size] = plan.groupOf(slicedList[k]);
+        const int g = comm.rank() - first;
+        if (g < 0 || g >= size) continue;
+        SubregionRows& sr = mine[slicedList[k]];
+        const auto [from, to] = shareOf(total[k], static_cast<std::size_t>(g), static_cast<std::size_t>(size));
+        if (sr.rows.size() != to - from) throw std::logic_error("redistribute: a sliced subregion's slice is short");
+        if (!sr.buffer) sr.buffer = buffer, sr.full = buffer.get(), sr.epochs = m;
+        sr.sliced = true;
+        sr.first = from;
+        sr.total = total[k];
+    }
     std::uint64_t heldRows = 0;
-    for (const auto& [s, sr] : mine) heldRows += sr.rows.size();
-    log::debug() << "holds " << heldRows << " rows of " << mine.size() << " subregion(s) for training";
+    std::size_t slicedHere = 0;
+    for (const auto& [s, sr] : mine) heldRows += sr.rows.size(), slicedHere += sr.sliced ? 1 : 0;
+    log::debug() << "holds " << heldRows << " rows of " << mine.size() << " subregion(s) for training"
+                 << (slicedHere > 0 ? ", " + std::to_string(slicedHere) + " of them sliced over their group"
+                                    : std::string());
     return mine;
 }
 

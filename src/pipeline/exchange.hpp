@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -30,6 +31,12 @@ struct SubregionRows {
     const float* full = nullptr;         // this subregion's rows x epochs (all epochs) inside `buffer`; the
                                          // visible part is its first visible epochs (a strided view)
     std::size_t epochs = 0;
+    /// Sliced (a data-parallel subregion all of whose candidates its group trains, run.refit
+    /// none): the group's ranks hold consecutive slices of its rows in rank order, this rank the
+    /// rows [first, first + rows.size()) of `total`; every stage then works on its slice and
+    /// the group gathers (ValidationCut with a group, model::ShardedTraining::slicedRows).
+    bool sliced = false;
+    std::size_t first = 0, total = 0;
 };
 using SubregionMap = std::map<std::int32_t, SubregionRows>;
 
@@ -38,8 +45,11 @@ using SubregionMap = std::map<std::int32_t, SubregionRows>;
 // subregion's rows are in global row order whatever the rank count (collective).
 /// Releases the owners' series (points.displacement) as they are sent, a slice of rows per round,
 /// so that a rank holds little more than its share of the archive during the exchange.
+/// The subregions in `sliced` (slicedSubregions) go to their group sliced: row p of n to the
+/// group rank whose shareOf(n, ., group size) holds p; every rank of the group gets an entry.
 SubregionMap redistribute(const Comm& comm, PointSet& points, const std::vector<std::int32_t>& subregion,
-                          const Plan& plan, const std::vector<std::int32_t>& pseudo);
+                          const Plan& plan, const std::vector<std::int32_t>& pseudo,
+                          const std::set<std::int32_t>& sliced = {});
 
 /// Global row of every rank's first kept point, and the total last (size ranks + 1; collective).
 std::vector<std::uint64_t> ownerOffsets(const Comm& comm, std::size_t localPoints);

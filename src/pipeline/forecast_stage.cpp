@@ -247,15 +247,17 @@ WinnerForecasts forecastWinners(const RunContext& ctx, const HeldMap& held, cons
                 const auto onLevel = [&](std::size_t, const model::SeriesView& v, const std::vector<float>& rates) {
                     return positionsOf(c.positionSteps, v, rates, baselines, rc.level, rc.horizon, rc.positionHedge);
                 };
-                // A group forecasts its rows together (collective): each member the same calls.
+                // A group forecasts its rows together (collective): each member the same calls. Sliced
+                // rows: the cut forecasts this rank's rows of its subset and gathers the residuals.
                 const std::vector<float> half =
-                    shared ? h.cut->positionHalfWidths(sharedAmong(*group, std::move(p)), rc.interval, rc.intervalCuts)
-                           : h.cut->positionHalfWidths(p, rc.interval, rc.intervalCuts, known, onLevel);
+                    shared && !sliced(h)
+                        ? h.cut->positionHalfWidths(sharedAmong(*group, std::move(p)), rc.interval, rc.intervalCuts)
+                        : h.cut->positionHalfWidths(p, rc.interval, rc.intervalCuts, known, onLevel);
                 if (owner) out.halfWidths.emplace_back(s, half.empty() ? std::vector<float>(Y, kNaN) : half);
                 timing << " intervals " << secondsSince(start) << " s";
                 logMemory("forecast: intervals of subregion " + std::to_string(s));
             }
-            const auto [first, last] = shared ? sliceOf(*group, n) : std::pair{std::size_t{0}, n};
+            const auto [first, last] = shared && !sliced(h) ? sliceOf(*group, n) : std::pair{std::size_t{0}, n};
             const std::size_t count = last - first;
             if (count == 0) continue;
             std::vector<std::int8_t> isValidation(n, 0);

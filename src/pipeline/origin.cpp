@@ -81,9 +81,10 @@ void forecastOrigin(const Comm& comm, const Config& config, RunConfig& rc, Local
     timer.start("redistribute");
     // The owners keep only the held-out tail of their series (above); the rows go to the trainers.
     // Both grow when this rank takes a candidate of a subregion it does not hold (training).
-    SubregionMap mine = redistribute(comm, block.points, part.subregion, plan, pseudo);
-    HeldMap held = holdSubregions(mine, rc, axis, visibleEpochs);
+    SubregionMap mine =
+        redistribute(comm, block.points, part.subregion, plan, pseudo, slicedSubregions(plan, rc, nSub));
     const Groups groups = makeGroups(comm, plan);
+    HeldMap held = holdSubregions(mine, rc, axis, visibleEpochs, &groups);
     const RunContext ctx{comm, rc, plan, groups, axis, visibleEpochs, m, nSub, &readerFill, &commonMode};
 
     // The block's coordinates and ids wait from here to the forecast stage (peak memory).

@@ -197,6 +197,9 @@ PositionVerdict choosePositionSteps(const ValidationCut& cut, const Forecaster& 
     // chunk of rows at a time: the first method's come back from the cut, the others' are
     // appended in row order (not held twice, interleaved and split).
     const std::size_t C = cut.cuts().size();
+    // The forecasters shared among the group's ranks, unless the cut's rows are sliced over it
+    // (then the cut forecasts this rank's rows and gathers the group's by itself).
+    const Comm* wrap = cut.sliced() ? nullptr : group;
     std::vector<double> positionErr, positionPerCut;
     const auto start = std::chrono::steady_clock::now();
     auto timing = log::debug();  // where the seconds go (HLSTM_LOG=debug)
@@ -209,7 +212,7 @@ PositionVerdict choosePositionSteps(const ValidationCut& cut, const Forecaster& 
     };
     {
         const CutForecaster f = positionBaselinesAtCuts(levelRule, horizon);
-        const CutForecaster all = group != nullptr ? sharedCutsAmong(*group, f) : f;
+        const CutForecaster all = wrap != nullptr ? sharedCutsAmong(*wrap, f) : f;
         const std::size_t J = kPositionBaselines;
         std::vector<std::vector<float>> others(J - 1);
         for (auto& o : others) o.reserve(cut.points() * C * Y);
@@ -226,6 +229,8 @@ PositionVerdict choosePositionSteps(const ValidationCut& cut, const Forecaster& 
             return first;
         };
         const std::vector<float> first = cut.ratesAtCutsInOnePass(firstOfAll);
+        if (cut.sliced())  // `others` got this rank's rows: every rank's, in order
+            for (auto& o : others) o = cut.allRows(o);
         std::vector<const std::vector<float>*> values{&first};
         for (const auto& o : others) values.push_back(&o);
         positionErr = cut.positionStepScores(
@@ -255,7 +260,7 @@ PositionVerdict choosePositionSteps(const ValidationCut& cut, const Forecaster& 
             continue;
         }
         const CutForecaster f = baselines.cutForecaster(b, horizon);
-        rates[1 + b] = cut.ratesAtCutsInOnePass(group != nullptr ? sharedCutsAmong(*group, f) : f);
+        rates[1 + b] = cut.ratesAtCutsInOnePass(wrap != nullptr ? sharedCutsAmong(*wrap, f) : f);
     }
     if (kept && known->model == nullptr && known->ownBaseline >= 0 &&
         static_cast<std::size_t>(known->ownBaseline) < nB) {
@@ -268,7 +273,7 @@ PositionVerdict choosePositionSteps(const ValidationCut& cut, const Forecaster& 
             knownValues[0] = &rates[0];
         }
     } else {
-        rates[0] = cut.ratesAtCuts(group != nullptr ? sharedAmong(*group, own) : own);
+        rates[0] = cut.ratesAtCuts(wrap != nullptr ? sharedAmong(*wrap, own) : own);
     }
     lap("rates");
     std::vector<PositionForecaster> methods(rates.size());

@@ -25,6 +25,7 @@ RunConfig RunConfig::from(const Config& config, const RunArgs& args) {
     if (shards < 1 || shards > 1024) throw ConfigError("train.shards must be in 1..1024");
     rc.shards = static_cast<int>(shards);
     rc.shardShare = config.getDouble("train.shard_share");
+    rc.sliceRows = config.getBool("train.slice_rows");
     if (!(rc.shardShare >= 0 && rc.shardShare <= 1)) throw ConfigError("train.shard_share must be in [0, 1]");
     rc.L = config.getIntList("grid.L");
     rc.K = config.getIntList("grid.K");

@@ -34,6 +34,7 @@ struct RunConfig {
     double interval = 0.9;
     int shards = 4;                      // train.shards
     double shardShare = 0.3;             // train.shard_share
+    bool sliceRows = true;               // train.slice_rows
     int intervalCuts = 12;               // validation cut epochs pooled for the conformal residuals (run.interval_cuts)
     int selectionCuts = 8;               // run.selection_cuts: out-of-time cuts of the selection (0: one, in time)
     int cutStride = 1;                   // run.cut_stride: epochs between successive selection cuts

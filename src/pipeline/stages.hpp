@@ -86,6 +86,9 @@ struct Held {
     }
 };
 using HeldMap = std::map<std::int32_t, Held>;
+/// Whether h's rows are sliced over its group (SubregionRows::sliced): its cut gathers by itself,
+/// so its forecasters are not wrapped in sharedAmong, and its rank forecasts all its own rows.
+inline bool sliced(const Held& h) { return h.rows != nullptr && h.rows->sliced; }
 
 /// The communicators of the data-parallel groups, by subregion, on their members only.
 using Groups = std::map<std::int32_t, std::shared_ptr<const Comm>>;
@@ -130,10 +133,17 @@ struct RunContext {
 
 /// One split and validation cut per subregion: every candidate and baseline is judged on the
 /// same points, whichever rank holds them.
+/// A sliced subregion (SubregionRows::sliced) keeps the part of the split in its slice and
+/// judges with its group (`groups`: ValidationCut over the group).
 Held holdSubregion(std::int32_t s, const SubregionRows& sr, const RunConfig& rc, const model::TimeAxis& axis,
-                   std::size_t visibleEpochs);
+                   std::size_t visibleEpochs, const Comm* group = nullptr);
 HeldMap holdSubregions(const SubregionMap& mine, const RunConfig& rc, const model::TimeAxis& axis,
-                       std::size_t visibleEpochs);
+                       std::size_t visibleEpochs, const Groups* groups = nullptr);
+/// The subregions whose rows go to their group sliced (train.slice_rows): every candidate of
+/// the subregion is data-parallel on a group of more than one rank, it is not a learned
+/// baseline's pseudo subregion (id >= nSub) and nothing trains on its rows after the selection
+/// (run.refit none). Others keep all their rows on every rank that needs them.
+std::set<std::int32_t> slicedSubregions(const Plan& plan, const RunConfig& rc, std::int32_t nSub);
 
 /// Whether subregion s has a data-parallel candidate: then every rank of its group holds its
 /// rows, and its forecasts (selection score, baselines, intervals, hidden and next epochs) are

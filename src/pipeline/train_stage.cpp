@@ -53,7 +53,9 @@ public:
         CutScores cutScores = noCutScores();
         if (sm.ok() && (sharded_ != nullptr || keeper_)) {
             const Forecaster f = modelForecaster(fitted, rc.threads);
-            std::vector<float> rates = h_.cut->ratesAtCuts(sharded_ != nullptr ? sharedAmong(team_, f) : f);
+            // Sliced rows: the cut itself forecasts this rank's rows and gathers the group's.
+            std::vector<float> rates =
+                h_.cut->ratesAtCuts(sharded_ != nullptr && !h_.rows->sliced ? sharedAmong(team_, f) : f);
             score = h_.cut->scoreOfRates(rates);
             if (rc.incumbent >= 0) cutScores = h_.cut->cutScoresOfRates(rates);  // its paired test only
             out.cutRates[task_.index] = std::move(rates);
@@ -196,10 +198,16 @@ private:
 // Data-parallel training by `team`: shard k of each minibatch is computed by group rank
 // k % size, the shard records are all-gathered and summed in shard order. `worldRank` names
 // this rank for HLSTM_FAIL_INJECT=train:data-parallel@<rank> (a failure inside the exchange).
-model::ShardedTraining shardedOver(const Comm& team, int shards, int worldRank) {
+model::ShardedTraining shardedOver(const Comm& team, int shards, int worldRank, bool slicedRows) {
     const int ranks = team.size();
     model::ShardedTraining sharded;
     sharded.shards = shards;
+    // A sliced subregion (SubregionRows::sliced): each group rank holds its slice of the rows.
+    sharded.slicedRows = slicedRows;
+    sharded.gatherDoubles = [&team](const std::vector<double>& mine) { return team.allgatherv(mine); };
+    sharded.alltoall = [&team](const std::vector<float>& send, const std::vector<std::size_t>& counts) {
+        return team.alltoallv(send, counts);
+    };
     sharded.mine = [&team, ranks](int k) { return k % ranks == team.rank(); };
     sharded.part = team.rank();
     sharded.parts = ranks;
@@ -273,7 +281,8 @@ TrainOutcome trainStage(const RunContext& ctx, SubregionMap& rows, HeldMap& held
             for (; visited < groupTasks.size(); ++visited) {
                 const Task& task = groupTasks[visited];
                 const Comm& team = *ctx.groups.at(task.subregion);
-                const model::ShardedTraining sharded = shardedOver(team, rc.shards, comm.rank());
+                const model::ShardedTraining sharded =
+                    shardedOver(team, rc.shards, comm.rank(), held.at(task.subregion).rows->sliced);
                 const int verdict = team.allreduce(static_cast<int>(abandoned                      ? kFailed
                                                                     : stopped || stopSignal() != 0 ? kStop
                                                                                                    : kGo),

@@ -242,11 +242,30 @@ TEST_F(RunTest, DataParallelCandidatesGiveIdenticalOutputsForOneToFourRanks) {
     // Every candidate trained data-parallel (shard share 0.01), 4 shards per minibatch, by
     // groups of 1 to 4 ranks: the weights, forecasts and every other dataset are the same for
     // 1, 2, 3 and 4 ranks.
+    // A group of several ranks (from 3 ranks on here) holds its subregion's rows sliced (each rank its
+    // slice, train.slice_rows): every candidate's samples on its ranks add up to all of them.
     std::vector<std::string> outs;
     for (int ranks = 1; ranks <= 4; ++ranks) {
         outs.push_back(dir_->file("dp" + std::to_string(ranks) + ".h5"));
-        auto r = hlstmRun(ranks, outs.back(), kFast + " --train.shard_share 0.01");
+        auto r = hlstmRun(ranks, outs.back(), kFast + " --train.shard_share 0.01", "HLSTM_LOG=debug");
         ASSERT_EQ(r.exitCode, 0) << r.output;
+        // "[train subregion s L=l ...] fit: T training and V validation samples (t and v of this rank's rows)"
+        std::map<std::string, std::array<long, 4>> slices;  // candidate -> T, V, sum of t, sum of v
+        const std::regex fit(R"(\[train (subregion [0-9]+ L=[0-9]+) [^\]]*\] fit: ([0-9]+) training and ([0-9]+) )"
+                             R"(validation samples \(([0-9]+) and ([0-9]+) of this rank's rows\))");
+        for (auto it = std::sregex_iterator(r.output.begin(), r.output.end(), fit); it != std::sregex_iterator();
+             ++it) {
+            auto& c = slices[(*it)[1]];
+            c[0] = std::stol((*it)[2]), c[1] = std::stol((*it)[3]);
+            c[2] += std::stol((*it)[4]), c[3] += std::stol((*it)[5]);
+        }
+        if (ranks == 1) EXPECT_TRUE(slices.empty()) << r.output;
+        if (ranks >= 3) EXPECT_FALSE(slices.empty()) << r.output;  // at 2, no subregion has a group of 2
+        for (const auto& [candidate, c] : slices) {
+            EXPECT_EQ(c[2], c[0]) << candidate << " at " << ranks << " ranks";
+            EXPECT_EQ(c[3], c[1]) << candidate << " at " << ranks << " ranks";
+            EXPECT_GT(c[0], 0) << candidate;
+        }
         // Each candidate's group is sized to its share of the cost and the ranks' loads: at 4
         // ranks there are groups of different sizes, and some run side by side.
         std::set<int> sizes, firsts;
@@ -267,6 +286,14 @@ TEST_F(RunTest, DataParallelCandidatesGiveIdenticalOutputsForOneToFourRanks) {
         auto d = run("h5diff --exclude-path /timing " + outs[0] + " " + outs[static_cast<std::size_t>(k)]);
         EXPECT_EQ(d.exitCode, 0) << "1 vs " << k + 1 << " ranks:\n" << d.output;
     }
+    // Every group rank holding all of the rows gives the same file as well.
+    const auto whole = dir_->file("dp3whole.h5");
+    auto w = hlstmRun(3, whole, kFast + " --train.shard_share 0.01 --train.slice_rows false", "HLSTM_LOG=debug");
+    ASSERT_EQ(w.exitCode, 0) << w.output;
+    EXPECT_EQ(w.output.find("of this rank's rows"), std::string::npos) << w.output;
+    // (The root attribute `config` records train.slice_rows.)
+    auto d = run("h5diff --exclude-path /timing --exclude-attribute / " + outs[0] + " " + whole);
+    EXPECT_EQ(d.exitCode, 0) << "1 rank vs 3 ranks without sliced rows:\n" << d.output;
     // And the sharded step is a different computation than the plain one (the comparison
     // can fail): the models differ from a run without data-parallel candidates.
     auto plain = dir_->file("plain.h5");

@@ -94,6 +94,19 @@ struct ShardedTraining {
     /// predictions in part order; the MAE is then summed over all in sample order, as alone.
     int part = 0, parts = 1;
     std::function<std::vector<float>(const std::vector<float>& mine)> gather;
+    /// Rows sliced over the participants (hlstm run: a data-parallel subregion's rows split over
+    /// its group, so that no rank holds all of them): the series and split given to fit() are
+    /// this participant's contiguous slice of the points, in global order after those of the
+    /// participants before it (`part` of `parts`; shard k is computed by participant k % parts).
+    /// Every value is then the one of a single process holding all points: the scaling's
+    /// medians are taken over everyone's values (`gatherDoubles`, like `gather`), the samples'
+    /// labels, centres and scales are gathered, and each minibatch the holders of a shard's
+    /// windows send their inputs to the participant that computes it (`alltoall`: floats for
+    /// each participant, counts[q] of them to q; returns what everyone sent here, in
+    /// participant order).
+    bool slicedRows = false;
+    std::function<std::vector<double>(const std::vector<double>& mine)> gatherDoubles;
+    std::function<std::vector<float>(const std::vector<float>& send, const std::vector<std::size_t>& counts)> alltoall;
 };
 
 /// Where a fit stood at a minibatch boundary: enough to continue it bit for bit.

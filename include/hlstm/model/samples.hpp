@@ -99,6 +99,12 @@ double seriesVelocity(const SeriesView& series, std::size_t i);
 /// windows; kSignal: scale = the median std of the points' residual rates (rate - velocity),
 /// floored likewise. No-op when floorFraction is 0.
 void calibrateScaling(const SeriesView& series, const std::vector<std::size_t>& rows, ModelConfig& model);
+/// calibrateScaling in two halves, for points held by several processes: each computes the
+/// values of its rows (the per-point spreads and, kSignal, |velocity|s), and the medians of
+/// everyone's values (in any order: a median is a value, not a sum) set the model's scaling.
+void scalingValues(const SeriesView& series, const std::vector<std::size_t>& rows, const ModelConfig& model,
+                   std::vector<double>& spread, std::vector<double>& level);
+void applyScaling(std::vector<double> spread, std::vector<double> level, ModelConfig& model);
 
 /// Samples of the given points (rows of `series`). kLatest: the window ending at each point's
 /// last usable rate; kAll: every window ending there minus a multiple of `stride`. Windows

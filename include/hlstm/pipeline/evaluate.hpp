@@ -89,8 +89,13 @@ public:
     /// what a centred mean of `smoothing` rates needs), judged against that centred mean, in time.
     /// `cutStride` s: the cuts are s epochs apart (selectionCutStride), so that they see more
     /// epochs' independent atmospheres and seasons than N consecutive ones.
+    /// `group` (not null, more than one rank; collective over it): the rows are sliced over the
+    /// group (hlstm run's SubregionRows::sliced), each rank holding the validation rows after
+    /// those of the ranks before it. Each rank then forecasts its rows, and every rate table
+    /// (ratesAtCuts...) and score is the one of all rows in order, gathered: the same values
+    /// as one rank holding them all. Every member must make the same calls.
     ValidationCut(const model::SeriesView& visible, std::vector<std::size_t> rows, int horizon, int smoothing,
-                  std::size_t trainEpochs, int selectionCuts, int cutStride = 1);
+                  std::size_t trainEpochs, int selectionCuts, int cutStride = 1, const Comm* group = nullptr);
 
     /// Mean |forecast rate - centred mean of `smoothing` observed rates| over the validation
     /// points, the Y steps and the cuts (mm per nominal step); NaN without any finite pair.
@@ -157,7 +162,13 @@ public:
                                                         const std::vector<float>* known,
                                                         const RatesToPositions& onLevel) const;
 
-    [[nodiscard]] std::size_t points() const noexcept { return rows_.size(); }
+    /// Whether the rows are sliced over a group (the constructor's `group`).
+    [[nodiscard]] bool sliced() const noexcept { return group_ != nullptr; }
+    /// The validation rows judged: all of the group's when sliced.
+    [[nodiscard]] std::size_t points() const noexcept { return total_; }
+    /// Sliced over a group: every rank's per-row values (`width` each, this rank's rows) as all
+    /// rows' in order (collective); otherwise `local` itself.
+    [[nodiscard]] std::vector<float> allRows(const std::vector<float>& local) const;
     /// The cut epochs of the score (each: the forecasts see epochs 0..cut-1).
     [[nodiscard]] const std::vector<std::size_t>& cuts() const noexcept { return cuts_; }
 
@@ -167,7 +178,10 @@ private:
     std::size_t stride_ = 0;
     std::size_t epochs_ = 0;
     const model::TimeAxis* time_ = nullptr;
-    std::vector<std::size_t> rows_;
+    std::vector<std::size_t> rows_;  // this rank's validation rows (all of them unless sliced)
+    const Comm* group_ = nullptr;    // sliced over this group (null: not sliced)
+    std::size_t first_ = 0;          // sliced: the index among all validation rows of rows_[0]
+    std::size_t total_ = 0;          // all validation rows (rows_.size() unless sliced)
     int horizon_ = 1, smoothing_ = 1;
     std::size_t trainEpochs_ = 0;
     std::vector<std::size_t> cuts_;
@@ -175,7 +189,11 @@ private:
     [[nodiscard]] const float* row(std::size_t j) const { return data_ + rows_[j] * stride_; }
     /// The interval calibration's evenly spaced subset of at most 2,000 validation points
     /// (take x epochs_ values), shared by intervalHalfWidths and positionHalfWidths.
-    [[nodiscard]] std::vector<float> intervalSubset(std::size_t& take) const;
+    /// Sliced: this rank's rows of it only; `global` gets their indices among all validation
+    /// rows (those of the whole subset: j x total / take, j < take).
+    [[nodiscard]] std::vector<float> intervalSubset(std::size_t& take, std::vector<std::size_t>& global) const;
+    /// Sliced: every rank's residuals per step, together (a quantile does not depend on their order).
+    void gatherResiduals(std::vector<std::vector<float>>& residuals) const;
     /// The interval calibration's c-th cut (epochs_ - Y - c), or 0 once the cuts run out: the Y
     /// epochs after it are observed and it lies after the training epochs.
     [[nodiscard]] std::size_t intervalCut(int c) const;
