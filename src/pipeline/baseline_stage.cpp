@@ -164,7 +164,7 @@ BaselineOutcome baselineWork(const RunContext& ctx, const HeldMap& held, const B
             if (rc.choosePositions) {
                 auto& kept = out.cutRates[s];
                 kept.resize(nB);
-                kept[b] = std::move(cutRates);
+                kept[b] = h.cut->ownRows(std::move(cutRates));  // sliced: this rank's rows
                 if (keep) keep(s, b, kept[b]);
             }
             const double scoreSeconds = secondsSince(start);

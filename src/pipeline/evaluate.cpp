@@ -218,6 +218,14 @@ std::vector<float> ValidationCut::allRows(const std::vector<float>& local) const
     return group_ != nullptr ? group_->allgatherv(local) : local;
 }
 
+std::vector<float> ValidationCut::ownRows(std::vector<float> all) const {
+    if (group_ == nullptr) return all;
+    if (total_ == 0 || all.size() % total_ != 0) throw std::logic_error("ValidationCut::ownRows: not a table of rows");
+    const std::size_t width = all.size() / total_;
+    return {all.begin() + static_cast<std::ptrdiff_t>(first_ * width),
+            all.begin() + static_cast<std::ptrdiff_t>((first_ + rows_.size()) * width)};
+}
+
 // Every validation row's reference at every cut and step, once (each score of the baselines, the
 // candidates and the position choice computed them again): the same doubles addRow used before.
 void ValidationCut::computeReferences() {
@@ -625,7 +633,7 @@ std::vector<double> ValidationCut::positionStepScores(const std::vector<Position
                 if (got != nullptr) {  // this block's rates at this cut (ratesAtCuts' layout)
                     rates.resize(own * Y);
                     for (std::size_t j = 0; j < own; ++j)
-                        std::copy_n(got->data() + ((first_ + first + a + j) * C + c) * Y, Y, rates.data() + j * Y);
+                        std::copy_n(got->data() + ((first + a + j) * C + c) * Y, Y, rates.data() + j * Y);
                 }
                 const std::vector<float> pos = got != nullptr ? onLevel(k, view, rates) : methods[k](view);
                 for (std::size_t j = 0; j < own; ++j)
@@ -676,7 +684,7 @@ std::vector<float> ValidationCut::positionHalfWidths(const PositionForecaster& m
                                                      const RatesToPositions& onLevel) const {
     if (!(level > 0) || total_ == 0) return {};
     const std::size_t Y = static_cast<std::size_t>(horizon_), C = cuts_.size();
-    if (known != nullptr && (known->size() != total_ * C * Y || !onLevel)) known = nullptr;
+    if (known != nullptr && (known->size() != rows_.size() * C * Y || !onLevel)) known = nullptr;  // this rank's rows
     // The same subset of validation points and the same cuts as intervalHalfWidths.
     std::size_t take = 0;
     std::vector<std::size_t> global;
@@ -699,7 +707,7 @@ std::vector<float> ValidationCut::positionHalfWidths(const PositionForecaster& m
             const auto ci = static_cast<std::size_t>(at - cuts_.begin());
             rates.resize(take * Y);
             for (std::size_t i = 0; i < take; ++i)
-                std::copy_n(known->data() + (global[i] * C + ci) * Y, Y, rates.data() + i * Y);
+                std::copy_n(known->data() + ((global[i] - first_) * C + ci) * Y, Y, rates.data() + i * Y);
             pos = onLevel(0, view, rates);
         } else {
             pos = method(view);

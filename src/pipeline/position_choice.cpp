@@ -228,9 +228,8 @@ PositionVerdict choosePositionSteps(const ValidationCut& cut, const Forecaster& 
             }
             return first;
         };
-        const std::vector<float> first = cut.ratesAtCutsInOnePass(firstOfAll);
-        if (cut.sliced())  // `others` got this rank's rows: every rank's, in order
-            for (auto& o : others) o = cut.allRows(o);
+        // Sliced rows: the tables judged are this rank's rows (`others` got them only).
+        const std::vector<float> first = cut.ownRows(cut.ratesAtCutsInOnePass(firstOfAll));
         std::vector<const std::vector<float>*> values{&first};
         for (const auto& o : others) values.push_back(&o);
         positionErr = cut.positionStepScores(
@@ -260,7 +259,7 @@ PositionVerdict choosePositionSteps(const ValidationCut& cut, const Forecaster& 
             continue;
         }
         const CutForecaster f = baselines.cutForecaster(b, horizon);
-        rates[1 + b] = cut.ratesAtCutsInOnePass(wrap != nullptr ? sharedCutsAmong(*wrap, f) : f);
+        rates[1 + b] = cut.ownRows(cut.ratesAtCutsInOnePass(wrap != nullptr ? sharedCutsAmong(*wrap, f) : f));
     }
     if (kept && known->model == nullptr && known->ownBaseline >= 0 &&
         static_cast<std::size_t>(known->ownBaseline) < nB) {
@@ -273,7 +272,7 @@ PositionVerdict choosePositionSteps(const ValidationCut& cut, const Forecaster& 
             knownValues[0] = &rates[0];
         }
     } else {
-        rates[0] = cut.ratesAtCuts(wrap != nullptr ? sharedAmong(*wrap, own) : own);
+        rates[0] = cut.ownRows(cut.ratesAtCuts(wrap != nullptr ? sharedAmong(*wrap, own) : own));
     }
     lap("rates");
     std::vector<PositionForecaster> methods(rates.size());

@@ -58,7 +58,7 @@ public:
                 h_.cut->ratesAtCuts(sharded_ != nullptr && !h_.rows->sliced ? sharedAmong(team_, f) : f);
             score = h_.cut->scoreOfRates(rates);
             if (rc.incumbent >= 0) cutScores = h_.cut->cutScoresOfRates(rates);  // its paired test only
-            out.cutRates[task_.index] = std::move(rates);
+            out.cutRates[task_.index] = h_.cut->ownRows(std::move(rates));       // sliced: this rank's rows
         }
         releaseFreeMemory();  // the candidate's training buffers, before the next candidate's
         logMemory("train: candidate scored");

@@ -166,9 +166,10 @@ public:
     [[nodiscard]] bool sliced() const noexcept { return group_ != nullptr; }
     /// The validation rows judged: all of the group's when sliced.
     [[nodiscard]] std::size_t points() const noexcept { return total_; }
-    /// Sliced over a group: every rank's per-row values (`width` each, this rank's rows) as all
-    /// rows' in order (collective); otherwise `local` itself.
-    [[nodiscard]] std::vector<float> allRows(const std::vector<float>& local) const;
+    /// Sliced: this rank's rows of an all-rows table (e.g. ratesAtCuts'); otherwise `all`. The
+    /// rate tables kept for later judges (`known` of positionStepScores and positionHalfWidths)
+    /// hold this rank's rows only when sliced: each rank judges its own rows with them.
+    [[nodiscard]] std::vector<float> ownRows(std::vector<float> all) const;
     /// The cut epochs of the score (each: the forecasts see epochs 0..cut-1).
     [[nodiscard]] const std::vector<std::size_t>& cuts() const noexcept { return cuts_; }
 
@@ -187,6 +188,9 @@ private:
     std::vector<std::size_t> cuts_;
     bool future_ = false;  // out of time: references from epochs after the cut only
     [[nodiscard]] const float* row(std::size_t j) const { return data_ + rows_[j] * stride_; }
+    /// Sliced over a group: every rank's per-row values (this rank's rows) as all rows' in
+    /// order (collective); otherwise `local` itself.
+    [[nodiscard]] std::vector<float> allRows(const std::vector<float>& local) const;
     /// The interval calibration's evenly spaced subset of at most 2,000 validation points
     /// (take x epochs_ values), shared by intervalHalfWidths and positionHalfWidths.
     /// Sliced: this rank's rows of it only; `global` gets their indices among all validation
