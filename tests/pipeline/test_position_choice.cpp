@@ -289,6 +289,69 @@ TEST(PositionChoice, AGroupsRanksScoreSlicesOfTheRowsAndGetOneRanksSums) {
     EXPECT_GT(calls, 0u);
 }
 
+// Issue 22: a subregion's rows sliced over a group (hlstm run's train.slice_rows): each rank holds
+// only its slice of the series and its validation rows, and every table, score, interval width
+// and position score of the cut is the one of a cut holding every row, bit for bit.
+TEST(PositionChoice, ACutSlicedOverAGroupJudgesAsOneRankHoldingEveryRow) {
+    Comm comm;
+    const Scene s = noisyScene(13);
+    std::vector<std::size_t> rows;  // every third point is a validation row
+    for (std::size_t i = 0; i < kPoints; i += 3) rows.push_back(i);
+    const int Y = static_cast<int>(kY);
+    const ValidationCut alone(s.view(), rows, Y, 5, 40, 3);
+    // This rank's slice of the series and its validation rows there, re-based.
+    const auto [a, b] = shareOf(kPoints, static_cast<std::size_t>(comm.rank()), static_cast<std::size_t>(comm.size()));
+    const model::SeriesView all = s.view();
+    const model::SeriesView mine{all.row(a), b - a, kEpochs, &s.axis, kEpochs};
+    std::vector<std::size_t> local;
+    for (const std::size_t r : rows)
+        if (r >= a && r < b) local.push_back(r - a);
+    const ValidationCut sliced(mine, local, Y, 5, 40, 3, 1, &comm);
+    EXPECT_EQ(sliced.points(), alone.points());
+    EXPECT_EQ(sliced.sliced(), comm.size() > 1);
+    const auto same = [](const auto& x, const auto& y, const char* what) {
+        ASSERT_EQ(x.size(), y.size()) << what;
+        for (std::size_t i = 0; i < x.size(); ++i)
+            EXPECT_EQ(std::memcmp(&x[i], &y[i], sizeof(x[i])), 0) << what << " " << i << ": " << x[i] << " vs " << y[i];
+    };
+    const BaselineSet baselines = someBaselines();
+    std::vector<std::vector<float>> tables, ownTables;  // every baseline's rates at the cuts
+    for (std::size_t k = 0; k < baselines.kinds.size(); ++k) {
+        const std::vector<float> once = sliced.ratesAtCutsInOnePass(baselines.cutForecaster(k, Y));
+        tables.push_back(alone.ratesAtCutsInOnePass(baselines.cutForecaster(k, Y)));
+        same(once, tables.back(), "rates in one pass");
+        ownTables.push_back(sliced.ownRows(once));
+        EXPECT_EQ(ownTables.back().size(), local.size() * alone.cuts().size() * kY);
+        const CutScores perCut = sliced.cutScoresOfRates(once), perCutAlone = alone.cutScoresOfRates(tables.back());
+        EXPECT_EQ(std::memcmp(&perCut, &perCutAlone, sizeof(CutScores)), 0);
+    }
+    const Forecaster own = jumpKnower();
+    same(sliced.ratesAtCuts(own), alone.ratesAtCuts(own), "rates per cut");
+    same(std::vector<double>{sliced.score(own)}, std::vector<double>{alone.score(own)}, "score");
+    same(sliced.stepScores(own), alone.stepScores(own), "step scores");
+    EXPECT_NE(alone.score(own), alone.score(baselines.forecaster(2, Y)));  // the methods differ
+    same(sliced.intervalHalfWidths(own, 0.9, 3, LevelRule{8, false, 1}),
+         alone.intervalHalfWidths(own, 0.9, 3, LevelRule{8, false, 1}), "interval half-widths");
+    // Positions judged with the kept tables: each rank's own rows of them when sliced.
+    const auto onLevel = [&](std::size_t, const model::SeriesView& v, const std::vector<float>& values) {
+        return positionsOf({}, v, values, baselines, LevelRule{8, false, 1}, Y, 0.0);
+    };
+    std::vector<const std::vector<float>*> knownAlone, knownSliced;
+    for (std::size_t k = 0; k < tables.size(); ++k)
+        knownAlone.push_back(&tables[k]), knownSliced.push_back(&ownTables[k]);
+    const std::vector<PositionForecaster> methods(tables.size());
+    std::vector<double> perCutAlone, perCutSliced;
+    same(sliced.positionStepScores(methods, knownSliced, onLevel, &perCutSliced, &comm),
+         alone.positionStepScores(methods, knownAlone, onLevel, &perCutAlone), "position step scores");
+    same(perCutSliced, perCutAlone, "position scores per cut");
+    const PositionForecaster p = [&](const model::SeriesView& v) {
+        return positionsOf({}, v, baselines.forecaster(3, Y)(v), baselines, LevelRule{8, false, 1}, Y, 0.0);
+    };
+    same(sliced.positionHalfWidths(p, 0.9, 3, &ownTables[3], onLevel),
+         alone.positionHalfWidths(p, 0.9, 3, &tables[3], onLevel), "position half-widths (known)");
+    same(sliced.positionHalfWidths(p, 0.9, 3), alone.positionHalfWidths(p, 0.9, 3), "position half-widths");
+}
+
 // The kept baseline tables may wait elsewhere (origin.cpp: a scratch file) until the choice asks
 // for them (`bring`), after it judged the position baselines: the verdict is the one with the
 // tables in memory from the start, bit for bit, and they are asked for once.
