@@ -221,6 +221,29 @@ std::vector<char> Comm::alltoallvBytes(const char* data, const std::vector<std::
     return out;
 }
 
+void Comm::alltoallvKnownElements(const void* send, std::size_t elemBytes, const std::vector<std::size_t>& sendCounts,
+                                  const std::vector<std::size_t>& recvCounts, void* recv) const {
+    if (sendCounts.size() != static_cast<std::size_t>(size_) || recvCounts.size() != sendCounts.size())
+        throw RuntimeError("Comm::alltoallvKnown: counts for " + std::to_string(sendCounts.size()) + " and " +
+                           std::to_string(recvCounts.size()) + " ranks on a communicator of " + std::to_string(size_));
+    std::size_t sendTotal = 0, recvTotal = 0;
+    for (int r = 0; r < size_; ++r) sendTotal += sendCounts[r], recvTotal += recvCounts[r];
+    const auto limit = static_cast<std::size_t>(INT_MAX);
+    if (sendTotal > limit || recvTotal > limit || elemBytes > limit)
+        throw RuntimeError("Comm::alltoallvKnown: more elements than an int counts");
+    std::vector<int> sc(size_), sd(size_), rc(size_), rd(size_);
+    for (int r = 0, so = 0, ro = 0; r < size_; ++r) {
+        sc[r] = static_cast<int>(sendCounts[r]), sd[r] = so, so += sc[r];
+        rc[r] = static_cast<int>(recvCounts[r]), rd[r] = ro, ro += rc[r];
+    }
+    MPI_Datatype element;
+    mpi::check(MPI_Type_contiguous(static_cast<int>(elemBytes), MPI_BYTE, &element), "MPI_Type_contiguous");
+    mpi::check(MPI_Type_commit(&element), "MPI_Type_commit");
+    const int status = MPI_Alltoallv(send, sc.data(), sd.data(), element, recv, rc.data(), rd.data(), element, comm_);
+    MPI_Type_free(&element);
+    mpi::check(status, "MPI_Alltoallv");
+}
+
 bool Comm::alltoallvElements(const void* send, std::size_t elemBytes, const std::vector<std::size_t>& sendCounts,
                              const std::function<void*(std::size_t)>& allocate) const {
     if (sendCounts.size() != static_cast<std::size_t>(size_))

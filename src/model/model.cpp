@@ -156,7 +156,7 @@ std::vector<SampleSet> shardInputs(const SampleSet& all, const SlicedSets& slice
         out.resize(at + counts[q]);
         if (!send[q].empty()) slices.train.fillInputs(send[q].data(), 0, send[q].size(), out.data() + at);
     }
-    const std::vector<float> got = sharded.alltoall(out, counts);
+    const std::vector<float> got = sharded.alltoall(out, counts, from);
     std::vector<std::size_t> cursor(G, 0);
     for (std::size_t q = 1; q < G; ++q) cursor[q] = cursor[q - 1] + from[q - 1];
     if (got.size() != cursor.back() + from.back())

@@ -205,8 +205,9 @@ model::ShardedTraining shardedOver(const Comm& team, int shards, int worldRank, 
     // A sliced subregion (SubregionRows::sliced): each group rank holds its slice of the rows.
     sharded.slicedRows = slicedRows;
     sharded.gatherDoubles = [&team](const std::vector<double>& mine) { return team.allgatherv(mine); };
-    sharded.alltoall = [&team](const std::vector<float>& send, const std::vector<std::size_t>& counts) {
-        return team.alltoallv(send, counts);
+    sharded.alltoall = [&team](const std::vector<float>& send, const std::vector<std::size_t>& counts,
+                               const std::vector<std::size_t>& received) {
+        return team.alltoallvKnown(send, counts, received);  // each side knows both: one collective
     };
     sharded.mine = [&team, ranks](int k) { return k % ranks == team.rank(); };
     sharded.part = team.rank();

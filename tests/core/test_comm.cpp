@@ -52,6 +52,27 @@ TEST(Comm, AlltoallvDeliversEachPeersSlice) {
     EXPECT_EQ(got, expected);
 }
 
+// The same exchange when every rank knows what it receives (rank s sends rank r r + 1 values):
+// one MPI_Alltoallv without the counts' exchange.
+TEST(Comm, AlltoallvWithKnownCountsDeliversEachPeersSlice) {
+    Comm comm;
+    std::vector<std::size_t> counts, received;
+    std::vector<float> send;
+    for (int d = 0; d < comm.size(); ++d) {
+        counts.push_back(static_cast<std::size_t>(d + 1));
+        received.push_back(static_cast<std::size_t>(comm.rank() + 1));
+        for (int j = 0; j <= d; ++j) send.push_back(static_cast<float>(comm.rank() * 1000 + d * 10 + j));
+    }
+    const std::vector<float> got = comm.alltoallvKnown(send, counts, received);
+    std::vector<float> expected;
+    for (int s = 0; s < comm.size(); ++s)
+        for (int j = 0; j <= comm.rank(); ++j) expected.push_back(static_cast<float>(s * 1000 + comm.rank() * 10 + j));
+    EXPECT_EQ(got, expected);
+    // Counts for another number of ranks are refused before any exchange.
+    EXPECT_THROW((void)comm.alltoallvKnown(send, counts, std::vector<std::size_t>(counts.size() + 1, 0)),
+                 std::exception);
+}
+
 TEST(Comm, SerializedObjectsTravel) {
     Comm comm;
     std::map<std::string, std::vector<double>> obj;

@@ -167,6 +167,20 @@ public:
             out = alltoallv(send, sendCounts);
     }
 
+    /// alltoallv where every rank knows what it receives (recvCounts[r] elements from rank r):
+    /// one MPI_Alltoallv, no exchange of the counts, for many small exchanges (a data-parallel
+    /// minibatch's windows). Throws when a total does not fit an int (collective).
+    template <class T>
+    [[nodiscard]] std::vector<T> alltoallvKnown(const std::vector<T>& send, const std::vector<std::size_t>& sendCounts,
+                                                const std::vector<std::size_t>& recvCounts) const {
+        static_assert(std::is_trivially_copyable_v<T>);
+        std::size_t total = 0;
+        for (const std::size_t n : recvCounts) total += n;
+        std::vector<T> out(total);
+        alltoallvKnownElements(send.data(), sizeof(T), sendCounts, recvCounts, out.data());
+        return out;
+    }
+
     /// Broadcasts a vector of trivially copyable values from root (collective).
     template <class T> void bcastVector(std::vector<T>& values, int root = kRoot) const {
         static_assert(std::is_trivially_copyable_v<T>);
@@ -229,6 +243,8 @@ private:
     /// counts or displacements do not fit an int (the ranks agree; collective).
     bool alltoallvElements(const void* send, std::size_t elemBytes, const std::vector<std::size_t>& sendCounts,
                            const std::function<void*(std::size_t)>& allocate) const;
+    void alltoallvKnownElements(const void* send, std::size_t elemBytes, const std::vector<std::size_t>& sendCounts,
+                                const std::vector<std::size_t>& recvCounts, void* recv) const;
     void bcastBytes(char* data, std::size_t bytes, int root) const;
     void bcastString(std::string& bytes, int root) const;
     void sendString(const std::string& bytes, int dest, int tag) const;

@@ -102,11 +102,13 @@ struct ShardedTraining {
     /// medians are taken over everyone's values (`gatherDoubles`, like `gather`), the samples'
     /// labels, centres and scales are gathered, and each minibatch the holders of a shard's
     /// windows send their inputs to the participant that computes it (`alltoall`: floats for
-    /// each participant, counts[q] of them to q; returns what everyone sent here, in
-    /// participant order).
+    /// each participant, counts[q] of them to q, received[q] from q; returns what everyone sent
+    /// here, in participant order).
     bool slicedRows = false;
     std::function<std::vector<double>(const std::vector<double>& mine)> gatherDoubles;
-    std::function<std::vector<float>(const std::vector<float>& send, const std::vector<std::size_t>& counts)> alltoall;
+    std::function<std::vector<float>(const std::vector<float>& send, const std::vector<std::size_t>& counts,
+                                     const std::vector<std::size_t>& received)>
+        alltoall;
 };
 
 /// Where a fit stood at a minibatch boundary: enough to continue it bit for bit.
