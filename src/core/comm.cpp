@@ -257,18 +257,7 @@ bool Comm::alltoallvElements(const void* send, std::size_t elemBytes, const std:
     const auto limit = static_cast<std::size_t>(INT_MAX);
     const int fits = sendTotal <= limit && recvTotal <= limit && elemBytes <= limit ? 1 : 0;
     if (allreduce(fits, Reduce::kMin) == 0) return false;
-    std::vector<int> sc(size_), sd(size_), rc(size_), rd(size_);
-    for (int r = 0, so = 0, ro = 0; r < size_; ++r) {
-        sc[r] = static_cast<int>(sendCounts[r]), sd[r] = so, so += sc[r];
-        rc[r] = static_cast<int>(recvCounts[r]), rd[r] = ro, ro += rc[r];
-    }
-    MPI_Datatype element;
-    mpi::check(MPI_Type_contiguous(static_cast<int>(elemBytes), MPI_BYTE, &element), "MPI_Type_contiguous");
-    mpi::check(MPI_Type_commit(&element), "MPI_Type_commit");
-    void* recv = allocate(recvTotal);
-    const int status = MPI_Alltoallv(send, sc.data(), sd.data(), element, recv, rc.data(), rd.data(), element, comm_);
-    MPI_Type_free(&element);
-    mpi::check(status, "MPI_Alltoallv");
+    alltoallvKnownElements(send, elemBytes, sendCounts, recvCounts, allocate(recvTotal));
     return true;
 }
 
