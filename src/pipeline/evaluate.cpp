@@ -383,7 +383,7 @@ double ValidationCut::scoreAtCuts(const CutForecaster& method) const {
     return scoreOfRates(ratesAtCutsInOnePass(method));
 }
 
-std::vector<float> ValidationCut::ratesAtCutsInOnePass(const CutForecaster& method, std::size_t width) const {
+std::vector<float> ValidationCut::ratesAtCutsInOnePass(const CutForecaster& method, std::size_t width, bool all) const {
     const std::size_t C = cuts_.size(), Y = width > 0 ? width : static_cast<std::size_t>(horizon_);
     std::vector<float> pred(rows_.size() * C * Y);
     if (cuts_.empty() || total_ == 0) return pred;
@@ -397,10 +397,10 @@ std::vector<float> ValidationCut::ratesAtCutsInOnePass(const CutForecaster& meth
         const std::vector<float> got = method({chunk.data(), count, longest, time_, longest}, cuts_);
         std::copy(got.begin(), got.end(), pred.begin() + static_cast<std::ptrdiff_t>(first * C * Y));
     }
-    return allRows(pred);
+    return all ? allRows(pred) : pred;
 }
 
-std::vector<float> ValidationCut::ratesAtCuts(const Forecaster& method) const {
+std::vector<float> ValidationCut::ratesAtCuts(const Forecaster& method, bool all) const {
     const std::size_t C = cuts_.size(), Y = static_cast<std::size_t>(horizon_);
     std::vector<float> pred(rows_.size() * C * Y);
     // judge's calls: cut by cut, a chunk of rows at a time, each with the cut's epochs only.
@@ -416,7 +416,7 @@ std::vector<float> ValidationCut::ratesAtCuts(const Forecaster& method) const {
                 std::copy_n(got.data() + j * Y, Y, pred.data() + ((first + j) * C + c) * Y);
         }
     }
-    return allRows(pred);
+    return all ? allRows(pred) : pred;
 }
 
 double ValidationCut::scoreOfRates(const std::vector<float>& pred) const {

@@ -229,7 +229,7 @@ PositionVerdict choosePositionSteps(const ValidationCut& cut, const Forecaster& 
             return first;
         };
         // Sliced rows: the tables judged are this rank's rows (`others` got them only).
-        const std::vector<float> first = cut.ownRows(cut.ratesAtCutsInOnePass(firstOfAll));
+        const std::vector<float> first = cut.ratesAtCutsInOnePass(firstOfAll, 0, false);
         std::vector<const std::vector<float>*> values{&first};
         for (const auto& o : others) values.push_back(&o);
         positionErr = cut.positionStepScores(
@@ -259,7 +259,7 @@ PositionVerdict choosePositionSteps(const ValidationCut& cut, const Forecaster& 
             continue;
         }
         const CutForecaster f = baselines.cutForecaster(b, horizon);
-        rates[1 + b] = cut.ownRows(cut.ratesAtCutsInOnePass(wrap != nullptr ? sharedCutsAmong(*wrap, f) : f));
+        rates[1 + b] = cut.ratesAtCutsInOnePass(wrap != nullptr ? sharedCutsAmong(*wrap, f) : f, 0, false);
     }
     if (kept && known->model == nullptr && known->ownBaseline >= 0 &&
         static_cast<std::size_t>(known->ownBaseline) < nB) {
@@ -272,7 +272,7 @@ PositionVerdict choosePositionSteps(const ValidationCut& cut, const Forecaster& 
             knownValues[0] = &rates[0];
         }
     } else {
-        rates[0] = cut.ownRows(cut.ratesAtCuts(wrap != nullptr ? sharedAmong(*wrap, own) : own));
+        rates[0] = cut.ratesAtCuts(wrap != nullptr ? sharedAmong(*wrap, own) : own, false);
     }
     lap("rates");
     std::vector<PositionForecaster> methods(rates.size());

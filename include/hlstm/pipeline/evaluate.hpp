@@ -106,10 +106,12 @@ public:
     /// Every validation row's Y rates at every cut of the score (rows x cuts x Y), forecast as
     /// score() forecasts them (the same chunks of rows, each cut's epochs only): a method's
     /// forecasts kept for another judge of the same cuts (the position choice).
-    [[nodiscard]] std::vector<float> ratesAtCuts(const Forecaster& method) const;
+    /// `all` false: sliced, this rank's rows only (what ownRows keeps), without gathering them.
+    [[nodiscard]] std::vector<float> ratesAtCuts(const Forecaster& method, bool all = true) const;
     /// The same from a method that forecasts every cut of a row in one call (scoreAtCuts's);
     /// `width` values per row and cut (0: Y).
-    [[nodiscard]] std::vector<float> ratesAtCutsInOnePass(const CutForecaster& method, std::size_t width = 0) const;
+    [[nodiscard]] std::vector<float> ratesAtCutsInOnePass(const CutForecaster& method, std::size_t width = 0,
+                                                          bool all = true) const;
     /// score() of rates from ratesAtCuts (or ratesAtCutsInOnePass): the same value bit for bit.
     [[nodiscard]] double scoreOfRates(const std::vector<float>& rates) const;
     /// The same error per cut (the mean over the rows and steps at each cut), for a paired
