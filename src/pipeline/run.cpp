@@ -34,16 +34,15 @@ std::string scratchPrefix(const std::string& setting, const std::string& output)
 CheckpointStore openCheckpoints(const Comm& comm, const Config& config, RunConfig& rc, const std::string& output,
                                 bool resume, const std::string& also) {
     std::string fingerprint;
+    if (!rc.input.empty()) rc.inputChecksum = fileChecksum(comm, rc.input);  // the ranks share its blocks
     coordinated(comm, "checkpoints", [&] {
         if (!comm.isRoot()) return;
-        if (!rc.input.empty()) rc.inputChecksum = fileChecksum(rc.input);
         fingerprint = fnv1a64Hex(config.toToml() + "\nthreads=" + std::to_string(rc.threads) +
                                  "\ninput=" + (rc.input.empty() ? std::string("simulated") : rc.inputChecksum) +
                                  "\nversion=" + kVersion + also);
         fingerprint = CheckpointStore::begin(output, fingerprint, resume);  // + this run's id
     });
     comm.bcast(fingerprint);
-    comm.bcast(rc.inputChecksum);
     return CheckpointStore(output, fingerprint);
 }
 
@@ -71,6 +70,7 @@ int run(const Comm& comm, const Config& config, const RunArgs& args) {
                 throw ConfigError("run.scratch = \"" + rc.scratch + "\": not a directory on rank " +
                                   std::to_string(comm.rank()) + " (expected output, off or a directory)");
         });
+    if (!args.dryRun) timer.start("checksum");  // of the input (provenance, resume), before it is read
     const CheckpointStore store =
         args.dryRun ? CheckpointStore() : openCheckpoints(comm, config, rc, args.output, args.resume);
 

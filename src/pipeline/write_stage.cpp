@@ -371,10 +371,7 @@ void OutputWriter::provenance() const {
     out.writeAttribute(output::attr::kInput, std::filesystem::absolute(rc.input).string());
     // Computed at the start for the checkpoints (reading a national archive twice costs a minute).
     std::string checksum = rc.inputChecksum;
-    if (checksum.empty()) {
-        checksum = root ? fileChecksum(rc.input) : std::string();
-        comm.bcast(checksum);
-    }
+    if (checksum.empty()) checksum = fileChecksum(comm, rc.input);
     out.writeAttribute(output::attr::kInputChecksum, checksum);
     out.writeAttribute(output::attr::kHoldout, static_cast<std::int32_t>(rc.horizon));
     out.writeAttribute(output::attr::kCommonMode, toString(rc.commonMode.use));

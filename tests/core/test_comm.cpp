@@ -4,14 +4,19 @@
 #include <boost/serialization/string.hpp>
 #include <boost/serialization/vector.hpp>
 #include <chrono>
+#include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <map>
 #include <numeric>
 #include <string>
 #include <thread>
 #include <utility>
 
+#include <unistd.h>
+
 #include "hlstm/core/comm.hpp"
+#include "hlstm/core/hash.hpp"
 #include "hlstm/core/mpi_transport.hpp"
 
 using hlstm::Comm;
@@ -187,4 +192,32 @@ TEST(Transport, SingleNodeOnlyAndTheUsersChoiceWins) {
     EXPECT_EQ(choose({{"OMPI_MCA_pml", "ucx"}, {"OMPI_COMM_WORLD_SIZE", "2"}, {"OMPI_COMM_WORLD_LOCAL_SIZE", "2"}}).set,
               Set{});
     EXPECT_EQ(choose({{"OMPI_MCA_btl", "self,vader"}}).set, (Set{{"OMPI_MCA_pml", "ob1"}}));
+}
+
+TEST(Comm, FileChecksumSharedByTheRanksIsTheOneRanksChecksum) {
+    // 5 blocks and 3 bytes: with 2-4 ranks some hash one block, some two, the last rank the short one.
+    Comm comm;
+    const std::string path =
+        (std::filesystem::temp_directory_path() / ("hlstm-test-comm-checksum." + std::to_string(::getpid()))).string();
+    std::string pathOnRoot = path;
+    comm.bcast(pathOnRoot);  // one file for every rank
+    if (comm.isRoot()) {
+        std::string bytes(5 * hlstm::kChecksumBlock + 3, '\0');
+        for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>((i * 131) % 251);
+        std::FILE* f = std::fopen(pathOnRoot.c_str(), "wb");
+        ASSERT_NE(f, nullptr);
+        ASSERT_EQ(std::fwrite(bytes.data(), 1, bytes.size(), f), bytes.size());
+        std::fclose(f);
+    }
+    comm.barrier();
+    const std::string shared = hlstm::fileChecksum(comm, pathOnRoot);
+    EXPECT_EQ(shared, hlstm::fileChecksum(pathOnRoot));
+    EXPECT_EQ(shared.rfind("xxh64b:", 0), 0u) << shared;
+    std::string rootValue = shared;
+    comm.bcast(rootValue);
+    EXPECT_EQ(shared, rootValue);
+    comm.barrier();
+    if (comm.isRoot()) std::filesystem::remove(pathOnRoot);
+    comm.barrier();
+    EXPECT_EQ(hlstm::fileChecksum(comm, pathOnRoot), "");  // gone: empty on every rank
 }

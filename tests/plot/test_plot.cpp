@@ -264,7 +264,7 @@ TEST(Plot, BadFilesAndAChangedInputExitOneNamingTheFile) {
     r = run(plotCmd(o.out + " -o " + dir.file("f") + " --input " + changed), 60);
     EXPECT_EQ(r.exitCode, 1) << r.output;
     EXPECT_NE(r.output.find(changed + " (--input): changed since the run"), std::string::npos) << r.output;
-    EXPECT_NE(r.output.find("fnv1a64:"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("xxh64b:"), std::string::npos) << r.output;
     // a missing input named by --input
     r = run(plotCmd(o.out + " -o " + dir.file("f") + " --input " + dir.file("gone.h5")), 60);
     EXPECT_EQ(r.exitCode, 1) << r.output;

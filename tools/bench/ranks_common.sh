@@ -51,7 +51,7 @@ run_alternating() {
     done
   done
   grep -E "subregion [0-9]+:|data-parallel on ranks" "$WORK/run2.log" | sed 's/^/    /'
-  grep -A12 "phase timings" "$WORK/run2.log" | sed 's/^/    /'
+  sed -n "/phase timings/,/total/p" "$WORK/run2.log" | sed 's/^/    /'
   declare -A median_of
   for ranks in 1 2; do
     median_of[$ranks]=$(echo ${times[$ranks]} | median)
