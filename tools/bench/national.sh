@@ -4,7 +4,10 @@
 # at 2 ranks, prints every phase, the peak memory per rank against its share of the
 # displacement (N x 200 float32 / ranks; /truth aside), HLSTM beside the baselines, and ends
 # with `RATIO around_training/train_epoch = X`: the seconds of every phase but train, divided
-# by the train phase's (one training epoch); lower is better.
+# by the train phase's (one training epoch); lower is better. The train phase also holds each
+# candidate's selection scoring at the out-of-time cuts (a forward pass over the validation rows
+# per cut): the run logs at debug level (the default here; HLSTM_LOG overrides it) and the
+# script prints the train phase's split into the epochs, the rest of the fits and the scoring.
 #
 #   tools/bench/national.sh [--points N] [--epochs M] [--ranks R] [--build DIR] [--workdir DIR]
 #                           [--args "--key value ..."] [--keep]
@@ -53,7 +56,7 @@ $MPI "$HLSTM" simulate --kind scene --points "$POINTS" --epochs "$EPOCHS" --seed
 t1=$(date +%s.%N)
 printf "simulate %d x %d: %.1f s, %s\n" "$POINTS" "$EPOCHS" "$(echo "$t1 - $t0" | bc -l)" "$(du -h "$SCENE" | cut -f1)"
 # shellcheck disable=SC2086
-$MPI "$HLSTM" run --config "$ROOT/configs/cangzhou.toml" --input "$SCENE" -o "$OUT" --train.epochs 1 $ARGS \
+HLSTM_LOG=${HLSTM_LOG:-debug} $MPI "$HLSTM" run --config "$ROOT/configs/cangzhou.toml" --input "$SCENE" -o "$OUT" --train.epochs 1 $ARGS \
     >"$LOG" 2>&1 || { tail -20 "$LOG"; exit 1; }
 t2=$(date +%s.%N)
 printf "run (%d ranks): wall %.1f s\n" "$RANKS" "$(echo "$t2 - $t1" | bc -l)"
@@ -66,6 +69,12 @@ share=$(awk -v n="$POINTS" -v m="$EPOCHS" -v r="$RANKS" 'BEGIN{printf "%.0f", n 
 peaks=$(grep -o "peak memory per rank (MiB):.*" "$LOG" | sed 's/.*: //')
 echo "displacement share per rank: $share MiB; peak / share:" \
     "$(echo "$peaks" | tr ',' '\n' | awk -v s="$share" '{printf "%s%s %.2f", (NR > 1 ? "," : ""), $1, $2 / s}')"
+# The train phase's parts per rank (debug lines), the slowest rank's.
+awk '/\] fit: [0-9]+ epochs in / { r = $2; for (i = 1; i < NF; ++i) if ($i == "in") { ep[r] += $(i + 1); fit[r] += $(i + 4) } }
+     / selection score over .* in [0-9.]+ s/ { r = $2; for (i = 1; i < NF; ++i) if ($i == "in") sc[r] += $(i + 1) }
+     END { for (r in fit) if (fit[r] + sc[r] > best) { best = fit[r] + sc[r]; b = r }
+           if (b != "") printf "train phase of %s: epochs %.2f s, the rest of the fits (samples, validation) %.2f s, selection scoring at the cuts %.2f s\n",
+                               b, ep[b], fit[b] - ep[b], sc[b] }' "$LOG"
 awk '/phase timings/ {on = 1; next}
      on && $NF == "s" && NF >= 3 {
          name = $(NF - 2); sec = $(NF - 1)
