@@ -133,7 +133,7 @@ const std::vector<ConfigKey>& configSchema() {
          "positions per subregion and step: choose = the lowest out-of-time position error among the subregion's "
          "method on the level, every baseline on the same level and the position baselines (ties to the method); "
          "own = the subregion's method on the level at every step"},
-        {"run.position_hedge", 0.25,
+        {"run.position_hedge", 0.5,
          "at a step the position choice gave to another method, the position is this share of the subregion's "
          "method's on the level plus the rest of the chosen one's (0: the chosen method's alone)"},
         {"run.refit", std::string("none"),

@@ -41,7 +41,7 @@ struct RunConfig {
     LevelRule level;                     // run.level_epochs, run.level_season: the positions' level
     std::vector<double> combineWeights;  // run.combine: the learned model's weights tried in a mix (combine_stage)
     bool choosePositions = true;         // run.positions = choose (position_choice.cpp)
-    double positionHedge = 0.25;         // run.position_hedge: the own method's share at a step given away
+    double positionHedge = 0.5;          // run.position_hedge: the own method's share at a step given away
     bool combinePerStep = false;         // run.combine = step: one weight per step
     int refitEpochs = 0;                 // run.refit = finetune | all: the winners' fine-tuning epochs (0: none)
     bool refitAll = false;               // run.refit = all: on every visible window, not the new ones only

@@ -530,10 +530,10 @@ TEST_F(RunTest, MultiStepHorizonReportsCumulativeErrorPerStep) {
             ++compared;
         }
     EXPECT_GT(compared, 0);
-    // Steps given to another method are hedged with the own method's (run.position_hedge 0.25, root
+    // Steps given to another method are hedged with the own method's (run.position_hedge 0.5, root
     // attribute position_hedge), and hlstm predict with the run's models applies the same hedge: the
     // same next positions (on this scene hedge 0 moves them by up to 2.8 mm).
-    EXPECT_EQ(f.readAttribute<double>("position_hedge"), 0.25);
+    EXPECT_EQ(f.readAttribute<double>("position_hedge"), 0.5);
     EXPECT_TRUE(std::any_of(choice.begin(), choice.end(), [](std::int32_t c) { return c >= 0; }));
     const std::string pred = dir_->file("horizon4-pred.h5");
     auto p = run("env OMP_NUM_THREADS=1 " + hlstmUnderMpi(3) + " predict --models " + out + " --input " + scene() +
