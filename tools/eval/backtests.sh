@@ -18,21 +18,12 @@ shift || true
 [[ "${1:-}" == "--" ]] && shift
 extra=("$@")
 mkdir -p "$dir"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
-hl=$PWD/build/hlstm
-lock() { flock /tmp/hlstm-cpu.lock timeout 900 "$@"; }
-mpi() { lock mpiexec -n 2 --oversubscribe --bind-to none "$hl" "$@"; }
+# shellcheck source=tools/eval/scenes.sh
+source tools/eval/scenes.sh
 scenes=${HLSTM_EVAL_SCENES:-"demo $(echo s{2..17}) s2n s3n s4n"}
 for s in $scenes; do
+  scene "$s"
   in=$dir/$s.input.h5
-  if [[ ! -f $in ]]; then
-    case $s in
-      demo) args=(--points 50000 --epochs 89 --seed 1) ;;  # what configs/demo.toml simulates
-      s*n) seed=${s#s}; args=(--points 30000 --seed "${seed%n}" --atmosphere-mm 0) ;;
-      s*) args=(--points 30000 --seed "${s#s}") ;;
-    esac
-    mpi simulate --kind scene "${args[@]}" -o "$in" >"$dir/$s.sim.log" 2>&1
-  fi
   [[ -f $dir/$s.bt.h5 ]] || mpi backtest --config configs/demo.toml --input "$in" --origins 6 --origin-stride 4 \
     --run.holdout 12 --model.horizon 12 -o "$dir/$s.bt.h5" "${extra[@]}" >"$dir/$s.bt.log" 2>&1
 done
