@@ -38,7 +38,9 @@ TEST(Memory, FreedHeapPagesLeaveAfterRelease) {
     releaseFreeMemory();
     const ResidentMemory released = residentMemory();
     EXPECT_LE(released.currentMiB, full.currentMiB - 80);  // the 96 MiB left, up to their block edges
-    EXPECT_GE(released.peakMiB, full.currentMiB);          // the high-water mark stays
+    // The high-water mark stays: within 2 MiB of the resident size before the release, since the
+    // kernel's resident counters are per-CPU sums read approximately (a CI run read 99 vs 100).
+    EXPECT_GE(released.peakMiB, full.currentMiB - 2);
     EXPECT_EQ(last[kBlock - 1], 7);
 }
 
