@@ -6,8 +6,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <limits>
 #include <system_error>
@@ -81,6 +83,24 @@ void checkOutputPath(const std::string& path, const std::vector<std::string>& in
     }
     const fs::path parent = fs::absolute(path).parent_path();
     if (!fs::is_directory(parent, ec)) throw InputError(path + ": directory " + parent.string() + " does not exist");
+    // An existing file is replaced only by a complete new one (AtomicFile::commit), but not
+    // without a word: a rerun with the same -o is the usual way to lose last week's results.
+    if (fs::is_regular_file(path, ec)) {
+        struct stat st {};
+        std::string when;
+        if (::stat(path.c_str(), &st) == 0) {
+            char text[32];
+            std::tm tm{};
+            if (::localtime_r(&st.st_mtime, &tm) != nullptr &&
+                std::strftime(text, sizeof text, "%Y-%m-%d %H:%M", &tm) > 0)
+                when = std::string(", modified ") + text;
+        }
+        char size[32];
+        std::snprintf(size, sizeof size, "%.1f MB", static_cast<double>(fs::file_size(path, ec)) / 1e6);
+        log::warn() << path << " exists (" << size << when
+                    << "): it is replaced when this command completes, and left as it is if the command fails or "
+                       "stops";
+    }
 }
 
 double freeBytes(const std::string& path) {

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -586,6 +588,32 @@ TEST_F(RunTest, AnOutputThatIsAnInputIsRefusedAndTheInputsAreUnchanged) {
     EXPECT_EQ(contentOf(models), modelBytes);
     for (const auto& leftover : {scene() + ".tmp", models + ".tmp", link + ".tmp", dir_->path() + ".tmp"})
         EXPECT_FALSE(std::filesystem::exists(leftover)) << leftover;
+}
+
+TEST_F(RunTest, AnExistingOutputIsNamedInAWarningReplacedWhenCompleteAndKeptOnFailure) {
+    // A rerun with the same -o replaces the earlier results: said at the start (path, size),
+    // done only by a complete new file, and a command that fails leaves the file as it was.
+    const std::string out = dir_->file("rerun.h5");
+    const std::string said = out + " exists (";
+    auto first = hlstmRun(2, out);
+    ASSERT_EQ(first.exitCode, 0) << first.output;
+    EXPECT_EQ(first.output.find(said), std::string::npos) << first.output;
+    const std::string firstBytes = contentOf(out);
+    auto second = hlstmRun(2, out, kFast + " --model.seed 7");
+    ASSERT_EQ(second.exitCode, 0) << second.output;
+    const std::size_t at = second.output.find(said);
+    ASSERT_NE(at, std::string::npos) << second.output;
+    EXPECT_NE(second.output.rfind("WARN", at), std::string::npos) << second.output;
+    char size[32];
+    std::snprintf(size, sizeof size, "%.1f MB", static_cast<double>(firstBytes.size()) / 1e6);
+    EXPECT_EQ(second.output.compare(at + said.size(), std::strlen(size), size), 0) << second.output;
+    const std::string secondBytes = contentOf(out);
+    EXPECT_NE(secondBytes, firstBytes) << "the seed differs: the file must be the second run's";
+    auto failed = hlstmRun(2, out, kFast + " --run.scratch " + dir_->file("no-such-scratch"));
+    EXPECT_EQ(failed.exitCode, 1) << failed.output;
+    EXPECT_NE(failed.output.find(said), std::string::npos) << failed.output;
+    EXPECT_EQ(contentOf(out), secondBytes) << "a failed command must not touch the existing output";
+    EXPECT_FALSE(std::filesystem::exists(out + ".tmp"));
 }
 
 TEST_F(RunTest, EveryInputPointIsARowWithItsStatusAndTheOthersHaveNaNForecasts) {

@@ -22,6 +22,8 @@ std::vector<std::string> outputSidePaths(const std::string& path);
 /// resolves to, by inode or by normalised path) `path`, `<path>.tmp`, `<path>.lock`, or
 /// `<path>.ckpt` or a file inside it, is an InputError naming both paths and the option
 /// `what` of the input ("--input.mask", ...; `whats` parallel to `inputs`, may be shorter).
+/// An existing regular file at `path` is allowed (the command replaces it when it completes) and
+/// named in a warning with its size and modification time.
 void checkOutputPath(const std::string& path, const std::vector<std::string>& inputs,
                      const std::vector<std::string>& whats = {});
 
