@@ -136,6 +136,9 @@ const std::vector<ConfigKey>& configSchema() {
         {"run.position_hedge", 0.5,
          "at a step the position choice gave to another method, the position is this share of the subregion's "
          "method's on the level plus the rest of the chosen one's (0: the chosen method's alone)"},
+        {"run.position_pool", std::int64_t{32},
+         "each point's forecast increments are a plane in x, y through those of its this many nearest points of "
+         "its subregion, at the point; its level stays its own (0: each point's own increments)"},
         {"run.refit", std::string("none"),
          "finetune: after the out-of-time selection each learned winner is fine-tuned (warm start, as hlstm update) "
          "on the windows the selection's epochs complete (every model.stride-th end), and that model forecasts and "

@@ -243,7 +243,8 @@ int backtest(const Comm& comm, const Config& config, const BacktestArgs& args) {
             fillFromLeft(cut, visible);  // as forecastOrigin does (visible_fill.hpp)
             const HoldoutTail tail = holdoutTail(cut.points, visible);
             commonModeStage(comm, rc, cut, visible, {});  // the atmosphere filter, as forecastOrigin
-            const Returned back = service->forecast(comm, rc, cut, axis, visible);
+            Returned back = service->forecast(comm, rc, cut, axis, visible);
+            poolRunForecasts(comm, rc, cut, service->partition().subregion, service->choices(), back);
             const Plan plan;
             const Groups groups;
             const RunContext ctx{comm, rc, plan, groups, axis, visible, visible + Y, service->subregions(), nullptr};

@@ -25,6 +25,7 @@ public:
     [[nodiscard]] const partition::PartitionResult& partition() const { return part_; }
     [[nodiscard]] const std::vector<std::string>& names() const { return names_; }
     [[nodiscard]] std::int32_t subregions() const { return nSub_; }
+    [[nodiscard]] const std::vector<Choice>& choices() const { return choice_; }
 
 private:
     [[nodiscard]] Forecaster method(std::int32_t s, const RunConfig& rc) const;

@@ -153,13 +153,14 @@ void forecastOrigin(const Comm& comm, const Config& config, RunConfig& rc, Local
     unpark(comm, parkedPoints);
     // Once the winners are forecast no stage reads the trainers' rows (each rank's share of the
     // archive): freed before the values travel to their owners (peak memory).
-    const Returned back = forecastStage(ctx, block, held, selection, trained, baselineOut, baselines, [&] {
+    Returned back = forecastStage(ctx, block, held, selection, trained, baselineOut, baselines, [&] {
         held.clear();
         mine.clear();
         releaseFreeMemory();
         unpark(comm, parkedHoldout);
     });
 
+    poolRunForecasts(comm, rc, block, part.subregion, selection.choice, back);
     timer.start("metrics");
     const Evaluation eval = metricsStage(ctx, block, tail, part, back, baselineNames(rc, baselines));
     use(ctx, RunOutputs{block, part, pcfg.dbDistance, selection, baselines, back, eval});

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <filesystem>
 #include <limits>
+#include <map>
 #include <unordered_map>
 
 #include "hlstm/config/config.hpp"
@@ -49,6 +50,7 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
     std::size_t commonModeRecent = 0;                 // and its history / recent split
     LevelRule levelRule{0, false, 1};                 // the run's run.level_epochs, level_season (0: no config)
     double positionHedge = 0;                         // the run's run.position_hedge (0: an older file)
+    std::int32_t positionPool = 0;                    // the run's run.position_pool (0: an older file)
     BaselineSet baselines;
     coordinated(comm, "predict:models", [&] {
         try {
@@ -99,6 +101,8 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
                              static_cast<int>(runConfig.getInt("run.level_degree"))};
                 if (f.hasAttribute(output::attr::kPositionHedge))
                     positionHedge = f.readAttribute<double>(output::attr::kPositionHedge);
+                if (f.hasAttribute(output::attr::kPositionPool))
+                    positionPool = f.readAttribute<std::int32_t>(output::attr::kPositionPool);
                 commonMode = commonModeFromConfig(runConfig);  // the run's atmosphere filter, applied again
                 referenceAtmosphere = referenceAtmosphereFromConfig(runConfig);
                 if (f.hasAttribute(output::attr::kCommonModeRecent))
@@ -153,7 +157,7 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
     }
 
     std::vector<float> nextDiff(n * static_cast<std::size_t>(horizon), std::numeric_limits<float>::quiet_NaN());
-    std::vector<float> nextCum = nextDiff, low = nextDiff, high = nextDiff;
+    std::vector<float> nextCum = nextDiff, low = nextDiff, high = nextDiff, halfOf = nextDiff;
     KnownPoints known{std::move(knownId), std::move(knownPid), std::move(knownX),
                       std::move(knownY),  std::move(knownSub), edgeThreshold};
     PointMatch match;
@@ -214,6 +218,7 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
                     nextDiff[dst] = d;
                     nextCum[dst] = positions[r * Y + y];
                     if (half != nullptr && std::isfinite(half[y])) {
+                        halfOf[dst] = half[y];
                         low[dst] = nextCum[dst] - half[y];
                         high[dst] = nextCum[dst] + half[y];
                     }
@@ -221,6 +226,21 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
             }
         }
     });
+    if (positionPool > 0) {  // the run's pooled increments (pool_stage.cpp), intervals moved alike
+        const auto Y = static_cast<std::size_t>(horizon);
+        std::map<std::int32_t, std::vector<double>> ownShare;
+        for (std::size_t k = 0; k < subIds.size(); ++k) {
+            std::vector<double> w(Y, 1.0);
+            if (positionChoice.size() >= (k + 1) * Y)
+                for (std::size_t y = 0; y < Y; ++y)
+                    if (positionChoice[k * Y + y] >= 0) w[y] = positionHedge;
+            ownShare[subIds[k]] = w;
+        }
+        poolStage(comm, static_cast<std::size_t>(positionPool), Y, block.points.x, block.points.y, match.subregion,
+                  ownShare, {{nextDiff.data(), nextCum.data(), Y}});
+        for (std::size_t j = 0; j < nextCum.size(); ++j)
+            if (std::isfinite(halfOf[j])) low[j] = nextCum[j] - halfOf[j], high[j] = nextCum[j] + halfOf[j];
+    }
     const std::uint64_t byNearest = comm.allreduce(match.byNearest, Reduce::kSum);
     const std::uint64_t farCount = comm.allreduce(match.far, Reduce::kSum);
     const bool byPid = match.byPid;

@@ -100,6 +100,9 @@ RunConfig RunConfig::from(const Config& config, const RunArgs& args) {
     rc.choosePositions = positions == "choose";
     rc.positionHedge = config.getDouble("run.position_hedge");
     if (!(rc.positionHedge >= 0 && rc.positionHedge <= 1)) throw ConfigError("run.position_hedge must be in [0, 1]");
+    const std::int64_t pool = config.getInt("run.position_pool");
+    if (pool < 0 || pool > 10000) throw ConfigError("run.position_pool must be in [0, 10000] (0: off)");
+    rc.positionPool = static_cast<std::size_t>(pool);
     const std::string& refit = config.getString("run.refit");
     if (refit != "none" && refit != "finetune" && refit != "all")
         throw ConfigError("run.refit = \"" + refit + "\": expected none, finetune or all");

@@ -42,6 +42,7 @@ struct RunConfig {
     std::vector<double> combineWeights;  // run.combine: the learned model's weights tried in a mix (combine_stage)
     bool choosePositions = true;         // run.positions = choose (position_choice.cpp)
     double positionHedge = 0.5;          // run.position_hedge: the own method's share at a step given away
+    std::size_t positionPool = 32;       // run.position_pool: neighbours pooled per point (0: off)
     bool combinePerStep = false;         // run.combine = step: one weight per step
     int refitEpochs = 0;                 // run.refit = finetune | all: the winners' fine-tuning epochs (0: none)
     bool refitAll = false;               // run.refit = all: on every visible window, not the new ones only

@@ -260,6 +260,10 @@ struct Choice {
     // subregion (kOwnPosition: this choice's method on the level); empty: the own at every step.
     std::vector<std::int32_t> positionSteps;
 };
+/// Per subregion and step, the own method's share of the position (poolStage): 1 where the own
+/// method positions the step, `hedge` (run.position_hedge) where the choice gave it to another.
+std::map<std::int32_t, std::vector<double>> ownShares(const std::vector<Choice>& choice, std::size_t horizon,
+                                                      double hedge);
 /// The baseline whose rates at the selection cuts a subregion's forecast reads (its intervals):
 /// the winning baseline, or the one mixed into a winning candidate; -1: none.
 inline std::int32_t forecastBaseline(const Choice& c) { return c.task >= 0 ? c.combineBaseline : c.baseline; }
@@ -345,6 +349,11 @@ struct Returned {
 Returned forecastStage(const RunContext& ctx, const LocalBlock& block, const HeldMap& held, const Selection& sel,
                        TrainOutcome& trained, BaselineOutcome& baselineOut, const BaselineSet& baselines,
                        const std::function<void()>& winnersForecast = {});
+/// run.position_pool: the winners' holdout and next forecasts of the owned rows (back.winner)
+/// pooled over space (poolStage; `subregion` per owned row), before the metrics judge them.
+/// Collective.
+void poolRunForecasts(const Comm& comm, const RunConfig& rc, const LocalBlock& block,
+                      const std::vector<std::int32_t>& subregion, const std::vector<Choice>& choice, Returned& back);
 
 // ---------------------------------------------------------------- metrics (metrics_stage.cpp)
 /// Named metric tables computed on root in global row order, then shared with every rank.

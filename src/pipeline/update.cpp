@@ -140,7 +140,8 @@ int update(const Comm& comm, const Config& config, const UpdateArgs& args) {
     const Drift drift = driftOf(comm, prev, uc, selection, part, origins);
 
     timer.start("forecast");
-    const Returned back = forecastStage(ctx, block, held, selection, trained, baselineOut, baselines);
+    Returned back = forecastStage(ctx, block, held, selection, trained, baselineOut, baselines);
+    poolRunForecasts(comm, rc, block, part.subregion, selection.choice, back);
     timer.start("metrics");
     const Evaluation eval = metricsStage(ctx, block, tail, part, back, baselineNames(rc, baselines));
 

@@ -383,6 +383,7 @@ void OutputWriter::provenance() const {
                                                          : rc.refitAll       ? "all"
                                                                              : "finetune"));
     out.writeAttribute(output::attr::kPositionHedge, rc.positionHedge);
+    out.writeAttribute(output::attr::kPositionPool, static_cast<std::int32_t>(rc.positionPool));
     out.writeAttribute(output::attr::kComplete, static_cast<std::int32_t>(1));  // last
 }
 

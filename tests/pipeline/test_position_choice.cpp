@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <map>
+#include <random>
 
 #include "hlstm/core/comm.hpp"
 #include "hlstm/pipeline/position_choice.hpp"
@@ -446,4 +448,133 @@ TEST(PositionChoice, ABaselineAheadAtOneCutOnlyDoesNotReplaceTheOwnMethod) {
         EXPECT_NEAR(most.ownError[y], 2 * kMiss / 3, 1e-4) << "step " << y + 1;
         EXPECT_LT(most.chosenError[y], 1e-4) << "step " << y + 1 << ": " << positionStepName(most.steps[y], baselines);
     }
+}
+
+namespace {
+
+// n points scattered over 20 x 20 km in two subregions (west and east halves).
+struct PoolScene {
+    std::vector<float> x, y;
+    std::vector<double> xd, yd;
+    std::vector<std::int32_t> sub;
+    explicit PoolScene(std::size_t n, std::uint32_t seed = 7) {
+        std::mt19937 rng(seed);
+        std::uniform_real_distribution<double> u(0.0, 20000.0);
+        for (std::size_t i = 0; i < n; ++i) {
+            xd.push_back(500000.0 + u(rng));
+            yd.push_back(4200000.0 + u(rng));
+            x.push_back(static_cast<float>(xd.back()));
+            y.push_back(static_cast<float>(yd.back()));
+            sub.push_back(xd.back() < 510000.0 ? 0 : 1);
+        }
+    }
+    // A different plane per subregion (mm), in km from the scene's corner.
+    [[nodiscard]] double plane(std::size_t i, std::size_t column) const {
+        const double kx = (xd[i] - 500000.0) / 1000.0, ky = (yd[i] - 4200000.0) / 1000.0;
+        return sub[i] == 0 ? 1.0 + 0.3 * kx - 0.2 * ky + static_cast<double>(column)
+                           : -4.0 - 0.1 * kx + 0.5 * ky - static_cast<double>(column);
+    }
+};
+
+}  // namespace
+
+TEST(PooledIncrements, APlanePerSubregionIsKeptAndWhiteNoiseShrinksAsOverKPoints) {
+    const std::size_t n = 4000, C = 2, k = 32;
+    const PoolScene s(n);
+    std::vector<float> exact(n * C), noisy(n * C);
+    std::mt19937 rng(11);
+    std::normal_distribution<double> noise(0.0, 1.0);
+    for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t c = 0; c < C; ++c) {
+            exact[i * C + c] = static_cast<float>(s.plane(i, c));
+            noisy[i * C + c] = static_cast<float>(s.plane(i, c) + noise(rng));
+        }
+    // A plane is its own local-linear fit: unchanged but for float rounding.
+    const std::vector<float> flat = pooledIncrements(s.x, s.y, s.sub, exact, C, k);
+    for (std::size_t j = 0; j < flat.size(); ++j) ASSERT_NEAR(flat[j], exact[j], 2e-3) << j;
+    // White noise of sd 1: a plane through k points, evaluated at one of them near their centre,
+    // keeps sqrt(h) of it, h >= 1 / k its leverage (1 / k at the centre, more at a subregion's
+    // edge, where the point is off its neighbours' centre); each point alone keeps all of it.
+    const std::vector<float> pooled = pooledIncrements(s.x, s.y, s.sub, noisy, C, k);
+    double before = 0, after = 0;
+    for (std::size_t j = 0; j < pooled.size(); ++j) {
+        before += std::pow(noisy[j] - exact[j], 2);
+        after += std::pow(pooled[j] - exact[j], 2);
+    }
+    before = std::sqrt(before / static_cast<double>(pooled.size()));
+    after = std::sqrt(after / static_cast<double>(pooled.size()));
+    EXPECT_NEAR(before, 1.0, 0.05);
+    EXPECT_GT(after, 0.95 / std::sqrt(static_cast<double>(k)));
+    EXPECT_LT(after, 0.26);
+    // k = 1: each point is its own neighbourhood.
+    EXPECT_EQ(pooledIncrements(s.x, s.y, s.sub, noisy, C, 1), noisy);
+}
+
+TEST(PooledIncrements, OnlyTheSameSubregionCountsAndMissingValuesAreSkipped) {
+    const std::size_t n = 1000, C = 1, k = 16;
+    const PoolScene s(n, 3);
+    std::vector<float> v(n);
+    for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<float>(s.plane(i, 0));
+    // The east subregion far off, a west point without a forecast and one west neighbour missing.
+    std::vector<float> w = v;
+    std::size_t west = 0, west2 = 0;
+    while (s.sub[west] != 0) ++west;
+    west2 = west + 1;
+    while (s.sub[west2] != 0) ++west2;
+    for (std::size_t i = 0; i < n; ++i)
+        if (s.sub[i] == 1) w[i] = 1e6f;
+    w[west] = std::nanf("");
+    const std::vector<float> got = pooledIncrements(s.x, s.y, s.sub, w, C, k);
+    EXPECT_TRUE(std::isnan(got[west])) << "nothing forecast at a point: nothing pooled there";
+    for (std::size_t i = 0; i < n; ++i)
+        if (s.sub[i] == 0 && i != west) {
+            ASSERT_NEAR(got[i], v[i], 2e-3) << i;
+        }
+    // A point whose subregion is -1 (not forecast) keeps its value.
+    std::vector<std::int32_t> sub = s.sub;
+    sub[west2] = -1;
+    EXPECT_EQ(pooledIncrements(s.x, s.y, sub, v, C, k)[west2], v[west2]);
+}
+
+TEST(PooledIncrements, ThePoolStageGivesTheSerialResultAtAnyRankCountAndMovesPositionsByTheOwnShare) {
+    // Rows split over the ranks in order; each rank's slice of the serial result, the
+    // differentials those of the pooled sums and the positions moved by share x change.
+    Comm comm;
+    const std::size_t n = 900, Y = 3, k = 12;
+    const PoolScene s(n, 5);
+    std::mt19937 rng(2);
+    std::normal_distribution<double> noise(0.0, 0.5);
+    std::vector<float> diff(n * Y), pos(n * Y), cum(n * Y);
+    for (std::size_t i = 0; i < n; ++i) {
+        double acc = 0;
+        for (std::size_t t = 0; t < Y; ++t) {
+            diff[i * Y + t] = static_cast<float>(s.plane(i, t) * 0.1 + noise(rng));
+            acc += diff[i * Y + t];
+            cum[i * Y + t] = static_cast<float>(acc);
+            pos[i * Y + t] = static_cast<float>(100.0 + acc);
+        }
+    }
+    const std::vector<float> serial = pooledIncrements(s.x, s.y, s.sub, cum, Y, k);
+    const auto r = static_cast<std::size_t>(comm.rank()), size = static_cast<std::size_t>(comm.size());
+    const std::size_t first = n * r / size, last = n * (r + 1) / size;
+    std::vector<double> x(s.xd.begin() + first, s.xd.begin() + last), y(s.yd.begin() + first, s.yd.begin() + last);
+    std::vector<std::int32_t> sub(s.sub.begin() + first, s.sub.begin() + last);
+    std::vector<float> d(diff.begin() + first * Y, diff.begin() + last * Y),
+        p(pos.begin() + first * Y, pos.begin() + last * Y);
+    const std::map<std::int32_t, std::vector<double>> share{{0, {1.0, 0.5, 1.0}}};  // subregion 1: own throughout
+    poolStage(comm, k, Y, x, y, sub, share, {{d.data(), p.data(), Y}});
+    for (std::size_t i = first; i < last; ++i) {
+        double acc = 0;
+        for (std::size_t t = 0; t < Y; ++t) {
+            const std::size_t j = (i - first) * Y + t;
+            acc += d[j];
+            ASSERT_NEAR(acc, serial[i * Y + t], 1e-4) << i << " " << t;
+            const double w = s.sub[i] == 0 ? share.at(0)[t] : 1.0;
+            ASSERT_NEAR(p[j], pos[i * Y + t] + w * (serial[i * Y + t] - cum[i * Y + t]), 1e-3) << i << " " << t;
+        }
+    }
+    // k = 0: nothing changes.
+    std::vector<float> d0(diff.begin() + first * Y, diff.begin() + last * Y);
+    poolStage(comm, 0, Y, x, y, sub, share, {{d0.data(), nullptr, Y}});
+    EXPECT_TRUE(std::equal(d0.begin(), d0.end(), diff.begin() + static_cast<std::ptrdiff_t>(first * Y)));
 }

@@ -549,6 +549,40 @@ TEST_F(RunTest, MultiStepHorizonReportsCumulativeErrorPerStep) {
         if (std::isfinite(runPos[i])) {
             ASSERT_NEAR(runPos[i], predPos[i], 1e-4) << i;
         }
+    // run.position_pool (32, root attribute position_pool): each point's forecast increments are
+    // pooled over its nearest points of its subregion (pool_stage.cpp), so a point's 4-step
+    // increment differs from its nearest neighbour's far less than without it (0).
+    EXPECT_EQ(f.readAttribute<std::int32_t>("position_pool"), 32);
+    const std::string own = dir_->file("horizon4-own.h5");
+    r = hlstmRun(2, own, kFast + " --model.horizon 4 --run.holdout 4 --run.position_pool 0");
+    ASSERT_EQ(r.exitCode, 0) << r.output;
+    h5::File o(own, h5::Access::kReadOnly);
+    EXPECT_EQ(o.readAttribute<std::int32_t>("position_pool"), 0);
+    const auto x = f.openDataset("/points/x").readAll<double>(), y = f.openDataset("/points/y").readAll<double>();
+    const auto sub = f.openDataset("/points/subregion").readAll<std::int32_t>();
+    const auto roughness = [&](const std::vector<float>& d) {  // mean |4-step sum - nearest's|
+        double sum = 0;
+        std::size_t n = 0;
+        for (std::size_t i = 0; i < sub.size(); ++i) {
+            if (sub[i] < 0 || !std::isfinite(d[i * 4])) continue;
+            std::size_t best = i;
+            double bestD = 1e300;
+            for (std::size_t j = 0; j < sub.size(); ++j) {
+                const double dd = (x[j] - x[i]) * (x[j] - x[i]) + (y[j] - y[i]) * (y[j] - y[i]);
+                if (j != i && sub[j] == sub[i] && std::isfinite(d[j * 4]) && dd < bestD) best = j, bestD = dd;
+            }
+            if (best == i) continue;
+            double a = 0, b = 0;
+            for (std::size_t t = 0; t < 4; ++t) a += d[i * 4 + t], b += d[best * 4 + t];
+            sum += std::abs(a - b);
+            ++n;
+        }
+        return sum / static_cast<double>(n);
+    };
+    const double pooled = roughness(f.openDataset("/forecast/next_diff").readAll<float>());
+    const double alone = roughness(o.openDataset("/forecast/next_diff").readAll<float>());
+    EXPECT_LT(pooled, 0.7 * alone) << pooled << " vs " << alone;
+    EXPECT_GT(pooled, 0.0);
 }
 
 namespace {

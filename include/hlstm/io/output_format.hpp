@@ -50,6 +50,9 @@ inline constexpr char kRefit[] = "refit";
 /// run.position_hedge: the own method's share of the position at a step the position choice gave
 /// to another method (predict applies it; absent in older files: 0)
 inline constexpr char kPositionHedge[] = "position_hedge";
+/// run.position_pool: the neighbours over which each point's forecast increments were pooled
+/// (predict applies it; absent in older files: 0, none)
+inline constexpr char kPositionPool[] = "position_pool";
 }  // namespace attr
 
 /// /baselines

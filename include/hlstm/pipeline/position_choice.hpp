@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -76,5 +77,31 @@ std::vector<std::int32_t> positionStepsFromFile(const std::int32_t* values, std:
                                                 const BaselineSet& baselines);
 /// "own", a baseline's name or a position baseline's name.
 std::string positionStepName(std::int32_t code, const BaselineSet& baselines);
+
+// ---------------------------------------------------------------- pooled increments (pool_stage.cpp)
+/// Each point's forecast increments (rows x `columns` cumulative values, NaN: none) replaced by
+/// the value at the point of a least-squares plane in x, y through the increments of its `k`
+/// nearest points of the same subregion (itself included; ties to the smaller row), or their mean
+/// where the plane is not determined; subregions of fewer than 3 points and subregion < 0 keep
+/// theirs. Deterministic: depends on the rows' values and order only.
+std::vector<float> pooledIncrements(const std::vector<float>& x, const std::vector<float>& y,
+                                    const std::vector<std::int32_t>& subregion, const std::vector<float>& cum,
+                                    std::size_t columns, std::size_t k);
+/// One forecast of `horizon` steps for the owned rows: row i's differentials at
+/// diff[i * stride + t], its positions (if not null) at position[i * stride + t].
+struct PooledSet {
+    float* diff = nullptr;
+    float* position = nullptr;
+    std::size_t stride = 0;
+};
+/// run.position_pool = k (0: nothing): every set's differentials replaced by those of the pooled
+/// increments (pooledIncrements over every rank's rows, gathered on root in rank order: the same
+/// for any rank count), and its positions moved by the change of the increments times the own
+/// method's share of the position at that step (`ownShare`: per subregion value and step; 1
+/// where the own method positions the step, run.position_hedge where the choice gave the step
+/// to another method; 1 for a subregion not in it). Collective.
+void poolStage(const Comm& comm, std::size_t k, std::size_t horizon, const std::vector<double>& x,
+               const std::vector<double>& y, const std::vector<std::int32_t>& subregion,
+               const std::map<std::int32_t, std::vector<double>>& ownShare, const std::vector<PooledSet>& sets);
 
 }  // namespace hlstm::pipeline

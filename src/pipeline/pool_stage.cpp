@@ -1,0 +1,250 @@
+// The own method's forecast increments pooled over space (run.position_pool, stages.hpp). A
+// subregion is spatially connected and homogeneous by construction (the partition), so its
+// points' next increments - their trend and season over the next epochs - vary smoothly in
+// space, while each point's own estimate of them carries its own noise. Each point's increments
+// become a local-linear fit in x, y through the increments of its k nearest points of the same
+// subregion, evaluated at the point; its level (the position it starts from) stays its own.
+// Root computes it in global row order, so the result does not depend on the rank count.
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <vector>
+
+#include "hlstm/core/log.hpp"
+#include "hlstm/pipeline/position_choice.hpp"
+#include "stages.hpp"
+
+namespace hlstm::pipeline {
+namespace {
+
+// The indices (into the subregion's arrays) of the k nearest points of point q, itself included,
+// in order of distance, ties to the smaller index; a uniform grid of about k points a cell.
+class NearestGrid {
+public:
+    NearestGrid(const std::vector<float>& x, const std::vector<float>& y, std::size_t k) : x_(x), y_(y), k_(k) {
+        const std::size_t n = x.size();
+        double x0 = x[0], x1 = x[0], y0 = y[0], y1 = y[0];
+        for (std::size_t i = 1; i < n; ++i)
+            x0 = std::min<double>(x0, x[i]), x1 = std::max<double>(x1, x[i]), y0 = std::min<double>(y0, y[i]),
+            y1 = std::max<double>(y1, y[i]);
+        const double area = std::max((x1 - x0) * (y1 - y0), 1e-12);
+        cell_ = std::max(std::sqrt(area / static_cast<double>(n) * static_cast<double>(k)), 1e-9);
+        x0_ = x0, y0_ = y0;
+        nx_ = static_cast<std::size_t>((x1 - x0) / cell_) + 1;
+        ny_ = static_cast<std::size_t>((y1 - y0) / cell_) + 1;
+        start_.assign(nx_ * ny_ + 1, 0);
+        for (std::size_t i = 0; i < n; ++i) ++start_[cellOf(i) + 1];
+        for (std::size_t c = 0; c < nx_ * ny_; ++c) start_[c + 1] += start_[c];
+        members_.resize(n);
+        std::vector<std::size_t> fill(start_.begin(), start_.end() - 1);
+        for (std::size_t i = 0; i < n; ++i) members_[fill[cellOf(i)]++] = i;
+    }
+
+    void nearest(std::size_t q, std::vector<std::pair<double, std::size_t>>& out) const {
+        out.clear();
+        const auto cx = static_cast<long>(column(x_[q])), cy = static_cast<long>(row(y_[q]));
+        const std::size_t want = std::min(k_, x_.size());
+        for (long r = 0;; ++r) {
+            // The ring of cells at Chebyshev distance r around the point's cell.
+            for (long gx = cx - r; gx <= cx + r; ++gx)
+                for (long gy = cy - r; gy <= cy + r; ++gy) {
+                    if (std::max(std::abs(gx - cx), std::abs(gy - cy)) != r) continue;
+                    if (gx < 0 || gy < 0 || gx >= static_cast<long>(nx_) || gy >= static_cast<long>(ny_)) continue;
+                    const std::size_t c = static_cast<std::size_t>(gy) * nx_ + static_cast<std::size_t>(gx);
+                    for (std::size_t m = start_[c]; m < start_[c + 1]; ++m) {
+                        const std::size_t j = members_[m];
+                        const double dx = static_cast<double>(x_[j]) - x_[q], dy = static_cast<double>(y_[j]) - y_[q];
+                        out.emplace_back(dx * dx + dy * dy, j);
+                    }
+                }
+            // Every point not yet seen is farther than r cells from the point's cell.
+            if (out.size() >= want) {
+                std::nth_element(out.begin(), out.begin() + static_cast<long>(want - 1), out.end());
+                const double reach = static_cast<double>(r) * cell_;
+                if (out[want - 1].first <= reach * reach || r > static_cast<long>(nx_ + ny_)) break;
+            } else if (r > static_cast<long>(nx_ + ny_)) {
+                break;
+            }
+        }
+        std::sort(out.begin(), out.end());
+        if (out.size() > want) out.resize(want);
+    }
+
+private:
+    std::size_t column(float v) const {
+        return std::min(nx_ - 1, static_cast<std::size_t>(std::max(0.0, (static_cast<double>(v) - x0_) / cell_)));
+    }
+    std::size_t row(float v) const {
+        return std::min(ny_ - 1, static_cast<std::size_t>(std::max(0.0, (static_cast<double>(v) - y0_) / cell_)));
+    }
+    std::size_t cellOf(std::size_t i) const { return row(y_[i]) * nx_ + column(x_[i]); }
+
+    const std::vector<float>& x_;
+    const std::vector<float>& y_;
+    std::size_t k_;
+    double cell_ = 1, x0_ = 0, y0_ = 0;
+    std::size_t nx_ = 1, ny_ = 1;
+    std::vector<std::size_t> start_, members_;
+};
+
+// The value at (0, 0) of the least-squares plane v = b0 + b1 dx + b2 dy through the finite
+// values; their mean where the plane is not determined (fewer than 3, or collinear); NaN if none.
+double planeAtOrigin(const std::vector<std::array<double, 3>>& at, const std::vector<double>& v) {
+    double s[3][4] = {};
+    std::size_t finite = 0;
+    double sum = 0;
+    for (std::size_t j = 0; j < v.size(); ++j) {
+        if (!std::isfinite(v[j])) continue;
+        ++finite;
+        sum += v[j];
+        for (int a = 0; a < 3; ++a) {
+            for (int b = 0; b < 3; ++b) s[a][b] += at[j][static_cast<std::size_t>(a)] * at[j][static_cast<std::size_t>(b)];
+            s[a][3] += at[j][static_cast<std::size_t>(a)] * v[j];
+        }
+    }
+    if (finite == 0) return std::nan("");
+    const double mean = sum / static_cast<double>(finite);
+    if (finite < 3) return mean;
+    // Gaussian elimination with partial pivoting on the 3 x 3 normal equations.
+    for (int c = 0; c < 3; ++c) {
+        int p = c;
+        for (int r = c + 1; r < 3; ++r)
+            if (std::abs(s[r][c]) > std::abs(s[p][c])) p = r;
+        if (std::abs(s[p][c]) < 1e-9 * std::max(1.0, std::abs(s[0][0]))) return mean;
+        if (p != c)
+            for (int k = 0; k < 4; ++k) std::swap(s[p][k], s[c][k]);
+        for (int r = c + 1; r < 3; ++r) {
+            const double f = s[r][c] / s[c][c];
+            for (int k = c; k < 4; ++k) s[r][k] -= f * s[c][k];
+        }
+    }
+    double b[3];
+    for (int r = 2; r >= 0; --r) {
+        double acc = s[r][3];
+        for (int k = r + 1; k < 3; ++k) acc -= s[r][k] * b[k];
+        b[r] = acc / s[r][r];
+    }
+    return b[0];
+}
+
+}  // namespace
+
+std::vector<float> pooledIncrements(const std::vector<float>& x, const std::vector<float>& y,
+                                    const std::vector<std::int32_t>& subregion, const std::vector<float>& cum,
+                                    std::size_t columns, std::size_t k) {
+    const std::size_t n = x.size();
+    std::vector<float> out(cum);
+    std::map<std::int32_t, std::vector<std::size_t>> members;
+    for (std::size_t i = 0; i < n; ++i)
+        if (subregion[i] >= 0) members[subregion[i]].push_back(i);
+    std::vector<std::pair<double, std::size_t>> near;
+    std::vector<std::array<double, 3>> at;
+    std::vector<double> v;
+    for (const auto& [s, rows] : members) {
+        if (rows.size() < 3) continue;
+        std::vector<float> sx(rows.size()), sy(rows.size());
+        for (std::size_t i = 0; i < rows.size(); ++i) sx[i] = x[rows[i]], sy[i] = y[rows[i]];
+        const NearestGrid grid(sx, sy, k);
+        for (std::size_t q = 0; q < rows.size(); ++q) {
+            grid.nearest(q, near);
+            // Offsets scaled by the farthest neighbour's distance (a well-conditioned plane).
+            const double scale = std::max(std::sqrt(near.back().first), 1e-9);
+            at.resize(near.size());
+            for (std::size_t j = 0; j < near.size(); ++j)
+                at[j] = {1.0, (static_cast<double>(sx[near[j].second]) - sx[q]) / scale,
+                         (static_cast<double>(sy[near[j].second]) - sy[q]) / scale};
+            v.resize(near.size());
+            for (std::size_t c = 0; c < columns; ++c) {
+                if (!std::isfinite(cum[rows[q] * columns + c])) continue;  // nothing forecast here
+                for (std::size_t j = 0; j < near.size(); ++j) v[j] = cum[rows[near[j].second] * columns + c];
+                out[rows[q] * columns + c] = static_cast<float>(planeAtOrigin(at, v));
+            }
+        }
+    }
+    return out;
+}
+
+void poolStage(const Comm& comm, std::size_t k, std::size_t horizon, const std::vector<double>& x,
+               const std::vector<double>& y, const std::vector<std::int32_t>& subregion,
+               const std::map<std::int32_t, std::vector<double>>& ownShare, const std::vector<PooledSet>& sets) {
+    if (k == 0) return;
+    const double start = log::elapsed();
+    const std::size_t n = x.size(), Y = horizon, S = sets.size(), C = S * Y;
+    // Each owned row: x, y, subregion, then each set's cumulative increments.
+    std::vector<float> xs(n), ys(n), cum(n * C, kNaN);
+    std::vector<std::int32_t> sub(subregion.begin(), subregion.begin() + static_cast<std::ptrdiff_t>(n));
+    for (std::size_t i = 0; i < n; ++i) {
+        xs[i] = static_cast<float>(x[i]);
+        ys[i] = static_cast<float>(y[i]);
+        for (std::size_t s = 0; s < S; ++s) {
+            double acc = 0;
+            for (std::size_t t = 0; t < Y; ++t) {
+                acc += sets[s].diff[i * sets[s].stride + t];
+                cum[i * C + s * Y + t] = static_cast<float>(acc);
+            }
+        }
+    }
+    const std::vector<std::size_t> counts = comm.allgather<std::size_t>(n);
+    const std::vector<float> allX = comm.gatherv(xs), allY = comm.gatherv(ys), allCum = comm.gatherv(cum);
+    const std::vector<std::int32_t> allSub = comm.gatherv(sub);
+    xs = {}, ys = {};
+    std::vector<float> delta;  // root: every row's pooled minus own cumulative increments
+    std::vector<std::size_t> sendCounts(counts.size(), 0);
+    if (comm.isRoot()) {
+        const std::vector<float> pooled = pooledIncrements(allX, allY, allSub, allCum, C, k);
+        delta.resize(pooled.size());
+        for (std::size_t j = 0; j < pooled.size(); ++j) delta[j] = pooled[j] - allCum[j];
+        for (std::size_t r = 0; r < counts.size(); ++r) sendCounts[r] = counts[r] * C;
+    }
+    const std::vector<float> mine = comm.alltoallv(delta, sendCounts);
+    for (std::size_t i = 0; i < n; ++i) {
+        const auto share = ownShare.find(sub[i]);
+        for (std::size_t s = 0; s < S; ++s) {
+            float* diff = sets[s].diff + i * sets[s].stride;
+            float* position = sets[s].position != nullptr ? sets[s].position + i * sets[s].stride : nullptr;
+            double prev = 0;
+            for (std::size_t t = 0; t < Y; ++t) {
+                const double d = mine[i * C + s * Y + t];
+                if (!std::isfinite(d)) continue;
+                const double now = static_cast<double>(cum[i * C + s * Y + t]) + d;
+                diff[t] = static_cast<float>(now - prev);
+                prev = now;
+                if (position != nullptr) {
+                    const double w = share != ownShare.end() && t < share->second.size() ? share->second[t] : 1.0;
+                    position[t] = static_cast<float>(position[t] + w * d);
+                }
+            }
+        }
+    }
+    const std::uint64_t total = comm.allreduce<std::uint64_t>(n, Reduce::kSum);
+    if (comm.isRoot())
+        log::info() << "positions: each point's forecast increments pooled over its " << k
+                    << " nearest points of its subregion (run.position_pool; " << total << " points, "
+                    << log::elapsed() - start << " s)";
+}
+
+void poolRunForecasts(const Comm& comm, const RunConfig& rc, const LocalBlock& block,
+                      const std::vector<std::int32_t>& subregion, const std::vector<Choice>& choice, Returned& back) {
+    if (rc.positionPool == 0) return;
+    const std::size_t Y = static_cast<std::size_t>(rc.horizon), W = 4 * Y + 2;
+    float* w = back.winner.data();  // [holdout Y | next Y | next positions Y | split | level | holdout positions Y]
+    poolStage(comm, rc.positionPool, Y, block.points.x, block.points.y, subregion,
+              ownShares(choice, Y, rc.positionHedge), {{w, w + 3 * Y + 2, W}, {w + Y, w + 2 * Y, W}});
+}
+
+std::map<std::int32_t, std::vector<double>> ownShares(const std::vector<Choice>& choice, std::size_t horizon,
+                                                      double hedge) {
+    std::map<std::int32_t, std::vector<double>> out;
+    for (std::size_t s = 0; s < choice.size(); ++s) {
+        std::vector<double> w(horizon, 1.0);
+        const auto& steps = choice[s].positionSteps;
+        for (std::size_t t = 0; t < horizon && !steps.empty(); ++t)
+            if (steps[std::min(t, steps.size() - 1)] != kOwnPosition) w[t] = hedge;
+        out[static_cast<std::int32_t>(s)] = w;
+    }
+    return out;
+}
+
+}  // namespace hlstm::pipeline
