@@ -29,14 +29,26 @@ public:
         for (std::size_t i = 1; i < n; ++i)
             x0 = std::min<double>(x0, x[i]), x1 = std::max<double>(x1, x[i]), y0 = std::min<double>(y0, y[i]),
             y1 = std::max<double>(y1, y[i]);
-        const double area = std::max((x1 - x0) * (y1 - y0), 1e-12);
-        cell_ = std::max(std::sqrt(area / static_cast<double>(n) * static_cast<double>(k)), 1e-9);
         x0_ = x0, y0_ = y0;
-        nx_ = static_cast<std::size_t>((x1 - x0) / cell_) + 1;
-        ny_ = static_cast<std::size_t>((y1 - y0) / cell_) + 1;
-        start_.assign(nx_ * ny_ + 1, 0);
-        for (std::size_t i = 0; i < n; ++i) ++start_[cellOf(i) + 1];
-        for (std::size_t c = 0; c < nx_ * ny_; ++c) start_[c + 1] += start_[c];
+        // About k / 2 points in each occupied cell, so that a point's cell and the 8 around it
+        // usually hold its k nearest (the k-th lies about 0.8 cells away): a subregion may fill a
+        // small part of its bounding box (a velocity zone spread over a scene), so the size
+        // follows the occupied cells, not the box; at most 4 cells a point.
+        const double area = std::max((x1 - x0) * (y1 - y0), 1e-12);
+        const double want = std::max(1.0, static_cast<double>(k) / 2.0);
+        const double smallest = std::sqrt(area / (4.0 * static_cast<double>(n)));
+        cell_ = std::max(std::sqrt(area / static_cast<double>(n) * want), 1e-9);
+        for (int pass = 0; pass < 3; ++pass) {
+            cell_ = std::max(cell_, std::max(smallest, 1e-9));
+            layout(x1, y1);
+            std::size_t occupied = 0;
+            for (std::size_t c = 0; c < nx_ * ny_; ++c) occupied += start_[c + 1] != start_[c] ? 1 : 0;
+            const double perCell = static_cast<double>(n) / static_cast<double>(std::max<std::size_t>(occupied, 1));
+            if (perCell <= 2 * want) break;
+            cell_ *= std::sqrt(want / perCell);
+        }
+        cell_ = std::max(cell_, std::max(smallest, 1e-9));
+        layout(x1, y1);
         members_.resize(n);
         std::vector<std::size_t> fill(start_.begin(), start_.end() - 1);
         for (std::size_t i = 0; i < n; ++i) members_[fill[cellOf(i)]++] = i;
@@ -47,18 +59,22 @@ public:
         const auto cx = static_cast<long>(column(x_[q])), cy = static_cast<long>(row(y_[q]));
         const std::size_t want = std::min(k_, x_.size());
         for (long r = 0;; ++r) {
-            // The ring of cells at Chebyshev distance r around the point's cell.
-            for (long gx = cx - r; gx <= cx + r; ++gx)
-                for (long gy = cy - r; gy <= cy + r; ++gy) {
-                    if (std::max(std::abs(gx - cx), std::abs(gy - cy)) != r) continue;
-                    if (gx < 0 || gy < 0 || gx >= static_cast<long>(nx_) || gy >= static_cast<long>(ny_)) continue;
-                    const std::size_t c = static_cast<std::size_t>(gy) * nx_ + static_cast<std::size_t>(gx);
-                    for (std::size_t m = start_[c]; m < start_[c + 1]; ++m) {
-                        const std::size_t j = members_[m];
-                        const double dx = static_cast<double>(x_[j]) - x_[q], dy = static_cast<double>(y_[j]) - y_[q];
-                        out.emplace_back(dx * dx + dy * dy, j);
-                    }
+            // The ring of cells at Chebyshev distance r around the point's cell (its perimeter).
+            const auto visit = [&](long gx, long gy) {
+                if (gx < 0 || gy < 0 || gx >= static_cast<long>(nx_) || gy >= static_cast<long>(ny_)) return;
+                const std::size_t c = static_cast<std::size_t>(gy) * nx_ + static_cast<std::size_t>(gx);
+                for (std::size_t m = start_[c]; m < start_[c + 1]; ++m) {
+                    const std::size_t j = members_[m];
+                    const double dx = static_cast<double>(x_[j]) - x_[q], dy = static_cast<double>(y_[j]) - y_[q];
+                    out.emplace_back(dx * dx + dy * dy, j);
                 }
+            };
+            if (r == 0) {
+                visit(cx, cy);
+            } else {
+                for (long gx = cx - r; gx <= cx + r; ++gx) visit(gx, cy - r), visit(gx, cy + r);
+                for (long gy = cy - r + 1; gy <= cy + r - 1; ++gy) visit(cx - r, gy), visit(cx + r, gy);
+            }
             // Every point not yet seen is farther than r cells from the point's cell.
             if (out.size() >= want) {
                 std::nth_element(out.begin(), out.begin() + static_cast<long>(want - 1), out.end());
@@ -68,11 +84,22 @@ public:
                 break;
             }
         }
+        if (out.size() > want) {
+            std::nth_element(out.begin(), out.begin() + static_cast<long>(want - 1), out.end());
+            out.resize(want);
+        }
         std::sort(out.begin(), out.end());
-        if (out.size() > want) out.resize(want);
     }
 
 private:
+    // The grid's shape for cell_ and the points' count per cell (start_, prefix sums).
+    void layout(double x1, double y1) {
+        nx_ = static_cast<std::size_t>((x1 - x0_) / cell_) + 1;
+        ny_ = static_cast<std::size_t>((y1 - y0_) / cell_) + 1;
+        start_.assign(nx_ * ny_ + 1, 0);
+        for (std::size_t i = 0; i < x_.size(); ++i) ++start_[cellOf(i) + 1];
+        for (std::size_t c = 0; c < nx_ * ny_; ++c) start_[c + 1] += start_[c];
+    }
     std::size_t column(float v) const {
         return std::min(nx_ - 1, static_cast<std::size_t>(std::max(0.0, (static_cast<double>(v) - x0_) / cell_)));
     }
@@ -100,7 +127,8 @@ double planeAtOrigin(const std::vector<std::array<double, 3>>& at, const std::ve
         ++finite;
         sum += v[j];
         for (int a = 0; a < 3; ++a) {
-            for (int b = 0; b < 3; ++b) s[a][b] += at[j][static_cast<std::size_t>(a)] * at[j][static_cast<std::size_t>(b)];
+            for (int b = 0; b < 3; ++b)
+                s[a][b] += at[j][static_cast<std::size_t>(a)] * at[j][static_cast<std::size_t>(b)];
             s[a][3] += at[j][static_cast<std::size_t>(a)] * v[j];
         }
     }
