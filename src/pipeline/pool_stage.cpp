@@ -4,7 +4,8 @@
 // space, while each point's own estimate of them carries its own noise. Each point's increments
 // become a local-linear fit in x, y through the increments of its k nearest points of the same
 // subregion, evaluated at the point; its level (the position it starts from) stays its own.
-// Root computes it in global row order, so the result does not depend on the rank count.
+// Every rank holds every row and pools its own rows in its subregions' grid cell order; a row's
+// neighbours and arithmetic do not depend on which rank pools it, nor on the rank count.
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -19,11 +20,19 @@
 namespace hlstm::pipeline {
 namespace {
 
-// The indices (into the subregion's arrays) of the k nearest points of point q, itself included,
-// in order of distance, ties to the smaller index; a uniform grid of about k points a cell.
+// A subregion's points in the cells of a uniform grid of about k / 4 points a cell, stored in
+// cell order (a query reads neighbouring memory); nearest() gives the k nearest points of a point,
+// itself included, in order of distance, ties to the smaller original index.
 class NearestGrid {
 public:
-    NearestGrid(const std::vector<float>& x, const std::vector<float>& y, std::size_t k) : x_(x), y_(y), k_(k) {
+    struct Near {
+        double d2;           // squared distance
+        std::uint32_t id;    // original index (into the subregion's rows)
+        std::uint32_t slot;  // position in cell order
+        bool operator<(const Near& o) const { return d2 < o.d2 || (d2 == o.d2 && id < o.id); }
+    };
+
+    NearestGrid(const std::vector<float>& x, const std::vector<float>& y, std::size_t k) : k_(k) {
         const std::size_t n = x.size();
         double x0 = x[0], x1 = x[0], y0 = y[0], y1 = y[0];
         for (std::size_t i = 1; i < n; ++i)
@@ -36,27 +45,34 @@ public:
         // box; at most 4 cells a point.
         const double area = std::max((x1 - x0) * (y1 - y0), 1e-12);
         const double want = std::max(1.0, static_cast<double>(k) / 4.0);
-        const double smallest = std::sqrt(area / (4.0 * static_cast<double>(n)));
-        cell_ = std::max(std::sqrt(area / static_cast<double>(n) * want), 1e-9);
-        for (int pass = 0; pass < 3; ++pass) {
-            cell_ = std::max(cell_, std::max(smallest, 1e-9));
-            layout(x1, y1);
+        const double smallest = std::max(std::sqrt(area / (4.0 * static_cast<double>(n))), 1e-9);
+        cell_ = std::max(std::sqrt(area / static_cast<double>(n) * want), smallest);
+        for (int pass = 0;; ++pass) {
+            layout(x, y, x1, y1);
+            if (pass == 3) break;
             std::size_t occupied = 0;
             for (std::size_t c = 0; c < nx_ * ny_; ++c) occupied += start_[c + 1] != start_[c] ? 1 : 0;
             const double perCell = static_cast<double>(n) / static_cast<double>(std::max<std::size_t>(occupied, 1));
-            if (perCell <= 2 * want) break;
-            cell_ *= std::sqrt(want / perCell);
+            const double next = std::max(cell_ * std::sqrt(want / perCell), smallest);
+            if (perCell <= 2 * want || next == cell_) break;
+            cell_ = next;
         }
-        cell_ = std::max(cell_, std::max(smallest, 1e-9));
-        layout(x1, y1);
-        members_.resize(n);
+        order_.resize(n);
         std::vector<std::size_t> fill(start_.begin(), start_.end() - 1);
-        for (std::size_t i = 0; i < n; ++i) members_[fill[cellOf(i)]++] = i;
+        for (std::size_t i = 0; i < n; ++i) order_[fill[cellOf(x[i], y[i])]++] = static_cast<std::uint32_t>(i);
+        x_.resize(n), y_.resize(n);
+        for (std::size_t m = 0; m < n; ++m) x_[m] = x[order_[m]], y_[m] = y[order_[m]];
     }
 
-    void nearest(std::size_t q, std::vector<std::pair<double, std::size_t>>& out) const {
+    /// The original index of the point at `slot` in cell order.
+    std::uint32_t id(std::size_t slot) const { return order_[slot]; }
+    std::size_t size() const { return order_.size(); }
+
+    /// The k nearest points of the point at `slot` (cell order), sorted.
+    void nearest(std::size_t slot, std::vector<Near>& out) const {
         out.clear();
-        const auto cx = static_cast<long>(column(x_[q])), cy = static_cast<long>(row(y_[q]));
+        const float qx = x_[slot], qy = y_[slot];
+        const auto cx = static_cast<long>(column(qx)), cy = static_cast<long>(row(qy));
         const std::size_t want = std::min(k_, x_.size());
         for (long r = 0;; ++r) {
             // The ring of cells at Chebyshev distance r around the point's cell (its perimeter).
@@ -64,9 +80,8 @@ public:
                 if (gx < 0 || gy < 0 || gx >= static_cast<long>(nx_) || gy >= static_cast<long>(ny_)) return;
                 const std::size_t c = static_cast<std::size_t>(gy) * nx_ + static_cast<std::size_t>(gx);
                 for (std::size_t m = start_[c]; m < start_[c + 1]; ++m) {
-                    const std::size_t j = members_[m];
-                    const double dx = static_cast<double>(x_[j]) - x_[q], dy = static_cast<double>(y_[j]) - y_[q];
-                    out.emplace_back(dx * dx + dy * dy, j);
+                    const double dx = static_cast<double>(x_[m]) - qx, dy = static_cast<double>(y_[m]) - qy;
+                    out.push_back({dx * dx + dy * dy, order_[m], static_cast<std::uint32_t>(m)});
                 }
             };
             if (r == 0) {
@@ -79,7 +94,7 @@ public:
             if (out.size() >= want) {
                 std::nth_element(out.begin(), out.begin() + static_cast<long>(want - 1), out.end());
                 const double reach = static_cast<double>(r) * cell_;
-                if (out[want - 1].first <= reach * reach || r > static_cast<long>(nx_ + ny_)) break;
+                if (out[want - 1].d2 <= reach * reach || r > static_cast<long>(nx_ + ny_)) break;
             } else if (r > static_cast<long>(nx_ + ny_)) {
                 break;
             }
@@ -93,11 +108,11 @@ public:
 
 private:
     // The grid's shape for cell_ and the points' count per cell (start_, prefix sums).
-    void layout(double x1, double y1) {
+    void layout(const std::vector<float>& x, const std::vector<float>& y, double x1, double y1) {
         nx_ = static_cast<std::size_t>((x1 - x0_) / cell_) + 1;
         ny_ = static_cast<std::size_t>((y1 - y0_) / cell_) + 1;
         start_.assign(nx_ * ny_ + 1, 0);
-        for (std::size_t i = 0; i < x_.size(); ++i) ++start_[cellOf(i) + 1];
+        for (std::size_t i = 0; i < x.size(); ++i) ++start_[cellOf(x[i], y[i]) + 1];
         for (std::size_t c = 0; c < nx_ * ny_; ++c) start_[c + 1] += start_[c];
     }
     std::size_t column(float v) const {
@@ -106,14 +121,14 @@ private:
     std::size_t row(float v) const {
         return std::min(ny_ - 1, static_cast<std::size_t>(std::max(0.0, (static_cast<double>(v) - y0_) / cell_)));
     }
-    std::size_t cellOf(std::size_t i) const { return row(y_[i]) * nx_ + column(x_[i]); }
+    std::size_t cellOf(float x, float y) const { return row(y) * nx_ + column(x); }
 
-    const std::vector<float>& x_;
-    const std::vector<float>& y_;
     std::size_t k_;
     double cell_ = 1, x0_ = 0, y0_ = 0;
     std::size_t nx_ = 1, ny_ = 1;
-    std::vector<std::size_t> start_, members_;
+    std::vector<std::size_t> start_;
+    std::vector<std::uint32_t> order_;  // original index per slot (cell order)
+    std::vector<float> x_, y_;          // per slot
 };
 
 // The value at (0, 0) of the least-squares plane v = b0 + b1 dx + b2 dy through the finite
@@ -159,39 +174,62 @@ double planeAtOrigin(const std::vector<std::array<double, 3>>& at, const std::ve
 
 }  // namespace
 
-std::vector<float> pooledIncrements(const std::vector<float>& x, const std::vector<float>& y,
-                                    const std::vector<std::int32_t>& subregion, const std::vector<float>& cum,
-                                    std::size_t columns, std::size_t k) {
+std::vector<float> pooledRows(const std::vector<float>& x, const std::vector<float>& y,
+                              const std::vector<std::int32_t>& subregion, const std::vector<float>& cum,
+                              std::size_t columns, std::size_t k, std::size_t first, std::size_t last) {
     const std::size_t n = x.size();
-    std::vector<float> out(cum);
+    std::vector<float> out(cum.begin() + static_cast<std::ptrdiff_t>(first * columns),
+                           cum.begin() + static_cast<std::ptrdiff_t>(last * columns));
     std::map<std::int32_t, std::vector<std::size_t>> members;
-    for (std::size_t i = 0; i < n; ++i)
-        if (subregion[i] >= 0) members[subregion[i]].push_back(i);
-    std::vector<std::pair<double, std::size_t>> near;
+    for (std::size_t i = first; i < last; ++i)
+        if (subregion[i] >= 0) members[subregion[i]];
+    for (std::size_t i = 0; i < n; ++i) {
+        if (subregion[i] < 0) continue;
+        const auto m = members.find(subregion[i]);
+        if (m != members.end()) m->second.push_back(i);
+    }
+    std::vector<NearestGrid::Near> near;
     std::vector<std::array<double, 3>> at;
     std::vector<double> v;
+    std::vector<float> sx, sy, sc;
     for (const auto& [s, rows] : members) {
         if (rows.size() < 3) continue;
-        std::vector<float> sx(rows.size()), sy(rows.size());
+        sx.resize(rows.size()), sy.resize(rows.size());
         for (std::size_t i = 0; i < rows.size(); ++i) sx[i] = x[rows[i]], sy[i] = y[rows[i]];
         const NearestGrid grid(sx, sy, k);
+        // The subregion's coordinates and increments in the grid's cell order.
+        sc.resize(rows.size() * columns);
+        for (std::size_t m = 0; m < rows.size(); ++m) {
+            const std::size_t row = rows[grid.id(m)];
+            sx[m] = x[row], sy[m] = y[row];
+            std::copy_n(cum.begin() + static_cast<std::ptrdiff_t>(row * columns), columns,
+                        sc.begin() + static_cast<std::ptrdiff_t>(m * columns));
+        }
         for (std::size_t q = 0; q < rows.size(); ++q) {
+            const std::size_t row = rows[grid.id(q)];
+            if (row < first || row >= last) continue;
             grid.nearest(q, near);
             // Offsets scaled by the farthest neighbour's distance (a well-conditioned plane).
-            const double scale = std::max(std::sqrt(near.back().first), 1e-9);
+            const double scale = std::max(std::sqrt(near.back().d2), 1e-9);
             at.resize(near.size());
             for (std::size_t j = 0; j < near.size(); ++j)
-                at[j] = {1.0, (static_cast<double>(sx[near[j].second]) - sx[q]) / scale,
-                         (static_cast<double>(sy[near[j].second]) - sy[q]) / scale};
+                at[j] = {1.0, (static_cast<double>(sx[near[j].slot]) - sx[q]) / scale,
+                         (static_cast<double>(sy[near[j].slot]) - sy[q]) / scale};
             v.resize(near.size());
             for (std::size_t c = 0; c < columns; ++c) {
-                if (!std::isfinite(cum[rows[q] * columns + c])) continue;  // nothing forecast here
-                for (std::size_t j = 0; j < near.size(); ++j) v[j] = cum[rows[near[j].second] * columns + c];
-                out[rows[q] * columns + c] = static_cast<float>(planeAtOrigin(at, v));
+                if (!std::isfinite(sc[q * columns + c])) continue;  // nothing forecast here
+                for (std::size_t j = 0; j < near.size(); ++j) v[j] = sc[near[j].slot * columns + c];
+                out[(row - first) * columns + c] = static_cast<float>(planeAtOrigin(at, v));
             }
         }
     }
     return out;
+}
+
+std::vector<float> pooledIncrements(const std::vector<float>& x, const std::vector<float>& y,
+                                    const std::vector<std::int32_t>& subregion, const std::vector<float>& cum,
+                                    std::size_t columns, std::size_t k) {
+    return pooledRows(x, y, subregion, cum, columns, k, 0, x.size());
 }
 
 void poolStage(const Comm& comm, std::size_t k, std::size_t horizon, const std::vector<double>& x,
@@ -214,19 +252,22 @@ void poolStage(const Comm& comm, std::size_t k, std::size_t horizon, const std::
             }
         }
     }
+    // Every rank holds every row's coordinates and increments, and pools its own rows: the same
+    // neighbours and arithmetic for a row whichever rank pools it.
     const std::vector<std::size_t> counts = comm.allgather<std::size_t>(n);
-    const std::vector<float> allX = comm.gatherv(xs), allY = comm.gatherv(ys), allCum = comm.gatherv(cum);
-    const std::vector<std::int32_t> allSub = comm.gatherv(sub);
-    xs = {}, ys = {};
-    std::vector<float> delta;  // root: every row's pooled minus own cumulative increments
-    std::vector<std::size_t> sendCounts(counts.size(), 0);
-    if (comm.isRoot()) {
-        const std::vector<float> pooled = pooledIncrements(allX, allY, allSub, allCum, C, k);
-        delta.resize(pooled.size());
-        for (std::size_t j = 0; j < pooled.size(); ++j) delta[j] = pooled[j] - allCum[j];
-        for (std::size_t r = 0; r < counts.size(); ++r) sendCounts[r] = counts[r] * C;
+    std::size_t first = 0;
+    for (int r = 0; r < comm.rank(); ++r) first += counts[static_cast<std::size_t>(r)];
+    std::vector<std::size_t> cumCounts(counts);
+    for (auto& c : cumCounts) c *= C;
+    std::vector<float> mine;
+    {
+        const std::vector<float> allX = comm.allgatherv(xs, counts), allY = comm.allgatherv(ys, counts);
+        const std::vector<std::int32_t> allSub = comm.allgatherv(sub, counts);
+        const std::vector<float> allCum = comm.allgatherv(cum, cumCounts);
+        xs = {}, ys = {};
+        mine = pooledRows(allX, allY, allSub, allCum, C, k, first, first + n);
     }
-    const std::vector<float> mine = comm.alltoallv(delta, sendCounts);
+    for (std::size_t j = 0; j < mine.size(); ++j) mine[j] -= cum[j];  // pooled minus own
     for (std::size_t i = 0; i < n; ++i) {
         const auto share = ownShare.find(sub[i]);
         for (std::size_t s = 0; s < S; ++s) {
@@ -262,16 +303,18 @@ void poolRunForecasts(const Comm& comm, const RunConfig& rc, const LocalBlock& b
               ownShares(choice, Y, rc.positionHedge), {{w, w + 3 * Y + 2, W}, {w + Y, w + 2 * Y, W}});
 }
 
+std::vector<double> ownShare(const std::vector<std::int32_t>& steps, std::size_t horizon, double hedge) {
+    std::vector<double> w(horizon, 1.0);
+    for (std::size_t t = 0; t < horizon && !steps.empty(); ++t)
+        if (steps[std::min(t, steps.size() - 1)] != kOwnPosition) w[t] = hedge;
+    return w;
+}
+
 std::map<std::int32_t, std::vector<double>> ownShares(const std::vector<Choice>& choice, std::size_t horizon,
                                                       double hedge) {
     std::map<std::int32_t, std::vector<double>> out;
-    for (std::size_t s = 0; s < choice.size(); ++s) {
-        std::vector<double> w(horizon, 1.0);
-        const auto& steps = choice[s].positionSteps;
-        for (std::size_t t = 0; t < horizon && !steps.empty(); ++t)
-            if (steps[std::min(t, steps.size() - 1)] != kOwnPosition) w[t] = hedge;
-        out[static_cast<std::int32_t>(s)] = w;
-    }
+    for (std::size_t s = 0; s < choice.size(); ++s)
+        out[static_cast<std::int32_t>(s)] = ownShare(choice[s].positionSteps, horizon, hedge);
     return out;
 }
 

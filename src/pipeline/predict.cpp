@@ -161,6 +161,7 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
     KnownPoints known{std::move(knownId), std::move(knownPid), std::move(knownX),
                       std::move(knownY),  std::move(knownSub), edgeThreshold};
     PointMatch match;
+    std::map<std::int32_t, std::vector<double>> shares;  // the own method's share per subregion (poolStage)
     coordinated(comm, "predict:forecast", [&] {
         match = matchPoints(known, block, far, inputPath, modelsPath);
         std::unordered_map<std::int32_t, std::vector<std::size_t>> members;
@@ -209,6 +210,7 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
                 positionChoice.size() >= (sIndex + 1) * Y
                     ? positionStepsFromFile(positionChoice.data() + sIndex * Y, Y, positionNames, baselines)
                     : std::vector<std::int32_t>{};
+            shares[s] = ownShare(steps, Y, positionHedge);
             const std::vector<float> positions = positionsOf(steps, {series.data(), rows.size(), m, &axis, m}, rates,
                                                              baselines, levelRule, horizon, positionHedge);
             for (std::size_t r = 0; r < rows.size(); ++r) {
@@ -228,16 +230,8 @@ int predict(const Comm& comm, const std::string& modelsPath, const std::string& 
     });
     if (positionPool > 0) {  // the run's pooled increments (pool_stage.cpp), intervals moved alike
         const auto Y = static_cast<std::size_t>(horizon);
-        std::map<std::int32_t, std::vector<double>> ownShare;
-        for (std::size_t k = 0; k < subIds.size(); ++k) {
-            std::vector<double> w(Y, 1.0);
-            if (positionChoice.size() >= (k + 1) * Y)
-                for (std::size_t y = 0; y < Y; ++y)
-                    if (positionChoice[k * Y + y] >= 0) w[y] = positionHedge;
-            ownShare[subIds[k]] = w;
-        }
         poolStage(comm, static_cast<std::size_t>(positionPool), Y, block.points.x, block.points.y, match.subregion,
-                  ownShare, {{nextDiff.data(), nextCum.data(), Y}});
+                  shares, {{nextDiff.data(), nextCum.data(), Y}});
         for (std::size_t j = 0; j < nextCum.size(); ++j)
             if (std::isfinite(halfOf[j])) low[j] = nextCum[j] - halfOf[j], high[j] = nextCum[j] + halfOf[j];
     }

@@ -260,8 +260,11 @@ struct Choice {
     // subregion (kOwnPosition: this choice's method on the level); empty: the own at every step.
     std::vector<std::int32_t> positionSteps;
 };
-/// Per subregion and step, the own method's share of the position (poolStage): 1 where the own
-/// method positions the step, `hedge` (run.position_hedge) where the choice gave it to another.
+/// Per step, the own method's share of the position (poolStage): 1 where the own method positions
+/// the step (`steps` as Choice::positionSteps), `hedge` (run.position_hedge) where the choice gave
+/// it to another.
+std::vector<double> ownShare(const std::vector<std::int32_t>& steps, std::size_t horizon, double hedge);
+/// ownShare of every subregion's choice, by subregion.
 std::map<std::int32_t, std::vector<double>> ownShares(const std::vector<Choice>& choice, std::size_t horizon,
                                                       double hedge);
 /// The baseline whose rates at the selection cuts a subregion's forecast reads (its intervals):

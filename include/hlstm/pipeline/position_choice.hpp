@@ -95,8 +95,8 @@ struct PooledSet {
     std::size_t stride = 0;
 };
 /// run.position_pool = k (0: nothing): every set's differentials replaced by those of the pooled
-/// increments (pooledIncrements over every rank's rows, gathered on root in rank order: the same
-/// for any rank count), and its positions moved by the change of the increments times the own
+/// increments (pooledIncrements over every rank's rows, all gathered on every rank and each rank
+/// pooling its own rows: the same for any rank count), and its positions moved by the change of the increments times the own
 /// method's share of the position at that step (`ownShare`: per subregion value and step; 1
 /// where the own method positions the step, run.position_hedge where the choice gave the step
 /// to another method; 1 for a subregion not in it). Collective.
