@@ -90,18 +90,23 @@ public:
                 for (long gx = cx - r; gx <= cx + r; ++gx) visit(gx, cy - r), visit(gx, cy + r);
                 for (long gy = cy - r + 1; gy <= cy + r - 1; ++gy) visit(cx - r, gy), visit(cx + r, gy);
             }
-            // Every point not yet seen is farther than r cells from the point's cell.
+            // Only the `want` nearest seen so far can be among the nearest of a larger set.
             if (out.size() >= want) {
-                std::nth_element(out.begin(), out.begin() + static_cast<long>(want - 1), out.end());
-                const double reach = static_cast<double>(r) * cell_;
-                if (out[want - 1].d2 <= reach * reach || r > static_cast<long>(nx_ + ny_)) break;
+                if (out.size() > want) {
+                    std::nth_element(out.begin(), out.begin() + static_cast<long>(want - 1), out.end());
+                    out.resize(want);
+                }
+                // Every point not yet seen lies outside the block of cells within ring r: at
+                // least the point's distance to that block's nearest side away.
+                const double reach = std::min(std::min(qx - (x0_ + static_cast<double>(cx - r) * cell_),
+                                                       x0_ + static_cast<double>(cx + r + 1) * cell_ - qx),
+                                              std::min(qy - (y0_ + static_cast<double>(cy - r) * cell_),
+                                                       y0_ + static_cast<double>(cy + r + 1) * cell_ - qy));
+                const double kth = std::max_element(out.begin(), out.end())->d2;
+                if ((reach > 0 && kth <= reach * reach) || r > static_cast<long>(nx_ + ny_)) break;
             } else if (r > static_cast<long>(nx_ + ny_)) {
                 break;
             }
-        }
-        if (out.size() > want) {
-            std::nth_element(out.begin(), out.begin() + static_cast<long>(want - 1), out.end());
-            out.resize(want);
         }
         std::sort(out.begin(), out.end());
     }
