@@ -177,8 +177,8 @@ double planeAtOrigin(const std::vector<std::array<double, 3>>& at, const std::ve
     return b[0];
 }
 
-}  // namespace
-
+// The pooled values of rows [first, last) (pooledIncrements' rule over all rows' values), as
+// (last - first) x columns.
 std::vector<float> pooledRows(const std::vector<float>& x, const std::vector<float>& y,
                               const std::vector<std::int32_t>& subregion, const std::vector<float>& cum,
                               std::size_t columns, std::size_t k, std::size_t first, std::size_t last) {
@@ -230,6 +230,8 @@ std::vector<float> pooledRows(const std::vector<float>& x, const std::vector<flo
     }
     return out;
 }
+
+}  // namespace
 
 std::vector<float> pooledIncrements(const std::vector<float>& x, const std::vector<float>& y,
                                     const std::vector<std::int32_t>& subregion, const std::vector<float>& cum,
