@@ -1,6 +1,7 @@
 // Issue 23: positions chosen per step out of time among the subregion's own method (its rates on
 // the robust level), the per-point baselines on the same level and the position baselines.
 #include <gtest/gtest.h>
+#include <Eigen/Dense>
 
 #include <algorithm>
 #include <cmath>
@@ -534,6 +535,57 @@ TEST(PooledIncrements, OnlyTheSameSubregionCountsAndMissingValuesAreSkipped) {
     std::vector<std::int32_t> sub = s.sub;
     sub[west2] = -1;
     EXPECT_EQ(pooledIncrements(s.x, s.y, sub, v, C, k)[west2], v[west2]);
+}
+
+TEST(PooledIncrements, TheGridFindsTheExactKNearestWithTiesToTheSmallerRow) {
+    // Two lattices of 10 m spacing 30 km apart in one subregion (it fills a small part of its
+    // bounding box, as a velocity zone does) and a scattered second subregion; on a lattice the
+    // k-th nearest ties with others at the same distance. Random values: a wrong neighbour moves
+    // the plane by a visible amount. Reference: every point of the subregion sorted by
+    // (distance, row), the first k, the same least-squares plane.
+    std::mt19937 rng(5);
+    std::uniform_real_distribution<double> u(0.0, 1.0);
+    std::vector<float> x, y, v;
+    std::vector<std::int32_t> sub;
+    for (int block = 0; block < 2; ++block)
+        for (int i = 0; i < 30; ++i)
+            for (int j = 0; j < 25; ++j) {
+                x.push_back(static_cast<float>(500000 + 30000 * block + 10 * i));
+                y.push_back(static_cast<float>(4200000 + 10 * j));
+                sub.push_back(0);
+            }
+    for (int i = 0; i < 400; ++i) {
+        x.push_back(static_cast<float>(560000 + 2000 * u(rng)));
+        y.push_back(static_cast<float>(4200000 + 2000 * u(rng)));
+        sub.push_back(1);
+    }
+    const std::size_t n = x.size(), k = 12;
+    for (std::size_t i = 0; i < n; ++i) v.push_back(static_cast<float>(10 * u(rng)));
+    const std::vector<float> got = pooledIncrements(x, y, sub, v, 1, k);
+    std::size_t checked = 0;
+    for (std::size_t q = 0; q < n; q += 7) {
+        std::vector<std::pair<double, std::size_t>> all;
+        for (std::size_t j = 0; j < n; ++j) {
+            if (sub[j] != sub[q]) continue;
+            const double dx = static_cast<double>(x[j]) - x[q], dy = static_cast<double>(y[j]) - y[q];
+            all.emplace_back(dx * dx + dy * dy, j);
+        }
+        std::sort(all.begin(), all.end());
+        all.resize(k);
+        const double scale = std::sqrt(all.back().first);
+        Eigen::Matrix3d a = Eigen::Matrix3d::Zero();
+        Eigen::Vector3d b = Eigen::Vector3d::Zero();
+        for (const auto& [d2, j] : all) {
+            const Eigen::Vector3d r(1.0, (static_cast<double>(x[j]) - x[q]) / scale,
+                                    (static_cast<double>(y[j]) - y[q]) / scale);
+            a += r * r.transpose();
+            b += r * static_cast<double>(v[j]);
+        }
+        const double want = a.colPivHouseholderQr().solve(b)(0);
+        ASSERT_NEAR(got[q], want, 1e-4) << "row " << q;
+        ++checked;
+    }
+    EXPECT_GT(checked, 200u);
 }
 
 TEST(PooledIncrements, ThePoolStageGivesTheSerialResultAtAnyRankCountAndMovesPositionsByTheOwnShare) {
