@@ -11,8 +11,13 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS
 out=${HLSTM_DEMO_DIR:-$PWD/demo-output}
 mkdir -p "$out"
 echo "demo: hlstm run with 2 ranks on a simulated scene (configs/demo.toml); log: $out/run.log"
+# The plan, then every table of the results whole (every baseline beside HLSTM, differentials and
+# positions, against the observations and the truth), then where the output went.
 mpiexec -n 2 --oversubscribe --bind-to none build/hlstm run --config configs/demo.toml -o "$out/result.h5" 2>&1 |
-  tee "$out/run.log" | grep -E "plan:|subregion [0-9]+.*points|holdout forecast|^ +(sub|[0-9]+) |methods on the same|compute seconds|^ +(method|HLSTM|persistence|window_mean|velocity|linear_trend|ses|ar|mlr|global_lstm|rnn) |selection:|intervals:|wrote|total"
+  tee "$out/run.log" | awk '
+    /INFO  holdout forecast of the last/ { results = 1 }
+    / INFO  wrote / { results = 0; print; next }
+    results || /plan:|subregion [0-9]+.*points|^ +total +[0-9.]+ s$/ { print }'
 echo
 echo "demo: results in $out/result.h5 (hlstm-output: /points, /forecast with intervals, /subregions with the"
 echo "      method that won each, /baselines, /grid_search, /partition, /models, /metrics); input scene in"
