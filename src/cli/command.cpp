@@ -17,7 +17,8 @@ ConfigOptions::ConfigOptions(CLI::App& sub, bool requireFile)
         auto store = overrides_;
         std::string name = key.name;
         sub.add_option_function<std::string>(
-               "--" + key.name, [store, name](const std::string& v) { store->emplace_back(name, v); }, key.help)
+               "--" + key.name, [store, name](const std::string& v) { store->emplace_back(name, v); },
+               key.help + " (default: " + formatValue(key.value) + ")")
             ->group("Configuration overrides");
     }
 }

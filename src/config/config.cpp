@@ -90,7 +90,9 @@ std::string quote(const std::string& s) {
     return out + "\"";
 }
 
-std::string format(const ConfigValue& v) {
+}  // namespace
+
+std::string formatValue(const ConfigValue& v) {
     std::ostringstream os;
     os.precision(17);
     switch (v.index()) {
@@ -116,8 +118,6 @@ std::string format(const ConfigValue& v) {
     }
     return os.str();
 }
-
-}  // namespace
 
 Config::Config() {
     for (const auto& key : configSchema()) values_[key.name] = key.value;
@@ -184,7 +184,7 @@ std::string Config::toToml() const {
             os << (section.empty() ? "" : "\n") << "[" << sec << "]\n";
             section = sec;
         }
-        os << key.substr(dot + 1) << " = " << format(value) << "\n";
+        os << key.substr(dot + 1) << " = " << formatValue(value) << "\n";
     }
     return os.str();
 }

@@ -11,7 +11,7 @@ const std::vector<ConfigKey>& configSchema() {
          "input file: native .h5, MintPy timeseries.h5/.he5, LiCSBAS cum.h5, EGMS .csv; empty: simulate a scene"},
         {"input.format", std::string("auto"), "auto (by content) | native | mintpy | licsbas | egms"},
         {"input.geometry", std::string(""),
-         "MintPy radar geometry: geometry file with /latitude, /longitude (default: inputs/geometryRadar.h5 beside the "
+         "MintPy radar geometry: geometry file with /latitude, /longitude (empty: inputs/geometryRadar.h5 beside the "
          "input)"},
         {"input.mask", std::string(""),
          "gridded inputs: mask file with /mask, non-zero = keep (e.g. MintPy maskTempCoh.h5)"},

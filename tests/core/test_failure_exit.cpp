@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 
+#include "hlstm/config/config.hpp"
 #include "test_support.hpp"
 
 using namespace hlstm::test;
@@ -32,6 +33,28 @@ TEST(FailureExit, BadCommandLineIsExitOne) {
     auto h = run(hlstmBinary() + " --help");
     EXPECT_EQ(h.exitCode, 0);
     EXPECT_NE(h.output.find("simulate"), std::string::npos);
+}
+
+TEST(FailureExit, HelpNamesEveryConfigurationKeysDefault) {
+    // Every key of the schema is an option of `hlstm run` whose help ends with its default, as
+    // the printed configuration writes it (a value a user can paste into a TOML file).
+    const auto h = run(hlstmBinary() + " run --help");
+    ASSERT_EQ(h.exitCode, 0) << h.output;
+    std::size_t keys = 0;
+    for (const auto& key : hlstm::configSchema()) {
+        const std::string option = "--" + key.name + " ";
+        const auto at = h.output.find(option);
+        ASSERT_NE(at, std::string::npos) << option;
+        const auto next = h.output.find("\n  --", at + option.size());  // the next option's line
+        const std::string entry = h.output.substr(at, next == std::string::npos ? std::string::npos : next - at);
+        EXPECT_NE(entry.find("(default: " + hlstm::formatValue(key.value) + ")"), std::string::npos) << entry;
+        ++keys;
+    }
+    EXPECT_GT(keys, 50u);
+    // Values a user would type: a fraction, a count, a word, a list.
+    EXPECT_NE(h.output.find("(default: 0.5)"), std::string::npos);
+    EXPECT_NE(h.output.find("(default: \"off\")"), std::string::npos);
+    EXPECT_NE(h.output.find("(default: 32)"), std::string::npos);
 }
 
 namespace {

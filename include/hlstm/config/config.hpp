@@ -22,6 +22,8 @@ struct ConfigKey {
 
 /// Every key hlstm knows, with defaults (one table in src/config/schema.cpp).
 const std::vector<ConfigKey>& configSchema();
+/// A value as TOML text (`0.5`, `"off"`, `[24, 48]`): the printed configuration and `--help`.
+std::string formatValue(const ConfigValue& value);
 
 /// A resolved configuration. Unknown keys and wrong types are ConfigErrors naming the source.
 class Config {
